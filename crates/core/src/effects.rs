@@ -1,0 +1,171 @@
+//! Applying a plan: the traits adapters implement, and the one engine that walks a plan
+//! through them with the ledger in front of every step.
+
+use crate::plan::{Action, Plan, Step};
+use crate::report::{Outcome, Report, StepReport};
+use crate::time::Timestamp;
+use serde::Serialize;
+use std::future::Future;
+
+/// An error from the outside world, with the service's error code kept
+/// (`NoSuchEntity`, `Throttling`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", code.as_deref().map(|c| format!("{c}: ")).unwrap_or_default())]
+pub struct EffectError {
+    pub kind: ErrorKind,
+    pub code: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The user, key or role does not exist.
+    NotFound,
+    /// The ledger refused a claim because another holds it.
+    Conflict,
+    Other,
+}
+
+impl EffectError {
+    pub fn new(kind: ErrorKind, code: Option<&str>, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            code: code.map(str::to_owned),
+            message: message.into(),
+        }
+    }
+}
+
+/// Carries out one action. Returns a short detail for the report (an id, a status).
+pub trait Effects {
+    fn perform(
+        &self,
+        action: &Action,
+    ) -> impl Future<Output = Result<Option<String>, EffectError>> + Send;
+}
+
+/// The audit row written before a step runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LedgerEntry {
+    pub idempotency_key: String,
+    pub action: &'static str,
+    pub function: String,
+    pub reason: String,
+    pub event_id: Option<String>,
+    pub classifier_source: Option<String>,
+    pub user: Option<String>,
+    pub key_id: Option<String>,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// This invocation owns the step: do it.
+    Won,
+    /// Done before, or being done by a concurrent copy: do nothing.
+    Taken,
+}
+
+/// Exactly-once in front of every step: a conditional write that only one delivery of an
+/// event can win. A failed step releases its claim so a retry can act.
+pub trait Ledger {
+    fn claim(&self, entry: &LedgerEntry)
+        -> impl Future<Output = Result<Claim, EffectError>> + Send;
+    fn settle(
+        &self,
+        idempotency_key: &str,
+        outcome: &Outcome,
+    ) -> impl Future<Output = Result<(), EffectError>> + Send;
+}
+
+/// Walks the plan in order. Dry run reports every step as planned and touches nothing,
+/// not even the ledger.
+pub async fn execute<E: Effects + Sync, L: Ledger + Sync>(
+    plan: Plan,
+    effects: &E,
+    ledger: &L,
+    dry_run: bool,
+    now: Timestamp,
+) -> Report {
+    let mut reports = Vec::with_capacity(plan.steps.len());
+    for step in &plan.steps {
+        let outcome = if dry_run {
+            Outcome::Planned
+        } else {
+            run_step(&plan, step, effects, ledger, now).await
+        };
+        reports.push(StepReport {
+            step: step.clone(),
+            outcome,
+        });
+    }
+    Report::new(plan, dry_run, reports)
+}
+
+async fn run_step<E: Effects + Sync, L: Ledger + Sync>(
+    plan: &Plan,
+    step: &Step,
+    effects: &E,
+    ledger: &L,
+    now: Timestamp,
+) -> Outcome {
+    let entry = LedgerEntry {
+        idempotency_key: step.idempotency_key.clone(),
+        action: step.action.name(),
+        function: plan.function.clone(),
+        reason: step.reason.clone(),
+        event_id: plan.event_id.clone(),
+        classifier_source: plan.classifier_source.clone(),
+        user: step.action.user().map(|u| u.to_string()),
+        key_id: step.action.key_id().map(|k| k.to_string()),
+        at: now,
+    };
+    let ledger_down = match ledger.claim(&entry).await {
+        Ok(Claim::Won) => None,
+        Ok(Claim::Taken) => return Outcome::Duplicate,
+        Err(e) if step.action.repeat_is_harmless() => Some(e),
+        Err(e) => {
+            return Outcome::Failed {
+                code: e.code,
+                message: format!("ledger unavailable, step not taken: {}", e.message),
+            }
+        }
+    };
+    let outcome = match effects.perform(&step.action).await {
+        Ok(detail) => Outcome::Applied {
+            detail: match (&ledger_down, detail) {
+                (Some(e), d) => Some(format!(
+                    "{}ledger unavailable, applied anyway because repeating it is harmless: {e}",
+                    d.map(|d| d + "; ").unwrap_or_default()
+                )),
+                (None, d) => d,
+            },
+        },
+        Err(e) if e.kind == ErrorKind::NotFound => Outcome::NotFound {
+            message: e.to_string(),
+        },
+        Err(e) => Outcome::Failed {
+            code: e.code,
+            message: e.message,
+        },
+    };
+    if ledger_down.is_none() {
+        if let Err(e) = ledger.settle(&step.idempotency_key, &outcome).await {
+            // The step itself happened; a settle failure only leaves the row "claimed",
+            // which the ledger's lease lets a later retry reclaim.
+            return match outcome {
+                Outcome::Applied { detail } => Outcome::Applied {
+                    detail: Some(format!(
+                        "{}ledger row not settled: {e}",
+                        detail.map(|d| d + "; ").unwrap_or_default()
+                    )),
+                },
+                other => other,
+            };
+        }
+    }
+    outcome
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,262 @@
+//! Event intake: untrusted bytes in, a typed [`Trigger`] or a [`ParseError`] naming the
+//! field that is wrong. Never a panic.
+//!
+//! What arrives is recognised by shape, because the same record reaches keyguard in
+//! several wrappers: an EventBridge envelope, a bare CloudTrail record or GuardDuty
+//! finding (log files, SIEM exports, the shared corpus), Secrets Manager's rotation
+//! payload, or the direct hand-off between functions.
+
+mod cloudtrail;
+mod envelope;
+mod guardduty;
+mod handoff;
+mod health;
+mod rotation;
+
+pub use cloudtrail::{
+    ApiCall, AttachUserPolicy, CloudTrailRecord, CreateAccessKey, CreatedKey, IdentityType,
+    KeyRequest, RunInstances, SessionAttributes, SessionContext, SessionIssuer, UserIdentity,
+    UserRequest,
+};
+pub use envelope::Envelope;
+pub use guardduty::{AccessKeyDetails, Finding};
+pub use handoff::Handoff;
+pub use health::{AffectedEntity, HealthEvent, CREDENTIALS_EXPOSED};
+pub use rotation::{RotationEvent, RotationStep};
+
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::{Map, Value};
+
+/// Everything keyguard can be asked to act on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Trigger {
+    CloudTrail {
+        envelope: Option<Envelope>,
+        record: Box<CloudTrailRecord>,
+    },
+    GuardDuty {
+        envelope: Option<Envelope>,
+        finding: Box<Finding>,
+    },
+    Health {
+        envelope: Option<Envelope>,
+        event: Box<HealthEvent>,
+    },
+    Scheduled {
+        envelope: Envelope,
+    },
+    Rotation(RotationEvent),
+    Handoff(Handoff),
+    /// A well-formed EventBridge event of a type no function handles.
+    Unsupported {
+        envelope: Envelope,
+    },
+}
+
+/// The stable name of a trigger's kind, as printed by `keyguard parse`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerKind {
+    Cloudtrail,
+    Guardduty,
+    Health,
+    Scheduled,
+    SecretsRotation,
+    Handoff,
+    Unsupported,
+}
+
+impl Trigger {
+    pub fn kind(&self) -> TriggerKind {
+        match self {
+            Self::CloudTrail { .. } => TriggerKind::Cloudtrail,
+            Self::GuardDuty { .. } => TriggerKind::Guardduty,
+            Self::Health { .. } => TriggerKind::Health,
+            Self::Scheduled { .. } => TriggerKind::Scheduled,
+            Self::Rotation(_) => TriggerKind::SecretsRotation,
+            Self::Handoff(_) => TriggerKind::Handoff,
+            Self::Unsupported { .. } => TriggerKind::Unsupported,
+        }
+    }
+
+    pub fn envelope(&self) -> Option<&Envelope> {
+        match self {
+            Self::CloudTrail { envelope, .. }
+            | Self::GuardDuty { envelope, .. }
+            | Self::Health { envelope, .. } => envelope.as_ref(),
+            Self::Scheduled { envelope } | Self::Unsupported { envelope } => Some(envelope),
+            Self::Rotation(_) | Self::Handoff(_) => None,
+        }
+    }
+
+    /// The id that stays the same when the event is delivered again.
+    pub fn event_id(&self) -> Option<&str> {
+        if let Some(env) = self.envelope() {
+            return Some(&env.id);
+        }
+        match self {
+            Self::CloudTrail { record, .. } => record.event_id.as_deref(),
+            Self::GuardDuty { finding, .. } => Some(&finding.id),
+            Self::Health { event, .. } => event.event_arn.as_deref(),
+            Self::Rotation(r) => Some(&r.client_request_token),
+            Self::Handoff(h) => h.event_id.as_deref(),
+            Self::Scheduled { .. } | Self::Unsupported { .. } => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[serde(tag = "error", rename_all = "snake_case")]
+pub enum ParseError {
+    #[error("not valid JSON (line {line}, column {column}): {message}")]
+    Syntax {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("`{path}`: {message}")]
+    Field { path: String, message: String },
+    #[error("not a keyguard event: {message}")]
+    Unrecognized { message: String },
+}
+
+/// Parses untrusted bytes.
+pub fn parse(bytes: &[u8]) -> Result<Trigger, ParseError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| ParseError::Syntax {
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    })?;
+    parse_value(&value)
+}
+
+/// Parses an already decoded JSON value (the Lambda runtime hands one over).
+pub fn parse_value(value: &Value) -> Result<Trigger, ParseError> {
+    let Value::Object(obj) = value else {
+        return Err(ParseError::Unrecognized {
+            message: format!("expected a JSON object, got {}", type_name(value)),
+        });
+    };
+    let has = |k: &str| obj.contains_key(k);
+    if has("detail-type") || (has("source") && has("detail")) {
+        return parse_enveloped(obj, value);
+    }
+    if has("Step") && has("SecretId") {
+        return Ok(Trigger::Rotation(decode_at(value, "")?));
+    }
+    if has("accessKeyId") || has("classifierSource") {
+        return Ok(Trigger::Handoff(decode_at(value, "")?));
+    }
+    if has("eventName") || has("eventSource") || has("userIdentity") {
+        return Ok(Trigger::CloudTrail {
+            envelope: None,
+            record: Box::new(cloudtrail_record(value, "")?),
+        });
+    }
+    if has("eventTypeCode") {
+        return Ok(Trigger::Health {
+            envelope: None,
+            event: Box::new(decode_at(value, "")?),
+        });
+    }
+    if has("schemaVersion") || (has("severity") && has("type") && has("id")) {
+        return Ok(Trigger::GuardDuty {
+            envelope: None,
+            finding: Box::new(decode_at(value, "")?),
+        });
+    }
+    if has("Records") {
+        return Err(ParseError::Unrecognized {
+            message: "a CloudTrail log file (`Records`) holds many events: replay it".into(),
+        });
+    }
+    let mut keys: Vec<&str> = obj.keys().map(String::as_str).take(8).collect();
+    keys.sort_unstable();
+    Err(ParseError::Unrecognized {
+        message: format!("no known event shape has the fields {keys:?}"),
+    })
+}
+
+fn parse_enveloped(obj: &Map<String, Value>, value: &Value) -> Result<Trigger, ParseError> {
+    let envelope: Envelope = decode_at(value, "")?;
+    let detail = obj.get("detail").ok_or_else(|| ParseError::Field {
+        path: "detail".into(),
+        message: "missing field `detail`".into(),
+    })?;
+    let envelope_some = Some(envelope.clone());
+    Ok(match envelope.detail_type.as_str() {
+        "AWS API Call via CloudTrail"
+        | "AWS Console Sign In via CloudTrail"
+        | "AWS Service Event via CloudTrail" => Trigger::CloudTrail {
+            envelope: envelope_some,
+            record: Box::new(cloudtrail_record(detail, "detail")?),
+        },
+        "GuardDuty Finding" => Trigger::GuardDuty {
+            envelope: envelope_some,
+            finding: Box::new(decode_at(detail, "detail")?),
+        },
+        "AWS Health Event" => Trigger::Health {
+            envelope: envelope_some,
+            event: Box::new(decode_at(detail, "detail")?),
+        },
+        "Scheduled Event" => Trigger::Scheduled { envelope },
+        _ => Trigger::Unsupported { envelope },
+    })
+}
+
+fn cloudtrail_record(value: &Value, prefix: &str) -> Result<CloudTrailRecord, ParseError> {
+    let mut record: CloudTrailRecord = decode_at(value, prefix)?;
+    record.call = ApiCall::decode(&record).map_err(|e| match e {
+        ParseError::Field { path, message } => ParseError::Field {
+            path: join(prefix, &path),
+            message,
+        },
+        other => other,
+    })?;
+    Ok(record)
+}
+
+/// Deserializes `value` as `T`; an error names the full path of the offending field,
+/// `prefix` first (e.g. `detail.userIdentity.type`).
+pub(crate) fn decode_at<T: DeserializeOwned>(value: &Value, prefix: &str) -> Result<T, ParseError> {
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let inner = err.inner().to_string();
+        let mut path = err.path().to_string();
+        if path == "." {
+            path.clear();
+        }
+        // serde reports a missing field at its parent; name the field itself.
+        if let Some(field) = inner
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.strip_suffix('`'))
+        {
+            path = join(&path, field);
+        }
+        ParseError::Field {
+            path: join(prefix, &path),
+            message: inner,
+        }
+    })
+}
+
+fn join(prefix: &str, path: &str) -> String {
+    match (prefix.is_empty(), path.is_empty()) {
+        (true, _) => path.to_owned(),
+        (false, true) => prefix.to_owned(),
+        (false, false) => format!("{prefix}.{path}"),
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,394 @@
+use super::*;
+use serde_json::json;
+
+fn parse_json(v: serde_json::Value) -> Result<Trigger, ParseError> {
+    parse(v.to_string().as_bytes())
+}
+
+fn field_error(v: serde_json::Value) -> (String, String) {
+    match parse_json(v) {
+        Err(ParseError::Field { path, message }) => (path, message),
+        other => panic!("expected a field error, got {other:?}"),
+    }
+}
+
+fn envelope(detail_type: &str, detail: serde_json::Value) -> serde_json::Value {
+    json!({
+        "version": "0", "id": "ev-1", "detail-type": detail_type, "source": "aws.iam",
+        "account": "123456789012", "time": "2026-11-23T10:00:00Z", "region": "us-east-1",
+        "resources": [], "detail": detail
+    })
+}
+
+fn create_key_record(caller: &str, target: &str) -> serde_json::Value {
+    json!({
+        "eventName": "CreateAccessKey", "eventSource": "iam.amazonaws.com", "eventID": "e-1",
+        "userIdentity": {"type": "IAMUser", "userName": caller, "accessKeyId": "AKIAIOSFODNN7EXAMPLE",
+                         "arn": format!("arn:aws:iam::123456789012:user/{caller}")},
+        "requestParameters": {"userName": target},
+        "responseElements": {"accessKey": {"accessKeyId": "AKIAI44QH8DHBEXAMPLE", "status": "Active", "userName": target}}
+    })
+}
+
+#[test]
+fn envelope_dispatch_by_detail_type() {
+    let cases = [
+        (
+            "AWS API Call via CloudTrail",
+            create_key_record("a", "b"),
+            TriggerKind::Cloudtrail,
+        ),
+        (
+            "GuardDuty Finding",
+            json!({"id": "f", "type": "T", "severity": 8.0}),
+            TriggerKind::Guardduty,
+        ),
+        (
+            "AWS Health Event",
+            json!({"eventTypeCode": "X"}),
+            TriggerKind::Health,
+        ),
+        ("Scheduled Event", json!({}), TriggerKind::Scheduled),
+        (
+            "Some Future Event",
+            json!({"x": 1}),
+            TriggerKind::Unsupported,
+        ),
+    ];
+    for (detail_type, detail, kind) in cases {
+        let t = parse_json(envelope(detail_type, detail))
+            .unwrap_or_else(|e| panic!("{detail_type}: {e}"));
+        assert_eq!(t.kind(), kind, "{detail_type}");
+        assert_eq!(t.event_id(), Some("ev-1"));
+        assert!(t.envelope().is_some_and(Envelope::is_from_aws));
+    }
+}
+
+#[test]
+fn create_access_key_is_decoded() {
+    let t = parse_json(envelope(
+        "AWS API Call via CloudTrail",
+        create_key_record("jack", "jackson"),
+    ))
+    .unwrap();
+    let Trigger::CloudTrail { record, .. } = t else {
+        panic!("not cloudtrail")
+    };
+    let ApiCall::CreateAccessKey(call) = &record.call else {
+        panic!("{:?}", record.call)
+    };
+    assert_eq!(call.requested_user.as_deref(), Some("jackson"));
+    let created = call.created.as_ref().unwrap();
+    assert_eq!(
+        created.access_key_id.as_deref(),
+        Some("AKIAI44QH8DHBEXAMPLE")
+    );
+    assert_eq!(record.user_identity.identity_type, IdentityType::IamUser);
+    assert!(record.succeeded());
+}
+
+#[test]
+fn every_identity_type_is_kept() {
+    for (raw, want) in [
+        ("IAMUser", IdentityType::IamUser),
+        ("AssumedRole", IdentityType::AssumedRole),
+        ("Root", IdentityType::Root),
+        ("AWSService", IdentityType::AwsService),
+        ("FederatedUser", IdentityType::FederatedUser),
+        ("IdentityCenterUser", IdentityType::IdentityCenterUser),
+        ("AWSAccount", IdentityType::AwsAccount),
+        ("SomethingNew", IdentityType::Unknown("SomethingNew".into())),
+    ] {
+        let rec = json!({"eventName": "GetUser", "eventSource": "iam.amazonaws.com", "userIdentity": {"type": raw}});
+        let Ok(Trigger::CloudTrail { record, .. }) = parse_json(rec) else {
+            panic!("{raw}")
+        };
+        assert_eq!(record.user_identity.identity_type, want);
+        assert_eq!(record.user_identity.identity_type.as_str(), raw);
+    }
+}
+
+#[test]
+fn typed_elements_of_each_watched_call() {
+    let rec = |name: &str, source: &str, req: serde_json::Value, resp: serde_json::Value| {
+        json!({"eventName": name, "eventSource": source, "userIdentity": {"type": "IAMUser"},
+               "requestParameters": req, "responseElements": resp})
+    };
+    let call = |v| match parse_json(v) {
+        Ok(Trigger::CloudTrail { record, .. }) => record.call,
+        other => panic!("{other:?}"),
+    };
+    assert!(matches!(
+        call(rec("UpdateAccessKey", "iam.amazonaws.com", json!({"userName": "u", "accessKeyId": "AKIAIOSFODNN7EXAMPLE", "status": "Inactive"}), json!(null))),
+        ApiCall::UpdateAccessKey(KeyRequest { status: Some(s), .. }) if s == "Inactive"
+    ));
+    assert!(matches!(
+        call(rec(
+            "DeleteAccessKey",
+            "iam.amazonaws.com",
+            json!({"accessKeyId": "AKIAIOSFODNN7EXAMPLE"}),
+            json!(null)
+        )),
+        ApiCall::DeleteAccessKey(KeyRequest {
+            user_name: None,
+            ..
+        })
+    ));
+    assert!(matches!(
+        call(rec(
+            "CreateUser",
+            "iam.amazonaws.com",
+            json!({"userName": "new"}),
+            json!({})
+        )),
+        ApiCall::CreateUser(UserRequest { user_name: Some(_) })
+    ));
+    assert!(matches!(
+        call(rec(
+            "CreateLoginProfile",
+            "iam.amazonaws.com",
+            json!({"userName": "new"}),
+            json!(null)
+        )),
+        ApiCall::CreateLoginProfile(_)
+    ));
+    assert!(matches!(
+        call(rec(
+            "AttachUserPolicy",
+            "iam.amazonaws.com",
+            json!({"userName": "u", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}),
+            json!(null)
+        )),
+        ApiCall::AttachUserPolicy(AttachUserPolicy {
+            policy_arn: Some(_),
+            ..
+        })
+    ));
+    let run = call(rec(
+        "RunInstances",
+        "ec2.amazonaws.com",
+        json!({"instanceType": "p4d.24xlarge", "instancesSet": {"items": [{"imageId": "ami-1", "minCount": 1, "maxCount": "20"}]}}),
+        json!({"instancesSet": {"items": [{"instanceId": "i-1"}, {"instanceId": "i-2"}]}}),
+    ));
+    assert_eq!(
+        run,
+        ApiCall::RunInstances(RunInstances {
+            instance_type: Some("p4d.24xlarge".into()),
+            requested: 20,
+            started: 2
+        })
+    );
+    // The same name from another service is not the IAM call.
+    assert_eq!(
+        call(rec(
+            "CreateUser",
+            "quicksight.amazonaws.com",
+            json!({}),
+            json!(null)
+        )),
+        ApiCall::Other
+    );
+}
+
+#[test]
+fn malformed_inputs_are_typed_errors() {
+    // Truncated JSON.
+    assert!(matches!(
+        parse(br#"{"detail-type": "GuardDuty Fin"#),
+        Err(ParseError::Syntax { .. })
+    ));
+    assert!(matches!(parse(b""), Err(ParseError::Syntax { .. })));
+    // `detail` of the wrong type.
+    let (path, msg) = field_error(envelope("GuardDuty Finding", json!("a string")));
+    assert_eq!(path, "detail");
+    assert!(msg.contains("invalid type"), "{msg}");
+    // A missing required field names itself.
+    let (path, msg) = field_error(envelope(
+        "AWS API Call via CloudTrail",
+        json!({"eventName": "X", "eventSource": "y"}),
+    ));
+    assert_eq!(path, "detail.userIdentity");
+    assert!(msg.contains("missing field"), "{msg}");
+    let (path, _) = field_error(
+        json!({"detail-type": "GuardDuty Finding", "source": "aws.guardduty", "detail": {}}),
+    );
+    assert_eq!(path, "id");
+    // A 19-character key id in the hand-off.
+    let (path, msg) = field_error(json!({"accessKeyId": "AKIAIOSFODNN7EXAMPL", "userName": "bob"}));
+    assert_eq!(path, "accessKeyId");
+    assert!(msg.contains("20 characters"), "{msg}");
+    // An array where a string belongs.
+    let (path, _) = field_error(envelope(
+        "AWS API Call via CloudTrail",
+        json!({"eventName": "X", "eventSource": "y", "userIdentity": {"type": "IAMUser", "userName": ["a"]}}),
+    ));
+    assert_eq!(path, "detail.userIdentity.userName");
+    // A wrong type inside a decoded call names the element.
+    let mut rec = create_key_record("a", "b");
+    rec["requestParameters"]["userName"] = json!(42);
+    let (path, _) = field_error(envelope("AWS API Call via CloudTrail", rec));
+    assert_eq!(path, "detail.requestParameters.userName");
+    // A user name with a control character in the hand-off.
+    let (path, _) =
+        field_error(json!({"accessKeyId": "AKIAIOSFODNN7EXAMPLE", "userName": "bob\u{7}"}));
+    assert_eq!(path, "userName");
+    // Unknown rotation step.
+    let (path, _) =
+        field_error(json!({"Step": "dropSecret", "SecretId": "s", "ClientRequestToken": "t"}));
+    assert_eq!(path, "Step");
+    // Not an object at all; an unknown object; a CloudTrail log file.
+    for v in [
+        json!([1, 2]),
+        json!("x"),
+        json!(null),
+        json!({"hello": "world"}),
+        json!({"Records": []}),
+    ] {
+        assert!(matches!(
+            parse_json(v),
+            Err(ParseError::Unrecognized { .. })
+        ));
+    }
+}
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    let depth = 100_000;
+    let mut s = "[".repeat(depth);
+    s.push_str(&"]".repeat(depth));
+    assert!(matches!(
+        parse(s.as_bytes()),
+        Err(ParseError::Syntax { .. })
+    ));
+    let deep_detail = format!(
+        r#"{{"detail-type":"GuardDuty Finding","source":"aws.guardduty","id":"x","detail":{}{}}}"#,
+        "{\"a\":".repeat(5000),
+        "1".to_owned() + &"}".repeat(5000)
+    );
+    assert!(parse(deep_detail.as_bytes()).is_err());
+}
+
+#[test]
+fn huge_strings_parse_without_trouble() {
+    let big = "A".repeat(5_000_000);
+    let t = parse_json(
+        json!({"eventName": big, "eventSource": "x", "userIdentity": {"type": "IAMUser"}}),
+    );
+    assert!(matches!(t, Ok(Trigger::CloudTrail { .. })));
+}
+
+#[test]
+fn unknown_fields_are_ignored() {
+    let mut rec = create_key_record("a", "b");
+    rec["brandNewField"] = json!({"nested": [1, 2, 3]});
+    rec["userIdentity"]["futureField"] = json!(true);
+    assert!(matches!(parse_json(rec), Ok(Trigger::CloudTrail { .. })));
+}
+
+#[test]
+fn handoff_and_rotation() {
+    let t = parse_json(
+        json!({"accessKeyId": "ASIA5ZXAKGI33TI7QQGW", "roleName": "app-role",
+                              "classifierSource": "threat-ip", "eventId": "e-9"}),
+    )
+    .unwrap();
+    let Trigger::Handoff(h) = &t else { panic!() };
+    assert_eq!(h.access_key_id.kind(), crate::KeyKind::Temporary);
+    assert_eq!(t.event_id(), Some("e-9"));
+    let t = parse_json(
+        json!({"Step": "finishSecret", "SecretId": "arn:x", "ClientRequestToken": "tok"}),
+    )
+    .unwrap();
+    assert!(matches!(
+        t,
+        Trigger::Rotation(RotationEvent {
+            step: RotationStep::Finish,
+            ..
+        })
+    ));
+    assert_eq!(t.event_id(), Some("tok"));
+}
+
+#[test]
+fn custom_sources_are_not_from_aws() {
+    let mut ev = envelope(
+        "GuardDuty Finding",
+        json!({"id": "f", "type": "T", "severity": 8}),
+    );
+    ev["source"] = json!("custom.guardduty.simulation");
+    let t = parse_json(ev).unwrap();
+    assert!(!t.envelope().unwrap().is_from_aws());
+}
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arb_json() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            prop_oneof![
+                "[A-Z0-9]{0,24}",
+                "\\PC{0,12}",
+                Just("AKIAIOSFODNN7EXAMPLE".to_owned()),
+                Just("GuardDuty Finding".to_owned()),
+                Just("AWS API Call via CloudTrail".to_owned()),
+                Just("AWS Health Event".to_owned()),
+                Just("createSecret".to_owned()),
+            ]
+            .prop_map(serde_json::Value::from),
+        ];
+        let keys = prop_oneof![
+            Just("detail-type".to_owned()),
+            Just("source".to_owned()),
+            Just("detail".to_owned()),
+            Just("id".to_owned()),
+            Just("eventName".to_owned()),
+            Just("eventSource".to_owned()),
+            Just("userIdentity".to_owned()),
+            Just("type".to_owned()),
+            Just("severity".to_owned()),
+            Just("accessKeyId".to_owned()),
+            Just("Step".to_owned()),
+            Just("SecretId".to_owned()),
+            Just("ClientRequestToken".to_owned()),
+            Just("requestParameters".to_owned()),
+            Just("responseElements".to_owned()),
+            Just("instancesSet".to_owned()),
+            Just("items".to_owned()),
+            Just("eventTypeCode".to_owned()),
+            Just("resource".to_owned()),
+            Just("service".to_owned()),
+            "[a-z]{1,6}",
+        ];
+        leaf.prop_recursive(6, 64, 8, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                prop::collection::btree_map(keys.clone(), inner, 0..8)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse(&bytes);
+        }
+
+        #[test]
+        fn arbitrary_json(v in arb_json()) {
+            let _ = parse(v.to_string().as_bytes());
+        }
+
+        #[test]
+        fn arbitrary_envelopes(detail in arb_json(), dt in prop_oneof![
+            Just("GuardDuty Finding"), Just("AWS API Call via CloudTrail"), Just("AWS Health Event"), Just("Scheduled Event")]) {
+            let _ = parse(envelope(dt, detail).to_string().as_bytes());
+        }
+    }
+}

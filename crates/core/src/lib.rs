@@ -1,0 +1,24 @@
+//! keyguard-core: what keyguard receives, what it decides, and the shapes of its plans.
+//!
+//! Every function follows one path: untrusted JSON is [`parse`]d into a [`Trigger`], a
+//! pure `decide` function in [`policy`] turns it (with configuration, facts and the
+//! current time) into a [`Plan`], and adapters outside this crate apply the plan through
+//! the [`Effects`] traits, producing a [`Report`]. This crate has no AWS SDK and no async
+//! runtime, so the dangerous logic is tested by the hundred in seconds.
+
+pub mod events;
+pub mod key;
+pub mod time;
+
+pub use events::{parse, parse_value, ParseError, Trigger, TriggerKind};
+pub use key::{AccessKeyId, IdError, KeyKind, RoleName, UserName};
+pub use time::{parse_time, Timestamp};
+pub mod effects;
+pub mod notice;
+pub mod plan;
+pub mod report;
+
+pub use effects::{execute, Claim, EffectError, Effects, ErrorKind, Ledger, LedgerEntry};
+pub use notice::{Notice, Notifier, Severity};
+pub use plan::{Action, Decision, Plan, Principal, Step};
+pub use report::{Outcome, Report, StepReport};

@@ -1,0 +1,142 @@
+//! What keyguard decided to do, before anything is done.
+
+use crate::key::{AccessKeyId, RoleName, UserName};
+use crate::notice::Notice;
+use crate::time::Timestamp;
+use serde::Serialize;
+
+/// A principal whose temporary credentials can be revoked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", content = "name", rename_all = "snake_case")]
+pub enum Principal {
+    /// Sessions from `sts:GetSessionToken`.
+    User(UserName),
+    /// Sessions from `sts:AssumeRole`.
+    Role(RoleName),
+}
+
+/// One thing keyguard can do. Each variant knows the IAM permissions it needs, so a
+/// function's least privilege is computed from the actions it can plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Action {
+    /// `UpdateAccessKey Status=Inactive` for exactly this key.
+    DeactivateKey {
+        user: UserName,
+        key_id: AccessKeyId,
+    },
+    /// Temporary keys cannot be deactivated: an inline deny-all conditioned on
+    /// `aws:TokenIssueTime` earlier than `issued_before` ends every older session.
+    RevokeSessions {
+        principal: Principal,
+        issued_before: Timestamp,
+        policy_name: String,
+    },
+    Notify {
+        notice: Notice,
+    },
+}
+
+impl Action {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::DeactivateKey { .. } => "deactivate_key",
+            Self::RevokeSessions { .. } => "revoke_sessions",
+            Self::Notify { .. } => "notify",
+        }
+    }
+
+    /// The IAM actions the adapter calls to carry this out.
+    pub fn iam_permissions(&self) -> &'static [&'static str] {
+        match self {
+            Self::DeactivateKey { .. } => &["iam:UpdateAccessKey"],
+            Self::RevokeSessions {
+                principal: Principal::User(_),
+                ..
+            } => &["iam:PutUserPolicy"],
+            Self::RevokeSessions {
+                principal: Principal::Role(_),
+                ..
+            } => &["iam:PutRolePolicy"],
+            Self::Notify { .. } => &["sns:Publish"],
+        }
+    }
+
+    /// Whether doing it twice leaves the same state. Such steps go ahead when the ledger
+    /// cannot be reached: a late containment is worse than a repeated one.
+    pub fn repeat_is_harmless(&self) -> bool {
+        !matches!(self, Self::Notify { .. })
+    }
+
+    pub fn user(&self) -> Option<&UserName> {
+        match self {
+            Self::DeactivateKey { user, .. } => Some(user),
+            Self::RevokeSessions {
+                principal: Principal::User(user),
+                ..
+            } => Some(user),
+            Self::Notify { notice } => notice.user.as_ref(),
+            Self::RevokeSessions { .. } => None,
+        }
+    }
+
+    pub fn key_id(&self) -> Option<&AccessKeyId> {
+        match self {
+            Self::DeactivateKey { key_id, .. } => Some(key_id),
+            Self::Notify { notice } => notice.key_id.as_ref(),
+            Self::RevokeSessions { .. } => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    pub action: Action,
+    pub reason: String,
+    /// Written to the ledger before the step runs; a second delivery finds it and stops.
+    pub idempotency_key: String,
+}
+
+/// The overall verdict, independent of how the steps later fare.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum Decision {
+    /// Carry out the steps.
+    Act,
+    /// The key is already Inactive: nothing to write.
+    AlreadyContained,
+    /// keyguard will not act (exempt, itself, untrusted source); steps hold notices only.
+    Refused { why: String },
+    /// IAM has no way to contain this (a root key): steps hold notices only.
+    NotContainable { why: String },
+    /// The user or key does not exist.
+    NotFound { what: String },
+    /// The event names nothing this function acts on.
+    Ignored { why: String },
+    /// The event is well-formed JSON but names something invalid (e.g. a key id).
+    Invalid { why: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub function: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classifier_source: Option<String>,
+    #[serde(flatten)]
+    pub decision: Decision,
+    pub steps: Vec<Step>,
+}
+
+impl Plan {
+    pub fn new(function: &str, decision: Decision) -> Self {
+        Self {
+            function: function.to_owned(),
+            event_id: None,
+            classifier_source: None,
+            decision,
+            steps: Vec::new(),
+        }
+    }
+}

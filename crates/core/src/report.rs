@@ -1,0 +1,79 @@
+//! What happened when a plan was applied: the Lambda's result and the CLI's output.
+
+use crate::plan::{Decision, Plan, Step};
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Applied {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
+    /// Dry run: logged, not applied.
+    Planned,
+    /// The ledger shows this step was taken (or is being taken) for this event already.
+    Duplicate,
+    /// The thing to act on vanished between planning and acting.
+    NotFound { message: String },
+    Failed {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        code: Option<String>,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepReport {
+    #[serde(flatten)]
+    pub step: Step,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    #[serde(rename = "statusCode")]
+    pub status_code: u16,
+    pub function: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classifier_source: Option<String>,
+    #[serde(flatten)]
+    pub decision: Decision,
+    pub dry_run: bool,
+    pub steps: Vec<StepReport>,
+}
+
+impl Report {
+    pub fn new(plan: Plan, dry_run: bool, steps: Vec<StepReport>) -> Self {
+        let status_code = status_code(&plan.decision, dry_run, &steps);
+        Self {
+            status_code,
+            function: plan.function,
+            event_id: plan.event_id,
+            classifier_source: plan.classifier_source,
+            decision: plan.decision,
+            dry_run,
+            steps,
+        }
+    }
+}
+
+/// The HTTP-style code seed 000 promises: 200 contained (or nothing to do), 202 dry run
+/// with steps planned, 400 invalid, 403 refused or not containable, 404 no such user or
+/// key, 500 a step failed.
+fn status_code(decision: &Decision, dry_run: bool, steps: &[StepReport]) -> u16 {
+    let any = |f: fn(&Outcome) -> bool| steps.iter().any(|s| f(&s.outcome));
+    match decision {
+        Decision::Invalid { .. } => 400,
+        Decision::NotFound { .. } => 404,
+        Decision::Refused { .. } | Decision::NotContainable { .. } => 403,
+        Decision::AlreadyContained | Decision::Ignored { .. } => 200,
+        Decision::Act if any(|o| matches!(o, Outcome::Failed { .. })) => 500,
+        Decision::Act if any(|o| matches!(o, Outcome::NotFound { .. })) => 404,
+        Decision::Act if dry_run => 202,
+        Decision::Act => 200,
+    }
+}

@@ -1,0 +1,24 @@
+//! Test harness shared by keyguard's test suites.
+//!
+//! - [`corpus`]: the published sample events in `../shared/corpus` (or `$KEYGUARD_CORPUS`),
+//!   read in place and never copied into the project.
+//! - [`moto`]: the project's moto launcher (`tools/moto_launcher.py`) on a free loopback
+//!   port, one per test process, reached by the real SDK clients through `AWS_ENDPOINT_URL`.
+
+#![allow(clippy::panic, clippy::expect_used)] // a harness that cannot set up must fail the test loudly
+
+pub mod corpus;
+pub mod moto;
+
+use std::path::PathBuf;
+
+/// The workspace root (two levels above this crate).
+pub fn workspace_root() -> PathBuf {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors().nth(2).map(PathBuf::from).unwrap_or(here)
+}
+
+/// `CI=true` turns every "skip, it is missing here" into a failure.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}

@@ -1,0 +1,105 @@
+//! One moto launcher per test process.
+//!
+//! The launcher is started on first use, on a port the OS picks, and stops by itself when
+//! this process exits (its stdin is a pipe held here; it exits on EOF), so a crashed test
+//! never leaves a server behind. Tests share it and keep apart by unique names.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+
+pub struct Moto {
+    pub endpoint: String,
+    _child: Child,
+}
+
+static MOTO: OnceLock<Moto> = OnceLock::new();
+
+/// The Python that has moto: `$KEYGUARD_PYTHON`, else the repo's `.venv`.
+pub fn python() -> PathBuf {
+    std::env::var_os("KEYGUARD_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| super::workspace_root().join(".venv/bin/python"))
+}
+
+/// The shared launcher, started on first call. Panics with instructions when the venv
+/// is missing: `make test` creates it.
+pub fn shared() -> &'static Moto {
+    MOTO.get_or_init(start)
+}
+
+fn start() -> Moto {
+    let python = python();
+    if !python.exists() {
+        panic!(
+            "{} not found: run `make test` (it creates .venv with the pinned moto) or set KEYGUARD_PYTHON",
+            python.display()
+        );
+    }
+    let launcher = super::workspace_root().join("tools/moto_launcher.py");
+    let mut child = Command::new(&python)
+        .arg(&launcher)
+        .args(["--port", "0", "--exit-on-stdin-eof"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", launcher.display()));
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("launcher prints its address");
+    let endpoint = line
+        .strip_prefix("KEYGUARD_MOTO_READY ")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|| panic!("launcher did not start: {line:?}"));
+    // Any SDK client built after this reaches moto; nothing here can reach real AWS.
+    for (k, v) in [
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ] {
+        // Set once, before any client exists, from the one thread that won the OnceLock.
+        std::env::set_var(k, v);
+    }
+    Moto {
+        endpoint,
+        _child: child,
+    }
+}
+
+impl Moto {
+    /// Sets an access key's `CreateDate` through the launcher's test-only route.
+    pub fn backdate_key(&self, user: &str, key_id: &str, create_date_rfc3339: &str) {
+        let body =
+            serde_json::json!({"user": user, "key_id": key_id, "create_date": create_date_rfc3339});
+        let status = post_json(
+            &self.endpoint,
+            "/_keyguard/iam/backdate-key",
+            &body.to_string(),
+        );
+        assert_eq!(status, 200, "backdate {user}/{key_id}");
+    }
+}
+
+/// A minimal HTTP/1.1 POST, so the harness needs no HTTP client crate.
+fn post_json(endpoint: &str, path: &str, body: &str) -> u16 {
+    use std::io::{Read, Write};
+    let addr = endpoint.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to launcher");
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).expect("write request");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read response");
+    resp.split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
+}

@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""keyguard's local AWS: moto's own WSGI app in one process, plus test-only routes.
+
+Why a launcher instead of `moto_server`: moto cannot back-date an access key (it reads
+the system clock), so age tests could not age keys for real. Running moto's app in our
+own process lets a route under /_keyguard/ reach into moto's IAM backend. Production
+code never sees this route; it keeps the real clock.
+
+Routes added (all under /_keyguard/, never part of any AWS protocol):
+  POST /_keyguard/iam/backdate-key
+       {"account": "123456789012", "user": "alice", "key_id": "AKIA...",
+        "create_date": "2026-08-30T09:00:00+00:00"}
+       -> 200 {"key_id": ..., "create_date": ...} | 404 {"error": ...} | 400 {"error": ...}
+
+On start it prints one line, `KEYGUARD_MOTO_READY http://HOST:PORT`, to stdout.
+With --exit-on-stdin-eof it stops when its stdin closes, so a test process that dies
+never leaves a moto behind.
+"""
+
+import argparse
+import json
+import os
+import sys
+import threading
+from datetime import datetime, timezone
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import make_server
+
+DEFAULT_ACCOUNT = "123456789012"
+
+
+def _json(start_response, status, body):
+    data = json.dumps(body).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def _iam_backend(account):
+    from moto.iam.models import iam_backends
+
+    backends = iam_backends[account]
+    # moto 5 keys IAM by partition ("aws"); older releases used "global".
+    for name in ("aws", "global"):
+        try:
+            return backends[name]
+        except KeyError:
+            continue
+    raise KeyError("no IAM backend for account " + account)
+
+
+def backdate_key(body):
+    account = body.get("account") or DEFAULT_ACCOUNT
+    user_name, key_id, when = body.get("user"), body.get("key_id"), body.get("create_date")
+    if not (isinstance(user_name, str) and isinstance(key_id, str) and isinstance(when, str)):
+        return "400 Bad Request", {"error": "user, key_id and create_date are required strings"}
+    try:
+        created = datetime.fromisoformat(when.replace("Z", "+00:00"))
+    except ValueError:
+        return "400 Bad Request", {"error": "create_date is not ISO 8601: " + when}
+    if created.tzinfo is not None:
+        # moto keeps naive UTC datetimes.
+        created = created.astimezone(timezone.utc).replace(tzinfo=None)
+    try:
+        user = _iam_backend(account).get_user(user_name)
+    except Exception:
+        return "404 Not Found", {"error": "no such user: " + user_name}
+    for key in user.access_keys:
+        if key.access_key_id == key_id:
+            key.create_date = created
+            return "200 OK", {"key_id": key_id, "create_date": created.isoformat() + "Z"}
+    return "404 Not Found", {"error": "user " + user_name + " has no key " + key_id}
+
+
+ROUTES = {("POST", "/_keyguard/iam/backdate-key"): backdate_key}
+
+
+class Launcher:
+    """WSGI middleware: our routes first, everything else to moto."""
+
+    def __init__(self, moto_app):
+        self.moto_app = moto_app
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith("/_keyguard/"):
+            return self.moto_app(environ, start_response)
+        handler = ROUTES.get((environ.get("REQUEST_METHOD"), path))
+        if handler is None:
+            return _json(start_response, "404 Not Found", {"error": "no route " + path})
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        except (ValueError, json.JSONDecodeError) as err:
+            return _json(start_response, "400 Bad Request", {"error": "bad JSON body: " + str(err)})
+        if not isinstance(body, dict):
+            return _json(start_response, "400 Bad Request", {"error": "body must be a JSON object"})
+        status, reply = handler(body)
+        return _json(start_response, status, reply)
+
+
+def _exit_when_stdin_closes():
+    try:
+        while sys.stdin.buffer.read(4096):
+            pass
+    finally:
+        os._exit(0)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--exit-on-stdin-eof", action="store_true")
+    args = parser.parse_args(argv)
+
+    app = Launcher(DomainDispatcherApplication(create_backend_app))
+    server = make_server(args.host, args.port, app, threaded=True)
+    if args.exit_on_stdin_eof:
+        threading.Thread(target=_exit_when_stdin_closes, daemon=True).start()
+    print(f"KEYGUARD_MOTO_READY http://{args.host}:{server.server_port}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
