@@ -10,7 +10,7 @@ pub mod events;
 pub mod key;
 pub mod time;
 
-pub use events::{parse, parse_value, ParseError, Trigger, TriggerKind};
+pub use events::{event_ref, parse, parse_value, ParseError, Trigger, TriggerKind};
 pub use key::{AccessKeyId, IdError, KeyKind, RoleName, UserName};
 pub use time::{parse_time, Timestamp};
 pub mod effects;
@@ -22,3 +22,5 @@ pub use effects::{execute, Claim, EffectError, Effects, ErrorKind, Ledger, Ledge
 pub use notice::{Notice, Notifier, Severity};
 pub use plan::{Action, Decision, Plan, Principal, Step};
 pub use report::{Outcome, Report, StepReport};
+pub mod config;
+pub mod policy;

@@ -260,3 +260,17 @@ fn type_name(v: &Value) -> &'static str {
 
 #[cfg(test)]
 mod tests;
+
+/// A reference to the event that is the same on every delivery: its id when it has one,
+/// else a digest of its content (a hand-off sent without `eventId`).
+pub fn event_ref(trigger: &Trigger, raw: &Value) -> String {
+    if let Some(id) = trigger.event_id() {
+        return id.to_owned();
+    }
+    // FNV-1a over the canonical JSON (serde_json sorts object keys): stable, no dependency.
+    let text = raw.to_string();
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("content-{hash:016x}")
+}

@@ -1,0 +1,3 @@
+//! The decisions. Each function's "why was this key touched?" is answered in one file here.
+
+pub mod containment;
