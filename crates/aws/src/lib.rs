@@ -1,1 +1,29 @@
+//! keyguard-aws: the adapters that carry out keyguard's plans over the AWS SDK. The only
+//! crate that knows the SDK.
+//!
+//! Clients are built once per cold start from one [`aws_config::SdkConfig`] and reused across
+//! invocations. Throttling and 5xx are retried by the SDK's standard retry mode (attempts
+//! from `AWS_MAX_ATTEMPTS`, default 3), never by hand-written loops.
 
+pub mod effects;
+pub mod error;
+pub mod iam;
+pub mod identity;
+pub mod ledger;
+pub mod observe;
+pub mod sns;
+
+pub use aws_config::SdkConfig;
+pub use effects::AwsEffects;
+pub use error::effect_error;
+pub use iam::Iam;
+pub use ledger::DynamoLedger;
+pub use sns::SnsNotifier;
+
+/// Loads region, credentials, endpoint (`AWS_ENDPOINT_URL`, per-service overrides) and
+/// retry settings from the environment, as every AWS SDK does.
+pub async fn load_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await
+}

@@ -1,1 +1,128 @@
-fn main() {}
+//! `keyguard`: look at events the way the functions will, without calling AWS.
+//!
+//! - `keyguard parse FILE...`: one JSON line per file, its kind or its error.
+//! - `keyguard plan --function NAME [--facts FILE] FILE`: the plan a function would make.
+//!
+//! Exit codes: 0 success, 2 invalid input. Never a panic (101).
+
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+mod facts;
+
+#[derive(Parser)]
+#[command(
+    name = "keyguard",
+    version,
+    about = "keyguard: detection and response for AWS IAM access keys"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse event files and print each one's kind or error, one JSON line per file.
+    Parse {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print the plan a function would make for an event, without calling AWS.
+    Plan {
+        #[arg(long, value_enum)]
+        function: Function,
+        /// JSON with what the function would otherwise read from AWS (see README).
+        #[arg(long)]
+        facts: Option<PathBuf>,
+        /// The time to decide at (RFC 3339); default now.
+        #[arg(long)]
+        now: Option<String>,
+        file: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Function {
+    DeactivateKey,
+}
+
+/// A failure that is the input's fault: printed, exit 2.
+struct InputError(String);
+
+fn read(path: &Path) -> Result<Vec<u8>, InputError> {
+    std::fs::read(path).map_err(|e| InputError(format!("{}: {e}", path.display())))
+}
+
+fn parse_files(files: &[PathBuf]) -> ExitCode {
+    let mut all_ok = true;
+    for file in files {
+        let name = file.display().to_string();
+        let line = match read(file)
+            .and_then(|b| keyguard_core::parse(&b).map_err(|e| InputError(e.to_string())))
+        {
+            Ok(t) => json!({"file": name, "kind": t.kind()}),
+            Err(InputError(e)) => {
+                all_ok = false;
+                json!({"file": name, "error": e})
+            }
+        };
+        println!("{line}");
+    }
+    if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    }
+}
+
+fn plan(
+    function: Function,
+    facts_file: Option<&Path>,
+    now: Option<&str>,
+    file: &Path,
+) -> Result<Value, InputError> {
+    let now = match now {
+        Some(raw) => keyguard_core::parse_time(raw)
+            .ok_or_else(|| InputError(format!("--now: not a time: {raw:?}")))?,
+        None => chrono::Utc::now(),
+    };
+    let bytes = read(file)?;
+    let raw: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| InputError(format!("{}: {e}", file.display())))?;
+    let trigger = keyguard_core::parse_value(&raw)
+        .map_err(|e| InputError(format!("{}: {e}", file.display())))?;
+    let facts = match facts_file {
+        Some(f) => facts::Supplied::read(&read(f)?)
+            .map_err(|e| InputError(format!("{}: {e}", f.display())))?,
+        None => facts::Supplied::default(),
+    };
+    let plan = match function {
+        Function::DeactivateKey => facts::plan_containment(&trigger, &raw, &facts, now)?,
+    };
+    serde_json::to_value(&plan).map_err(|e| InputError(e.to_string()))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Parse { files } => parse_files(&files),
+        Command::Plan {
+            function,
+            facts,
+            now,
+            file,
+        } => match plan(function, facts.as_deref(), now.as_deref(), &file) {
+            Ok(plan) => {
+                println!("{plan:#}");
+                ExitCode::SUCCESS
+            }
+            Err(InputError(e)) => {
+                eprintln!("keyguard: {e}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}

@@ -115,6 +115,8 @@ pub enum Decision {
     Ignored { why: String },
     /// The event is well-formed JSON but names something invalid (e.g. a key id).
     Invalid { why: String },
+    /// keyguard could not find out what to do (IAM unreachable, access denied).
+    Failed { why: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

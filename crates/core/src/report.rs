@@ -68,6 +68,7 @@ fn status_code(decision: &Decision, dry_run: bool, steps: &[StepReport]) -> u16 
     let any = |f: fn(&Outcome) -> bool| steps.iter().any(|s| f(&s.outcome));
     match decision {
         Decision::Invalid { .. } => 400,
+        Decision::Failed { .. } => 500,
         Decision::NotFound { .. } => 404,
         Decision::Refused { .. } | Decision::NotContainable { .. } => 403,
         Decision::AlreadyContained | Decision::Ignored { .. } => 200,

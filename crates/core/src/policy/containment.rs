@@ -13,12 +13,14 @@
 //! - unknown user, role or key → a clean "not found".
 
 use crate::config::{self, ConfigError, Env};
+use crate::effects::EffectError;
 use crate::events::{IdentityType, Trigger};
 use crate::key::{AccessKeyId, KeyKind, RoleName, UserName};
 use crate::notice::{Notice, Severity};
 use crate::plan::{Action, Decision, Plan, Principal, Step};
 use crate::time::Timestamp;
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 
 pub const FUNCTION: &str = "deactivate-key";
 
@@ -140,6 +142,70 @@ pub struct Facts {
     /// The key's status when the user has it; `None` when the user has no such key.
     pub key_status: Option<KeyStatus>,
     pub tags: BTreeMap<String, String>,
+}
+
+/// The reads [`gather`] needs from IAM, implemented over the SDK by keyguard-aws and over
+/// a facts file by the CLI, so both gather facts the same way.
+pub trait IamReader {
+    /// The user a long-term key belongs to (`GetAccessKeyLastUsed`); `None` if no user has it.
+    fn key_owner(
+        &self,
+        key_id: &AccessKeyId,
+    ) -> impl Future<Output = Result<Option<UserName>, EffectError>> + Send;
+    /// The user's keys and their status (`ListAccessKeys`); `None` if there is no such user.
+    fn user_keys(
+        &self,
+        user: &UserName,
+    ) -> impl Future<Output = Result<Option<Vec<(String, KeyStatus)>>, EffectError>> + Send;
+    /// The principal's tags; `None` if it does not exist.
+    fn tags(
+        &self,
+        principal: &Principal,
+    ) -> impl Future<Output = Result<Option<BTreeMap<String, String>>, EffectError>> + Send;
+}
+
+/// Reads the facts a lookup asks for.
+pub async fn gather<R: IamReader + Sync>(lookup: &Lookup, iam: &R) -> Result<Facts, EffectError> {
+    match lookup {
+        Lookup::Nothing => Ok(Facts::default()),
+        Lookup::Principal(p) => Ok(match iam.tags(p).await? {
+            Some(tags) => Facts {
+                exists: true,
+                tags,
+                ..Facts::default()
+            },
+            None => Facts::default(),
+        }),
+        Lookup::UserKey { key_id, user } => {
+            let owner = match user {
+                Some(u) => Some(u.clone()),
+                None => iam.key_owner(key_id).await?,
+            };
+            let Some(owner) = owner else {
+                return Ok(Facts::default());
+            };
+            let Some(keys) = iam.user_keys(&owner).await? else {
+                return Ok(Facts {
+                    owner: Some(owner),
+                    ..Facts::default()
+                });
+            };
+            let key_status = keys
+                .iter()
+                .find(|(k, _)| k == key_id.as_str())
+                .map(|(_, s)| *s);
+            let tags = iam
+                .tags(&Principal::User(owner.clone()))
+                .await?
+                .unwrap_or_default();
+            Ok(Facts {
+                owner: Some(owner),
+                exists: true,
+                key_status,
+                tags,
+            })
+        }
+    }
 }
 
 fn early(decision: Decision, event_ref: &str, classifier_source: Option<String>) -> Plan {

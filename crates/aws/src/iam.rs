@@ -1,0 +1,189 @@
+//! IAM: the reads containment needs and the two writes it makes.
+
+use crate::error::effect_error;
+use aws_sdk_iam::types::StatusType;
+use keyguard_core::policy::containment::{IamReader, KeyStatus};
+use keyguard_core::{AccessKeyId, EffectError, ErrorKind, Principal, Timestamp, UserName};
+use std::collections::BTreeMap;
+
+#[derive(Clone)]
+pub struct Iam {
+    client: aws_sdk_iam::Client,
+}
+
+fn not_found_is_none<T>(r: Result<T, EffectError>) -> Result<Option<T>, EffectError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The inline policy AWS documents for revoking a role's sessions: deny everything to
+/// any credential whose token was issued before the cut-off. Long-term keys carry no
+/// `aws:TokenIssueTime`, so a user's own key is not affected.
+pub fn revoke_policy(issued_before: Timestamp) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "KeyguardRevokeOlderSessions",
+            "Effect": "Deny",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {"DateLessThan": {"aws:TokenIssueTime": issued_before.format("%Y-%m-%dT%H:%M:%SZ").to_string()}}
+        }]
+    })
+    .to_string()
+}
+
+impl Iam {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self {
+            client: aws_sdk_iam::Client::new(config),
+        }
+    }
+
+    pub fn client(&self) -> &aws_sdk_iam::Client {
+        &self.client
+    }
+
+    /// `UpdateAccessKey Status=Inactive` for exactly this key of this user.
+    pub async fn deactivate_key(
+        &self,
+        user: &UserName,
+        key_id: &AccessKeyId,
+    ) -> Result<(), EffectError> {
+        self.client
+            .update_access_key()
+            .user_name(user.as_str())
+            .access_key_id(key_id.as_str())
+            .status(StatusType::Inactive)
+            .send()
+            .await
+            .map_err(|e| effect_error(&e))?;
+        Ok(())
+    }
+
+    pub async fn revoke_sessions(
+        &self,
+        principal: &Principal,
+        issued_before: Timestamp,
+        policy_name: &str,
+    ) -> Result<(), EffectError> {
+        let document = revoke_policy(issued_before);
+        let result = match principal {
+            Principal::Role(role) => self
+                .client
+                .put_role_policy()
+                .role_name(role.as_str())
+                .policy_name(policy_name)
+                .policy_document(document)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| effect_error(&e)),
+            Principal::User(user) => self
+                .client
+                .put_user_policy()
+                .user_name(user.as_str())
+                .policy_name(policy_name)
+                .policy_document(document)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| effect_error(&e)),
+        };
+        result
+    }
+}
+
+impl IamReader for Iam {
+    async fn key_owner(&self, key_id: &AccessKeyId) -> Result<Option<UserName>, EffectError> {
+        let out = not_found_is_none(
+            self.client
+                .get_access_key_last_used()
+                .access_key_id(key_id.as_str())
+                .send()
+                .await
+                .map_err(|e| effect_error(&e)),
+        )?;
+        Ok(out
+            .and_then(|o| o.user_name)
+            .and_then(|name| UserName::parse(&name).ok()))
+    }
+
+    async fn user_keys(
+        &self,
+        user: &UserName,
+    ) -> Result<Option<Vec<(String, KeyStatus)>>, EffectError> {
+        // At most two keys per user, but paginate anyway: never trust a first page.
+        let pages = self
+            .client
+            .list_access_keys()
+            .user_name(user.as_str())
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+            .await;
+        let mut keys = Vec::new();
+        for item in pages {
+            let meta = match item {
+                Ok(m) => m,
+                Err(e) => return not_found_is_none::<()>(Err(effect_error(&e))).map(|_| None),
+            };
+            let status = match meta.status() {
+                Some(StatusType::Active) => KeyStatus::Active,
+                _ => KeyStatus::Inactive,
+            };
+            if let Some(id) = meta.access_key_id() {
+                keys.push((id.to_owned(), status));
+            }
+        }
+        Ok(Some(keys))
+    }
+
+    async fn tags(
+        &self,
+        principal: &Principal,
+    ) -> Result<Option<BTreeMap<String, String>>, EffectError> {
+        let mut tags = BTreeMap::new();
+        match principal {
+            Principal::User(user) => {
+                let mut pages = self
+                    .client
+                    .list_user_tags()
+                    .user_name(user.as_str())
+                    .into_paginator()
+                    .items()
+                    .send();
+                while let Some(tag) = pages.next().await {
+                    match tag {
+                        Ok(t) => tags.insert(t.key, t.value),
+                        Err(e) => {
+                            return not_found_is_none::<()>(Err(effect_error(&e))).map(|_| None)
+                        }
+                    };
+                }
+            }
+            Principal::Role(role) => {
+                let mut pages = self
+                    .client
+                    .list_role_tags()
+                    .role_name(role.as_str())
+                    .into_paginator()
+                    .items()
+                    .send();
+                while let Some(tag) = pages.next().await {
+                    match tag {
+                        Ok(t) => tags.insert(t.key, t.value),
+                        Err(e) => {
+                            return not_found_is_none::<()>(Err(effect_error(&e))).map(|_| None)
+                        }
+                    };
+                }
+            }
+        }
+        Ok(Some(tags))
+    }
+}

@@ -1,0 +1,29 @@
+//! Who keyguard itself runs as, read once at cold start, so it never contains its own
+//! credential.
+
+use crate::error::effect_error;
+use keyguard_core::policy::containment::SelfIdentity;
+use keyguard_core::EffectError;
+
+/// `sts:GetCallerIdentity` (needs no permission) plus the key id the runtime handed us.
+pub async fn whoami(config: &aws_config::SdkConfig) -> Result<SelfIdentity, EffectError> {
+    let out = aws_sdk_sts::Client::new(config)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| effect_error(&e))?;
+    let arn = out.arn().unwrap_or_default();
+    let role = arn
+        .split_once(":assumed-role/")
+        .and_then(|(_, rest)| rest.split('/').next())
+        .map(str::to_owned);
+    let user = arn
+        .split_once(":user/")
+        .and_then(|(_, rest)| rest.rsplit('/').next())
+        .map(str::to_owned);
+    Ok(SelfIdentity {
+        key_id: std::env::var("AWS_ACCESS_KEY_ID").ok(),
+        user,
+        role,
+    })
+}

@@ -1,0 +1,131 @@
+//! `--facts`: what a function would read from AWS, supplied as a file, so a plan can be
+//! made offline. The same [`gather`] the Lambda uses reads it through [`IamReader`].
+//!
+//! ```json
+//! {
+//!   "users": {"bob": {"keys": {"AKIAIOSFODNN7EXAMPLE": "Active"}, "tags": {"Email": "bob@example.com"}}},
+//!   "roles": {"app-role": {"tags": {}}},
+//!   "me": {"key_id": "ASIA...", "user": null, "role": "keyguard-deactivate-key"},
+//!   "env": {"EXEMPT_USERS": "breakglass"}
+//! }
+//! ```
+
+use crate::InputError;
+use keyguard_core::policy::containment::{
+    self, ContainmentConfig, IamReader, KeyStatus, SelfIdentity,
+};
+use keyguard_core::{AccessKeyId, EffectError, Plan, Principal, Timestamp, Trigger, UserName};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Supplied {
+    #[serde(default)]
+    users: BTreeMap<String, SuppliedUser>,
+    #[serde(default)]
+    roles: BTreeMap<String, SuppliedRole>,
+    #[serde(default)]
+    me: SuppliedSelf,
+    /// Configuration variables as the function would see them.
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SuppliedUser {
+    #[serde(default)]
+    keys: BTreeMap<String, SuppliedStatus>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SuppliedRole {
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SuppliedSelf {
+    key_id: Option<String>,
+    user: Option<String>,
+    role: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+enum SuppliedStatus {
+    Active,
+    Inactive,
+}
+
+impl Supplied {
+    pub fn read(bytes: &[u8]) -> Result<Self, String> {
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())
+    }
+}
+
+impl IamReader for Supplied {
+    async fn key_owner(&self, key_id: &AccessKeyId) -> Result<Option<UserName>, EffectError> {
+        Ok(self
+            .users
+            .iter()
+            .find(|(_, u)| u.keys.contains_key(key_id.as_str()))
+            .and_then(|(name, _)| UserName::parse(name).ok()))
+    }
+
+    async fn user_keys(
+        &self,
+        user: &UserName,
+    ) -> Result<Option<Vec<(String, KeyStatus)>>, EffectError> {
+        Ok(self.users.get(user.as_str()).map(|u| {
+            u.keys
+                .iter()
+                .map(|(k, s)| {
+                    let status = match s {
+                        SuppliedStatus::Active => KeyStatus::Active,
+                        SuppliedStatus::Inactive => KeyStatus::Inactive,
+                    };
+                    (k.clone(), status)
+                })
+                .collect()
+        }))
+    }
+
+    async fn tags(
+        &self,
+        principal: &Principal,
+    ) -> Result<Option<BTreeMap<String, String>>, EffectError> {
+        Ok(match principal {
+            Principal::User(u) => self.users.get(u.as_str()).map(|u| u.tags.clone()),
+            Principal::Role(r) => self.roles.get(r.as_str()).map(|r| r.tags.clone()),
+        })
+    }
+}
+
+pub fn plan_containment(
+    trigger: &Trigger,
+    raw: &Value,
+    facts: &Supplied,
+    now: Timestamp,
+) -> Result<Plan, InputError> {
+    let me = SelfIdentity {
+        key_id: facts.me.key_id.clone(),
+        user: facts.me.user.clone(),
+        role: facts.me.role.clone(),
+    };
+    let env = |name: &str| facts.env.get(name).cloned();
+    let cfg = ContainmentConfig::from_env(&env, me).map_err(|e| InputError(e.to_string()))?;
+    let event_ref = keyguard_core::event_ref(trigger, raw);
+    let target = match containment::target(trigger, &cfg, &event_ref) {
+        Ok(t) => t,
+        Err(plan) => return Ok(plan),
+    };
+    let gathered = futures::executor::block_on(containment::gather(&target.lookup(), facts))
+        .map_err(|e| InputError(e.to_string()))?;
+    Ok(containment::decide(&target, &cfg, &gathered, now))
+}

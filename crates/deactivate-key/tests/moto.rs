@@ -1,0 +1,361 @@
+//! deactivate-key against moto, through the real SDK clients: every input kind contains
+//! exactly the named key, and nothing else is ever touched.
+
+use aws_sdk_iam::types::StatusType;
+use deactivate_key::{App, Settings};
+use keyguard_core::policy::containment::SelfIdentity;
+use keyguard_testkit::moto;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// A name no other test uses.
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+struct World {
+    iam: aws_sdk_iam::Client,
+    app: App,
+}
+
+async fn world(env: &[(&str, &str)]) -> World {
+    moto::shared();
+    let sdk = keyguard_aws::load_config().await;
+    let table = unique("ledger");
+    let mut vars: BTreeMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    vars.insert("LEDGER_TABLE".into(), table);
+    let lookup = move |k: &str| vars.get(k).cloned();
+    let me = SelfIdentity {
+        role: Some("keyguard-deactivate-key".into()),
+        ..Default::default()
+    };
+    let app = App::new(&sdk, Settings::from_env(&lookup, me).unwrap());
+    app.ledger.create_table().await.unwrap();
+    World {
+        iam: aws_sdk_iam::Client::new(&sdk),
+        app,
+    }
+}
+
+impl World {
+    /// A user with two Active keys; returns (user, first key, second key).
+    async fn user_with_two_keys(&self, tags: &[(&str, &str)]) -> (String, String, String) {
+        let user = unique("user");
+        let mut req = self.iam.create_user().user_name(&user);
+        for (k, v) in tags {
+            req = req.tags(
+                aws_sdk_iam::types::Tag::builder()
+                    .key(*k)
+                    .value(*v)
+                    .build()
+                    .unwrap(),
+            );
+        }
+        req.send().await.unwrap();
+        let mut keys = Vec::new();
+        for _ in 0..2 {
+            let out = self
+                .iam
+                .create_access_key()
+                .user_name(&user)
+                .send()
+                .await
+                .unwrap();
+            keys.push(out.access_key().unwrap().access_key_id().to_owned());
+        }
+        (user, keys.remove(0), keys.remove(0))
+    }
+
+    async fn statuses(&self, user: &str) -> BTreeMap<String, String> {
+        let out = self
+            .iam
+            .list_access_keys()
+            .user_name(user)
+            .send()
+            .await
+            .unwrap();
+        out.access_key_metadata()
+            .iter()
+            .map(|m| {
+                (
+                    m.access_key_id().unwrap().to_owned(),
+                    m.status().unwrap().as_str().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    async fn run(&self, event: &Value) -> Value {
+        serde_json::to_value(self.app.handle(event).await).unwrap()
+    }
+
+    async fn ledger_rows(&self) -> usize {
+        self.app.ledger.rows().await.unwrap().len()
+    }
+}
+
+/// A sample from events/deactivate-key/ with its placeholder key, user and event id
+/// replaced by real ones.
+fn sample(name: &str, key: &str, user: &str) -> Value {
+    let path = keyguard_testkit::workspace_root()
+        .join("events/deactivate-key")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text
+        .replace("AKIAIOSFODNN7EXAMPLE", key)
+        .replace("\"alice\"", &format!("\"{user}\""))
+        .replace("user/alice", &format!("user/{user}"))
+        .replace("6f1c2d3e-0000-4000-8000-00000000000", &unique("ev"));
+    serde_json::from_str(&text).unwrap()
+}
+
+fn assert_one_step(report: &Value, action: &str, outcome: &str) {
+    let steps = report["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 1, "{report:#}");
+    assert_eq!(steps[0]["action"]["type"], action, "{report:#}");
+    assert_eq!(steps[0]["outcome"], outcome, "{report:#}");
+}
+
+#[tokio::test]
+async fn every_input_kind_deactivates_exactly_the_named_key() {
+    let w = world(&[]).await;
+    for name in [
+        "handoff.json",
+        "cloudtrail-iam-user.json",
+        "guardduty-iam-user.json",
+        "health-exposed-key.json",
+    ] {
+        let (user, named, other) = w.user_with_two_keys(&[]).await;
+        let report = w.run(&sample(name, &named, &user)).await;
+        assert_eq!(report["statusCode"], 200, "{name}: {report:#}");
+        assert_one_step(&report, "deactivate_key", "applied");
+        let statuses = w.statuses(&user).await;
+        assert_eq!(statuses[&named], "Inactive", "{name}");
+        assert_eq!(
+            statuses[&other], "Active",
+            "{name}: the user's other key must stay Active"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_owner_is_found_from_the_key_when_the_event_has_no_user() {
+    let w = world(&[]).await;
+    let (user, named, other) = w.user_with_two_keys(&[]).await;
+    let event = json!({"accessKeyId": named, "classifierSource": "test/owner-lookup", "eventId": unique("ev")});
+    let report = w.run(&event).await;
+    assert_eq!(report["statusCode"], 200, "{report:#}");
+    assert_eq!(report["steps"][0]["action"]["user"], user.as_str());
+    assert_eq!(report["classifier_source"], "test/owner-lookup");
+    let statuses = w.statuses(&user).await;
+    assert_eq!(
+        (statuses[&named].as_str(), statuses[&other].as_str()),
+        ("Inactive", "Active")
+    );
+}
+
+#[tokio::test]
+async fn unknown_user_and_unknown_key_are_clean_404s() {
+    let w = world(&[]).await;
+    let (user, named, other) = w.user_with_two_keys(&[]).await;
+    let cases = [
+        json!({"accessKeyId": named, "userName": unique("nobody"), "eventId": unique("ev")}),
+        json!({"accessKeyId": "AKIAZZZZZZZZZZZZZZZZ", "userName": user, "eventId": unique("ev")}),
+        json!({"accessKeyId": "AKIAZZZZZZZZZZZZZZZZ", "eventId": unique("ev")}),
+    ];
+    for event in cases {
+        let report = w.run(&event).await;
+        assert_eq!(report["statusCode"], 404, "{report:#}");
+        assert_eq!(report["decision"], "not_found");
+        assert!(report["steps"].as_array().unwrap().is_empty());
+    }
+    let statuses = w.statuses(&user).await;
+    assert_eq!(
+        (statuses[&named].as_str(), statuses[&other].as_str()),
+        ("Active", "Active")
+    );
+    assert_eq!(w.ledger_rows().await, 0);
+}
+
+#[tokio::test]
+async fn an_already_inactive_key_is_not_written_again() {
+    let w = world(&[]).await;
+    let (user, named, _) = w.user_with_two_keys(&[]).await;
+    w.iam
+        .update_access_key()
+        .user_name(&user)
+        .access_key_id(&named)
+        .status(StatusType::Inactive)
+        .send()
+        .await
+        .unwrap();
+    let report = w
+        .run(&json!({"accessKeyId": named, "userName": user, "eventId": unique("ev")}))
+        .await;
+    assert_eq!(report["statusCode"], 200);
+    assert_eq!(report["decision"], "already_contained");
+    assert_eq!(w.ledger_rows().await, 0);
+}
+
+#[tokio::test]
+async fn a_session_key_revokes_its_roles_older_sessions() {
+    let w = world(&[]).await;
+    let role = unique("app-role");
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+    w.iam
+        .create_role()
+        .role_name(&role)
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap();
+    let text = std::fs::read_to_string(
+        keyguard_testkit::workspace_root()
+            .join("events/deactivate-key/cloudtrail-assumed-role.json"),
+    )
+    .unwrap()
+    .replace("app-role", &role);
+    let before = chrono::Utc::now().timestamp();
+    let report = w.run(&serde_json::from_str(&text).unwrap()).await;
+    assert_eq!(report["statusCode"], 200, "{report:#}");
+    assert_one_step(&report, "revoke_sessions", "applied");
+    let policy = w
+        .iam
+        .get_role_policy()
+        .role_name(&role)
+        .policy_name("keyguard-revoke-older-sessions")
+        .send()
+        .await
+        .unwrap();
+    let doc: Value = serde_json::from_str(&urlencoding_decode(policy.policy_document())).unwrap();
+    let stmt = &doc["Statement"][0];
+    assert_eq!(stmt["Effect"], "Deny");
+    assert_eq!(stmt["Action"], "*");
+    let cutoff = chrono::DateTime::parse_from_rfc3339(
+        stmt["Condition"]["DateLessThan"]["aws:TokenIssueTime"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!((cutoff.timestamp() - before).abs() <= 2);
+    // A role that does not exist: 404, nothing written.
+    let missing = json!({"accessKeyId": "ASIA5ZXAKGI33TI7QQGW", "roleName": unique("ghost"), "eventId": unique("ev")});
+    assert_eq!(w.run(&missing).await["statusCode"], 404);
+}
+
+/// IAM returns policy documents URL-encoded.
+fn urlencoding_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[tokio::test]
+async fn dry_run_changes_nothing() {
+    let w = world(&[("DRY_RUN", "true")]).await;
+    let (user, named, _) = w.user_with_two_keys(&[]).await;
+    let report = w.run(&sample("handoff.json", &named, &user)).await;
+    assert_eq!(report["statusCode"], 202, "{report:#}");
+    assert_eq!(report["dry_run"], true);
+    assert_one_step(&report, "deactivate_key", "planned");
+    assert_eq!(w.statuses(&user).await[&named], "Active");
+    assert_eq!(w.ledger_rows().await, 0);
+}
+
+#[tokio::test]
+async fn the_same_event_twice_acts_once_with_one_ledger_row() {
+    let w = world(&[]).await;
+    let (user, named, _) = w.user_with_two_keys(&[]).await;
+    let event = sample("cloudtrail-iam-user.json", &named, &user);
+    let first = w.run(&event).await;
+    assert_one_step(&first, "deactivate_key", "applied");
+    // Someone re-enables the key; a redelivery of the old event must not undo that.
+    w.iam
+        .update_access_key()
+        .user_name(&user)
+        .access_key_id(&named)
+        .status(StatusType::Active)
+        .send()
+        .await
+        .unwrap();
+    let second = w.run(&event).await;
+    assert_one_step(&second, "deactivate_key", "duplicate");
+    assert_eq!(w.statuses(&user).await[&named], "Active");
+    let rows = w.app.ledger.rows().await.unwrap();
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    assert_eq!(row["status"], "done");
+    assert_eq!(row["action"], "deactivate_key");
+    assert_eq!(row["key_id"], named);
+    assert_eq!(row["user"], user);
+    assert_eq!(row["function"], "deactivate-key");
+    assert!(row["event_id"].starts_with("ev-"));
+    assert!(
+        row["expires_at"].parse::<i64>().unwrap() > chrono::Utc::now().timestamp() + 80 * 86_400
+    );
+}
+
+#[tokio::test]
+async fn two_copies_at_once_act_once() {
+    let w = world(&[]).await;
+    let (user, named, _) = w.user_with_two_keys(&[]).await;
+    let event = sample("handoff.json", &named, &user);
+    let (a, b) = tokio::join!(w.app.handle(&event), w.app.handle(&event));
+    let outcomes: Vec<Value> = [a, b]
+        .iter()
+        .map(|r| serde_json::to_value(r).unwrap()["steps"][0]["outcome"].clone())
+        .collect();
+    assert!(
+        outcomes.contains(&json!("applied")) && outcomes.contains(&json!("duplicate")),
+        "{outcomes:?}"
+    );
+    assert_eq!(w.ledger_rows().await, 1);
+}
+
+#[tokio::test]
+async fn exempt_users_are_never_touched() {
+    let w = world(&[("EXEMPT_USERS", "breakglass-admin")]).await;
+    let (user, named, _) = w.user_with_two_keys(&[("keyguard:exempt", "true")]).await;
+    let report = w.run(&sample("handoff.json", &named, &user)).await;
+    assert_eq!(report["statusCode"], 403, "{report:#}");
+    assert_eq!(report["decision"], "refused");
+    assert_one_step(&report, "notify", "applied");
+    assert_eq!(w.statuses(&user).await[&named], "Active");
+}
+
+#[tokio::test]
+async fn bad_input_is_a_400_with_no_action() {
+    let w = world(&[]).await;
+    for event in [
+        json!({"accessKeyId": "AKIA123", "userName": "x"}),
+        json!([1, 2]),
+        json!({"detail-type": "GuardDuty Finding", "source": "aws.guardduty", "id": "x", "detail": "oops"}),
+    ] {
+        let report = w.run(&event).await;
+        assert_eq!(report["statusCode"], 400, "{report:#}");
+        assert!(report["steps"].as_array().unwrap().is_empty());
+    }
+    assert_eq!(w.ledger_rows().await, 0);
+}
