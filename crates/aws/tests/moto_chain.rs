@@ -2,6 +2,8 @@
 //! `AWS_ENDPOINT_URL`, talks to moto through the project's launcher, and the launcher's
 //! test-only route ages a key for real.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
+
 use aws_sdk_iam::primitives::DateTime;
 use keyguard_testkit::moto;
 

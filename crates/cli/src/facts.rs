@@ -123,7 +123,7 @@ pub fn plan_containment(
     let event_ref = keyguard_core::event_ref(trigger, raw);
     let target = match containment::target(trigger, &cfg, &event_ref) {
         Ok(t) => t,
-        Err(plan) => return Ok(plan),
+        Err(plan) => return Ok(*plan),
     };
     let gathered = futures::executor::block_on(containment::gather(&target.lookup(), facts))
         .map_err(|e| InputError(e.to_string()))?;

@@ -98,7 +98,7 @@ impl App {
         let event_ref = keyguard_core::event_ref(&trigger, raw);
         let cfg = &self.settings.containment;
         let plan = match containment::target(&trigger, cfg, &event_ref) {
-            Err(plan) => plan,
+            Err(plan) => *plan,
             Ok(target) => match containment::gather(&target.lookup(), &self.iam).await {
                 Ok(facts) => containment::decide(&target, cfg, &facts, now),
                 Err(e) => {

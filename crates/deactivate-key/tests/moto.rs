@@ -1,6 +1,8 @@
 //! deactivate-key against moto, through the real SDK clients: every input kind contains
 //! exactly the named key, and nothing else is ever touched.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
+
 use aws_sdk_iam::types::StatusType;
 use deactivate_key::{App, Settings};
 use keyguard_core::policy::containment::SelfIdentity;

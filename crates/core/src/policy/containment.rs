@@ -215,22 +215,20 @@ fn early(decision: Decision, event_ref: &str, classifier_source: Option<String>)
     plan
 }
 
-fn invalid(why: String, event_ref: &str, cs: Option<String>) -> Plan {
-    early(Decision::Invalid { why }, event_ref, cs)
+/// A plan finished before any lookup (boxed: it is the rare, large error path).
+pub type Early = Box<Plan>;
+
+fn invalid(why: String, event_ref: &str, cs: Option<String>) -> Early {
+    Box::new(early(Decision::Invalid { why }, event_ref, cs))
 }
 
-fn ignored(why: &str, event_ref: &str) -> Plan {
-    early(
-        Decision::Ignored {
-            why: why.to_owned(),
-        },
-        event_ref,
-        None,
-    )
+fn ignored(why: &str, event_ref: &str) -> Early {
+    let why = why.to_owned();
+    Box::new(early(Decision::Ignored { why }, event_ref, None))
 }
 
 /// A key id read from an AWS record, validated.
-fn key_in(raw: Option<&str>, field: &str, event_ref: &str) -> Result<AccessKeyId, Plan> {
+fn key_in(raw: Option<&str>, field: &str, event_ref: &str) -> Result<AccessKeyId, Early> {
     let raw = raw.ok_or_else(|| {
         invalid(
             format!("the event names no access key ({field})"),
@@ -246,7 +244,7 @@ fn name_in<T>(
     field: &str,
     parse: fn(&str) -> Result<T, crate::IdError>,
     event_ref: &str,
-) -> Result<Option<T>, Plan> {
+) -> Result<Option<T>, Early> {
     raw.map(|r| parse(r).map_err(|e| invalid(format!("{field}: {e}"), event_ref, None)))
         .transpose()
 }
@@ -260,7 +258,7 @@ fn session_subject(
     key_id: AccessKeyId,
     principal: Option<Principal>,
     event_ref: &str,
-) -> Result<Subject, Plan> {
+) -> Result<Subject, Early> {
     let principal = principal.ok_or_else(|| {
         invalid(
             format!(
@@ -275,10 +273,10 @@ fn session_subject(
 
 /// Reads which credential the event names. `Err` is a finished plan: refused, ignored or
 /// invalid, with nothing to look up.
-pub fn target(trigger: &Trigger, cfg: &ContainmentConfig, event_ref: &str) -> Result<Target, Plan> {
+pub fn target(trigger: &Trigger, cfg: &ContainmentConfig, event_ref: &str) -> Result<Target, Early> {
     if let Some(env) = trigger.envelope() {
         if !env.is_from_aws() && !cfg.trusted_sources.contains(&env.source) {
-            return Err(early(
+            return Err(Box::new(early(
                 Decision::Refused {
                     why: format!(
                         "source {:?} is not an AWS source and not in TRUSTED_CUSTOM_SOURCES: anyone allowed to put events could have sent it",
@@ -287,7 +285,7 @@ pub fn target(trigger: &Trigger, cfg: &ContainmentConfig, event_ref: &str) -> Re
                 },
                 event_ref,
                 None,
-            ));
+            )));
         }
     }
     let mut classifier_source = None;

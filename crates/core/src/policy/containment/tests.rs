@@ -51,7 +51,7 @@ fn plan_for(t: &Trigger, facts: &Facts) -> Plan {
     let cfg = cfg();
     match target(t, &cfg, "ev-1") {
         Ok(target) => decide(&target, &cfg, facts, now()),
-        Err(plan) => plan,
+        Err(plan) => *plan,
     }
 }
 

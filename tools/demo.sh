@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# keyguard's local story, with the real binaries: moto through the project's launcher,
+# the deactivate-key binary under the local Lambda runtime emulator (`cargo lambda watch`,
+# the same binary that deploys), invoked with events from events/.
+#
+#   tools/demo.sh            narrate, then check every expected effect (exit 1 if one is missing)
+#   tools/demo.sh --quiet    checks only (make test runs this)
+#   DRY_RUN=1 tools/demo.sh  the same story with nothing applied
+#
+# Today the story is deactivate-key's (seed 000); the other functions join as they land.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+export PATH="$PWD/.venv/bin:$PATH"
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+# moto on a free port; it exits when this script's pipe to it closes.
+mkfifo "$work/moto-in"
+sleep infinity > "$work/moto-in" & pids+=($!)
+$PY tools/moto_launcher.py --port 0 --exit-on-stdin-eof < "$work/moto-in" > "$work/moto.out" 2>"$work/moto.err" & pids+=($!)
+for _ in $(seq 100); do grep -q READY "$work/moto.out" 2>/dev/null && break; sleep 0.1; done
+quiet=false; [ "${1:-}" = "--quiet" ] && quiet=true
+dry_run=false; case "${DRY_RUN:-}" in 1|true|TRUE|yes) dry_run=true;; esac
+say() { $quiet || printf '%s\n' "$*"; }
+
+endpoint=$(awk '/KEYGUARD_MOTO_READY/ {print $2}' "$work/moto.out")
+[ -n "$endpoint" ] || { echo "demo: moto did not start"; cat "$work/moto.err"; exit 1; }
+
+# The account: alice with two keys (one leaked), bob with a key already Inactive, the role
+# app-role, and the ledger table. Made with boto3 (moto's own dependency).
+$PY tools/demo_world.py setup "$endpoint" > "$work/world.json"
+field() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$work/world.json" "$1"; }
+alice_leaked=$(field alice_leaked); bob_key=$(field bob_key)
+event() { # event FILE KEY USER -> a path with the placeholders replaced
+  local out="$work/$(basename "$1" .json)-$2.json"
+  sed -e "s/AKIAIOSFODNN7EXAMPLE/$2/" -e "s/\"alice\"/\"$3\"/" -e "s#user/alice#user/$3#" "$1" > "$out"
+  echo "$out"
+}
+$quiet || $PY tools/demo_world.py table "$endpoint" "before"
+
+port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cargo lambda watch --ignore-changes --invoke-port "$port" \
+  --env-var "AWS_ENDPOINT_URL=$endpoint,AWS_REGION=us-east-1,AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing,AWS_EC2_METADATA_DISABLED=true,DRY_RUN=$dry_run" \
+  > "$work/watch.log" 2>&1 & pids+=($!)
+
+invoke() { # invoke EVENT_FILE -> the function's JSON result on stdout
+  local out
+  for _ in $(seq 120); do
+    if out=$(cargo lambda invoke deactivate-key --invoke-port "$port" --data-file "$1" 2>"$work/invoke.err"); then
+      echo "$out"; return 0
+    fi
+    sleep 2 # the emulator compiles the function on its first invocation
+  done
+  echo "demo: no answer from the emulator" >&2; tail -20 "$work/watch.log" "$work/invoke.err" >&2; return 1
+}
+
+results="$work/results.jsonl"
+act() { # act NAME EVENT_FILE NARRATION...
+  local name=$1 file=$2; shift 2
+  say ""; say "== $name"; for line in "$@"; do say "   $line"; done
+  local r; r=$(invoke "$file")
+  $PY -c 'import json,sys; print(json.dumps({"act": sys.argv[1], "result": json.loads(sys.argv[2])}))' "$name" "$r" >> "$results"
+  $quiet || $PY -c 'import json,sys; r=json.loads(sys.argv[1]); print("   -> statusCode %s, %s%s" % (r["statusCode"], r.get("decision"), "".join(", %s %s" % (x["action"]["type"], x["outcome"]) for x in r.get("steps", []))))' "$r"
+}
+
+act "leaked-key" "$(event events/deactivate-key/handoff.json "$alice_leaked" alice)" \
+  "createkey-detector hands off alice's leaked key. keyguard deactivates that key, and only it."
+act "redelivery" "$(event events/deactivate-key/handoff.json "$alice_leaked" alice)" \
+  "EventBridge delivers at least once: the same hand-off arrives again. Nothing happens twice."
+act "already-inactive" "$(event events/deactivate-key/guardduty-iam-user.json "$bob_key" bob)" \
+  "GuardDuty names bob's key, which is already Inactive. Nothing to write."
+act "missing-user" "$(event events/deactivate-key/handoff.json AKIAZZZZZZZZZZZZZZZZ ghost)" \
+  "A hand-off names a user that does not exist: a clean 404, nothing touched."
+act "session-key" "events/deactivate-key/handoff-session-key.json" \
+  "An ASIA session key of app-role leaked. It cannot be deactivated: every older session of the role is denied."
+act "root" "events/deactivate-key/root.json" \
+  "The root user's key is in use. IAM cannot contain root: a critical notice, no write."
+
+$quiet || $PY tools/demo_world.py table "$endpoint" "after"
+$PY tools/demo_world.py check "$endpoint" "$work/world.json" "$results" "$dry_run"
