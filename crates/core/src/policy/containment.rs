@@ -273,7 +273,11 @@ fn session_subject(
 
 /// Reads which credential the event names. `Err` is a finished plan: refused, ignored or
 /// invalid, with nothing to look up.
-pub fn target(trigger: &Trigger, cfg: &ContainmentConfig, event_ref: &str) -> Result<Target, Early> {
+pub fn target(
+    trigger: &Trigger,
+    cfg: &ContainmentConfig,
+    event_ref: &str,
+) -> Result<Target, Early> {
     if let Some(env) = trigger.envelope() {
         if !env.is_from_aws() && !cfg.trusted_sources.contains(&env.source) {
             return Err(Box::new(early(
