@@ -1,7 +1,9 @@
 //! IAM: the reads containment needs and the two writes it makes.
 
 use crate::error::effect_error;
-use aws_sdk_iam::types::StatusType;
+use aws_sdk_iam::types::{StatusType, Tag};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use keyguard_core::policy::containment::{IamReader, KeyStatus};
 use keyguard_core::{AccessKeyId, EffectError, ErrorKind, Principal, Timestamp, UserName};
 use std::collections::BTreeMap;
@@ -147,43 +149,43 @@ impl IamReader for Iam {
         &self,
         principal: &Principal,
     ) -> Result<Option<BTreeMap<String, String>>, EffectError> {
-        let mut tags = BTreeMap::new();
         match principal {
             Principal::User(user) => {
-                let mut pages = self
+                let pages = self
                     .client
                     .list_user_tags()
                     .user_name(user.as_str())
-                    .into_paginator()
-                    .items()
-                    .send();
-                while let Some(tag) = pages.next().await {
-                    match tag {
-                        Ok(t) => tags.insert(t.key, t.value),
-                        Err(e) => {
-                            return not_found_is_none::<()>(Err(effect_error(&e))).map(|_| None)
-                        }
-                    };
-                }
+                    .into_paginator();
+                tag_map(pages.items().send().collect().await)
             }
             Principal::Role(role) => {
-                let mut pages = self
+                let pages = self
                     .client
                     .list_role_tags()
                     .role_name(role.as_str())
-                    .into_paginator()
-                    .items()
-                    .send();
-                while let Some(tag) = pages.next().await {
-                    match tag {
-                        Ok(t) => tags.insert(t.key, t.value),
-                        Err(e) => {
-                            return not_found_is_none::<()>(Err(effect_error(&e))).map(|_| None)
-                        }
-                    };
-                }
+                    .into_paginator();
+                tag_map(pages.items().send().collect().await)
             }
         }
-        Ok(Some(tags))
     }
+}
+
+/// All pages of a principal's tags; `None` when the principal does not exist.
+fn tag_map<E, R>(
+    items: Vec<Result<Tag, SdkError<E, R>>>,
+) -> Result<Option<BTreeMap<String, String>>, EffectError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let mut tags = BTreeMap::new();
+    for item in items {
+        match item {
+            Ok(t) => {
+                tags.insert(t.key, t.value);
+            }
+            Err(e) => return not_found_is_none::<()>(Err(effect_error(&e))).map(|_| None),
+        }
+    }
+    Ok(Some(tags))
 }

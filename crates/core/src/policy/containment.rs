@@ -271,6 +271,21 @@ fn session_subject(
     Ok(Subject::Session { key_id, principal })
 }
 
+/// A key named with (optionally) its IAM user: a long-term key to deactivate, or the
+/// user's `GetSessionToken` sessions to revoke.
+fn user_subject(
+    (raw_key, key_field): (Option<&str>, &str),
+    (raw_user, user_field): (Option<&str>, &str),
+    event_ref: &str,
+) -> Result<Subject, Early> {
+    let key_id = key_in(raw_key, key_field, event_ref)?;
+    let user = name_in(raw_user, user_field, UserName::parse, event_ref)?;
+    match key_id.kind() {
+        KeyKind::LongTerm => Ok(Subject::UserKey { key_id, user }),
+        KeyKind::Temporary => session_subject(key_id, user.map(Principal::User), event_ref),
+    }
+}
+
 /// Reads which credential the event names. `Err` is a finished plan: refused, ignored or
 /// invalid, with nothing to look up.
 pub fn target(
@@ -300,25 +315,11 @@ pub fn target(
                 IdentityType::Root => Subject::Root {
                     key_id: id.access_key_id.clone(),
                 },
-                IdentityType::IamUser => {
-                    let key_id = key_in(
-                        id.access_key_id.as_deref(),
-                        "userIdentity.accessKeyId",
-                        event_ref,
-                    )?;
-                    let user = name_in(
-                        id.user_name.as_deref(),
-                        "userIdentity.userName",
-                        UserName::parse,
-                        event_ref,
-                    )?;
-                    match key_id.kind() {
-                        KeyKind::LongTerm => Subject::UserKey { key_id, user },
-                        KeyKind::Temporary => {
-                            session_subject(key_id, user.map(Principal::User), event_ref)?
-                        }
-                    }
-                }
+                IdentityType::IamUser => user_subject(
+                    (id.access_key_id.as_deref(), "userIdentity.accessKeyId"),
+                    (id.user_name.as_deref(), "userIdentity.userName"),
+                    event_ref,
+                )?,
                 IdentityType::AssumedRole => {
                     let key_id = key_in(
                         id.access_key_id.as_deref(),
@@ -365,21 +366,14 @@ pub fn target(
                 Some("Root") => Subject::Root {
                     key_id: details.access_key_id.clone(),
                 },
-                Some("IAMUser") => {
-                    let key_id = key_in(details.access_key_id.as_deref(), field, event_ref)?;
-                    let user = name_in(
+                Some("IAMUser") => user_subject(
+                    (details.access_key_id.as_deref(), field),
+                    (
                         details.user_name.as_deref(),
                         "resource.accessKeyDetails.userName",
-                        UserName::parse,
-                        event_ref,
-                    )?;
-                    match key_id.kind() {
-                        KeyKind::LongTerm => Subject::UserKey { key_id, user },
-                        KeyKind::Temporary => {
-                            session_subject(key_id, user.map(Principal::User), event_ref)?
-                        }
-                    }
-                }
+                    ),
+                    event_ref,
+                )?,
                 Some("AssumedRole") => {
                     let key_id = key_in(details.access_key_id.as_deref(), field, event_ref)?;
                     let role = name_in(
@@ -403,23 +397,11 @@ pub fn target(
                     event_ref,
                 ));
             }
-            let key_id = key_in(
-                event.exposed_key(),
-                "affectedEntities[0].entityValue",
+            user_subject(
+                (event.exposed_key(), "affectedEntities[0].entityValue"),
+                (event.exposed_user(), "eventMetadata.userName"),
                 event_ref,
-            )?;
-            let user = name_in(
-                event.exposed_user(),
-                "eventMetadata.userName",
-                UserName::parse,
-                event_ref,
-            )?;
-            match key_id.kind() {
-                KeyKind::LongTerm => Subject::UserKey { key_id, user },
-                KeyKind::Temporary => {
-                    session_subject(key_id, user.map(Principal::User), event_ref)?
-                }
-            }
+            )?
         }
         Trigger::Handoff(h) => {
             classifier_source = h.classifier_source.clone();
