@@ -337,13 +337,33 @@ async fn two_copies_at_once_act_once() {
 }
 
 #[tokio::test]
-async fn exempt_users_are_never_touched() {
-    let w = world(&[("EXEMPT_USERS", "breakglass-admin")]).await;
+async fn exempt_users_are_never_touched_and_the_notice_reaches_sns() {
+    moto::shared();
+    let sdk = keyguard_aws::load_config().await;
+    let topic = aws_sdk_sns::Client::new(&sdk)
+        .create_topic()
+        .name(unique("notices"))
+        .send()
+        .await
+        .unwrap();
+    let topic_arn = topic.topic_arn().unwrap().to_owned();
+    let w = world(&[
+        ("EXEMPT_USERS", "breakglass-admin"),
+        ("NOTICE_TOPIC_ARN", &topic_arn),
+    ])
+    .await;
     let (user, named, _) = w.user_with_two_keys(&[("keyguard:exempt", "true")]).await;
     let report = w.run(&sample("handoff.json", &named, &user)).await;
     assert_eq!(report["statusCode"], 403, "{report:#}");
     assert_eq!(report["decision"], "refused");
     assert_one_step(&report, "notify", "applied");
+    assert!(
+        report["steps"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("published as "),
+        "{report:#}"
+    );
     assert_eq!(w.statuses(&user).await[&named], "Active");
 }
 
