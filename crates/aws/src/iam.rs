@@ -73,7 +73,7 @@ impl Iam {
         policy_name: &str,
     ) -> Result<(), EffectError> {
         let document = revoke_policy(issued_before);
-        let result = match principal {
+        match principal {
             Principal::Role(role) => self
                 .client
                 .put_role_policy()
@@ -94,8 +94,7 @@ impl Iam {
                 .await
                 .map(|_| ())
                 .map_err(|e| effect_error(&e)),
-        };
-        result
+        }
     }
 }
 
