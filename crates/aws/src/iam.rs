@@ -13,11 +13,11 @@ pub struct Iam {
     client: aws_sdk_iam::Client,
 }
 
-fn not_found_is_none<T>(r: Result<T, EffectError>) -> Result<Option<T>, EffectError> {
-    match r {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
+/// IAM answers "no such user/role" with NoSuchEntity: that is a fact (`None`), not a failure.
+fn none_if_missing<T>(e: EffectError) -> Result<Option<T>, EffectError> {
+    match e.kind {
+        ErrorKind::NotFound => Ok(None),
+        _ => Err(e),
     }
 }
 
@@ -43,10 +43,6 @@ impl Iam {
         Self {
             client: aws_sdk_iam::Client::new(config),
         }
-    }
-
-    pub fn client(&self) -> &aws_sdk_iam::Client {
-        &self.client
     }
 
     /// `UpdateAccessKey Status=Inactive` for exactly this key of this user.
@@ -100,14 +96,16 @@ impl Iam {
 
 impl IamReader for Iam {
     async fn key_owner(&self, key_id: &AccessKeyId) -> Result<Option<UserName>, EffectError> {
-        let out = not_found_is_none(
-            self.client
-                .get_access_key_last_used()
-                .access_key_id(key_id.as_str())
-                .send()
-                .await
-                .map_err(|e| effect_error(&e)),
-        )?;
+        let out = match self
+            .client
+            .get_access_key_last_used()
+            .access_key_id(key_id.as_str())
+            .send()
+            .await
+        {
+            Ok(out) => Some(out),
+            Err(e) => none_if_missing(effect_error(&e))?,
+        };
         Ok(out
             .and_then(|o| o.user_name)
             .and_then(|name| UserName::parse(&name).ok()))
@@ -131,7 +129,7 @@ impl IamReader for Iam {
         for item in pages {
             let meta = match item {
                 Ok(m) => m,
-                Err(e) => return not_found_is_none::<()>(Err(effect_error(&e))).map(|_| None),
+                Err(e) => return none_if_missing(effect_error(&e)),
             };
             let status = match meta.status() {
                 Some(StatusType::Active) => KeyStatus::Active,
@@ -183,7 +181,7 @@ where
             Ok(t) => {
                 tags.insert(t.key, t.value);
             }
-            Err(e) => return not_found_is_none::<()>(Err(effect_error(&e))).map(|_| None),
+            Err(e) => return none_if_missing(effect_error(&e)),
         }
     }
     Ok(Some(tags))

@@ -2,7 +2,7 @@
 //! credential.
 
 use crate::error::effect_error;
-use keyguard_core::policy::containment::SelfIdentity;
+use keyguard_core::policy::containment::{self, SelfIdentity};
 use keyguard_core::EffectError;
 
 /// `sts:GetCallerIdentity` (needs no permission) plus the key id the runtime handed us.
@@ -13,10 +13,7 @@ pub async fn whoami(config: &aws_config::SdkConfig) -> Result<SelfIdentity, Effe
         .await
         .map_err(|e| effect_error(&e))?;
     let arn = out.arn().unwrap_or_default();
-    let role = arn
-        .split_once(":assumed-role/")
-        .and_then(|(_, rest)| rest.split('/').next())
-        .map(str::to_owned);
+    let role = containment::role_from_arn(arn).map(str::to_owned);
     let user = arn
         .split_once(":user/")
         .and_then(|(_, rest)| rest.rsplit('/').next())

@@ -54,10 +54,6 @@ impl DynamoLedger {
         }
     }
 
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-
     /// Creates the table as infra/ does (on-demand, TTL on `expires_at`). For local runs
     /// and tests; deployed stacks own the table.
     pub async fn create_table(&self) -> Result<(), EffectError> {

@@ -3,30 +3,14 @@
 
 use keyguard_core::{Outcome, Report};
 
-fn outcome_name(o: &Outcome) -> &'static str {
-    match o {
-        Outcome::Applied { .. } => "applied",
-        Outcome::Planned => "planned",
-        Outcome::Duplicate => "duplicate",
-        Outcome::NotFound { .. } => "not_found",
-        Outcome::Failed { .. } => "failed",
-    }
-}
-
 pub fn log_report(report: &Report) {
     let event_id = report.event_id.as_deref().unwrap_or("");
     let classifier_source = report.classifier_source.as_deref().unwrap_or("");
-    let decision = serde_json::to_value(&report.decision)
-        .ok()
-        .and_then(|v| {
-            v.get("decision")
-                .and_then(|d| d.as_str())
-                .map(str::to_owned)
-        })
-        .unwrap_or_default();
+    let decision = report.decision.name();
+    let why = report.decision.explanation().unwrap_or("");
     if report.steps.is_empty() {
         tracing::info!(
-            function = %report.function, event_id, classifier_source, decision = %decision,
+            function = %report.function, event_id, classifier_source, decision, why,
             status_code = report.status_code, dry_run = report.dry_run, "no action"
         );
     }
@@ -44,16 +28,16 @@ pub fn log_report(report: &Report) {
             .key_id()
             .map(|k| k.to_string())
             .unwrap_or_default();
-        let outcome = outcome_name(&step.outcome);
+        let outcome = step.outcome.name();
         let detail = serde_json::to_string(&step.outcome).unwrap_or_default();
         match step.outcome {
             Outcome::Failed { .. } => tracing::error!(
                 function = %report.function, event_id, user = %user, key_id = %key_id, action, outcome,
-                dry_run = report.dry_run, classifier_source, decision = %decision, detail = %detail, reason = %step.step.reason, "step failed"
+                dry_run = report.dry_run, classifier_source, decision, detail = %detail, reason = %step.step.reason, "step failed"
             ),
             _ => tracing::warn!(
                 function = %report.function, event_id, user = %user, key_id = %key_id, action, outcome,
-                dry_run = report.dry_run, classifier_source, decision = %decision, detail = %detail, reason = %step.step.reason, "step"
+                dry_run = report.dry_run, classifier_source, decision, detail = %detail, reason = %step.step.reason, "step"
             ),
         }
     }

@@ -119,6 +119,35 @@ pub enum Decision {
     Failed { why: String },
 }
 
+impl Decision {
+    /// The stable name, as in the JSON `decision` field.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Act => "act",
+            Self::AlreadyContained => "already_contained",
+            Self::Refused { .. } => "refused",
+            Self::NotContainable { .. } => "not_containable",
+            Self::NotFound { .. } => "not_found",
+            Self::Ignored { .. } => "ignored",
+            Self::Invalid { .. } => "invalid",
+            Self::Failed { .. } => "failed",
+        }
+    }
+
+    /// Why nothing (or only a notice) was done, when the decision says.
+    pub fn explanation(&self) -> Option<&str> {
+        match self {
+            Self::Refused { why }
+            | Self::NotContainable { why }
+            | Self::Ignored { why }
+            | Self::Invalid { why }
+            | Self::Failed { why } => Some(why),
+            Self::NotFound { what } => Some(what),
+            Self::Act | Self::AlreadyContained => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
     pub function: String,

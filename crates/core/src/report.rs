@@ -23,6 +23,19 @@ pub enum Outcome {
     },
 }
 
+impl Outcome {
+    /// The stable name, as in the JSON `outcome` field.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Applied { .. } => "applied",
+            Self::Planned => "planned",
+            Self::Duplicate => "duplicate",
+            Self::NotFound { .. } => "not_found",
+            Self::Failed { .. } => "failed",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StepReport {
     #[serde(flatten)]

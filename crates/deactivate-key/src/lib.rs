@@ -42,7 +42,6 @@ impl Settings {
 /// Everything built once per cold start and reused by every invocation.
 pub struct App {
     pub settings: Settings,
-    pub iam: Iam,
     pub ledger: DynamoLedger,
     pub effects: AwsEffects,
 }
@@ -61,12 +60,8 @@ impl App {
             .as_deref()
             .map(|arn| SnsNotifier::new(sdk, arn));
         Self {
-            effects: AwsEffects {
-                iam: iam.clone(),
-                notifier,
-            },
+            effects: AwsEffects { iam, notifier },
             settings,
-            iam,
             ledger,
         }
     }
@@ -99,7 +94,7 @@ impl App {
         let cfg = &self.settings.containment;
         let plan = match containment::target(&trigger, cfg, &event_ref) {
             Err(plan) => *plan,
-            Ok(target) => match containment::gather(&target.lookup(), &self.iam).await {
+            Ok(target) => match containment::gather(&target.lookup(), &self.effects.iam).await {
                 Ok(facts) => containment::decide(&target, cfg, &facts, now),
                 Err(e) => {
                     let mut plan = Plan::new(

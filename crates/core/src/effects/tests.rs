@@ -176,3 +176,32 @@ fn report_json_is_stable_snake_case() {
     assert_eq!(v["steps"][0]["outcome"], "applied");
     assert_eq!(v["steps"][0]["idempotency_key"], "k-1");
 }
+
+#[test]
+fn names_match_the_json_tags() {
+    let why = || "w".to_owned();
+    for d in [
+        Decision::Act,
+        Decision::AlreadyContained,
+        Decision::Refused { why: why() },
+        Decision::NotContainable { why: why() },
+        Decision::NotFound { what: why() },
+        Decision::Ignored { why: why() },
+        Decision::Invalid { why: why() },
+        Decision::Failed { why: why() },
+    ] {
+        assert_eq!(serde_json::to_value(&d).unwrap()["decision"], d.name());
+    }
+    for o in [
+        Outcome::Applied { detail: None },
+        Outcome::Planned,
+        Outcome::Duplicate,
+        Outcome::NotFound { message: why() },
+        Outcome::Failed {
+            code: None,
+            message: why(),
+        },
+    ] {
+        assert_eq!(serde_json::to_value(&o).unwrap()["outcome"], o.name());
+    }
+}

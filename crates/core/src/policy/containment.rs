@@ -250,7 +250,7 @@ fn name_in<T>(
 }
 
 /// A role name from `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`.
-fn role_from_arn(arn: &str) -> Option<&str> {
+pub fn role_from_arn(arn: &str) -> Option<&str> {
     arn.split_once(":assumed-role/")?.1.split('/').next()
 }
 

@@ -1,0 +1,69 @@
+//! The DynamoDB ledger's claim rules, against moto's DynamoDB: the conditional put is the
+//! whole of "exactly once", so each of its branches is exercised for real here.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
+
+use keyguard_aws::DynamoLedger;
+use keyguard_core::{Claim, Ledger, LedgerEntry, Outcome};
+use keyguard_testkit::moto;
+
+const LEASE_SECONDS: u32 = 300;
+
+fn entry(key: &str, at: chrono::DateTime<chrono::Utc>) -> LedgerEntry {
+    LedgerEntry {
+        idempotency_key: key.to_owned(),
+        action: "deactivate_key",
+        function: "deactivate-key".into(),
+        reason: "test".into(),
+        event_id: Some("ev-1".into()),
+        classifier_source: None,
+        user: Some("bob".into()),
+        key_id: Some("AKIAIOSFODNN7EXAMPLE".into()),
+        at,
+    }
+}
+
+async fn ledger(table: &str) -> DynamoLedger {
+    moto::shared();
+    let sdk = keyguard_aws::load_config().await;
+    let ledger = DynamoLedger::new(&sdk, table, 90, LEASE_SECONDS);
+    ledger.create_table().await.unwrap();
+    ledger.create_table().await.unwrap(); // a second create is not an error
+    ledger
+}
+
+#[tokio::test]
+async fn claims_follow_the_rules() {
+    let l = ledger("ledger-rules").await;
+    let now = chrono::Utc::now();
+    let failed = Outcome::Failed {
+        code: Some("Throttling".into()),
+        message: "slow down".into(),
+    };
+
+    // Absent → won; then taken while claimed.
+    assert_eq!(l.claim(&entry("a", now)).await.unwrap(), Claim::Won);
+    assert_eq!(l.claim(&entry("a", now)).await.unwrap(), Claim::Taken);
+    // A failed attempt releases the key for a retry.
+    l.settle("a", &failed).await.unwrap();
+    assert_eq!(l.claim(&entry("a", now)).await.unwrap(), Claim::Won);
+    // Done stays done, even long after.
+    l.settle("a", &Outcome::Applied { detail: None })
+        .await
+        .unwrap();
+    let later = now + chrono::Duration::days(1);
+    assert_eq!(l.claim(&entry("a", later)).await.unwrap(), Claim::Taken);
+
+    // A claim never settled (its invocation died) is reclaimable only after the lease.
+    assert_eq!(l.claim(&entry("b", now)).await.unwrap(), Claim::Won);
+    let within = now + chrono::Duration::seconds(i64::from(LEASE_SECONDS) - 10);
+    assert_eq!(l.claim(&entry("b", within)).await.unwrap(), Claim::Taken);
+    let after = now + chrono::Duration::seconds(i64::from(LEASE_SECONDS) + 10);
+    assert_eq!(l.claim(&entry("b", after)).await.unwrap(), Claim::Won);
+
+    let rows = l.rows().await.unwrap();
+    let a = rows.iter().find(|r| r["idempotency_key"] == "a").unwrap();
+    assert_eq!(a["status"], "done");
+    assert_eq!(a["key_id"], "AKIAIOSFODNN7EXAMPLE");
+    assert!(a["outcome"].contains("applied"));
+}
