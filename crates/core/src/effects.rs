@@ -1,7 +1,7 @@
 //! Applying a plan: the traits adapters implement, and the one engine that walks a plan
 //! through them with the ledger in front of every step.
 
-use crate::plan::{Action, Plan, Step};
+use crate::plan::{Action, Decision, Plan, Step, Window};
 use crate::report::{Outcome, Report, StepReport};
 use crate::time::Timestamp;
 use serde::Serialize;
@@ -56,6 +56,8 @@ pub struct LedgerEntry {
     pub user: Option<String>,
     pub key_id: Option<String>,
     pub at: Timestamp,
+    /// Held as well, when the step names a window.
+    pub window: Option<Window>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,22 +66,25 @@ pub enum Claim {
     Won,
     /// Done before, or being done by a concurrent copy: do nothing.
     Taken,
+    /// This step is new, but another step holds its window: do nothing, and remember
+    /// this step as suppressed so its redelivery stays quiet too.
+    Held,
 }
 
 /// Exactly-once in front of every step: a conditional write that only one delivery of an
-/// event can win. A failed step releases its claim so a retry can act.
+/// event can win. A failed step releases its claim (and its window) so a retry can act.
 pub trait Ledger {
     fn claim(&self, entry: &LedgerEntry)
         -> impl Future<Output = Result<Claim, EffectError>> + Send;
     fn settle(
         &self,
-        idempotency_key: &str,
+        entry: &LedgerEntry,
         outcome: &Outcome,
     ) -> impl Future<Output = Result<(), EffectError>> + Send;
 }
 
-/// Walks the plan in order. Dry run reports every step as planned and touches nothing,
-/// not even the ledger.
+/// Walks the plan in order. Dry run (or a plan-only decision) reports every step as
+/// planned and touches nothing, not even the ledger.
 pub async fn execute<E: Effects + Sync, L: Ledger + Sync>(
     plan: Plan,
     effects: &E,
@@ -87,6 +92,7 @@ pub async fn execute<E: Effects + Sync, L: Ledger + Sync>(
     dry_run: bool,
     now: Timestamp,
 ) -> Report {
+    let dry_run = dry_run || matches!(plan.decision, Decision::PlanOnly { .. });
     let mut reports = Vec::with_capacity(plan.steps.len());
     for step in &plan.steps {
         let outcome = if dry_run {
@@ -119,10 +125,20 @@ async fn run_step<E: Effects + Sync, L: Ledger + Sync>(
         user: step.action.user().map(|u| u.to_string()),
         key_id: step.action.key_id().map(|k| k.to_string()),
         at: now,
+        window: step.window.clone(),
     };
     let ledger_down = match ledger.claim(&entry).await {
         Ok(Claim::Won) => None,
         Ok(Claim::Taken) => return Outcome::Duplicate,
+        Ok(Claim::Held) => {
+            return Outcome::Suppressed {
+                window: step
+                    .window
+                    .as_ref()
+                    .map(|w| w.key.clone())
+                    .unwrap_or_default(),
+            }
+        }
         Err(e) if step.action.repeat_is_harmless() => Some(e),
         Err(e) => {
             return Outcome::Failed {
@@ -150,7 +166,7 @@ async fn run_step<E: Effects + Sync, L: Ledger + Sync>(
         },
     };
     if ledger_down.is_none() {
-        if let Err(e) = ledger.settle(&step.idempotency_key, &outcome).await {
+        if let Err(e) = ledger.settle(&entry, &outcome).await {
             // The step itself happened; a settle failure only leaves the row "claimed",
             // which the ledger's lease lets a later retry reclaim.
             return match outcome {

@@ -32,9 +32,51 @@ pub enum Action {
         issued_before: Timestamp,
         policy_name: String,
     },
+    /// `ssm:StartAutomationExecution` of the rotation runbook for exactly this key.
+    /// `client_token` (a UUID derived from the step) makes SSM refuse a second start.
+    StartRunbook {
+        document: String,
+        user: UserName,
+        key_id: AccessKeyId,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        assume_role_arn: Option<String>,
+        client_token: String,
+    },
+    /// `ssm-incidents:StartIncident`.
+    OpenIncident {
+        incident: Incident,
+    },
     Notify {
         notice: Notice,
     },
+}
+
+/// What `StartIncident` is called with. `client_token` is the step's idempotency key, so
+/// Incident Manager itself refuses a second incident for the same step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Incident {
+    pub response_plan_arn: String,
+    pub title: String,
+    /// 1 (critical) to 5 (no impact), as Incident Manager defines it.
+    pub impact: u8,
+    pub source: String,
+    pub timestamp: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger_arn: Option<String>,
+    /// The finding as JSON, cut to the service's limit.
+    pub raw_data: String,
+    pub related: Vec<Link>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserName>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<AccessKeyId>,
+    pub client_token: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Link {
+    pub title: String,
+    pub url: String,
 }
 
 impl Action {
@@ -42,11 +84,13 @@ impl Action {
         match self {
             Self::DeactivateKey { .. } => "deactivate_key",
             Self::RevokeSessions { .. } => "revoke_sessions",
+            Self::StartRunbook { .. } => "start_runbook",
+            Self::OpenIncident { .. } => "open_incident",
             Self::Notify { .. } => "notify",
         }
     }
 
-    /// The IAM actions the adapter calls to carry this out.
+    /// The AWS permissions the adapter needs to carry this out.
     pub fn iam_permissions(&self) -> &'static [&'static str] {
         match self {
             Self::DeactivateKey { .. } => &["iam:UpdateAccessKey"],
@@ -58,19 +102,23 @@ impl Action {
                 principal: Principal::Role(_),
                 ..
             } => &["iam:PutRolePolicy"],
+            Self::StartRunbook { .. } => &["ssm:StartAutomationExecution", "iam:PassRole"],
+            Self::OpenIncident { .. } => &["ssm-incidents:StartIncident"],
             Self::Notify { .. } => &["sns:Publish"],
         }
     }
 
-    /// Whether doing it twice leaves the same state. Such steps go ahead when the ledger
-    /// cannot be reached: a late containment is worse than a repeated one.
+    /// Whether doing it twice leaves the same state (or the service refuses the repeat by
+    /// its client token). Such steps go ahead when the ledger cannot be reached: a late
+    /// containment is worse than a repeated one.
     pub fn repeat_is_harmless(&self) -> bool {
         !matches!(self, Self::Notify { .. })
     }
 
     pub fn user(&self) -> Option<&UserName> {
         match self {
-            Self::DeactivateKey { user, .. } => Some(user),
+            Self::DeactivateKey { user, .. } | Self::StartRunbook { user, .. } => Some(user),
+            Self::OpenIncident { incident } => incident.user.as_ref(),
             Self::RevokeSessions {
                 principal: Principal::User(user),
                 ..
@@ -82,7 +130,8 @@ impl Action {
 
     pub fn key_id(&self) -> Option<&AccessKeyId> {
         match self {
-            Self::DeactivateKey { key_id, .. } => Some(key_id),
+            Self::DeactivateKey { key_id, .. } | Self::StartRunbook { key_id, .. } => Some(key_id),
+            Self::OpenIncident { incident } => incident.key_id.as_ref(),
             Self::Notify { notice } => notice.key_id.as_ref(),
             Self::RevokeSessions { .. } => None,
         }
@@ -95,6 +144,18 @@ pub struct Step {
     pub reason: String,
     /// Written to the ledger before the step runs; a second delivery finds it and stops.
     pub idempotency_key: String,
+    /// Also hold this window: no other step naming it runs before it ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<Window>,
+}
+
+/// A sliding window in the ledger: the step that takes it holds `key` until `until`, and
+/// every step naming the same key before then is suppressed. Unlike a clock rounded to a
+/// quarter hour, two findings a second apart can never both act.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Window {
+    pub key: String,
+    pub until: Timestamp,
 }
 
 /// The overall verdict, independent of how the steps later fare.
@@ -105,6 +166,8 @@ pub enum Decision {
     Act,
     /// The key is already Inactive: nothing to write.
     AlreadyContained,
+    /// The steps are shown but not applied (e.g. a GuardDuty sample finding).
+    PlanOnly { why: String },
     /// keyguard will not act (exempt, itself, untrusted source); steps hold notices only.
     Refused { why: String },
     /// IAM has no way to contain this (a root key): steps hold notices only.
@@ -125,6 +188,7 @@ impl Decision {
         match self {
             Self::Act => "act",
             Self::AlreadyContained => "already_contained",
+            Self::PlanOnly { .. } => "plan_only",
             Self::Refused { .. } => "refused",
             Self::NotContainable { .. } => "not_containable",
             Self::NotFound { .. } => "not_found",
@@ -138,6 +202,7 @@ impl Decision {
     pub fn explanation(&self) -> Option<&str> {
         match self {
             Self::Refused { why }
+            | Self::PlanOnly { why }
             | Self::NotContainable { why }
             | Self::Ignored { why }
             | Self::Invalid { why }

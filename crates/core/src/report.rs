@@ -14,6 +14,9 @@ pub enum Outcome {
     Planned,
     /// The ledger shows this step was taken (or is being taken) for this event already.
     Duplicate,
+    /// Another step holding the same window (e.g. an incident for this user a few
+    /// minutes ago) makes this one unnecessary.
+    Suppressed { window: String },
     /// The thing to act on vanished between planning and acting.
     NotFound { message: String },
     Failed {
@@ -30,6 +33,7 @@ impl Outcome {
             Self::Applied { .. } => "applied",
             Self::Planned => "planned",
             Self::Duplicate => "duplicate",
+            Self::Suppressed { .. } => "suppressed",
             Self::NotFound { .. } => "not_found",
             Self::Failed { .. } => "failed",
         }
@@ -75,7 +79,7 @@ impl Report {
 }
 
 /// The HTTP-style code seed 000 promises: 200 contained (or nothing to do), 202 dry run
-/// with steps planned, 400 invalid, 403 refused or not containable, 404 no such user or
+/// or plan-only with steps planned, 400 invalid, 403 refused or not containable, 404 no such user or
 /// key, 500 a step failed.
 fn status_code(decision: &Decision, dry_run: bool, steps: &[StepReport]) -> u16 {
     let any = |f: fn(&Outcome) -> bool| steps.iter().any(|s| f(&s.outcome));
@@ -87,6 +91,7 @@ fn status_code(decision: &Decision, dry_run: bool, steps: &[StepReport]) -> u16 
         Decision::AlreadyContained | Decision::Ignored { .. } => 200,
         Decision::Act if any(|o| matches!(o, Outcome::Failed { .. })) => 500,
         Decision::Act if any(|o| matches!(o, Outcome::NotFound { .. })) => 404,
+        Decision::PlanOnly { .. } => 202,
         Decision::Act if dry_run => 202,
         Decision::Act => 200,
     }

@@ -1,7 +1,7 @@
 use super::*;
 use crate::key::{AccessKeyId, UserName};
 use crate::notice::{Notice, Severity};
-use crate::plan::Decision;
+use crate::plan::{Decision, Window};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -21,12 +21,18 @@ impl Effects for FakeIam {
     }
 }
 
-/// An in-memory ledger with the same rule as the DynamoDB one: a key can be claimed when
-/// absent or when its last attempt failed.
+/// An in-memory ledger with the same rules as the DynamoDB one: a key can be claimed when
+/// absent or when its last attempt failed; a window when absent, failed or expired.
 #[derive(Default)]
 struct MemLedger {
-    rows: Mutex<BTreeMap<String, &'static str>>,
+    rows: Mutex<BTreeMap<String, (&'static str, Option<Timestamp>)>>,
     down: bool,
+}
+
+impl MemLedger {
+    fn state(&self, key: &str) -> Option<&'static str> {
+        self.rows.lock().unwrap().get(key).map(|r| r.0)
+    }
 }
 
 impl Ledger for MemLedger {
@@ -40,20 +46,34 @@ impl Ledger for MemLedger {
         }
         let mut rows = self.rows.lock().unwrap();
         match rows.get(&entry.idempotency_key) {
-            Some(&"failed") | None => {
-                rows.insert(entry.idempotency_key.clone(), "claimed");
-                Ok(Claim::Won)
-            }
-            Some(_) => Ok(Claim::Taken),
+            Some(("failed", _)) | None => {}
+            Some(_) => return Ok(Claim::Taken),
         }
+        if let Some(w) = &entry.window {
+            match rows.get(&w.key) {
+                Some((state, Some(until))) if *state != "failed" && *until > entry.at => {
+                    rows.insert(entry.idempotency_key.clone(), ("suppressed", None));
+                    return Ok(Claim::Held);
+                }
+                _ => {
+                    rows.insert(w.key.clone(), ("claimed", Some(w.until)));
+                }
+            }
+        }
+        rows.insert(entry.idempotency_key.clone(), ("claimed", None));
+        Ok(Claim::Won)
     }
-    async fn settle(&self, key: &str, outcome: &Outcome) -> Result<(), EffectError> {
+    async fn settle(&self, entry: &LedgerEntry, outcome: &Outcome) -> Result<(), EffectError> {
         let state = if matches!(outcome, Outcome::Applied { .. }) {
             "done"
         } else {
             "failed"
         };
-        self.rows.lock().unwrap().insert(key.to_owned(), state);
+        let mut rows = self.rows.lock().unwrap();
+        rows.insert(entry.idempotency_key.clone(), (state, None));
+        if let Some(w) = &entry.window {
+            rows.insert(w.key.clone(), (state, Some(w.until)));
+        }
         Ok(())
     }
 }
@@ -65,6 +85,7 @@ fn plan_with(action: Action) -> Plan {
         action,
         reason: "test".into(),
         idempotency_key: "k-1".into(),
+        window: None,
     });
     plan
 }
@@ -84,6 +105,96 @@ fn notify() -> Action {
 
 fn run(plan: Plan, iam: &FakeIam, ledger: &MemLedger, dry_run: bool) -> Report {
     futures::executor::block_on(execute(plan, iam, ledger, dry_run, chrono::Utc::now()))
+}
+
+fn at(minutes: i64) -> Timestamp {
+    crate::time::parse_time("2026-11-23T10:14:59Z").unwrap() + chrono::Duration::minutes(minutes)
+}
+
+/// A step for `event` holding the window `w` for 15 minutes from `minutes`.
+fn windowed(event: &str, minutes: i64) -> Plan {
+    let mut plan = plan_with(notify());
+    plan.steps[0].idempotency_key = format!("incident:{event}");
+    plan.steps[0].window = Some(Window {
+        key: "incident:user/alice".into(),
+        until: at(minutes + 15),
+    });
+    plan
+}
+
+fn run_at(plan: Plan, iam: &FakeIam, ledger: &MemLedger, minutes: i64) -> Outcome {
+    let r = futures::executor::block_on(execute(plan, iam, ledger, false, at(minutes)));
+    r.steps[0].outcome.clone()
+}
+
+#[test]
+fn a_window_suppresses_other_events_until_it_ends() {
+    let (iam, ledger) = (FakeIam::default(), MemLedger::default());
+    assert!(matches!(
+        run_at(windowed("a", 0), &iam, &ledger, 0),
+        Outcome::Applied { .. }
+    ));
+    // One second later, across the quarter hour the seed rounds to: suppressed.
+    let held = run_at(windowed("b", 0), &iam, &ledger, 0);
+    assert_eq!(
+        held,
+        Outcome::Suppressed {
+            window: "incident:user/alice".into()
+        }
+    );
+    assert_eq!(ledger.state("incident:b"), Some("suppressed"));
+    // The same event again, even after the window: a duplicate, never a second action.
+    assert_eq!(
+        run_at(windowed("a", 20), &iam, &ledger, 20),
+        Outcome::Duplicate
+    );
+    assert_eq!(
+        run_at(windowed("b", 20), &iam, &ledger, 20),
+        Outcome::Duplicate
+    );
+    // A new event after the window acts.
+    assert!(matches!(
+        run_at(windowed("c", 16), &iam, &ledger, 16),
+        Outcome::Applied { .. }
+    ));
+    assert_eq!(iam.calls.lock().unwrap().len(), 2);
+}
+
+#[test]
+fn a_failed_step_releases_its_window() {
+    let failing = FakeIam {
+        fail_with: Some(EffectError::new(
+            ErrorKind::Other,
+            Some("InternalServerException"),
+            "x",
+        )),
+        ..Default::default()
+    };
+    let ledger = MemLedger::default();
+    assert!(matches!(
+        run_at(windowed("a", 0), &failing, &ledger, 0),
+        Outcome::Failed { .. }
+    ));
+    let ok = FakeIam::default();
+    assert!(matches!(
+        run_at(windowed("b", 1), &ok, &ledger, 1),
+        Outcome::Applied { .. }
+    ));
+}
+
+#[test]
+fn plan_only_touches_nothing_and_says_202() {
+    let (iam, ledger) = (FakeIam::default(), MemLedger::default());
+    let mut plan = plan_with(deactivate());
+    plan.decision = Decision::PlanOnly {
+        why: "sample".into(),
+    };
+    let r = run(plan, &iam, &ledger, false);
+    assert_eq!(r.status_code, 202);
+    assert!(r.dry_run);
+    assert_eq!(r.steps[0].outcome, Outcome::Planned);
+    assert!(iam.calls.lock().unwrap().is_empty());
+    assert!(ledger.rows.lock().unwrap().is_empty());
 }
 
 #[test]
@@ -183,6 +294,7 @@ fn names_match_the_json_tags() {
     for d in [
         Decision::Act,
         Decision::AlreadyContained,
+        Decision::PlanOnly { why: why() },
         Decision::Refused { why: why() },
         Decision::NotContainable { why: why() },
         Decision::NotFound { what: why() },
@@ -196,6 +308,7 @@ fn names_match_the_json_tags() {
         Outcome::Applied { detail: None },
         Outcome::Planned,
         Outcome::Duplicate,
+        Outcome::Suppressed { window: why() },
         Outcome::NotFound { message: why() },
         Outcome::Failed {
             code: None,

@@ -267,10 +267,7 @@ pub fn event_ref(trigger: &Trigger, raw: &Value) -> String {
     if let Some(id) = trigger.event_id() {
         return id.to_owned();
     }
-    // FNV-1a over the canonical JSON (serde_json sorts object keys): stable, no dependency.
-    let text = raw.to_string();
-    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
+    // Over the canonical JSON (serde_json sorts object keys), so redeliveries agree.
+    let hash = crate::digest::fnv1a(&raw.to_string(), crate::digest::FNV_OFFSET);
     format!("content-{hash:016x}")
 }

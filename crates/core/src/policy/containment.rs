@@ -14,7 +14,7 @@
 
 use crate::config::{self, ConfigError, Env};
 use crate::effects::EffectError;
-use crate::events::{IdentityType, Trigger};
+use crate::events::{Finding, IdentityType, Trigger};
 use crate::key::{AccessKeyId, KeyKind, RoleName, UserName};
 use crate::notice::{Notice, Severity};
 use crate::plan::{Action, Decision, Plan, Principal, Step};
@@ -286,6 +286,57 @@ fn user_subject(
     }
 }
 
+/// Why an event's EventBridge source cannot be trusted, if it cannot: only AWS can
+/// publish `aws.*` sources; anyone allowed to put events can publish any other.
+pub fn untrusted_source(trigger: &Trigger, trusted: &BTreeSet<String>) -> Option<String> {
+    let env = trigger.envelope()?;
+    (!env.is_from_aws() && !trusted.contains(&env.source)).then(|| {
+        format!(
+            "source {:?} is not an AWS source and not in TRUSTED_CUSTOM_SOURCES: anyone allowed to put events could have sent it",
+            env.source
+        )
+    })
+}
+
+/// The credential a GuardDuty finding names (`resource.accessKeyDetails`). `Err` when it
+/// names none, or names one that is malformed.
+pub fn finding_subject(finding: &Finding, event_ref: &str) -> Result<Subject, Early> {
+    let Some(details) = finding.access_key_details() else {
+        return Err(ignored(
+            "the finding names no access key (resource.accessKeyDetails)",
+            event_ref,
+        ));
+    };
+    let field = "resource.accessKeyDetails.accessKeyId";
+    Ok(match details.user_type.as_deref() {
+        Some("Root") => Subject::Root {
+            key_id: details.access_key_id.clone(),
+        },
+        Some("IAMUser") => user_subject(
+            (details.access_key_id.as_deref(), field),
+            (
+                details.user_name.as_deref(),
+                "resource.accessKeyDetails.userName",
+            ),
+            event_ref,
+        )?,
+        Some("AssumedRole") => {
+            let key_id = key_in(details.access_key_id.as_deref(), field, event_ref)?;
+            let role = name_in(
+                details.user_name.as_deref(),
+                "resource.accessKeyDetails.userName",
+                RoleName::parse,
+                event_ref,
+            )?;
+            session_subject(key_id, role.map(Principal::Role), event_ref)?
+        }
+        other => Subject::Uncontainable {
+            identity: other.unwrap_or("unknown").to_owned(),
+            key_id: details.access_key_id.clone(),
+        },
+    })
+}
+
 /// Reads which credential the event names. `Err` is a finished plan: refused, ignored or
 /// invalid, with nothing to look up.
 pub fn target(
@@ -293,19 +344,8 @@ pub fn target(
     cfg: &ContainmentConfig,
     event_ref: &str,
 ) -> Result<Target, Early> {
-    if let Some(env) = trigger.envelope() {
-        if !env.is_from_aws() && !cfg.trusted_sources.contains(&env.source) {
-            return Err(Box::new(early(
-                Decision::Refused {
-                    why: format!(
-                        "source {:?} is not an AWS source and not in TRUSTED_CUSTOM_SOURCES: anyone allowed to put events could have sent it",
-                        env.source
-                    ),
-                },
-                event_ref,
-                None,
-            )));
-        }
+    if let Some(why) = untrusted_source(trigger, &cfg.trusted_sources) {
+        return Err(Box::new(early(Decision::Refused { why }, event_ref, None)));
     }
     let mut classifier_source = None;
     let subject = match trigger {
@@ -355,40 +395,7 @@ pub fn target(
                     event_ref,
                 ));
             }
-            let Some(details) = finding.access_key_details() else {
-                return Err(ignored(
-                    "the finding names no access key (resource.accessKeyDetails)",
-                    event_ref,
-                ));
-            };
-            let field = "resource.accessKeyDetails.accessKeyId";
-            match details.user_type.as_deref() {
-                Some("Root") => Subject::Root {
-                    key_id: details.access_key_id.clone(),
-                },
-                Some("IAMUser") => user_subject(
-                    (details.access_key_id.as_deref(), field),
-                    (
-                        details.user_name.as_deref(),
-                        "resource.accessKeyDetails.userName",
-                    ),
-                    event_ref,
-                )?,
-                Some("AssumedRole") => {
-                    let key_id = key_in(details.access_key_id.as_deref(), field, event_ref)?;
-                    let role = name_in(
-                        details.user_name.as_deref(),
-                        "resource.accessKeyDetails.userName",
-                        RoleName::parse,
-                        event_ref,
-                    )?;
-                    session_subject(key_id, role.map(Principal::Role), event_ref)?
-                }
-                other => Subject::Uncontainable {
-                    identity: other.unwrap_or("unknown").to_owned(),
-                    key_id: details.access_key_id.clone(),
-                },
-            }
+            finding_subject(finding, event_ref)?
         }
         Trigger::Health { event, .. } => {
             if !event.is_credentials_exposed() {
@@ -475,6 +482,7 @@ impl Builder<'_> {
             action,
             reason,
             idempotency_key,
+            window: None,
         });
     }
 

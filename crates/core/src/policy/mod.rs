@@ -1,3 +1,4 @@
 //! The decisions. Each function's "why was this key touched?" is answered in one file here.
 
 pub mod containment;
+pub mod translator;

@@ -1,0 +1,536 @@
+//! guardduty-translator: a GuardDuty finding about an access key becomes a rotation
+//! runbook, an Incident Manager incident and a notice, at most once per principal within a
+//! sliding window.
+//!
+//! - Only `aws.*` sources (or ones listed in `TRUSTED_CUSTOM_SOURCES`) are believed.
+//! - Only findings on an `AccessKey` resource, of a configured type, at or above the
+//!   configured severity. GuardDuty's own sample findings are planned, never applied,
+//!   unless `ACT_ON_SAMPLE_FINDINGS` says otherwise.
+//! - `IAMUser` → the runbook for exactly the named key, an incident, a notice.
+//!   `AssumedRole` (an `ASIA` key) → the role's older sessions revoked by deactivate-key's
+//!   own policy, an incident, a notice. `Root` → a critical incident and a notice only.
+//! - Exempt users, keyguard's own identity and unknown users get the incident and the
+//!   notice, never the runbook.
+//! - Runbook, incident and notice each hold a window per principal in the ledger: a second
+//!   finding for the same user inside the window is suppressed, a redelivered one is a
+//!   duplicate. Session revocation is not windowed: each finding revokes what came before it.
+
+use crate::config::{self, ConfigError, Env};
+use crate::digest::uuid_from;
+use crate::events::{Envelope, Finding, Trigger};
+use crate::key::{AccessKeyId, UserName};
+use crate::notice::{Notice, Severity};
+use crate::plan::{Action, Decision, Incident, Link, Plan, Principal, Step, Window};
+use crate::policy::containment::{
+    self, ContainmentConfig, Early, Facts, KeyStatus, Lookup, SelfIdentity, Subject,
+};
+use crate::time::{parse_time, Timestamp};
+
+pub const FUNCTION: &str = "guardduty-translator";
+
+/// The IAM families of GuardDuty finding types (prefixes, `*` at the end).
+pub const DEFAULT_FINDING_TYPES: &[&str] = &[
+    "UnauthorizedAccess:IAMUser/*",
+    "CredentialAccess:IAMUser/*",
+    "Persistence:IAMUser/*",
+    "PrivilegeEscalation:IAMUser/*",
+    "Impact:IAMUser/*",
+    "Exfiltration:IAMUser/*",
+    "AttackSequence:IAM/*",
+];
+
+/// `triggerDetails.rawData`, `title` and `triggerDetails.source` limits of `StartIncident`.
+pub const RAW_DATA_LIMIT: usize = 4000;
+pub const TITLE_LIMIT: usize = 200;
+pub const SOURCE_LIMIT: usize = 50;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TranslatorConfig {
+    /// `FINDING_TYPES`: exact types or prefixes ending in `*`.
+    pub finding_types: Vec<String>,
+    /// `MIN_SEVERITY` (default 7.0).
+    pub min_severity: f64,
+    /// `ACT_ON_SAMPLE_FINDINGS` (default false).
+    pub act_on_samples: bool,
+    /// `RUNBOOK_DOCUMENT` (default `keyguard-RotateCompromisedKey`).
+    pub runbook_document: String,
+    /// `AUTOMATION_ASSUME_ROLE_ARN` (optional): the role the runbook runs as.
+    pub automation_role_arn: Option<String>,
+    /// `RESPONSE_PLAN_ARN` (required).
+    pub response_plan_arn: String,
+    /// `INCIDENT_WINDOW_MINUTES` (default 15; 0 turns the window off).
+    pub window_minutes: u32,
+    pub containment: ContainmentConfig,
+}
+
+fn config_error(variable: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable: variable.to_owned(),
+        message: message.into(),
+    }
+}
+
+impl TranslatorConfig {
+    pub fn from_env(env: &impl Env, me: SelfIdentity) -> Result<Self, ConfigError> {
+        let listed = config::list(env, "FINDING_TYPES");
+        let finding_types = if listed.is_empty() {
+            DEFAULT_FINDING_TYPES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect()
+        } else {
+            listed.into_iter().collect()
+        };
+        let min_severity: f64 = config::number(env, "MIN_SEVERITY", 7.0)?;
+        if !min_severity.is_finite() {
+            return Err(config_error("MIN_SEVERITY", "expected a finite number"));
+        }
+        let response_plan_arn = env.get("RESPONSE_PLAN_ARN").ok_or_else(|| {
+            config_error(
+                "RESPONSE_PLAN_ARN",
+                "required: the Incident Manager response plan to start incidents with",
+            )
+        })?;
+        if !response_plan_arn.starts_with("arn:") {
+            return Err(config_error(
+                "RESPONSE_PLAN_ARN",
+                format!("expected an ARN, got {response_plan_arn:?}"),
+            ));
+        }
+        Ok(Self {
+            finding_types,
+            min_severity,
+            act_on_samples: config::flag(env, "ACT_ON_SAMPLE_FINDINGS", false)?,
+            runbook_document: config::string(
+                env,
+                "RUNBOOK_DOCUMENT",
+                "keyguard-RotateCompromisedKey",
+            ),
+            automation_role_arn: env.get("AUTOMATION_ASSUME_ROLE_ARN"),
+            response_plan_arn,
+            window_minutes: config::number(env, "INCIDENT_WINDOW_MINUTES", 15)?,
+            containment: ContainmentConfig::from_env(env, me)?,
+        })
+    }
+
+    fn covers(&self, finding_type: &str) -> bool {
+        self.finding_types
+            .iter()
+            .any(|p| match p.strip_suffix('*') {
+                Some(prefix) => finding_type.starts_with(prefix),
+                None => finding_type == p,
+            })
+    }
+}
+
+/// A finding worth acting on, and the credential it names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub finding: Finding,
+    pub source: String,
+    pub event_time: Option<String>,
+    pub subject: Subject,
+    /// A GuardDuty sample finding, shown but not applied.
+    pub sample: bool,
+    pub event_ref: String,
+}
+
+impl Target {
+    /// What IAM must say before [`decide`]: deactivate-key's own lookups.
+    pub fn lookup(&self) -> Lookup {
+        self.containment_target().lookup()
+    }
+
+    fn containment_target(&self) -> containment::Target {
+        containment::Target {
+            subject: self.subject.clone(),
+            classifier_source: Some(format!("{FUNCTION}/{}", self.finding.finding_type)),
+            event_ref: self.event_ref.clone(),
+        }
+    }
+}
+
+fn early(decision: Decision, event_ref: &str) -> Early {
+    let mut plan = Plan::new(FUNCTION, decision);
+    plan.event_id = Some(event_ref.to_owned());
+    Box::new(plan)
+}
+
+fn ignored(why: String, event_ref: &str) -> Early {
+    early(Decision::Ignored { why }, event_ref)
+}
+
+/// Reads the finding and says whether (and about whom) to act. `Err` is a finished plan.
+pub fn target(trigger: &Trigger, cfg: &TranslatorConfig, event_ref: &str) -> Result<Target, Early> {
+    if let Some(why) = containment::untrusted_source(trigger, &cfg.containment.trusted_sources) {
+        return Err(early(Decision::Refused { why }, event_ref));
+    }
+    let Trigger::GuardDuty { envelope, finding } = trigger else {
+        return Err(ignored(
+            format!("{FUNCTION} acts on GuardDuty findings only"),
+            event_ref,
+        ));
+    };
+    let resource_type = finding
+        .resource
+        .as_ref()
+        .and_then(|r| r.resource_type.as_deref());
+    if resource_type != Some("AccessKey") {
+        return Err(ignored(
+            format!(
+                "resource type {} is not AccessKey",
+                resource_type.unwrap_or("(none)")
+            ),
+            event_ref,
+        ));
+    }
+    if !cfg.covers(&finding.finding_type) {
+        return Err(ignored(
+            format!(
+                "finding type {} is not in FINDING_TYPES",
+                finding.finding_type
+            ),
+            event_ref,
+        ));
+    }
+    if finding.severity < cfg.min_severity {
+        return Err(ignored(
+            format!(
+                "severity {} is below MIN_SEVERITY {}",
+                finding.severity, cfg.min_severity
+            ),
+            event_ref,
+        ));
+    }
+    let source = envelope
+        .as_ref()
+        .map_or("aws.guardduty", |e: &Envelope| e.source.as_str())
+        .to_owned();
+    let event_time = envelope.as_ref().and_then(|e| e.time.clone());
+    let sample = finding.is_sample() && !cfg.act_on_samples;
+    let subject = if sample {
+        // Generated findings name placeholders, not credentials: look nothing up.
+        Subject::Uncontainable {
+            identity: "sample".to_owned(),
+            key_id: None,
+        }
+    } else {
+        containment::finding_subject(finding, event_ref).map_err(|mut p| {
+            p.function = FUNCTION.to_owned();
+            p
+        })?
+    };
+    Ok(Target {
+        finding: finding.as_ref().clone(),
+        source,
+        event_time,
+        subject,
+        sample,
+        event_ref: event_ref.to_owned(),
+    })
+}
+
+/// Incident Manager's impact (1 critical … 5 none) from GuardDuty's severity (0–10:
+/// 9+ critical, 7+ high, 4+ medium, below low). Root is always critical.
+pub fn impact(severity: f64, root: bool) -> u8 {
+    match severity {
+        _ if root => 1,
+        s if s >= 9.0 => 1,
+        s if s >= 7.0 => 2,
+        s if s >= 4.0 => 3,
+        _ => 4,
+    }
+}
+
+fn notice_severity(severity: f64, root: bool) -> Severity {
+    match impact(severity, root) {
+        1 => Severity::Critical,
+        2 => Severity::High,
+        3 => Severity::Medium,
+        _ => Severity::Low,
+    }
+}
+
+/// `text` cut to at most `limit` bytes on a character boundary.
+fn cut(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_owned();
+    }
+    let mut end = limit.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// The finding as JSON within the service's limit: whole if it fits, else without its
+/// bulky `service` block, else cut.
+fn raw_data(finding: &Finding) -> String {
+    let whole = serde_json::to_string(finding).unwrap_or_default();
+    if whole.len() <= RAW_DATA_LIMIT {
+        return whole;
+    }
+    let mut lean = finding.clone();
+    lean.service = None;
+    cut(
+        &serde_json::to_string(&lean).unwrap_or_default(),
+        RAW_DATA_LIMIT,
+    )
+}
+
+/// The finding in the GuardDuty console, when its region and id are plain enough to put
+/// in a URL unescaped.
+fn console_link(finding: &Finding) -> Option<Link> {
+    let region = finding.region.as_deref()?;
+    let plain = |s: &str, extra: char| {
+        !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == extra)
+    };
+    if !plain(region, '-') || !plain(&finding.id, '-') {
+        return None;
+    }
+    Some(Link {
+        title: format!("GuardDuty finding {}", finding.id),
+        url: format!(
+            "https://{region}.console.aws.amazon.com/guardduty/home?region={region}#/findings?macros=current&fId={}",
+            finding.id
+        ),
+    })
+}
+
+struct Builder<'a> {
+    plan: Plan,
+    target: &'a Target,
+    cfg: &'a TranslatorConfig,
+    /// `user/alice`, `role/app`, `root`: whose window the steps hold.
+    principal: String,
+    now: Timestamp,
+}
+
+impl<'a> Builder<'a> {
+    fn new(
+        target: &'a Target,
+        cfg: &'a TranslatorConfig,
+        principal: String,
+        now: Timestamp,
+    ) -> Self {
+        let mut plan = Plan::new(FUNCTION, Decision::Act);
+        plan.event_id = Some(target.event_ref.clone());
+        plan.classifier_source = Some(format!("{FUNCTION}/{}", target.finding.finding_type));
+        Self {
+            plan,
+            target,
+            cfg,
+            principal,
+            now,
+        }
+    }
+
+    fn window_key(&self, action: &str) -> String {
+        format!("{FUNCTION}:{action}:{}", self.principal)
+    }
+
+    fn key(&self, action: &str) -> String {
+        format!("{}:{}", self.window_key(action), self.target.event_ref)
+    }
+
+    fn push(&mut self, action: Action, reason: String, windowed: bool) {
+        let name = action.name();
+        let window = windowed.then(|| Window {
+            key: self.window_key(name),
+            until: self.now + chrono::Duration::minutes(i64::from(self.cfg.window_minutes)),
+        });
+        self.plan.steps.push(Step {
+            idempotency_key: self.key(name),
+            action,
+            reason,
+            window,
+        });
+    }
+
+    fn runbook(&mut self, user: &UserName, key_id: &AccessKeyId, reason: String) {
+        let client_token = uuid_from(&self.key("start_runbook"));
+        self.push(
+            Action::StartRunbook {
+                document: self.cfg.runbook_document.clone(),
+                user: user.clone(),
+                key_id: key_id.clone(),
+                assume_role_arn: self.cfg.automation_role_arn.clone(),
+                client_token,
+            },
+            reason,
+            true,
+        );
+    }
+
+    /// The incident and the notice every acted-on finding gets, whatever else happens.
+    fn incident_and_notice(
+        &mut self,
+        user: Option<&UserName>,
+        key_id: Option<&AccessKeyId>,
+        about: String,
+    ) {
+        let f = &self.target.finding;
+        let root = matches!(self.target.subject, Subject::Root { .. });
+        let timestamp = f
+            .updated_at
+            .as_deref()
+            .or(self.target.event_time.as_deref())
+            .and_then(parse_time)
+            .unwrap_or(self.now);
+        let incident = Incident {
+            response_plan_arn: self.cfg.response_plan_arn.clone(),
+            title: cut(
+                &format!("GuardDuty {} on {about}", f.finding_type),
+                TITLE_LIMIT,
+            ),
+            impact: impact(f.severity, root),
+            source: cut(&self.target.source, SOURCE_LIMIT),
+            timestamp,
+            trigger_arn: f.arn.clone(),
+            raw_data: raw_data(f),
+            related: console_link(f).into_iter().collect(),
+            user: user.cloned(),
+            key_id: key_id.cloned(),
+            client_token: self.key("open_incident"),
+        };
+        let reason = format!(
+            "GuardDuty {} (severity {}) on {about}",
+            f.finding_type, f.severity
+        );
+        self.push(Action::OpenIncident { incident }, reason.clone(), true);
+        let mut notice = Notice::new(
+            notice_severity(f.severity, root),
+            cut(
+                &format!("GuardDuty {} on {about}", f.finding_type),
+                TITLE_LIMIT,
+            ),
+        )
+        .user(user.cloned())
+        .key(key_id.cloned())
+        .fact("finding_type", f.finding_type.clone())
+        .fact("severity", f.severity.to_string())
+        .fact("finding_id", f.id.clone());
+        if let Some(ip) = f.remote_ip() {
+            notice = notice.fact("remote_ip", ip);
+        }
+        self.push(Action::Notify { notice }, reason, true);
+    }
+
+    fn done(mut self, decision: Decision) -> Plan {
+        self.plan.decision = decision;
+        self.plan
+    }
+}
+
+/// The plan for a finding, given what IAM said about the credential it names.
+pub fn decide(target: &Target, cfg: &TranslatorConfig, facts: &Facts, now: Timestamp) -> Plan {
+    let finding = &target.finding;
+    if target.sample {
+        let mut b = Builder::new(target, cfg, "sample".to_owned(), now);
+        b.incident_and_notice(None, None, "a GuardDuty sample finding".to_owned());
+        return b.done(Decision::PlanOnly {
+            why: "GuardDuty sample finding: shown, not applied (ACT_ON_SAMPLE_FINDINGS=false)"
+                .into(),
+        });
+    }
+    match &target.subject {
+        Subject::UserKey { key_id, user } => {
+            let name = facts.owner.as_ref().or(user.as_ref());
+            let principal = name.map_or_else(|| format!("key/{key_id}"), |u| format!("user/{u}"));
+            let mut b = Builder::new(target, cfg, principal, now);
+            let about = name.map_or_else(|| format!("key {key_id}"), |u| format!("user {u}"));
+            b.incident_and_notice(name, Some(key_id), about);
+            let Some(user) = name.filter(|_| facts.exists) else {
+                return b.done(Decision::NotFound {
+                    what: format!(
+                        "no IAM user {} with key {key_id}: incident only",
+                        name.map_or("(unknown)", UserName::as_str)
+                    ),
+                });
+            };
+            let me = &cfg.containment.me;
+            if me.key_id.as_deref() == Some(key_id.as_str())
+                || me.user.as_deref() == Some(user.as_str())
+            {
+                return b.done(Decision::Refused {
+                    why: format!("key {key_id} of {user} is keyguard's own credential: incident only, rotate it by hand"),
+                });
+            }
+            if cfg.containment.exempt_users.contains(user.as_str())
+                || facts
+                    .tags
+                    .get(&cfg.containment.exempt_tag.0)
+                    .is_some_and(|v| v.eq_ignore_ascii_case(&cfg.containment.exempt_tag.1))
+            {
+                return b.done(Decision::Refused {
+                    why: format!(
+                        "user {user} is exempt: incident only, rotate key {key_id} by hand"
+                    ),
+                });
+            }
+            let reason = match facts.key_status {
+                None => {
+                    return b.done(Decision::NotFound {
+                        what: format!("user {user} has no access key {key_id}: incident only"),
+                    })
+                }
+                Some(KeyStatus::Active) => format!(
+                    "key {key_id} of {user} is Active and named by GuardDuty {} (severity {}): the runbook deactivates it, then rotates",
+                    finding.finding_type, finding.severity
+                ),
+                Some(KeyStatus::Inactive) => format!(
+                    "key {key_id} of {user} is already Inactive: the runbook rotates the user's managed secret so the user gets a fresh key"
+                ),
+            };
+            b.runbook(user, key_id, reason);
+            // The runbook step first: containment before paperwork.
+            b.plan.steps.rotate_right(1);
+            b.done(Decision::Act)
+        }
+        Subject::Session { key_id, principal } => {
+            let label = match principal {
+                Principal::Role(r) => format!("role/{r}"),
+                Principal::User(u) => format!("user/{u}"),
+            };
+            let contained =
+                containment::decide(&target.containment_target(), &cfg.containment, facts, now);
+            let mut b = Builder::new(target, cfg, label.clone(), now);
+            for step in contained.steps {
+                if let Action::RevokeSessions { .. } = step.action {
+                    b.push(step.action, step.reason, false);
+                }
+            }
+            let user = match principal {
+                Principal::User(u) => Some(u),
+                Principal::Role(_) => None,
+            };
+            b.incident_and_notice(user, Some(key_id), label.replacen('/', " ", 1));
+            b.done(contained.decision)
+        }
+        Subject::Root { key_id } => {
+            let mut b = Builder::new(target, cfg, "root".to_owned(), now);
+            let key = key_id.as_deref().and_then(|k| AccessKeyId::parse(k).ok());
+            b.incident_and_notice(None, key.as_ref(), "the root user".to_owned());
+            b.done(Decision::NotContainable {
+                why: "a root credential: no IAM call can deactivate it; incident only, rotate it as the root user".into(),
+            })
+        }
+        Subject::Uncontainable { identity, key_id } => {
+            let mut b = Builder::new(
+                target,
+                cfg,
+                format!("{identity}/{}", key_id.as_deref().unwrap_or("unknown")),
+                now,
+            );
+            b.incident_and_notice(None, None, format!("a {identity} identity"));
+            b.done(Decision::NotContainable {
+                why: format!(
+                    "a {identity} identity: keyguard cannot contain its credential; incident only"
+                ),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,440 @@
+use super::*;
+use crate::events::parse;
+use crate::report::Report;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+const KEY: &str = "AKIAIOSFODNN7EXAMPLE";
+const SESSION_KEY: &str = "ASIA5ZXAKGI33TI7QQGW";
+const PLAN_ARN: &str = "arn:aws:ssm-incidents::123456789012:response-plan/keyguard";
+
+fn env(pairs: &[(&str, &str)]) -> impl Env {
+    let m: BTreeMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |k: &str| m.get(k).cloned()
+}
+
+fn cfg_with(extra: &[(&str, &str)]) -> TranslatorConfig {
+    let mut pairs = vec![("RESPONSE_PLAN_ARN", PLAN_ARN)];
+    pairs.extend_from_slice(extra);
+    TranslatorConfig::from_env(
+        &env(&pairs),
+        SelfIdentity {
+            key_id: None,
+            user: Some("keyguard-bot".into()),
+            role: Some("keyguard-guardduty-translator".into()),
+        },
+    )
+    .unwrap()
+}
+
+fn cfg() -> TranslatorConfig {
+    cfg_with(&[])
+}
+
+fn finding(details: Value) -> Value {
+    json!({
+        "id": "7ac2b3f1d0e94c5a8b6f0e1d2c3b4a59",
+        "arn": "arn:aws:guardduty:us-east-1:123456789012:detector/d/finding/7ac2b3f1d0e94c5a8b6f0e1d2c3b4a59",
+        "region": "us-east-1",
+        "type": "UnauthorizedAccess:IAMUser/MaliciousIPCaller",
+        "severity": 8,
+        "updatedAt": "2026-11-23T11:59:00Z",
+        "resource": {"resourceType": "AccessKey", "accessKeyDetails": details},
+        "service": {"additionalInfo": {"sample": false},
+                    "action": {"awsApiCallAction": {"remoteIpDetails": {"ipAddressV4": "198.51.100.7"}}}}
+    })
+}
+
+fn event(source: &str, detail: Value) -> Trigger {
+    let v = json!({"version": "0", "id": "ev-1", "detail-type": "GuardDuty Finding",
+                   "source": source, "time": "2026-11-23T12:00:00Z", "detail": detail});
+    parse(v.to_string().as_bytes()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn user_finding() -> Value {
+    finding(json!({"accessKeyId": KEY, "userName": "alice", "userType": "IAMUser"}))
+}
+
+fn role_finding() -> Value {
+    finding(json!({"accessKeyId": SESSION_KEY, "userName": "app-role", "userType": "AssumedRole"}))
+}
+
+fn facts(status: Option<KeyStatus>) -> Facts {
+    Facts {
+        owner: Some(UserName::parse("alice").unwrap()),
+        exists: true,
+        key_status: status,
+        tags: BTreeMap::new(),
+    }
+}
+
+fn now() -> Timestamp {
+    crate::parse_time("2026-11-23T12:00:00Z").unwrap()
+}
+
+fn plan_with(cfg: &TranslatorConfig, t: &Trigger, facts: &Facts) -> Plan {
+    match target(t, cfg, "ev-1") {
+        Ok(target) => decide(&target, cfg, facts, now()),
+        Err(plan) => *plan,
+    }
+}
+
+fn plan(t: &Trigger, facts: &Facts) -> Plan {
+    plan_with(&cfg(), t, facts)
+}
+
+fn names(plan: &Plan) -> Vec<&'static str> {
+    plan.steps.iter().map(|s| s.action.name()).collect()
+}
+
+fn status(plan: &Plan) -> u16 {
+    Report::new(plan.clone(), false, Vec::new()).status_code
+}
+
+#[test]
+fn an_iam_user_finding_starts_the_runbook_for_that_key_then_incident_and_notice() {
+    let p = plan(
+        &event("aws.guardduty", user_finding()),
+        &facts(Some(KeyStatus::Active)),
+    );
+    assert_eq!(p.decision, Decision::Act);
+    assert_eq!(p.function, FUNCTION);
+    assert_eq!(names(&p), ["start_runbook", "open_incident", "notify"]);
+    let Action::StartRunbook {
+        document,
+        user,
+        key_id,
+        client_token,
+        ..
+    } = &p.steps[0].action
+    else {
+        panic!("{p:#?}")
+    };
+    assert_eq!(document, "keyguard-RotateCompromisedKey");
+    assert_eq!((user.as_str(), key_id.as_str()), ("alice", KEY));
+    assert_eq!(client_token, &uuid_from(&p.steps[0].idempotency_key));
+    for step in &p.steps {
+        let w = step.window.as_ref().unwrap();
+        assert!(w.key.ends_with(":user/alice"), "{}", w.key);
+        assert_eq!(w.until, now() + chrono::Duration::minutes(15));
+        assert!(step.idempotency_key.ends_with(":user/alice:ev-1"));
+    }
+    let Action::OpenIncident { incident } = &p.steps[1].action else {
+        panic!()
+    };
+    assert_eq!(incident.client_token, p.steps[1].idempotency_key);
+    assert_eq!(incident.impact, 2);
+    assert_eq!(incident.response_plan_arn, PLAN_ARN);
+    assert!(incident.title.contains("MaliciousIPCaller") && incident.title.contains("alice"));
+    assert_eq!(incident.source, "aws.guardduty");
+    assert_eq!(
+        incident.timestamp,
+        crate::parse_time("2026-11-23T11:59:00Z").unwrap()
+    );
+    assert!(incident.related[0]
+        .url
+        .contains("fId=7ac2b3f1d0e94c5a8b6f0e1d2c3b4a59"));
+    let raw: Value = serde_json::from_str(&incident.raw_data).unwrap();
+    assert_eq!(raw["type"], "UnauthorizedAccess:IAMUser/MaliciousIPCaller");
+}
+
+#[test]
+fn an_inactive_key_still_gets_the_runbook_for_a_fresh_key() {
+    let p = plan(
+        &event("aws.guardduty", user_finding()),
+        &facts(Some(KeyStatus::Inactive)),
+    );
+    assert_eq!(names(&p), ["start_runbook", "open_incident", "notify"]);
+    assert!(p.steps[0].reason.contains("already Inactive"));
+}
+
+#[test]
+fn who_gets_only_an_incident() {
+    let exempt_tag = Facts {
+        tags: BTreeMap::from([("keyguard:exempt".to_owned(), "TRUE".to_owned())]),
+        ..facts(Some(KeyStatus::Active))
+    };
+    let mine =
+        finding(json!({"accessKeyId": KEY, "userName": "keyguard-bot", "userType": "IAMUser"}));
+    let mine_facts = Facts {
+        owner: Some(UserName::parse("keyguard-bot").unwrap()),
+        ..facts(Some(KeyStatus::Active))
+    };
+    let gd = |d: Value| event("aws.guardduty", d);
+    let cases: Vec<(&str, Trigger, Facts, TranslatorConfig, &str, u16)> = vec![
+        (
+            "exempt by tag",
+            gd(user_finding()),
+            exempt_tag,
+            cfg(),
+            "refused",
+            403,
+        ),
+        (
+            "exempt by list",
+            gd(user_finding()),
+            facts(Some(KeyStatus::Active)),
+            cfg_with(&[("EXEMPT_USERS", "alice")]),
+            "refused",
+            403,
+        ),
+        (
+            "keyguard itself",
+            gd(mine),
+            mine_facts,
+            cfg(),
+            "refused",
+            403,
+        ),
+        (
+            "no such user",
+            gd(user_finding()),
+            Facts::default(),
+            cfg(),
+            "not_found",
+            404,
+        ),
+        (
+            "no such key",
+            gd(user_finding()),
+            facts(None),
+            cfg(),
+            "not_found",
+            404,
+        ),
+        (
+            "root",
+            gd(finding(json!({"accessKeyId": KEY, "userType": "Root"}))),
+            Facts::default(),
+            cfg(),
+            "not_containable",
+            403,
+        ),
+        (
+            "federated",
+            gd(finding(
+                json!({"accessKeyId": SESSION_KEY, "userType": "FederatedUser"}),
+            )),
+            Facts::default(),
+            cfg(),
+            "not_containable",
+            403,
+        ),
+    ];
+    for (name, t, f, c, decision, code) in cases {
+        let p = plan_with(&c, &t, &f);
+        assert_eq!(p.decision.name(), decision, "{name}: {p:#?}");
+        assert_eq!(status(&p), code, "{name}");
+        assert_eq!(names(&p), ["open_incident", "notify"], "{name}");
+    }
+}
+
+#[test]
+fn root_is_a_critical_incident() {
+    let p = plan(
+        &event(
+            "aws.guardduty",
+            finding(json!({"accessKeyId": KEY, "userType": "Root"})),
+        ),
+        &Facts::default(),
+    );
+    let Action::OpenIncident { incident } = &p.steps[0].action else {
+        panic!()
+    };
+    assert_eq!(incident.impact, 1);
+    assert!(p.steps[0].window.as_ref().unwrap().key.ends_with(":root"));
+    let Action::Notify { notice } = &p.steps[1].action else {
+        panic!()
+    };
+    assert_eq!(notice.severity, Severity::Critical);
+}
+
+#[test]
+fn a_session_key_revokes_the_roles_older_sessions_unwindowed() {
+    let role_facts = Facts {
+        exists: true,
+        ..Facts::default()
+    };
+    let p = plan(&event("aws.guardduty", role_finding()), &role_facts);
+    assert_eq!(p.decision, Decision::Act);
+    assert_eq!(names(&p), ["revoke_sessions", "open_incident", "notify"]);
+    assert!(matches!(
+        &p.steps[0].action,
+        Action::RevokeSessions { principal: Principal::Role(r), issued_before, .. }
+            if r.as_str() == "app-role" && *issued_before == now()
+    ));
+    assert!(p.steps[0].window.is_none());
+    assert!(p.steps[0].idempotency_key.starts_with(FUNCTION));
+    assert!(p.steps[1]
+        .window
+        .as_ref()
+        .unwrap()
+        .key
+        .ends_with(":role/app-role"));
+    // An exempt role: no revocation, still the incident.
+    let exempt = plan_with(
+        &cfg_with(&[("EXEMPT_ROLES", "app-role")]),
+        &event("aws.guardduty", role_finding()),
+        &role_facts,
+    );
+    assert_eq!(exempt.decision.name(), "refused");
+    assert_eq!(names(&exempt), ["open_incident", "notify"]);
+    // keyguard's own role is never revoked.
+    let own = finding(
+        json!({"accessKeyId": SESSION_KEY, "userName": "keyguard-guardduty-translator", "userType": "AssumedRole"}),
+    );
+    let p = plan(&event("aws.guardduty", own), &role_facts);
+    assert_eq!(names(&p), ["open_incident", "notify"]);
+}
+
+#[test]
+fn what_is_ignored_refused_or_invalid() {
+    let mut low = user_finding();
+    low["severity"] = json!(6.9);
+    let mut other_type = user_finding();
+    other_type["type"] = json!("Recon:EC2/PortProbeUnprotectedPort");
+    let mut instance = user_finding();
+    instance["resource"]["resourceType"] = json!("Instance");
+    let bad_key = finding(
+        json!({"accessKeyId": "AKIA-not-a-key", "userName": "alice", "userType": "IAMUser"}),
+    );
+    let cases: Vec<(&str, Trigger, &str, u16)> = vec![
+        (
+            "the seed's custom source",
+            event("custom.guardduty.simulation", user_finding()),
+            "refused",
+            403,
+        ),
+        (
+            "below MIN_SEVERITY",
+            event("aws.guardduty", low),
+            "ignored",
+            200,
+        ),
+        (
+            "a type not configured",
+            event("aws.guardduty", other_type),
+            "ignored",
+            200,
+        ),
+        (
+            "not an access key",
+            event("aws.guardduty", instance),
+            "ignored",
+            200,
+        ),
+        (
+            "a malformed key id",
+            event("aws.guardduty", bad_key),
+            "invalid",
+            400,
+        ),
+    ];
+    for (name, t, decision, code) in cases {
+        let p = plan(&t, &facts(Some(KeyStatus::Active)));
+        assert_eq!(p.decision.name(), decision, "{name}: {p:#?}");
+        assert_eq!(status(&p), code, "{name}");
+        assert!(p.steps.is_empty(), "{name}");
+        assert_eq!(p.function, FUNCTION, "{name}");
+    }
+}
+
+#[test]
+fn the_seed_stays_reproducible_by_configuration() {
+    let seed = cfg_with(&[
+        ("TRUSTED_CUSTOM_SOURCES", "custom.guardduty.simulation"),
+        (
+            "FINDING_TYPES",
+            "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration",
+        ),
+        ("MIN_SEVERITY", "8.0"),
+    ]);
+    let mut f = user_finding();
+    f["type"] = json!("UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration");
+    let p = plan_with(
+        &seed,
+        &event("custom.guardduty.simulation", f.clone()),
+        &facts(Some(KeyStatus::Active)),
+    );
+    assert_eq!(p.decision, Decision::Act);
+    // Exact type: the `.OutsideAWS` variant is another type unless configured with `*`.
+    f["type"] = json!("UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS");
+    let p = plan_with(
+        &seed,
+        &event("custom.guardduty.simulation", f.clone()),
+        &facts(Some(KeyStatus::Active)),
+    );
+    assert_eq!(p.decision.name(), "ignored");
+    // The default families cover it.
+    let p = plan(&event("aws.guardduty", f), &facts(Some(KeyStatus::Active)));
+    assert_eq!(p.decision, Decision::Act);
+}
+
+#[test]
+fn sample_findings_are_shown_not_applied_unless_configured() {
+    let mut f = finding(
+        json!({"accessKeyId": "GeneratedFindingAccessKeyId", "userName": "GeneratedFindingUserName", "userType": "IAMUser"}),
+    );
+    f["service"]["additionalInfo"]["sample"] = json!(true);
+    let p = plan(&event("aws.guardduty", f.clone()), &Facts::default());
+    assert_eq!(p.decision.name(), "plan_only");
+    assert_eq!(status(&p), 202);
+    assert_eq!(names(&p), ["open_incident", "notify"]);
+    let p = plan_with(
+        &cfg_with(&[("ACT_ON_SAMPLE_FINDINGS", "true")]),
+        &event("aws.guardduty", f),
+        &Facts::default(),
+    );
+    // Its placeholder key is not a key: acted on means validated, and it fails.
+    assert_eq!(p.decision.name(), "invalid");
+}
+
+#[test]
+fn impact_follows_severity_bands() {
+    for (sev, root, want) in [
+        (10.0, false, 1),
+        (9.0, false, 1),
+        (8.9, false, 2),
+        (7.0, false, 2),
+        (6.9, false, 3),
+        (4.0, false, 3),
+        (3.9, false, 4),
+        (0.0, false, 4),
+        (2.0, true, 1),
+    ] {
+        assert_eq!(impact(sev, root), want, "{sev} {root}");
+    }
+}
+
+#[test]
+fn incident_fields_stay_within_the_service_limits() {
+    let mut f = finding(json!({"accessKeyId": KEY, "userName": "alice", "userType": "IAMUser"}));
+    f["type"] = json!(format!("UnauthorizedAccess:IAMUser/{}", "é".repeat(300)));
+    f["service"]["action"]["awsApiCallAction"]["api"] = json!("x".repeat(10_000));
+    f["title"] = json!("t".repeat(10_000));
+    let p = plan(&event("aws.guardduty", f), &facts(Some(KeyStatus::Active)));
+    let Action::OpenIncident { incident } = &p.steps[1].action else {
+        panic!("{p:#?}")
+    };
+    assert!(incident.title.len() <= TITLE_LIMIT);
+    assert!(incident.raw_data.len() <= RAW_DATA_LIMIT);
+    assert!(incident.source.len() <= SOURCE_LIMIT);
+}
+
+#[test]
+fn configuration_errors_name_the_variable() {
+    let me = SelfIdentity::default();
+    let missing = TranslatorConfig::from_env(&env(&[]), me.clone()).unwrap_err();
+    assert_eq!(missing.variable, "RESPONSE_PLAN_ARN");
+    let not_arn =
+        TranslatorConfig::from_env(&env(&[("RESPONSE_PLAN_ARN", "keyguard")]), me.clone());
+    assert_eq!(not_arn.unwrap_err().variable, "RESPONSE_PLAN_ARN");
+    let bad = TranslatorConfig::from_env(
+        &env(&[("RESPONSE_PLAN_ARN", PLAN_ARN), ("MIN_SEVERITY", "high")]),
+        me,
+    );
+    assert_eq!(bad.unwrap_err().variable, "MIN_SEVERITY");
+}
