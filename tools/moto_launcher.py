@@ -6,11 +6,17 @@ the system clock), so age tests could not age keys for real. Running moto's app 
 own process lets a route under /_keyguard/ reach into moto's IAM backend. Production
 code never sees this route; it keeps the real clock.
 
+Stand-ins for calls moto lacks (SSM Automation, Incident Manager) are in
+moto_standins.py; requests for them are answered there, on the services' own protocols.
+
 Routes added (all under /_keyguard/, never part of any AWS protocol):
   POST /_keyguard/iam/backdate-key
        {"account": "123456789012", "user": "alice", "key_id": "AKIA...",
         "create_date": "2026-08-30T09:00:00+00:00"}
        -> 200 {"key_id": ..., "create_date": ...} | 404 {"error": ...} | 400 {"error": ...}
+
+  GET  /_keyguard/standins
+       -> 200 {"automation_executions": [...], "incidents": [{"record":..., "request":...}]}
 
 On start it prints one line, `KEYGUARD_MOTO_READY http://HOST:PORT`, to stdout.
 With --exit-on-stdin-eof it stops when its stdin closes, so a test process that dies
@@ -23,6 +29,9 @@ import os
 import sys
 import threading
 from datetime import datetime, timezone
+from urllib.parse import parse_qs
+
+import moto_standins
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
@@ -30,9 +39,13 @@ from werkzeug.serving import make_server
 DEFAULT_ACCOUNT = "123456789012"
 
 
-def _json(start_response, status, body):
+def _json(start_response, status, body, error_type=None):
     data = json.dumps(body).encode()
-    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
+    if error_type:
+        # REST-JSON services name the error in this header.
+        headers.append(("x-amzn-ErrorType", error_type))
+    start_response(status, headers)
     return [data]
 
 
@@ -72,7 +85,28 @@ def backdate_key(body):
     return "404 Not Found", {"error": "user " + user_name + " has no key " + key_id}
 
 
-ROUTES = {("POST", "/_keyguard/iam/backdate-key"): backdate_key}
+ROUTES = {
+    ("POST", "/_keyguard/iam/backdate-key"): backdate_key,
+    ("GET", "/_keyguard/standins"): lambda _body: ("200 OK", moto_standins.snapshot()),
+}
+
+STATUS = {200: "200 OK", 400: "400 Bad Request", 404: "404 Not Found", 409: "409 Conflict"}
+
+
+def _scope(environ):
+    """(region, service) from a SigV4 Authorization header's credential scope."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    try:
+        _, _, region, service, _ = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
+        return region, service
+    except (IndexError, ValueError):
+        return "us-east-1", None
+
+
+def _body(environ):
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    return json.loads(raw or b"{}")
 
 
 class Launcher:
@@ -83,15 +117,33 @@ class Launcher:
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
+        if path == "/moto-api/reset":
+            moto_standins.reset()
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        region, service = _scope(environ)
+        ssm_action = target[10:] if target.startswith("AmazonSSM.") else None
+        if ssm_action in moto_standins.AUTOMATION_ACTIONS or service == "ssm-incidents":
+            try:
+                body = _body(environ) if environ.get("REQUEST_METHOD") == "POST" else {}
+            except ValueError as err:
+                reply = {"__type": "SerializationException", "message": str(err)}
+                return _json(start_response, "400 Bad Request", reply, "SerializationException")
+            if ssm_action:
+                status, reply = moto_standins.ssm(ssm_action, body, DEFAULT_ACCOUNT, region)
+                code = None
+            else:
+                query = parse_qs(environ.get("QUERY_STRING", ""))
+                method = environ.get("REQUEST_METHOD")
+                status, reply, code = moto_standins.incidents(method, path, query, body, DEFAULT_ACCOUNT, region)
+            return _json(start_response, STATUS.get(status, "500 Internal Server Error"), reply, code)
         if not path.startswith("/_keyguard/"):
             return self.moto_app(environ, start_response)
         handler = ROUTES.get((environ.get("REQUEST_METHOD"), path))
         if handler is None:
             return _json(start_response, "404 Not Found", {"error": "no route " + path})
         try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            body = json.loads(environ["wsgi.input"].read(length) or b"{}")
-        except (ValueError, json.JSONDecodeError) as err:
+            body = _body(environ)
+        except ValueError as err:
             return _json(start_response, "400 Bad Request", {"error": "bad JSON body: " + str(err)})
         if not isinstance(body, dict):
             return _json(start_response, "400 Bad Request", {"error": "body must be a JSON object"})
@@ -116,6 +168,7 @@ def main(argv=None):
 
     app = Launcher(DomainDispatcherApplication(create_backend_app))
     server = make_server(args.host, args.port, app, threaded=True)
+    moto_standins.SELF["endpoint"] = f"http://{args.host}:{server.server_port}"
     if args.exit_on_stdin_eof:
         threading.Thread(target=_exit_when_stdin_closes, daemon=True).start()
     print(f"KEYGUARD_MOTO_READY http://{args.host}:{server.server_port}", flush=True)

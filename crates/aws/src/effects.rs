@@ -1,12 +1,35 @@
 //! The [`Effects`] implementation: each planned action to the SDK call that carries it out.
 
-use crate::{Iam, SnsNotifier};
-use keyguard_core::{Action, EffectError, Effects, Notifier};
+use crate::{Iam, Incidents, Runbooks, SnsNotifier};
+use keyguard_core::{Action, EffectError, Effects, ErrorKind, Notifier};
 
 pub struct AwsEffects {
     pub iam: Iam,
     /// Where notices go; without one they are only logged (and say so in the report).
     pub notifier: Option<SnsNotifier>,
+    /// SSM Automation and Incident Manager, for the functions that plan them.
+    pub runbooks: Option<Runbooks>,
+    pub incidents: Option<Incidents>,
+}
+
+impl AwsEffects {
+    /// IAM and (optionally) SNS only: what deactivate-key needs.
+    pub fn iam_only(iam: Iam, notifier: Option<SnsNotifier>) -> Self {
+        Self {
+            iam,
+            notifier,
+            runbooks: None,
+            incidents: None,
+        }
+    }
+}
+
+fn not_wired(what: &str) -> EffectError {
+    EffectError::new(
+        ErrorKind::Other,
+        None,
+        format!("this function has no {what} client: the plan asked for something it cannot do"),
+    )
 }
 
 impl Effects for AwsEffects {
@@ -27,6 +50,35 @@ impl Effects for AwsEffects {
                 Ok(Some(format!(
                     "inline policy {policy_name} denies sessions issued before {issued_before}"
                 )))
+            }
+            Action::StartRunbook {
+                document,
+                user,
+                key_id,
+                assume_role_arn,
+                client_token,
+            } => {
+                let runbooks = self.runbooks.as_ref().ok_or_else(|| not_wired("SSM"))?;
+                let id = runbooks
+                    .start(
+                        document,
+                        user,
+                        key_id,
+                        assume_role_arn.as_deref(),
+                        client_token,
+                    )
+                    .await?;
+                Ok(Some(format!(
+                    "automation execution {id} of {document} for key {key_id} of {user}"
+                )))
+            }
+            Action::OpenIncident { incident } => {
+                let incidents = self
+                    .incidents
+                    .as_ref()
+                    .ok_or_else(|| not_wired("Incident Manager"))?;
+                let arn = incidents.start(incident).await?;
+                Ok(Some(format!("incident {arn}")))
             }
             Action::Notify { notice } => match &self.notifier {
                 Some(n) => n

@@ -4,6 +4,10 @@
 //! that succeeds only when the key is absent, its last attempt failed, or its claim is
 //! older than the lease (the claimant died mid-step). A step that failed is marked so
 //! a retry can act; items expire through DynamoDB TTL (`expires_at`).
+//!
+//! A step that names a window also claims the window's own item, which holds until
+//! `held_until`. When the window is held by another step, this step's item is marked
+//! `suppressed` so that a redelivery of its event stays quiet after the window ends.
 
 use crate::error::effect_error;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -33,6 +37,7 @@ fn outcome_name(o: &Outcome) -> &'static str {
         Outcome::Applied { .. } => "done",
         Outcome::Planned => "planned",
         Outcome::Duplicate => "duplicate",
+        Outcome::Suppressed { .. } => "suppressed",
         Outcome::NotFound { .. } | Outcome::Failed { .. } => "failed",
     }
 }
@@ -52,6 +57,19 @@ impl DynamoLedger {
             ttl_seconds: i64::from(ttl_days) * 86_400,
             lease_seconds: i64::from(lease_seconds),
         }
+    }
+
+    /// The ledger the function's configuration names.
+    pub fn configured(
+        config: &aws_config::SdkConfig,
+        common: &keyguard_core::config::Common,
+    ) -> Self {
+        Self::new(
+            config,
+            &common.ledger_table,
+            common.ledger_ttl_days,
+            common.ledger_lease_seconds,
+        )
     }
 
     /// Creates the table as infra/ does (on-demand, TTL on `expires_at`). For local runs
@@ -171,28 +189,90 @@ impl Ledger for DynamoLedger {
             }
         }
         match put.send().await {
-            Ok(_) => Ok(Claim::Won),
+            Ok(_) => {}
             Err(e) => {
                 let err = effect_error(&e);
-                if err.code.as_deref() == Some("ConditionalCheckFailedException") {
+                return if is_condition_failure(&err) {
                     Ok(Claim::Taken)
                 } else {
                     Err(err)
+                };
+            }
+        }
+        let Some(window) = &entry.window else {
+            return Ok(Claim::Won);
+        };
+        let held = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(KEY, s(&window.key))
+            .item("status", s("claimed"))
+            .item("held_by", s(&entry.idempotency_key))
+            .item("function", s(&entry.function))
+            .item("at", s(entry.at.to_rfc3339()))
+            .item("claimed_at", n(now))
+            .item("held_until", n(window.until.timestamp()))
+            .item(
+                "expires_at",
+                n(window.until.timestamp().max(now) + self.ttl_seconds),
+            )
+            .condition_expression("attribute_not_exists(#k) OR #s = :failed OR held_until <= :now")
+            .expression_attribute_names("#k", KEY)
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":failed", s("failed"))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match held {
+            Ok(_) => Ok(Claim::Won),
+            Err(e) => {
+                let err = effect_error(&e);
+                if !is_condition_failure(&err) {
+                    // Release this step's claim: the window could not be read, so a retry
+                    // must be able to try again.
+                    self.set_status(&entry.idempotency_key, "failed", &err.to_string())
+                        .await?;
+                    return Err(err);
                 }
+                self.set_status(
+                    &entry.idempotency_key,
+                    "suppressed",
+                    &format!("window {} held", window.key),
+                )
+                .await?;
+                Ok(Claim::Held)
             }
         }
     }
 
-    async fn settle(&self, idempotency_key: &str, outcome: &Outcome) -> Result<(), EffectError> {
+    async fn settle(&self, entry: &LedgerEntry, outcome: &Outcome) -> Result<(), EffectError> {
         let detail = serde_json::to_string(outcome).unwrap_or_default();
+        let status = outcome_name(outcome);
+        self.set_status(&entry.idempotency_key, status, &detail)
+            .await?;
+        if let Some(window) = &entry.window {
+            // A failed step frees its window, so the next finding (or a retry) can act.
+            self.set_status(&window.key, status, &detail).await?;
+        }
+        Ok(())
+    }
+}
+
+fn is_condition_failure(err: &EffectError) -> bool {
+    err.code.as_deref() == Some("ConditionalCheckFailedException")
+}
+
+impl DynamoLedger {
+    async fn set_status(&self, key: &str, status: &str, outcome: &str) -> Result<(), EffectError> {
         self.client
             .update_item()
             .table_name(&self.table)
-            .key(KEY, s(idempotency_key))
+            .key(KEY, s(key))
             .update_expression("SET #s = :s, outcome = :o")
             .expression_attribute_names("#s", "status")
-            .expression_attribute_values(":s", s(outcome_name(outcome)))
-            .expression_attribute_values(":o", s(detail))
+            .expression_attribute_values(":s", s(status))
+            .expression_attribute_values(":o", s(outcome))
             .send()
             .await
             .map_err(|e| effect_error(&e))?;

@@ -9,15 +9,20 @@ pub mod effects;
 pub mod error;
 pub mod iam;
 pub mod identity;
+pub mod incidents;
+pub mod lambda;
 pub mod ledger;
 pub mod observe;
+pub mod runbook;
 pub mod sns;
 
 pub use aws_config::SdkConfig;
 pub use effects::AwsEffects;
 pub use error::effect_error;
 pub use iam::Iam;
+pub use incidents::Incidents;
 pub use ledger::DynamoLedger;
+pub use runbook::Runbooks;
 pub use sns::SnsNotifier;
 
 /// Loads region, credentials, endpoint (`AWS_ENDPOINT_URL`, per-service overrides) and

@@ -35,6 +35,17 @@ impl SnsNotifier {
             topic_arn: topic_arn.to_owned(),
         }
     }
+
+    /// The notifier `NOTICE_TOPIC_ARN` names, if it names one.
+    pub fn configured(
+        config: &aws_config::SdkConfig,
+        common: &keyguard_core::config::Common,
+    ) -> Option<Self> {
+        common
+            .notice_topic_arn
+            .as_deref()
+            .map(|arn| Self::new(config, arn))
+    }
 }
 
 impl Notifier for SnsNotifier {

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
 use keyguard_aws::DynamoLedger;
-use keyguard_core::{Claim, Ledger, LedgerEntry, Outcome};
+use keyguard_core::{Claim, Ledger, LedgerEntry, Outcome, Window};
 use keyguard_testkit::moto;
 
 const LEASE_SECONDS: u32 = 300;
@@ -20,6 +20,17 @@ fn entry(key: &str, at: chrono::DateTime<chrono::Utc>) -> LedgerEntry {
         user: Some("bob".into()),
         key_id: Some("AKIAIOSFODNN7EXAMPLE".into()),
         at,
+        window: None,
+    }
+}
+
+fn windowed(key: &str, at: chrono::DateTime<chrono::Utc>) -> LedgerEntry {
+    LedgerEntry {
+        window: Some(Window {
+            key: "incident:user/alice".into(),
+            until: at + chrono::Duration::minutes(15),
+        }),
+        ..entry(key, at)
     }
 }
 
@@ -45,10 +56,10 @@ async fn claims_follow_the_rules() {
     assert_eq!(l.claim(&entry("a", now)).await.unwrap(), Claim::Won);
     assert_eq!(l.claim(&entry("a", now)).await.unwrap(), Claim::Taken);
     // A failed attempt releases the key for a retry.
-    l.settle("a", &failed).await.unwrap();
+    l.settle(&entry("a", now), &failed).await.unwrap();
     assert_eq!(l.claim(&entry("a", now)).await.unwrap(), Claim::Won);
     // Done stays done, even long after.
-    l.settle("a", &Outcome::Applied { detail: None })
+    l.settle(&entry("a", now), &Outcome::Applied { detail: None })
         .await
         .unwrap();
     let later = now + chrono::Duration::days(1);
@@ -66,4 +77,57 @@ async fn claims_follow_the_rules() {
     assert_eq!(a["status"], "done");
     assert_eq!(a["key_id"], "AKIAIOSFODNN7EXAMPLE");
     assert!(a["outcome"].contains("applied"));
+}
+
+#[tokio::test]
+async fn windows_hold_across_events_and_free_on_failure() {
+    let l = ledger("ledger-windows").await;
+    let t0 = chrono::DateTime::parse_from_rfc3339("2026-11-23T10:14:59Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let done = Outcome::Applied { detail: None };
+    let one_second = chrono::Duration::seconds(1);
+
+    assert_eq!(l.claim(&windowed("ev-a", t0)).await.unwrap(), Claim::Won);
+    l.settle(&windowed("ev-a", t0), &done).await.unwrap();
+    // A second finding one second later, across the quarter hour: held.
+    let t1 = t0 + one_second;
+    assert_eq!(l.claim(&windowed("ev-b", t1)).await.unwrap(), Claim::Held);
+    // Both events redelivered after the window: duplicates, never a second action.
+    let after = t0 + chrono::Duration::minutes(16);
+    assert_eq!(
+        l.claim(&windowed("ev-a", after)).await.unwrap(),
+        Claim::Taken
+    );
+    assert_eq!(
+        l.claim(&windowed("ev-b", after)).await.unwrap(),
+        Claim::Taken
+    );
+    // A new finding after the window acts, and holds the window anew.
+    assert_eq!(l.claim(&windowed("ev-c", after)).await.unwrap(), Claim::Won);
+    let failed = Outcome::Failed {
+        code: Some("InternalServerError".into()),
+        message: "x".into(),
+    };
+    l.settle(&windowed("ev-c", after), &failed).await.unwrap();
+    // Its failure frees the window for the next finding.
+    let d = after + one_second;
+    assert_eq!(l.claim(&windowed("ev-d", d)).await.unwrap(), Claim::Won);
+
+    let rows = l.rows().await.unwrap();
+    let status = |k: &str| {
+        rows.iter()
+            .find(|r| r["idempotency_key"] == k)
+            .map(|r| r["status"].clone())
+    };
+    assert_eq!(status("ev-b").as_deref(), Some("suppressed"));
+    let window = rows
+        .iter()
+        .find(|r| r["idempotency_key"] == "incident:user/alice")
+        .unwrap();
+    assert_eq!(window["held_by"], "ev-d");
+    assert_eq!(
+        window["held_until"],
+        (d + chrono::Duration::minutes(15)).timestamp().to_string()
+    );
 }

@@ -90,6 +90,33 @@ pub fn pair(
     }
 }
 
+/// What every function reads besides its own policy: dry run, the ledger, the notice topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Common {
+    /// `DRY_RUN` (default false): plan and report, apply nothing.
+    pub dry_run: bool,
+    /// `LEDGER_TABLE` (default `keyguard-ledger`).
+    pub ledger_table: String,
+    /// `LEDGER_TTL_DAYS` (default 90): how long audit rows live.
+    pub ledger_ttl_days: u32,
+    /// `LEDGER_LEASE_SECONDS` (default 300): an unsettled claim older than this is retried.
+    pub ledger_lease_seconds: u32,
+    /// `NOTICE_TOPIC_ARN` (optional): SNS topic for notices; unset, notices are logged only.
+    pub notice_topic_arn: Option<String>,
+}
+
+impl Common {
+    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            dry_run: flag(env, "DRY_RUN", false)?,
+            ledger_table: string(env, "LEDGER_TABLE", "keyguard-ledger"),
+            ledger_ttl_days: number(env, "LEDGER_TTL_DAYS", 90)?,
+            ledger_lease_seconds: number(env, "LEDGER_LEASE_SECONDS", 300)?,
+            notice_topic_arn: env.get("NOTICE_TOPIC_ARN"),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

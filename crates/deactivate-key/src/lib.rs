@@ -5,7 +5,7 @@
 //! from outside can make the function panic.
 
 use keyguard_aws::{identity, AwsEffects, DynamoLedger, Iam, SnsNotifier};
-use keyguard_core::config::{self, ConfigError, Env};
+use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::policy::containment::{self, ContainmentConfig, SelfIdentity, FUNCTION};
 use keyguard_core::{Decision, Plan, Report};
 use serde_json::Value;
@@ -13,27 +13,14 @@ use serde_json::Value;
 /// Configuration, read once at cold start.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// `DRY_RUN` (default false): plan and report, apply nothing.
-    pub dry_run: bool,
-    /// `LEDGER_TABLE` (default `keyguard-ledger`).
-    pub ledger_table: String,
-    /// `LEDGER_TTL_DAYS` (default 90): how long audit rows live.
-    pub ledger_ttl_days: u32,
-    /// `LEDGER_LEASE_SECONDS` (default 300): an unsettled claim older than this is retried.
-    pub ledger_lease_seconds: u32,
-    /// `NOTICE_TOPIC_ARN` (optional): SNS topic for notices; unset, notices are logged only.
-    pub notice_topic_arn: Option<String>,
+    pub common: Common,
     pub containment: ContainmentConfig,
 }
 
 impl Settings {
     pub fn from_env(env: &impl Env, me: SelfIdentity) -> Result<Self, ConfigError> {
         Ok(Self {
-            dry_run: config::flag(env, "DRY_RUN", false)?,
-            ledger_table: config::string(env, "LEDGER_TABLE", "keyguard-ledger"),
-            ledger_ttl_days: config::number(env, "LEDGER_TTL_DAYS", 90)?,
-            ledger_lease_seconds: config::number(env, "LEDGER_LEASE_SECONDS", 300)?,
-            notice_topic_arn: env.get("NOTICE_TOPIC_ARN"),
+            common: Common::from_env(env)?,
             containment: ContainmentConfig::from_env(env, me)?,
         })
     }
@@ -48,21 +35,13 @@ pub struct App {
 
 impl App {
     pub fn new(sdk: &keyguard_aws::SdkConfig, settings: Settings) -> Self {
-        let iam = Iam::new(sdk);
-        let ledger = DynamoLedger::new(
-            sdk,
-            &settings.ledger_table,
-            settings.ledger_ttl_days,
-            settings.ledger_lease_seconds,
-        );
-        let notifier = settings
-            .notice_topic_arn
-            .as_deref()
-            .map(|arn| SnsNotifier::new(sdk, arn));
         Self {
-            effects: AwsEffects { iam, notifier },
+            effects: AwsEffects::iam_only(
+                Iam::new(sdk),
+                SnsNotifier::configured(sdk, &settings.common),
+            ),
+            ledger: DynamoLedger::configured(sdk, &settings.common),
             settings,
-            ledger,
         }
     }
 
@@ -79,7 +58,7 @@ impl App {
     /// One invocation.
     pub async fn handle(&self, raw: &Value) -> Report {
         let now = chrono::Utc::now();
-        let dry_run = self.settings.dry_run;
+        let dry_run = self.settings.common.dry_run;
         let trigger = match keyguard_core::parse_value(raw) {
             Ok(t) => t,
             Err(e) => {
@@ -110,5 +89,11 @@ impl App {
             },
         };
         keyguard_core::execute(plan, &self.effects, &self.ledger, dry_run, now).await
+    }
+}
+
+impl keyguard_aws::lambda::Handler for App {
+    async fn report(&self, event: &Value) -> Report {
+        self.handle(event).await
     }
 }

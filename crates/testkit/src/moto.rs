@@ -77,29 +77,45 @@ impl Moto {
     pub fn backdate_key(&self, user: &str, key_id: &str, create_date_rfc3339: &str) {
         let body =
             serde_json::json!({"user": user, "key_id": key_id, "create_date": create_date_rfc3339});
-        let status = post_json(
+        let (status, _) = request(
             &self.endpoint,
+            "POST",
             "/_keyguard/iam/backdate-key",
             &body.to_string(),
         );
         assert_eq!(status, 200, "backdate {user}/{key_id}");
     }
+
+    /// What the stand-ins recorded: automation executions, and incidents with the
+    /// `StartIncident` request that opened each.
+    pub fn standins(&self) -> serde_json::Value {
+        let (status, body) = request(&self.endpoint, "GET", "/_keyguard/standins", "");
+        assert_eq!(status, 200, "GET /_keyguard/standins: {body}");
+        serde_json::from_str(&body).expect("stand-ins answer JSON")
+    }
 }
 
-/// A minimal HTTP/1.1 POST, so the harness needs no HTTP client crate.
-fn post_json(endpoint: &str, path: &str, body: &str) -> u16 {
+/// A minimal HTTP/1.1 request, so the harness needs no HTTP client crate. Returns the
+/// status and the body.
+fn request(endpoint: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let addr = endpoint.trim_start_matches("http://");
     let mut s = std::net::TcpStream::connect(addr).expect("connect to launcher");
     let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     s.write_all(req.as_bytes()).expect("write request");
     let mut resp = String::new();
     s.read_to_string(&mut resp).expect("read response");
-    resp.split_whitespace()
+    let status = resp
+        .split_whitespace()
         .nth(1)
         .and_then(|code| code.parse().ok())
-        .unwrap_or(0)
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
 }

@@ -312,14 +312,21 @@ pub fn finding_subject(finding: &Finding, event_ref: &str) -> Result<Subject, Ea
         Some("Root") => Subject::Root {
             key_id: details.access_key_id.clone(),
         },
-        Some("IAMUser") => user_subject(
-            (details.access_key_id.as_deref(), field),
-            (
-                details.user_name.as_deref(),
-                "resource.accessKeyDetails.userName",
-            ),
-            event_ref,
-        )?,
+        // The seed's simulated findings carry no userType: a named user (not root) is
+        // read as an IAM user, and IAM then says whether it exists.
+        Some("IAMUser") | None
+            if details.user_type.is_some()
+                || details.user_name.as_deref().is_some_and(|u| u != "Root") =>
+        {
+            user_subject(
+                (details.access_key_id.as_deref(), field),
+                (
+                    details.user_name.as_deref(),
+                    "resource.accessKeyDetails.userName",
+                ),
+                event_ref,
+            )?
+        }
         Some("AssumedRole") => {
             let key_id = key_in(details.access_key_id.as_deref(), field, event_ref)?;
             let role = name_in(

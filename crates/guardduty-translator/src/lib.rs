@@ -1,0 +1,109 @@
+//! guardduty-translator: a GuardDuty finding on an access key becomes the rotation
+//! runbook, an Incident Manager incident and a notice, at most once per principal within
+//! the window.
+//!
+//! parse → target → gather facts from IAM (deactivate-key's own reads) → decide → apply
+//! through the ledger (with its windows) → report. The decisions are in
+//! `keyguard_core::policy::translator`.
+
+use keyguard_aws::{identity, AwsEffects, DynamoLedger, Iam, Incidents, Runbooks, SnsNotifier};
+use keyguard_core::config::{self, Common, ConfigError, Env};
+use keyguard_core::policy::containment::{self, Facts, SelfIdentity};
+use keyguard_core::policy::translator::{self, TranslatorConfig, FUNCTION};
+use keyguard_core::{Action, Decision, Plan, Report, Timestamp};
+use serde_json::Value;
+
+/// Configuration, read once at cold start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub common: Common,
+    pub translator: TranslatorConfig,
+}
+
+impl Settings {
+    pub fn from_env(env: &impl Env, me: SelfIdentity) -> Result<Self, ConfigError> {
+        Ok(Self {
+            common: Common::from_env(env)?,
+            translator: TranslatorConfig::from_env(env, me)?,
+        })
+    }
+}
+
+/// Everything built once per cold start and reused by every invocation.
+pub struct App {
+    pub settings: Settings,
+    pub ledger: DynamoLedger,
+    pub effects: AwsEffects,
+}
+
+impl App {
+    pub fn new(sdk: &keyguard_aws::SdkConfig, settings: Settings) -> Self {
+        Self {
+            effects: AwsEffects {
+                iam: Iam::new(sdk),
+                notifier: SnsNotifier::configured(sdk, &settings.common),
+                runbooks: Some(Runbooks::new(sdk)),
+                incidents: Some(Incidents::new(sdk)),
+            },
+            ledger: DynamoLedger::configured(sdk, &settings.common),
+            settings,
+        }
+    }
+
+    /// Cold start: SDK config, who we are, settings. A bad setting stops here, naming it.
+    pub async fn from_environment() -> Result<Self, String> {
+        let sdk = keyguard_aws::load_config().await;
+        let me = identity::whoami(&sdk)
+            .await
+            .map_err(|e| format!("cannot tell who keyguard runs as: {e}"))?;
+        let settings = Settings::from_env(&config::process_env, me).map_err(|e| e.to_string())?;
+        Ok(Self::new(&sdk, settings))
+    }
+
+    /// One invocation.
+    pub async fn handle(&self, raw: &Value) -> Report {
+        self.handle_at(raw, chrono::Utc::now()).await
+    }
+
+    /// One invocation at a given time: the window is measured from `now`.
+    pub async fn handle_at(&self, raw: &Value, now: Timestamp) -> Report {
+        let dry_run = self.settings.common.dry_run;
+        let trigger = match keyguard_core::parse_value(raw) {
+            Ok(t) => t,
+            Err(e) => {
+                let plan = Plan::new(FUNCTION, Decision::Invalid { why: e.to_string() });
+                return Report::new(plan, dry_run, Vec::new());
+            }
+        };
+        let event_ref = keyguard_core::event_ref(&trigger, raw);
+        let cfg = &self.settings.translator;
+        let plan = match translator::target(&trigger, cfg, &event_ref) {
+            Err(plan) => *plan,
+            Ok(target) => match containment::gather(&target.lookup(), &self.effects.iam).await {
+                Ok(facts) => translator::decide(&target, cfg, &facts, now),
+                Err(e) => {
+                    // IAM could not be read: nothing is contained, but the incident and
+                    // the notice still go out, since the finding stands on its own.
+                    let mut plan = translator::decide(&target, cfg, &Facts::default(), now);
+                    plan.steps.retain(|s| {
+                        matches!(
+                            s.action,
+                            Action::OpenIncident { .. } | Action::Notify { .. }
+                        )
+                    });
+                    plan.decision = Decision::Failed {
+                        why: format!("reading IAM: {e}; incident only"),
+                    };
+                    plan
+                }
+            },
+        };
+        keyguard_core::execute(plan, &self.effects, &self.ledger, dry_run, now).await
+    }
+}
+
+impl keyguard_aws::lambda::Handler for App {
+    async fn report(&self, event: &Value) -> Report {
+        self.handle(event).await
+    }
+}

@@ -1,0 +1,431 @@
+//! guardduty-translator against moto and the launcher's SSM Automation and Incident
+//! Manager stand-ins, through the real SDK clients. The runbook shipped in infra/ runs for
+//! real: its steps act on moto's IAM and Secrets Manager.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
+
+use guardduty_translator::{App, Settings};
+use keyguard_core::policy::containment::SelfIdentity;
+use keyguard_core::Timestamp;
+use keyguard_testkit::moto;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+const RUNBOOK: &str = "keyguard-RotateCompromisedKey";
+const PLAN: &str = "arn:aws:ssm-incidents::123456789012:response-plan/keyguard-key-compromise";
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+fn at(rfc3339: &str) -> Timestamp {
+    keyguard_core::parse_time(rfc3339).unwrap()
+}
+
+struct World {
+    iam: aws_sdk_iam::Client,
+    app: App,
+}
+
+async fn world(env: &[(&str, &str)]) -> World {
+    moto::shared();
+    let sdk = keyguard_aws::load_config().await;
+    let mut vars: BTreeMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    vars.insert("LEDGER_TABLE".into(), unique("ledger"));
+    vars.entry("RESPONSE_PLAN_ARN".into())
+        .or_insert_with(|| PLAN.into());
+    let lookup = move |k: &str| vars.get(k).cloned();
+    let me = SelfIdentity {
+        role: Some("keyguard-guardduty-translator".into()),
+        ..Default::default()
+    };
+    let app = App::new(&sdk, Settings::from_env(&lookup, me).unwrap());
+    app.ledger.create_table().await.unwrap();
+    let document = std::fs::read_to_string(
+        keyguard_testkit::workspace_root().join("infra/shared/runbook-rotate-compromised-key.yaml"),
+    )
+    .unwrap();
+    let created = aws_sdk_ssm::Client::new(&sdk)
+        .create_document()
+        .name(RUNBOOK)
+        .content(document)
+        .document_type(aws_sdk_ssm::types::DocumentType::Automation)
+        .document_format(aws_sdk_ssm::types::DocumentFormat::Yaml)
+        .send()
+        .await;
+    if let Err(e) = created {
+        let text = format!("{e:?}");
+        assert!(text.contains("DocumentAlreadyExists"), "{text}");
+    }
+    World {
+        iam: aws_sdk_iam::Client::new(&sdk),
+        app,
+    }
+}
+
+/// What the stand-ins hold about one user: (executions, incidents).
+fn recorded(user: &str) -> (Vec<Value>, Vec<Value>) {
+    let all = moto::shared().standins();
+    let executions = all["automation_executions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["Parameters"]["UserName"][0] == user)
+        .cloned()
+        .collect();
+    let incidents = all["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["record"]["title"].as_str().unwrap().ends_with(user))
+        .cloned()
+        .collect();
+    (executions, incidents)
+}
+
+impl World {
+    async fn user_with_two_keys(&self) -> (String, String, String) {
+        let user = unique("user");
+        self.iam
+            .create_user()
+            .user_name(&user)
+            .send()
+            .await
+            .unwrap();
+        let mut keys = Vec::new();
+        for _ in 0..2 {
+            let out = self
+                .iam
+                .create_access_key()
+                .user_name(&user)
+                .send()
+                .await
+                .unwrap();
+            keys.push(out.access_key().unwrap().access_key_id().to_owned());
+        }
+        (user, keys.remove(0), keys.remove(0))
+    }
+
+    async fn status(&self, user: &str, key: &str) -> String {
+        let out = self
+            .iam
+            .list_access_keys()
+            .user_name(user)
+            .send()
+            .await
+            .unwrap();
+        out.access_key_metadata()
+            .iter()
+            .find(|m| m.access_key_id() == Some(key))
+            .map(|m| m.status().unwrap().as_str().to_owned())
+            .unwrap()
+    }
+
+    async fn run_at(&self, event: &Value, now: &str) -> Value {
+        serde_json::to_value(self.app.handle_at(event, at(now)).await).unwrap()
+    }
+}
+
+/// A sample from events/guardduty-translator/ with its key, user, event id and finding
+/// id made unique.
+fn sample(name: &str, key: &str, user: &str) -> Value {
+    let path = keyguard_testkit::workspace_root()
+        .join("events/guardduty-translator")
+        .join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("AKIAIOSFODNN7EXAMPLE", key)
+        .replace("\"alice\"", &format!("\"{user}\""))
+        .replace("6f1c2d3e-0000-4000-8000-00000000001", &unique("ev"));
+    serde_json::from_str(&text).unwrap()
+}
+
+fn outcomes(report: &Value) -> Vec<(String, String)> {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["action"]["type"].as_str().unwrap().to_owned(),
+                s["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn one_finding_one_execution_one_incident_and_the_runbook_contains_only_that_key() {
+    let w = world(&[]).await;
+    let (user, named, other) = w.user_with_two_keys().await;
+    let report = w
+        .run_at(
+            &sample("iam-user.json", &named, &user),
+            "2026-11-23T10:14:59Z",
+        )
+        .await;
+    assert_eq!(report["statusCode"], 200, "{report:#}");
+    assert_eq!(
+        outcomes(&report),
+        pairs(&[
+            ("start_runbook", "applied"),
+            ("open_incident", "applied"),
+            ("notify", "applied")
+        ])
+    );
+    let (executions, incidents) = recorded(&user);
+    assert_eq!(executions.len(), 1);
+    assert_eq!(incidents.len(), 1);
+    let execution = &executions[0];
+    assert_eq!(execution["DocumentName"], RUNBOOK);
+    assert_eq!(
+        execution["AutomationExecutionStatus"], "Success",
+        "{execution:#}"
+    );
+    assert_eq!(execution["Parameters"]["AccessKeyId"][0], named.as_str());
+    assert_eq!(
+        execution["Outputs"]["rotateManagedSecret.Rotation"][0], "none",
+        "no managed secret: the runbook says so"
+    );
+    let id = execution["AutomationExecutionId"].as_str().unwrap();
+    assert!(report["steps"][0]["detail"].as_str().unwrap().contains(id));
+    // The runbook ran against moto's IAM: exactly the named key is Inactive.
+    assert_eq!(w.status(&user, &named).await, "Inactive");
+    assert_eq!(w.status(&user, &other).await, "Active");
+
+    let incident = &incidents[0];
+    let arn = incident["record"]["arn"].as_str().unwrap();
+    assert!(report["steps"][1]["detail"].as_str().unwrap().contains(arn));
+    assert_eq!(incident["record"]["impact"], 2);
+    let request = &incident["request"];
+    assert_eq!(request["responsePlanArn"], PLAN);
+    assert_eq!(request["triggerDetails"]["source"], "aws.guardduty");
+    assert!(request["triggerDetails"]["triggerArn"]
+        .as_str()
+        .unwrap()
+        .contains("/finding/"));
+    assert_eq!(
+        request["clientToken"], report["steps"][1]["idempotency_key"],
+        "clientToken is the step's idempotency key"
+    );
+    let url = request["relatedItems"][0]["identifier"]["value"]["url"]
+        .as_str()
+        .unwrap();
+    assert!(url.starts_with("https://us-east-1.console.aws.amazon.com/guardduty/"));
+    let raw: Value =
+        serde_json::from_str(request["triggerDetails"]["rawData"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        raw["resource"]["accessKeyDetails"]["accessKeyId"],
+        named.as_str()
+    );
+}
+
+#[tokio::test]
+async fn redelivery_and_a_second_finding_inside_the_window_do_nothing_new() {
+    let w = world(&[]).await;
+    let (user, named, _) = w.user_with_two_keys().await;
+    let first = sample("iam-user.json", &named, &user);
+    let second = sample("iam-user-second-finding.json", &named, &user);
+    w.run_at(&first, "2026-11-23T10:14:59Z").await;
+
+    // The same event again: duplicates.
+    let again = w.run_at(&first, "2026-11-23T10:15:00Z").await;
+    assert_eq!(
+        outcomes(&again),
+        pairs(&[
+            ("start_runbook", "duplicate"),
+            ("open_incident", "duplicate"),
+            ("notify", "duplicate")
+        ])
+    );
+    // Another finding one second later, across the quarter hour the seed rounds to:
+    // the seed's token changes there and would open a second incident; the window holds.
+    let held = w.run_at(&second, "2026-11-23T10:15:00Z").await;
+    assert_eq!(held["statusCode"], 200, "{held:#}");
+    assert_eq!(
+        outcomes(&held),
+        pairs(&[
+            ("start_runbook", "suppressed"),
+            ("open_incident", "suppressed"),
+            ("notify", "suppressed")
+        ])
+    );
+    let (executions, incidents) = recorded(&user);
+    assert_eq!((executions.len(), incidents.len()), (1, 1));
+
+    // The suppressed finding redelivered after the window stays quiet: it was seen.
+    let late = w.run_at(&second, "2026-11-23T10:31:00Z").await;
+    assert!(
+        outcomes(&late).iter().all(|(_, o)| o == "duplicate"),
+        "{late:#}"
+    );
+    // A new finding after the window acts again.
+    let third = sample("iam-user-second-finding.json", &named, &user);
+    let after = w.run_at(&third, "2026-11-23T10:31:00Z").await;
+    assert!(
+        outcomes(&after).iter().all(|(_, o)| o == "applied"),
+        "{after:#}"
+    );
+    let (executions, incidents) = recorded(&user);
+    assert_eq!((executions.len(), incidents.len()), (2, 2));
+}
+
+#[tokio::test]
+async fn two_copies_at_once_act_once() {
+    let w = world(&[]).await;
+    let (user, named, _) = w.user_with_two_keys().await;
+    let event = sample("iam-user.json", &named, &user);
+    let (a, b) = tokio::join!(
+        w.run_at(&event, "2026-11-23T10:14:59Z"),
+        w.run_at(&event, "2026-11-23T10:14:59Z")
+    );
+    let applied = [a, b]
+        .iter()
+        .flat_map(outcomes)
+        .filter(|(_, o)| o == "applied")
+        .count();
+    assert_eq!(applied, 3, "runbook, incident and notice once in all");
+    let (executions, incidents) = recorded(&user);
+    assert_eq!((executions.len(), incidents.len()), (1, 1));
+}
+
+#[tokio::test]
+async fn the_seeds_custom_source_is_refused_unless_trusted() {
+    let w = world(&[]).await;
+    let (user, named, _) = w.user_with_two_keys().await;
+    let seed = sample("seed-custom-source.json", &named, &user);
+    let report = w.run_at(&seed, "2026-11-23T10:14:59Z").await;
+    assert_eq!(report["statusCode"], 403, "{report:#}");
+    assert_eq!(report["decision"], "refused");
+    assert!(report["why"]
+        .as_str()
+        .unwrap()
+        .contains("custom.guardduty.simulation"));
+    assert!(report["steps"].as_array().unwrap().is_empty());
+    assert_eq!(recorded(&user), (vec![], vec![]));
+    assert_eq!(w.status(&user, &named).await, "Active");
+
+    // The seed's own behaviour, by configuration (its exact type and severity).
+    let trusting = world(&[
+        ("TRUSTED_CUSTOM_SOURCES", "custom.guardduty.simulation"),
+        (
+            "FINDING_TYPES",
+            "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration",
+        ),
+        ("MIN_SEVERITY", "8.0"),
+    ])
+    .await;
+    let report = trusting.run_at(&seed, "2026-11-23T10:14:59Z").await;
+    assert_eq!(report["statusCode"], 200, "{report:#}");
+    assert_eq!(w.status(&user, &named).await, "Inactive");
+}
+
+#[tokio::test]
+async fn a_session_key_revokes_the_roles_sessions_and_opens_an_incident() {
+    let w = world(&[]).await;
+    let role = unique("role");
+    w.iam
+        .create_role()
+        .role_name(&role)
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[]}"#)
+        .send()
+        .await
+        .unwrap();
+    let text = serde_json::to_string(&sample("assumed-role.json", "AKIAUNUSED0000000000", "x"))
+        .unwrap()
+        .replace("app-role", &role);
+    let event: Value = serde_json::from_str(&text).unwrap();
+    let report = w.run_at(&event, "2026-11-23T10:14:59Z").await;
+    assert_eq!(report["statusCode"], 200, "{report:#}");
+    assert_eq!(
+        outcomes(&report),
+        pairs(&[
+            ("revoke_sessions", "applied"),
+            ("open_incident", "applied"),
+            ("notify", "applied")
+        ])
+    );
+    let policy = w
+        .iam
+        .get_role_policy()
+        .role_name(&role)
+        .policy_name("keyguard-revoke-older-sessions")
+        .send()
+        .await
+        .unwrap();
+    assert!(policy.policy_document().contains("TokenIssueTime"));
+    let (executions, _) = recorded(&role);
+    assert!(executions.is_empty(), "no runbook for a role");
+}
+
+#[tokio::test]
+async fn dry_run_and_sample_findings_change_nothing() {
+    let dry = world(&[("DRY_RUN", "true")]).await;
+    let (user, named, _) = dry.user_with_two_keys().await;
+    let report = dry
+        .run_at(
+            &sample("iam-user.json", &named, &user),
+            "2026-11-23T10:14:59Z",
+        )
+        .await;
+    assert_eq!(report["statusCode"], 202, "{report:#}");
+    assert!(outcomes(&report).iter().all(|(_, o)| o == "planned"));
+    assert_eq!(recorded(&user), (vec![], vec![]));
+    assert_eq!(dry.status(&user, &named).await, "Active");
+    assert!(dry.app.ledger.rows().await.unwrap().is_empty());
+
+    let w = world(&[]).await;
+    let report = w
+        .run_at(
+            &sample("sample.json", &named, &user),
+            "2026-11-23T10:14:59Z",
+        )
+        .await;
+    assert_eq!(report["statusCode"], 202, "{report:#}");
+    assert_eq!(report["decision"], "plan_only");
+    assert!(w.app.ledger.rows().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn root_gets_a_critical_incident_and_nothing_else() {
+    let w = world(&[]).await;
+    let report = w
+        .run_at(
+            &sample("root.json", "AKIAIOSFODNN7EXAMPLE", "x"),
+            "2026-11-23T10:14:59Z",
+        )
+        .await;
+    assert_eq!(report["statusCode"], 403, "{report:#}");
+    assert_eq!(report["decision"], "not_containable");
+    assert_eq!(
+        outcomes(&report),
+        pairs(&[("open_incident", "applied"), ("notify", "applied")])
+    );
+    let arn = report["steps"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("incident ");
+    let all = moto::shared().standins();
+    let incident = all["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["record"]["arn"] == arn)
+        .unwrap();
+    assert_eq!(incident["record"]["impact"], 1);
+}

@@ -1,0 +1,399 @@
+"""Stand-ins for the AWS calls moto 5.2.5 lacks, speaking the services' real wire protocols.
+
+The Rust SDK clients reach them through their normal endpoints (AWS_ENDPOINT_URL), exactly
+as they reach moto, so the request serialisation and response parsing of the real
+aws-sdk-ssm and aws-sdk-ssmincidents crates are exercised. What is stood in for:
+
+SSM Automation (JSON 1.1, X-Amz-Target AmazonSSM.*):
+  StartAutomationExecution  reads the document from moto's SSM (CreateDocument is moto's
+                            own), rejects an unknown document, an undeclared parameter, a
+                            missing required one or one failing its allowedPattern, and
+                            runs the document at once: aws:executeAwsApi steps through
+                            boto3 and aws:executeScript (Python) steps in-process, both
+                            against this same moto, so the runbook itself is tested.
+                            ClientToken must be a UUID; the same token with the same
+                            request returns the same execution, with another request
+                            IdempotentParameterMismatch.
+  GetAutomationExecution, DescribeAutomationExecutions (filters DocumentNamePrefix,
+                            ExecutionStatus, ExecutionId).
+Incident Manager (REST-JSON, signing name ssm-incidents):
+  StartIncident             checks the limits the service documents (title 200, impact
+                            1-5, triggerDetails.source 50, rawData 4000) and the response
+                            plan ARN's shape (moto has no response plans to look up);
+                            clientToken: same token and request give the same record.
+  GetIncidentRecord, ListIncidentRecords.
+State lives in this process and is cleared by POST /moto-api/reset, like moto's.
+"""
+
+import json
+import re
+import threading
+import time
+import uuid
+
+LOCK = threading.Lock()
+EXECUTIONS = {}  # execution id -> record
+EXECUTION_TOKENS = {}  # client token (lower case) -> (request fingerprint, execution id)
+INCIDENTS = {}  # arn -> record
+INCIDENT_TOKENS = {}  # client token -> (request fingerprint, arn)
+REQUESTS = {}  # incident arn -> the StartIncident request, for tests to read back
+SELF = {"endpoint": None}
+
+UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+PLAN_ARN_RE = re.compile(r"^arn:aws[a-z-]*:ssm-incidents::\d{12}:response-plan/[A-Za-z0-9_.-]{1,200}$")
+PLACEHOLDER_RE = re.compile(r"\{\{\s*([A-Za-z0-9_.]+)\s*\}\}")
+
+
+class ServiceError(Exception):
+    def __init__(self, status, code, message):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def reset():
+    with LOCK:
+        EXECUTIONS.clear()
+        EXECUTION_TOKENS.clear()
+        INCIDENTS.clear()
+        INCIDENT_TOKENS.clear()
+        REQUESTS.clear()
+
+
+def snapshot():
+    """Everything recorded, for tests and the demo (GET /_keyguard/standins)."""
+    with LOCK:
+        return {
+            "automation_executions": sorted(EXECUTIONS.values(), key=lambda r: r["ExecutionStartTime"]),
+            "incidents": [
+                {"record": INCIDENTS[arn], "request": REQUESTS.get(arn)}
+                for arn in sorted(INCIDENTS, key=lambda a: INCIDENTS[a]["creationTime"])
+            ],
+        }
+
+
+def _fingerprint(body, drop):
+    return json.dumps({k: v for k, v in body.items() if k not in drop}, sort_keys=True)
+
+
+# --- SSM Automation -------------------------------------------------------------------
+
+AUTOMATION_ACTIONS = {"StartAutomationExecution", "GetAutomationExecution", "DescribeAutomationExecutions"}
+
+
+def ssm(action, body, account, region):
+    """Returns (status, body) for a JSON 1.1 AmazonSSM.<action> call."""
+    try:
+        if action == "StartAutomationExecution":
+            return 200, _start_automation(body, account, region)
+        if action == "GetAutomationExecution":
+            with LOCK:
+                record = EXECUTIONS.get(body.get("AutomationExecutionId"))
+            if record is None:
+                raise ServiceError(400, "AutomationExecutionNotFoundException", "Automation execution not found")
+            return 200, {"AutomationExecution": record}
+        if action == "DescribeAutomationExecutions":
+            return 200, {"AutomationExecutionMetadataList": _describe(body.get("Filters") or [])}
+        raise ServiceError(400, "InvalidAction", action)
+    except ServiceError as err:
+        return err.status, {"__type": err.code, "message": err.message}
+
+
+def _document(name, account, region):
+    from moto.ssm.models import ssm_backends
+
+    try:
+        doc = ssm_backends[account][region]._get_documents(name).get_default_version()
+    except Exception:
+        raise ServiceError(400, "AutomationDefinitionNotFoundException", f"Document {name} does not exist")
+    if doc.document_type != "Automation":
+        raise ServiceError(400, "InvalidDocumentType", f"Document {name} is not an Automation document")
+    return doc
+
+
+def _check_parameters(declared, given):
+    for name, values in given.items():
+        if name not in declared:
+            raise ServiceError(
+                400, "InvalidAutomationExecutionParametersException", f"Parameter {name} is not defined in the document"
+            )
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise ServiceError(400, "ValidationException", f"Parameter {name} must be a list of strings")
+        pattern = declared[name].get("allowedPattern")
+        for value in values:
+            if pattern and not re.fullmatch(pattern, value):
+                raise ServiceError(
+                    400,
+                    "InvalidAutomationExecutionParametersException",
+                    f"Parameter {name} value does not match allowedPattern {pattern}",
+                )
+    for name, spec in declared.items():
+        if "default" not in spec and name not in given:
+            raise ServiceError(
+                400, "InvalidAutomationExecutionParametersException", f"Parameter {name} is required"
+            )
+
+
+def _start_automation(body, account, region):
+    name = body.get("DocumentName")
+    if not isinstance(name, str) or not name:
+        raise ServiceError(400, "ValidationException", "DocumentName is required")
+    token = body.get("ClientToken")
+    if token is not None and not UUID_RE.match(str(token)):
+        raise ServiceError(400, "ValidationException", "ClientToken must be a UUID")
+    fingerprint = _fingerprint(body, {"ClientToken"})
+    if token is not None:
+        with LOCK:
+            seen = EXECUTION_TOKENS.get(token.lower())
+        if seen is not None:
+            if seen[0] != fingerprint:
+                raise ServiceError(400, "IdempotentParameterMismatch", "ClientToken was used with other parameters")
+            return {"AutomationExecutionId": seen[1]}
+    doc = _document(name, account, region)
+    declared = doc.content_json.get("parameters") or {}
+    given = body.get("Parameters") or {}
+    _check_parameters(declared, given)
+    values = {}
+    for pname, spec in declared.items():
+        if pname in given:
+            values[pname] = given[pname][0] if spec.get("type", "String") == "String" else given[pname]
+        else:
+            values[pname] = spec.get("default")
+    execution_id = str(uuid.uuid4())
+    started = time.time()
+    record = {
+        "AutomationExecutionId": execution_id,
+        "DocumentName": name,
+        "DocumentVersion": doc.document_version,
+        "ExecutionStartTime": started,
+        "AutomationExecutionStatus": "InProgress",
+        "Mode": "Auto",
+        "Parameters": given,
+        "StepExecutions": [],
+        "Outputs": {},
+    }
+    with LOCK:
+        EXECUTIONS[execution_id] = record
+        if token is not None:
+            EXECUTION_TOKENS[token.lower()] = (fingerprint, execution_id)
+    status, steps, outputs, failure = _run(doc.content_json, values, region)
+    with LOCK:
+        record.update(
+            AutomationExecutionStatus=status,
+            StepExecutions=steps,
+            Outputs=outputs,
+            ExecutionEndTime=time.time(),
+        )
+        if failure:
+            record["FailureMessage"] = failure
+    return {"AutomationExecutionId": execution_id}
+
+
+def _describe(filters):
+    with LOCK:
+        records = list(EXECUTIONS.values())
+    for f in filters:
+        key, wanted = f.get("Key"), f.get("Values") or []
+        if key == "DocumentNamePrefix":
+            records = [r for r in records if any(r["DocumentName"].startswith(w) for w in wanted)]
+        elif key == "ExecutionStatus":
+            records = [r for r in records if r["AutomationExecutionStatus"] in wanted]
+        elif key == "ExecutionId":
+            records = [r for r in records if r["AutomationExecutionId"] in wanted]
+    keep = (
+        "AutomationExecutionId",
+        "DocumentName",
+        "DocumentVersion",
+        "AutomationExecutionStatus",
+        "ExecutionStartTime",
+        "ExecutionEndTime",
+        "Outputs",
+        "Mode",
+    )
+    return [{k: r[k] for k in keep if k in r} for r in sorted(records, key=lambda r: r["ExecutionStartTime"])]
+
+
+def _substitute(value, values):
+    if isinstance(value, str):
+        whole = PLACEHOLDER_RE.fullmatch(value.strip())
+        if whole and whole.group(1) in values:
+            return values[whole.group(1)]
+        return PLACEHOLDER_RE.sub(lambda m: str(values.get(m.group(1), m.group(0))), value)
+    if isinstance(value, list):
+        return [_substitute(v, values) for v in value]
+    if isinstance(value, dict):
+        return {k: _substitute(v, values) for k, v in value.items()}
+    return value
+
+
+def _select(document, selector):
+    """The subset of JSONPath that runbook outputs use: $.a.b[0].c"""
+    current = document
+    for name, index in re.findall(r"\.([A-Za-z0-9_]+)|\[(\d+)\]", selector.removeprefix("$")):
+        if name:
+            current = current.get(name) if isinstance(current, dict) else None
+        else:
+            i = int(index)
+            current = current[i] if isinstance(current, list) and i < len(current) else None
+        if current is None:
+            return None
+    return current
+
+
+def _client(service, region):
+    import boto3
+
+    return boto3.client(
+        service,
+        region_name=region,
+        endpoint_url=SELF["endpoint"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def _step(step, values, region):
+    from botocore import xform_name
+
+    action = step.get("action")
+    inputs = _substitute(step.get("inputs") or {}, values)
+    if action == "aws:executeAwsApi":
+        args = {k: v for k, v in inputs.items() if k not in ("Service", "Api")}
+        result = getattr(_client(inputs["Service"], region), xform_name(inputs["Api"]))(**args)
+        result.pop("ResponseMetadata", None)
+        return result
+    if action == "aws:executeScript":
+        namespace = {}
+        exec(compile(inputs["Script"], step.get("name", "script"), "exec"), namespace)
+        return {"Payload": namespace[inputs["Handler"]](inputs.get("InputPayload") or {}, None)}
+    raise ServiceError(400, "InvalidAutomationStep", f"the local stand-in does not run {action}")
+
+
+def _run(document, values, region):
+    import os
+
+    # executeScript steps build their own boto3 clients: point them at this moto too.
+    os.environ.setdefault("AWS_ENDPOINT_URL", SELF["endpoint"] or "")
+    os.environ.setdefault("AWS_DEFAULT_REGION", region)
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    steps = document.get("mainSteps") or []
+    index = {s.get("name"): i for i, s in enumerate(steps)}
+    executions, i, status, failure = [], 0, "Success", None
+    while i < len(steps):
+        step = steps[i]
+        record = {"StepName": step.get("name"), "Action": step.get("action"), "StepStatus": "Success"}
+        try:
+            result = _step(step, values, region)
+            outputs = {}
+            for out in step.get("outputs") or []:
+                found = _select(result, out.get("Selector", "$"))
+                if found is not None:
+                    values[f"{step.get('name')}.{out['Name']}"] = found
+                    outputs[out["Name"]] = [found if isinstance(found, str) else json.dumps(found)]
+            record["Outputs"] = outputs
+        except Exception as err:  # a step's failure is the execution's data, not the server's
+            record.update(StepStatus="Failed", FailureMessage=f"{type(err).__name__}: {err}")
+            executions.append(record)
+            on_failure = step.get("onFailure", "Abort")
+            if on_failure.startswith("step:") and on_failure[5:] in index:
+                i = index[on_failure[5:]]
+                continue
+            if on_failure != "Continue":
+                status, failure = "Failed", record["FailureMessage"]
+                break
+            i += 1
+            continue
+        executions.append(record)
+        if step.get("isEnd"):
+            break
+        following = step.get("nextStep")
+        i = index.get(following, len(steps)) if following else i + 1
+    outputs = {}
+    for name in document.get("outputs") or []:
+        if name in values:
+            found = values[name]
+            outputs[name] = [found if isinstance(found, str) else json.dumps(found)]
+    return status, executions, outputs, failure
+
+
+# --- Incident Manager -----------------------------------------------------------------
+
+
+def incidents(method, path, query, body, account, region):
+    """Returns (status, body, error code or None) for a REST-JSON ssm-incidents call."""
+    try:
+        if method == "POST" and path == "/startIncident":
+            return 200, _start_incident(body, account), None
+        if path == "/getIncidentRecord":
+            arn = (query.get("arn") or [None])[0]
+            with LOCK:
+                record = INCIDENTS.get(arn)
+            if record is None:
+                raise ServiceError(404, "ResourceNotFoundException", f"Incident record {arn} not found")
+            return 200, {"incidentRecord": record}, None
+        if method == "POST" and path == "/listIncidentRecords":
+            with LOCK:
+                records = sorted(INCIDENTS.values(), key=lambda r: r["creationTime"])
+            keep = ("arn", "title", "status", "impact", "creationTime", "incidentRecordSource")
+            return 200, {"incidentRecordSummaries": [{k: r[k] for k in keep} for r in records]}, None
+        raise ServiceError(404, "ResourceNotFoundException", f"no stand-in for {method} {path}")
+    except ServiceError as err:
+        return err.status, {"message": err.message}, err.code
+
+
+def _start_incident(body, account):
+    plan = body.get("responsePlanArn")
+    if not isinstance(plan, str) or not PLAN_ARN_RE.match(plan):
+        raise ServiceError(400, "ValidationException", "responsePlanArn is not a response plan ARN")
+    title = body.get("title", "")
+    impact = body.get("impact", 3)
+    trigger = body.get("triggerDetails") or {}
+    problems = []
+    if not isinstance(title, str) or len(title) > 200:
+        problems.append("title longer than 200")
+    if not isinstance(impact, int) or not 1 <= impact <= 5:
+        problems.append("impact outside 1-5")
+    if not isinstance(trigger.get("source"), str) or not 1 <= len(trigger["source"]) <= 50:
+        problems.append("triggerDetails.source missing or longer than 50")
+    if "timestamp" not in trigger:
+        problems.append("triggerDetails.timestamp missing")
+    if len(trigger.get("rawData") or "") > 4000:
+        problems.append("triggerDetails.rawData longer than 4000")
+    for item in body.get("relatedItems") or []:
+        if len((item.get("title") or "")) > 200:
+            problems.append("relatedItems.title longer than 200")
+    if problems:
+        raise ServiceError(400, "ValidationException", "; ".join(problems))
+    token = body.get("clientToken")
+    fingerprint = _fingerprint(body, {"clientToken"})
+    with LOCK:
+        seen = INCIDENT_TOKENS.get(token) if token else None
+        if seen is not None:
+            if seen[0] != fingerprint:
+                raise ServiceError(409, "ConflictException", "clientToken was used with other details")
+            return {"incidentRecordArn": seen[1]}
+        plan_name = plan.rsplit("/", 1)[1]
+        arn = f"arn:aws:ssm-incidents::{account}:incident-record/{plan_name}/{uuid.uuid4()}"
+        now = time.time()
+        INCIDENTS[arn] = {
+            "arn": arn,
+            "title": title,
+            "status": "OPEN",
+            "impact": impact,
+            "creationTime": now,
+            "lastModifiedTime": now,
+            "lastModifiedBy": f"arn:aws:sts::{account}:assumed-role/keyguard/local",
+            "dedupeString": token or arn,
+            "incidentRecordSource": {
+                "createdBy": f"arn:aws:sts::{account}:assumed-role/keyguard/local",
+                "source": trigger.get("source"),
+                "invokedBy": "keyguard",
+                "resourceArn": trigger.get("triggerArn"),
+            },
+            "automationExecutions": [],
+            "notificationTargets": [],
+        }
+        REQUESTS[arn] = body
+        if token:
+            INCIDENT_TOKENS[token] = (fingerprint, arn)
+    return {"incidentRecordArn": arn}
