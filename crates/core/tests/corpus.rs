@@ -3,7 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
-use keyguard_core::{parse, TriggerKind};
+use keyguard_core::policy::containment::{Facts, KeyStatus, SelfIdentity};
+use keyguard_core::policy::translator::{self, TranslatorConfig};
+use keyguard_core::{parse, Action, TriggerKind, UserName};
 use keyguard_testkit::corpus;
 
 fn kind_for(file: &str) -> TriggerKind {
@@ -39,4 +41,61 @@ fn every_sample_parses_to_its_kind() {
             Err(e) => panic!("{} does not parse: {e}", s.file),
         }
     }
+}
+
+/// guardduty-translator over the published findings: GuardDuty's sample findings (the
+/// "no alert" rows) are never acted on; a finding that names no key is ignored, except an
+/// IAM attack sequence, which opens an incident and touches no key.
+#[test]
+fn the_translator_never_acts_on_samples_and_opens_incidents_for_iam_attack_sequences() {
+    let Some(dir) = corpus::dir() else { return };
+    let env = |k: &str| {
+        (k == "RESPONSE_PLAN_ARN")
+            .then(|| "arn:aws:ssm-incidents::123456789012:response-plan/keyguard".to_owned())
+    };
+    let cfg = TranslatorConfig::from_env(&env, SelfIdentity::default()).unwrap();
+    // As if IAM said the named user exists with the key Active: the most an event can get.
+    let facts = Facts {
+        owner: Some(UserName::parse("someone").unwrap()),
+        exists: true,
+        key_status: Some(KeyStatus::Active),
+        tags: Default::default(),
+    };
+    let now = keyguard_core::parse_time("2026-11-23T12:00:00Z").unwrap();
+    let mut seen = 0;
+    for s in corpus::samples(&dir)
+        .into_iter()
+        .filter(|s| s.file.starts_with("guardduty/"))
+    {
+        seen += 1;
+        let trigger = parse(&std::fs::read(&s.path).unwrap()).unwrap();
+        let plan = match translator::target(&trigger, &cfg, "corpus") {
+            Ok(t) => translator::decide(&t, &cfg, &facts, now),
+            Err(p) => *p,
+        };
+        let is_sample = s.test_name.contains("Sample") || s.file.contains("aws-samples");
+        let acts = plan.steps.iter().any(|st| {
+            matches!(
+                st.action,
+                Action::StartRunbook { .. } | Action::RevokeSessions { .. }
+            )
+        });
+        if is_sample {
+            assert!(
+                matches!(plan.decision.name(), "plan_only" | "ignored"),
+                "{}: {plan:#?}",
+                s.file
+            );
+        } else if s.file.contains("critical_sev_findings-1") {
+            assert_eq!(plan.decision.name(), "not_containable", "{}", s.file);
+            assert!(plan
+                .steps
+                .iter()
+                .any(|st| st.action.name() == "open_incident"));
+        } else {
+            assert_eq!(plan.decision.name(), "ignored", "{}: {plan:#?}", s.file);
+        }
+        assert!(!acts, "{}: no corpus finding names a real key", s.file);
+    }
+    assert!(seen >= 5, "only {seen} GuardDuty samples");
 }

@@ -3,8 +3,8 @@
 //! sliding window.
 //!
 //! - Only `aws.*` sources (or ones listed in `TRUSTED_CUSTOM_SOURCES`) are believed.
-//! - Only findings on an `AccessKey` resource, of a configured type, at or above the
-//!   configured severity. GuardDuty's own sample findings are planned, never applied,
+//! - Only findings on an `AccessKey` resource (or an IAM attack sequence, which names no
+//!   key: incident only), of a configured type, at or above the configured severity. GuardDuty's own sample findings are planned, never applied,
 //!   unless `ACT_ON_SAMPLE_FINDINGS` says otherwise.
 //! - `IAMUser` → the runbook for exactly the named key, an incident, a notice.
 //!   `AssumedRole` (an `ASIA` key) → the role's older sessions revoked by deactivate-key's
@@ -175,10 +175,14 @@ pub fn target(trigger: &Trigger, cfg: &TranslatorConfig, event_ref: &str) -> Res
         .resource
         .as_ref()
         .and_then(|r| r.resource_type.as_deref());
-    if resource_type != Some("AccessKey") {
+    // An IAM attack sequence names no key (its resource is the sequence itself) but is
+    // GuardDuty's strongest sign of compromised credentials: an incident, nothing else.
+    let attack_sequence = resource_type == Some("AttackSequence")
+        && finding.finding_type.starts_with("AttackSequence:IAM/");
+    if resource_type != Some("AccessKey") && !attack_sequence {
         return Err(ignored(
             format!(
-                "resource type {} is not AccessKey",
+                "resource type {} is neither AccessKey nor an IAM AttackSequence",
                 resource_type.unwrap_or("(none)")
             ),
             event_ref,
@@ -212,6 +216,11 @@ pub fn target(trigger: &Trigger, cfg: &TranslatorConfig, event_ref: &str) -> Res
         // Generated findings name placeholders, not credentials: look nothing up.
         Subject::Uncontainable {
             identity: "sample".to_owned(),
+            key_id: None,
+        }
+    } else if attack_sequence {
+        Subject::Uncontainable {
+            identity: "attack-sequence".to_owned(),
             key_id: None,
         }
     } else {
@@ -522,6 +531,19 @@ pub fn decide(target: &Target, cfg: &TranslatorConfig, facts: &Facts, now: Times
                 format!("{identity}/{}", key_id.as_deref().unwrap_or("unknown")),
                 now,
             );
+            if identity == "attack-sequence" {
+                // Its title names the principal ("… of IAMUser/john_doe …"); the key is
+                // for the responder to find from the sequence's signals.
+                let about = finding
+                    .title
+                    .clone()
+                    .unwrap_or_else(|| "an IAM attack sequence".to_owned());
+                b.incident_and_notice(None, None, about);
+                return b.done(Decision::NotContainable {
+                    why: "an IAM attack sequence names no single key to contain: incident only"
+                        .into(),
+                });
+            }
             b.incident_and_notice(None, None, format!("a {identity} identity"));
             b.done(Decision::NotContainable {
                 why: format!(
