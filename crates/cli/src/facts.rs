@@ -14,6 +14,7 @@ use crate::InputError;
 use keyguard_core::policy::containment::{
     self, ContainmentConfig, IamReader, KeyStatus, SelfIdentity,
 };
+use keyguard_core::policy::translator::{self, TranslatorConfig};
 use keyguard_core::{AccessKeyId, EffectError, Plan, Principal, Timestamp, Trigger, UserName};
 use serde::Deserialize;
 use serde_json::Value;
@@ -107,25 +108,78 @@ impl IamReader for Supplied {
     }
 }
 
+impl Supplied {
+    fn me(&self) -> SelfIdentity {
+        SelfIdentity {
+            key_id: self.me.key_id.clone(),
+            user: self.me.user.clone(),
+            role: self.me.role.clone(),
+        }
+    }
+
+    fn var(&self, name: &str) -> Option<String> {
+        self.env.get(name).cloned()
+    }
+}
+
+fn config_error(e: keyguard_core::config::ConfigError) -> InputError {
+    InputError(format!("facts env: {e}"))
+}
+
+fn gather(
+    lookup: &containment::Lookup,
+    facts: &Supplied,
+) -> Result<containment::Facts, InputError> {
+    futures::executor::block_on(containment::gather(lookup, facts))
+        .map_err(|e| InputError(e.to_string()))
+}
+
 pub fn plan_containment(
     trigger: &Trigger,
     raw: &Value,
     facts: &Supplied,
     now: Timestamp,
 ) -> Result<Plan, InputError> {
-    let me = SelfIdentity {
-        key_id: facts.me.key_id.clone(),
-        user: facts.me.user.clone(),
-        role: facts.me.role.clone(),
-    };
-    let env = |name: &str| facts.env.get(name).cloned();
-    let cfg = ContainmentConfig::from_env(&env, me).map_err(|e| InputError(e.to_string()))?;
+    let env = |name: &str| facts.var(name);
+    let cfg = ContainmentConfig::from_env(&env, facts.me()).map_err(config_error)?;
     let event_ref = keyguard_core::event_ref(trigger, raw);
     let target = match containment::target(trigger, &cfg, &event_ref) {
         Ok(t) => t,
         Err(plan) => return Ok(*plan),
     };
-    let gathered = futures::executor::block_on(containment::gather(&target.lookup(), facts))
-        .map_err(|e| InputError(e.to_string()))?;
-    Ok(containment::decide(&target, &cfg, &gathered, now))
+    Ok(containment::decide(
+        &target,
+        &cfg,
+        &gather(&target.lookup(), facts)?,
+        now,
+    ))
+}
+
+/// Offline, `RESPONSE_PLAN_ARN` may be left out of the facts' env: a placeholder ARN
+/// stands in, and the plan shows it.
+pub const PLACEHOLDER_PLAN: &str = "arn:aws:ssm-incidents::000000000000:response-plan/unset";
+
+pub fn plan_translator(
+    trigger: &Trigger,
+    raw: &Value,
+    facts: &Supplied,
+    now: Timestamp,
+) -> Result<Plan, InputError> {
+    let env = |name: &str| {
+        facts
+            .var(name)
+            .or_else(|| (name == "RESPONSE_PLAN_ARN").then(|| PLACEHOLDER_PLAN.to_owned()))
+    };
+    let cfg = TranslatorConfig::from_env(&env, facts.me()).map_err(config_error)?;
+    let event_ref = keyguard_core::event_ref(trigger, raw);
+    let target = match translator::target(trigger, &cfg, &event_ref) {
+        Ok(t) => t,
+        Err(plan) => return Ok(*plan),
+    };
+    Ok(translator::decide(
+        &target,
+        &cfg,
+        &gather(&target.lookup(), facts)?,
+        now,
+    ))
 }

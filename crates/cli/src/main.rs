@@ -47,6 +47,14 @@ enum Command {
 #[derive(Clone, Copy, ValueEnum)]
 enum Function {
     DeactivateKey,
+    GuarddutyTranslator,
+}
+
+/// Prints a line; a closed stdout (`keyguard plan … | head`) ends the output quietly
+/// instead of panicking.
+fn emit(line: &dyn std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
 /// A failure that is the input's fault: printed, exit 2.
@@ -69,7 +77,7 @@ fn parse_files(files: &[PathBuf]) -> ExitCode {
                 json!({"file": name, "error": e})
             }
         };
-        println!("{line}");
+        emit(&line);
     }
     if all_ok {
         ExitCode::SUCCESS
@@ -101,6 +109,7 @@ fn plan(
     };
     let plan = match function {
         Function::DeactivateKey => facts::plan_containment(&trigger, &raw, &facts, now)?,
+        Function::GuarddutyTranslator => facts::plan_translator(&trigger, &raw, &facts, now)?,
     };
     serde_json::to_value(&plan).map_err(|e| InputError(e.to_string()))
 }
@@ -116,7 +125,7 @@ fn main() -> ExitCode {
             file,
         } => match plan(function, facts.as_deref(), now.as_deref(), &file) {
             Ok(plan) => {
-                println!("{plan:#}");
+                emit(&format!("{plan:#}"));
                 ExitCode::SUCCESS
             }
             Err(InputError(e)) => {

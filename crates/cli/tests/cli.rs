@@ -121,3 +121,43 @@ fn plan_uses_the_facts_file_and_never_panics() {
         assert_eq!(code, 2);
     }
 }
+
+#[test]
+fn plan_for_guardduty_translator_shows_runbook_incident_and_window() {
+    let (code, out, err) = keyguard(&[
+        "plan",
+        "--function",
+        "guardduty-translator",
+        "--facts",
+        "events/deactivate-key/facts.json",
+        "--now",
+        "2026-11-23T10:15:00Z",
+        "events/guardduty-translator/iam-user.json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let plan: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(plan["decision"], "act");
+    let types: Vec<&str> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["action"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["start_runbook", "open_incident", "notify"]);
+    assert_eq!(plan["steps"][0]["window"]["until"], "2026-11-23T10:30:00Z");
+    // Without RESPONSE_PLAN_ARN in the facts, the placeholder shows where it goes.
+    assert!(plan["steps"][1]["action"]["incident"]["response_plan_arn"]
+        .as_str()
+        .unwrap()
+        .ends_with("response-plan/unset"));
+
+    let (code, out, _) = keyguard(&[
+        "plan",
+        "--function",
+        "guardduty-translator",
+        "events/guardduty-translator/seed-custom-source.json",
+    ]);
+    assert_eq!(code, 0);
+    let plan: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(plan["decision"], "refused");
+}
