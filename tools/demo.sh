@@ -7,7 +7,8 @@
 #   tools/demo.sh --quiet    checks only (make test runs this)
 #   DRY_RUN=1 tools/demo.sh  the same story with nothing applied
 #
-# Today the story is deactivate-key's (seed 000); the other functions join as they land.
+# Today the story is guardduty-translator's (seed 001) and deactivate-key's (seed 000);
+# the other functions join as they land.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -37,7 +38,7 @@ endpoint=$(awk '/KEYGUARD_MOTO_READY/ {print $2}' "$work/moto.out")
 # app-role, and the ledger table. Made with boto3 (moto's own dependency).
 $PY tools/demo_world.py setup "$endpoint" > "$work/world.json"
 field() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$work/world.json" "$1"; }
-alice_leaked=$(field alice_leaked); bob_key=$(field bob_key)
+alice_leaked=$(field alice_leaked); bob_key=$(field bob_key); carol_leaked=$(field carol_leaked)
 event() { # event FILE KEY USER -> a path with the placeholders replaced
   local out="$work/$(basename "$1" .json)-$2.json"
   sed -e "s/AKIAIOSFODNN7EXAMPLE/$2/" -e "s/\"alice\"/\"$3\"/" -e "s#user/alice#user/$3#" "$1" > "$out"
@@ -47,13 +48,13 @@ $quiet || $PY tools/demo_world.py table "$endpoint" "before"
 
 port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cargo lambda watch --ignore-changes --invoke-port "$port" \
-  --env-var "AWS_ENDPOINT_URL=$endpoint,AWS_REGION=us-east-1,AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing,AWS_EC2_METADATA_DISABLED=true,DRY_RUN=$dry_run" \
+  --env-var "AWS_ENDPOINT_URL=$endpoint,AWS_REGION=us-east-1,AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing,AWS_EC2_METADATA_DISABLED=true,DRY_RUN=$dry_run,RESPONSE_PLAN_ARN=arn:aws:ssm-incidents::123456789012:response-plan/keyguard-key-compromise" \
   > "$work/watch.log" 2>&1 & pids+=($!)
 
-invoke() { # invoke EVENT_FILE -> the function's JSON result on stdout
+invoke() { # invoke FUNCTION EVENT_FILE -> the function's JSON result on stdout
   local out
   for _ in $(seq 120); do
-    if out=$(cargo lambda invoke deactivate-key --invoke-port "$port" --data-file "$1" 2>"$work/invoke.err"); then
+    if out=$(cargo lambda invoke "$1" --invoke-port "$port" --data-file "$2" 2>"$work/invoke.err"); then
       echo "$out"; return 0
     fi
     sleep 2 # the emulator compiles the function on its first invocation
@@ -62,25 +63,39 @@ invoke() { # invoke EVENT_FILE -> the function's JSON result on stdout
 }
 
 results="$work/results.jsonl"
-act() { # act NAME EVENT_FILE NARRATION...
-  local name=$1 file=$2; shift 2
-  say ""; say "== $name"; for line in "$@"; do say "   $line"; done
-  local r; r=$(invoke "$file")
+act() { # act FUNCTION NAME EVENT_FILE NARRATION...
+  local function=$1 name=$2 file=$3; shift 3
+  say ""; say "== $function: $name"; for line in "$@"; do say "   $line"; done
+  local r; r=$(invoke "$function" "$file")
   $PY -c 'import json,sys; print(json.dumps({"act": sys.argv[1], "result": json.loads(sys.argv[2])}))' "$name" "$r" >> "$results"
   $quiet || $PY -c 'import json,sys; r=json.loads(sys.argv[1]); print("   -> statusCode %s, %s%s" % (r["statusCode"], r.get("decision"), "".join(", %s %s" % (x["action"]["type"], x["outcome"]) for x in r.get("steps", []))))' "$r"
 }
 
-act "leaked-key" "$(event events/deactivate-key/handoff.json "$alice_leaked" alice)" \
+say ""; say "## Seed 001: a GuardDuty finding on carol's key becomes a runbook and an incident, once."
+act guardduty-translator "gd-finding" "$(event events/guardduty-translator/iam-user.json "$carol_leaked" carol)" \
+  "GuardDuty reports carol's key calling from a malicious IP. The runbook deactivates that key" \
+  "(only it); an Incident Manager incident opens; a notice goes out."
+act guardduty-translator "gd-redelivery" "$(event events/guardduty-translator/iam-user.json "$carol_leaked" carol)" \
+  "The same finding is delivered again: nothing new."
+act guardduty-translator "gd-second-finding" "$(event events/guardduty-translator/iam-user-second-finding.json "$carol_leaked" carol)" \
+  "A second finding on carol one second later, across :15 (where the seed's rounded token changes):" \
+  "the 15-minute window per user holds, nothing new."
+act guardduty-translator "gd-custom-source" "$(event events/guardduty-translator/seed-custom-source.json "$carol_leaked" carol)" \
+  "The seed's own test event, from the custom source custom.guardduty.simulation: anyone could" \
+  "have put it on the bus, so it is refused (403) unless TRUSTED_CUSTOM_SOURCES lists it."
+
+say ""; say "## Seed 000: direct containment."
+act deactivate-key "leaked-key" "$(event events/deactivate-key/handoff.json "$alice_leaked" alice)" \
   "createkey-detector hands off alice's leaked key. keyguard deactivates that key, and only it."
-act "redelivery" "$(event events/deactivate-key/handoff.json "$alice_leaked" alice)" \
+act deactivate-key "redelivery" "$(event events/deactivate-key/handoff.json "$alice_leaked" alice)" \
   "EventBridge delivers at least once: the same hand-off arrives again. Nothing happens twice."
-act "already-inactive" "$(event events/deactivate-key/guardduty-iam-user.json "$bob_key" bob)" \
+act deactivate-key "already-inactive" "$(event events/deactivate-key/guardduty-iam-user.json "$bob_key" bob)" \
   "GuardDuty names bob's key, which is already Inactive. Nothing to write."
-act "missing-user" "$(event events/deactivate-key/handoff.json AKIAZZZZZZZZZZZZZZZZ ghost)" \
+act deactivate-key "missing-user" "$(event events/deactivate-key/handoff.json AKIAZZZZZZZZZZZZZZZZ ghost)" \
   "A hand-off names a user that does not exist: a clean 404, nothing touched."
-act "session-key" "events/deactivate-key/handoff-session-key.json" \
+act deactivate-key "session-key" "events/deactivate-key/handoff-session-key.json" \
   "An ASIA session key of app-role leaked. It cannot be deactivated: every older session of the role is denied."
-act "root" "events/deactivate-key/root.json" \
+act deactivate-key "root" "events/deactivate-key/root.json" \
   "The root user's key is in use. IAM cannot contain root: a critical notice, no write."
 
 $quiet || $PY tools/demo_world.py table "$endpoint" "after"

@@ -8,16 +8,25 @@
 
 import json
 import sys
+import urllib.request
+from datetime import datetime, timezone
 
 import boto3
 
 REVOKE_POLICY = "keyguard-revoke-older-sessions"
+RUNBOOK = "keyguard-RotateCompromisedKey"
+USERS = ("alice", "bob", "carol")
 
 
 def clients(endpoint):
     kw = dict(endpoint_url=endpoint, region_name="us-east-1",
               aws_access_key_id="testing", aws_secret_access_key="testing")
     return boto3.client("iam", **kw), boto3.client("dynamodb", **kw)
+
+
+def standins(endpoint):
+    with urllib.request.urlopen(endpoint + "/_keyguard/standins") as reply:
+        return json.load(reply)
 
 
 def setup(endpoint):
@@ -29,33 +38,51 @@ def setup(endpoint):
     iam.update_access_key(UserName="bob", AccessKeyId=bob_key, Status="Inactive")
     trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
     iam.create_role(RoleName="app-role", AssumeRolePolicyDocument=json.dumps(trust))
+    # carol's key is the one GuardDuty finds; the runbook comes from infra/.
+    iam.create_user(UserName="carol", Tags=[{"Key": "UserType", "Value": "employee"}])
+    carol_leaked, carol_spare = (iam.create_access_key(UserName="carol")["AccessKey"]["AccessKeyId"] for _ in range(2))
+    kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    boto3.client("ssm", **kw).create_document(
+        Name=RUNBOOK, DocumentType="Automation", DocumentFormat="YAML",
+        Content=open("infra/shared/runbook-rotate-compromised-key.yaml").read())
     ddb.create_table(TableName="keyguard-ledger", BillingMode="PAY_PER_REQUEST",
                      AttributeDefinitions=[{"AttributeName": "idempotency_key", "AttributeType": "S"}],
                      KeySchema=[{"AttributeName": "idempotency_key", "KeyType": "HASH"}])
-    print(json.dumps({"alice_leaked": leaked, "alice_spare": spare, "bob_key": bob_key}))
+    print(json.dumps({"alice_leaked": leaked, "alice_spare": spare, "bob_key": bob_key,
+                      "carol_leaked": carol_leaked, "carol_spare": carol_spare}))
 
 
 def state(endpoint):
     iam, ddb = clients(endpoint)
     keys = {}
-    for user in ("alice", "bob"):
+    for user in USERS:
         for k in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]:
             keys[k["AccessKeyId"]] = (user, k["Status"])
     policies = iam.list_role_policies(RoleName="app-role")["PolicyNames"]
     ledger = ddb.scan(TableName="keyguard-ledger")["Items"]
-    return keys, policies, ledger
+    return keys, policies, ledger, standins(endpoint)
 
 
 def table(endpoint, title):
-    keys, policies, ledger = state(endpoint)
+    keys, policies, ledger, stood_in = state(endpoint)
     print(f"\n-- {title}")
     print(f"   {'user':<8} {'access key':<22} status")
     for key, (user, status) in sorted(keys.items(), key=lambda kv: kv[1]):
         print(f"   {user:<8} {key:<22} {status}")
     print(f"   role app-role inline policies: {', '.join(policies) or '(none)'}")
     print(f"   ledger rows: {len(ledger)}")
-    for row in ledger:
-        print(f"     {row['action']['S']:<16} {row.get('key_id', {}).get('S', '-'):<22} {row['status']['S']}")
+    for row in sorted(ledger, key=lambda r: r["idempotency_key"]["S"]):
+        if "held_by" in row:
+            until = datetime.fromtimestamp(int(row["held_until"]["N"]), timezone.utc).strftime("%H:%M:%S")
+            print(f"     window {row['idempotency_key']['S']} held until {until} UTC")
+        else:
+            print(f"     {row['action']['S']:<16} {row.get('key_id', {}).get('S', '-'):<22} {row['status']['S']}")
+    for e in stood_in["automation_executions"]:
+        out = e.get("Outputs", {}).get("rotateManagedSecret.Message", [""])[0]
+        print(f"   runbook {e['DocumentName']} for {e['Parameters']['UserName'][0]}: {e['AutomationExecutionStatus']}: {out}")
+    for i in stood_in["incidents"]:
+        r = i["record"]
+        print(f"   incident (impact {r['impact']}): {r['title']}")
 
 
 def check(endpoint, world_file, results_file, dry_run):
@@ -75,6 +102,11 @@ def check(endpoint, world_file, results_file, dry_run):
         "missing-user": (404, []),
         "session-key": (act_code, [("revoke_sessions", applied)]),
         "root": (403, [("notify", applied)]),
+        "gd-finding": (act_code, [("start_runbook", applied), ("open_incident", applied), ("notify", applied)]),
+        # Dry run records nothing, so a redelivery is planned again; applied, it is a duplicate.
+        "gd-redelivery": (act_code, [(a, "planned" if dry else "duplicate") for a in ("start_runbook", "open_incident", "notify")]),
+        "gd-second-finding": (act_code, [(a, "planned" if dry else "suppressed") for a in ("start_runbook", "open_incident", "notify")]),
+        "gd-custom-source": (403, []),
     }
     failures, passed = [], 0
 
@@ -93,14 +125,25 @@ def check(endpoint, world_file, results_file, dry_run):
         got = [(s["action"]["type"], s["outcome"]) for s in r.get("steps", [])]
         expect(r["statusCode"] == code, f"{act}: statusCode {r['statusCode']}, expected {code}")
         expect(got == steps, f"{act}: steps {got}, expected {steps}")
-    keys, policies, ledger = state(endpoint)
+    keys, policies, ledger, stood_in = state(endpoint)
     leaked = "Active" if dry else "Inactive"
     expect(keys[world["alice_leaked"]][1] == leaked, f"alice's leaked key is {keys[world['alice_leaked']][1]}, expected {leaked}")
     expect(keys[world["alice_spare"]][1] == "Active", "alice's other key must stay Active")
     expect(keys[world["bob_key"]][1] == "Inactive", "bob's key must stay Inactive")
     expect((REVOKE_POLICY in policies) != dry, f"app-role policies {policies}")
-    want_rows = 0 if dry else 3
-    expect(len(ledger) == want_rows, f"{len(ledger)} ledger rows, expected {want_rows}")
+    expect(keys[world["carol_leaked"]][1] == leaked, f"carol's key is {keys[world['carol_leaked']][1]}, expected {leaked}")
+    expect(keys[world["carol_spare"]][1] == "Active", "carol's other key must stay Active")
+    executions, incidents = len(stood_in["automation_executions"]), len(stood_in["incidents"])
+    want = 0 if dry else 1
+    expect(executions == want, f"{executions} runbook executions, expected {want}")
+    expect(incidents == want, f"{incidents} incidents, expected {want}")
+    rows = {}
+    for row in ledger:
+        fn = row["function"]["S"]
+        rows[fn] = rows.get(fn, 0) + 1
+    # deactivate-key: 3 steps; the translator: 3 steps + 3 windows + 3 suppressed rows.
+    want_rows = {} if dry else {"deactivate-key": 3, "guardduty-translator": 9}
+    expect(rows == want_rows, f"ledger rows per function {rows}, expected {want_rows}")
     for f in failures:
         print(f"demo: MISSING: {f}")
     print(f"demo: {passed} passed, {len(failures)} failed")
