@@ -1,7 +1,7 @@
 //! The [`Effects`] implementation: each planned action to the SDK call that carries it out.
 
-use crate::{Iam, Incidents, Runbooks, SnsNotifier};
-use keyguard_core::{Action, EffectError, Effects, ErrorKind, Notifier};
+use crate::{Iam, Incidents, Runbooks, Secrets, SnsNotifier};
+use keyguard_core::{AccessKeyId, Action, EffectError, Effects, ErrorKind, Notifier};
 
 pub struct AwsEffects {
     pub iam: Iam,
@@ -10,6 +10,8 @@ pub struct AwsEffects {
     /// SSM Automation and Incident Manager, for the functions that plan them.
     pub runbooks: Option<Runbooks>,
     pub incidents: Option<Incidents>,
+    /// Secrets Manager, for secrets-rotator.
+    pub secrets: Option<Secrets>,
 }
 
 impl AwsEffects {
@@ -20,6 +22,7 @@ impl AwsEffects {
             notifier,
             runbooks: None,
             incidents: None,
+            secrets: None,
         }
     }
 }
@@ -49,6 +52,68 @@ impl Effects for AwsEffects {
                     .await?;
                 Ok(Some(format!(
                     "inline policy {policy_name} denies sessions issued before {issued_before}"
+                )))
+            }
+            Action::DeleteKey { user, key_id } => {
+                self.iam.delete_key(user, key_id).await?;
+                Ok(Some(format!("key {key_id} of {user} deleted")))
+            }
+            Action::CreatePendingKey {
+                secret_id,
+                token,
+                user,
+            } => {
+                let secrets = self
+                    .secrets
+                    .as_ref()
+                    .ok_or_else(|| not_wired("Secrets Manager"))?;
+                let key = self.iam.create_key(user).await?;
+                if let Err(e) = secrets.store_pending(secret_id, token, user, &key).await {
+                    // Never leave a key whose secret nobody holds.
+                    let undone = match AccessKeyId::parse(&key.key_id) {
+                        Ok(id) => match self.iam.delete_key(user, &id).await {
+                            Ok(()) => format!("new key {id} deleted again"),
+                            Err(d) => format!("new key {id} could NOT be deleted: {d}"),
+                        },
+                        Err(_) => format!("new key {} has an unexpected id", key.key_id),
+                    };
+                    return Err(EffectError {
+                        message: format!("{}; {undone}", e.message),
+                        ..e
+                    });
+                }
+                Ok(Some(format!(
+                    "key {} created for {user}, stored as AWSPENDING of {secret_id}",
+                    key.key_id
+                )))
+            }
+            Action::TestPendingKey {
+                secret_id,
+                token,
+                user,
+                key_id,
+            } => {
+                let secrets = self
+                    .secrets
+                    .as_ref()
+                    .ok_or_else(|| not_wired("Secrets Manager"))?;
+                let arn = secrets.test_pending(secret_id, token, user).await?;
+                Ok(Some(format!("pending key {key_id} signs in as {arn}")))
+            }
+            Action::PromotePending {
+                secret_id,
+                token,
+                from_version,
+            } => {
+                let secrets = self
+                    .secrets
+                    .as_ref()
+                    .ok_or_else(|| not_wired("Secrets Manager"))?;
+                secrets
+                    .promote(secret_id, token, from_version.as_deref())
+                    .await?;
+                Ok(Some(format!(
+                    "AWSCURRENT of {secret_id} is now version {token}"
                 )))
             }
             Action::StartRunbook {

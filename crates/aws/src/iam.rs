@@ -1,7 +1,7 @@
 //! IAM: the reads containment needs and the two writes it makes.
 
 use crate::error::effect_error;
-use aws_sdk_iam::types::{StatusType, Tag};
+use aws_sdk_iam::types::{AccessKeyMetadata, StatusType, Tag};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use keyguard_core::policy::containment::{IamReader, KeyStatus};
@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 #[derive(Clone)]
 pub struct Iam {
-    client: aws_sdk_iam::Client,
+    pub(crate) client: aws_sdk_iam::Client,
 }
 
 /// IAM answers "no such user/role" with NoSuchEntity: that is a fact (`None`), not a failure.
@@ -115,31 +115,11 @@ impl IamReader for Iam {
         &self,
         user: &UserName,
     ) -> Result<Option<Vec<(String, KeyStatus)>>, EffectError> {
-        // At most two keys per user, but paginate anyway: never trust a first page.
-        let pages = self
-            .client
-            .list_access_keys()
-            .user_name(user.as_str())
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Vec<_>>()
-            .await;
-        let mut keys = Vec::new();
-        for item in pages {
-            let meta = match item {
-                Ok(m) => m,
-                Err(e) => return none_if_missing(effect_error(&e)),
-            };
-            let status = match meta.status() {
-                Some(StatusType::Active) => KeyStatus::Active,
-                _ => KeyStatus::Inactive,
-            };
-            if let Some(id) = meta.access_key_id() {
-                keys.push((id.to_owned(), status));
-            }
-        }
-        Ok(Some(keys))
+        Ok(self.access_keys(user.as_str()).await?.map(|keys| {
+            keys.iter()
+                .filter_map(|m| Some((m.access_key_id()?.to_owned(), status_of(m))))
+                .collect()
+        }))
     }
 
     async fn tags(
@@ -164,6 +144,38 @@ impl IamReader for Iam {
                 tag_map(pages.items().send().collect().await)
             }
         }
+    }
+}
+
+impl Iam {
+    /// The user's keys, all pages (at most two keys per user, but never trust a first
+    /// page); `None` when there is no such user.
+    pub(crate) async fn access_keys(
+        &self,
+        user: &str,
+    ) -> Result<Option<Vec<AccessKeyMetadata>>, EffectError> {
+        let listed = self
+            .client
+            .list_access_keys()
+            .user_name(user)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await;
+        match listed {
+            Ok(keys) => Ok(Some(keys)),
+            Err(e) => none_if_missing(effect_error(&e)),
+        }
+    }
+}
+
+/// Anything but Active (today: Inactive) is read as Inactive: the side on which no
+/// write is made.
+pub(crate) fn status_of(meta: &AccessKeyMetadata) -> KeyStatus {
+    match meta.status() {
+        Some(StatusType::Active) => KeyStatus::Active,
+        _ => KeyStatus::Inactive,
     }
 }
 

@@ -14,13 +14,15 @@ pub async fn whoami(config: &aws_config::SdkConfig) -> Result<SelfIdentity, Effe
         .map_err(|e| effect_error(&e))?;
     let arn = out.arn().unwrap_or_default();
     let role = containment::role_from_arn(arn).map(str::to_owned);
-    let user = arn
-        .split_once(":user/")
-        .and_then(|(_, rest)| rest.rsplit('/').next())
-        .map(str::to_owned);
+    let user = user_from_arn(arn).map(str::to_owned);
     Ok(SelfIdentity {
         key_id: std::env::var("AWS_ACCESS_KEY_ID").ok(),
         user,
         role,
     })
+}
+
+/// The user name in `arn:aws:iam::ACCOUNT:user/PATH/NAME`.
+pub fn user_from_arn(arn: &str) -> Option<&str> {
+    arn.split_once(":user/")?.1.rsplit('/').next()
 }

@@ -25,6 +25,13 @@ pub fn init_logging() {
 /// A function's app: built once per cold start, then asked for one report per event.
 pub trait Handler {
     fn report(&self, event: &Value) -> impl Future<Output = Report>;
+
+    /// Whether the invocation must fail (the report becomes the error) rather than
+    /// return the report: a caller such as Secrets Manager reads only success or
+    /// failure, and must stop on a refused or failed step.
+    fn fails(&self, _event: &Value, _report: &Report) -> bool {
+        false
+    }
 }
 
 /// Builds the app (a bad setting stops the cold start, logged and named), then serves.
@@ -41,7 +48,11 @@ pub async fn run<A: Handler>(
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let report = app.report(&event.payload).await;
         crate::observe::log_report(&report);
-        serde_json::to_value(&report).map_err(Error::from)
+        let value = serde_json::to_value(&report).map_err(Error::from)?;
+        if app.fails(&event.payload, &report) {
+            return Err(Error::from(value.to_string()));
+        }
+        Ok(value)
     }))
     .await
 }

@@ -10,10 +10,12 @@ pub mod error;
 pub mod iam;
 pub mod identity;
 pub mod incidents;
+pub mod keys;
 pub mod lambda;
 pub mod ledger;
 pub mod observe;
 pub mod runbook;
+pub mod secrets;
 pub mod sns;
 
 pub use aws_config::SdkConfig;
@@ -23,6 +25,7 @@ pub use iam::Iam;
 pub use incidents::Incidents;
 pub use ledger::DynamoLedger;
 pub use runbook::Runbooks;
+pub use secrets::Secrets;
 pub use sns::SnsNotifier;
 
 /// Loads region, credentials, endpoint (`AWS_ENDPOINT_URL`, per-service overrides) and

@@ -32,6 +32,33 @@ pub enum Action {
         issued_before: Timestamp,
         policy_name: String,
     },
+    /// `DeleteAccessKey` for exactly this key (only ever an Inactive one).
+    DeleteKey {
+        user: UserName,
+        key_id: AccessKeyId,
+    },
+    /// `CreateAccessKey` for the user, stored at once as the secret's `AWSPENDING`
+    /// version for `token`. The new secret goes from IAM to Secrets Manager and nowhere
+    /// else; if storing fails, the new key is deleted again.
+    CreatePendingKey {
+        secret_id: String,
+        token: String,
+        user: UserName,
+    },
+    /// `sts:GetCallerIdentity` signed with the pending key must name `user`.
+    TestPendingKey {
+        secret_id: String,
+        token: String,
+        user: UserName,
+        key_id: AccessKeyId,
+    },
+    /// `UpdateSecretVersionStage`: `AWSCURRENT` to `token`, from `from_version`.
+    PromotePending {
+        secret_id: String,
+        token: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        from_version: Option<String>,
+    },
     /// `ssm:StartAutomationExecution` of the rotation runbook for exactly this key.
     /// `client_token` (a UUID derived from the step) makes SSM refuse a second start.
     StartRunbook {
@@ -84,6 +111,10 @@ impl Action {
         match self {
             Self::DeactivateKey { .. } => "deactivate_key",
             Self::RevokeSessions { .. } => "revoke_sessions",
+            Self::DeleteKey { .. } => "delete_key",
+            Self::CreatePendingKey { .. } => "create_pending_key",
+            Self::TestPendingKey { .. } => "test_pending_key",
+            Self::PromotePending { .. } => "promote_pending",
             Self::StartRunbook { .. } => "start_runbook",
             Self::OpenIncident { .. } => "open_incident",
             Self::Notify { .. } => "notify",
@@ -102,6 +133,14 @@ impl Action {
                 principal: Principal::Role(_),
                 ..
             } => &["iam:PutRolePolicy"],
+            Self::DeleteKey { .. } => &["iam:DeleteAccessKey"],
+            Self::CreatePendingKey { .. } => &[
+                "iam:CreateAccessKey",
+                "iam:DeleteAccessKey",
+                "secretsmanager:PutSecretValue",
+            ],
+            Self::TestPendingKey { .. } => &["secretsmanager:GetSecretValue"],
+            Self::PromotePending { .. } => &["secretsmanager:UpdateSecretVersionStage"],
             Self::StartRunbook { .. } => &["ssm:StartAutomationExecution", "iam:PassRole"],
             Self::OpenIncident { .. } => &["ssm-incidents:StartIncident"],
             Self::Notify { .. } => &["sns:Publish"],
@@ -112,12 +151,17 @@ impl Action {
     /// its client token). Such steps go ahead when the ledger cannot be reached: a late
     /// containment is worse than a repeated one.
     pub fn repeat_is_harmless(&self) -> bool {
-        !matches!(self, Self::Notify { .. })
+        !matches!(self, Self::Notify { .. } | Self::CreatePendingKey { .. })
     }
 
     pub fn user(&self) -> Option<&UserName> {
         match self {
-            Self::DeactivateKey { user, .. } | Self::StartRunbook { user, .. } => Some(user),
+            Self::DeactivateKey { user, .. }
+            | Self::DeleteKey { user, .. }
+            | Self::CreatePendingKey { user, .. }
+            | Self::TestPendingKey { user, .. }
+            | Self::StartRunbook { user, .. } => Some(user),
+            Self::PromotePending { .. } => None,
             Self::OpenIncident { incident } => incident.user.as_ref(),
             Self::RevokeSessions {
                 principal: Principal::User(user),
@@ -130,7 +174,11 @@ impl Action {
 
     pub fn key_id(&self) -> Option<&AccessKeyId> {
         match self {
-            Self::DeactivateKey { key_id, .. } | Self::StartRunbook { key_id, .. } => Some(key_id),
+            Self::DeactivateKey { key_id, .. }
+            | Self::DeleteKey { key_id, .. }
+            | Self::TestPendingKey { key_id, .. }
+            | Self::StartRunbook { key_id, .. } => Some(key_id),
+            Self::CreatePendingKey { .. } | Self::PromotePending { .. } => None,
             Self::OpenIncident { incident } => incident.key_id.as_ref(),
             Self::Notify { notice } => notice.key_id.as_ref(),
             Self::RevokeSessions { .. } => None,
@@ -166,6 +214,8 @@ pub enum Decision {
     Act,
     /// The key is already Inactive: nothing to write.
     AlreadyContained,
+    /// The work is already done (e.g. a rotation step delivered again): nothing to write.
+    NothingToDo { why: String },
     /// The steps are shown but not applied (e.g. a GuardDuty sample finding).
     PlanOnly { why: String },
     /// keyguard will not act (exempt, itself, untrusted source); steps hold notices only.
@@ -189,6 +239,7 @@ impl Decision {
             Self::Act => "act",
             Self::AlreadyContained => "already_contained",
             Self::PlanOnly { .. } => "plan_only",
+            Self::NothingToDo { .. } => "nothing_to_do",
             Self::Refused { .. } => "refused",
             Self::NotContainable { .. } => "not_containable",
             Self::NotFound { .. } => "not_found",
@@ -203,6 +254,7 @@ impl Decision {
         match self {
             Self::Refused { why }
             | Self::PlanOnly { why }
+            | Self::NothingToDo { why }
             | Self::NotContainable { why }
             | Self::Ignored { why }
             | Self::Invalid { why }

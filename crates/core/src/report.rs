@@ -88,7 +88,7 @@ fn status_code(decision: &Decision, dry_run: bool, steps: &[StepReport]) -> u16 
         Decision::Failed { .. } => 500,
         Decision::NotFound { .. } => 404,
         Decision::Refused { .. } | Decision::NotContainable { .. } => 403,
-        Decision::AlreadyContained | Decision::Ignored { .. } => 200,
+        Decision::AlreadyContained | Decision::Ignored { .. } | Decision::NothingToDo { .. } => 200,
         Decision::Act if any(|o| matches!(o, Outcome::Failed { .. })) => 500,
         Decision::Act if any(|o| matches!(o, Outcome::NotFound { .. })) => 404,
         Decision::PlanOnly { .. } => 202,

@@ -44,6 +44,7 @@ impl App {
                 notifier: SnsNotifier::configured(sdk, &settings.common),
                 runbooks: Some(Runbooks::new(sdk)),
                 incidents: Some(Incidents::new(sdk)),
+                secrets: None,
             },
             ledger: DynamoLedger::configured(sdk, &settings.common),
             settings,

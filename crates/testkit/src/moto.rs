@@ -86,6 +86,14 @@ impl Moto {
         assert_eq!(status, 200, "backdate {user}/{key_id}");
     }
 
+    /// moto's own record of its state (`GET /moto-api/data.json`): sent SNS messages
+    /// and SES mail are read back from here.
+    pub fn data(&self) -> serde_json::Value {
+        let (status, body) = request(&self.endpoint, "GET", "/moto-api/data.json", "");
+        assert_eq!(status, 200, "GET /moto-api/data.json");
+        serde_json::from_str(&body).expect("moto answers JSON")
+    }
+
     /// What the stand-ins recorded: automation executions, and incidents with the
     /// `StartIncident` request that opened each.
     pub fn standins(&self) -> serde_json::Value {

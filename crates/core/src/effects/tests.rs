@@ -295,6 +295,7 @@ fn names_match_the_json_tags() {
         Decision::Act,
         Decision::AlreadyContained,
         Decision::PlanOnly { why: why() },
+        Decision::NothingToDo { why: why() },
         Decision::Refused { why: why() },
         Decision::NotContainable { why: why() },
         Decision::NotFound { what: why() },

@@ -1,4 +1,6 @@
 //! The decisions. Each function's "why was this key touched?" is answered in one file here.
 
 pub mod containment;
+pub mod rotation;
+pub mod sweep;
 pub mod translator;

@@ -1,0 +1,329 @@
+//! secrets-rotator: the four Secrets Manager rotation steps for a secret that holds one
+//! IAM user's access key, and the scheduled sweep (retired keys past their grace period
+//! deleted, unused keys deactivated or reported).
+//!
+//! The secret access key itself never enters this module: the adapter creates the key
+//! and stores it in the same call, and reads only `UserName`/`AccessKeyId` back.
+//!
+//! - `createSecret`: nothing if `AWSPENDING` already holds a key for this token. IAM
+//!   allows two keys per user: the one the secret does not hold is deleted first only if
+//!   it is Inactive; an Active one stops the rotation, naming it, with nothing changed.
+//! - `setSecret`: an IAM key is live the moment it is created, so there is nothing to
+//!   set; the step announces the new key (its id is known from `AWSPENDING` by now).
+//! - `testSecret`: `sts:GetCallerIdentity` signed with the pending key must name the user.
+//! - `finishSecret`: `AWSCURRENT` moves to the new version; the previous key is set
+//!   Inactive. It is deleted after `DELETE_GRACE_DAYS`, by the sweep or the next rotation.
+
+use crate::config::{self, ConfigError, Env};
+use crate::events::{RotationEvent, RotationStep};
+use crate::key::{AccessKeyId, UserName};
+use crate::notice::{Notice, Severity};
+use crate::plan::{Action, Decision, Plan, Step};
+use crate::policy::containment::{ContainmentConfig, KeyStatus, SelfIdentity};
+use crate::time::Timestamp;
+use std::collections::BTreeMap;
+
+pub const FUNCTION: &str = "secrets-rotator";
+pub const CURRENT: &str = "AWSCURRENT";
+pub const PENDING: &str = "AWSPENDING";
+pub const PREVIOUS: &str = "AWSPREVIOUS";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotatorConfig {
+    /// `SECRET_USER_TAG` (default `keyguard:iam-user`): the tag naming a managed secret's user.
+    pub secret_user_tag: String,
+    /// `DELETE_GRACE_DAYS` (default 7): a retired key is deleted this long after rotation.
+    pub grace_days: u32,
+    /// `UNUSED_KEY_DAYS` (default 90): a key unused this long is deactivated or reported.
+    pub unused_days: u32,
+    /// `USER_TYPE_TAG` (default `UserType`): `employee` keys are deactivated, others reported.
+    pub user_type_tag: String,
+    pub containment: ContainmentConfig,
+}
+
+impl RotatorConfig {
+    pub fn from_env(env: &impl Env, me: SelfIdentity) -> Result<Self, ConfigError> {
+        Ok(Self {
+            secret_user_tag: config::string(env, "SECRET_USER_TAG", "keyguard:iam-user"),
+            grace_days: config::number(env, "DELETE_GRACE_DAYS", 7)?,
+            unused_days: config::number(env, "UNUSED_KEY_DAYS", 90)?,
+            user_type_tag: config::string(env, "USER_TYPE_TAG", "UserType"),
+            containment: ContainmentConfig::from_env(env, me)?,
+        })
+    }
+
+    pub(crate) fn exempt(&self, user: &str, tags: &BTreeMap<String, String>) -> bool {
+        let (tag, value) = &self.containment.exempt_tag;
+        self.containment.exempt_users.contains(user)
+            || tags.get(tag).is_some_and(|v| v.eq_ignore_ascii_case(value))
+    }
+}
+
+/// The user and key a secret version holds (never its secret).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeldKey {
+    pub user: Option<String>,
+    pub key_id: Option<String>,
+}
+
+/// What Secrets Manager and IAM said about a rotation's secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretFacts {
+    pub arn: String,
+    pub tags: BTreeMap<String, String>,
+    /// Version id → its staging labels.
+    pub versions: BTreeMap<String, Vec<String>>,
+    pub current: Option<HeldKey>,
+    /// What `AWSPENDING` holds for this rotation's token, if anything.
+    pub pending: Option<HeldKey>,
+    /// The user's keys; `None` when there is no such user.
+    pub user_keys: Option<Vec<(String, KeyStatus)>>,
+}
+
+impl SecretFacts {
+    /// The user this secret manages: its value says, else its tag.
+    pub fn user(&self, cfg: &RotatorConfig) -> Option<String> {
+        self.current
+            .as_ref()
+            .and_then(|h| h.user.clone())
+            .or_else(|| self.tags.get(&cfg.secret_user_tag).cloned())
+    }
+
+    fn version_with(&self, stage: &str) -> Option<&str> {
+        self.versions
+            .iter()
+            .find(|(_, stages)| stages.iter().any(|s| s == stage))
+            .map(|(v, _)| v.as_str())
+    }
+}
+
+struct Builder {
+    plan: Plan,
+    scope: String,
+}
+
+impl Builder {
+    fn new(scope: String, event_ref: &str) -> Self {
+        let mut plan = Plan::new(FUNCTION, Decision::Act);
+        plan.event_id = Some(event_ref.to_owned());
+        Self { plan, scope }
+    }
+
+    fn step(&mut self, action: Action, reason: String) {
+        let idempotency_key = format!("{FUNCTION}:{}:{}", action.name(), self.scope);
+        self.plan.steps.push(Step {
+            action,
+            reason,
+            idempotency_key,
+            window: None,
+        });
+    }
+
+    fn done(mut self, decision: Decision) -> Plan {
+        self.plan.decision = decision;
+        self.plan
+    }
+}
+
+fn parse_user(raw: &str) -> Result<UserName, Decision> {
+    UserName::parse(raw).map_err(|e| Decision::Invalid {
+        why: format!("the secret's user: {e}"),
+    })
+}
+
+fn parse_key(raw: &str, what: &str) -> Result<AccessKeyId, Decision> {
+    AccessKeyId::parse(raw).map_err(|e| Decision::Invalid {
+        why: format!("{what}: {e}"),
+    })
+}
+
+/// A notice about a key's creation or deletion: user, key id, secret, time; never a secret.
+pub fn key_notice(
+    what: &str,
+    user: &UserName,
+    key_id: Option<&AccessKeyId>,
+    secret: &str,
+    now: Timestamp,
+) -> Notice {
+    Notice::new(Severity::Info, format!("Access key {what} for {user}"))
+        .user(Some(user.clone()))
+        .key(key_id.cloned())
+        .fact("secret_arn", secret)
+        .fact("at", now.to_rfc3339())
+}
+
+/// The plan for one rotation step.
+pub fn decide_step(
+    event: &RotationEvent,
+    cfg: &RotatorConfig,
+    facts: &SecretFacts,
+    now: Timestamp,
+) -> Plan {
+    let token = &event.client_request_token;
+    let b = Builder::new(format!("{}:{token}", facts.arn), token);
+    match plan_step(b, event, cfg, facts, now) {
+        Ok(plan) => plan,
+        Err(decision) => {
+            let mut plan = Plan::new(FUNCTION, decision);
+            plan.event_id = Some(token.clone());
+            plan
+        }
+    }
+}
+
+fn plan_step(
+    mut b: Builder,
+    event: &RotationEvent,
+    cfg: &RotatorConfig,
+    facts: &SecretFacts,
+    now: Timestamp,
+) -> Result<Plan, Decision> {
+    let token = &event.client_request_token;
+    let secret = facts.arn.clone();
+    let token_stages = facts.versions.get(token);
+    let token_is = |stage: &str| token_stages.is_some_and(|s| s.iter().any(|x| x == stage));
+    // Secrets Manager registers the token as AWSPENDING before calling createSecret;
+    // any other stage on it means the rotation is not this one.
+    if token_stages.is_some() && !token_is(PENDING) && !token_is(CURRENT) {
+        return Err(Decision::Invalid {
+            why: format!(
+                "version {token} of {secret} is not AWSPENDING: not a rotation in progress"
+            ),
+        });
+    }
+    let user_raw = facts.user(cfg).ok_or_else(|| Decision::Invalid {
+        why: format!(
+            "{secret} names no IAM user (no UserName in its value, no {} tag)",
+            cfg.secret_user_tag
+        ),
+    })?;
+    let user = parse_user(&user_raw)?;
+    let pending_key = facts.pending.as_ref().and_then(|p| p.key_id.as_deref());
+    match event.step {
+        RotationStep::Create => {
+            if let Some(key) = pending_key {
+                return Ok(b.done(Decision::NothingToDo {
+                    why: format!("AWSPENDING already holds key {key} for this token"),
+                }));
+            }
+            let keys = facts.user_keys.as_ref().ok_or_else(|| Decision::NotFound {
+                what: format!("no IAM user {user} for {secret}"),
+            })?;
+            let current = facts.current.as_ref().and_then(|c| c.key_id.as_deref());
+            let others: Vec<&(String, KeyStatus)> = keys
+                .iter()
+                .filter(|(k, _)| Some(k.as_str()) != current)
+                .collect();
+            if keys.len() >= 2 {
+                if let Some((active, _)) = others.iter().find(|(_, s)| *s == KeyStatus::Active) {
+                    return Err(Decision::Refused {
+                        why: format!(
+                            "{user} already has two keys and {active}, which {secret} does not hold, is Active: deactivate or delete it by hand, then rotate again"
+                        ),
+                    });
+                }
+                for (other, _) in others {
+                    let key = parse_key(other, "the user's other key")?;
+                    b.step(
+                        Action::DeleteKey {
+                            user: user.clone(),
+                            key_id: key.clone(),
+                        },
+                        format!("{user} has two keys; {key} is Inactive and not held by the secret: deleted to make room"),
+                    );
+                    b.step(
+                        Action::Notify {
+                            notice: key_notice("deleted", &user, Some(&key), &secret, now),
+                        },
+                        format!("key {key} of {user} deleted"),
+                    );
+                }
+            }
+            b.step(
+                Action::CreatePendingKey {
+                    secret_id: secret.clone(),
+                    token: token.clone(),
+                    user: user.clone(),
+                },
+                format!("rotation of {secret}: a new key for {user}, stored as AWSPENDING"),
+            );
+            Ok(b.done(Decision::Act))
+        }
+        RotationStep::Set => {
+            let key = pending_key.ok_or_else(|| no_pending(&secret, token))?;
+            let key = parse_key(key, "the pending key")?;
+            b.step(
+                Action::Notify {
+                    notice: key_notice("created", &user, Some(&key), &secret, now),
+                },
+                "setSecret: an IAM key is live when created, nothing to set; announce the new key"
+                    .into(),
+            );
+            Ok(b.done(Decision::Act))
+        }
+        RotationStep::Test => {
+            let key = pending_key.ok_or_else(|| no_pending(&secret, token))?;
+            let key_id = parse_key(key, "the pending key")?;
+            b.step(
+                Action::TestPendingKey {
+                    secret_id: secret.clone(),
+                    token: token.clone(),
+                    user: user.clone(),
+                    key_id,
+                },
+                format!("the pending key must sign in as {user}"),
+            );
+            Ok(b.done(Decision::Act))
+        }
+        RotationStep::Finish => {
+            if token_is(CURRENT) {
+                return Ok(b.done(Decision::NothingToDo {
+                    why: format!("version {token} is already AWSCURRENT"),
+                }));
+            }
+            let new_key = pending_key.ok_or_else(|| no_pending(&secret, token))?;
+            let from = facts.version_with(CURRENT).map(str::to_owned);
+            b.step(
+                Action::PromotePending {
+                    secret_id: secret.clone(),
+                    token: token.clone(),
+                    from_version: from,
+                },
+                format!("the new key {new_key} passed its test: AWSCURRENT moves to it"),
+            );
+            let old = facts.current.as_ref().and_then(|c| c.key_id.as_deref());
+            let old_active = old.and_then(|o| {
+                facts
+                    .user_keys
+                    .as_ref()?
+                    .iter()
+                    .find(|(k, s)| k == o && *s == KeyStatus::Active)
+            });
+            if let Some((old, _)) = old_active.filter(|(o, _)| o != new_key) {
+                let key_id = parse_key(old, "the previous key")?;
+                b.step(
+                    Action::DeactivateKey {
+                        user: user.clone(),
+                        key_id,
+                    },
+                    format!(
+                        "the previous key {old} is retired: Inactive now, deleted after {} days",
+                        cfg.grace_days
+                    ),
+                );
+            }
+            Ok(b.done(Decision::Act))
+        }
+    }
+}
+
+fn no_pending(secret: &str, token: &str) -> Decision {
+    Decision::Failed {
+        why: format!(
+            "{secret} has no AWSPENDING key for token {token}: createSecret has not run or failed"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;

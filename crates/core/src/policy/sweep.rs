@@ -1,0 +1,195 @@
+//! secrets-rotator's scheduled sweep.
+//!
+//! - A key a rotation retired (the secret's `AWSPREVIOUS` key, Inactive, rotated at least
+//!   `DELETE_GRACE_DAYS` ago) is deleted. Only that key: an Inactive key someone set aside
+//!   by hand (say, for an investigation) is never deleted by the sweep.
+//! - An Active key unused for `UNUSED_KEY_DAYS` (never used: counted from its creation)
+//!   is deactivated when its user is `UserType=employee`; a machine's, an untagged user's
+//!   or an exempt user's is reported, never touched.
+//!
+//! Thresholds are `>=`: a missed run cannot let a key slip past one.
+
+use crate::key::{AccessKeyId, UserName};
+use crate::notice::{Notice, Severity};
+use crate::plan::{Action, Decision, Plan, Step};
+use crate::policy::containment::KeyStatus;
+use crate::policy::rotation::{key_notice, RotatorConfig, FUNCTION};
+use crate::time::Timestamp;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyFacts {
+    pub key_id: String,
+    pub status: KeyStatus,
+    pub created: Timestamp,
+    /// `GetAccessKeyLastUsed`; `None` when never used.
+    pub last_used: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserFacts {
+    pub name: String,
+    pub tags: BTreeMap<String, String>,
+    pub keys: Vec<KeyFacts>,
+}
+
+/// A keyguard-managed secret, as far as the sweep needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedSecret {
+    pub arn: String,
+    pub user: String,
+    pub current_key: Option<String>,
+    pub previous_key: Option<String>,
+    pub last_rotated: Option<Timestamp>,
+}
+
+fn days(from: Timestamp, now: Timestamp) -> i64 {
+    (now - from).num_days()
+}
+
+fn step(plan: &mut Plan, action: Action, reason: String, scope: &str) {
+    plan.steps.push(Step {
+        idempotency_key: format!("{FUNCTION}:{}:{scope}", action.name()),
+        action,
+        reason,
+        window: None,
+    });
+}
+
+/// Who keyguard itself is never lets it touch its own key.
+fn is_me(cfg: &RotatorConfig, user: &str, key: &str) -> bool {
+    let me = &cfg.containment.me;
+    me.user.as_deref() == Some(user) || me.key_id.as_deref() == Some(key)
+}
+
+pub fn decide_sweep(
+    event_ref: &str,
+    cfg: &RotatorConfig,
+    users: &[UserFacts],
+    secrets: &[ManagedSecret],
+    now: Timestamp,
+) -> Plan {
+    let mut plan = Plan::new(FUNCTION, Decision::Act);
+    plan.event_id = Some(event_ref.to_owned());
+    let by_name: BTreeMap<&str, &UserFacts> = users.iter().map(|u| (u.name.as_str(), u)).collect();
+    let grace = i64::from(cfg.grace_days);
+    for secret in secrets {
+        let (Some(previous), Some(rotated)) = (&secret.previous_key, secret.last_rotated) else {
+            continue;
+        };
+        if secret.current_key.as_ref() == Some(previous) || days(rotated, now) < grace {
+            continue;
+        }
+        let Some(user) = by_name.get(secret.user.as_str()) else {
+            continue;
+        };
+        let retired = user
+            .keys
+            .iter()
+            .any(|k| &k.key_id == previous && k.status == KeyStatus::Inactive);
+        let (Ok(name), Ok(key)) = (UserName::parse(&user.name), AccessKeyId::parse(previous))
+        else {
+            continue;
+        };
+        if !retired || is_me(cfg, &user.name, previous) || cfg.exempt(&user.name, &user.tags) {
+            continue;
+        }
+        step(
+            &mut plan,
+            Action::DeleteKey {
+                user: name.clone(),
+                key_id: key.clone(),
+            },
+            format!(
+                "{previous} was retired by the rotation of {} {} days ago (grace {grace}) and is Inactive",
+                secret.arn,
+                days(rotated, now)
+            ),
+            previous,
+        );
+        step(
+            &mut plan,
+            Action::Notify {
+                notice: key_notice("deleted", &name, Some(&key), &secret.arn, now),
+            },
+            format!("key {previous} of {name} deleted"),
+            &format!("deleted:{previous}"),
+        );
+    }
+    let limit = i64::from(cfg.unused_days);
+    for user in users {
+        let Ok(name) = UserName::parse(&user.name) else {
+            continue;
+        };
+        let kind = user
+            .tags
+            .get(&cfg.user_type_tag)
+            .map(|v| v.to_ascii_lowercase());
+        for key in user.keys.iter().filter(|k| k.status == KeyStatus::Active) {
+            let since = key.last_used.unwrap_or(key.created);
+            let age = days(since, now);
+            let Ok(key_id) = AccessKeyId::parse(&key.key_id) else {
+                continue;
+            };
+            if age < limit {
+                continue;
+            }
+            let usage = match key.last_used {
+                Some(_) => format!("unused for {age} days"),
+                None => format!("never used in the {age} days since its creation"),
+            };
+            let touchable = kind.as_deref() == Some("employee")
+                && !cfg.exempt(&user.name, &user.tags)
+                && !is_me(cfg, &user.name, &key.key_id);
+            let (severity, subject, reason) = if touchable {
+                step(
+                    &mut plan,
+                    Action::DeactivateKey {
+                        user: name.clone(),
+                        key_id: key_id.clone(),
+                    },
+                    format!("employee {name}'s key {key_id} is {usage} (limit {limit})"),
+                    &format!("{}:{event_ref}", key.key_id),
+                );
+                (
+                    Severity::Medium,
+                    "Unused access key deactivated",
+                    "deactivated".to_owned(),
+                )
+            } else {
+                let who = match kind.as_deref() {
+                    _ if cfg.exempt(&user.name, &user.tags) => "an exempt user",
+                    _ if is_me(cfg, &user.name, &key.key_id) => "keyguard itself",
+                    Some("machine") => "a machine user",
+                    Some("employee") => "an employee",
+                    _ => "a user without a UserType tag",
+                };
+                (
+                    Severity::Low,
+                    "Unused access key (not touched)",
+                    format!("reported, not touched: {who}"),
+                )
+            };
+            let notice = Notice::new(severity, subject)
+                .user(Some(name.clone()))
+                .key(Some(key_id.clone()))
+                .fact("usage", usage.clone())
+                .fact("action", reason.clone());
+            step(
+                &mut plan,
+                Action::Notify { notice },
+                format!("{name}'s key {key_id} is {usage}: {reason}"),
+                &format!("unused:{}", key.key_id),
+            );
+        }
+    }
+    if plan.steps.is_empty() {
+        plan.decision = Decision::NothingToDo {
+            why: format!("no key unused for {limit} days, no retired key past {grace} days"),
+        };
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,179 @@
+use super::*;
+use crate::policy::containment::SelfIdentity;
+
+fn now() -> Timestamp {
+    crate::parse_time("2026-11-23T12:00:00Z").unwrap()
+}
+
+fn ago(days: i64) -> Timestamp {
+    now() - chrono::Duration::days(days)
+}
+
+fn cfg(env: &[(&str, &str)]) -> RotatorConfig {
+    let m: BTreeMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    RotatorConfig::from_env(&move |k: &str| m.get(k).cloned(), SelfIdentity::default()).unwrap()
+}
+
+fn key(id: &str, status: KeyStatus, created_days_ago: i64, used_days_ago: Option<i64>) -> KeyFacts {
+    KeyFacts {
+        key_id: id.into(),
+        status,
+        created: ago(created_days_ago),
+        last_used: used_days_ago.map(ago),
+    }
+}
+
+fn user(name: &str, kind: Option<&str>, keys: Vec<KeyFacts>) -> UserFacts {
+    UserFacts {
+        name: name.into(),
+        tags: kind
+            .map(|k| BTreeMap::from([("UserType".to_owned(), k.to_owned())]))
+            .unwrap_or_default(),
+        keys,
+    }
+}
+
+fn actions(p: &Plan) -> Vec<(String, String)> {
+    p.steps
+        .iter()
+        .map(|s| {
+            (
+                s.action.name().to_owned(),
+                s.action.key_id().map(|k| k.to_string()).unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+const K: &str = "AKIAUNUSEDKEY0000001";
+
+#[test]
+fn unused_keys_by_user_type_around_the_threshold() {
+    use KeyStatus::{Active, Inactive};
+    let cases: Vec<(&str, UserFacts, Vec<&str>)> = vec![
+        (
+            "employee, used 89 days ago",
+            user("e", Some("employee"), vec![key(K, Active, 400, Some(89))]),
+            vec![],
+        ),
+        (
+            "employee, used 90 days ago",
+            user("e", Some("Employee"), vec![key(K, Active, 400, Some(90))]),
+            vec!["deactivate_key", "notify"],
+        ),
+        (
+            "employee, never used, created 90 days ago",
+            user("e", Some("employee"), vec![key(K, Active, 90, None)]),
+            vec!["deactivate_key", "notify"],
+        ),
+        (
+            "employee, never used, created 10 days ago",
+            user("e", Some("employee"), vec![key(K, Active, 10, None)]),
+            vec![],
+        ),
+        (
+            "employee, already Inactive",
+            user("e", Some("employee"), vec![key(K, Inactive, 400, None)]),
+            vec![],
+        ),
+        (
+            "machine",
+            user("m", Some("machine"), vec![key(K, Active, 400, Some(200))]),
+            vec!["notify"],
+        ),
+        (
+            "untagged",
+            user("u", None, vec![key(K, Active, 400, Some(200))]),
+            vec!["notify"],
+        ),
+    ];
+    for (name, u, want) in cases {
+        let p = decide_sweep("ev", &cfg(&[]), &[u], &[], now());
+        let got: Vec<String> = p.steps.iter().map(|s| s.action.name().to_owned()).collect();
+        assert_eq!(got, want, "{name}: {p:#?}");
+        if want.is_empty() {
+            assert_eq!(p.decision.name(), "nothing_to_do", "{name}");
+        }
+    }
+    let exempt = user("e", Some("employee"), vec![key(K, Active, 400, Some(200))]);
+    let p = decide_sweep("ev", &cfg(&[("EXEMPT_USERS", "e")]), &[exempt], &[], now());
+    assert_eq!(actions(&p), [("notify".to_owned(), K.to_owned())]);
+    let p = decide_sweep(
+        "ev",
+        &cfg(&[("UNUSED_KEY_DAYS", "300")]),
+        &[user(
+            "e",
+            Some("employee"),
+            vec![key(K, Active, 400, Some(200))],
+        )],
+        &[],
+        now(),
+    );
+    assert!(p.steps.is_empty());
+}
+
+#[test]
+fn only_the_retired_key_past_its_grace_is_deleted() {
+    use KeyStatus::{Active, Inactive};
+    const CUR: &str = "AKIACURRENTKEY000001";
+    const PREV: &str = "AKIAPREVIOUSKEY00001";
+    let svc = |prev_status| {
+        user(
+            "svc",
+            Some("machine"),
+            vec![
+                key(CUR, Active, 8, Some(0)),
+                key(PREV, prev_status, 100, Some(9)),
+            ],
+        )
+    };
+    let secret = |days_ago| ManagedSecret {
+        arn: "arn:secret".into(),
+        user: "svc".into(),
+        current_key: Some(CUR.into()),
+        previous_key: Some(PREV.into()),
+        last_rotated: Some(ago(days_ago)),
+    };
+    let p = decide_sweep("ev", &cfg(&[]), &[svc(Inactive)], &[secret(7)], now());
+    assert_eq!(
+        actions(&p)[..2],
+        [
+            ("delete_key".to_owned(), PREV.to_owned()),
+            ("notify".to_owned(), PREV.to_owned())
+        ]
+    );
+    assert_eq!(
+        p.steps[0].idempotency_key,
+        format!("secrets-rotator:delete_key:{PREV}")
+    );
+    // Inside the grace period, or still Active: kept.
+    assert!(
+        decide_sweep("ev", &cfg(&[]), &[svc(Inactive)], &[secret(6)], now())
+            .steps
+            .is_empty()
+    );
+    assert!(!actions(&decide_sweep(
+        "ev",
+        &cfg(&[]),
+        &[svc(Active)],
+        &[secret(30)],
+        now()
+    ))
+    .iter()
+    .any(|(a, _)| a == "delete_key"));
+    // An Inactive key the secret never held is never deleted.
+    let hand = user(
+        "svc",
+        Some("machine"),
+        vec![
+            key(CUR, Active, 8, Some(0)),
+            key("AKIASETASIDEKEY00001", Inactive, 100, None),
+        ],
+    );
+    assert!(decide_sweep("ev", &cfg(&[]), &[hand], &[secret(30)], now())
+        .steps
+        .is_empty());
+}

@@ -1,0 +1,191 @@
+//! secrets-rotator: the rotation function for secrets that hold an IAM user's key, and
+//! the scheduled sweep of retired and unused keys.
+//!
+//! A rotation step (Secrets Manager's `{Step, SecretId, ClientRequestToken}`): read the
+//! secret's versions and the user's keys → `policy::rotation::decide_step` → apply
+//! through the ledger. A refused or failed step makes the invocation fail, so Secrets
+//! Manager stops the rotation there. A scheduled event: every user's keys and every
+//! managed secret → `policy::sweep::decide_sweep` → apply.
+
+use keyguard_aws::{identity, AwsEffects, DynamoLedger, Iam, Secrets, SnsNotifier};
+use keyguard_core::config::{self, Common, ConfigError, Env};
+use keyguard_core::policy::containment::{self, IamReader, SelfIdentity};
+use keyguard_core::policy::rotation::{self, RotatorConfig, FUNCTION};
+use keyguard_core::policy::sweep;
+use keyguard_core::{Decision, EffectError, Plan, Report, Timestamp, Trigger, UserName};
+use serde_json::Value;
+use std::time::Duration;
+
+/// Configuration, read once at cold start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub common: Common,
+    pub rotator: RotatorConfig,
+    /// `TEST_ATTEMPTS` (default 10): tries of the pending key in `testSecret`.
+    pub test_attempts: u32,
+    /// `TEST_DELAY_SECONDS` (default 3): the wait between those tries.
+    pub test_delay_seconds: u64,
+}
+
+impl Settings {
+    pub fn from_env(env: &impl Env, me: SelfIdentity) -> Result<Self, ConfigError> {
+        Ok(Self {
+            common: Common::from_env(env)?,
+            rotator: RotatorConfig::from_env(env, me)?,
+            test_attempts: config::number(env, "TEST_ATTEMPTS", 10)?,
+            test_delay_seconds: config::number(env, "TEST_DELAY_SECONDS", 3)?,
+        })
+    }
+}
+
+pub struct App {
+    pub settings: Settings,
+    pub ledger: DynamoLedger,
+    pub effects: AwsEffects,
+}
+
+fn failed(why: String, event_ref: Option<&str>) -> Plan {
+    let mut plan = Plan::new(FUNCTION, Decision::Failed { why });
+    plan.event_id = event_ref.map(str::to_owned);
+    plan
+}
+
+impl App {
+    pub fn new(sdk: &keyguard_aws::SdkConfig, settings: Settings) -> Self {
+        let secrets = Secrets::new(
+            sdk,
+            settings.test_attempts,
+            Duration::from_secs(settings.test_delay_seconds),
+        );
+        Self {
+            effects: AwsEffects {
+                iam: Iam::new(sdk),
+                notifier: SnsNotifier::configured(sdk, &settings.common),
+                runbooks: None,
+                incidents: None,
+                secrets: Some(secrets),
+            },
+            ledger: DynamoLedger::configured(sdk, &settings.common),
+            settings,
+        }
+    }
+
+    /// Cold start: SDK config, who we are, settings. A bad setting stops here, naming it.
+    pub async fn from_environment() -> Result<Self, String> {
+        let sdk = keyguard_aws::load_config().await;
+        let me = identity::whoami(&sdk)
+            .await
+            .map_err(|e| format!("cannot tell who keyguard runs as: {e}"))?;
+        let settings = Settings::from_env(&config::process_env, me).map_err(|e| e.to_string())?;
+        Ok(Self::new(&sdk, settings))
+    }
+
+    pub async fn handle(&self, raw: &Value) -> Report {
+        self.handle_at(raw, chrono::Utc::now()).await
+    }
+
+    pub async fn handle_at(&self, raw: &Value, now: Timestamp) -> Report {
+        let dry_run = self.settings.common.dry_run;
+        let trigger = match keyguard_core::parse_value(raw) {
+            Ok(t) => t,
+            Err(e) => {
+                let plan = Plan::new(FUNCTION, Decision::Invalid { why: e.to_string() });
+                return Report::new(plan, dry_run, Vec::new());
+            }
+        };
+        let event_ref = keyguard_core::event_ref(&trigger, raw);
+        let cfg = &self.settings.rotator;
+        let plan = match &trigger {
+            Trigger::Rotation(event) => match self.rotation_facts(event).await {
+                Ok(Some(facts)) => rotation::decide_step(event, cfg, &facts, now),
+                Ok(None) => {
+                    let mut plan = Plan::new(
+                        FUNCTION,
+                        Decision::NotFound {
+                            what: format!("no secret {}", event.secret_id),
+                        },
+                    );
+                    plan.event_id = Some(event_ref);
+                    plan
+                }
+                Err(e) => failed(format!("reading the secret: {e}"), Some(&event_ref)),
+            },
+            Trigger::Scheduled { .. } => {
+                if let Some(why) =
+                    containment::untrusted_source(&trigger, &cfg.containment.trusted_sources)
+                {
+                    let mut plan = Plan::new(FUNCTION, Decision::Refused { why });
+                    plan.event_id = Some(event_ref);
+                    plan
+                } else {
+                    match self.sweep_facts().await {
+                        Ok((users, secrets)) => {
+                            sweep::decide_sweep(&event_ref, cfg, &users, &secrets, now)
+                        }
+                        Err(e) => {
+                            failed(format!("reading keys and secrets: {e}"), Some(&event_ref))
+                        }
+                    }
+                }
+            }
+            _ => {
+                let mut plan = Plan::new(
+                    FUNCTION,
+                    Decision::Ignored {
+                        why: format!(
+                            "{FUNCTION} acts on Secrets Manager rotation steps and its schedule only"
+                        ),
+                    },
+                );
+                plan.event_id = Some(event_ref);
+                plan
+            }
+        };
+        keyguard_core::execute(plan, &self.effects, &self.ledger, dry_run, now).await
+    }
+
+    async fn rotation_facts(
+        &self,
+        event: &keyguard_core::events::RotationEvent,
+    ) -> Result<Option<rotation::SecretFacts>, EffectError> {
+        let Some(secrets) = &self.effects.secrets else {
+            return Ok(None);
+        };
+        let Some(mut facts) = secrets
+            .rotation_facts(&event.secret_id, &event.client_request_token)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if let Some(user) = facts
+            .user(&self.settings.rotator)
+            .and_then(|u| UserName::parse(&u).ok())
+        {
+            facts.user_keys = self.effects.iam.user_keys(&user).await?;
+        }
+        Ok(Some(facts))
+    }
+
+    async fn sweep_facts(
+        &self,
+    ) -> Result<(Vec<sweep::UserFacts>, Vec<sweep::ManagedSecret>), EffectError> {
+        let users = self.effects.iam.inventory().await?;
+        let secrets = match &self.effects.secrets {
+            Some(s) => s.managed(&self.settings.rotator.secret_user_tag).await?,
+            None => Vec::new(),
+        };
+        Ok((users, secrets))
+    }
+}
+
+impl keyguard_aws::lambda::Handler for App {
+    async fn report(&self, event: &Value) -> Report {
+        self.handle(event).await
+    }
+
+    /// Secrets Manager sees only success or failure: a rotation step that did not
+    /// complete must fail the invocation, or the rotation would carry on past it.
+    fn fails(&self, event: &Value, report: &Report) -> bool {
+        event.get("Step").is_some() && report.status_code >= 400
+    }
+}
