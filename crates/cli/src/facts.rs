@@ -14,8 +14,11 @@ use crate::InputError;
 use keyguard_core::policy::containment::{
     self, ContainmentConfig, IamReader, KeyStatus, SelfIdentity,
 };
+use keyguard_core::policy::rotation::{self, HeldKey, RotatorConfig, SecretFacts};
 use keyguard_core::policy::translator::{self, TranslatorConfig};
-use keyguard_core::{AccessKeyId, EffectError, Plan, Principal, Timestamp, Trigger, UserName};
+use keyguard_core::{
+    AccessKeyId, Decision, EffectError, Plan, Principal, Timestamp, Trigger, UserName,
+};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -29,6 +32,9 @@ pub struct Supplied {
     roles: BTreeMap<String, SuppliedRole>,
     #[serde(default)]
     me: SuppliedSelf,
+    /// Secrets Manager secrets by ARN, for secrets-rotator.
+    #[serde(default)]
+    secrets: BTreeMap<String, SuppliedSecret>,
     /// Configuration variables as the function would see them.
     #[serde(default)]
     env: BTreeMap<String, String>,
@@ -48,6 +54,38 @@ struct SuppliedUser {
 struct SuppliedRole {
     #[serde(default)]
     tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SuppliedSecret {
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+    /// Version id → staging labels.
+    #[serde(default)]
+    versions: BTreeMap<String, Vec<String>>,
+    /// What `AWSCURRENT` holds.
+    current: Option<SuppliedHeld>,
+    /// What `AWSPENDING` holds, by token.
+    #[serde(default)]
+    pending: BTreeMap<String, SuppliedHeld>,
+}
+
+/// A secret value as keyguard stores it, without the secret.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+struct SuppliedHeld {
+    user_name: Option<String>,
+    access_key_id: Option<String>,
+}
+
+impl From<&SuppliedHeld> for HeldKey {
+    fn from(h: &SuppliedHeld) -> Self {
+        HeldKey {
+            user: h.user_name.clone(),
+            key_id: h.access_key_id.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -182,4 +220,49 @@ pub fn plan_translator(
         &gather(&target.lookup(), facts)?,
         now,
     ))
+}
+
+pub fn plan_rotator(
+    trigger: &Trigger,
+    raw: &Value,
+    facts: &Supplied,
+    now: Timestamp,
+) -> Result<Plan, InputError> {
+    let env = |name: &str| facts.var(name);
+    let cfg = RotatorConfig::from_env(&env, facts.me()).map_err(config_error)?;
+    let Trigger::Rotation(event) = trigger else {
+        return Err(InputError(
+            "keyguard plans secrets-rotator's rotation steps; the sweep reads every user's keys and is not planned offline".into(),
+        ));
+    };
+    let event_ref = keyguard_core::event_ref(trigger, raw);
+    let Some(secret) = facts.secrets.get(&event.secret_id) else {
+        let mut plan = Plan::new(
+            rotation::FUNCTION,
+            Decision::NotFound {
+                what: format!("no secret {} in the facts", event.secret_id),
+            },
+        );
+        plan.event_id = Some(event_ref);
+        return Ok(plan);
+    };
+    let mut secret_facts = SecretFacts {
+        arn: event.secret_id.clone(),
+        tags: secret.tags.clone(),
+        versions: secret.versions.clone(),
+        current: secret.current.as_ref().map(HeldKey::from),
+        pending: secret
+            .pending
+            .get(&event.client_request_token)
+            .map(HeldKey::from),
+        user_keys: None,
+    };
+    if let Some(user) = secret_facts
+        .user(&cfg)
+        .and_then(|u| UserName::parse(&u).ok())
+    {
+        secret_facts.user_keys = futures::executor::block_on(facts.user_keys(&user))
+            .map_err(|e| InputError(e.to_string()))?;
+    }
+    Ok(rotation::decide_step(event, &cfg, &secret_facts, now))
 }

@@ -48,6 +48,7 @@ enum Command {
 enum Function {
     DeactivateKey,
     GuarddutyTranslator,
+    SecretsRotator,
 }
 
 /// Prints a line; a closed stdout (`keyguard plan … | head`) ends the output quietly
@@ -110,6 +111,7 @@ fn plan(
     let plan = match function {
         Function::DeactivateKey => facts::plan_containment(&trigger, &raw, &facts, now)?,
         Function::GuarddutyTranslator => facts::plan_translator(&trigger, &raw, &facts, now)?,
+        Function::SecretsRotator => facts::plan_rotator(&trigger, &raw, &facts, now)?,
     };
     serde_json::to_value(&plan).map_err(|e| InputError(e.to_string()))
 }

@@ -161,3 +161,35 @@ fn plan_for_guardduty_translator_shows_runbook_incident_and_window() {
     let plan: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(plan["decision"], "refused");
 }
+
+#[test]
+fn plan_for_secrets_rotator_follows_the_steps_and_refuses_the_sweep() {
+    let plan = |file: &str| {
+        keyguard(&[
+            "plan",
+            "--function",
+            "secrets-rotator",
+            "--facts",
+            "events/secrets-rotator/facts.json",
+            file,
+        ])
+    };
+    let (code, out, err) = plan("events/secrets-rotator/create-secret.json");
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let types: Vec<&str> = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["action"]["type"].as_str().unwrap())
+        .collect();
+    // The user's Inactive second key makes room for the new one.
+    assert_eq!(types, ["delete_key", "notify", "create_pending_key"]);
+    // Nothing pending for the token yet: the later steps fail cleanly.
+    let (code, out, _) = plan("events/secrets-rotator/finish-secret.json");
+    assert_eq!(code, 0);
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["decision"], "failed");
+    let (code, _, err) = plan("events/secrets-rotator/schedule.json");
+    assert_eq!(code, 2);
+    assert!(err.contains("not planned offline"), "{err}");
+}
