@@ -7,8 +7,8 @@
 #   tools/demo.sh --quiet    checks only (make test runs this)
 #   DRY_RUN=1 tools/demo.sh  the same story with nothing applied
 #
-# Today the story is guardduty-translator's (seed 001) and deactivate-key's (seed 000);
-# the other functions join as they land.
+# Today the story is guardduty-translator's (seed 001), secrets-rotator's (seed 003) and
+# deactivate-key's (seed 000); the other functions join as they land.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -39,6 +39,7 @@ endpoint=$(awk '/KEYGUARD_MOTO_READY/ {print $2}' "$work/moto.out")
 $PY tools/demo_world.py setup "$endpoint" > "$work/world.json"
 field() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$work/world.json" "$1"; }
 alice_leaked=$(field alice_leaked); bob_key=$(field bob_key); carol_leaked=$(field carol_leaked)
+dave_secret=$(field dave_secret); topic=$(field topic)
 event() { # event FILE KEY USER -> a path with the placeholders replaced
   local out="$work/$(basename "$1" .json)-$2.json"
   sed -e "s/AKIAIOSFODNN7EXAMPLE/$2/" -e "s/\"alice\"/\"$3\"/" -e "s#user/alice#user/$3#" "$1" > "$out"
@@ -48,18 +49,11 @@ $quiet || $PY tools/demo_world.py table "$endpoint" "before"
 
 port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cargo lambda watch --ignore-changes --invoke-port "$port" \
-  --env-var "AWS_ENDPOINT_URL=$endpoint,AWS_REGION=us-east-1,AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing,AWS_EC2_METADATA_DISABLED=true,DRY_RUN=$dry_run,RESPONSE_PLAN_ARN=arn:aws:ssm-incidents::123456789012:response-plan/keyguard-key-compromise" \
+  --env-var "AWS_ENDPOINT_URL=$endpoint,AWS_REGION=us-east-1,AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing,AWS_EC2_METADATA_DISABLED=true,DRY_RUN=$dry_run,RESPONSE_PLAN_ARN=arn:aws:ssm-incidents::123456789012:response-plan/keyguard-key-compromise,NOTICE_TOPIC_ARN=$topic" \
   > "$work/watch.log" 2>&1 & pids+=($!)
 
 invoke() { # invoke FUNCTION EVENT_FILE -> the function's JSON result on stdout
-  local out
-  for _ in $(seq 120); do
-    if out=$(cargo lambda invoke "$1" --invoke-port "$port" --data-file "$2" 2>"$work/invoke.err"); then
-      echo "$out"; return 0
-    fi
-    sleep 2 # the emulator compiles the function on its first invocation
-  done
-  echo "demo: no answer from the emulator" >&2; tail -20 "$work/watch.log" "$work/invoke.err" >&2; return 1
+  $PY tools/invoke.py "$port" "$1" "$2" || { tail -20 "$work/watch.log" >&2; return 1; }
 }
 
 results="$work/results.jsonl"
@@ -83,6 +77,20 @@ act guardduty-translator "gd-second-finding" "$(event events/guardduty-translato
 act guardduty-translator "gd-custom-source" "$(event events/guardduty-translator/seed-custom-source.json "$carol_leaked" carol)" \
   "The seed's own test event, from the custom source custom.guardduty.simulation: anyone could" \
   "have put it on the bus, so it is refused (403) unless TRUSTED_CUSTOM_SOURCES lists it."
+
+say ""; say "## Seed 003: dave's key is rotated through Secrets Manager, step by step."
+rotation() { # rotation FILE -> the step's event for dave's secret
+  local out="$work/$(basename "$1")"
+  sed -e "s#arn:aws:secretsmanager:[^\"]*#$dave_secret#" "$1" > "$out"; echo "$out"
+}
+act secrets-rotator "rotate-create" "$(rotation events/secrets-rotator/create-secret.json)" \
+  "createSecret: a new key for dave goes straight from IAM into the secret as AWSPENDING."
+act secrets-rotator "rotate-set" "$(rotation events/secrets-rotator/set-secret.json)" \
+  "setSecret: an IAM key is live once created, nothing to set; the new key is announced on SNS."
+act secrets-rotator "rotate-test" "$(rotation events/secrets-rotator/test-secret.json)" \
+  "testSecret: sts:GetCallerIdentity signed with the new key must answer as dave."
+act secrets-rotator "rotate-finish" "$(rotation events/secrets-rotator/finish-secret.json)" \
+  "finishSecret: AWSCURRENT moves to the new key; the old key goes Inactive (deleted after 7 days)."
 
 say ""; say "## Seed 000: direct containment."
 act deactivate-key "leaked-key" "$(event events/deactivate-key/handoff.json "$alice_leaked" alice)" \

@@ -15,13 +15,28 @@ import boto3
 
 REVOKE_POLICY = "keyguard-revoke-older-sessions"
 RUNBOOK = "keyguard-RotateCompromisedKey"
-USERS = ("alice", "bob", "carol")
+USERS = ("alice", "bob", "carol", "dave")
+TOPIC = "keyguard-notices"
 
 
 def clients(endpoint):
     kw = dict(endpoint_url=endpoint, region_name="us-east-1",
               aws_access_key_id="testing", aws_secret_access_key="testing")
     return boto3.client("iam", **kw), boto3.client("dynamodb", **kw)
+
+
+def secret_key(endpoint, arn, stage):
+    kw = dict(endpoint_url=endpoint, region_name="us-east-1",
+              aws_access_key_id="testing", aws_secret_access_key="testing")
+    value = boto3.client("secretsmanager", **kw).get_secret_value(SecretId=arn, VersionStage=stage)
+    return json.loads(value["SecretString"])["AccessKeyId"]
+
+
+def notices(endpoint):
+    with urllib.request.urlopen(endpoint + "/moto-api/data.json") as reply:
+        data = json.load(reply)
+    return [n for t in data.get("sns", {}).get("Topic", []) if t.get("arn", "").endswith(TOPIC)
+            for n in t.get("sent_notifications", [])]
 
 
 def standins(endpoint):
@@ -48,8 +63,18 @@ def setup(endpoint):
     ddb.create_table(TableName="keyguard-ledger", BillingMode="PAY_PER_REQUEST",
                      AttributeDefinitions=[{"AttributeName": "idempotency_key", "AttributeType": "S"}],
                      KeySchema=[{"AttributeName": "idempotency_key", "KeyType": "HASH"}])
+    # dave is a machine user whose key lives in a keyguard-managed secret.
+    iam.create_user(UserName="dave", Tags=[{"Key": "UserType", "Value": "machine"}])
+    dave = iam.create_access_key(UserName="dave")["AccessKey"]
+    secret = boto3.client("secretsmanager", **kw).create_secret(
+        Name="keyguard/iam-user/dave",
+        SecretString=json.dumps({"UserName": "dave", "AccessKeyId": dave["AccessKeyId"],
+                                 "SecretAccessKey": dave["SecretAccessKey"]}),
+        Tags=[{"Key": "keyguard:iam-user", "Value": "dave"}])
+    topic = boto3.client("sns", **kw).create_topic(Name=TOPIC)["TopicArn"]
     print(json.dumps({"alice_leaked": leaked, "alice_spare": spare, "bob_key": bob_key,
-                      "carol_leaked": carol_leaked, "carol_spare": carol_spare}))
+                      "carol_leaked": carol_leaked, "carol_spare": carol_spare,
+                      "dave_old": dave["AccessKeyId"], "dave_secret": secret["ARN"], "topic": topic}))
 
 
 def state(endpoint):
@@ -83,6 +108,10 @@ def table(endpoint, title):
     for i in stood_in["incidents"]:
         r = i["record"]
         print(f"   incident (impact {r['impact']}): {r['title']}")
+    sent = notices(endpoint)
+    print(f"   SNS notices published: {len(sent)}")
+    for n in sent:
+        print(f"     {n[2] if len(n) > 2 and n[2] else json.loads(n[1]).get('subject', '')}")
 
 
 def check(endpoint, world_file, results_file, dry_run):
@@ -107,6 +136,11 @@ def check(endpoint, world_file, results_file, dry_run):
         "gd-redelivery": (act_code, [(a, "planned" if dry else "duplicate") for a in ("start_runbook", "open_incident", "notify")]),
         "gd-second-finding": (act_code, [(a, "planned" if dry else "suppressed") for a in ("start_runbook", "open_incident", "notify")]),
         "gd-custom-source": (403, []),
+        "rotate-create": (act_code, [("create_pending_key", applied)]),
+        # Dry run stores nothing, so the later steps find no pending key: 500 each.
+        "rotate-set": (500, []) if dry else (200, [("notify", "applied")]),
+        "rotate-test": (500, []) if dry else (200, [("test_pending_key", "applied")]),
+        "rotate-finish": (500, []) if dry else (200, [("promote_pending", "applied"), ("deactivate_key", "applied")]),
     }
     failures, passed = [], 0
 
@@ -125,6 +159,11 @@ def check(endpoint, world_file, results_file, dry_run):
         got = [(s["action"]["type"], s["outcome"]) for s in r.get("steps", [])]
         expect(r["statusCode"] == code, f"{act}: statusCode {r['statusCode']}, expected {code}")
         expect(got == steps, f"{act}: steps {got}, expected {steps}")
+        if act.startswith("rotate-"):
+            # Secrets Manager sees only success or failure: a step that did not complete
+            # must fail the invocation.
+            failed = bool(r.get("invocation_failed"))
+            expect(failed == (code >= 400), f"{act}: invocation_failed={failed} with statusCode {code}")
     keys, policies, ledger, stood_in = state(endpoint)
     leaked = "Active" if dry else "Inactive"
     expect(keys[world["alice_leaked"]][1] == leaked, f"alice's leaked key is {keys[world['alice_leaked']][1]}, expected {leaked}")
@@ -133,6 +172,13 @@ def check(endpoint, world_file, results_file, dry_run):
     expect((REVOKE_POLICY in policies) != dry, f"app-role policies {policies}")
     expect(keys[world["carol_leaked"]][1] == leaked, f"carol's key is {keys[world['carol_leaked']][1]}, expected {leaked}")
     expect(keys[world["carol_spare"]][1] == "Active", "carol's other key must stay Active")
+    now_current = secret_key(endpoint, world["dave_secret"], "AWSCURRENT")
+    expect((now_current == world["dave_old"]) == dry, f"dave's secret holds {now_current} (old {world['dave_old']})")
+    expect(keys[world["dave_old"]][1] == leaked, f"dave's old key is {keys[world['dave_old']][1]}, expected {leaked}")
+    if not dry:
+        expect(keys.get(now_current, ("", ""))[1] == "Active", "dave's new key must be Active")
+    created = [n for n in notices(endpoint) if "created" in json.dumps(n)]
+    expect(len(created) == (0 if dry else 1), f"{len(created)} key-creation notices")
     executions, incidents = len(stood_in["automation_executions"]), len(stood_in["incidents"])
     want = 0 if dry else 1
     expect(executions == want, f"{executions} runbook executions, expected {want}")
@@ -142,7 +188,7 @@ def check(endpoint, world_file, results_file, dry_run):
         fn = row["function"]["S"]
         rows[fn] = rows.get(fn, 0) + 1
     # deactivate-key: 3 steps; the translator: 3 steps + 3 windows + 3 suppressed rows.
-    want_rows = {} if dry else {"deactivate-key": 3, "guardduty-translator": 9}
+    want_rows = {} if dry else {"deactivate-key": 3, "guardduty-translator": 9, "secrets-rotator": 5}
     expect(rows == want_rows, f"ledger rows per function {rows}, expected {want_rows}")
     for f in failures:
         print(f"demo: MISSING: {f}")
