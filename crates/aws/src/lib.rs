@@ -35,3 +35,18 @@ pub async fn load_config() -> aws_config::SdkConfig {
         .load()
         .await
 }
+
+/// Cold start: SDK configuration, who keyguard runs as, then the function's settings. A
+/// bad setting stops here, naming its variable.
+pub async fn cold_start<S>(
+    settings: impl FnOnce(
+        keyguard_core::policy::containment::SelfIdentity,
+    ) -> Result<S, keyguard_core::config::ConfigError>,
+) -> Result<(SdkConfig, S), String> {
+    let sdk = load_config().await;
+    let me = identity::whoami(&sdk)
+        .await
+        .map_err(|e| format!("cannot tell who keyguard runs as: {e}"))?;
+    let settings = settings(me).map_err(|e| e.to_string())?;
+    Ok((sdk, settings))
+}

@@ -188,7 +188,10 @@ fn plan_for_secrets_rotator_follows_the_steps_and_refuses_the_sweep() {
     // Nothing pending for the token yet: the later steps fail cleanly.
     let (code, out, _) = plan("events/secrets-rotator/finish-secret.json");
     assert_eq!(code, 0);
-    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["decision"], "failed");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["decision"],
+        "failed"
+    );
     let (code, _, err) = plan("events/secrets-rotator/schedule.json");
     assert_eq!(code, 2);
     assert!(err.contains("not planned offline"), "{err}");

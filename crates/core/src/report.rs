@@ -64,6 +64,16 @@ pub struct Report {
 }
 
 impl Report {
+    /// The report for input that did not parse: 400, no steps.
+    pub fn invalid(function: &str, dry_run: bool, why: impl std::fmt::Display) -> Self {
+        let why = why.to_string();
+        Self::new(
+            Plan::new(function, Decision::Invalid { why }),
+            dry_run,
+            Vec::new(),
+        )
+    }
+
     pub fn new(plan: Plan, dry_run: bool, steps: Vec<StepReport>) -> Self {
         let status_code = status_code(&plan.decision, dry_run, &steps);
         Self {

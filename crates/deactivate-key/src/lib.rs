@@ -4,7 +4,7 @@
 //! Every input, good or bad, ends in a [`Report`] with an HTTP-style `statusCode`; nothing
 //! from outside can make the function panic.
 
-use keyguard_aws::{identity, AwsEffects, DynamoLedger, Iam, SnsNotifier};
+use keyguard_aws::{AwsEffects, DynamoLedger, Iam, SnsNotifier};
 use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::policy::containment::{self, ContainmentConfig, SelfIdentity, FUNCTION};
 use keyguard_core::{Decision, Plan, Report};
@@ -45,13 +45,10 @@ impl App {
         }
     }
 
-    /// Cold start: SDK config, who we are, settings. A bad setting stops here, naming it.
+    /// Cold start: a bad setting stops here, naming its variable.
     pub async fn from_environment() -> Result<Self, String> {
-        let sdk = keyguard_aws::load_config().await;
-        let me = identity::whoami(&sdk)
-            .await
-            .map_err(|e| format!("cannot tell who keyguard runs as: {e}"))?;
-        let settings = Settings::from_env(&config::process_env, me).map_err(|e| e.to_string())?;
+        let (sdk, settings) =
+            keyguard_aws::cold_start(|me| Settings::from_env(&config::process_env, me)).await?;
         Ok(Self::new(&sdk, settings))
     }
 
@@ -61,13 +58,7 @@ impl App {
         let dry_run = self.settings.common.dry_run;
         let trigger = match keyguard_core::parse_value(raw) {
             Ok(t) => t,
-            Err(e) => {
-                return Report::new(
-                    Plan::new(FUNCTION, Decision::Invalid { why: e.to_string() }),
-                    dry_run,
-                    Vec::new(),
-                )
-            }
+            Err(e) => return Report::invalid(FUNCTION, dry_run, e),
         };
         let event_ref = keyguard_core::event_ref(&trigger, raw);
         let cfg = &self.settings.containment;

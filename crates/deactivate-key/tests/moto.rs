@@ -9,18 +9,8 @@ use keyguard_core::policy::containment::SelfIdentity;
 use keyguard_testkit::moto;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-static SEQ: AtomicUsize = AtomicUsize::new(0);
-
-/// A name no other test uses.
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::SeqCst)
-    )
-}
+use keyguard_testkit::unique;
 
 struct World {
     iam: aws_sdk_iam::Client,
@@ -50,51 +40,12 @@ async fn world(env: &[(&str, &str)]) -> World {
 }
 
 impl World {
-    /// A user with two Active keys; returns (user, first key, second key).
     async fn user_with_two_keys(&self, tags: &[(&str, &str)]) -> (String, String, String) {
-        let user = unique("user");
-        let mut req = self.iam.create_user().user_name(&user);
-        for (k, v) in tags {
-            req = req.tags(
-                aws_sdk_iam::types::Tag::builder()
-                    .key(*k)
-                    .value(*v)
-                    .build()
-                    .unwrap(),
-            );
-        }
-        req.send().await.unwrap();
-        let mut keys = Vec::new();
-        for _ in 0..2 {
-            let out = self
-                .iam
-                .create_access_key()
-                .user_name(&user)
-                .send()
-                .await
-                .unwrap();
-            keys.push(out.access_key().unwrap().access_key_id().to_owned());
-        }
-        (user, keys.remove(0), keys.remove(0))
+        keyguard_testkit::iam::user_with_two_keys(&self.iam, tags).await
     }
 
     async fn statuses(&self, user: &str) -> BTreeMap<String, String> {
-        let out = self
-            .iam
-            .list_access_keys()
-            .user_name(user)
-            .send()
-            .await
-            .unwrap();
-        out.access_key_metadata()
-            .iter()
-            .map(|m| {
-                (
-                    m.access_key_id().unwrap().to_owned(),
-                    m.status().unwrap().as_str().to_owned(),
-                )
-            })
-            .collect()
+        keyguard_testkit::iam::statuses(&self.iam, user).await
     }
 
     async fn run(&self, event: &Value) -> Value {

@@ -6,11 +6,11 @@
 //! through the ledger (with its windows) → report. The decisions are in
 //! `keyguard_core::policy::translator`.
 
-use keyguard_aws::{identity, AwsEffects, DynamoLedger, Iam, Incidents, Runbooks, SnsNotifier};
+use keyguard_aws::{AwsEffects, DynamoLedger, Iam, Incidents, Runbooks, SnsNotifier};
 use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::policy::containment::{self, Facts, SelfIdentity};
 use keyguard_core::policy::translator::{self, TranslatorConfig, FUNCTION};
-use keyguard_core::{Action, Decision, Plan, Report, Timestamp};
+use keyguard_core::{Action, Decision, Report, Timestamp};
 use serde_json::Value;
 
 /// Configuration, read once at cold start.
@@ -51,13 +51,10 @@ impl App {
         }
     }
 
-    /// Cold start: SDK config, who we are, settings. A bad setting stops here, naming it.
+    /// Cold start: a bad setting stops here, naming its variable.
     pub async fn from_environment() -> Result<Self, String> {
-        let sdk = keyguard_aws::load_config().await;
-        let me = identity::whoami(&sdk)
-            .await
-            .map_err(|e| format!("cannot tell who keyguard runs as: {e}"))?;
-        let settings = Settings::from_env(&config::process_env, me).map_err(|e| e.to_string())?;
+        let (sdk, settings) =
+            keyguard_aws::cold_start(|me| Settings::from_env(&config::process_env, me)).await?;
         Ok(Self::new(&sdk, settings))
     }
 
@@ -71,10 +68,7 @@ impl App {
         let dry_run = self.settings.common.dry_run;
         let trigger = match keyguard_core::parse_value(raw) {
             Ok(t) => t,
-            Err(e) => {
-                let plan = Plan::new(FUNCTION, Decision::Invalid { why: e.to_string() });
-                return Report::new(plan, dry_run, Vec::new());
-            }
+            Err(e) => return Report::invalid(FUNCTION, dry_run, e),
         };
         let event_ref = keyguard_core::event_ref(&trigger, raw);
         let cfg = &self.settings.translator;

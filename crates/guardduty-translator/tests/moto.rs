@@ -10,19 +10,11 @@ use keyguard_core::Timestamp;
 use keyguard_testkit::moto;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-static SEQ: AtomicUsize = AtomicUsize::new(0);
 const RUNBOOK: &str = "keyguard-RotateCompromisedKey";
 const PLAN: &str = "arn:aws:ssm-incidents::123456789012:response-plan/keyguard-key-compromise";
 
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::SeqCst)
-    )
-}
+use keyguard_testkit::unique;
 
 fn at(rfc3339: &str) -> Timestamp {
     keyguard_core::parse_time(rfc3339).unwrap()
@@ -94,40 +86,11 @@ fn recorded(user: &str) -> (Vec<Value>, Vec<Value>) {
 
 impl World {
     async fn user_with_two_keys(&self) -> (String, String, String) {
-        let user = unique("user");
-        self.iam
-            .create_user()
-            .user_name(&user)
-            .send()
-            .await
-            .unwrap();
-        let mut keys = Vec::new();
-        for _ in 0..2 {
-            let out = self
-                .iam
-                .create_access_key()
-                .user_name(&user)
-                .send()
-                .await
-                .unwrap();
-            keys.push(out.access_key().unwrap().access_key_id().to_owned());
-        }
-        (user, keys.remove(0), keys.remove(0))
+        keyguard_testkit::iam::user_with_two_keys(&self.iam, &[]).await
     }
 
     async fn status(&self, user: &str, key: &str) -> String {
-        let out = self
-            .iam
-            .list_access_keys()
-            .user_name(user)
-            .send()
-            .await
-            .unwrap();
-        out.access_key_metadata()
-            .iter()
-            .find(|m| m.access_key_id() == Some(key))
-            .map(|m| m.status().unwrap().as_str().to_owned())
-            .unwrap()
+        keyguard_testkit::iam::statuses(&self.iam, user).await[key].clone()
     }
 
     async fn run_at(&self, event: &Value, now: &str) -> Value {

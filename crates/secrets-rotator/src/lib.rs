@@ -7,7 +7,7 @@
 //! Manager stops the rotation there. A scheduled event: every user's keys and every
 //! managed secret → `policy::sweep::decide_sweep` → apply.
 
-use keyguard_aws::{identity, AwsEffects, DynamoLedger, Iam, Secrets, SnsNotifier};
+use keyguard_aws::{AwsEffects, DynamoLedger, Iam, Secrets, SnsNotifier};
 use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::policy::containment::{self, IamReader, SelfIdentity};
 use keyguard_core::policy::rotation::{self, RotatorConfig, FUNCTION};
@@ -70,13 +70,10 @@ impl App {
         }
     }
 
-    /// Cold start: SDK config, who we are, settings. A bad setting stops here, naming it.
+    /// Cold start: a bad setting stops here, naming its variable.
     pub async fn from_environment() -> Result<Self, String> {
-        let sdk = keyguard_aws::load_config().await;
-        let me = identity::whoami(&sdk)
-            .await
-            .map_err(|e| format!("cannot tell who keyguard runs as: {e}"))?;
-        let settings = Settings::from_env(&config::process_env, me).map_err(|e| e.to_string())?;
+        let (sdk, settings) =
+            keyguard_aws::cold_start(|me| Settings::from_env(&config::process_env, me)).await?;
         Ok(Self::new(&sdk, settings))
     }
 
@@ -88,10 +85,7 @@ impl App {
         let dry_run = self.settings.common.dry_run;
         let trigger = match keyguard_core::parse_value(raw) {
             Ok(t) => t,
-            Err(e) => {
-                let plan = Plan::new(FUNCTION, Decision::Invalid { why: e.to_string() });
-                return Report::new(plan, dry_run, Vec::new());
-            }
+            Err(e) => return Report::invalid(FUNCTION, dry_run, e),
         };
         let event_ref = keyguard_core::event_ref(&trigger, raw);
         let cfg = &self.settings.rotator;

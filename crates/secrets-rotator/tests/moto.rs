@@ -16,13 +16,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::SeqCst)
-    )
-}
+use keyguard_testkit::unique;
 
 fn token() -> String {
     let n = SEQ.fetch_add(1, Ordering::SeqCst);
@@ -112,34 +106,11 @@ impl World {
     }
 
     async fn user(&self, tags: &[(&str, &str)]) -> String {
-        let user = unique("svc");
-        let mut req = self.iam.create_user().user_name(&user);
-        for (k, v) in tags {
-            req = req.tags(
-                aws_sdk_iam::types::Tag::builder()
-                    .key(*k)
-                    .value(*v)
-                    .build()
-                    .unwrap(),
-            );
-        }
-        req.send().await.unwrap();
-        user
+        keyguard_testkit::iam::user(&self.iam, tags).await
     }
 
     async fn key(&self, user: &str) -> (String, String) {
-        let out = self
-            .iam
-            .create_access_key()
-            .user_name(user)
-            .send()
-            .await
-            .unwrap();
-        let k = out.access_key().unwrap();
-        (
-            k.access_key_id().to_owned(),
-            k.secret_access_key().to_owned(),
-        )
+        keyguard_testkit::iam::key(&self.iam, user).await
     }
 
     /// A user with one key, held by a keyguard-managed secret.
@@ -171,22 +142,7 @@ impl World {
     }
 
     async fn statuses(&self, user: &str) -> BTreeMap<String, String> {
-        let out = self
-            .iam
-            .list_access_keys()
-            .user_name(user)
-            .send()
-            .await
-            .unwrap();
-        out.access_key_metadata()
-            .iter()
-            .map(|m| {
-                (
-                    m.access_key_id().unwrap().to_owned(),
-                    m.status().unwrap().as_str().to_owned(),
-                )
-            })
-            .collect()
+        keyguard_testkit::iam::statuses(&self.iam, user).await
     }
 
     async fn value(&self, secret: &str, stage: &str) -> Option<Value> {

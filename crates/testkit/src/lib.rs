@@ -2,15 +2,28 @@
 //!
 //! - [`corpus`]: the published sample events in `../shared/corpus` (or `$KEYGUARD_CORPUS`),
 //!   read in place and never copied into the project.
+//! - [`iam`]: users and keys to act on.
 //! - [`moto`]: the project's moto launcher (`tools/moto_launcher.py`) on a free loopback
 //!   port, one per test process, reached by the real SDK clients through `AWS_ENDPOINT_URL`.
 
 #![allow(clippy::panic, clippy::expect_used)] // a harness that cannot set up must fail the test loudly
 
 pub mod corpus;
+pub mod iam;
 pub mod moto;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A name no other test in this process (or another test process) uses.
+pub fn unique(prefix: &str) -> String {
+    static SEQ: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::SeqCst)
+    )
+}
 
 /// The workspace root (two levels above this crate).
 pub fn workspace_root() -> PathBuf {
