@@ -20,8 +20,9 @@ pub mod report;
 
 pub use effects::{execute, Claim, EffectError, Effects, ErrorKind, Ledger, LedgerEntry};
 pub use notice::{Notice, Notifier, Severity};
-pub use plan::{Action, Decision, Incident, Link, Plan, Principal, Step, Window};
+pub use plan::{Action, Decision, Email, Incident, Link, Plan, Principal, Step, Window};
 pub use report::{Outcome, Report, StepReport};
 pub mod config;
+pub mod credential_report;
 pub mod digest;
 pub mod policy;

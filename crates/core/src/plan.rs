@@ -69,6 +69,10 @@ pub enum Action {
         assume_role_arn: Option<String>,
         client_token: String,
     },
+    /// SES `SendEmail` of one message to one person.
+    SendEmail {
+        email: Email,
+    },
     /// `ssm-incidents:StartIncident`.
     OpenIncident {
         incident: Incident,
@@ -100,6 +104,18 @@ pub struct Incident {
     pub client_token: String,
 }
 
+/// One email to one person (never a shared `To:` list).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Email {
+    pub to: String,
+    pub from: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserName>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Link {
     pub title: String,
@@ -115,6 +131,7 @@ impl Action {
             Self::CreatePendingKey { .. } => "create_pending_key",
             Self::TestPendingKey { .. } => "test_pending_key",
             Self::PromotePending { .. } => "promote_pending",
+            Self::SendEmail { .. } => "send_email",
             Self::StartRunbook { .. } => "start_runbook",
             Self::OpenIncident { .. } => "open_incident",
             Self::Notify { .. } => "notify",
@@ -141,6 +158,7 @@ impl Action {
             ],
             Self::TestPendingKey { .. } => &["secretsmanager:GetSecretValue"],
             Self::PromotePending { .. } => &["secretsmanager:UpdateSecretVersionStage"],
+            Self::SendEmail { .. } => &["ses:SendEmail"],
             Self::StartRunbook { .. } => &["ssm:StartAutomationExecution", "iam:PassRole"],
             Self::OpenIncident { .. } => &["ssm-incidents:StartIncident"],
             Self::Notify { .. } => &["sns:Publish"],
@@ -151,7 +169,10 @@ impl Action {
     /// its client token). Such steps go ahead when the ledger cannot be reached: a late
     /// containment is worse than a repeated one.
     pub fn repeat_is_harmless(&self) -> bool {
-        !matches!(self, Self::Notify { .. } | Self::CreatePendingKey { .. })
+        !matches!(
+            self,
+            Self::Notify { .. } | Self::CreatePendingKey { .. } | Self::SendEmail { .. }
+        )
     }
 
     pub fn user(&self) -> Option<&UserName> {
@@ -163,6 +184,7 @@ impl Action {
             | Self::StartRunbook { user, .. } => Some(user),
             Self::PromotePending { .. } => None,
             Self::OpenIncident { incident } => incident.user.as_ref(),
+            Self::SendEmail { email } => email.user.as_ref(),
             Self::RevokeSessions {
                 principal: Principal::User(user),
                 ..
@@ -178,7 +200,9 @@ impl Action {
             | Self::DeleteKey { key_id, .. }
             | Self::TestPendingKey { key_id, .. }
             | Self::StartRunbook { key_id, .. } => Some(key_id),
-            Self::CreatePendingKey { .. } | Self::PromotePending { .. } => None,
+            Self::CreatePendingKey { .. }
+            | Self::PromotePending { .. }
+            | Self::SendEmail { .. } => None,
             Self::OpenIncident { incident } => incident.key_id.as_ref(),
             Self::Notify { notice } => notice.key_id.as_ref(),
             Self::RevokeSessions { .. } => None,

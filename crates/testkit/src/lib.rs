@@ -9,6 +9,7 @@
 #![allow(clippy::panic, clippy::expect_used)] // a harness that cannot set up must fail the test loudly
 
 pub mod corpus;
+#[cfg(feature = "iam")]
 pub mod iam;
 pub mod moto;
 

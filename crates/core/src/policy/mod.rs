@@ -1,5 +1,7 @@
 //! The decisions. Each function's "why was this key touched?" is answered in one file here.
 
+pub mod age;
+pub mod age_email;
 pub mod containment;
 pub mod rotation;
 pub mod sweep;

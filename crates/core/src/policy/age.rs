@@ -1,0 +1,392 @@
+//! age-rotation: the daily key-age ladders, one email per person, a summary for the
+//! administrators.
+//!
+//! Thresholds are `>=` (a missed run cannot let a key slip past a stage):
+//!
+//! | `UserType` | age ≥ warn (70) | ≥ deactivate (80) | ≥ delete (90) |
+//! | --- | --- | --- | --- |
+//! | `employee` | warning | Active → deactivated | Inactive → deleted; Active → deactivated now, deleted on a later run |
+//! | `machine` | warning | warning to renew | critical alert |
+//!
+//! Tag values compare case-insensitively. A user without a known `UserType`, an exempt
+//! user and keyguard itself are never touched; untagged users and users without an
+//! `Email` are listed in the summary. Actions are keyed per key and run, so a key someone
+//! re-activates is deactivated again on the next run; an email is keyed by what it says
+//! (its keys and their stages), so it is sent again only when something changed.
+
+use crate::config::{self, ConfigError, Env};
+use crate::digest::{fnv1a, FNV_OFFSET};
+use crate::key::{AccessKeyId, UserName};
+use crate::notice::{Notice, Severity};
+use crate::plan::{Action, Decision, Email, Plan, Step};
+use crate::policy::age_email;
+use crate::policy::containment::{ContainmentConfig, KeyStatus, SelfIdentity};
+use crate::time::Timestamp;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+pub const FUNCTION: &str = "age-rotation";
+
+/// The seed's messages, each configurable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Messages {
+    pub warn: String,
+    pub deactivated: String,
+    pub deleted: String,
+    pub machine_warning: String,
+    pub machine_critical: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgeConfig {
+    pub warn_days: u32,
+    pub deactivate_days: u32,
+    pub delete_days: u32,
+    pub user_type_tag: String,
+    pub email_tag: String,
+    pub sender: String,
+    pub subject: String,
+    pub messages: Messages,
+    pub containment: ContainmentConfig,
+}
+
+impl AgeConfig {
+    pub fn from_env(env: &impl Env, me: SelfIdentity) -> Result<Self, ConfigError> {
+        let warn_days = config::number(env, "WARN_DAYS", 70)?;
+        let deactivate_days = config::number(env, "DEACTIVATE_DAYS", 80)?;
+        let delete_days = config::number(env, "DELETE_DAYS", 90)?;
+        if !(warn_days <= deactivate_days && deactivate_days <= delete_days) {
+            return Err(ConfigError {
+                variable: "WARN_DAYS".into(),
+                message: format!(
+                    "thresholds must rise: WARN_DAYS {warn_days} <= DEACTIVATE_DAYS {deactivate_days} <= DELETE_DAYS {delete_days}"
+                ),
+            });
+        }
+        let sender = env.get("SENDER_EMAIL").ok_or_else(|| ConfigError {
+            variable: "SENDER_EMAIL".into(),
+            message: "required: the SES-verified address emails come from".into(),
+        })?;
+        let text = |name: &str, default: &str| config::string(env, name, default);
+        Ok(Self {
+            warn_days,
+            deactivate_days,
+            delete_days,
+            user_type_tag: text("USER_TYPE_TAG", "UserType"),
+            email_tag: text("EMAIL_TAG", "Email"),
+            sender,
+            subject: text("SUBJECT", "AWS Access Key - Renewal - Alerts"),
+            messages: Messages {
+                warn: text("MESSAGE_WARN", "Your AWS Access keys will be set to inactive from another 10 days. Please rotate your access key before it turns 90 days"),
+                deactivated: text("MESSAGE_DEACTIVATED", "Your AWS Access keys has been set to inactive and will be deleted from another 10 days, Please rotate your access key before it turns 90 days"),
+                deleted: text("MESSAGE_DELETED", "Your AWS Access keys has been deleted, Please rotate your access key before it turns 90 days."),
+                machine_warning: text("MESSAGE_MACHINE_WARNING", "Warning Message to renew your service account access keys"),
+                machine_critical: text("MESSAGE_MACHINE_CRITICAL", "Critical Message to renew your service account access keys"),
+            },
+            containment: ContainmentConfig::from_env(env, me)?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyAge {
+    pub key_id: String,
+    pub status: KeyStatus,
+    pub created: Timestamp,
+}
+
+/// A user with the keys and tags age-rotation read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    pub user: String,
+    pub tags: BTreeMap<String, String>,
+    pub keys: Vec<KeyAge>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Warn,
+    Deactivate,
+    /// Past the delete threshold but still Active: deactivated now, deleted later.
+    Overdue,
+    Delete,
+    MachineWarning,
+    MachineCritical,
+}
+
+impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Warn => "warn",
+            Self::Deactivate => "deactivate",
+            Self::Overdue => "overdue",
+            Self::Delete => "delete",
+            Self::MachineWarning => "machine_warning",
+            Self::MachineCritical => "machine_critical",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Employee,
+    Machine,
+}
+
+/// The stage of one key, if it has reached one.
+pub fn stage(kind: Kind, status: KeyStatus, age_days: i64, cfg: &AgeConfig) -> Option<Stage> {
+    let at = |d: u32| age_days >= i64::from(d);
+    match kind {
+        Kind::Employee if at(cfg.delete_days) => Some(match status {
+            KeyStatus::Inactive => Stage::Delete,
+            KeyStatus::Active => Stage::Overdue,
+        }),
+        Kind::Employee if at(cfg.deactivate_days) => Some(Stage::Deactivate),
+        Kind::Machine if at(cfg.delete_days) => Some(Stage::MachineCritical),
+        Kind::Machine if at(cfg.deactivate_days) => Some(Stage::MachineWarning),
+        _ if at(cfg.warn_days) => Some(Stage::Warn),
+        _ => None,
+    }
+}
+
+/// One key's line in a person's email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub key_id: String,
+    pub age_days: i64,
+    pub stage: Stage,
+    /// What keyguard did (or why it did nothing).
+    pub done: String,
+    /// The configured message for the stage: what to do.
+    pub message: String,
+}
+
+fn plausible_email(address: &str) -> bool {
+    let ok_chars = address
+        .chars()
+        .all(|c| !c.is_whitespace() && !c.is_control() && !matches!(c, ',' | ';' | '<' | '>'));
+    matches!(address.split_once('@'), Some((l, d)) if !l.is_empty() && d.contains('.')) && ok_chars
+}
+
+/// Lists cut for a notice: at most `MAX_LISTED` names.
+const MAX_LISTED: usize = 200;
+
+fn listed(names: &[String]) -> String {
+    let mut text = names
+        .iter()
+        .take(MAX_LISTED)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > MAX_LISTED {
+        text.push_str(&format!(" … and {} more", names.len() - MAX_LISTED));
+    }
+    text
+}
+
+struct Scan<'a> {
+    plan: Plan,
+    cfg: &'a AgeConfig,
+    event_ref: &'a str,
+    counts: BTreeMap<&'static str, usize>,
+    actions: Vec<String>,
+    untagged: Vec<String>,
+    no_email: Vec<String>,
+}
+
+impl Scan<'_> {
+    fn step(&mut self, action: Action, reason: String, scope: String) {
+        self.plan.steps.push(Step {
+            idempotency_key: format!("{FUNCTION}:{}:{scope}", action.name()),
+            action,
+            reason,
+            window: None,
+        });
+    }
+
+    fn person(&mut self, p: &Person, now: Timestamp) {
+        let Ok(user) = UserName::parse(&p.user) else {
+            return;
+        };
+        let kind = match p
+            .tags
+            .get(&self.cfg.user_type_tag)
+            .map(|v| v.to_ascii_lowercase())
+        {
+            Some(v) if v == "employee" => Some(Kind::Employee),
+            Some(v) if v == "machine" => Some(Kind::Machine),
+            _ => None,
+        };
+        let exempt = self.cfg.containment.exempt_users.contains(&p.user)
+            || p.tags
+                .get(&self.cfg.containment.exempt_tag.0)
+                .is_some_and(|v| v.eq_ignore_ascii_case(&self.cfg.containment.exempt_tag.1));
+        let me = &self.cfg.containment.me;
+        let mut lines = Vec::new();
+        for key in &p.keys {
+            let age = (now - key.created).num_days();
+            let Some(kind) = kind else {
+                if age >= i64::from(self.cfg.warn_days) && !self.untagged.contains(&p.user) {
+                    self.untagged.push(p.user.clone());
+                }
+                continue;
+            };
+            let Some(stage) = stage(kind, key.status, age, self.cfg) else {
+                continue;
+            };
+            let Ok(key_id) = AccessKeyId::parse(&key.key_id) else {
+                continue;
+            };
+            *self.counts.entry(stage.name()).or_default() += 1;
+            let itself = me.user.as_deref() == Some(p.user.as_str())
+                || me.key_id.as_deref() == Some(key.key_id.as_str());
+            let action = match stage {
+                Stage::Deactivate if key.status == KeyStatus::Active => {
+                    Some(Action::DeactivateKey {
+                        user: user.clone(),
+                        key_id: key_id.clone(),
+                    })
+                }
+                Stage::Overdue => Some(Action::DeactivateKey {
+                    user: user.clone(),
+                    key_id: key_id.clone(),
+                }),
+                Stage::Delete => Some(Action::DeleteKey {
+                    user: user.clone(),
+                    key_id: key_id.clone(),
+                }),
+                _ => None,
+            };
+            let done = match (&action, exempt || itself) {
+                (Some(_), true) => "not touched: exempt from automatic action".to_owned(),
+                (Some(Action::DeleteKey { .. }), false) => "deleted".to_owned(),
+                (Some(_), false) if stage == Stage::Overdue => {
+                    "deactivated now; it will be deleted on a later run".to_owned()
+                }
+                (Some(_), false) => "deactivated".to_owned(),
+                (None, _) if stage == Stage::Deactivate => "already inactive".to_owned(),
+                (None, _) => "nothing yet".to_owned(),
+            };
+            if let (Some(action), false) = (action, exempt || itself) {
+                let what = format!("{} {key_id} ({user}, {age} days)", action.name());
+                self.step(
+                    action,
+                    format!(
+                        "key {key_id} of {user} is {age} days old: stage {}",
+                        stage.name()
+                    ),
+                    format!("{key_id}:{}", self.event_ref),
+                );
+                self.actions.push(what);
+            }
+            let messages = &self.cfg.messages;
+            let message = match stage {
+                Stage::Warn => &messages.warn,
+                Stage::Deactivate | Stage::Overdue => &messages.deactivated,
+                Stage::Delete => &messages.deleted,
+                Stage::MachineWarning => &messages.machine_warning,
+                Stage::MachineCritical => &messages.machine_critical,
+            };
+            lines.push(Line {
+                key_id: key.key_id.clone(),
+                age_days: age,
+                stage,
+                done,
+                message: message.clone(),
+            });
+        }
+        if lines.is_empty() {
+            return;
+        }
+        let to = p
+            .tags
+            .get(&self.cfg.email_tag)
+            .filter(|a| plausible_email(a));
+        let Some(to) = to else {
+            self.no_email.push(p.user.clone());
+            return;
+        };
+        // Keyed by what the email says: the same keys in the same stages are not
+        // mailed twice, a change is.
+        let said = lines
+            .iter()
+            .map(|l| format!("{}:{}", l.key_id, l.stage.name()))
+            .collect::<Vec<_>>()
+            .join(";");
+        let digest = fnv1a(&said, FNV_OFFSET);
+        let (text, html) = age_email::render(&user, &lines);
+        self.step(
+            Action::SendEmail {
+                email: Email {
+                    to: to.clone(),
+                    from: self.cfg.sender.clone(),
+                    subject: self.cfg.subject.clone(),
+                    text,
+                    html,
+                    user: Some(user.clone()),
+                },
+            },
+            format!("{} key(s) of {user} reached a stage", lines.len()),
+            format!("{user}:{digest:016x}"),
+        );
+    }
+
+    fn summary(&mut self) {
+        if self.counts.is_empty() && self.untagged.is_empty() {
+            return;
+        }
+        let worst = if self.counts.contains_key("machine_critical")
+            || self.counts.contains_key("overdue")
+        {
+            Severity::High
+        } else {
+            Severity::Medium
+        };
+        let mut notice = Notice::new(worst, "keyguard age-rotation: daily key-age summary");
+        for (stage, n) in &self.counts {
+            notice = notice.fact(&format!("keys_{stage}"), n.to_string());
+        }
+        notice = notice
+            .fact("actions", listed(&self.actions))
+            .fact("users_without_user_type", listed(&self.untagged))
+            .fact("users_without_email", listed(&self.no_email));
+        let reason = format!(
+            "{} key(s) in a stage, {} action(s), {} untagged user(s)",
+            self.counts.values().sum::<usize>(),
+            self.actions.len(),
+            self.untagged.len()
+        );
+        let scope = format!("summary:{}", self.event_ref);
+        self.step(Action::Notify { notice }, reason, scope);
+    }
+}
+
+/// The plan for one scan of `people` (the users the credential report pointed at).
+pub fn decide_scan(event_ref: &str, cfg: &AgeConfig, people: &[Person], now: Timestamp) -> Plan {
+    let mut plan = Plan::new(FUNCTION, Decision::Act);
+    plan.event_id = Some(event_ref.to_owned());
+    let mut scan = Scan {
+        plan,
+        cfg,
+        event_ref,
+        counts: BTreeMap::new(),
+        actions: Vec::new(),
+        untagged: Vec::new(),
+        no_email: Vec::new(),
+    };
+    for p in people {
+        scan.person(p, now);
+    }
+    scan.summary();
+    let mut plan = scan.plan;
+    if plan.steps.is_empty() {
+        plan.decision = Decision::NothingToDo {
+            why: format!("no key is {} days old or more", cfg.warn_days),
+        };
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,362 @@
+use super::*;
+use KeyStatus::{Active, Inactive};
+
+fn cfg_with(extra: &[(&str, &str)]) -> AgeConfig {
+    let mut m: BTreeMap<String, String> =
+        BTreeMap::from([("SENDER_EMAIL".to_owned(), "keyguard@example.com".to_owned())]);
+    m.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    AgeConfig::from_env(&move |k: &str| m.get(k).cloned(), SelfIdentity::default()).unwrap()
+}
+
+fn cfg() -> AgeConfig {
+    cfg_with(&[])
+}
+
+fn now() -> Timestamp {
+    crate::parse_time("2026-11-23T09:00:00Z").unwrap()
+}
+
+fn person(
+    user: &str,
+    kind: Option<&str>,
+    email: Option<&str>,
+    keys: &[(&str, KeyStatus, i64)],
+) -> Person {
+    let mut tags = BTreeMap::new();
+    if let Some(k) = kind {
+        tags.insert("UserType".to_owned(), k.to_owned());
+    }
+    if let Some(e) = email {
+        tags.insert("Email".to_owned(), e.to_owned());
+    }
+    Person {
+        user: user.into(),
+        tags,
+        keys: keys
+            .iter()
+            .map(|(id, status, days)| KeyAge {
+                key_id: (*id).into(),
+                status: *status,
+                created: now() - chrono::Duration::days(*days) - chrono::Duration::hours(1),
+            })
+            .collect(),
+    }
+}
+
+const K1: &str = "AKIAAGEKEY0000000001";
+const K2: &str = "AKIAAGEKEY0000000002";
+
+/// (actions on keys, emails) for one person.
+fn outcome(p: Person, cfg: &AgeConfig) -> (Vec<&'static str>, usize) {
+    let plan = decide_scan("run-1", cfg, &[p], now());
+    let actions = plan
+        .steps
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.action,
+                Action::DeactivateKey { .. } | Action::DeleteKey { .. }
+            )
+        })
+        .map(|s| s.action.name())
+        .collect();
+    let emails = plan
+        .steps
+        .iter()
+        .filter(|s| s.action.name() == "send_email")
+        .count();
+    (actions, emails)
+}
+
+#[test]
+fn the_ladders_around_every_boundary() {
+    let cases: &[(Option<&str>, KeyStatus, i64, Option<Stage>, &[&str])] = &[
+        (Some("employee"), Active, 69, None, &[]),
+        (Some("employee"), Active, 70, Some(Stage::Warn), &[]),
+        (Some("employee"), Active, 79, Some(Stage::Warn), &[]),
+        (
+            Some("employee"),
+            Active,
+            80,
+            Some(Stage::Deactivate),
+            &["deactivate_key"],
+        ),
+        (Some("employee"), Inactive, 80, Some(Stage::Deactivate), &[]),
+        (
+            Some("employee"),
+            Active,
+            89,
+            Some(Stage::Deactivate),
+            &["deactivate_key"],
+        ),
+        (
+            Some("employee"),
+            Active,
+            90,
+            Some(Stage::Overdue),
+            &["deactivate_key"],
+        ),
+        (
+            Some("employee"),
+            Inactive,
+            90,
+            Some(Stage::Delete),
+            &["delete_key"],
+        ),
+        (
+            Some("Employee"),
+            Active,
+            200,
+            Some(Stage::Overdue),
+            &["deactivate_key"],
+        ),
+        (
+            Some("EMPLOYEE"),
+            Inactive,
+            200,
+            Some(Stage::Delete),
+            &["delete_key"],
+        ),
+        (Some("machine"), Active, 69, None, &[]),
+        (Some("machine"), Active, 70, Some(Stage::Warn), &[]),
+        (
+            Some("machine"),
+            Active,
+            80,
+            Some(Stage::MachineWarning),
+            &[],
+        ),
+        (
+            Some("Machine"),
+            Active,
+            90,
+            Some(Stage::MachineCritical),
+            &[],
+        ),
+        (
+            Some("machine"),
+            Inactive,
+            200,
+            Some(Stage::MachineCritical),
+            &[],
+        ),
+        (None, Active, 200, None, &[]),
+        (Some("contractor"), Active, 200, None, &[]),
+    ];
+    for (kind, status, days, want_stage, want_actions) in cases {
+        let k = match kind.map(str::to_ascii_lowercase).as_deref() {
+            Some("employee") => Some(Kind::Employee),
+            Some("machine") => Some(Kind::Machine),
+            _ => None,
+        };
+        let got = k.and_then(|k| stage(k, *status, *days, &cfg()));
+        assert_eq!(got, *want_stage, "{kind:?} {status:?} {days}");
+        let (actions, emails) = outcome(
+            person("u", *kind, Some("u@example.com"), &[(K1, *status, *days)]),
+            &cfg(),
+        );
+        assert_eq!(actions, *want_actions, "{kind:?} {status:?} {days}");
+        assert_eq!(
+            emails,
+            usize::from(want_stage.is_some()),
+            "{kind:?} {status:?} {days}"
+        );
+    }
+}
+
+#[test]
+fn exempt_users_and_keyguard_itself_get_notices_only() {
+    let p = || {
+        person(
+            "breakglass",
+            Some("employee"),
+            Some("b@example.com"),
+            &[(K1, Active, 200)],
+        )
+    };
+    let (actions, emails) = outcome(p(), &cfg_with(&[("EXEMPT_USERS", "breakglass")]));
+    assert!(actions.is_empty());
+    assert_eq!(emails, 1);
+    let mut tagged = p();
+    tagged.tags.insert("keyguard:exempt".into(), "True".into());
+    assert!(outcome(tagged, &cfg()).0.is_empty());
+    let me = AgeConfig {
+        containment: ContainmentConfig {
+            me: SelfIdentity {
+                user: Some("breakglass".into()),
+                ..SelfIdentity::default()
+            },
+            ..cfg().containment
+        },
+        ..cfg()
+    };
+    assert!(outcome(p(), &me).0.is_empty());
+}
+
+#[test]
+fn one_email_per_person_with_all_their_keys_and_the_seed_messages() {
+    let alice = person(
+        "alice",
+        Some("employee"),
+        Some("alice@example.com"),
+        &[(K1, Active, 85), (K2, Inactive, 95)],
+    );
+    let bob = person(
+        "bob",
+        Some("employee"),
+        Some("bob@example.com"),
+        &[(K1, Active, 71)],
+    );
+    let plan = decide_scan("run-1", &cfg(), &[alice, bob], now());
+    let emails: Vec<&Email> = plan
+        .steps
+        .iter()
+        .filter_map(|s| match &s.action {
+            Action::SendEmail { email } => Some(email),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(emails.len(), 2);
+    assert_eq!(
+        emails[0].to, "alice@example.com",
+        "one recipient per message"
+    );
+    assert_eq!(emails[0].from, "keyguard@example.com");
+    assert_eq!(emails[0].subject, "AWS Access Key - Renewal - Alerts");
+    assert!(emails[0].text.contains(K1) && emails[0].text.contains(K2));
+    assert!(emails[0].text.contains("has been deleted"));
+    assert!(emails[0].text.contains("set to inactive"));
+    assert!(emails[1]
+        .text
+        .contains("will be set to inactive from another 10 days"));
+    assert!(
+        !emails[1].text.contains("alice"),
+        "nobody sees another person's keys"
+    );
+    assert!(emails[0].html.contains("<table"));
+}
+
+#[test]
+fn emails_repeat_only_when_what_they_say_changes() {
+    let key = |p: &Person, run: &str, days_later: i64| {
+        let plan = decide_scan(
+            run,
+            &cfg(),
+            std::slice::from_ref(p),
+            now() + chrono::Duration::days(days_later),
+        );
+        plan.steps
+            .iter()
+            .find(|s| s.action.name() == "send_email")
+            .map(|s| s.idempotency_key.clone())
+    };
+    let p = person(
+        "carol",
+        Some("machine"),
+        Some("c@example.com"),
+        &[(K1, Active, 70)],
+    );
+    // Still a warning the next day: the same key, so the ledger sends nothing new.
+    assert_eq!(key(&p, "run-1", 0), key(&p, "run-2", 1));
+    // A new stage: a new email.
+    assert_ne!(key(&p, "run-1", 0), key(&p, "run-3", 10));
+}
+
+#[test]
+fn the_summary_lists_counts_actions_and_who_cannot_be_reached() {
+    let people = [
+        person(
+            "alice",
+            Some("employee"),
+            Some("alice@example.com"),
+            &[(K1, Active, 85)],
+        ),
+        person("nomail", Some("employee"), None, &[(K2, Active, 95)]),
+        person(
+            "bademail",
+            Some("machine"),
+            Some("a@b.com, c@d.com"),
+            &[(K2, Active, 95)],
+        ),
+        person(
+            "untagged",
+            None,
+            Some("u@example.com"),
+            &[(K1, Active, 300)],
+        ),
+    ];
+    let plan = decide_scan("run-1", &cfg(), &people, now());
+    let summary = plan
+        .steps
+        .iter()
+        .find_map(|s| match &s.action {
+            Action::Notify { notice } => Some(notice),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(summary.facts["keys_deactivate"], "1");
+    assert_eq!(summary.facts["keys_overdue"], "1");
+    assert_eq!(summary.facts["keys_machine_critical"], "1");
+    assert_eq!(summary.facts["users_without_user_type"], "untagged");
+    assert_eq!(summary.facts["users_without_email"], "nomail, bademail");
+    assert!(summary.facts["actions"].contains("deactivate_key"));
+    // The no-email employee's key is still deactivated.
+    assert_eq!(
+        plan.steps
+            .iter()
+            .filter(|s| s.action.name() == "deactivate_key")
+            .count(),
+        2
+    );
+    let nothing = decide_scan(
+        "run-1",
+        &cfg(),
+        &[person("x", Some("employee"), None, &[(K1, Active, 3)])],
+        now(),
+    );
+    assert_eq!(nothing.decision.name(), "nothing_to_do");
+}
+
+#[test]
+fn configuration_is_checked() {
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        move |k: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    };
+    let no_sender = AgeConfig::from_env(&env(&[]), SelfIdentity::default()).unwrap_err();
+    assert_eq!(no_sender.variable, "SENDER_EMAIL");
+    let upside_down = AgeConfig::from_env(
+        &env(&[
+            ("SENDER_EMAIL", "k@example.com"),
+            ("DEACTIVATE_DAYS", "100"),
+        ]),
+        SelfIdentity::default(),
+    );
+    assert!(upside_down.unwrap_err().message.contains("rise"));
+}
+
+#[test]
+fn html_escapes_what_comes_from_outside() {
+    let mut c = cfg();
+    c.messages.warn = "<script>alert(1)</script>".into();
+    let plan = decide_scan(
+        "run-1",
+        &c,
+        &[person(
+            "eve",
+            Some("machine"),
+            Some("e@example.com"),
+            &[(K1, Active, 75)],
+        )],
+        now(),
+    );
+    let Action::SendEmail { email } = &plan.steps[0].action else {
+        panic!()
+    };
+    assert!(!email.html.contains("<script>"));
+    assert!(email.html.contains("&lt;script&gt;"));
+}
