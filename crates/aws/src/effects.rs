@@ -1,6 +1,6 @@
 //! The [`Effects`] implementation: each planned action to the SDK call that carries it out.
 
-use crate::{Iam, Incidents, Runbooks, Secrets, SnsNotifier};
+use crate::{Iam, Incidents, Mailer, Runbooks, Secrets, SnsNotifier};
 use keyguard_core::{AccessKeyId, Action, EffectError, Effects, ErrorKind, Notifier};
 
 pub struct AwsEffects {
@@ -12,6 +12,8 @@ pub struct AwsEffects {
     pub incidents: Option<Incidents>,
     /// Secrets Manager, for secrets-rotator.
     pub secrets: Option<Secrets>,
+    /// SES, for age-rotation.
+    pub mailer: Option<Mailer>,
 }
 
 impl AwsEffects {
@@ -23,6 +25,7 @@ impl AwsEffects {
             runbooks: None,
             incidents: None,
             secrets: None,
+            mailer: None,
         }
     }
 }
@@ -115,6 +118,11 @@ impl Effects for AwsEffects {
                 Ok(Some(format!(
                     "AWSCURRENT of {secret_id} is now version {token}"
                 )))
+            }
+            Action::SendEmail { email } => {
+                let mailer = self.mailer.as_ref().ok_or_else(|| not_wired("SES"))?;
+                let id = mailer.send(email).await?;
+                Ok(Some(format!("email {id} sent to {}", email.to)))
             }
             Action::StartRunbook {
                 document,

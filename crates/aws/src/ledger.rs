@@ -129,6 +129,31 @@ impl DynamoLedger {
         Ok(())
     }
 
+    /// When the step under `key` was done, if it was (for rules that need the past,
+    /// such as a grace period after keyguard's own deactivation).
+    pub async fn done_at(
+        &self,
+        key: &str,
+    ) -> Result<Option<keyguard_core::Timestamp>, EffectError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(KEY, s(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| effect_error(&e))?;
+        let Some(item) = out.item() else {
+            return Ok(None);
+        };
+        let done = matches!(item.get("status"), Some(AttributeValue::S(v)) if v == "done");
+        Ok(match item.get("at") {
+            Some(AttributeValue::S(at)) if done => keyguard_core::parse_time(at),
+            _ => None,
+        })
+    }
+
     /// Every row, for tests and the demo's audit table.
     pub async fn rows(&self) -> Result<Vec<HashMap<String, String>>, EffectError> {
         let items = self

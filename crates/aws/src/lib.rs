@@ -5,6 +5,7 @@
 //! invocations. Throttling and 5xx are retried by the SDK's standard retry mode (attempts
 //! from `AWS_MAX_ATTEMPTS`, default 3), never by hand-written loops.
 
+pub mod ages;
 pub mod effects;
 pub mod error;
 pub mod iam;
@@ -16,6 +17,7 @@ pub mod ledger;
 pub mod observe;
 pub mod runbook;
 pub mod secrets;
+pub mod ses;
 pub mod sns;
 
 pub use aws_config::SdkConfig;
@@ -26,6 +28,7 @@ pub use incidents::Incidents;
 pub use ledger::DynamoLedger;
 pub use runbook::Runbooks;
 pub use secrets::Secrets;
+pub use ses::Mailer;
 pub use sns::SnsNotifier;
 
 /// Loads region, credentials, endpoint (`AWS_ENDPOINT_URL`, per-service overrides) and

@@ -45,6 +45,7 @@ impl App {
                 runbooks: Some(Runbooks::new(sdk)),
                 incidents: Some(Incidents::new(sdk)),
                 secrets: None,
+                mailer: None,
             },
             ledger: DynamoLedger::configured(sdk, &settings.common),
             settings,

@@ -64,6 +64,7 @@ impl App {
                 runbooks: None,
                 incidents: None,
                 secrets: Some(secrets),
+                mailer: None,
             },
             ledger: DynamoLedger::configured(sdk, &settings.common),
             settings,

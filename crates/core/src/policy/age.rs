@@ -10,9 +10,13 @@
 //!
 //! Tag values compare case-insensitively. A user without a known `UserType`, an exempt
 //! user and keyguard itself are never touched; untagged users and users without an
-//! `Email` are listed in the summary. Actions are keyed per key and run, so a key someone
-//! re-activates is deactivated again on the next run; an email is keyed by what it says
-//! (its keys and their stages), so it is sent again only when something changed.
+//! `Email` are listed in the summary.
+//!
+//! Once per key and stage: a deactivation is keyed by key and stage, a deletion by key,
+//! an email by what it says (its keys and their stages, so it is sent again only when
+//! something changed), the summary by day. A key keyguard deactivated is deleted only
+//! after `DELETE_GRACE_DAYS` more (so an Active key found past 90 days, deactivated now,
+//! is not deleted by a second run the same day); until then it stays `overdue`.
 
 use crate::config::{self, ConfigError, Env};
 use crate::digest::{fnv1a, FNV_OFFSET};
@@ -42,6 +46,8 @@ pub struct AgeConfig {
     pub warn_days: u32,
     pub deactivate_days: u32,
     pub delete_days: u32,
+    /// Days between keyguard's deactivation of a key and its deletion.
+    pub grace_days: u32,
     pub user_type_tag: String,
     pub email_tag: String,
     pub sender: String,
@@ -72,6 +78,7 @@ impl AgeConfig {
             warn_days,
             deactivate_days,
             delete_days,
+            grace_days: config::number(env, "DELETE_GRACE_DAYS", 7)?,
             user_type_tag: text("USER_TYPE_TAG", "UserType"),
             email_tag: text("EMAIL_TAG", "Email"),
             sender,
@@ -93,6 +100,8 @@ pub struct KeyAge {
     pub key_id: String,
     pub status: KeyStatus,
     pub created: Timestamp,
+    /// When age-rotation deactivated it (from the ledger), if it did.
+    pub deactivated_at: Option<Timestamp>,
 }
 
 /// A user with the keys and tags age-rotation read.
@@ -108,7 +117,8 @@ pub struct Person {
 pub enum Stage {
     Warn,
     Deactivate,
-    /// Past the delete threshold but still Active: deactivated now, deleted later.
+    /// Past the delete threshold but Active, or deactivated by keyguard less than the
+    /// grace period ago: deactivated now (if Active), deleted later.
     Overdue,
     Delete,
     MachineWarning,
@@ -135,12 +145,16 @@ pub enum Kind {
 }
 
 /// The stage of one key, if it has reached one.
-pub fn stage(kind: Kind, status: KeyStatus, age_days: i64, cfg: &AgeConfig) -> Option<Stage> {
+pub fn stage(kind: Kind, key: &KeyAge, now: Timestamp, cfg: &AgeConfig) -> Option<Stage> {
+    let age_days = (now - key.created).num_days();
     let at = |d: u32| age_days >= i64::from(d);
+    let in_grace = key
+        .deactivated_at
+        .is_some_and(|t| (now - t).num_days() < i64::from(cfg.grace_days));
     match kind {
-        Kind::Employee if at(cfg.delete_days) => Some(match status {
-            KeyStatus::Inactive => Stage::Delete,
-            KeyStatus::Active => Stage::Overdue,
+        Kind::Employee if at(cfg.delete_days) => Some(match key.status {
+            KeyStatus::Inactive if !in_grace => Stage::Delete,
+            _ => Stage::Overdue,
         }),
         Kind::Employee if at(cfg.deactivate_days) => Some(Stage::Deactivate),
         Kind::Machine if at(cfg.delete_days) => Some(Stage::MachineCritical),
@@ -188,7 +202,7 @@ fn listed(names: &[String]) -> String {
 struct Scan<'a> {
     plan: Plan,
     cfg: &'a AgeConfig,
-    event_ref: &'a str,
+    day: String,
     counts: BTreeMap<&'static str, usize>,
     actions: Vec<String>,
     untagged: Vec<String>,
@@ -232,7 +246,7 @@ impl Scan<'_> {
                 }
                 continue;
             };
-            let Some(stage) = stage(kind, key.status, age, self.cfg) else {
+            let Some(stage) = stage(kind, key, now, self.cfg) else {
                 continue;
             };
             let Ok(key_id) = AccessKeyId::parse(&key.key_id) else {
@@ -248,7 +262,7 @@ impl Scan<'_> {
                         key_id: key_id.clone(),
                     })
                 }
-                Stage::Overdue => Some(Action::DeactivateKey {
+                Stage::Overdue if key.status == KeyStatus::Active => Some(Action::DeactivateKey {
                     user: user.clone(),
                     key_id: key_id.clone(),
                 }),
@@ -266,17 +280,28 @@ impl Scan<'_> {
                 }
                 (Some(_), false) => "deactivated".to_owned(),
                 (None, _) if stage == Stage::Deactivate => "already inactive".to_owned(),
+                (None, _) if stage == Stage::Overdue => {
+                    format!(
+                        "inactive; deleted after {} days of grace",
+                        self.cfg.grace_days
+                    )
+                }
                 (None, _) => "nothing yet".to_owned(),
             };
             if let (Some(action), false) = (action, exempt || itself) {
                 let what = format!("{} {key_id} ({user}, {age} days)", action.name());
+                // Deactivations once per key and stage, deletions once per key.
+                let scope = match action {
+                    Action::DeleteKey { .. } => key_id.to_string(),
+                    _ => format!("{key_id}:{}", stage.name()),
+                };
                 self.step(
                     action,
                     format!(
                         "key {key_id} of {user} is {age} days old: stage {}",
                         stage.name()
                     ),
-                    format!("{key_id}:{}", self.event_ref),
+                    scope,
                 );
                 self.actions.push(what);
             }
@@ -357,7 +382,8 @@ impl Scan<'_> {
             self.actions.len(),
             self.untagged.len()
         );
-        let scope = format!("summary:{}", self.event_ref);
+        // One summary a day, however often the scan runs.
+        let scope = format!("summary:{}", self.day);
         self.step(Action::Notify { notice }, reason, scope);
     }
 }
@@ -369,7 +395,7 @@ pub fn decide_scan(event_ref: &str, cfg: &AgeConfig, people: &[Person], now: Tim
     let mut scan = Scan {
         plan,
         cfg,
-        event_ref,
+        day: now.format("%Y-%m-%d").to_string(),
         counts: BTreeMap::new(),
         actions: Vec::new(),
         untagged: Vec::new(),
@@ -390,3 +416,10 @@ pub fn decide_scan(event_ref: &str, cfg: &AgeConfig, people: &[Person], now: Tim
 
 #[cfg(test)]
 mod tests;
+
+/// The ledger keys of age-rotation's deactivations of `key_id`: the adapter reads when
+/// they happened to fill [`KeyAge::deactivated_at`].
+pub fn deactivation_keys(key_id: &str) -> [String; 2] {
+    [Stage::Deactivate, Stage::Overdue]
+        .map(|s| format!("{FUNCTION}:deactivate_key:{key_id}:{}", s.name()))
+}

@@ -38,6 +38,7 @@ fn person(
                 key_id: (*id).into(),
                 status: *status,
                 created: now() - chrono::Duration::days(*days) - chrono::Duration::hours(1),
+                deactivated_at: None,
             })
             .collect(),
     }
@@ -70,7 +71,9 @@ fn outcome(p: Person, cfg: &AgeConfig) -> (Vec<&'static str>, usize) {
 
 #[test]
 fn the_ladders_around_every_boundary() {
-    let cases: &[(Option<&str>, KeyStatus, i64, Option<Stage>, &[&str])] = &[
+    /// (UserType, status, age in days, stage, actions)
+    type Case = (Option<&'static str>, KeyStatus, i64, Option<Stage>, &'static [&'static str]);
+    let cases: &[Case] = &[
         (Some("employee"), Active, 69, None, &[]),
         (Some("employee"), Active, 70, Some(Stage::Warn), &[]),
         (Some("employee"), Active, 79, Some(Stage::Warn), &[]),
@@ -149,7 +152,13 @@ fn the_ladders_around_every_boundary() {
             Some("machine") => Some(Kind::Machine),
             _ => None,
         };
-        let got = k.and_then(|k| stage(k, *status, *days, &cfg()));
+        let key = KeyAge {
+            key_id: K1.into(),
+            status: *status,
+            created: now() - chrono::Duration::days(*days),
+            deactivated_at: None,
+        };
+        let got = k.and_then(|k| stage(k, &key, now(), &cfg()));
         assert_eq!(got, *want_stage, "{kind:?} {status:?} {days}");
         let (actions, emails) = outcome(
             person("u", *kind, Some("u@example.com"), &[(K1, *status, *days)]),
@@ -359,4 +368,44 @@ fn html_escapes_what_comes_from_outside() {
     };
     assert!(!email.html.contains("<script>"));
     assert!(email.html.contains("&lt;script&gt;"));
+}
+
+#[test]
+fn a_key_keyguard_just_deactivated_waits_out_its_grace_before_deletion() {
+    let mut p = person(
+        "dan",
+        Some("employee"),
+        Some("d@example.com"),
+        &[(K1, Inactive, 95)],
+    );
+    p.keys[0].deactivated_at = Some(now() - chrono::Duration::hours(2));
+    let plan = decide_scan("run-2", &cfg(), std::slice::from_ref(&p), now());
+    assert!(
+        plan.steps.iter().all(|s| s.action.name() != "delete_key"),
+        "{plan:#?}"
+    );
+    assert_eq!(
+        stage(Kind::Employee, &p.keys[0], now(), &cfg()),
+        Some(Stage::Overdue)
+    );
+    // Seven days later it goes.
+    let later = now() + chrono::Duration::days(7);
+    assert_eq!(
+        stage(Kind::Employee, &p.keys[0], later, &cfg()),
+        Some(Stage::Delete)
+    );
+    // Deactivation is keyed by key and stage, deletion by key, the summary by day.
+    let active = person("dan", Some("employee"), None, &[(K1, Active, 85)]);
+    let plan = decide_scan("run-1", &cfg(), &[active], now());
+    let keys: Vec<&str> = plan
+        .steps
+        .iter()
+        .map(|s| s.idempotency_key.as_str())
+        .collect();
+    assert_eq!(
+        keys[0],
+        format!("age-rotation:deactivate_key:{K1}:deactivate")
+    );
+    assert_eq!(deactivation_keys(K1)[0], keys[0]);
+    assert_eq!(keys[1], "age-rotation:notify:summary:2026-11-23");
 }

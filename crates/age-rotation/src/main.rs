@@ -1,0 +1,9 @@
+//! The Lambda entry point: cold start once, then one report per event.
+
+use age_rotation::App;
+use keyguard_core::policy::age::FUNCTION;
+
+#[tokio::main]
+async fn main() -> Result<(), keyguard_aws::lambda::Error> {
+    keyguard_aws::lambda::run(FUNCTION, App::from_environment()).await
+}

@@ -1,0 +1,110 @@
+//! What age-rotation reads from IAM: the credential report (one call for the whole
+//! account), then keys and tags only for the users it points at; or, when no report can
+//! be had, every user page by page.
+//!
+//! API calls: `GenerateCredentialReport` (polled) + `GetCredentialReport`, then per
+//! candidate one `ListAccessKeys` and one `ListUserTags`. Users with no key old enough
+//! cost nothing beyond their row in the report.
+
+use crate::error::effect_error;
+use crate::keys::timestamp;
+use crate::Iam;
+use aws_sdk_iam::types::ReportStateType;
+use keyguard_core::policy::age::{KeyAge, Person};
+use keyguard_core::policy::containment::IamReader;
+use keyguard_core::{EffectError, ErrorKind, Principal, UserName};
+use std::time::Duration;
+
+/// Users read at once: enough to hide IAM's latency, few enough to stay well under its
+/// request rate (the SDK retries throttling anyway).
+const READ_CONCURRENCY: usize = 8;
+
+impl Iam {
+    /// The report's CSV, generated if needed, waiting at most `max_wait`.
+    pub async fn credential_report(&self, max_wait: Duration) -> Result<Vec<u8>, EffectError> {
+        let started = std::time::Instant::now();
+        loop {
+            let state = self
+                .client
+                .generate_credential_report()
+                .send()
+                .await
+                .map_err(|e| effect_error(&e))?;
+            if state.state() == Some(&ReportStateType::Complete) {
+                break;
+            }
+            if started.elapsed() >= max_wait {
+                return Err(EffectError::new(
+                    ErrorKind::Other,
+                    Some("ReportNotReady"),
+                    format!("the credential report was not ready after {max_wait:?}"),
+                ));
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        let out = self
+            .client
+            .get_credential_report()
+            .send()
+            .await
+            .map_err(|e| effect_error(&e))?;
+        Ok(out
+            .content()
+            .map(|b| b.as_ref().to_vec())
+            .unwrap_or_default())
+    }
+
+    /// Keys and tags of these users, `READ_CONCURRENCY` users at a time; a user deleted
+    /// meanwhile is skipped. The order of `names` is kept.
+    pub async fn people(&self, names: &[String]) -> Result<Vec<Person>, EffectError> {
+        use futures::stream::{self, StreamExt, TryStreamExt};
+        let read = stream::iter(names)
+            .map(|name| self.person(name.as_str()))
+            .buffered(READ_CONCURRENCY)
+            .try_collect::<Vec<_>>()
+            .await?;
+        Ok(read.into_iter().flatten().collect())
+    }
+
+    async fn person(&self, name: &str) -> Result<Option<Person>, EffectError> {
+        let Ok(user) = UserName::parse(name) else {
+            return Ok(None);
+        };
+        let Some(listed) = self.access_keys(name).await? else {
+            return Ok(None);
+        };
+        let keys = listed
+            .iter()
+            .filter_map(|m| {
+                Some(KeyAge {
+                    key_id: m.access_key_id()?.to_owned(),
+                    status: crate::iam::status_of(m),
+                    created: timestamp(m.create_date())?,
+                    deactivated_at: None,
+                })
+            })
+            .collect();
+        let Some(tags) = self.tags(&Principal::User(user)).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Person {
+            user: name.to_owned(),
+            tags,
+            keys,
+        }))
+    }
+
+    /// Every user's name, all pages: the fallback when the report cannot be had.
+    pub async fn user_names(&self) -> Result<Vec<String>, EffectError> {
+        let users = self
+            .client
+            .list_users()
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| effect_error(&e))?;
+        Ok(users.into_iter().map(|u| u.user_name).collect())
+    }
+}
