@@ -11,6 +11,8 @@
 //! ```
 
 use crate::InputError;
+use keyguard_core::credential_report;
+use keyguard_core::policy::age::{self, AgeConfig, KeyAge, Person};
 use keyguard_core::policy::containment::{
     self, ContainmentConfig, IamReader, KeyStatus, SelfIdentity,
 };
@@ -35,6 +37,10 @@ pub struct Supplied {
     /// Secrets Manager secrets by ARN, for secrets-rotator.
     #[serde(default)]
     secrets: BTreeMap<String, SuppliedSecret>,
+    /// A saved IAM credential report (CSV text), for age-rotation: only the users it
+    /// points at are planned, as in the Lambda.
+    #[serde(default)]
+    credential_report: Option<String>,
     /// Configuration variables as the function would see them.
     #[serde(default)]
     env: BTreeMap<String, String>,
@@ -44,7 +50,7 @@ pub struct Supplied {
 #[serde(deny_unknown_fields)]
 struct SuppliedUser {
     #[serde(default)]
-    keys: BTreeMap<String, SuppliedStatus>,
+    keys: BTreeMap<String, SuppliedKey>,
     #[serde(default)]
     tags: BTreeMap<String, String>,
 }
@@ -102,6 +108,33 @@ enum SuppliedStatus {
     Inactive,
 }
 
+/// A key's status alone (`"Active"`), or with its creation time for age-rotation
+/// (`{"status": "Active", "created": "2026-08-01T00:00:00Z"}`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum SuppliedKey {
+    Status(SuppliedStatus),
+    Dated {
+        status: SuppliedStatus,
+        created: String,
+        /// When age-rotation deactivated it, if it did.
+        #[serde(default)]
+        deactivated_at: Option<String>,
+    },
+}
+
+impl SuppliedKey {
+    fn status(&self) -> KeyStatus {
+        let s = match self {
+            Self::Status(s) | Self::Dated { status: s, .. } => s,
+        };
+        match s {
+            SuppliedStatus::Active => KeyStatus::Active,
+            SuppliedStatus::Inactive => KeyStatus::Inactive,
+        }
+    }
+}
+
 impl Supplied {
     pub fn read(bytes: &[u8]) -> Result<Self, String> {
         serde_json::from_slice(bytes).map_err(|e| e.to_string())
@@ -124,13 +157,7 @@ impl IamReader for Supplied {
         Ok(self.users.get(user.as_str()).map(|u| {
             u.keys
                 .iter()
-                .map(|(k, s)| {
-                    let status = match s {
-                        SuppliedStatus::Active => KeyStatus::Active,
-                        SuppliedStatus::Inactive => KeyStatus::Inactive,
-                    };
-                    (k.clone(), status)
-                })
+                .map(|(k, s)| (k.clone(), s.status()))
                 .collect()
         }))
     }
@@ -265,4 +292,64 @@ pub fn plan_rotator(
             .map_err(|e| InputError(e.to_string()))?;
     }
     Ok(rotation::decide_step(event, &cfg, &secret_facts, now))
+}
+
+pub fn plan_age(
+    trigger: &Trigger,
+    raw: &Value,
+    facts: &Supplied,
+    now: Timestamp,
+) -> Result<Plan, InputError> {
+    let env = |name: &str| facts.var(name);
+    let cfg = AgeConfig::from_env(&env, facts.me()).map_err(config_error)?;
+    if !matches!(trigger, Trigger::Scheduled { .. }) {
+        return Err(InputError(
+            "age-rotation runs on its schedule: give it a Scheduled Event".into(),
+        ));
+    }
+    let names: Vec<String> = match &facts.credential_report {
+        Some(csv) => {
+            let rows =
+                credential_report::parse(csv.as_bytes()).map_err(|e| InputError(e.to_string()))?;
+            credential_report::candidates(&rows, cfg.warn_days, now)
+        }
+        None => facts.users.keys().cloned().collect(),
+    };
+    let mut people = Vec::new();
+    for name in names {
+        let Some(user) = facts.users.get(&name) else {
+            continue;
+        };
+        let mut keys = Vec::new();
+        for (id, key) in &user.keys {
+            let SuppliedKey::Dated {
+                created,
+                deactivated_at,
+                ..
+            } = key
+            else {
+                return Err(InputError(format!(
+                    "users.{name}.keys.{id}: age-rotation needs {{\"status\", \"created\"}}"
+                )));
+            };
+            let time = |raw: &str| {
+                keyguard_core::parse_time(raw).ok_or_else(|| {
+                    InputError(format!("users.{name}.keys.{id}: not a time: {raw:?}"))
+                })
+            };
+            keys.push(KeyAge {
+                key_id: id.clone(),
+                status: key.status(),
+                created: time(created)?,
+                deactivated_at: deactivated_at.as_deref().map(time).transpose()?,
+            });
+        }
+        people.push(Person {
+            user: name.clone(),
+            tags: user.tags.clone(),
+            keys,
+        });
+    }
+    let event_ref = keyguard_core::event_ref(trigger, raw);
+    Ok(age::decide_scan(&event_ref, &cfg, &people, now))
 }

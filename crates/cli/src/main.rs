@@ -2,8 +2,10 @@
 //!
 //! - `keyguard parse FILE...`: one JSON line per file, its kind or its error.
 //! - `keyguard plan --function NAME [--facts FILE] FILE`: the plan a function would make.
+//! - `keyguard scan [--dry-run]`: age-rotation's scan against the configured account.
 //!
-//! Exit codes: 0 success, 2 invalid input. Never a panic (101).
+//! Exit codes: 0 success, 1 a step failed (scan), 2 invalid input or configuration. Never a
+//! panic (101).
 
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{json, Value};
@@ -11,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod facts;
+mod scan;
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +45,13 @@ enum Command {
         now: Option<String>,
         file: PathBuf,
     },
+    /// Run age-rotation's scan against the account the environment names and print the
+    /// keys by stage (configuration as for the Lambda: SENDER_EMAIL, LEDGER_TABLE, ...).
+    Scan {
+        /// Plan and print; apply nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -49,6 +59,7 @@ enum Function {
     DeactivateKey,
     GuarddutyTranslator,
     SecretsRotator,
+    AgeRotation,
 }
 
 /// Prints a line; a closed stdout (`keyguard plan … | head`) ends the output quietly
@@ -112,6 +123,7 @@ fn plan(
         Function::DeactivateKey => facts::plan_containment(&trigger, &raw, &facts, now)?,
         Function::GuarddutyTranslator => facts::plan_translator(&trigger, &raw, &facts, now)?,
         Function::SecretsRotator => facts::plan_rotator(&trigger, &raw, &facts, now)?,
+        Function::AgeRotation => facts::plan_age(&trigger, &raw, &facts, now)?,
     };
     serde_json::to_value(&plan).map_err(|e| InputError(e.to_string()))
 }
@@ -120,6 +132,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Parse { files } => parse_files(&files),
+        Command::Scan { dry_run } => match scan::scan(dry_run) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(1),
+            Err(InputError(e)) => {
+                eprintln!("keyguard: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Plan {
             function,
             facts,

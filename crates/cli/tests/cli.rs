@@ -196,3 +196,91 @@ fn plan_for_secrets_rotator_follows_the_steps_and_refuses_the_sweep() {
     assert_eq!(code, 2);
     assert!(err.contains("not planned offline"), "{err}");
 }
+
+#[test]
+fn plan_for_age_rotation_reads_the_saved_credential_report() {
+    let (code, out, err) = keyguard(&[
+        "plan",
+        "--function",
+        "age-rotation",
+        "--facts",
+        "events/age-rotation/facts.json",
+        "--now",
+        "2026-11-23T09:00:00Z",
+        "events/age-rotation/schedule.json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let plan: Value = serde_json::from_str(&out).unwrap();
+    let steps: Vec<(String, String)> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let a = &s["action"];
+            let who = a["key_id"]
+                .as_str()
+                .or(a["email"]["to"].as_str())
+                .unwrap_or("");
+            (a["type"].as_str().unwrap().to_owned(), who.to_owned())
+        })
+        .collect();
+    let has = |t: &str, who: &str| steps.contains(&(t.to_owned(), who.to_owned()));
+    assert!(has("deactivate_key", "AKIAAGEALICE00000001"), "{steps:?}");
+    assert!(has("delete_key", "AKIAAGECAROL00000001"), "{steps:?}");
+    assert!(
+        has("send_email", "bob@example.com"),
+        "machine: email, no action"
+    );
+    assert!(!steps
+        .iter()
+        .any(|(_, who)| who.contains("dave") || who.contains("erin")));
+    assert_eq!(steps.iter().filter(|(t, _)| t == "notify").count(), 1);
+}
+
+#[test]
+fn scan_dry_run_against_moto_prints_keys_by_stage_and_changes_nothing() {
+    let endpoint = keyguard_testkit::moto::shared().endpoint.clone();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let table = keyguard_testkit::unique("scan-ledger");
+    let (user, key) = rt.block_on(async {
+        let sdk = keyguard_aws::load_config().await;
+        keyguard_aws::DynamoLedger::new(&sdk, &table, 90, 300)
+            .create_table()
+            .await
+            .unwrap();
+        let iam = aws_sdk_iam::Client::new(&sdk);
+        let user = keyguard_testkit::iam::user(&iam, &[("UserType", "employee")]).await;
+        let (key, _) = keyguard_testkit::iam::key(&iam, &user).await;
+        (user, key)
+    });
+    keyguard_testkit::moto::shared().backdate_key(&user, &key, "2026-01-01T00:00:00Z");
+    let out = Command::new(env!("CARGO_BIN_EXE_keyguard"))
+        .args(["scan", "--dry-run"])
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("LEDGER_TABLE", &table)
+        .env("SENDER_EMAIL", "keyguard@example.com")
+        .env("REPORT_WAIT_SECONDS", "10")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.contains(&key))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        line.contains("overdue") && line.contains("deactivate_key planned"),
+        "{line}"
+    );
+    assert!(stdout.contains("planned (dry run)"));
+    let statuses = rt.block_on(async {
+        let sdk = keyguard_aws::load_config().await;
+        keyguard_testkit::iam::statuses(&aws_sdk_iam::Client::new(&sdk), &user).await
+    });
+    assert_eq!(statuses[&key], "Active");
+}

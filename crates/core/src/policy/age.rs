@@ -144,6 +144,20 @@ pub enum Kind {
     Machine,
 }
 
+/// Employee or machine, by the `UserType` tag (any case); `None` for anything else.
+pub fn kind_of(p: &Person, cfg: &AgeConfig) -> Option<Kind> {
+    match p
+        .tags
+        .get(&cfg.user_type_tag)
+        .map(|v| v.to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("employee") => Some(Kind::Employee),
+        Some("machine") => Some(Kind::Machine),
+        _ => None,
+    }
+}
+
 /// The stage of one key, if it has reached one.
 pub fn stage(kind: Kind, key: &KeyAge, now: Timestamp, cfg: &AgeConfig) -> Option<Stage> {
     let age_days = (now - key.created).num_days();

@@ -72,7 +72,13 @@ fn outcome(p: Person, cfg: &AgeConfig) -> (Vec<&'static str>, usize) {
 #[test]
 fn the_ladders_around_every_boundary() {
     /// (UserType, status, age in days, stage, actions)
-    type Case = (Option<&'static str>, KeyStatus, i64, Option<Stage>, &'static [&'static str]);
+    type Case = (
+        Option<&'static str>,
+        KeyStatus,
+        i64,
+        Option<Stage>,
+        &'static [&'static str],
+    );
     let cases: &[Case] = &[
         (Some("employee"), Active, 69, None, &[]),
         (Some("employee"), Active, 70, Some(Stage::Warn), &[]),
