@@ -7,8 +7,9 @@
 #   tools/demo.sh --quiet    checks only (make test runs this)
 #   DRY_RUN=1 tools/demo.sh  the same story with nothing applied
 #
-# Today the story is guardduty-translator's (seed 001), secrets-rotator's (seed 003) and
-# deactivate-key's (seed 000); the other functions join as they land.
+# Today the story is guardduty-translator's (seed 001), age-rotation's (seed 002),
+# secrets-rotator's (seed 003) and deactivate-key's (seed 000); createkey-detector's
+# (seed 004) joins when it lands.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -49,7 +50,7 @@ $quiet || $PY tools/demo_world.py table "$endpoint" "before"
 
 port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cargo lambda watch --ignore-changes --invoke-port "$port" \
-  --env-var "AWS_ENDPOINT_URL=$endpoint,AWS_REGION=us-east-1,AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing,AWS_EC2_METADATA_DISABLED=true,DRY_RUN=$dry_run,RESPONSE_PLAN_ARN=arn:aws:ssm-incidents::123456789012:response-plan/keyguard-key-compromise,NOTICE_TOPIC_ARN=$topic" \
+  --env-var "AWS_ENDPOINT_URL=$endpoint,AWS_REGION=us-east-1,AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing,AWS_EC2_METADATA_DISABLED=true,DRY_RUN=$dry_run,RESPONSE_PLAN_ARN=arn:aws:ssm-incidents::123456789012:response-plan/keyguard-key-compromise,NOTICE_TOPIC_ARN=$topic,SENDER_EMAIL=keyguard@example.com,REPORT_WAIT_SECONDS=10" \
   > "$work/watch.log" 2>&1 & pids+=($!)
 
 invoke() { # invoke FUNCTION EVENT_FILE -> the function's JSON result on stdout
@@ -77,6 +78,16 @@ act guardduty-translator "gd-second-finding" "$(event events/guardduty-translato
 act guardduty-translator "gd-custom-source" "$(event events/guardduty-translator/seed-custom-source.json "$carol_leaked" carol)" \
   "The seed's own test event, from the custom source custom.guardduty.simulation: anyone could" \
   "have put it on the bus, so it is refused (403) unless TRUSTED_CUSTOM_SOURCES lists it."
+
+say ""; say "## Seed 002: the daily key-age scan over erin (85 days), frank (95, Inactive), grace (machine, 95),"
+say "   heidi (71) and ivan (100, no UserType)."
+schedule() { sed -e "s/6f1c2d3e-0000-4000-8000-000000000041/$1/" events/age-rotation/schedule.json > "$work/$1.json"; echo "$work/$1.json"; }
+act age-rotation "age-scan" "$(schedule scan-day-1)" \
+  "The credential report points at the old keys. erin's key is deactivated, frank's deleted, grace" \
+  "(a machine) is only warned, heidi gets a warning; ivan has no UserType and is only listed in the" \
+  "administrators' summary. One email per person, each about their own keys."
+act age-rotation "age-scan-again" "$(schedule scan-day-1-again)" \
+  "The scan runs again the same day: nothing new is sent, nothing changes."
 
 say ""; say "## Seed 003: dave's key is rotated through Secrets Manager, step by step."
 rotation() { # rotation FILE -> the step's event for dave's secret

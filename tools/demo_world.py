@@ -9,13 +9,17 @@
 import json
 import sys
 import urllib.request
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import boto3
 
 REVOKE_POLICY = "keyguard-revoke-older-sessions"
 RUNBOOK = "keyguard-RotateCompromisedKey"
-USERS = ("alice", "bob", "carol", "dave")
+USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan")
+SENDER = "keyguard@example.com"
+# age-rotation's fleet: (user, UserType, key age in days, Active?)
+AGED = (("erin", "employee", 85, True), ("frank", "employee", 95, False),
+        ("grace", "machine", 95, True), ("heidi", "employee", 71, True), ("ivan", None, 100, True))
 TOPIC = "keyguard-notices"
 
 
@@ -30,6 +34,11 @@ def secret_key(endpoint, arn, stage):
               aws_access_key_id="testing", aws_secret_access_key="testing")
     value = boto3.client("secretsmanager", **kw).get_secret_value(SecretId=arn, VersionStage=stage)
     return json.loads(value["SecretString"])["AccessKeyId"]
+
+
+def mail(endpoint):
+    with urllib.request.urlopen(endpoint + "/moto-api/data.json") as reply:
+        return json.load(reply).get("ses", {}).get("Message", [])
 
 
 def notices(endpoint):
@@ -72,9 +81,27 @@ def setup(endpoint):
                                  "SecretAccessKey": dave["SecretAccessKey"]}),
         Tags=[{"Key": "keyguard:iam-user", "Value": "dave"}])
     topic = boto3.client("sns", **kw).create_topic(Name=TOPIC)["TopicArn"]
+    # age-rotation's people, their keys back-dated through the launcher's test-only route.
+    boto3.client("sesv2", **kw).create_email_identity(EmailIdentity=SENDER)
+    aged = {}
+    now = datetime.now(timezone.utc)
+    for user, kind, days, active in AGED:
+        tags = [{"Key": "Email", "Value": f"{user}@example.com"}]
+        if kind:
+            tags.append({"Key": "UserType", "Value": kind})
+        iam.create_user(UserName=user, Tags=tags)
+        key = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
+        created = (now - timedelta(days=days, hours=1)).isoformat()
+        request = urllib.request.Request(endpoint + "/_keyguard/iam/backdate-key", method="POST",
+                                         data=json.dumps({"user": user, "key_id": key, "create_date": created}).encode())
+        urllib.request.urlopen(request).read()
+        if not active:
+            iam.update_access_key(UserName=user, AccessKeyId=key, Status="Inactive")
+        aged[user] = key
     print(json.dumps({"alice_leaked": leaked, "alice_spare": spare, "bob_key": bob_key,
                       "carol_leaked": carol_leaked, "carol_spare": carol_spare,
-                      "dave_old": dave["AccessKeyId"], "dave_secret": secret["ARN"], "topic": topic}))
+                      "dave_old": dave["AccessKeyId"], "dave_secret": secret["ARN"], "topic": topic,
+                      "aged": aged}))
 
 
 def state(endpoint):
@@ -108,6 +135,9 @@ def table(endpoint, title):
     for i in stood_in["incidents"]:
         r = i["record"]
         print(f"   incident (impact {r['impact']}): {r['title']}")
+    for m in mail(endpoint):
+        to = ", ".join(m["destinations"]["ToAddresses"])
+        print(f"   email to {to}: {m['subject']}")
     sent = notices(endpoint)
     print(f"   SNS notices published: {len(sent)}")
     for n in sent:
@@ -136,6 +166,16 @@ def check(endpoint, world_file, results_file, dry_run):
         "gd-redelivery": (act_code, [(a, "planned" if dry else "duplicate") for a in ("start_runbook", "open_incident", "notify")]),
         "gd-second-finding": (act_code, [(a, "planned" if dry else "suppressed") for a in ("start_runbook", "open_incident", "notify")]),
         "gd-custom-source": (403, []),
+        "age-scan": (act_code, [("deactivate_key", applied), ("send_email", applied),
+                                 ("delete_key", applied), ("send_email", applied),
+                                 ("send_email", applied), ("send_email", applied), ("notify", applied)]),
+        # Applied: erin's, grace's and heidi's emails say the same again (frank's key is gone)
+        # and the day's summary went out. Dry run recorded nothing: all planned again.
+        "age-scan-again": (202, [("deactivate_key", "planned"), ("send_email", "planned"),
+                                 ("delete_key", "planned"), ("send_email", "planned"),
+                                 ("send_email", "planned"), ("send_email", "planned"),
+                                 ("notify", "planned")]) if dry else
+                          (200, [("send_email", "duplicate")] * 3 + [("notify", "duplicate")]),
         "rotate-create": (act_code, [("create_pending_key", applied)]),
         # Dry run stores nothing, so the later steps find no pending key: 500 each.
         "rotate-set": (500, []) if dry else (200, [("notify", "applied")]),
@@ -172,6 +212,14 @@ def check(endpoint, world_file, results_file, dry_run):
     expect((REVOKE_POLICY in policies) != dry, f"app-role policies {policies}")
     expect(keys[world["carol_leaked"]][1] == leaked, f"carol's key is {keys[world['carol_leaked']][1]}, expected {leaked}")
     expect(keys[world["carol_spare"]][1] == "Active", "carol's other key must stay Active")
+    aged = world["aged"]
+    expect(keys[aged["erin"]][1] == ("Active" if dry else "Inactive"), "erin's 85-day key")
+    expect((aged["frank"] in keys) == dry, "frank's 95-day Inactive key is deleted")
+    for user in ("grace", "heidi", "ivan"):
+        expect(keys[aged[user]][1] == "Active", f"{user}'s key is never touched")
+    inbox = sorted(a for m in mail(endpoint) for a in m["destinations"]["ToAddresses"])
+    want_inbox = [] if dry else [f"{u}@example.com" for u in ("erin", "frank", "grace", "heidi")]
+    expect(inbox == want_inbox, f"emails to {inbox}, expected {want_inbox}")
     now_current = secret_key(endpoint, world["dave_secret"], "AWSCURRENT")
     expect((now_current == world["dave_old"]) == dry, f"dave's secret holds {now_current} (old {world['dave_old']})")
     expect(keys[world["dave_old"]][1] == leaked, f"dave's old key is {keys[world['dave_old']][1]}, expected {leaked}")
@@ -188,7 +236,8 @@ def check(endpoint, world_file, results_file, dry_run):
         fn = row["function"]["S"]
         rows[fn] = rows.get(fn, 0) + 1
     # deactivate-key: 3 steps; the translator: 3 steps + 3 windows + 3 suppressed rows.
-    want_rows = {} if dry else {"deactivate-key": 3, "guardduty-translator": 9, "secrets-rotator": 5}
+    want_rows = {} if dry else {"deactivate-key": 3, "guardduty-translator": 9, "secrets-rotator": 5,
+                                "age-rotation": 7}
     expect(rows == want_rows, f"ledger rows per function {rows}, expected {want_rows}")
     for f in failures:
         print(f"demo: MISSING: {f}")
