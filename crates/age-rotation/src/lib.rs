@@ -21,6 +21,13 @@ pub struct Settings {
     /// `REPORT_WAIT_SECONDS` (default 60): how long to wait for the credential report
     /// before reading every user instead.
     pub report_wait_seconds: u64,
+    /// `ORGANIZATION_MODE` (default false): scan every ACTIVE account of the organisation.
+    pub organization_mode: bool,
+    /// `MEMBER_ROLE_NAME` (default `keyguard-age-rotation-member`): the role assumed in
+    /// each member account (infra/ ships it as a stack set).
+    pub member_role_name: String,
+    /// `ACCOUNT_CONCURRENCY` (default 4): accounts scanned at once.
+    pub account_concurrency: usize,
 }
 
 impl Settings {
@@ -29,12 +36,21 @@ impl Settings {
             common: Common::from_env(env)?,
             age: AgeConfig::from_env(env, me)?,
             report_wait_seconds: config::number(env, "REPORT_WAIT_SECONDS", 60)?,
+            organization_mode: config::flag(env, "ORGANIZATION_MODE", false)?,
+            member_role_name: config::string(
+                env,
+                "MEMBER_ROLE_NAME",
+                "keyguard-age-rotation-member",
+            ),
+            account_concurrency: config::number::<usize>(env, "ACCOUNT_CONCURRENCY", 4)?.max(1),
         })
     }
 }
 
 pub struct App {
     pub settings: Settings,
+    /// Kept for the organisation mode, which builds clients per account.
+    pub sdk: keyguard_aws::SdkConfig,
     pub ledger: DynamoLedger,
     pub effects: AwsEffects,
 }
@@ -57,6 +73,7 @@ impl App {
                 )
             },
             ledger: DynamoLedger::configured(sdk, &settings.common),
+            sdk: sdk.clone(),
             settings,
         }
     }
@@ -93,8 +110,10 @@ impl App {
             early(Decision::Ignored {
                 why: format!("{FUNCTION} runs on its schedule only"),
             })
+        } else if self.settings.organization_mode {
+            return self.scan_organization(&event_ref, now).await;
         } else {
-            match self.scan_facts(now).await {
+            match self.scan_facts(&self.effects.iam, now).await {
                 Ok((people, source)) => {
                     tracing::info!(function = FUNCTION, event_id = %event_ref, ?source, users = people.len(), "facts read");
                     age::decide_scan(&event_ref, cfg, &people, now)
@@ -109,8 +128,11 @@ impl App {
 
     /// The people to scan: the report's candidates, else everyone; then, for their old
     /// Inactive keys, when keyguard deactivated them.
-    pub async fn scan_facts(&self, now: Timestamp) -> Result<(Vec<Person>, Source), EffectError> {
-        let iam = &self.effects.iam;
+    pub async fn scan_facts(
+        &self,
+        iam: &Iam,
+        now: Timestamp,
+    ) -> Result<(Vec<Person>, Source), EffectError> {
         let cfg = &self.settings.age;
         let wait = Duration::from_secs(self.settings.report_wait_seconds);
         let from_report = match iam.credential_report(wait).await {
@@ -139,6 +161,94 @@ impl App {
             }
         }
         Ok((people, source))
+    }
+}
+
+impl App {
+    /// Every ACTIVE account, `ACCOUNT_CONCURRENCY` at a time, each through its member
+    /// role (this account through its own credentials). One account's failure is named
+    /// in the report and does not stop the others.
+    async fn scan_organization(&self, event_ref: &str, now: Timestamp) -> Report {
+        use futures::stream::{self, StreamExt};
+        let dry_run = self.settings.common.dry_run;
+        let listed = keyguard_aws::accounts::list(&self.sdk).await;
+        let own = keyguard_aws::identity::account(&self.sdk).await.ok();
+        let accounts = match listed {
+            Ok(a) => a,
+            Err(e) => {
+                let why = format!("listing the organisation's accounts: {e}");
+                return age::combine(event_ref, dry_run, vec![("organization".into(), Err(why))]);
+            }
+        };
+        let results = stream::iter(accounts)
+            .map(|account| {
+                let own = own.clone();
+                async move {
+                    let result = self
+                        .scan_account(
+                            &account.id,
+                            own.as_deref() == Some(account.id.as_str()),
+                            event_ref,
+                            now,
+                        )
+                        .await;
+                    (account.id, result)
+                }
+            })
+            .buffer_unordered(self.settings.account_concurrency)
+            .collect::<Vec<_>>()
+            .await;
+        let mut results = results;
+        results.sort_by(|a, b| a.0.cmp(&b.0));
+        age::combine(event_ref, dry_run, results)
+    }
+
+    async fn scan_account(
+        &self,
+        account: &str,
+        is_own: bool,
+        event_ref: &str,
+        now: Timestamp,
+    ) -> Result<Report, String> {
+        let iam = if is_own {
+            self.effects.iam.clone()
+        } else {
+            keyguard_aws::accounts::iam_in(&self.sdk, account, &self.settings.member_role_name)
+                .await
+                .map_err(|e| format!("assuming {}: {e}", self.settings.member_role_name))?
+        };
+        let (people, source) = self
+            .scan_facts(&iam, now)
+            .await
+            .map_err(|e| format!("reading keys: {e}"))?;
+        tracing::info!(
+            function = FUNCTION,
+            account,
+            ?source,
+            users = people.len(),
+            "facts read"
+        );
+        let plan = age::decide_scan_in(
+            Some(account),
+            &format!("{event_ref}:{account}"),
+            &self.settings.age,
+            &people,
+            now,
+        );
+        let effects = AwsEffects {
+            iam,
+            notifier: self.effects.notifier.clone(),
+            mailer: self.effects.mailer.clone(),
+            ..AwsEffects::iam_only(self.effects.iam.clone(), None)
+        };
+        Ok(keyguard_core::execute(
+            plan,
+            &effects,
+            &self.ledger,
+            self.settings.common.dry_run,
+            now,
+        )
+        .await)
     }
 }
 

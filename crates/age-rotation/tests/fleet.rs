@@ -158,14 +158,6 @@ async fn a_fleet_of_two_thousand_gets_exactly_the_expected_actions_and_emails_on
     app.ledger.create_table().await.unwrap();
 
     let started = std::time::Instant::now();
-    let facts = app.scan_facts(chrono::Utc::now()).await.unwrap();
-    eprintln!(
-        "facts for {} people read in {:?} ({:?})",
-        facts.0.len(),
-        started.elapsed(),
-        facts.1
-    );
-    let started = std::time::Instant::now();
     let first = serde_json::to_value(app.handle(&schedule()).await).unwrap();
     eprintln!("first run in {:?}", started.elapsed());
     assert_eq!(first["statusCode"], 200, "{}", first["why"]);

@@ -40,9 +40,12 @@ pub fn revoke_policy(issued_before: Timestamp) -> String {
 
 impl Iam {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
-        Self {
-            client: aws_sdk_iam::Client::new(config),
-        }
+        Self::from_client(aws_sdk_iam::Client::new(config))
+    }
+
+    /// IAM through a client built elsewhere (e.g. with another account's credentials).
+    pub fn from_client(client: aws_sdk_iam::Client) -> Self {
+        Self { client }
     }
 
     /// `UpdateAccessKey Status=Inactive` for exactly this key of this user.

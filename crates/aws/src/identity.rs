@@ -26,3 +26,13 @@ pub async fn whoami(config: &aws_config::SdkConfig) -> Result<SelfIdentity, Effe
 pub fn user_from_arn(arn: &str) -> Option<&str> {
     arn.split_once(":user/")?.1.rsplit('/').next()
 }
+
+/// The account keyguard runs in.
+pub async fn account(config: &aws_config::SdkConfig) -> Result<String, EffectError> {
+    let out = aws_sdk_sts::Client::new(config)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| effect_error(&e))?;
+    Ok(out.account().unwrap_or_default().to_owned())
+}

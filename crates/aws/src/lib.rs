@@ -5,6 +5,7 @@
 //! invocations. Throttling and 5xx are retried by the SDK's standard retry mode (attempts
 //! from `AWS_MAX_ATTEMPTS`, default 3), never by hand-written loops.
 
+pub mod accounts;
 pub mod ages;
 pub mod effects;
 pub mod error;

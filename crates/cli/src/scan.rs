@@ -19,7 +19,7 @@ pub fn scan(dry_run: bool) -> Result<bool, InputError> {
         app.settings.common.dry_run |= dry_run;
         let now = chrono::Utc::now();
         let (people, source) = app
-            .scan_facts(now)
+            .scan_facts(&app.effects.iam, now)
             .await
             .map_err(|e| InputError(format!("reading keys: {e}")))?;
         let cfg = &app.settings.age;

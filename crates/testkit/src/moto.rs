@@ -75,8 +75,19 @@ fn start() -> Moto {
 impl Moto {
     /// Sets an access key's `CreateDate` through the launcher's test-only route.
     pub fn backdate_key(&self, user: &str, key_id: &str, create_date_rfc3339: &str) {
-        let body =
-            serde_json::json!({"user": user, "key_id": key_id, "create_date": create_date_rfc3339});
+        self.backdate_key_in("123456789012", user, key_id, create_date_rfc3339);
+    }
+
+    /// The same in another account of moto's (an organisation's member account).
+    pub fn backdate_key_in(
+        &self,
+        account: &str,
+        user: &str,
+        key_id: &str,
+        create_date_rfc3339: &str,
+    ) {
+        let body = serde_json::json!({"account": account, "user": user, "key_id": key_id,
+                                      "create_date": create_date_rfc3339});
         let (status, _) = request(
             &self.endpoint,
             "POST",

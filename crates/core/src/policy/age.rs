@@ -382,7 +382,8 @@ impl Scan<'_> {
         } else {
             Severity::Medium
         };
-        let mut notice = Notice::new(worst, "keyguard age-rotation: daily key-age summary");
+        let mut notice = Notice::new(worst, "keyguard age-rotation: daily key-age summary")
+            .fact("scope", self.day.clone());
         for (stage, n) in &self.counts {
             notice = notice.fact(&format!("keys_{stage}"), n.to_string());
         }
@@ -404,12 +405,26 @@ impl Scan<'_> {
 
 /// The plan for one scan of `people` (the users the credential report pointed at).
 pub fn decide_scan(event_ref: &str, cfg: &AgeConfig, people: &[Person], now: Timestamp) -> Plan {
+    decide_scan_in(None, event_ref, cfg, people, now)
+}
+
+/// The same for one account of an organisation: its summary is its own.
+pub fn decide_scan_in(
+    account: Option<&str>,
+    event_ref: &str,
+    cfg: &AgeConfig,
+    people: &[Person],
+    now: Timestamp,
+) -> Plan {
     let mut plan = Plan::new(FUNCTION, Decision::Act);
     plan.event_id = Some(event_ref.to_owned());
     let mut scan = Scan {
         plan,
         cfg,
-        day: now.format("%Y-%m-%d").to_string(),
+        day: match account {
+            Some(a) => format!("{a}:{}", now.format("%Y-%m-%d")),
+            None => now.format("%Y-%m-%d").to_string(),
+        },
         counts: BTreeMap::new(),
         actions: Vec::new(),
         untagged: Vec::new(),
@@ -436,4 +451,51 @@ mod tests;
 pub fn deactivation_keys(key_id: &str) -> [String; 2] {
     [Stage::Deactivate, Stage::Overdue]
         .map(|s| format!("{FUNCTION}:deactivate_key:{key_id}:{}", s.name()))
+}
+
+/// One report for an organisation's scan: every account's steps (their reasons naming
+/// the account), and `failed` (500) when an account could not be scanned, naming it,
+/// while the other accounts' work stands.
+pub fn combine(
+    event_ref: &str,
+    dry_run: bool,
+    results: Vec<(String, Result<crate::report::Report, String>)>,
+) -> crate::report::Report {
+    let mut steps = Vec::new();
+    let mut failures = Vec::new();
+    let mut acted = false;
+    for (account, result) in results {
+        match result {
+            Ok(report) => {
+                acted |= report.decision == Decision::Act;
+                if let Some(why) = report.decision.explanation().filter(|_| {
+                    matches!(
+                        report.decision,
+                        Decision::Failed { .. } | Decision::Refused { .. }
+                    )
+                }) {
+                    failures.push(format!("{account}: {why}"));
+                }
+                steps.extend(report.steps.into_iter().map(|mut s| {
+                    s.step.reason = format!("account {account}: {}", s.step.reason);
+                    s
+                }));
+            }
+            Err(why) => failures.push(format!("{account}: {why}")),
+        }
+    }
+    let decision = if !failures.is_empty() {
+        Decision::Failed {
+            why: format!("could not scan: {}", failures.join("; ")),
+        }
+    } else if acted {
+        Decision::Act
+    } else {
+        Decision::NothingToDo {
+            why: "no account has a key in a stage".into(),
+        }
+    };
+    let mut plan = Plan::new(FUNCTION, decision);
+    plan.event_id = Some(event_ref.to_owned());
+    crate::report::Report::new(plan, dry_run, steps)
 }

@@ -415,3 +415,65 @@ fn a_key_keyguard_just_deactivated_waits_out_its_grace_before_deletion() {
     assert_eq!(deactivation_keys(K1)[0], keys[0]);
     assert_eq!(keys[1], "age-rotation:notify:summary:2026-11-23");
 }
+
+#[test]
+fn an_organisation_scan_reports_every_account_and_names_the_ones_that_failed() {
+    let ok = |account: &str| {
+        let plan = decide_scan_in(
+            Some(account),
+            "run-1",
+            &cfg(),
+            &[person(
+                "alice",
+                Some("employee"),
+                Some("a@example.com"),
+                &[(K1, Active, 85)],
+            )],
+            now(),
+        );
+        let steps = plan
+            .steps
+            .iter()
+            .map(|s| crate::report::StepReport {
+                step: s.clone(),
+                outcome: crate::report::Outcome::Applied { detail: None },
+            })
+            .collect();
+        crate::report::Report::new(plan, false, steps)
+    };
+    let a = ok("111111111111");
+    let summary_key = &a.steps.last().unwrap().step.idempotency_key;
+    assert_eq!(
+        summary_key,
+        "age-rotation:notify:summary:111111111111:2026-11-23"
+    );
+    let combined = combine(
+        "run-1",
+        false,
+        vec![
+            ("111111111111".into(), Ok(a)),
+            (
+                "222222222222".into(),
+                Err("AssumeRole: AccessDenied".into()),
+            ),
+            ("333333333333".into(), Ok(ok("333333333333"))),
+        ],
+    );
+    assert_eq!(combined.status_code, 500);
+    assert!(combined
+        .decision
+        .explanation()
+        .unwrap()
+        .contains("222222222222: AssumeRole: AccessDenied"));
+    assert_eq!(combined.steps.len(), 6, "both good accounts' steps stand");
+    assert!(combined.steps[0]
+        .step
+        .reason
+        .starts_with("account 111111111111: "));
+    let all_good = combine(
+        "run-1",
+        false,
+        vec![("111111111111".into(), Ok(ok("111111111111")))],
+    );
+    assert_eq!(all_good.status_code, 200);
+}

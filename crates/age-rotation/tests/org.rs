@@ -1,0 +1,143 @@
+//! age-rotation's organisation mode against moto: three member accounts, each scanned
+//! through the member role assumed there, emails sent centrally, one summary per account.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
+
+use age_rotation::{App, Settings};
+use keyguard_aws::accounts;
+use keyguard_core::policy::containment::SelfIdentity;
+use keyguard_testkit::{moto, unique};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+const ROLE: &str = "keyguard-age-rotation-member";
+
+#[tokio::test]
+async fn three_member_accounts_are_scanned_each_through_its_own_role() {
+    moto::shared();
+    let sdk = keyguard_aws::load_config().await;
+    let org = aws_sdk_organizations::Client::new(&sdk);
+    org.create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await
+        .unwrap();
+    let mut members = Vec::new();
+    for i in 0..3 {
+        let created = org
+            .create_account()
+            .email(format!("member{i}@example.com"))
+            .account_name(format!("member-{i}"))
+            .send()
+            .await
+            .unwrap();
+        members.push(
+            created
+                .create_account_status()
+                .unwrap()
+                .account_id()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    aws_sdk_sesv2::Client::new(&sdk)
+        .create_email_identity()
+        .email_identity("keyguard@example.com")
+        .send()
+        .await
+        .unwrap();
+    // In each member account, as the member role: one employee with an 85-day key.
+    let mut keys = BTreeMap::new();
+    for account in &members {
+        // keyguard's own way in must work for the account.
+        accounts::iam_in(&sdk, account, ROLE).await.unwrap();
+        let client = iam_client(&sdk, account).await;
+        let user = keyguard_testkit::iam::user(
+            &client,
+            &[
+                ("UserType", "employee"),
+                ("Email", &format!("owner-{account}@example.com")),
+            ],
+        )
+        .await;
+        let (key, _) = keyguard_testkit::iam::key(&client, &user).await;
+        let created = chrono::Utc::now() - chrono::Duration::days(85);
+        moto::shared().backdate_key_in(account, &user, &key, &created.to_rfc3339());
+        keys.insert(account.clone(), (user, key));
+    }
+
+    let env: BTreeMap<String, String> = [
+        ("LEDGER_TABLE", unique("ledger")),
+        ("SENDER_EMAIL", "keyguard@example.com".to_owned()),
+        ("ORGANIZATION_MODE", "true".to_owned()),
+        ("REPORT_WAIT_SECONDS", "10".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let app = App::new(
+        &sdk,
+        Settings::from_env(&move |k: &str| env.get(k).cloned(), SelfIdentity::default()).unwrap(),
+    );
+    app.ledger.create_table().await.unwrap();
+    let event = json!({"version": "0", "id": unique("sched"), "detail-type": "Scheduled Event",
+                       "source": "aws.events", "detail": {}});
+    let report = serde_json::to_value(app.handle(&event).await).unwrap();
+    assert_eq!(report["statusCode"], 200, "{report:#}");
+    let steps = report["steps"].as_array().unwrap();
+    let of = |kind: &str| {
+        steps
+            .iter()
+            .filter(|s| s["action"]["type"] == kind)
+            .collect::<Vec<&Value>>()
+    };
+    assert_eq!(of("deactivate_key").len(), 3, "{report:#}");
+    assert_eq!(of("send_email").len(), 3);
+    assert_eq!(of("notify").len(), 3, "one summary per account");
+    for (account, (user, key)) in &keys {
+        let client = iam_client(&sdk, account).await;
+        let statuses = keyguard_testkit::iam::statuses(&client, user).await;
+        assert_eq!(statuses[key], "Inactive", "account {account}");
+        assert!(steps.iter().any(|s| s["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("account {account}: "))));
+    }
+    let mail = moto::shared().data()["ses"]["Message"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for account in &members {
+        let to = format!("owner-{account}@example.com");
+        assert_eq!(
+            mail.iter()
+                .filter(|m| m["destinations"]["ToAddresses"][0] == to.as_str())
+                .count(),
+            1
+        );
+    }
+}
+
+/// A raw IAM client in `account`, as the member role (for the test's own setup and checks).
+async fn iam_client(sdk: &keyguard_aws::SdkConfig, account: &str) -> aws_sdk_iam::Client {
+    let out = aws_sdk_sts::Client::new(sdk)
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{account}:role/{ROLE}"))
+        .role_session_name("test")
+        .send()
+        .await
+        .unwrap();
+    let c = out.credentials().unwrap();
+    let creds = aws_sdk_iam::config::Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_owned()),
+        None,
+        "test",
+    );
+    aws_sdk_iam::Client::from_conf(
+        aws_sdk_iam::config::Builder::from(sdk)
+            .credentials_provider(creds)
+            .build(),
+    )
+}

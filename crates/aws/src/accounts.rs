@@ -1,0 +1,71 @@
+//! The accounts of an AWS Organization, and an IAM client inside each of them through a
+//! role keyguard assumes there (age-rotation's organisation mode).
+
+use crate::error::effect_error;
+use crate::Iam;
+use keyguard_core::{EffectError, ErrorKind};
+
+/// One member account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: String,
+    pub name: String,
+}
+
+/// Every ACTIVE account of the organisation, all pages (`organizations:ListAccounts`;
+/// run from the management account or a delegated administrator).
+pub async fn list(config: &aws_config::SdkConfig) -> Result<Vec<Account>, EffectError> {
+    let pages = aws_sdk_organizations::Client::new(config)
+        .list_accounts()
+        .into_paginator()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(|e| effect_error(&e))?;
+    Ok(pages
+        .iter()
+        .flat_map(|page| page.accounts())
+        .filter(|a| a.status().map(|s| s.as_str()) == Some("ACTIVE"))
+        .filter_map(|a| {
+            Some(Account {
+                id: a.id()?.to_owned(),
+                name: a.name().unwrap_or_default().to_owned(),
+            })
+        })
+        .collect())
+}
+
+/// IAM in `account`, as `role_name` there (`sts:AssumeRole`; the session lasts an hour).
+pub async fn iam_in(
+    config: &aws_config::SdkConfig,
+    account: &str,
+    role_name: &str,
+) -> Result<Iam, EffectError> {
+    let arn = format!("arn:aws:iam::{account}:role/{role_name}");
+    let out = aws_sdk_sts::Client::new(config)
+        .assume_role()
+        .role_arn(&arn)
+        .role_session_name("keyguard-age-rotation")
+        .send()
+        .await
+        .map_err(|e| effect_error(&e))?;
+    let c = out.credentials().ok_or_else(|| {
+        EffectError::new(
+            ErrorKind::Other,
+            None,
+            format!("AssumeRole {arn} returned no credentials"),
+        )
+    })?;
+    let credentials = aws_sdk_iam::config::Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_owned()),
+        None,
+        "keyguard-member-account",
+    );
+    Ok(Iam::from_client(aws_sdk_iam::Client::from_conf(
+        aws_sdk_iam::config::Builder::from(config)
+            .credentials_provider(credentials)
+            .build(),
+    )))
+}
