@@ -5,11 +5,12 @@ SHELL := /bin/bash
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell sha256sum tools/requirements.txt | cut -c1-12)
 
-.PHONY: help venv test lint unit demo clean
+.PHONY: help venv test lint unit demo bench clean
 
 help:
 	@echo "make demo   run keyguard's story locally (moto + the real binaries under the Lambda emulator)"
 	@echo "make test   fmt, clippy, every unit and integration test, and the demo's checks"
+	@echo "make bench  keyguard's figures beside a baseline's, one markdown table (several minutes)"
 
 $(STAMP): tools/requirements.txt
 	rm -f $(VENV)/.installed-*
@@ -33,6 +34,11 @@ test: venv lint unit
 demo: venv
 	cargo build --workspace
 	tools/demo.sh
+
+# Figures, never assertions: printed as one markdown table.
+bench: venv
+	cargo build --workspace
+	target/debug/keyguard-bench
 
 clean:
 	rm -rf $(VENV) target

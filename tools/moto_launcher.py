@@ -15,6 +15,8 @@ Routes added (all under /_keyguard/, never part of any AWS protocol):
         "create_date": "2026-08-30T09:00:00+00:00"}
        -> 200 {"key_id": ..., "create_date": ...} | 404 {"error": ...} | 400 {"error": ...}
 
+  GET  /_keyguard/requests         -> 200 {"total": N}: AWS requests served since the last reset
+  POST /_keyguard/requests/reset   -> 200 {"total": 0}
   GET  /_keyguard/standins
        -> 200 {"automation_executions": [...], "incidents": [{"record":..., "request":...}]}
 
@@ -85,7 +87,19 @@ def backdate_key(body):
     return "404 Not Found", {"error": "user " + user_name + " has no key " + key_id}
 
 
+REQUESTS = {"total": 0}
+REQUESTS_LOCK = threading.Lock()
+
+
+def _count_reset(_body):
+    with REQUESTS_LOCK:
+        REQUESTS["total"] = 0
+    return "200 OK", dict(REQUESTS)
+
+
 ROUTES = {
+    ("GET", "/_keyguard/requests"): lambda _body: ("200 OK", dict(REQUESTS)),
+    ("POST", "/_keyguard/requests/reset"): _count_reset,
     ("POST", "/_keyguard/iam/backdate-key"): backdate_key,
     ("GET", "/_keyguard/standins"): lambda _body: ("200 OK", moto_standins.snapshot()),
 }
@@ -117,6 +131,10 @@ class Launcher:
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
+        if not path.startswith(("/_keyguard/", "/moto-api/")):
+            # Every AWS call, for the benchmark's "API calls" column.
+            with REQUESTS_LOCK:
+                REQUESTS["total"] += 1
         if path == "/moto-api/reset":
             moto_standins.reset()
         target = environ.get("HTTP_X_AMZ_TARGET", "")

@@ -20,9 +20,12 @@ use std::time::Duration;
 const READ_CONCURRENCY: usize = 8;
 
 impl Iam {
-    /// The report's CSV, generated if needed, waiting at most `max_wait`.
+    /// The report's CSV, generated if needed, waiting at most `max_wait` (polled after
+    /// 0.25 s, 0.5 s, 1 s, then every 2 s).
     pub async fn credential_report(&self, max_wait: Duration) -> Result<Vec<u8>, EffectError> {
         let started = std::time::Instant::now();
+        // Short waits first (a small account's report is ready at once), then every 2 s.
+        let mut pause = Duration::from_millis(250);
         loop {
             let state = self
                 .client
@@ -40,7 +43,8 @@ impl Iam {
                     format!("the credential report was not ready after {max_wait:?}"),
                 ));
             }
-            tokio::time::sleep(Duration::from_secs(2)).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(2));
         }
         let out = self
             .client

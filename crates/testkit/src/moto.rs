@@ -105,6 +105,25 @@ impl Moto {
         serde_json::from_str(&body).expect("moto answers JSON")
     }
 
+    /// AWS requests moto served since the last [`Moto::reset_requests`].
+    pub fn requests(&self) -> u64 {
+        let (_, body) = request(&self.endpoint, "GET", "/_keyguard/requests", "");
+        serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["total"].as_u64())
+            .unwrap_or(0)
+    }
+
+    pub fn reset_requests(&self) {
+        request(&self.endpoint, "POST", "/_keyguard/requests/reset", "{}");
+    }
+
+    /// Empties moto (every service, every account) and the stand-ins.
+    pub fn reset(&self) {
+        let (status, _) = request(&self.endpoint, "POST", "/moto-api/reset", "");
+        assert_eq!(status, 200, "POST /moto-api/reset");
+    }
+
     /// What the stand-ins recorded: automation executions, and incidents with the
     /// `StartIncident` request that opened each.
     pub fn standins(&self) -> serde_json::Value {
