@@ -4,10 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
-use age_rotation::{App, Settings, Source};
-use keyguard_core::policy::containment::SelfIdentity;
-use keyguard_testkit::{moto, unique};
-use std::collections::BTreeMap;
+mod common;
+
+use age_rotation::{App, Source};
+use keyguard_testkit::moto;
 
 #[tokio::test]
 async fn no_report_in_time_means_every_user_is_read() {
@@ -24,19 +24,8 @@ async fn no_report_in_time_means_every_user_is_read() {
     let young = keyguard_testkit::iam::user(&iam, &[("UserType", "employee")]).await;
     keyguard_testkit::iam::key(&iam, &young).await;
 
-    let env: BTreeMap<String, String> = [
-        ("LEDGER_TABLE", unique("ledger")),
-        ("SENDER_EMAIL", "keyguard@example.com".to_owned()),
-        // moto answers the first GenerateCredentialReport with STARTED: no time to wait.
-        ("REPORT_WAIT_SECONDS", "0".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let app = App::new(
-        &sdk,
-        Settings::from_env(&move |k: &str| env.get(k).cloned(), SelfIdentity::default()).unwrap(),
-    );
+    // moto answers the first GenerateCredentialReport with STARTED: no time to wait.
+    let app = common::app(&sdk, &[("REPORT_WAIT_SECONDS", "0")]).await;
     let (people, source) = app
         .scan_facts(&app.effects.iam, chrono::Utc::now())
         .await

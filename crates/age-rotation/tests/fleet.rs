@@ -7,9 +7,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
-use age_rotation::{App, Settings};
+mod common;
+
 use futures::stream::{self, StreamExt};
-use keyguard_core::policy::containment::SelfIdentity;
 use keyguard_testkit::{moto, unique};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -143,19 +143,7 @@ async fn a_fleet_of_two_thousand_gets_exactly_the_expected_actions_and_emails_on
     let started = std::time::Instant::now();
     let members = fleet(&iam, &prefix).await;
     eprintln!("fleet of {FLEET} made in {:?}", started.elapsed());
-    let env: BTreeMap<String, String> = [
-        ("LEDGER_TABLE", unique("ledger")),
-        ("SENDER_EMAIL", SENDER.to_owned()),
-        ("REPORT_WAIT_SECONDS", "10".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let app = App::new(
-        &sdk,
-        Settings::from_env(&move |k: &str| env.get(k).cloned(), SelfIdentity::default()).unwrap(),
-    );
-    app.ledger.create_table().await.unwrap();
+    let app = common::app(&sdk, &[]).await;
 
     let started = std::time::Instant::now();
     let first = serde_json::to_value(app.handle(&schedule()).await).unwrap();

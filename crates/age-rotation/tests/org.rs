@@ -3,9 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
-use age_rotation::{App, Settings};
+mod common;
+
 use keyguard_aws::accounts;
-use keyguard_core::policy::containment::SelfIdentity;
 use keyguard_testkit::{moto, unique};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -66,20 +66,7 @@ async fn three_member_accounts_are_scanned_each_through_its_own_role() {
         keys.insert(account.clone(), (user, key));
     }
 
-    let env: BTreeMap<String, String> = [
-        ("LEDGER_TABLE", unique("ledger")),
-        ("SENDER_EMAIL", "keyguard@example.com".to_owned()),
-        ("ORGANIZATION_MODE", "true".to_owned()),
-        ("REPORT_WAIT_SECONDS", "10".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let app = App::new(
-        &sdk,
-        Settings::from_env(&move |k: &str| env.get(k).cloned(), SelfIdentity::default()).unwrap(),
-    );
-    app.ledger.create_table().await.unwrap();
+    let app = common::app(&sdk, &[("ORGANIZATION_MODE", "true")]).await;
     let event = json!({"version": "0", "id": unique("sched"), "detail-type": "Scheduled Event",
                        "source": "aws.events", "detail": {}});
     let report = serde_json::to_value(app.handle(&event).await).unwrap();

@@ -65,18 +65,9 @@ impl Iam {
 
     /// Every user (all pages) with their keys, last use and tags.
     pub async fn inventory(&self) -> Result<Vec<UserFacts>, EffectError> {
-        let users = self
-            .client
-            .list_users()
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| effect_error(&e))?;
+        let users = self.user_names().await?;
         let mut all = Vec::with_capacity(users.len());
-        for user in users {
-            let name = user.user_name().to_owned();
+        for name in users {
             // A user deleted while we read is simply gone.
             let Some(keys) = self.key_facts(&name).await? else {
                 continue;

@@ -1,0 +1,23 @@
+//! What the age-rotation tests share: an app configured as a test asks.
+
+use age_rotation::{App, Settings};
+use keyguard_core::policy::containment::SelfIdentity;
+use std::collections::BTreeMap;
+
+/// The app with a fresh ledger table, the test sender, and `extra` variables.
+pub async fn app(sdk: &keyguard_aws::SdkConfig, extra: &[(&str, &str)]) -> App {
+    let mut env: BTreeMap<String, String> = BTreeMap::from([
+        (
+            "LEDGER_TABLE".to_owned(),
+            keyguard_testkit::unique("ledger"),
+        ),
+        ("SENDER_EMAIL".to_owned(), "keyguard@example.com".to_owned()),
+        ("REPORT_WAIT_SECONDS".to_owned(), "10".to_owned()),
+    ]);
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let settings = Settings::from_env(&move |k: &str| env.get(k).cloned(), SelfIdentity::default())
+        .expect("test settings");
+    let app = App::new(sdk, settings);
+    app.ledger.create_table().await.expect("ledger table");
+    app
+}
