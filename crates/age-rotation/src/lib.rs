@@ -97,11 +97,7 @@ impl App {
         };
         let event_ref = keyguard_core::event_ref(&trigger, raw);
         let cfg = &self.settings.age;
-        let early = |decision: Decision| {
-            let mut plan = Plan::new(FUNCTION, decision);
-            plan.event_id = Some(event_ref.clone());
-            plan
-        };
+        let early = |decision: Decision| Plan::for_event(FUNCTION, decision, event_ref.clone());
         let plan = if let Some(why) =
             containment::untrusted_source(&trigger, &cfg.containment.trusted_sources)
         {

@@ -264,13 +264,13 @@ pub fn plan_rotator(
     };
     let event_ref = keyguard_core::event_ref(trigger, raw);
     let Some(secret) = facts.secrets.get(&event.secret_id) else {
-        let mut plan = Plan::new(
+        let plan = Plan::for_event(
             rotation::FUNCTION,
             Decision::NotFound {
                 what: format!("no secret {} in the facts", event.secret_id),
             },
+            event_ref,
         );
-        plan.event_id = Some(event_ref);
         return Ok(plan);
     };
     let mut secret_facts = SecretFacts {

@@ -302,6 +302,13 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// A plan about one event (its id, or the content hash that stands for it).
+    pub fn for_event(function: &str, decision: Decision, event_ref: impl Into<String>) -> Self {
+        let mut plan = Self::new(function, decision);
+        plan.event_id = Some(event_ref.into());
+        plan
+    }
+
     pub fn new(function: &str, decision: Decision) -> Self {
         Self {
             function: function.to_owned(),

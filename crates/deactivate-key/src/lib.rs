@@ -67,13 +67,13 @@ impl App {
             Ok(target) => match containment::gather(&target.lookup(), &self.effects.iam).await {
                 Ok(facts) => containment::decide(&target, cfg, &facts, now),
                 Err(e) => {
-                    let mut plan = Plan::new(
+                    let mut plan = Plan::for_event(
                         FUNCTION,
                         Decision::Failed {
                             why: format!("reading IAM: {e}"),
                         },
+                        event_ref,
                     );
-                    plan.event_id = Some(event_ref);
                     plan.classifier_source = target.classifier_source;
                     plan
                 }

@@ -93,25 +93,20 @@ impl App {
         let plan = match &trigger {
             Trigger::Rotation(event) => match self.rotation_facts(event).await {
                 Ok(Some(facts)) => rotation::decide_step(event, cfg, &facts, now),
-                Ok(None) => {
-                    let mut plan = Plan::new(
-                        FUNCTION,
-                        Decision::NotFound {
-                            what: format!("no secret {}", event.secret_id),
-                        },
-                    );
-                    plan.event_id = Some(event_ref);
-                    plan
-                }
+                Ok(None) => Plan::for_event(
+                    FUNCTION,
+                    Decision::NotFound {
+                        what: format!("no secret {}", event.secret_id),
+                    },
+                    event_ref,
+                ),
                 Err(e) => failed(format!("reading the secret: {e}"), Some(&event_ref)),
             },
             Trigger::Scheduled { .. } => {
                 if let Some(why) =
                     containment::untrusted_source(&trigger, &cfg.containment.trusted_sources)
                 {
-                    let mut plan = Plan::new(FUNCTION, Decision::Refused { why });
-                    plan.event_id = Some(event_ref);
-                    plan
+                    Plan::for_event(FUNCTION, Decision::Refused { why }, event_ref)
                 } else {
                     match self.sweep_facts().await {
                         Ok((users, secrets)) => {
@@ -123,18 +118,15 @@ impl App {
                     }
                 }
             }
-            _ => {
-                let mut plan = Plan::new(
-                    FUNCTION,
-                    Decision::Ignored {
-                        why: format!(
-                            "{FUNCTION} acts on Secrets Manager rotation steps and its schedule only"
-                        ),
-                    },
-                );
-                plan.event_id = Some(event_ref);
-                plan
-            }
+            _ => Plan::for_event(
+                FUNCTION,
+                Decision::Ignored {
+                    why: format!(
+                        "{FUNCTION} acts on Secrets Manager rotation steps and its schedule only"
+                    ),
+                },
+                event_ref,
+            ),
         };
         keyguard_core::execute(plan, &self.effects, &self.ledger, dry_run, now).await
     }

@@ -416,8 +416,7 @@ pub fn decide_scan_in(
     people: &[Person],
     now: Timestamp,
 ) -> Plan {
-    let mut plan = Plan::new(FUNCTION, Decision::Act);
-    plan.event_id = Some(event_ref.to_owned());
+    let plan = Plan::for_event(FUNCTION, Decision::Act, event_ref.to_owned());
     let mut scan = Scan {
         plan,
         cfg,
@@ -495,7 +494,6 @@ pub fn combine(
             why: "no account has a key in a stage".into(),
         }
     };
-    let mut plan = Plan::new(FUNCTION, decision);
-    plan.event_id = Some(event_ref.to_owned());
+    let plan = Plan::for_event(FUNCTION, decision, event_ref.to_owned());
     crate::report::Report::new(plan, dry_run, steps)
 }

@@ -209,8 +209,7 @@ pub async fn gather<R: IamReader + Sync>(lookup: &Lookup, iam: &R) -> Result<Fac
 }
 
 fn early(decision: Decision, event_ref: &str, classifier_source: Option<String>) -> Plan {
-    let mut plan = Plan::new(FUNCTION, decision);
-    plan.event_id = Some(event_ref.to_owned());
+    let mut plan = Plan::for_event(FUNCTION, decision, event_ref.to_owned());
     plan.classifier_source = classifier_source;
     plan
 }
@@ -511,8 +510,7 @@ impl Builder<'_> {
 
 /// The plan for a target, given what IAM said about it.
 pub fn decide(target: &Target, cfg: &ContainmentConfig, facts: &Facts, now: Timestamp) -> Plan {
-    let mut plan = Plan::new(FUNCTION, Decision::Act);
-    plan.event_id = Some(target.event_ref.clone());
+    let mut plan = Plan::for_event(FUNCTION, Decision::Act, target.event_ref.clone());
     plan.classifier_source = target.classifier_source.clone();
     let b = Builder { plan, target };
     let source = target.classifier_source.as_deref().unwrap_or("an event");

@@ -104,8 +104,7 @@ struct Builder {
 
 impl Builder {
     fn new(scope: String, event_ref: &str) -> Self {
-        let mut plan = Plan::new(FUNCTION, Decision::Act);
-        plan.event_id = Some(event_ref.to_owned());
+        let plan = Plan::for_event(FUNCTION, Decision::Act, event_ref.to_owned());
         Self { plan, scope }
     }
 
@@ -163,11 +162,7 @@ pub fn decide_step(
     let b = Builder::new(format!("{}:{token}", facts.arn), token);
     match plan_step(b, event, cfg, facts, now) {
         Ok(plan) => plan,
-        Err(decision) => {
-            let mut plan = Plan::new(FUNCTION, decision);
-            plan.event_id = Some(token.clone());
-            plan
-        }
+        Err(decision) => Plan::for_event(FUNCTION, decision, token.clone()),
     }
 }
 

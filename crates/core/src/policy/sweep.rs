@@ -69,8 +69,7 @@ pub fn decide_sweep(
     secrets: &[ManagedSecret],
     now: Timestamp,
 ) -> Plan {
-    let mut plan = Plan::new(FUNCTION, Decision::Act);
-    plan.event_id = Some(event_ref.to_owned());
+    let mut plan = Plan::for_event(FUNCTION, Decision::Act, event_ref.to_owned());
     let by_name: BTreeMap<&str, &UserFacts> = users.iter().map(|u| (u.name.as_str(), u)).collect();
     let grace = i64::from(cfg.grace_days);
     for secret in secrets {

@@ -151,8 +151,7 @@ impl Target {
 }
 
 fn early(decision: Decision, event_ref: &str) -> Early {
-    let mut plan = Plan::new(FUNCTION, decision);
-    plan.event_id = Some(event_ref.to_owned());
+    let plan = Plan::for_event(FUNCTION, decision, event_ref.to_owned());
     Box::new(plan)
 }
 
@@ -322,8 +321,7 @@ impl<'a> Builder<'a> {
         principal: String,
         now: Timestamp,
     ) -> Self {
-        let mut plan = Plan::new(FUNCTION, Decision::Act);
-        plan.event_id = Some(target.event_ref.clone());
+        let mut plan = Plan::for_event(FUNCTION, Decision::Act, target.event_ref.clone());
         plan.classifier_source = Some(format!("{FUNCTION}/{}", target.finding.finding_type));
         Self {
             plan,
