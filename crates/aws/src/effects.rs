@@ -119,6 +119,9 @@ impl Effects for AwsEffects {
                     "AWSCURRENT of {secret_id} is now version {token}"
                 )))
             }
+            // The Lambda client that carries hand-offs is createkey-detector's (issue 5),
+            // not built yet: no function here plans a hand-off at run time.
+            Action::HandOff { .. } => Err(not_wired("Lambda")),
             Action::SendEmail { email } => {
                 let mailer = self.mailer.as_ref().ok_or_else(|| not_wired("SES"))?;
                 let id = mailer.send(email).await?;

@@ -16,6 +16,7 @@ use keyguard_core::policy::age::{self, AgeConfig, KeyAge, Person};
 use keyguard_core::policy::containment::{
     self, ContainmentConfig, IamReader, KeyStatus, SelfIdentity,
 };
+use keyguard_core::policy::detector::{self, DetectorConfig};
 use keyguard_core::policy::rotation::{self, HeldKey, RotatorConfig, SecretFacts};
 use keyguard_core::policy::translator::{self, TranslatorConfig};
 use keyguard_core::{
@@ -352,4 +353,14 @@ pub fn plan_age(
     }
     let event_ref = keyguard_core::event_ref(trigger, raw);
     Ok(age::decide_scan(&event_ref, &cfg, &people, now))
+}
+
+pub fn plan_detector(trigger: &Trigger, raw: &Value, facts: &Supplied) -> Result<Plan, InputError> {
+    let env = |name: &str| facts.var(name);
+    let cfg = DetectorConfig::from_env(&env).map_err(config_error)?;
+    Ok(detector::decide(
+        trigger,
+        &cfg,
+        &keyguard_core::event_ref(trigger, raw),
+    ))
 }

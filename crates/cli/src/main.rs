@@ -60,6 +60,7 @@ enum Function {
     GuarddutyTranslator,
     SecretsRotator,
     AgeRotation,
+    CreatekeyDetector,
 }
 
 /// Prints a line; a closed stdout (`keyguard plan … | head`) ends the output quietly
@@ -124,6 +125,7 @@ fn plan(
         Function::GuarddutyTranslator => facts::plan_translator(&trigger, &raw, &facts, now)?,
         Function::SecretsRotator => facts::plan_rotator(&trigger, &raw, &facts, now)?,
         Function::AgeRotation => facts::plan_age(&trigger, &raw, &facts, now)?,
+        Function::CreatekeyDetector => facts::plan_detector(&trigger, &raw, &facts)?,
     };
     serde_json::to_value(&plan).map_err(|e| InputError(e.to_string()))
 }

@@ -284,3 +284,31 @@ fn scan_dry_run_against_moto_prints_keys_by_stage_and_changes_nothing() {
     });
     assert_eq!(statuses[&key], "Active");
 }
+
+#[test]
+fn plan_for_createkey_detector_shows_alerts_and_hand_offs() {
+    let plan = |file: &str| {
+        let (code, out, err) = keyguard(&["plan", "--function", "createkey-detector", file]);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<Value>(&out).unwrap()
+    };
+    let p = plan("events/createkey-detector/backdoor-key.json");
+    let steps = p["steps"].as_array().unwrap();
+    assert_eq!(
+        steps[0]["action"]["notice"]["facts"]["rule"],
+        "backdoor-key"
+    );
+    assert_eq!(steps[1]["action"]["type"], "hand_off");
+    assert_eq!(
+        steps[1]["action"]["key_id"], "AKIAI44QH8DHBEXAMPLE",
+        "the backdoor key"
+    );
+    assert_eq!(steps[1]["action"]["user"], "admin");
+    let p = plan("events/createkey-detector/gpu-instances.json");
+    let steps = p["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["action"]["notice"]["severity"], "high");
+    assert_eq!(
+        steps[1]["action"]["key_id"], "AKIAIOSFODNN7EXAMPLE",
+        "the leaked key that launched them"
+    );
+}

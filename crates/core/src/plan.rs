@@ -69,6 +69,15 @@ pub enum Action {
         assume_role_arn: Option<String>,
         client_token: String,
     },
+    /// An asynchronous invocation of deactivate-key (`lambda:InvokeFunction`,
+    /// `InvocationType=Event`) with `{accessKeyId, userName, classifierSource, eventId}`.
+    HandOff {
+        key_id: AccessKeyId,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        user: Option<UserName>,
+        classifier_source: String,
+        event_id: String,
+    },
     /// SES `SendEmail` of one message to one person.
     SendEmail {
         email: Email,
@@ -132,6 +141,7 @@ impl Action {
             Self::TestPendingKey { .. } => "test_pending_key",
             Self::PromotePending { .. } => "promote_pending",
             Self::SendEmail { .. } => "send_email",
+            Self::HandOff { .. } => "hand_off",
             Self::StartRunbook { .. } => "start_runbook",
             Self::OpenIncident { .. } => "open_incident",
             Self::Notify { .. } => "notify",
@@ -159,6 +169,7 @@ impl Action {
             Self::TestPendingKey { .. } => &["secretsmanager:GetSecretValue"],
             Self::PromotePending { .. } => &["secretsmanager:UpdateSecretVersionStage"],
             Self::SendEmail { .. } => &["ses:SendEmail"],
+            Self::HandOff { .. } => &["lambda:InvokeFunction"],
             Self::StartRunbook { .. } => &["ssm:StartAutomationExecution", "iam:PassRole"],
             Self::OpenIncident { .. } => &["ssm-incidents:StartIncident"],
             Self::Notify { .. } => &["sns:Publish"],
@@ -185,6 +196,7 @@ impl Action {
             Self::PromotePending { .. } => None,
             Self::OpenIncident { incident } => incident.user.as_ref(),
             Self::SendEmail { email } => email.user.as_ref(),
+            Self::HandOff { user, .. } => user.as_ref(),
             Self::RevokeSessions {
                 principal: Principal::User(user),
                 ..
@@ -199,6 +211,7 @@ impl Action {
             Self::DeactivateKey { key_id, .. }
             | Self::DeleteKey { key_id, .. }
             | Self::TestPendingKey { key_id, .. }
+            | Self::HandOff { key_id, .. }
             | Self::StartRunbook { key_id, .. } => Some(key_id),
             Self::CreatePendingKey { .. }
             | Self::PromotePending { .. }

@@ -99,3 +99,55 @@ fn the_translator_never_acts_on_samples_and_opens_incidents_for_iam_attack_seque
     }
     assert!(seen >= 5, "only {seen} GuardDuty samples");
 }
+
+/// createkey-detector against the published panther-analysis rule tests, for the rules
+/// keyguard covers: every "alert" case fires keyguard's matching rule, no "no alert" case
+/// does, and no "no alert" case fires anything at medium or above except where keyguard
+/// deliberately goes further (a refused CreateAccessKey is `failed-key-creation`,
+/// medium: panther's backdoor rule ignores it, keyguard reports it as probing).
+#[test]
+fn the_detector_agrees_with_the_published_rule_tests() {
+    use keyguard_core::notice::Severity;
+    use keyguard_core::policy::detector::{evaluate, DetectorConfig};
+    let Some(dir) = corpus::dir() else { return };
+    let cfg = DetectorConfig::from_env(&|_: &str| None).unwrap();
+    let covered = [
+        ("AWS.IAM.Backdoor.User.Keys", "backdoor-key"),
+        ("AWS.CloudTrail.RootAccessKeyCreated", "root-key-created"),
+        (
+            "AWS.CloudTrail.IAMCompromisedKeyQuarantine",
+            "quarantine-policy-attached",
+        ),
+        ("AWS.IAM.AttachAdminUserPolicy", "admin-policy-attached"),
+    ];
+    let mut checked = 0;
+    for s in corpus::samples(&dir) {
+        let Some((_, ours)) = covered
+            .iter()
+            .find(|(theirs, _)| s.test_name.starts_with(theirs))
+        else {
+            continue;
+        };
+        let trigger = parse(&std::fs::read(&s.path).unwrap()).unwrap();
+        let keyguard_core::Trigger::CloudTrail { record, .. } = trigger else {
+            panic!("{}: not a CloudTrail record", s.file)
+        };
+        let alerts = evaluate(&record, &cfg);
+        let fired = alerts.iter().any(|a| a.rule == *ours);
+        match s.expected.as_str() {
+            "alert" => assert!(fired, "{}: {ours} should fire: {alerts:?}", s.file),
+            "no alert" => {
+                assert!(!fired, "{}: {ours} must not fire", s.file);
+                for a in alerts.iter().filter(|a| a.severity >= Severity::Medium) {
+                    assert_eq!(a.rule, "failed-key-creation", "{}: {a:?}", s.file);
+                }
+            }
+            other => panic!("{}: unexpected expectation {other:?}", s.file),
+        }
+        checked += 1;
+    }
+    assert!(
+        checked >= 11,
+        "only {checked} panther cases for the covered rules"
+    );
+}

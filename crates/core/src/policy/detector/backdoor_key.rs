@@ -1,0 +1,38 @@
+//! `backdoor-key` (high): a successful `CreateAccessKey` for a user other than the caller:
+//! a classic way to keep access after a compromise. The caller's user name comes from its
+//! ARN and is compared whole, never as a prefix or suffix (`jack` ≠ `jackson`). The root
+//! user creating a key for an IAM user is not counted: root can do anything anyway, and
+//! the published rule tests treat it as no alert.
+
+use super::{caller_user, long_term, Alert};
+use crate::events::{ApiCall, CloudTrailRecord, IdentityType};
+use crate::notice::Severity;
+
+pub fn check(r: &CloudTrailRecord) -> Option<Alert> {
+    let ApiCall::CreateAccessKey(call) = &r.call else {
+        return None;
+    };
+    if !r.succeeded() || r.user_identity.identity_type == IdentityType::Root {
+        return None;
+    }
+    let target = call.requested_user.as_deref()?;
+    if caller_user(r) == Some(target) {
+        return None;
+    }
+    let caller = r
+        .user_identity
+        .arn
+        .as_deref()
+        .unwrap_or("an unknown caller");
+    let created = call.created.as_ref();
+    Some(Alert {
+        rule: "backdoor-key",
+        severity: Severity::High,
+        why: "an access key created for another user is a way to keep access after a compromise",
+        summary: format!("{caller} created an access key for user {target}"),
+        contain: long_term(
+            created.and_then(|c| c.access_key_id.as_deref()),
+            Some(target),
+        ),
+    })
+}

@@ -1,0 +1,177 @@
+//! createkey-detector's rules: pure functions over one CloudTrail record, each in its own
+//! module with an id, a severity and a one-line why. A rule returns an [`Alert`], and
+//! names the key to contain when IAM can contain it.
+//!
+//! [`evaluate`] runs them all; [`decide`] turns alerts into a plan: a notice for every
+//! alert at or above `ALERT_MIN_SEVERITY`, and a hand-off to deactivate-key for every
+//! containable alert at or above `CONTAIN_MIN_SEVERITY`.
+
+mod admin_policy;
+mod backdoor_key;
+mod failed_key_creation;
+mod key_created;
+mod quarantine_policy;
+mod root_key_created;
+mod runs_instances;
+mod threat_ip;
+
+use crate::config::{self, ConfigError, Env};
+use crate::events::{CloudTrailRecord, Trigger};
+use crate::key::{AccessKeyId, KeyKind, UserName};
+use crate::notice::{Notice, Severity};
+use crate::plan::{Action, Decision, Plan, Step};
+use crate::policy::containment;
+use std::collections::BTreeSet;
+
+pub use threat_ip::Cidr;
+
+pub const FUNCTION: &str = "createkey-detector";
+
+/// What a rule found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    pub rule: &'static str,
+    pub severity: Severity,
+    pub why: &'static str,
+    /// One line about this event (who did what to whom).
+    pub summary: String,
+    /// The key to contain, and its user, when IAM can contain it.
+    pub contain: Option<(AccessKeyId, Option<UserName>)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetectorConfig {
+    /// `ALERT_MIN_SEVERITY` (default `low`): alerts below it are not sent.
+    pub alert_min: Severity,
+    /// `CONTAIN_MIN_SEVERITY` (default `high`): containable alerts at or above it are
+    /// handed to deactivate-key.
+    pub contain_min: Severity,
+    /// `THREAT_CIDRS`: addresses whose calls are `threat-ip` alerts.
+    pub threat_cidrs: Vec<Cidr>,
+    /// `MANY_INSTANCES` (default 10): `RunInstances` of this many is high.
+    pub many_instances: u64,
+    /// `TRUSTED_CUSTOM_SOURCES`, as everywhere.
+    pub trusted_sources: BTreeSet<String>,
+}
+
+fn severity(env: &impl Env, name: &str, default: Severity) -> Result<Severity, ConfigError> {
+    match env.get(name) {
+        None => Ok(default),
+        Some(v) => serde_json::from_value(serde_json::Value::String(v.trim().to_ascii_lowercase()))
+            .map_err(|_| ConfigError {
+                variable: name.into(),
+                message: format!("expected info, low, medium, high or critical, got {v:?}"),
+            }),
+    }
+}
+
+impl DetectorConfig {
+    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        let threat_cidrs = config::list(env, "THREAT_CIDRS")
+            .iter()
+            .map(|c| {
+                Cidr::parse(c).ok_or_else(|| ConfigError {
+                    variable: "THREAT_CIDRS".into(),
+                    message: format!("not a CIDR block or address: {c:?}"),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            alert_min: severity(env, "ALERT_MIN_SEVERITY", Severity::Low)?,
+            contain_min: severity(env, "CONTAIN_MIN_SEVERITY", Severity::High)?,
+            threat_cidrs,
+            many_instances: config::number(env, "MANY_INSTANCES", 10)?,
+            trusted_sources: config::list(env, "TRUSTED_CUSTOM_SOURCES"),
+        })
+    }
+}
+
+/// The calling user's name when the caller is an IAM user (from the ARN, whose last
+/// segment is the name; names cannot hold `/`).
+fn caller_user(record: &CloudTrailRecord) -> Option<&str> {
+    let arn = record.user_identity.arn.as_deref()?;
+    arn.split_once(":user/")?.1.rsplit('/').next()
+}
+
+/// A long-term key and its user as containment targets, when the id is a real `AKIA` id.
+fn long_term(key: Option<&str>, user: Option<&str>) -> Option<(AccessKeyId, Option<UserName>)> {
+    let key = AccessKeyId::parse(key?).ok()?;
+    (key.kind() == KeyKind::LongTerm).then(|| (key, user.and_then(|u| UserName::parse(u).ok())))
+}
+
+/// Every rule over one record.
+pub fn evaluate(record: &CloudTrailRecord, cfg: &DetectorConfig) -> Vec<Alert> {
+    [
+        backdoor_key::check(record),
+        root_key_created::check(record),
+        key_created::check(record),
+        failed_key_creation::check(record),
+        quarantine_policy::check(record),
+        admin_policy::check(record),
+        runs_instances::check(record, cfg.many_instances),
+        threat_ip::check(record, &cfg.threat_cidrs),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// The plan for one event: notices and hand-offs.
+pub fn decide(trigger: &Trigger, cfg: &DetectorConfig, event_ref: &str) -> Plan {
+    if let Some(why) = containment::untrusted_source(trigger, &cfg.trusted_sources) {
+        return Plan::for_event(FUNCTION, Decision::Refused { why }, event_ref);
+    }
+    let Trigger::CloudTrail { record, .. } = trigger else {
+        return Plan::for_event(
+            FUNCTION,
+            Decision::Ignored {
+                why: format!("{FUNCTION} reads CloudTrail records only"),
+            },
+            event_ref,
+        );
+    };
+    let mut plan = Plan::for_event(FUNCTION, Decision::Act, event_ref);
+    for alert in evaluate(record, cfg) {
+        let scope = format!("{}:{event_ref}", alert.rule);
+        if alert.severity >= cfg.alert_min {
+            let mut notice =
+                Notice::new(alert.severity, format!("{}: {}", alert.rule, alert.summary))
+                    .fact("rule", alert.rule)
+                    .fact("why", alert.why);
+            if let Some((key, user)) = &alert.contain {
+                notice = notice.key(Some(key.clone())).user(user.clone());
+            }
+            if let Some(ip) = &record.source_ip_address {
+                notice = notice.fact("source_ip", ip.clone());
+            }
+            plan.steps.push(Step {
+                idempotency_key: format!("{FUNCTION}:notify:{scope}"),
+                action: Action::Notify { notice },
+                reason: alert.why.to_owned(),
+                window: None,
+            });
+        }
+        if let Some((key_id, user)) = alert.contain.filter(|_| alert.severity >= cfg.contain_min) {
+            plan.steps.push(Step {
+                idempotency_key: format!("{FUNCTION}:hand_off:{scope}"),
+                reason: format!("{} ({:?}): contain {key_id}", alert.rule, alert.severity),
+                action: Action::HandOff {
+                    key_id,
+                    user,
+                    classifier_source: format!("{FUNCTION}/{}", alert.rule),
+                    event_id: event_ref.to_owned(),
+                },
+                window: None,
+            });
+        }
+    }
+    if plan.steps.is_empty() {
+        plan.decision = Decision::NothingToDo {
+            why: "no rule matched at or above ALERT_MIN_SEVERITY".into(),
+        };
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,295 @@
+use super::*;
+use crate::events::parse;
+use serde_json::{json, Value};
+
+const NEW_KEY: &str = "AKIANEWBACKDOORKEY01";
+const CALLER_KEY: &str = "AKIALEAKEDCALLERKEY1";
+
+fn cfg_with(pairs: &[(&str, &str)]) -> DetectorConfig {
+    let m: std::collections::BTreeMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    DetectorConfig::from_env(&move |k: &str| m.get(k).cloned()).unwrap()
+}
+
+fn record(v: Value) -> CloudTrailRecord {
+    match parse(v.to_string().as_bytes()).unwrap_or_else(|e| panic!("{e}")) {
+        Trigger::CloudTrail { record, .. } => *record,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn user(name: &str) -> Value {
+    json!({"type": "IAMUser", "userName": name, "accessKeyId": CALLER_KEY,
+           "arn": format!("arn:aws:iam::123456789012:user/{name}"), "accountId": "123456789012"})
+}
+
+fn create_key(caller: Value, target: Option<&str>, error: Option<&str>) -> Value {
+    json!({"eventName": "CreateAccessKey", "eventSource": "iam.amazonaws.com", "eventID": "ev-1",
+           "userIdentity": caller, "sourceIPAddress": "198.51.100.7", "errorCode": error,
+           "requestParameters": target.map(|t| json!({"userName": t})),
+           "responseElements": if error.is_some() { Value::Null } else {
+               json!({"accessKey": {"accessKeyId": NEW_KEY, "status": "Active", "userName": target.unwrap_or("self")}}) }})
+}
+
+fn rules(v: Value, cfg: &DetectorConfig) -> Vec<(&'static str, Severity)> {
+    evaluate(&record(v), cfg)
+        .into_iter()
+        .map(|a| (a.rule, a.severity))
+        .collect()
+}
+
+#[test]
+fn each_rule_fires_where_it_should_and_nowhere_else() {
+    let cfg = cfg_with(&[("THREAT_CIDRS", "203.0.113.0/24, 2001:db8::/32")]);
+    let root = json!({"type": "Root", "arn": "arn:aws:iam::123456789012:root", "accountId": "123456789012", "accessKeyId": "ASIAROOTSESSION00001"});
+    let role = json!({"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/ops/alice", "accessKeyId": "ASIAROLESESSION00001"});
+    let attach = |policy: &str, event: &str, who: (&str, &str)| {
+        json!({"eventName": event, "eventSource": "iam.amazonaws.com",
+        "userIdentity": role, "requestParameters": {"policyArn": policy, who.0: who.1}})
+    };
+    let run = |caller: Value, kind: &str, n: u64| {
+        json!({"eventName": "RunInstances", "eventSource": "ec2.amazonaws.com", "userIdentity": caller,
+        "requestParameters": {"instanceType": kind, "minCount": n, "maxCount": n},
+        "responseElements": {"instancesSet": {"items": (0..n).map(|_| json!({"instanceType": kind})).collect::<Vec<_>>()}}})
+    };
+    let mut from_threat = create_key(user("bob"), None, None);
+    from_threat["sourceIPAddress"] = json!("203.0.113.9");
+    let mut from_v6 = run(user("bob"), "t3.micro", 1);
+    from_v6["sourceIPAddress"] = json!("2001:db8::1");
+    type Case = (&'static str, Value, Vec<(&'static str, Severity)>);
+    let cases: Vec<Case> = vec![
+        (
+            "a user for another",
+            create_key(user("alice"), Some("bob"), None),
+            vec![("backdoor-key", Severity::High)],
+        ),
+        (
+            "jack for jackson",
+            create_key(user("jack"), Some("jackson"), None),
+            vec![("backdoor-key", Severity::High)],
+        ),
+        (
+            "jackson for jack",
+            create_key(user("jackson"), Some("jack"), None),
+            vec![("backdoor-key", Severity::High)],
+        ),
+        (
+            "a user for themselves, named",
+            create_key(user("alice"), Some("alice"), None),
+            vec![("key-created", Severity::Info)],
+        ),
+        (
+            "a user for themselves, unnamed",
+            create_key(user("alice"), None, None),
+            vec![("key-created", Severity::Info)],
+        ),
+        (
+            "a role for a user",
+            create_key(role.clone(), Some("bob"), None),
+            vec![("backdoor-key", Severity::High)],
+        ),
+        (
+            "refused",
+            create_key(user("alice"), Some("bob"), Some("AccessDenied")),
+            vec![("failed-key-creation", Severity::Medium)],
+        ),
+        (
+            "root for itself",
+            create_key(root.clone(), None, None),
+            vec![("root-key-created", Severity::Critical)],
+        ),
+        (
+            "root for a user",
+            create_key(root.clone(), Some("bob"), None),
+            vec![],
+        ),
+        (
+            "quarantine",
+            attach(
+                "arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV3",
+                "AttachUserPolicy",
+                ("userName", "bob"),
+            ),
+            vec![("quarantine-policy-attached", Severity::Critical)],
+        ),
+        (
+            "admin to a user",
+            attach(
+                "arn:aws:iam::aws:policy/AdministratorAccess",
+                "AttachUserPolicy",
+                ("userName", "bob"),
+            ),
+            vec![("admin-policy-attached", Severity::High)],
+        ),
+        (
+            "admin to a role",
+            attach(
+                "arn:aws:iam::aws:policy/AdministratorAccess",
+                "AttachRolePolicy",
+                ("roleName", "app"),
+            ),
+            vec![("admin-policy-attached", Severity::High)],
+        ),
+        (
+            "a look-alike policy",
+            attach(
+                "arn:aws:iam::123456789012:policy/NotAdministratorAccess",
+                "AttachUserPolicy",
+                ("userName", "bob"),
+            ),
+            vec![],
+        ),
+        (
+            "read-only to a user",
+            attach(
+                "arn:aws:iam::aws:policy/ReadOnlyAccess",
+                "AttachUserPolicy",
+                ("userName", "bob"),
+            ),
+            vec![],
+        ),
+        (
+            "one small instance, AKIA",
+            run(user("bob"), "t3.micro", 1),
+            vec![("long-term-key-runs-instances", Severity::Medium)],
+        ),
+        (
+            "GPU instances, AKIA",
+            run(user("bob"), "p4d.24xlarge", 2),
+            vec![("long-term-key-runs-instances", Severity::High)],
+        ),
+        (
+            "many instances, AKIA",
+            run(user("bob"), "c5.large", 12),
+            vec![("long-term-key-runs-instances", Severity::High)],
+        ),
+        (
+            "instances from a role session",
+            run(role.clone(), "p4d.24xlarge", 20),
+            vec![],
+        ),
+        (
+            "from a threat address",
+            from_threat,
+            vec![
+                ("key-created", Severity::Info),
+                ("threat-ip", Severity::High),
+            ],
+        ),
+        (
+            "from a threat IPv6 address",
+            from_v6,
+            vec![
+                ("long-term-key-runs-instances", Severity::Medium),
+                ("threat-ip", Severity::High),
+            ],
+        ),
+    ];
+    for (name, event, want) in cases {
+        assert_eq!(rules(event, &cfg), want, "{name}");
+    }
+}
+
+#[test]
+fn the_plan_alerts_and_hands_off_only_what_iam_can_contain() {
+    let cfg = cfg_with(&[]);
+    let trigger = |v: Value| {
+        parse(
+            json!({"version": "0", "id": "ev-9", "detail-type": "AWS API Call via CloudTrail",
+                                         "source": "aws.iam", "detail": v})
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap()
+    };
+    let plan = decide(
+        &trigger(create_key(user("alice"), Some("bob"), None)),
+        &cfg,
+        "ev-9",
+    );
+    let names: Vec<&str> = plan.steps.iter().map(|s| s.action.name()).collect();
+    assert_eq!(names, ["notify", "hand_off"]);
+    let Action::HandOff {
+        key_id,
+        user: to,
+        classifier_source,
+        event_id,
+    } = &plan.steps[1].action
+    else {
+        panic!()
+    };
+    assert_eq!(key_id.as_str(), NEW_KEY, "the new key, not the caller's");
+    assert_eq!(to.as_ref().unwrap().as_str(), "bob");
+    assert_eq!(classifier_source, "createkey-detector/backdoor-key");
+    assert_eq!(event_id, "ev-9");
+    // Root: critical, but nothing IAM can contain.
+    let root = json!({"type": "Root", "arn": "arn:aws:iam::1:root", "accessKeyId": "ASIAROOTSESSION00001"});
+    let plan = decide(&trigger(create_key(root, None, None)), &cfg, "ev-9");
+    assert_eq!(
+        plan.steps
+            .iter()
+            .map(|s| s.action.name())
+            .collect::<Vec<_>>(),
+        ["notify"]
+    );
+    // Info is below the default ALERT_MIN_SEVERITY (low): nothing to do.
+    let plan = decide(
+        &trigger(create_key(user("alice"), None, None)),
+        &cfg,
+        "ev-9",
+    );
+    assert_eq!(plan.decision.name(), "nothing_to_do");
+    // Thresholds are configuration: contain nothing below critical.
+    let strict = cfg_with(&[
+        ("CONTAIN_MIN_SEVERITY", "critical"),
+        ("ALERT_MIN_SEVERITY", "info"),
+    ]);
+    let plan = decide(
+        &trigger(create_key(user("alice"), Some("bob"), None)),
+        &strict,
+        "ev-9",
+    );
+    assert_eq!(
+        plan.steps
+            .iter()
+            .map(|s| s.action.name())
+            .collect::<Vec<_>>(),
+        ["notify"]
+    );
+    // A custom source is refused.
+    let spoofed = parse(json!({"version": "0", "id": "x", "detail-type": "AWS API Call via CloudTrail", "source": "custom.iam",
+                               "detail": create_key(user("alice"), Some("bob"), None)}).to_string().as_bytes()).unwrap();
+    assert_eq!(decide(&spoofed, &cfg, "x").decision.name(), "refused");
+}
+
+#[test]
+fn cidr_blocks_and_configuration_errors() {
+    let block = Cidr::parse("198.51.100.0/24").unwrap();
+    assert!(block.contains("198.51.100.255".parse().unwrap()));
+    assert!(!block.contains("198.51.101.0".parse().unwrap()));
+    assert!(
+        !block.contains("::ffff:198.51.100.1".parse().unwrap()),
+        "v4 blocks do not match v6 addresses"
+    );
+    assert!(Cidr::parse("0.0.0.0/0")
+        .unwrap()
+        .contains("8.8.8.8".parse().unwrap()));
+    assert!(Cidr::parse("10.0.0.1")
+        .unwrap()
+        .contains("10.0.0.1".parse().unwrap()));
+    for bad in ["10.0.0.0/33", "nope", "10.0.0.0/x"] {
+        assert!(Cidr::parse(bad).is_none(), "{bad}");
+    }
+    let env = |k: &str| (k == "THREAT_CIDRS").then(|| "10.0.0.0/8, banana".to_owned());
+    assert_eq!(
+        DetectorConfig::from_env(&env).unwrap_err().variable,
+        "THREAT_CIDRS"
+    );
+    let env = |k: &str| (k == "CONTAIN_MIN_SEVERITY").then(|| "urgent".to_owned());
+    assert_eq!(
+        DetectorConfig::from_env(&env).unwrap_err().variable,
+        "CONTAIN_MIN_SEVERITY"
+    );
+}
