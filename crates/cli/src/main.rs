@@ -3,6 +3,7 @@
 //! - `keyguard parse FILE...`: one JSON line per file, its kind or its error.
 //! - `keyguard plan --function NAME [--facts FILE] FILE`: the plan a function would make.
 //! - `keyguard scan [--dry-run]`: age-rotation's scan against the configured account.
+//! - `keyguard replay PATH...`: createkey-detector's rules over CloudTrail log files.
 //!
 //! Exit codes: 0 success, 1 a step failed (scan), 2 invalid input or configuration. Never a
 //! panic (101).
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod facts;
+mod replay;
 mod scan;
 
 #[derive(Parser)]
@@ -44,6 +46,13 @@ enum Command {
         #[arg(long)]
         now: Option<String>,
         file: PathBuf,
+    },
+    /// Run createkey-detector's rules over CloudTrail log files (`.json`, `.json.gz`,
+    /// directories): one JSON line per finding, a summary on stderr. Configuration from
+    /// the environment (THREAT_CIDRS, MANY_INSTANCES, ...).
+    Replay {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
     },
     /// Run age-rotation's scan against the account the environment names and print the
     /// keys by stage (configuration as for the Lambda: SENDER_EMAIL, LEDGER_TABLE, ...).
@@ -134,6 +143,30 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Parse { files } => parse_files(&files),
+        Command::Replay { paths } => {
+            let cfg = match keyguard_core::policy::detector::DetectorConfig::from_env(
+                &keyguard_core::config::process_env,
+            ) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("keyguard: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match replay::replay(&paths, &cfg) {
+                Ok(s) => {
+                    eprintln!(
+                        "keyguard replay: {} file(s), {} record(s), {} unreadable, findings: {:?}",
+                        s.files, s.records, s.unreadable, s.by_rule
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(InputError(e)) => {
+                    eprintln!("keyguard: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Scan { dry_run } => match scan::scan(dry_run) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::from(1),

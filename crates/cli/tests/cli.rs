@@ -312,3 +312,72 @@ fn plan_for_createkey_detector_shows_alerts_and_hand_offs() {
         "the leaked key that launched them"
     );
 }
+
+#[test]
+fn replay_finds_exactly_the_planted_events_in_a_large_gzipped_log() {
+    use std::io::Write;
+    let dir = std::env::temp_dir().join(format!("keyguard-replay-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("2026/11/23")).unwrap();
+    let role = serde_json::json!({"type": "AssumedRole", "arn": "arn:aws:sts::1:assumed-role/app/i-1", "accessKeyId": "ASIAAPPSESSION000001"});
+    let leaked = serde_json::json!({"type": "IAMUser", "arn": "arn:aws:iam::1:user/ci", "userName": "ci", "accessKeyId": "AKIAIOSFODNN7EXAMPLE"});
+    let mut planted = Vec::new();
+    let file = std::fs::File::create(dir.join("2026/11/23/log.json.gz")).unwrap();
+    let mut gz =
+        flate2::write::GzEncoder::new(std::io::BufWriter::new(file), flate2::Compression::fast());
+    write!(gz, "{{\"Records\":[").unwrap();
+    for i in 0..100_000u32 {
+        let record = match i {
+            12_345 | 50_000 | 99_999 => {
+                planted.push(format!("planted-{i}"));
+                serde_json::json!({"eventName": "CreateAccessKey", "eventSource": "iam.amazonaws.com", "eventID": format!("planted-{i}"),
+                    "userIdentity": leaked, "requestParameters": {"userName": "admin"},
+                    "responseElements": {"accessKey": {"accessKeyId": "AKIAI44QH8DHBEXAMPLE", "userName": "admin", "status": "Active"}}})
+            }
+            77_777 => {
+                planted.push(format!("planted-{i}"));
+                serde_json::json!({"eventName": "RunInstances", "eventSource": "ec2.amazonaws.com", "eventID": format!("planted-{i}"),
+                    "userIdentity": leaked, "requestParameters": {"instanceType": "g5.48xlarge", "minCount": 1, "maxCount": 1}})
+            }
+            _ => {
+                serde_json::json!({"eventName": "DescribeInstances", "eventSource": "ec2.amazonaws.com", "eventID": format!("e-{i}"),
+                                    "userIdentity": role, "sourceIPAddress": "10.0.0.1"})
+            }
+        };
+        if i > 0 {
+            write!(gz, ",").unwrap();
+        }
+        write!(gz, "{record}").unwrap();
+    }
+    write!(gz, "]}}").unwrap();
+    gz.finish().unwrap().flush().unwrap();
+    // A plain file beside it, with an event from a threat address.
+    std::fs::write(
+        dir.join("plain.json"),
+        serde_json::json!({"Records": [{"eventName": "ListBuckets", "eventSource": "s3.amazonaws.com", "eventID": "planted-ip",
+            "userIdentity": leaked, "sourceIPAddress": "203.0.113.9"}]}).to_string(),
+    )
+    .unwrap();
+    planted.push("planted-ip".into());
+
+    let out = Command::new(env!("CARGO_BIN_EXE_keyguard"))
+        .args(["replay", dir.to_str().unwrap()])
+        .env("THREAT_CIDRS", "203.0.113.0/24")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let mut found: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["event_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    found.sort();
+    planted.sort();
+    assert_eq!(found, planted);
+    assert!(stderr.contains("100001 record(s)"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

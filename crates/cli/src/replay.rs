@@ -1,0 +1,164 @@
+//! `keyguard replay PATH...`: createkey-detector's rules over CloudTrail log files as
+//! CloudTrail delivers them to S3 (`{"Records": [...]}`, `.json` or `.json.gz`,
+//! directories walked recursively). Records are read one at a time, so memory stays flat
+//! however large a file is. One JSON line per finding on stdout; progress (when stderr
+//! is a terminal) and a summary on stderr. This is how a team hunts its history on the
+//! day it installs keyguard.
+
+use crate::InputError;
+use keyguard_core::policy::detector::{evaluate, DetectorConfig};
+use keyguard_core::Trigger;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::{BufReader, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub files: u64,
+    pub records: u64,
+    /// Records that are not CloudTrail records keyguard can read.
+    pub unreadable: u64,
+    pub by_rule: BTreeMap<&'static str, u64>,
+}
+
+/// Every file under the paths, directories walked in name order.
+fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
+    let mut out = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| InputError(format!("{}: {e}", path.display())))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            entries.sort();
+            out.extend(files(&entries)?);
+        } else if path.is_file() {
+            let name = path.to_string_lossy();
+            if name.ends_with(".json") || name.ends_with(".json.gz") {
+                out.push(path.clone());
+            }
+        } else {
+            return Err(InputError(format!(
+                "{}: no such file or directory",
+                path.display()
+            )));
+        }
+    }
+    Ok(out)
+}
+
+/// Walks `{"Records": [...]}` calling `each` per record, holding one record at a time.
+struct Records<'a, F: FnMut(Value)>(&'a mut F);
+
+impl<'de, F: FnMut(Value)> DeserializeSeed<'de> for Records<'_, F> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, F: FnMut(Value)> Visitor<'de> for Records<'_, F> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(r#"a CloudTrail log file: {"Records": [...]}"#)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "Records" {
+                map.next_value_seed(Each(&mut *self.0))?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Each<'a, F: FnMut(Value)>(&'a mut F);
+
+impl<'de, F: FnMut(Value)> DeserializeSeed<'de> for Each<'_, F> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, F: FnMut(Value)> Visitor<'de> for Each<'_, F> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of CloudTrail records")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(record) = seq.next_element::<Value>()? {
+            (self.0)(record);
+        }
+        Ok(())
+    }
+}
+
+fn open(path: &Path) -> Result<Box<dyn Read>, InputError> {
+    let file =
+        std::fs::File::open(path).map_err(|e| InputError(format!("{}: {e}", path.display())))?;
+    Ok(if path.to_string_lossy().ends_with(".gz") {
+        Box::new(BufReader::new(flate2::read::GzDecoder::new(
+            BufReader::new(file),
+        )))
+    } else {
+        Box::new(BufReader::new(file))
+    })
+}
+
+pub fn replay(paths: &[PathBuf], cfg: &DetectorConfig) -> Result<Summary, InputError> {
+    let progress = std::io::stderr().is_terminal();
+    let mut summary = Summary::default();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut closed = false;
+    for path in files(paths)? {
+        summary.files += 1;
+        let name = path.display().to_string();
+        let mut each = |record: Value| {
+            summary.records += 1;
+            if progress && summary.records % 50_000 == 0 {
+                eprint!(
+                    "\rkeyguard replay: {} files, {} records",
+                    summary.files, summary.records
+                );
+            }
+            let Ok(Trigger::CloudTrail { record, .. }) = keyguard_core::parse_value(&record) else {
+                summary.unreadable += 1;
+                return;
+            };
+            for alert in evaluate(&record, cfg) {
+                *summary.by_rule.entry(alert.rule).or_default() += 1;
+                let line = json!({
+                    "file": name,
+                    "event_id": record.event_id,
+                    "event_time": record.event_time,
+                    "event_name": record.event_name,
+                    "rule": alert.rule,
+                    "severity": alert.severity,
+                    "summary": alert.summary,
+                    "contain_key_id": alert.contain.as_ref().map(|(k, _)| k.to_string()),
+                    "source_ip": record.source_ip_address,
+                });
+                // A closed stdout (`| head`) ends the output, not the program.
+                if !closed && writeln!(out, "{line}").is_err() {
+                    closed = true;
+                }
+            }
+        };
+        let mut de = serde_json::Deserializer::from_reader(open(&path)?);
+        Records(&mut each)
+            .deserialize(&mut de)
+            .map_err(|e| InputError(format!("{name}: {e}")))?;
+    }
+    let _ = out.flush();
+    if progress {
+        eprintln!();
+    }
+    Ok(summary)
+}
