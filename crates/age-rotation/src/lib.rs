@@ -5,7 +5,7 @@
 //! `policy::age::decide_scan` → apply through the ledger → report. Without a report (it
 //! cannot be generated in time, or read), every user is read page by page instead.
 
-use keyguard_aws::{AwsEffects, DynamoLedger, Iam, Mailer, SnsNotifier};
+use keyguard_aws::{AwsEffects, DynamoLedger, Iam, Mailer};
 use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::policy::age::{self, AgeConfig, Person, FUNCTION};
 use keyguard_core::policy::containment::{self, KeyStatus, SelfIdentity};
@@ -67,10 +67,7 @@ impl App {
         Self {
             effects: AwsEffects {
                 mailer: Some(Mailer::new(sdk)),
-                ..AwsEffects::iam_only(
-                    Iam::new(sdk),
-                    SnsNotifier::configured(sdk, &settings.common),
-                )
+                ..AwsEffects::configured(sdk, &settings.common)
             },
             ledger: DynamoLedger::configured(sdk, &settings.common),
             sdk: sdk.clone(),

@@ -17,7 +17,13 @@ pub struct AwsEffects {
 }
 
 impl AwsEffects {
-    /// IAM and (optionally) SNS only: what deactivate-key needs.
+    /// IAM, and SNS when `NOTICE_TOPIC_ARN` names a topic: what every function has.
+    /// Functions add their own clients with struct update syntax.
+    pub fn configured(sdk: &aws_config::SdkConfig, common: &keyguard_core::config::Common) -> Self {
+        Self::iam_only(Iam::new(sdk), SnsNotifier::configured(sdk, common))
+    }
+
+    /// IAM and (optionally) SNS only.
     pub fn iam_only(iam: Iam, notifier: Option<SnsNotifier>) -> Self {
         Self {
             iam,

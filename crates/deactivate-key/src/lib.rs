@@ -4,7 +4,7 @@
 //! Every input, good or bad, ends in a [`Report`] with an HTTP-style `statusCode`; nothing
 //! from outside can make the function panic.
 
-use keyguard_aws::{AwsEffects, DynamoLedger, Iam, SnsNotifier};
+use keyguard_aws::{AwsEffects, DynamoLedger};
 use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::policy::containment::{self, ContainmentConfig, SelfIdentity, FUNCTION};
 use keyguard_core::{Decision, Plan, Report};
@@ -36,10 +36,7 @@ pub struct App {
 impl App {
     pub fn new(sdk: &keyguard_aws::SdkConfig, settings: Settings) -> Self {
         Self {
-            effects: AwsEffects::iam_only(
-                Iam::new(sdk),
-                SnsNotifier::configured(sdk, &settings.common),
-            ),
+            effects: AwsEffects::configured(sdk, &settings.common),
             ledger: DynamoLedger::configured(sdk, &settings.common),
             settings,
         }

@@ -6,7 +6,7 @@
 //! through the ledger (with its windows) → report. The decisions are in
 //! `keyguard_core::policy::translator`.
 
-use keyguard_aws::{AwsEffects, DynamoLedger, Iam, Incidents, Runbooks, SnsNotifier};
+use keyguard_aws::{AwsEffects, DynamoLedger, Incidents, Runbooks};
 use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::policy::containment::{self, Facts, SelfIdentity};
 use keyguard_core::policy::translator::{self, TranslatorConfig, FUNCTION};
@@ -40,12 +40,9 @@ impl App {
     pub fn new(sdk: &keyguard_aws::SdkConfig, settings: Settings) -> Self {
         Self {
             effects: AwsEffects {
-                iam: Iam::new(sdk),
-                notifier: SnsNotifier::configured(sdk, &settings.common),
                 runbooks: Some(Runbooks::new(sdk)),
                 incidents: Some(Incidents::new(sdk)),
-                secrets: None,
-                mailer: None,
+                ..AwsEffects::configured(sdk, &settings.common)
             },
             ledger: DynamoLedger::configured(sdk, &settings.common),
             settings,

@@ -7,7 +7,7 @@
 //! Manager stops the rotation there. A scheduled event: every user's keys and every
 //! managed secret → `policy::sweep::decide_sweep` → apply.
 
-use keyguard_aws::{AwsEffects, DynamoLedger, Iam, Secrets, SnsNotifier};
+use keyguard_aws::{AwsEffects, DynamoLedger, Secrets};
 use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::policy::containment::{self, IamReader, SelfIdentity};
 use keyguard_core::policy::rotation::{self, RotatorConfig, FUNCTION};
@@ -44,10 +44,8 @@ pub struct App {
     pub effects: AwsEffects,
 }
 
-fn failed(why: String, event_ref: Option<&str>) -> Plan {
-    let mut plan = Plan::new(FUNCTION, Decision::Failed { why });
-    plan.event_id = event_ref.map(str::to_owned);
-    plan
+fn failed(why: String, event_ref: &str) -> Plan {
+    Plan::for_event(FUNCTION, Decision::Failed { why }, event_ref)
 }
 
 impl App {
@@ -59,12 +57,8 @@ impl App {
         );
         Self {
             effects: AwsEffects {
-                iam: Iam::new(sdk),
-                notifier: SnsNotifier::configured(sdk, &settings.common),
-                runbooks: None,
-                incidents: None,
                 secrets: Some(secrets),
-                mailer: None,
+                ..AwsEffects::configured(sdk, &settings.common)
             },
             ledger: DynamoLedger::configured(sdk, &settings.common),
             settings,
@@ -100,7 +94,7 @@ impl App {
                     },
                     event_ref,
                 ),
-                Err(e) => failed(format!("reading the secret: {e}"), Some(&event_ref)),
+                Err(e) => failed(format!("reading the secret: {e}"), &event_ref),
             },
             Trigger::Scheduled { .. } => {
                 if let Some(why) =
@@ -112,9 +106,7 @@ impl App {
                         Ok((users, secrets)) => {
                             sweep::decide_sweep(&event_ref, cfg, &users, &secrets, now)
                         }
-                        Err(e) => {
-                            failed(format!("reading keys and secrets: {e}"), Some(&event_ref))
-                        }
+                        Err(e) => failed(format!("reading keys and secrets: {e}"), &event_ref),
                     }
                 }
             }
