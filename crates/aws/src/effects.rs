@@ -125,9 +125,10 @@ impl Effects for AwsEffects {
                     "AWSCURRENT of {secret_id} is now version {token}"
                 )))
             }
-            // The Lambda client that carries hand-offs is createkey-detector's (issue 5),
-            // not built yet: no function here plans a hand-off at run time.
+            // Hand-offs and webhook posts are createkey-detector's alone; its own effects
+            // carry them and hand everything else here.
             Action::HandOff { .. } => Err(not_wired("Lambda")),
+            Action::Alert { .. } => Err(not_wired("webhook")),
             Action::SendEmail { email } => {
                 let mailer = self.mailer.as_ref().ok_or_else(|| not_wired("SES"))?;
                 let id = mailer.send(email).await?;

@@ -19,7 +19,7 @@ pub mod plan;
 pub mod report;
 
 pub use effects::{execute, Claim, EffectError, Effects, ErrorKind, Ledger, LedgerEntry};
-pub use notice::{Notice, Notifier, Severity};
+pub use notice::{Channel, Notice, Notifier, Severity};
 pub use plan::{Action, Decision, Email, Incident, Link, Plan, Principal, Step, Window};
 pub use report::{Outcome, Report, StepReport};
 pub mod config;

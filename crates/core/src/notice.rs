@@ -16,6 +16,24 @@ pub enum Severity {
     Critical,
 }
 
+/// A chat webhook an alert can go to. The URL is a secret (anyone holding it can post):
+/// it lives in Secrets Manager and only the adapter ever reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Discord,
+    Slack,
+}
+
+impl Channel {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Discord => "discord",
+            Self::Slack => "slack",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Notice {
     pub severity: Severity,

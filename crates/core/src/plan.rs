@@ -1,7 +1,7 @@
 //! What keyguard decided to do, before anything is done.
 
 use crate::key::{AccessKeyId, RoleName, UserName};
-use crate::notice::Notice;
+use crate::notice::{Channel, Notice};
 use crate::time::Timestamp;
 use serde::Serialize;
 
@@ -89,6 +89,12 @@ pub enum Action {
     Notify {
         notice: Notice,
     },
+    /// A post to one chat webhook, whose URL is read from Secrets Manager. One step per
+    /// channel, so a failed Slack post is retried without posting to Discord again.
+    Alert {
+        channel: Channel,
+        notice: Notice,
+    },
 }
 
 /// What `StartIncident` is called with. `client_token` is the step's idempotency key, so
@@ -145,6 +151,7 @@ impl Action {
             Self::StartRunbook { .. } => "start_runbook",
             Self::OpenIncident { .. } => "open_incident",
             Self::Notify { .. } => "notify",
+            Self::Alert { .. } => "alert",
         }
     }
 
@@ -173,6 +180,7 @@ impl Action {
             Self::StartRunbook { .. } => &["ssm:StartAutomationExecution", "iam:PassRole"],
             Self::OpenIncident { .. } => &["ssm-incidents:StartIncident"],
             Self::Notify { .. } => &["sns:Publish"],
+            Self::Alert { .. } => &["secretsmanager:GetSecretValue"],
         }
     }
 
@@ -182,7 +190,10 @@ impl Action {
     pub fn repeat_is_harmless(&self) -> bool {
         !matches!(
             self,
-            Self::Notify { .. } | Self::CreatePendingKey { .. } | Self::SendEmail { .. }
+            Self::Notify { .. }
+                | Self::Alert { .. }
+                | Self::CreatePendingKey { .. }
+                | Self::SendEmail { .. }
         )
     }
 
@@ -201,7 +212,7 @@ impl Action {
                 principal: Principal::User(user),
                 ..
             } => Some(user),
-            Self::Notify { notice } => notice.user.as_ref(),
+            Self::Notify { notice } | Self::Alert { notice, .. } => notice.user.as_ref(),
             Self::RevokeSessions { .. } => None,
         }
     }
@@ -217,7 +228,7 @@ impl Action {
             | Self::PromotePending { .. }
             | Self::SendEmail { .. } => None,
             Self::OpenIncident { incident } => incident.key_id.as_ref(),
-            Self::Notify { notice } => notice.key_id.as_ref(),
+            Self::Notify { notice } | Self::Alert { notice, .. } => notice.key_id.as_ref(),
             Self::RevokeSessions { .. } => None,
         }
     }

@@ -6,13 +6,12 @@
 
 use keyguard_aws::lambda::Handler;
 use keyguard_core::policy::containment::SelfIdentity;
-use keyguard_testkit::moto;
+use keyguard_testkit::{logs, moto};
 use secrets_rotator::{App, Settings};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Mutex;
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
@@ -27,33 +26,6 @@ fn token() -> String {
     )
 }
 
-/// Every log line the reports produce, as the Lambda would write them.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn logs() -> &'static Logs {
-    static LOGS: OnceLock<Logs> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Logs::default();
-        let writer = logs.clone();
-        tracing_subscriber::fmt()
-            .json()
-            .with_writer(move || writer.clone())
-            .init();
-        logs
-    })
-}
-
 struct World {
     iam: aws_sdk_iam::Client,
     sm: aws_sdk_secretsmanager::Client,
@@ -64,7 +36,7 @@ struct World {
 
 async fn world(env: &[(&str, &str)]) -> World {
     moto::shared();
-    logs();
+    logs::capture();
     let sdk = keyguard_aws::load_config().await;
     let mut vars: BTreeMap<String, String> = env
         .iter()
@@ -334,7 +306,7 @@ async fn a_full_cycle_twice_over_then_the_sweep_deletes_the_retired_key() {
     );
 
     // No secret in any report, log line or notice.
-    let logged = String::from_utf8(logs().0.lock().unwrap().clone()).unwrap();
+    let logged = logs::capture().text();
     let reports = w.reports.lock().unwrap().join("\n");
     for secret in [&m.old_secret, &new_secret] {
         assert!(!logged.contains(secret.as_str()), "a secret in the logs");

@@ -3,6 +3,8 @@
 //! - [`corpus`]: the published sample events in `../shared/corpus` (or `$KEYGUARD_CORPUS`),
 //!   read in place and never copied into the project.
 //! - [`iam`]: users and keys to act on.
+//! - [`logs`]: every log line of the test process, to search for secrets.
+//! - [`receiver`]: a scripted HTTP server standing in for webhooks and the Lambda Invoke API.
 //! - [`moto`]: the project's moto launcher (`tools/moto_launcher.py`) on a free loopback
 //!   port, one per test process, reached by the real SDK clients through `AWS_ENDPOINT_URL`.
 
@@ -11,7 +13,9 @@
 pub mod corpus;
 #[cfg(feature = "iam")]
 pub mod iam;
+pub mod logs;
 pub mod moto;
+pub mod receiver;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -2,17 +2,22 @@
 //! a classic way to keep access after a compromise. The caller's user name comes from its
 //! ARN and is compared whole, never as a prefix or suffix (`jack` ≠ `jackson`). The root
 //! user creating a key for an IAM user is not counted: root can do anything anyway, and
-//! the published rule tests treat it as no alert.
+//! the published rule tests treat it as no alert. Nor are roles listed in
+//! `TRUSTED_KEY_CREATORS` (keyguard's own rotator creates keys for others by design).
 
-use super::{caller_user, long_term, Alert};
+use super::{caller_role, caller_user, long_term, Alert};
 use crate::events::{ApiCall, CloudTrailRecord, IdentityType};
 use crate::notice::Severity;
+use std::collections::BTreeSet;
 
-pub fn check(r: &CloudTrailRecord) -> Option<Alert> {
+pub fn check(r: &CloudTrailRecord, trusted_creators: &BTreeSet<String>) -> Option<Alert> {
     let ApiCall::CreateAccessKey(call) = &r.call else {
         return None;
     };
     if !r.succeeded() || r.user_identity.identity_type == IdentityType::Root {
+        return None;
+    }
+    if caller_role(r).is_some_and(|role| trusted_creators.contains(role)) {
         return None;
     }
     let target = call.requested_user.as_deref()?;

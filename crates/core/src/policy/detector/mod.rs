@@ -2,8 +2,9 @@
 //! module with an id, a severity and a one-line why. A rule returns an [`Alert`], and
 //! names the key to contain when IAM can contain it.
 //!
-//! [`evaluate`] runs them all; [`decide`] turns alerts into a plan: a notice for every
-//! alert at or above `ALERT_MIN_SEVERITY`, and a hand-off to deactivate-key for every
+//! [`evaluate`] runs them all; [`decide`] turns alerts into a plan: for every alert at or
+//! above `ALERT_MIN_SEVERITY`, one post per configured webhook (and an SNS notice when a
+//! topic is set, or when nothing else is), and a hand-off to deactivate-key for every
 //! containable alert at or above `CONTAIN_MIN_SEVERITY`.
 
 mod admin_policy;
@@ -18,10 +19,10 @@ mod threat_ip;
 use crate::config::{self, ConfigError, Env};
 use crate::events::{CloudTrailRecord, Trigger};
 use crate::key::{AccessKeyId, KeyKind, UserName};
-use crate::notice::{Notice, Severity};
+use crate::notice::{Channel, Notice, Severity};
 use crate::plan::{Action, Decision, Plan, Step};
 use crate::policy::containment;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub use threat_ip::Cidr;
 
@@ -52,6 +53,15 @@ pub struct DetectorConfig {
     pub many_instances: u64,
     /// `TRUSTED_CUSTOM_SOURCES`, as everywhere.
     pub trusted_sources: BTreeSet<String>,
+    /// `DISCORD_WEBHOOK_SECRET_ID`, `SLACK_WEBHOOK_SECRET_ID`: the Secrets Manager secret
+    /// holding each webhook's URL. The ids are not secret; the URLs are.
+    pub webhooks: BTreeMap<Channel, String>,
+    /// `TRUSTED_KEY_CREATORS`: roles that create keys for other users by design
+    /// (keyguard's own secrets-rotator, an IaC pipeline). Their `CreateAccessKey` for
+    /// another user is not a backdoor; without this, every rotation would be contained.
+    pub trusted_creators: BTreeSet<String>,
+    /// Whether `NOTICE_TOPIC_ARN` is set: alerts also go to SNS.
+    pub sns: bool,
 }
 
 fn severity(env: &impl Env, name: &str, default: Severity) -> Result<Severity, ConfigError> {
@@ -82,7 +92,39 @@ impl DetectorConfig {
             threat_cidrs,
             many_instances: config::number(env, "MANY_INSTANCES", 10)?,
             trusted_sources: config::list(env, "TRUSTED_CUSTOM_SOURCES"),
+            webhooks: [
+                (Channel::Discord, "DISCORD_WEBHOOK_SECRET_ID"),
+                (Channel::Slack, "SLACK_WEBHOOK_SECRET_ID"),
+            ]
+            .into_iter()
+            .filter_map(|(channel, var)| env.get(var).map(|id| (channel, id.trim().to_owned())))
+            .collect(),
+            trusted_creators: config::list(env, "TRUSTED_KEY_CREATORS"),
+            sns: env.get("NOTICE_TOPIC_ARN").is_some(),
         })
+    }
+
+    /// Where an alert goes: each webhook, and SNS when a topic is set. With neither, a
+    /// notice that is only logged, so an alert is never silently dropped.
+    fn alert_steps(&self, notice: &Notice, scope: &str, why: &str) -> Vec<Step> {
+        let webhooks = self.webhooks.keys().map(|&channel| Step {
+            idempotency_key: format!("{FUNCTION}:alert:{}:{scope}", channel.name()),
+            action: Action::Alert {
+                channel,
+                notice: notice.clone(),
+            },
+            reason: why.to_owned(),
+            window: None,
+        });
+        let sns = (self.sns || self.webhooks.is_empty()).then(|| Step {
+            idempotency_key: format!("{FUNCTION}:notify:{scope}"),
+            action: Action::Notify {
+                notice: notice.clone(),
+            },
+            reason: why.to_owned(),
+            window: None,
+        });
+        webhooks.chain(sns).collect()
     }
 }
 
@@ -91,6 +133,12 @@ impl DetectorConfig {
 fn caller_user(record: &CloudTrailRecord) -> Option<&str> {
     let arn = record.user_identity.arn.as_deref()?;
     arn.split_once(":user/")?.1.rsplit('/').next()
+}
+
+/// The role behind an assumed-role caller (`arn:aws:sts::1:assumed-role/ROLE/session`).
+fn caller_role(record: &CloudTrailRecord) -> Option<&str> {
+    let arn = record.user_identity.arn.as_deref()?;
+    arn.split_once(":assumed-role/")?.1.split('/').next()
 }
 
 /// A long-term key and its user as containment targets, when the id is a real `AKIA` id.
@@ -102,7 +150,7 @@ fn long_term(key: Option<&str>, user: Option<&str>) -> Option<(AccessKeyId, Opti
 /// Every rule over one record.
 pub fn evaluate(record: &CloudTrailRecord, cfg: &DetectorConfig) -> Vec<Alert> {
     [
-        backdoor_key::check(record),
+        backdoor_key::check(record, &cfg.trusted_creators),
         root_key_created::check(record),
         key_created::check(record),
         failed_key_creation::check(record),
@@ -116,7 +164,8 @@ pub fn evaluate(record: &CloudTrailRecord, cfg: &DetectorConfig) -> Vec<Alert> {
     .collect()
 }
 
-/// The plan for one event: notices and hand-offs.
+/// The plan for one event: hand-offs first (containment must not wait behind a
+/// rate-limited webhook), then alerts.
 pub fn decide(trigger: &Trigger, cfg: &DetectorConfig, event_ref: &str) -> Plan {
     if let Some(why) = containment::untrusted_source(trigger, &cfg.trusted_sources) {
         return Plan::for_event(FUNCTION, Decision::Refused { why }, event_ref);
@@ -131,6 +180,7 @@ pub fn decide(trigger: &Trigger, cfg: &DetectorConfig, event_ref: &str) -> Plan 
         );
     };
     let mut plan = Plan::for_event(FUNCTION, Decision::Act, event_ref);
+    let mut alerts = Vec::new();
     for alert in evaluate(record, cfg) {
         let scope = format!("{}:{event_ref}", alert.rule);
         if alert.severity >= cfg.alert_min {
@@ -144,12 +194,7 @@ pub fn decide(trigger: &Trigger, cfg: &DetectorConfig, event_ref: &str) -> Plan 
             if let Some(ip) = &record.source_ip_address {
                 notice = notice.fact("source_ip", ip.clone());
             }
-            plan.steps.push(Step {
-                idempotency_key: format!("{FUNCTION}:notify:{scope}"),
-                action: Action::Notify { notice },
-                reason: alert.why.to_owned(),
-                window: None,
-            });
+            alerts.extend(cfg.alert_steps(&notice, &scope, alert.why));
         }
         if let Some((key_id, user)) = alert.contain.filter(|_| alert.severity >= cfg.contain_min) {
             plan.steps.push(Step {
@@ -165,6 +210,7 @@ pub fn decide(trigger: &Trigger, cfg: &DetectorConfig, event_ref: &str) -> Plan 
             });
         }
     }
+    plan.steps.extend(alerts);
     if plan.steps.is_empty() {
         plan.decision = Decision::NothingToDo {
             why: "no rule matched at or above ALERT_MIN_SEVERITY".into(),

@@ -193,6 +193,45 @@ fn each_rule_fires_where_it_should_and_nowhere_else() {
 }
 
 #[test]
+fn trusted_key_creators_are_named_by_exact_role() {
+    let session = |role: &str| {
+        json!({"type": "AssumedRole", "arn": format!("arn:aws:sts::123456789012:assumed-role/{role}/s1"),
+               "accessKeyId": "ASIAROLESESSION00001"})
+    };
+    let cfg = cfg_with(&[(
+        "TRUSTED_KEY_CREATORS",
+        "keyguard-secrets-rotator, ci-provisioner",
+    )]);
+    type Case = (&'static str, &'static str, Vec<(&'static str, Severity)>);
+    let cases: Vec<Case> = vec![
+        ("keyguard's rotator", "keyguard-secrets-rotator", vec![]),
+        ("the pipeline", "ci-provisioner", vec![]),
+        (
+            "a prefix of a trusted role",
+            "keyguard-secrets",
+            vec![("backdoor-key", Severity::High)],
+        ),
+        (
+            "a longer name",
+            "ci-provisioner-evil",
+            vec![("backdoor-key", Severity::High)],
+        ),
+    ];
+    for (name, role, want) in cases {
+        assert_eq!(
+            rules(create_key(session(role), Some("dave"), None), &cfg),
+            want,
+            "{name}"
+        );
+    }
+    // A user named like a trusted role is still a user.
+    assert_eq!(
+        rules(create_key(user("ci-provisioner"), Some("dave"), None), &cfg),
+        vec![("backdoor-key", Severity::High)]
+    );
+}
+
+#[test]
 fn the_plan_alerts_and_hands_off_only_what_iam_can_contain() {
     let cfg = cfg_with(&[]);
     let trigger = |v: Value| {
@@ -210,13 +249,13 @@ fn the_plan_alerts_and_hands_off_only_what_iam_can_contain() {
         "ev-9",
     );
     let names: Vec<&str> = plan.steps.iter().map(|s| s.action.name()).collect();
-    assert_eq!(names, ["notify", "hand_off"]);
+    assert_eq!(names, ["hand_off", "notify"], "containment first");
     let Action::HandOff {
         key_id,
         user: to,
         classifier_source,
         event_id,
-    } = &plan.steps[1].action
+    } = &plan.steps[0].action
     else {
         panic!()
     };
@@ -262,6 +301,60 @@ fn the_plan_alerts_and_hands_off_only_what_iam_can_contain() {
     let spoofed = parse(json!({"version": "0", "id": "x", "detail-type": "AWS API Call via CloudTrail", "source": "custom.iam",
                                "detail": create_key(user("alice"), Some("bob"), None)}).to_string().as_bytes()).unwrap();
     assert_eq!(decide(&spoofed, &cfg, "x").decision.name(), "refused");
+}
+
+#[test]
+fn alerts_go_to_each_configured_webhook_and_to_sns_only_when_asked() {
+    let event = || {
+        parse(
+            json!({"version": "0", "id": "ev-7", "detail-type": "AWS API Call via CloudTrail",
+                   "source": "aws.iam", "detail": create_key(user("alice"), Some("bob"), None)})
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap()
+    };
+    let steps = |cfg: &DetectorConfig| -> Vec<(String, String)> {
+        decide(&event(), cfg, "ev-7")
+            .steps
+            .iter()
+            .map(|s| (s.action.name().to_owned(), s.idempotency_key.clone()))
+            .collect()
+    };
+    let both = cfg_with(&[
+        ("DISCORD_WEBHOOK_SECRET_ID", "keyguard/discord"),
+        ("SLACK_WEBHOOK_SECRET_ID", " keyguard/slack "),
+    ]);
+    assert_eq!(both.webhooks[&Channel::Slack], "keyguard/slack");
+    let got = steps(&both);
+    let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["hand_off", "alert", "alert"],
+        "no SNS without a topic"
+    );
+    // One idempotency key per channel: a failed Slack post retries Slack alone.
+    assert!(
+        got[1].1.contains(":alert:discord:backdoor-key:ev-7"),
+        "{got:?}"
+    );
+    assert!(
+        got[2].1.contains(":alert:slack:backdoor-key:ev-7"),
+        "{got:?}"
+    );
+    let with_topic = cfg_with(&[
+        ("SLACK_WEBHOOK_SECRET_ID", "keyguard/slack"),
+        ("NOTICE_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t"),
+    ]);
+    let names: Vec<String> = steps(&with_topic).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["hand_off", "alert", "notify"]);
+    let Action::Alert { channel, notice } = &decide(&event(), &with_topic, "ev-7").steps[1].action
+    else {
+        panic!()
+    };
+    assert_eq!(*channel, Channel::Slack);
+    assert_eq!(notice.severity, Severity::High);
+    assert_eq!(notice.facts["rule"], "backdoor-key");
 }
 
 #[test]

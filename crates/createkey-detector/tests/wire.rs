@@ -1,0 +1,359 @@
+//! createkey-detector on the wire: webhook URLs read from moto's Secrets Manager, posts
+//! to a local HTTP server standing in for Discord and Slack, and the hand-off as a real
+//! Lambda `Invoke` request (aws-sdk-lambda) to a second local server, checked byte by
+//! byte. The ledger is moto's DynamoDB.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
+
+use createkey_detector::handoff::Invoker;
+use createkey_detector::{App, Settings};
+use keyguard_aws::lambda::Handler;
+use keyguard_core::Report;
+use keyguard_testkit::receiver::{Receiver, Reply};
+use keyguard_testkit::{logs, moto, unique};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// A path segment that stands for the token part of a real webhook URL.
+const TOKEN: &str = "T0KEN-never-in-logs-5f2e";
+const BACKDOOR_KEY: &str = "AKIAI44QH8DHBEXAMPLE";
+
+struct World {
+    app: App,
+    hooks: Receiver,
+    lambda: Receiver,
+    reports: Vec<String>,
+}
+
+async fn put_secret(sdk: &keyguard_aws::SdkConfig, value: String) -> String {
+    let name = unique("keyguard/webhook");
+    aws_sdk_secretsmanager::Client::new(sdk)
+        .create_secret()
+        .name(&name)
+        .secret_string(value)
+        .send()
+        .await
+        .unwrap();
+    name
+}
+
+async fn world(env: &[(&str, &str)]) -> World {
+    moto::shared();
+    logs::capture();
+    let sdk = keyguard_aws::load_config().await;
+    let hooks = Receiver::start(Reply::status(204));
+    let lambda = Receiver::start(Reply::status(202));
+    let discord = put_secret(&sdk, hooks.url(&format!("/discord/{TOKEN}"))).await;
+    let slack = put_secret(
+        &sdk,
+        json!({ "url": hooks.url(&format!("/slack/{TOKEN}")) }).to_string(),
+    )
+    .await;
+    let mut vars: BTreeMap<String, String> = [
+        ("DISCORD_WEBHOOK_SECRET_ID", discord.as_str()),
+        ("SLACK_WEBHOOK_SECRET_ID", slack.as_str()),
+        ("WEBHOOK_MAX_WAIT_SECONDS", "2"),
+    ]
+    .iter()
+    .chain(env)
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    vars.insert("LEDGER_TABLE".into(), unique("ledger"));
+    let lookup = move |k: &str| vars.get(k).cloned();
+    let mut app = App::new(&sdk, Settings::from_env(&lookup).unwrap()).unwrap();
+    // The Lambda client goes to the local receiver; every other client stays on moto.
+    let lambda_config = aws_sdk_lambda::config::Builder::from(&sdk)
+        .endpoint_url(lambda.url(""))
+        .build();
+    app.effects.invoker = Invoker::with_client(
+        aws_sdk_lambda::Client::from_conf(lambda_config),
+        "keyguard-deactivate-key",
+    );
+    app.ledger.create_table().await.unwrap();
+    World {
+        app,
+        hooks,
+        lambda,
+        reports: Vec::new(),
+    }
+}
+
+impl World {
+    async fn handle(&mut self, event: &Value) -> Report {
+        let report = self.app.report(event).await;
+        keyguard_aws::observe::log_report(&report);
+        self.reports.push(serde_json::to_string(&report).unwrap());
+        report
+    }
+
+    /// (path without the token, body) of every webhook post so far.
+    fn posts(&self) -> Vec<(String, Value)> {
+        self.hooks
+            .requests()
+            .iter()
+            .map(|r| (r.path.replace(&format!("/{TOKEN}"), ""), r.json()))
+            .collect()
+    }
+}
+
+fn backdoor_event(id: &str) -> Value {
+    let path =
+        keyguard_testkit::workspace_root().join("events/createkey-detector/backdoor-key.json");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    v["id"] = json!(id);
+    v["detail"]["eventID"] = json!(id);
+    v
+}
+
+fn outcomes(report: &Report) -> Vec<(String, String)> {
+    report
+        .steps
+        .iter()
+        .map(|s| (s.step.action.name().to_owned(), s.outcome.name().to_owned()))
+        .collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_backdoor_key_is_handed_off_then_alerted_once_even_when_redelivered() {
+    let mut w = world(&[]).await;
+    let event = backdoor_event(&unique("ev"));
+    let report = w.handle(&event).await;
+    assert_eq!(report.status_code, 200, "{report:?}");
+    assert_eq!(
+        outcomes(&report),
+        pairs(&[
+            ("hand_off", "applied"),
+            ("alert", "applied"),
+            ("alert", "applied"),
+        ])
+    );
+    // The Invoke request, as Lambda receives it.
+    let invokes = w.lambda.requests();
+    assert_eq!(invokes.len(), 1);
+    let inv = &invokes[0];
+    assert_eq!(inv.method, "POST");
+    assert_eq!(
+        inv.path,
+        "/2015-03-31/functions/keyguard-deactivate-key/invocations"
+    );
+    assert_eq!(inv.header("x-amz-invocation-type"), Some("Event"));
+    assert!(inv
+        .header("authorization")
+        .is_some_and(|a| a.contains("/lambda/aws4_request")));
+    assert_eq!(
+        inv.json(),
+        json!({"accessKeyId": BACKDOOR_KEY, "userName": "admin",
+               "classifierSource": "createkey-detector/backdoor-key", "eventId": event["id"]})
+    );
+    // deactivate-key reads exactly this as a hand-off.
+    let keyguard_core::Trigger::Handoff(h) = keyguard_core::parse_value(&inv.json()).unwrap()
+    else {
+        panic!("not a hand-off")
+    };
+    assert_eq!(h.access_key_id.as_str(), BACKDOOR_KEY);
+    assert_eq!(h.user_name.as_ref().map(|u| u.as_str()), Some("admin"));
+    // One post per channel, each in its own format.
+    let posts = w.posts();
+    let paths: Vec<&str> = posts.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(paths, ["/discord", "/slack"]);
+    let discord = &posts[0].1;
+    assert_eq!(discord["allowed_mentions"], json!({"parse": []}));
+    assert_eq!(discord["embeds"][0]["title"], json!("[HIGH] backdoor-key"));
+    assert!(discord["embeds"][0]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["value"] == BACKDOOR_KEY));
+    let slack = &posts[1].1;
+    assert_eq!(
+        slack["blocks"][0]["text"]["text"],
+        json!("[HIGH] backdoor-key")
+    );
+    assert!(slack["text"]
+        .as_str()
+        .unwrap()
+        .contains("user/ci-deployer created an access key for user admin"));
+
+    // EventBridge delivers again, and two copies at once: nothing new anywhere.
+    let again = w.handle(&event).await;
+    assert!(
+        outcomes(&again).iter().all(|(_, o)| o == "duplicate"),
+        "{again:?}"
+    );
+    let (a, b) = tokio::join!(w.app.report(&event), w.app.report(&event));
+    for r in [a, b] {
+        assert!(outcomes(&r).iter().all(|(_, o)| o == "duplicate"), "{r:?}");
+    }
+    assert_eq!(w.lambda.requests().len(), 1);
+    assert_eq!(w.posts().len(), 2);
+
+    // A new event, two copies at the same moment: one hand-off, one post per channel.
+    let fresh = backdoor_event(&unique("ev"));
+    let (a, b) = tokio::join!(w.app.report(&fresh), w.app.report(&fresh));
+    let applied = outcomes(&a)
+        .into_iter()
+        .chain(outcomes(&b))
+        .filter(|(_, o)| o == "applied")
+        .count();
+    assert_eq!(applied, 3, "{a:?} {b:?}");
+    assert_eq!(w.lambda.requests().len(), 2);
+    assert_eq!(w.posts().len(), 4);
+}
+
+#[tokio::test]
+async fn a_429_waits_as_asked_and_a_rejected_post_fails_only_its_own_step() {
+    let mut w = world(&[]).await;
+    // Discord: rate limited for 0.4 s, then accepted. Slack: the webhook was revoked.
+    w.hooks.script([
+        Reply::status(429)
+            .header("content-type", "application/json")
+            .body(r#"{"message": "You are being rate limited.", "retry_after": 0.4, "global": false}"#),
+        Reply::status(204),
+        Reply::status(404).body("no_service"),
+    ]);
+    let event = backdoor_event(&unique("ev"));
+    let report = w.handle(&event).await;
+    assert_eq!(
+        outcomes(&report),
+        pairs(&[
+            ("hand_off", "applied"),
+            ("alert", "applied"),
+            ("alert", "failed"),
+        ])
+    );
+    assert!(
+        w.app.fails(&event, &report),
+        "a failed post fails the invocation"
+    );
+    let reqs = w.hooks.requests();
+    assert_eq!(reqs.len(), 3);
+    let waited = reqs[1].at.duration_since(reqs[0].at);
+    assert!(
+        waited >= Duration::from_millis(380),
+        "retried after {waited:?}"
+    );
+    let text = serde_json::to_string(&report.steps[2].outcome).unwrap();
+    assert!(
+        text.contains("WebhookRejected") && text.contains("404"),
+        "{text}"
+    );
+
+    // Lambda retries the invocation: only the Slack post runs again.
+    let retried = w.handle(&event).await;
+    assert_eq!(
+        outcomes(&retried),
+        pairs(&[
+            ("hand_off", "duplicate"),
+            ("alert", "duplicate"),
+            ("alert", "applied"),
+        ])
+    );
+    assert!(!w.app.fails(&event, &retried));
+    assert_eq!(w.lambda.requests().len(), 1, "containment handed off once");
+    let paths: Vec<String> = w.posts().into_iter().map(|(p, _)| p).collect();
+    assert_eq!(paths, ["/discord", "/discord", "/slack", "/slack"]);
+
+    // Asked to wait longer than WEBHOOK_MAX_WAIT_SECONDS: fail now rather than hold the
+    // function, and say why.
+    w.hooks
+        .script([Reply::status(429).header("retry-after", "60")]);
+    let event = backdoor_event(&unique("ev"));
+    let report = w.handle(&event).await;
+    let text = serde_json::to_string(&report.steps[1].outcome).unwrap();
+    assert!(text.contains("WebhookRateLimited"), "{text}");
+    // 5xx are retried WEBHOOK_ATTEMPTS times, then reported.
+    w.hooks.script((0..3).map(|_| Reply::status(502)));
+    let event = backdoor_event(&unique("ev"));
+    let before = w.hooks.requests().len();
+    let report = w.handle(&event).await;
+    assert_eq!(report.steps[1].outcome.name(), "failed");
+    let text = serde_json::to_string(&report.steps[1].outcome).unwrap();
+    assert!(
+        text.contains("WebhookUnreachable") && text.contains("502"),
+        "{text}"
+    );
+    assert_eq!(
+        w.hooks.requests().len() - before,
+        4,
+        "3 Discord attempts, 1 Slack"
+    );
+}
+
+#[tokio::test]
+async fn webhook_urls_stay_out_of_logs_reports_and_errors() {
+    let mut w = world(&[]).await;
+    let sdk = keyguard_aws::load_config().await;
+    // A webhook that cannot be reached: reqwest's own error would carry the URL.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dead = put_secret(&sdk, format!("http://127.0.0.1:{closed}/discord/{TOKEN}")).await;
+    let mut broken = world(&[
+        ("DISCORD_WEBHOOK_SECRET_ID", dead.as_str()),
+        ("SLACK_WEBHOOK_SECRET_ID", "keyguard/no-such-secret"),
+        ("WEBHOOK_ATTEMPTS", "2"),
+    ])
+    .await;
+    let report = broken.handle(&backdoor_event(&unique("ev"))).await;
+    assert_eq!(
+        outcomes(&report),
+        pairs(&[
+            ("hand_off", "applied"),
+            ("alert", "failed"),
+            ("alert", "failed"),
+        ])
+    );
+    let text = serde_json::to_string(&report).unwrap();
+    assert!(text.contains("WebhookUnreachable"), "{text}");
+    assert!(text.contains("WebhookSecretUnreadable"), "{text}");
+    // And the successful path, with hostile text in the event.
+    let mut hostile = backdoor_event(&unique("ev"));
+    hostile["detail"]["userIdentity"]["arn"] = json!("arn:aws:iam::123456789012:user/@everyone");
+    w.handle(&hostile).await;
+    assert_eq!(w.posts().last().unwrap().0, "/slack");
+    assert_eq!(w.posts()[0].1["allowed_mentions"], json!({"parse": []}));
+
+    let logged = logs::capture().text();
+    assert!(logged.contains("backdoor-key"), "the reports were logged");
+    for (what, text) in [
+        ("logs", logged.as_str()),
+        ("reports", &w.reports.join("\n")),
+        ("reports", &broken.reports.join("\n")),
+    ] {
+        assert!(!text.contains(TOKEN), "a webhook URL in the {what}");
+        assert!(
+            !text.contains(&format!("{closed}/")),
+            "a webhook URL in the {what}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn dry_runs_spoofed_sources_and_bad_input_post_nothing() {
+    let mut w = world(&[("DRY_RUN", "true")]).await;
+    let report = w.handle(&backdoor_event(&unique("ev"))).await;
+    assert!(outcomes(&report).iter().all(|(_, o)| o == "planned"));
+    let mut w2 = world(&[]).await;
+    let mut spoofed = backdoor_event(&unique("ev"));
+    spoofed["source"] = json!("custom.iam");
+    let r = w2.handle(&spoofed).await;
+    assert_eq!((r.status_code, r.decision.name()), (403, "refused"));
+    for bad in [
+        json!("just a string"),
+        json!({"detail-type": "AWS API Call via CloudTrail", "source": "aws.iam", "detail": {"eventName": 7}}),
+    ] {
+        let r = w2.handle(&bad).await;
+        assert_eq!(r.status_code, 400, "{r:?}");
+        assert!(r.steps.is_empty());
+    }
+    assert!(w.hooks.requests().is_empty() && w.lambda.requests().is_empty());
+    assert!(w2.hooks.requests().is_empty() && w2.lambda.requests().is_empty());
+}
