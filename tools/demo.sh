@@ -7,9 +7,10 @@
 #   tools/demo.sh --quiet    checks only (make test runs this)
 #   DRY_RUN=1 tools/demo.sh  the same story with nothing applied
 #
-# Today the story is guardduty-translator's (seed 001), age-rotation's (seed 002),
-# secrets-rotator's (seed 003) and deactivate-key's (seed 000); createkey-detector's
-# (seed 004) joins when it lands.
+# Five acts: createkey-detector (seed 004), guardduty-translator (seed 001), age-rotation
+# (seed 002), secrets-rotator (seed 003) and deactivate-key (seed 000). The launcher also
+# stands in for the Discord and Slack webhooks, and the detector's hand-off reaches
+# deactivate-key through the emulator's own Lambda Invoke API.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -39,6 +40,7 @@ endpoint=$(awk '/KEYGUARD_MOTO_READY/ {print $2}' "$work/moto.out")
 # app-role, and the ledger table. Made with boto3 (moto's own dependency).
 $PY tools/demo_world.py setup "$endpoint" > "$work/world.json"
 field() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$work/world.json" "$1"; }
+ci_leaked=$(field ci_leaked); admin_backdoor=$(field admin_backdoor)
 alice_leaked=$(field alice_leaked); bob_key=$(field bob_key); carol_leaked=$(field carol_leaked)
 dave_secret=$(field dave_secret); topic=$(field topic)
 event() { # event FILE KEY USER -> a path with the placeholders replaced
@@ -50,7 +52,7 @@ $quiet || $PY tools/demo_world.py table "$endpoint" "before"
 
 port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cargo lambda watch --ignore-changes --invoke-port "$port" \
-  --env-var "AWS_ENDPOINT_URL=$endpoint,AWS_REGION=us-east-1,AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing,AWS_EC2_METADATA_DISABLED=true,DRY_RUN=$dry_run,RESPONSE_PLAN_ARN=arn:aws:ssm-incidents::123456789012:response-plan/keyguard-key-compromise,NOTICE_TOPIC_ARN=$topic,SENDER_EMAIL=keyguard@example.com,REPORT_WAIT_SECONDS=10" \
+  --env-var "AWS_ENDPOINT_URL=$endpoint,AWS_REGION=us-east-1,AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing,AWS_EC2_METADATA_DISABLED=true,DRY_RUN=$dry_run,RESPONSE_PLAN_ARN=arn:aws:ssm-incidents::123456789012:response-plan/keyguard-key-compromise,NOTICE_TOPIC_ARN=$topic,SENDER_EMAIL=keyguard@example.com,REPORT_WAIT_SECONDS=10,DISCORD_WEBHOOK_SECRET_ID=keyguard/discord-webhook,SLACK_WEBHOOK_SECRET_ID=keyguard/slack-webhook,DEACTIVATE_FUNCTION_NAME=deactivate-key,AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:$port" \
   > "$work/watch.log" 2>&1 & pids+=($!)
 
 invoke() { # invoke FUNCTION EVENT_FILE -> the function's JSON result on stdout
@@ -65,6 +67,21 @@ act() { # act FUNCTION NAME EVENT_FILE NARRATION...
   $PY -c 'import json,sys; print(json.dumps({"act": sys.argv[1], "result": json.loads(sys.argv[2])}))' "$name" "$r" >> "$results"
   $quiet || $PY -c 'import json,sys; r=json.loads(sys.argv[1]); print("   -> statusCode %s, %s%s" % (r["statusCode"], r.get("decision"), "".join(", %s %s" % (x["action"]["type"], x["outcome"]) for x in r.get("steps", []))))' "$r"
 }
+
+say ""; say "## Seed 004: ci-deployer's key leaked. The attacker makes a key for admin, then launches GPU instances."
+attack() { # attack FILE -> the event with the demo's real key ids
+  local out="$work/attack-$(basename "$1")"
+  sed -e "s/AKIAIOSFODNN7EXAMPLE/$ci_leaked/" -e "s/AKIAI44QH8DHBEXAMPLE/$admin_backdoor/" "$1" > "$out"; echo "$out"
+}
+act createkey-detector "backdoor-key" "$(attack events/createkey-detector/backdoor-key.json)" \
+  "CloudTrail: ci-deployer called CreateAccessKey for admin. A key made for someone else is a backdoor:" \
+  "keyguard hands the new key to deactivate-key (asynchronously, through the Lambda Invoke API)," \
+  "then alerts Discord and Slack (webhook URLs read from Secrets Manager) and SNS."
+act createkey-detector "gpu-instances" "$(attack events/createkey-detector/gpu-instances.json)" \
+  "CloudTrail: the same leaked long-term key runs four p4d.24xlarge instances: the leaked key itself" \
+  "is handed off and contained."
+act createkey-detector "backdoor-redelivery" "$(attack events/createkey-detector/backdoor-key.json)" \
+  "EventBridge delivers the CreateAccessKey again: no second hand-off, no second alert."
 
 say ""; say "## Seed 001: a GuardDuty finding on carol's key becomes a runbook and an incident, once."
 act guardduty-translator "gd-finding" "$(event events/guardduty-translator/iam-user.json "$carol_leaked" carol)" \

@@ -15,7 +15,9 @@ import boto3
 
 REVOKE_POLICY = "keyguard-revoke-older-sessions"
 RUNBOOK = "keyguard-RotateCompromisedKey"
-USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan")
+USERS = ("ci-deployer", "admin", "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan")
+# The webhook secrets createkey-detector reads; their URLs point at the launcher's sink.
+WEBHOOK_SECRETS = {"discord": "keyguard/discord-webhook", "slack": "keyguard/slack-webhook"}
 SENDER = "keyguard@example.com"
 # age-rotation's fleet: (user, UserType, key age in days, Active?)
 AGED = (("erin", "employee", 85, True), ("frank", "employee", 95, False),
@@ -48,6 +50,11 @@ def notices(endpoint):
             for n in t.get("sent_notifications", [])]
 
 
+def webhook_posts(endpoint):
+    with urllib.request.urlopen(endpoint + "/_keyguard/webhooks") as reply:
+        return json.load(reply)["posts"]
+
+
 def standins(endpoint):
     with urllib.request.urlopen(endpoint + "/_keyguard/standins") as reply:
         return json.load(reply)
@@ -55,6 +62,16 @@ def standins(endpoint):
 
 def setup(endpoint):
     iam, ddb = clients(endpoint)
+    kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    # Seed 004: ci-deployer's key leaked; with it, the attacker made a key for admin.
+    iam.create_user(UserName="ci-deployer", Tags=[{"Key": "UserType", "Value": "machine"}])
+    ci_leaked = iam.create_access_key(UserName="ci-deployer")["AccessKey"]["AccessKeyId"]
+    iam.create_user(UserName="admin", Tags=[{"Key": "UserType", "Value": "employee"}])
+    admin_own = iam.create_access_key(UserName="admin")["AccessKey"]["AccessKeyId"]
+    admin_backdoor = iam.create_access_key(UserName="admin")["AccessKey"]["AccessKeyId"]
+    sm = boto3.client("secretsmanager", **kw)
+    for channel, name in WEBHOOK_SECRETS.items():
+        sm.create_secret(Name=name, SecretString=f"{endpoint}/_keyguard/webhooks/{channel}/demo-token")
     iam.create_user(UserName="alice", Tags=[{"Key": "UserType", "Value": "employee"}])
     leaked, spare = (iam.create_access_key(UserName="alice")["AccessKey"]["AccessKeyId"] for _ in range(2))
     iam.create_user(UserName="bob")
@@ -65,7 +82,6 @@ def setup(endpoint):
     # carol's key is the one GuardDuty finds; the runbook comes from infra/.
     iam.create_user(UserName="carol", Tags=[{"Key": "UserType", "Value": "employee"}])
     carol_leaked, carol_spare = (iam.create_access_key(UserName="carol")["AccessKey"]["AccessKeyId"] for _ in range(2))
-    kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
     boto3.client("ssm", **kw).create_document(
         Name=RUNBOOK, DocumentType="Automation", DocumentFormat="YAML",
         Content=open("infra/shared/runbook-rotate-compromised-key.yaml").read())
@@ -98,7 +114,8 @@ def setup(endpoint):
         if not active:
             iam.update_access_key(UserName=user, AccessKeyId=key, Status="Inactive")
         aged[user] = key
-    print(json.dumps({"alice_leaked": leaked, "alice_spare": spare, "bob_key": bob_key,
+    print(json.dumps({"ci_leaked": ci_leaked, "admin_own": admin_own, "admin_backdoor": admin_backdoor,
+                      "alice_leaked": leaked, "alice_spare": spare, "bob_key": bob_key,
                       "carol_leaked": carol_leaked, "carol_spare": carol_spare,
                       "dave_old": dave["AccessKeyId"], "dave_secret": secret["ARN"], "topic": topic,
                       "aged": aged}))
@@ -118,9 +135,9 @@ def state(endpoint):
 def table(endpoint, title):
     keys, policies, ledger, stood_in = state(endpoint)
     print(f"\n-- {title}")
-    print(f"   {'user':<8} {'access key':<22} status")
+    print(f"   {'user':<12} {'access key':<22} status")
     for key, (user, status) in sorted(keys.items(), key=lambda kv: kv[1]):
-        print(f"   {user:<8} {key:<22} {status}")
+        print(f"   {user:<12} {key:<22} {status}")
     print(f"   role app-role inline policies: {', '.join(policies) or '(none)'}")
     print(f"   ledger rows: {len(ledger)}")
     for row in sorted(ledger, key=lambda r: r["idempotency_key"]["S"]):
@@ -138,6 +155,10 @@ def table(endpoint, title):
     for m in mail(endpoint):
         to = ", ".join(m["destinations"]["ToAddresses"])
         print(f"   email to {to}: {m['subject']}")
+    for p in webhook_posts(endpoint):
+        b = p["body"]
+        title = b["embeds"][0]["title"] if p["channel"] == "discord" else b["blocks"][0]["text"]["text"]
+        print(f"   {p['channel']} alert: {title}")
     sent = notices(endpoint)
     print(f"   SNS notices published: {len(sent)}")
     for n in sent:
@@ -153,7 +174,11 @@ def check(endpoint, world_file, results_file, dry_run):
     dry = dry_run == "true"
     act_code = 202 if dry else 200
     applied = "planned" if dry else "applied"
+    detector = [("hand_off", applied), ("alert", applied), ("alert", applied), ("notify", applied)]
     expect_acts = {
+        "backdoor-key": (act_code, detector),
+        "gpu-instances": (act_code, detector),
+        "backdoor-redelivery": (act_code, [(a, "planned" if dry else "duplicate") for a, _ in detector]),
         "leaked-key": (act_code, [("deactivate_key", applied)]),
         # The key is already Inactive by then: nothing is even planned (dry run: still Active).
         "redelivery": (act_code, [("deactivate_key", "planned")] if dry else []),
@@ -206,6 +231,16 @@ def check(endpoint, world_file, results_file, dry_run):
             expect(failed == (code >= 400), f"{act}: invocation_failed={failed} with statusCode {code}")
     keys, policies, ledger, stood_in = state(endpoint)
     leaked = "Active" if dry else "Inactive"
+    # Seed 004: both handed-off keys contained, admin's own key untouched, one post per
+    # channel per act.
+    expect(keys[world["admin_backdoor"]][1] == leaked, f"admin's backdoor key is {keys[world['admin_backdoor']][1]}, expected {leaked}")
+    expect(keys[world["ci_leaked"]][1] == leaked, f"ci-deployer's leaked key is {keys[world['ci_leaked']][1]}, expected {leaked}")
+    expect(keys[world["admin_own"]][1] == "Active", "admin's own key must stay Active")
+    posts = sorted(p["channel"] for p in webhook_posts(endpoint))
+    want_posts = [] if dry else ["discord", "discord", "slack", "slack"]
+    expect(posts == want_posts, f"webhook posts {posts}, expected {want_posts}")
+    expect(all(p["body"].get("allowed_mentions") == {"parse": []} for p in webhook_posts(endpoint) if p["channel"] == "discord"),
+           "every Discord post has allowed_mentions empty")
     expect(keys[world["alice_leaked"]][1] == leaked, f"alice's leaked key is {keys[world['alice_leaked']][1]}, expected {leaked}")
     expect(keys[world["alice_spare"]][1] == "Active", "alice's other key must stay Active")
     expect(keys[world["bob_key"]][1] == "Inactive", "bob's key must stay Inactive")
@@ -225,7 +260,7 @@ def check(endpoint, world_file, results_file, dry_run):
     expect(keys[world["dave_old"]][1] == leaked, f"dave's old key is {keys[world['dave_old']][1]}, expected {leaked}")
     if not dry:
         expect(keys.get(now_current, ("", ""))[1] == "Active", "dave's new key must be Active")
-    created = [n for n in notices(endpoint) if "created" in json.dumps(n)]
+    created = [n for n in notices(endpoint) if "created" in json.dumps(n) and "dave" in json.dumps(n)]
     expect(len(created) == (0 if dry else 1), f"{len(created)} key-creation notices")
     executions, incidents = len(stood_in["automation_executions"]), len(stood_in["incidents"])
     want = 0 if dry else 1
@@ -235,9 +270,10 @@ def check(endpoint, world_file, results_file, dry_run):
     for row in ledger:
         fn = row["function"]["S"]
         rows[fn] = rows.get(fn, 0) + 1
-    # deactivate-key: 3 steps; the translator: 3 steps + 3 windows + 3 suppressed rows.
-    want_rows = {} if dry else {"deactivate-key": 3, "guardduty-translator": 9, "secrets-rotator": 5,
-                                "age-rotation": 7}
+    # The translator: 3 steps + 3 windows + 3 suppressed rows.
+    # deactivate-key: 3 steps of its own acts + the 2 hand-offs'; the detector: 2 x 4.
+    want_rows = {} if dry else {"deactivate-key": 5, "guardduty-translator": 9, "secrets-rotator": 5,
+                                "age-rotation": 7, "createkey-detector": 8}
     expect(rows == want_rows, f"ledger rows per function {rows}, expected {want_rows}")
     for f in failures:
         print(f"demo: MISSING: {f}")

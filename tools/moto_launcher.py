@@ -20,6 +20,10 @@ Routes added (all under /_keyguard/, never part of any AWS protocol):
   GET  /_keyguard/standins
        -> 200 {"automation_executions": [...], "incidents": [{"record":..., "request":...}]}
 
+  POST /_keyguard/webhooks/CHANNEL/...  -> 204: a stand-in for a Discord or Slack webhook
+       (the demo's webhook secrets point here); the post is kept, minus the URL's token
+  GET  /_keyguard/webhooks              -> 200 {"posts": [{"channel": ..., "body": ...}]}
+
 On start it prints one line, `KEYGUARD_MOTO_READY http://HOST:PORT`, to stdout.
 With --exit-on-stdin-eof it stops when its stdin closes, so a test process that dies
 never leaves a moto behind.
@@ -42,7 +46,7 @@ DEFAULT_ACCOUNT = "123456789012"
 
 
 def _json(start_response, status, body, error_type=None):
-    data = json.dumps(body).encode()
+    data = b"" if body is None else json.dumps(body).encode()
     headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
     if error_type:
         # REST-JSON services name the error in this header.
@@ -87,6 +91,16 @@ def backdate_key(body):
     return "404 Not Found", {"error": "user " + user_name + " has no key " + key_id}
 
 
+WEBHOOK_POSTS = []
+
+
+def _webhook(path, body):
+    # /_keyguard/webhooks/<channel>/<token...>: the token is a secret, never kept.
+    channel = path.split("/")[3] if path.count("/") >= 3 else ""
+    WEBHOOK_POSTS.append({"channel": channel, "body": body})
+    return "204 No Content", None
+
+
 REQUESTS = {"total": 0}
 REQUESTS_LOCK = threading.Lock()
 
@@ -102,6 +116,7 @@ ROUTES = {
     ("POST", "/_keyguard/requests/reset"): _count_reset,
     ("POST", "/_keyguard/iam/backdate-key"): backdate_key,
     ("GET", "/_keyguard/standins"): lambda _body: ("200 OK", moto_standins.snapshot()),
+    ("GET", "/_keyguard/webhooks"): lambda _body: ("200 OK", {"posts": list(WEBHOOK_POSTS)}),
 }
 
 STATUS = {200: "200 OK", 400: "400 Bad Request", 404: "404 Not Found", 409: "409 Conflict"}
@@ -137,6 +152,7 @@ class Launcher:
                 REQUESTS["total"] += 1
         if path == "/moto-api/reset":
             moto_standins.reset()
+            WEBHOOK_POSTS.clear()
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         region, service = _scope(environ)
         ssm_action = target[10:] if target.startswith("AmazonSSM.") else None
@@ -157,6 +173,8 @@ class Launcher:
         if not path.startswith("/_keyguard/"):
             return self.moto_app(environ, start_response)
         handler = ROUTES.get((environ.get("REQUEST_METHOD"), path))
+        if handler is None and path.startswith("/_keyguard/webhooks/"):
+            handler = lambda body: _webhook(path, body)  # noqa: E731
         if handler is None:
             return _json(start_response, "404 Not Found", {"error": "no route " + path})
         try:
