@@ -5,12 +5,29 @@ SHELL := /bin/bash
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell sha256sum tools/requirements.txt | cut -c1-12)
 
-.PHONY: help venv test lint unit demo bench clean
+FUNCTIONS := deactivate-key guardduty-translator age-rotation createkey-detector secrets-rotator
+# cfn-lint (+ the SAM translator) and checkov each in their own venv: checkov pins a boto3
+# that moto's cannot share.
+INFRA_VENV := .venv-infra
+INFRA_STAMP := $(INFRA_VENV)/.installed-$(shell sha256sum tools/infra-requirements.txt | cut -c1-12)
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell sha256sum tools/checkov-requirements.txt | cut -c1-12)
+STACK_PREFIX ?= keyguard
+SAM_BUCKET ?= SET-SAM_BUCKET
+SCANNER_ACCOUNT_ID ?= SET-SCANNER_ACCOUNT_ID
+ORG_ROOT_OU ?= SET-ORG_ROOT_OU
+# DRY_RUN=1 prints the deploy commands instead of running them.
+RUN := $(if $(filter 1 true yes,$(DRY_RUN)),@echo,)
+
+.PHONY: help venv test lint unit demo bench clean infra package deploy deploy-shared \
+	deploy-age-rotation-members $(addprefix build-,$(FUNCTIONS)) $(addprefix deploy-,$(FUNCTIONS))
 
 help:
 	@echo "make demo   run keyguard's story locally (moto + the real binaries under the Lambda emulator)"
 	@echo "make test   fmt, clippy, every unit and integration test, and the demo's checks"
 	@echo "make bench  keyguard's figures beside a baseline's, one markdown table (several minutes)"
+	@echo "make infra  cfn-lint, checkov and the EventBridge pattern check on infra/ (part of make test)"
+	@echo "make build-<function>, make package, make deploy-<function> [DRY_RUN=1], make deploy"
 
 $(STAMP): tools/requirements.txt
 	rm -f $(VENV)/.installed-*
@@ -20,6 +37,25 @@ $(STAMP): tools/requirements.txt
 
 venv: $(STAMP)
 
+$(INFRA_STAMP): tools/infra-requirements.txt
+	rm -rf $(INFRA_VENV)
+	python3 -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/pip install --disable-pip-version-check -q -r tools/infra-requirements.txt
+	touch $@
+
+$(CHECKOV_STAMP): tools/checkov-requirements.txt
+	rm -rf $(CHECKOV_VENV)
+	python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --disable-pip-version-check -q -r tools/checkov-requirements.txt
+	touch $@
+
+# All offline: the templates linted, checkov's findings (each skip carries its reason in
+# the template), and every EventBridge pattern run against events/ by moto's matcher.
+infra: venv $(INFRA_STAMP) $(CHECKOV_STAMP)
+	$(INFRA_VENV)/bin/cfn-lint infra/*/template.yaml infra/age-rotation/member-role.yaml
+	$(CHECKOV_VENV)/bin/checkov -d infra --framework cloudformation --skip-download --quiet --compact
+	$(VENV)/bin/python tools/check_patterns.py --launch
+
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
@@ -28,7 +64,7 @@ lint:
 unit: venv
 	cargo test --workspace
 
-test: venv lint unit
+test: venv lint infra unit
 	tools/demo.sh --quiet
 
 demo: venv
@@ -38,7 +74,33 @@ demo: venv
 # Figures, never assertions: printed as one markdown table.
 bench: venv
 	cargo build --workspace
+	cargo build --release -p keyguard-cli --no-default-features
+	@command -v jq >/dev/null || { echo "make bench: jq is the replay baseline; install it (apt-get install jq)"; exit 1; }
 	target/debug/keyguard-bench
 
+# Release builds for Lambda (arm64, provided.al2023), zipped as SAM's CodeUri expects:
+# target/lambda/<function>/bootstrap.zip. cargo-lambda cross-compiles through zig (PyPI).
+$(addprefix build-,$(FUNCTIONS)): build-%: venv
+	PATH="$$PWD/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip --bin $*
+
+package: $(addprefix build-,$(FUNCTIONS))
+	@for f in $(FUNCTIONS); do printf '%-22s bootstrap %8s  zip %8s\n' $$f \
+	  $$(stat -c %s target/lambda/$$f/bootstrap 2>/dev/null || echo -) $$(stat -c %s target/lambda/$$f/bootstrap.zip); done
+
+# SAM deploys (they need AWS credentials and the SAM CLI, neither of which is here).
+deploy-shared:
+	$(RUN) aws cloudformation package --template-file infra/shared/template.yaml --s3-bucket $(SAM_BUCKET) --output-template-file target/shared-packaged.yaml
+	$(RUN) aws cloudformation deploy --template-file target/shared-packaged.yaml --stack-name $(STACK_PREFIX)-shared --capabilities CAPABILITY_NAMED_IAM
+
+$(addprefix deploy-,$(FUNCTIONS)): deploy-%: $(if $(filter 1 true yes,$(DRY_RUN)),,build-%)
+	$(RUN) sam deploy --template-file infra/$*/template.yaml --config-file ../samconfig.toml --config-env $* --stack-name $(STACK_PREFIX)-$* --capabilities CAPABILITY_NAMED_IAM --resolve-s3
+
+deploy: deploy-shared $(addprefix deploy-,$(FUNCTIONS))
+
+# Organisation mode: the member role in every account, as a service-managed StackSet.
+deploy-age-rotation-members:
+	$(RUN) aws cloudformation create-stack-set --stack-set-name $(STACK_PREFIX)-age-rotation-members --template-body file://infra/age-rotation/member-role.yaml --permission-model SERVICE_MANAGED --auto-deployment Enabled=true,RetainStacksOnAccountRemoval=false --capabilities CAPABILITY_NAMED_IAM --parameters ParameterKey=ScannerAccountId,ParameterValue=$(SCANNER_ACCOUNT_ID)
+	$(RUN) aws cloudformation create-stack-instances --stack-set-name $(STACK_PREFIX)-age-rotation-members --deployment-targets OrganizationalUnitIds=$(ORG_ROOT_OU) --regions us-east-1
+
 clean:
-	rm -rf $(VENV) target
+	rm -rf $(VENV) $(INFRA_VENV) $(CHECKOV_VENV) target

@@ -128,3 +128,12 @@ async fn iam_client(sdk: &keyguard_aws::SdkConfig, account: &str) -> aws_sdk_iam
             .build(),
     )
 }
+
+#[test]
+fn the_template_sets_what_the_function_reads_and_nothing_else() {
+    keyguard_testkit::infra::check_env("age-rotation", |env| {
+        age_rotation::Settings::from_env(&|k: &str| env(k), Default::default())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    });
+}

@@ -15,6 +15,7 @@ use std::process::ExitCode;
 
 mod facts;
 mod replay;
+#[cfg(feature = "aws")]
 mod scan;
 
 #[derive(Parser)]
@@ -56,6 +57,7 @@ enum Command {
     },
     /// Run age-rotation's scan against the account the environment names and print the
     /// keys by stage (configuration as for the Lambda: SENDER_EMAIL, LEDGER_TABLE, ...).
+    #[cfg(feature = "aws")]
     Scan {
         /// Plan and print; apply nothing.
         #[arg(long)]
@@ -167,6 +169,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        #[cfg(feature = "aws")]
         Command::Scan { dry_run } => match scan::scan(dry_run) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::from(1),

@@ -315,41 +315,26 @@ fn plan_for_createkey_detector_shows_alerts_and_hand_offs() {
 
 #[test]
 fn replay_finds_exactly_the_planted_events_in_a_large_gzipped_log() {
-    use std::io::Write;
     let dir = std::env::temp_dir().join(format!("keyguard-replay-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("2026/11/23")).unwrap();
-    let role = serde_json::json!({"type": "AssumedRole", "arn": "arn:aws:sts::1:assumed-role/app/i-1", "accessKeyId": "ASIAAPPSESSION000001"});
     let leaked = serde_json::json!({"type": "IAMUser", "arn": "arn:aws:iam::1:user/ci", "userName": "ci", "accessKeyId": "AKIAIOSFODNN7EXAMPLE"});
     let mut planted = Vec::new();
-    let file = std::fs::File::create(dir.join("2026/11/23/log.json.gz")).unwrap();
-    let mut gz =
-        flate2::write::GzEncoder::new(std::io::BufWriter::new(file), flate2::Compression::fast());
-    write!(gz, "{{\"Records\":[").unwrap();
-    for i in 0..100_000u32 {
-        let record = match i {
+    keyguard_testkit::cloudtrail::write_gz_log(&dir.join("2026/11/23/log.json.gz"), 100_000, |i| {
+        match i {
             12_345 | 50_000 | 99_999 => {
                 planted.push(format!("planted-{i}"));
                 serde_json::json!({"eventName": "CreateAccessKey", "eventSource": "iam.amazonaws.com", "eventID": format!("planted-{i}"),
-                    "userIdentity": leaked, "requestParameters": {"userName": "admin"},
-                    "responseElements": {"accessKey": {"accessKeyId": "AKIAI44QH8DHBEXAMPLE", "userName": "admin", "status": "Active"}}})
+                "userIdentity": leaked, "requestParameters": {"userName": "admin"},
+                "responseElements": {"accessKey": {"accessKeyId": "AKIAI44QH8DHBEXAMPLE", "userName": "admin", "status": "Active"}}})
             }
             77_777 => {
                 planted.push(format!("planted-{i}"));
                 serde_json::json!({"eventName": "RunInstances", "eventSource": "ec2.amazonaws.com", "eventID": format!("planted-{i}"),
-                    "userIdentity": leaked, "requestParameters": {"instanceType": "g5.48xlarge", "minCount": 1, "maxCount": 1}})
+                "userIdentity": leaked, "requestParameters": {"instanceType": "g5.48xlarge", "minCount": 1, "maxCount": 1}})
             }
-            _ => {
-                serde_json::json!({"eventName": "DescribeInstances", "eventSource": "ec2.amazonaws.com", "eventID": format!("e-{i}"),
-                                    "userIdentity": role, "sourceIPAddress": "10.0.0.1"})
-            }
-        };
-        if i > 0 {
-            write!(gz, ",").unwrap();
+            _ => keyguard_testkit::cloudtrail::routine(i),
         }
-        write!(gz, "{record}").unwrap();
-    }
-    write!(gz, "]}}").unwrap();
-    gz.finish().unwrap().flush().unwrap();
+    });
     // A plain file beside it, with an event from a threat address.
     std::fs::write(
         dir.join("plain.json"),

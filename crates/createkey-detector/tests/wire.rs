@@ -357,3 +357,12 @@ async fn dry_runs_spoofed_sources_and_bad_input_post_nothing() {
     assert!(w.hooks.requests().is_empty() && w.lambda.requests().is_empty());
     assert!(w2.hooks.requests().is_empty() && w2.lambda.requests().is_empty());
 }
+
+#[test]
+fn the_template_sets_what_the_function_reads_and_nothing_else() {
+    keyguard_testkit::infra::check_env("createkey-detector", |env| {
+        Settings::from_env(&|k: &str| env(k))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    });
+}

@@ -332,3 +332,12 @@ async fn bad_input_is_a_400_with_no_action() {
     }
     assert_eq!(w.ledger_rows().await, 0);
 }
+
+#[test]
+fn the_template_sets_what_the_function_reads_and_nothing_else() {
+    keyguard_testkit::infra::check_env("deactivate-key", |env| {
+        Settings::from_env(&|k: &str| env(k), Default::default())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    });
+}

@@ -392,3 +392,12 @@ async fn root_gets_a_critical_incident_and_nothing_else() {
         .unwrap();
     assert_eq!(incident["record"]["impact"], 1);
 }
+
+#[test]
+fn the_template_sets_what_the_function_reads_and_nothing_else() {
+    keyguard_testkit::infra::check_env("guardduty-translator", |env| {
+        Settings::from_env(&|k: &str| env(k), Default::default())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    });
+}

@@ -429,3 +429,12 @@ impl World {
         v["AccessKeyId"].as_str().unwrap().to_owned()
     }
 }
+
+#[test]
+fn the_template_sets_what_the_function_reads_and_nothing_else() {
+    keyguard_testkit::infra::check_env("secrets-rotator", |env| {
+        Settings::from_env(&|k: &str| env(k), Default::default())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    });
+}

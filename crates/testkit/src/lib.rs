@@ -1,8 +1,10 @@
 //! Test harness shared by keyguard's test suites.
 //!
+//! - [`cloudtrail`]: generated CloudTrail log files (gzipped, any size).
 //! - [`corpus`]: the published sample events in `../shared/corpus` (or `$KEYGUARD_CORPUS`),
 //!   read in place and never copied into the project.
 //! - [`iam`]: users and keys to act on.
+//! - [`infra`]: a function's SAM template against the variables the function reads.
 //! - [`logs`]: every log line of the test process, to search for secrets.
 //! - [`receiver`]: a scripted HTTP server standing in for webhooks and the Lambda Invoke API.
 //! - [`moto`]: the project's moto launcher (`tools/moto_launcher.py`) on a free loopback
@@ -10,9 +12,11 @@
 
 #![allow(clippy::panic, clippy::expect_used)] // a harness that cannot set up must fail the test loudly
 
+pub mod cloudtrail;
 pub mod corpus;
 #[cfg(feature = "iam")]
 pub mod iam;
+pub mod infra;
 pub mod logs;
 pub mod moto;
 pub mod receiver;

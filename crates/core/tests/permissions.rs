@@ -1,0 +1,153 @@
+//! Each function's SAM role grants every permission its plans can need: the actions each
+//! function plans, asked for their `Action::iam_permissions`, against the role's policies
+//! in `infra/<function>/template.yaml`. A new action without its grant fails here, not in
+//! production.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
+
+use keyguard_core::plan::{Email, Incident};
+use keyguard_core::{
+    AccessKeyId, Action, Channel, Notice, Principal, RoleName, Severity, UserName,
+};
+
+fn actions() -> Vec<(&'static str, Vec<Action>)> {
+    let user = UserName::parse("alice").unwrap();
+    let key = AccessKeyId::parse("AKIAIOSFODNN7EXAMPLE").unwrap();
+    let notice = Notice::new(Severity::High, "x");
+    let notify = Action::Notify {
+        notice: notice.clone(),
+    };
+    let deactivate = Action::DeactivateKey {
+        user: user.clone(),
+        key_id: key.clone(),
+    };
+    let delete = Action::DeleteKey {
+        user: user.clone(),
+        key_id: key.clone(),
+    };
+    let revoke = |principal| Action::RevokeSessions {
+        principal,
+        issued_before: keyguard_core::parse_time("2026-11-23T10:00:00Z").unwrap(),
+        policy_name: "p".into(),
+    };
+    let revoke_both = || {
+        vec![
+            revoke(Principal::User(user.clone())),
+            revoke(Principal::Role(RoleName::parse("app").unwrap())),
+        ]
+    };
+    let secret = || ("s".to_owned(), "t".to_owned());
+    vec![
+        (
+            "deactivate-key",
+            [vec![deactivate.clone(), notify.clone()], revoke_both()].concat(),
+        ),
+        (
+            "guardduty-translator",
+            [
+                vec![
+                    Action::StartRunbook {
+                        document: "d".into(),
+                        user: user.clone(),
+                        key_id: key.clone(),
+                        assume_role_arn: None,
+                        client_token: "c".into(),
+                    },
+                    Action::OpenIncident {
+                        incident: Incident {
+                            response_plan_arn: "arn".into(),
+                            title: "t".into(),
+                            impact: 2,
+                            source: "s".into(),
+                            timestamp: keyguard_core::parse_time("2026-11-23T10:00:00Z").unwrap(),
+                            trigger_arn: None,
+                            raw_data: "{}".into(),
+                            related: vec![],
+                            user: None,
+                            key_id: None,
+                            client_token: "c".into(),
+                        },
+                    },
+                    notify.clone(),
+                ],
+                revoke_both(),
+            ]
+            .concat(),
+        ),
+        (
+            "secrets-rotator",
+            vec![
+                Action::CreatePendingKey {
+                    secret_id: secret().0,
+                    token: secret().1,
+                    user: user.clone(),
+                },
+                Action::TestPendingKey {
+                    secret_id: secret().0,
+                    token: secret().1,
+                    user: user.clone(),
+                    key_id: key.clone(),
+                },
+                Action::PromotePending {
+                    secret_id: secret().0,
+                    token: secret().1,
+                    from_version: None,
+                },
+                deactivate.clone(),
+                delete.clone(),
+                notify.clone(),
+            ],
+        ),
+        (
+            "age-rotation",
+            vec![
+                deactivate,
+                delete,
+                Action::SendEmail {
+                    email: Email {
+                        to: "a@example.com".into(),
+                        from: "k@example.com".into(),
+                        subject: "s".into(),
+                        text: "t".into(),
+                        html: "h".into(),
+                        user: None,
+                    },
+                },
+                notify.clone(),
+            ],
+        ),
+        (
+            "createkey-detector",
+            vec![
+                Action::HandOff {
+                    key_id: key,
+                    user: Some(user),
+                    classifier_source: "c".into(),
+                    event_id: "e".into(),
+                },
+                Action::Alert {
+                    channel: Channel::Discord,
+                    notice,
+                },
+                notify,
+            ],
+        ),
+    ]
+}
+
+#[test]
+fn every_role_grants_what_its_plans_need() {
+    for (function, planned) in actions() {
+        let granted = keyguard_testkit::infra::granted(function);
+        assert!(!granted.is_empty(), "{function}: no role policy found");
+        for action in planned {
+            for permission in action.iam_permissions() {
+                assert!(
+                    granted.contains(*permission),
+                    "infra/{function}/template.yaml does not grant {permission} (needed by {})",
+                    action.name()
+                );
+            }
+        }
+    }
+}

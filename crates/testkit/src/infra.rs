@@ -1,0 +1,115 @@
+//! A function's SAM template (`infra/<function>/template.yaml`) against what the function
+//! reads: every variable the template sets is one the function reads, and the function
+//! accepts the template's environment (so every variable it requires is set).
+//!
+//! The template is read through `tools/check_patterns.py --json` (PyYAML from the venv
+//! the tests already need, with CloudFormation's short-form tags kept).
+
+use serde_json::Value;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Read by the runtime or the SDK rather than the function's settings.
+const RUNTIME: &[&str] = &["LOG_LEVEL", "AWS_MAX_ATTEMPTS", "AWS_ENDPOINT_URL"];
+
+pub fn template(function: &str) -> Value {
+    let root = super::workspace_root();
+    let out = std::process::Command::new(super::moto::python())
+        .arg(root.join("tools/check_patterns.py"))
+        .arg("--json")
+        .arg(root.join(format!("infra/{function}/template.yaml")))
+        .output()
+        .expect("run tools/check_patterns.py");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the template as JSON")
+}
+
+/// The function's environment as the template sets it: literals as they are, a `!Ref` to a
+/// parameter as its default, anything else (an ARN from another stack) as a well-formed
+/// placeholder.
+pub fn template_env(function: &str) -> BTreeMap<String, String> {
+    let t = template(function);
+    let vars = t["Resources"]["Function"]["Properties"]["Environment"]["Variables"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    vars.into_iter()
+        .map(|(name, v)| {
+            let value = match &v {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                other => {
+                    let param = other["Ref"].as_str().unwrap_or_default();
+                    match &t["Parameters"][param]["Default"] {
+                        Value::String(s) => s.clone(),
+                        Value::Number(n) => n.to_string(),
+                        _ if name.ends_with("_ARN") || name.ends_with("_SECRET_ID") => {
+                            format!("arn:aws:sns:us-east-1:123456789012:{param}")
+                        }
+                        _ if name.ends_with("EMAIL") => "keyguard@example.com".to_owned(),
+                        _ => format!("placeholder-{param}"),
+                    }
+                }
+            };
+            (name, value)
+        })
+        .collect()
+}
+
+/// Builds the function's settings from its template's environment (through `settings`,
+/// which gets a lookup to read from) and checks both directions.
+pub fn check_env(
+    function: &str,
+    settings: impl Fn(&dyn Fn(&str) -> Option<String>) -> Result<(), String>,
+) {
+    let env = template_env(function);
+    assert!(!env.is_empty(), "{function}'s template sets no environment");
+    let asked = RefCell::new(BTreeSet::new());
+    let lookup = |name: &str| {
+        asked.borrow_mut().insert(name.to_owned());
+        env.get(name).cloned()
+    };
+    if let Err(e) = settings(&lookup) {
+        panic!("{function} refuses its template's environment: {e}");
+    }
+    let asked = asked.into_inner();
+    for name in env.keys() {
+        assert!(
+            asked.contains(name) || RUNTIME.contains(&name.as_str()),
+            "infra/{function}/template.yaml sets {name}, which {function} never reads"
+        );
+    }
+}
+
+/// Every action the function's own role is granted, from its template's inline policies.
+pub fn granted(function: &str) -> BTreeSet<String> {
+    let t = template(function);
+    let mut out = BTreeSet::new();
+    for policy in t["Resources"]["Role"]["Properties"]["Policies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        for statement in policy["PolicyDocument"]["Statement"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            match &statement["Action"] {
+                Value::String(a) => {
+                    out.insert(a.clone());
+                }
+                Value::Array(all) => {
+                    out.extend(all.iter().filter_map(|a| a.as_str().map(str::to_owned)))
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""Every EventBridge pattern in infra/ against every sample event in events/, decided by
+EventBridge's own matcher in moto (TestEventPattern is a stub there; rule delivery is real).
+
+For each template's EventBridgeRule: put the rule with the template's own pattern and an SQS
+target, put every sample that is an EventBridge event, read which arrived. Exit 1 unless each
+rule receives exactly the samples EXPECTED names for it.
+
+  check_patterns.py ENDPOINT
+  check_patterns.py --launch          (starts the project's moto launcher for the check)
+  check_patterns.py --json TEMPLATE   (the template as JSON, short-form tags as {"Ref": ...})
+"""
+
+import glob
+import json
+import os
+import sys
+
+import boto3
+import yaml
+
+# Which samples each rule must receive; every other EventBridge-shaped sample must not arrive.
+EXPECTED = {
+    "createkey-detector": {
+        "createkey-detector/backdoor-key.json",
+        "createkey-detector/gpu-instances.json",
+        # deactivate-key's CloudTrail sample is a RunInstances by a long-term key, which the
+        # detector should see too.
+        "deactivate-key/cloudtrail-iam-user.json",
+    },
+    "guardduty-translator": {
+        "guardduty-translator/assumed-role.json",
+        "guardduty-translator/iam-user.json",
+        "guardduty-translator/iam-user-second-finding.json",
+        "guardduty-translator/root.json",
+        "guardduty-translator/sample.json",
+        "deactivate-key/guardduty-iam-user.json",
+        # not seed-custom-source.json: a custom source must never reach a function.
+    },
+    "deactivate-key": {"deactivate-key/health-exposed-key.json"},
+}
+
+
+class CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short-form tags kept as {tag: value}."""
+
+
+def _tag(loader, suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node)
+    else:
+        value = loader.construct_mapping(node)
+    return {suffix: value}
+
+
+CfnLoader.add_multi_constructor("!", _tag)
+
+
+def rules(root):
+    for path in sorted(glob.glob(os.path.join(root, "infra", "*", "template.yaml"))):
+        function = os.path.basename(os.path.dirname(path))
+        template = yaml.load(open(path), Loader=CfnLoader)
+        for resource in template.get("Resources", {}).values():
+            for name, event in (resource.get("Properties", {}).get("Events") or {}).items():
+                if event.get("Type") == "EventBridgeRule":
+                    yield function, name, event["Properties"]["Pattern"]
+
+
+def samples(root):
+    for path in sorted(glob.glob(os.path.join(root, "events", "*", "*.json"))):
+        event = json.load(open(path))
+        if isinstance(event, dict) and "detail-type" in event and "source" in event:
+            yield os.path.relpath(path, os.path.join(root, "events")), event
+
+
+def main(endpoint):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    kw = dict(endpoint_url=endpoint, region_name="us-east-1",
+              aws_access_key_id="testing", aws_secret_access_key="testing")
+    events, sqs = boto3.client("events", **kw), boto3.client("sqs", **kw)
+    found = list(rules(root))
+    evs = list(samples(root))
+    failures = []
+    if {f for f, _, _ in found} != set(EXPECTED):
+        failures.append(f"rules in infra/ for {sorted({f for f, _, _ in found})}, expected {sorted(EXPECTED)}")
+    for function, name, pattern in found:
+        bus = f"check-{function}-{name}-{os.getpid()}"
+        events.create_event_bus(Name=bus)
+        queue = sqs.create_queue(QueueName=bus)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(pattern))
+        events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
+        for file, event in evs:
+            entry = {"Source": event["source"], "DetailType": event["detail-type"],
+                     "Detail": json.dumps(event.get("detail", {})), "EventBusName": bus,
+                     "Resources": event.get("resources", [])}
+            # The file name rides along so the queue tells which sample arrived.
+            entry["Resources"] = entry["Resources"] + [f"keyguard-sample:{file}"]
+            events.put_events(Entries=[entry])
+        arrived = set()
+        while True:
+            got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            messages = got.get("Messages", [])
+            if not messages:
+                break
+            for m in messages:
+                body = json.loads(m["Body"])
+                arrived.update(r.split(":", 1)[1] for r in body.get("resources", []) if r.startswith("keyguard-sample:"))
+        want = EXPECTED.get(function, set())
+        status = "ok" if arrived == want else "MISMATCH"
+        print(f"{status}: {function} rule {name}: {len(arrived)} of {len(evs)} samples arrive")
+        if arrived != want:
+            failures.append(f"{function}/{name}: extra {sorted(arrived - want)}, missing {sorted(want - arrived)}")
+    for f in failures:
+        print("check_patterns: " + f)
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "--json":
+        print(json.dumps(yaml.load(open(sys.argv[2]), Loader=CfnLoader)))
+    elif sys.argv[1] == "--launch":
+        import subprocess
+        here = os.path.dirname(os.path.abspath(__file__))
+        moto = subprocess.Popen([sys.executable, os.path.join(here, "moto_launcher.py"), "--port", "0",
+                                 "--exit-on-stdin-eof"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+        ready = moto.stdout.readline().split()
+        if ready[:1] != ["KEYGUARD_MOTO_READY"]:
+            sys.exit("check_patterns: the moto launcher did not start")
+        main(ready[1])  # exits; the launcher stops when our stdin pipe to it closes
+    else:
+        main(sys.argv[1])
