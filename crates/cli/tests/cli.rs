@@ -294,21 +294,22 @@ fn plan_for_createkey_detector_shows_alerts_and_hand_offs() {
     };
     let p = plan("events/createkey-detector/backdoor-key.json");
     let steps = p["steps"].as_array().unwrap();
+    // Containment first, then the alert.
+    assert_eq!(steps[0]["action"]["type"], "hand_off");
     assert_eq!(
-        steps[0]["action"]["notice"]["facts"]["rule"],
-        "backdoor-key"
-    );
-    assert_eq!(steps[1]["action"]["type"], "hand_off");
-    assert_eq!(
-        steps[1]["action"]["key_id"], "AKIAI44QH8DHBEXAMPLE",
+        steps[0]["action"]["key_id"], "AKIAI44QH8DHBEXAMPLE",
         "the backdoor key"
     );
-    assert_eq!(steps[1]["action"]["user"], "admin");
+    assert_eq!(steps[0]["action"]["user"], "admin");
+    assert_eq!(
+        steps[1]["action"]["notice"]["facts"]["rule"],
+        "backdoor-key"
+    );
     let p = plan("events/createkey-detector/gpu-instances.json");
     let steps = p["steps"].as_array().unwrap();
-    assert_eq!(steps[0]["action"]["notice"]["severity"], "high");
+    assert_eq!(steps[1]["action"]["notice"]["severity"], "high");
     assert_eq!(
-        steps[1]["action"]["key_id"], "AKIAIOSFODNN7EXAMPLE",
+        steps[0]["action"]["key_id"], "AKIAIOSFODNN7EXAMPLE",
         "the leaked key that launched them"
     );
 }

@@ -253,7 +253,11 @@ impl Webhooks {
             let body_wait = serde_json::from_str::<serde_json::Value>(&text)
                 .ok()
                 .and_then(|v| v.get("retry_after").and_then(|r| r.as_f64()));
-            let secs = body_wait.or(header_wait).unwrap_or(1.0);
+            // "NaN" parses as an f64, and Duration panics on it: only finite waits count.
+            let secs = body_wait
+                .or(header_wait)
+                .filter(|s| s.is_finite())
+                .unwrap_or(1.0);
             return Attempt::RetryAfter(Duration::from_secs_f64(secs.clamp(0.0, 3600.0)));
         }
         if status >= 500 {

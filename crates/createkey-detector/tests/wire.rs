@@ -268,6 +268,13 @@ async fn a_429_waits_as_asked_and_a_rejected_post_fails_only_its_own_step() {
     let report = w.handle(&event).await;
     let text = serde_json::to_string(&report.steps[1].outcome).unwrap();
     assert!(text.contains("WebhookRateLimited"), "{text}");
+    // A hostile or broken Retry-After ("NaN" parses as an f64) is a default wait, never a panic.
+    w.hooks.script([
+        Reply::status(429).header("retry-after", "NaN"),
+        Reply::status(204),
+    ]);
+    let report = w.handle(&backdoor_event(&unique("ev"))).await;
+    assert_eq!(report.steps[1].outcome.name(), "applied", "{report:?}");
     // 5xx are retried WEBHOOK_ATTEMPTS times, then reported.
     w.hooks.script((0..3).map(|_| Reply::status(502)));
     let event = backdoor_event(&unique("ev"));
