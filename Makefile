@@ -84,8 +84,9 @@ $(addprefix build-,$(FUNCTIONS)): build-%: venv
 	PATH="$$PWD/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip --bin $*
 
 package: $(addprefix build-,$(FUNCTIONS))
-	@for f in $(FUNCTIONS); do printf '%-22s bootstrap %8s  zip %8s\n' $$f \
-	  $$(stat -c %s target/lambda/$$f/bootstrap 2>/dev/null || echo -) $$(stat -c %s target/lambda/$$f/bootstrap.zip); done
+	@for f in $(FUNCTIONS); do $(VENV)/bin/python -c 'import sys, zipfile; z = sys.argv[2]; \
+	  print("%-22s bootstrap %10d bytes  zip %10d bytes" % (sys.argv[1], zipfile.ZipFile(z).getinfo("bootstrap").file_size, __import__("os").path.getsize(z)))' \
+	  $$f target/lambda/$$f/bootstrap.zip; done
 
 # SAM deploys (they need AWS credentials and the SAM CLI, neither of which is here).
 deploy-shared:

@@ -93,12 +93,11 @@ def main(endpoint):
         events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(pattern))
         events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
         for file, event in evs:
-            entry = {"Source": event["source"], "DetailType": event["detail-type"],
-                     "Detail": json.dumps(event.get("detail", {})), "EventBusName": bus,
-                     "Resources": event.get("resources", [])}
-            # The file name rides along so the queue tells which sample arrived.
-            entry["Resources"] = entry["Resources"] + [f"keyguard-sample:{file}"]
-            events.put_events(Entries=[entry])
+            # The file name rides along in Resources so the queue tells which sample arrived.
+            events.put_events(Entries=[{
+                "Source": event["source"], "DetailType": event["detail-type"],
+                "Detail": json.dumps(event.get("detail", {})), "EventBusName": bus,
+                "Resources": event.get("resources", []) + [f"keyguard-sample:{file}"]}])
         arrived = set()
         while True:
             got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=0)

@@ -57,7 +57,12 @@ impl Invoker {
             .payload(Blob::new(h.payload().to_string()))
             .send()
             .await
-            .map_err(|e| keyguard_aws::effect_error(&e))?;
+            .map_err(|e| EffectError {
+                // "Function not found" is a broken deployment, never a vanished key: it
+                // must fail the step (and the invocation), not read as a clean not-found.
+                kind: ErrorKind::Other,
+                ..keyguard_aws::effect_error(&e)
+            })?;
         // An asynchronous invocation is accepted with 202 and never carries a function
         // error; anything else means Lambda ran it some other way, which is not a
         // hand-off we can vouch for.

@@ -99,6 +99,6 @@ impl keyguard_aws::lambda::Handler for App {
     /// asynchronous invocation (then its on-failure destination) take it up; the ledger
     /// lets only the failed steps run again.
     fn fails(&self, _event: &Value, report: &Report) -> bool {
-        report.steps.iter().any(|s| s.outcome.name() == "failed")
+        report.status_code >= 500
     }
 }

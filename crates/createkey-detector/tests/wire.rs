@@ -294,6 +294,30 @@ async fn a_429_waits_as_asked_and_a_rejected_post_fails_only_its_own_step() {
 }
 
 #[tokio::test]
+async fn a_missing_deactivate_function_fails_the_hand_off_and_the_invocation() {
+    let mut w = world(&[]).await;
+    w.lambda.script([Reply::status(404)
+        .header("x-amzn-errortype", "ResourceNotFoundException")
+        .header("content-type", "application/json")
+        .body(r#"{"Type": "User", "Message": "Function not found: keyguard-deactivate-key"}"#)]);
+    let event = backdoor_event(&unique("ev"));
+    let report = w.handle(&event).await;
+    assert_eq!(report.steps[0].outcome.name(), "failed", "{report:?}");
+    assert_eq!(report.status_code, 500);
+    assert!(w.app.fails(&event, &report), "Lambda must retry it");
+    // The retry hands off (the function exists now) and does not alert twice.
+    let retried = w.handle(&event).await;
+    assert_eq!(
+        outcomes(&retried),
+        pairs(&[
+            ("hand_off", "applied"),
+            ("alert", "duplicate"),
+            ("alert", "duplicate"),
+        ])
+    );
+}
+
+#[tokio::test]
 async fn webhook_urls_stay_out_of_logs_reports_and_errors() {
     let mut w = world(&[]).await;
     let sdk = keyguard_aws::load_config().await;

@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Read by the runtime or the SDK rather than the function's settings.
-const RUNTIME: &[&str] = &["LOG_LEVEL", "AWS_MAX_ATTEMPTS", "AWS_ENDPOINT_URL"];
+const RUNTIME: &[&str] = &["LOG_LEVEL", "AWS_MAX_ATTEMPTS"];
 
 pub fn template(function: &str) -> Value {
     let root = super::workspace_root();
