@@ -7,7 +7,7 @@
 
 use keyguard_aws::{AwsEffects, DynamoLedger, Iam, Mailer};
 use keyguard_core::config::{self, Common, ConfigError, Env};
-use keyguard_core::policy::age::{self, AgeConfig, Person, FUNCTION};
+use keyguard_core::policy::age::{self, AgeConfig, Person, Unread, FUNCTION};
 use keyguard_core::policy::containment::{self, KeyStatus, SelfIdentity};
 use keyguard_core::{credential_report, Decision, EffectError, Plan, Report, Timestamp, Trigger};
 use serde_json::Value;
@@ -95,6 +95,7 @@ impl App {
         let event_ref = keyguard_core::event_ref(&trigger, raw);
         let cfg = &self.settings.age;
         let early = |decision: Decision| Plan::for_event(FUNCTION, decision, event_ref.clone());
+        let mut unread = Vec::new();
         let plan = if let Some(why) =
             containment::untrusted_source(&trigger, &cfg.containment.trusted_sources)
         {
@@ -107,25 +108,25 @@ impl App {
             return self.scan_organization(&event_ref, now).await;
         } else {
             match self.scan_facts(&self.effects.iam, now).await {
-                Ok((people, source)) => {
-                    tracing::info!(function = FUNCTION, event_id = %event_ref, ?source, users = people.len(), "facts read");
-                    age::decide_scan(&event_ref, cfg, &people, now)
+                Ok(scan) => {
+                    tracing::info!(function = FUNCTION, event_id = %event_ref, source = ?scan.source,
+                        users = scan.people.len(), unread = scan.unread.len(), "facts read");
+                    unread = scan.unread;
+                    age::decide_scan(&event_ref, cfg, &scan.people, now)
                 }
                 Err(e) => early(Decision::Failed {
                     why: format!("reading keys: {e}"),
                 }),
             }
         };
-        keyguard_core::execute(plan, &self.effects, &self.ledger, dry_run, now).await
+        let report = keyguard_core::execute(plan, &self.effects, &self.ledger, dry_run, now).await;
+        age::with_unread(report, &unread)
     }
 
     /// The people to scan: the report's candidates, else everyone; then, for their old
-    /// Inactive keys, when keyguard deactivated them.
-    pub async fn scan_facts(
-        &self,
-        iam: &Iam,
-        now: Timestamp,
-    ) -> Result<(Vec<Person>, Source), EffectError> {
+    /// Inactive keys, when keyguard deactivated them. Only when no one can be listed is
+    /// this an error; a user who cannot be read is set apart in [`Scan::unread`].
+    pub async fn scan_facts(&self, iam: &Iam, now: Timestamp) -> Result<Scan, EffectError> {
         let cfg = &self.settings.age;
         let wait = Duration::from_secs(self.settings.report_wait_seconds);
         let from_report = match iam.credential_report(wait).await {
@@ -141,11 +142,31 @@ impl App {
                 (iam.user_names().await?, Source::EveryUser)
             }
         };
-        let mut people = iam.people(&names).await?;
-        for key in people.iter_mut().flat_map(|p| p.keys.iter_mut()) {
-            if key.status == KeyStatus::Inactive
-                && (now - key.created).num_days() >= i64::from(cfg.delete_days)
-            {
+        let (read, mut unread) = iam.people(&names).await;
+        let mut people = Vec::with_capacity(read.len());
+        for mut person in read {
+            match self.deactivations(&mut person, now).await {
+                Ok(()) => people.push(person),
+                // Without it, a key keyguard deactivated an hour ago would look
+                // deletable: leave the whole person for the next run instead.
+                Err(e) => unread.push(Unread {
+                    user: person.user,
+                    why: format!("reading the ledger: {e}"),
+                }),
+            }
+        }
+        Ok(Scan {
+            people,
+            unread,
+            source,
+        })
+    }
+
+    /// When keyguard deactivated each of the person's keys that are old enough to delete.
+    async fn deactivations(&self, person: &mut Person, now: Timestamp) -> Result<(), EffectError> {
+        let delete_days = i64::from(self.settings.age.delete_days);
+        for key in person.keys.iter_mut() {
+            if key.status == KeyStatus::Inactive && (now - key.created).num_days() >= delete_days {
                 for ledger_key in age::deactivation_keys(&key.key_id) {
                     if let Some(at) = self.ledger.done_at(&ledger_key).await? {
                         key.deactivated_at = Some(key.deactivated_at.map_or(at, |t| t.max(at)));
@@ -153,8 +174,16 @@ impl App {
                 }
             }
         }
-        Ok((people, source))
+        Ok(())
     }
+}
+
+/// What a scan read: the people to decide on, those it could not read, and from where.
+#[derive(Debug)]
+pub struct Scan {
+    pub people: Vec<Person>,
+    pub unread: Vec<Unread>,
+    pub source: Source,
 }
 
 impl App {
@@ -210,22 +239,23 @@ impl App {
                 .await
                 .map_err(|e| format!("assuming {}: {e}", self.settings.member_role_name))?
         };
-        let (people, source) = self
+        let scan = self
             .scan_facts(&iam, now)
             .await
             .map_err(|e| format!("reading keys: {e}"))?;
         tracing::info!(
             function = FUNCTION,
             account,
-            ?source,
-            users = people.len(),
+            source = ?scan.source,
+            users = scan.people.len(),
+            unread = scan.unread.len(),
             "facts read"
         );
         let plan = age::decide_scan_in(
             Some(account),
             &format!("{event_ref}:{account}"),
             &self.settings.age,
-            &people,
+            &scan.people,
             now,
         );
         let effects = AwsEffects {
@@ -234,14 +264,15 @@ impl App {
             mailer: self.effects.mailer.clone(),
             ..AwsEffects::iam_only(self.effects.iam.clone(), None)
         };
-        Ok(keyguard_core::execute(
+        let report = keyguard_core::execute(
             plan,
             &effects,
             &self.ledger,
             self.settings.common.dry_run,
             now,
         )
-        .await)
+        .await;
+        Ok(age::with_unread(report, &scan.unread))
     }
 }
 

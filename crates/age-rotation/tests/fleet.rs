@@ -9,139 +9,22 @@
 
 mod common;
 
-use futures::stream::{self, StreamExt};
+use common::fleet::{count, fleet, mailbox, schedule, verify_sender, KINDS, SENDER};
 use keyguard_testkit::{moto, unique};
-use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use serde_json::Value;
+use std::collections::BTreeSet;
 
 const FLEET: usize = 2_000;
-const SENDER: &str = "keyguard@example.com";
-
-/// Ten kinds of user, each a tenth of the fleet: (UserType, Email?, key age, Active?, exempt?).
-const KINDS: [(Option<&str>, bool, i64, bool, bool); 10] = [
-    (Some("employee"), true, 71, true, false),  // 0: warned
-    (Some("employee"), true, 85, true, false),  // 1: deactivated
-    (Some("Employee"), true, 95, false, false), // 2: deleted
-    (Some("employee"), true, 95, true, false),  // 3: overdue: deactivated, not yet deleted
-    (Some("machine"), true, 85, true, false),   // 4: machine warning
-    (Some("Machine"), true, 95, true, false),   // 5: machine critical
-    (None, true, 100, true, false),             // 6: untagged: summary only
-    (Some("employee"), false, 85, true, false), // 7: no Email: deactivated, no email
-    (Some("employee"), true, 10, true, false),  // 8: young: nothing
-    (Some("employee"), true, 100, true, true),  // 9: exempt: email only
-];
-
-struct Member {
-    user: String,
-    key: String,
-    kind: usize,
-}
-
-fn email_of(user: &str) -> String {
-    format!("{user}@example.com")
-}
-
-async fn fleet(iam: &aws_sdk_iam::Client, prefix: &str) -> Vec<Member> {
-    let now = chrono::Utc::now();
-    stream::iter(0..FLEET)
-        .map(|i| async move {
-            let kind = i % KINDS.len();
-            let (user_type, email, days, active, exempt) = KINDS[kind];
-            let user = format!("{prefix}-{i:04}");
-            let mut tags = Vec::new();
-            if let Some(t) = user_type {
-                tags.push(("UserType", t.to_owned()));
-            }
-            if email {
-                tags.push(("Email", email_of(&user)));
-            }
-            if exempt {
-                tags.push(("keyguard:exempt", "true".to_owned()));
-            }
-            let mut req = iam.create_user().user_name(&user);
-            for (k, v) in &tags {
-                req = req.tags(
-                    aws_sdk_iam::types::Tag::builder()
-                        .key(*k)
-                        .value(v)
-                        .build()
-                        .unwrap(),
-                );
-            }
-            req.send().await.unwrap();
-            let (key, _) = keyguard_testkit::iam::key(iam, &user).await;
-            let created = now - chrono::Duration::days(days) - chrono::Duration::hours(1);
-            moto::shared().backdate_key(&user, &key, &created.to_rfc3339());
-            if !active {
-                iam.update_access_key()
-                    .user_name(&user)
-                    .access_key_id(&key)
-                    .status(aws_sdk_iam::types::StatusType::Inactive)
-                    .send()
-                    .await
-                    .unwrap();
-            }
-            Member { user, key, kind }
-        })
-        .buffer_unordered(16)
-        .collect()
-        .await
-}
-
-/// Emails moto's SES holds for the fleet: recipient → bodies.
-fn mailbox(prefix: &str) -> BTreeMap<String, Vec<Value>> {
-    let mut boxes: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for m in moto::shared().data()["ses"]["Message"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        let to: Vec<String> = m["destinations"]["ToAddresses"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a.as_str().unwrap().to_owned())
-            .collect();
-        assert_eq!(
-            to.len(),
-            1,
-            "one recipient per message, never a shared To: list"
-        );
-        if to[0].starts_with(prefix) {
-            boxes.entry(to[0].clone()).or_default().push(m.clone());
-        }
-    }
-    boxes
-}
-
-fn count(report: &Value, action: &str, outcome: &str) -> usize {
-    report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["action"]["type"] == action && s["outcome"] == outcome)
-        .count()
-}
-
-fn schedule() -> Value {
-    json!({"version": "0", "id": unique("sched"), "detail-type": "Scheduled Event",
-           "source": "aws.events", "time": "2026-11-23T09:00:00Z", "detail": {}})
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_fleet_of_two_thousand_gets_exactly_the_expected_actions_and_emails_once() {
     moto::shared();
     let sdk = keyguard_aws::load_config().await;
     let iam = aws_sdk_iam::Client::new(&sdk);
-    aws_sdk_sesv2::Client::new(&sdk)
-        .create_email_identity()
-        .email_identity(SENDER)
-        .send()
-        .await
-        .unwrap();
+    verify_sender(&sdk).await;
     let prefix = unique("fleet");
     let started = std::time::Instant::now();
-    let members = fleet(&iam, &prefix).await;
+    let members = fleet(&iam, &prefix, FLEET).await;
     eprintln!("fleet of {FLEET} made in {:?}", started.elapsed());
     let app = common::app(&sdk, &[]).await;
 
@@ -166,14 +49,9 @@ async fn a_fleet_of_two_thousand_gets_exactly_the_expected_actions_and_emails_on
     // IAM, read back.
     for m in &members {
         let statuses = keyguard_testkit::iam::statuses(&iam, &m.user).await;
-        let want = match m.kind {
-            1 | 3 | 7 => Some("Inactive"),
-            2 => None,
-            _ => Some("Active"),
-        };
         assert_eq!(
             statuses.get(&m.key).map(String::as_str),
-            want,
+            m.final_status(),
             "{} (kind {})",
             m.user,
             m.kind
@@ -184,11 +62,10 @@ async fn a_fleet_of_two_thousand_gets_exactly_the_expected_actions_and_emails_on
     let boxes = mailbox(&prefix);
     assert_eq!(boxes.len(), 7 * per_kind);
     for m in &members {
-        let mails = boxes.get(&email_of(&m.user));
-        let expected = matches!(m.kind, 0..=5 | 9);
+        let mails = boxes.get(&common::fleet::email_of(&m.user));
         assert_eq!(
             mails.map(Vec::len),
-            expected.then_some(1),
+            m.mailed().then_some(1),
             "{} (kind {})",
             m.user,
             m.kind

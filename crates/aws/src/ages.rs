@@ -10,7 +10,7 @@ use crate::error::effect_error;
 use crate::keys::timestamp;
 use crate::Iam;
 use aws_sdk_iam::types::ReportStateType;
-use keyguard_core::policy::age::{KeyAge, Person};
+use keyguard_core::policy::age::{KeyAge, Person, Unread};
 use keyguard_core::policy::containment::IamReader;
 use keyguard_core::{EffectError, ErrorKind, Principal, UserName};
 use std::time::Duration;
@@ -59,15 +59,29 @@ impl Iam {
     }
 
     /// Keys and tags of these users, `READ_CONCURRENCY` users at a time; a user deleted
-    /// meanwhile is skipped. The order of `names` is kept.
-    pub async fn people(&self, names: &[String]) -> Result<Vec<Person>, EffectError> {
-        use futures::stream::{self, StreamExt, TryStreamExt};
+    /// meanwhile is skipped. The order of `names` is kept. A user whose keys or tags
+    /// cannot be read (after the SDK's retries) is returned apart, so one flaky call
+    /// holds up that user only, never the whole fleet.
+    pub async fn people(&self, names: &[String]) -> (Vec<Person>, Vec<Unread>) {
+        use futures::stream::{self, StreamExt};
         let read = stream::iter(names)
-            .map(|name| self.person(name.as_str()))
+            .map(|name| async move { (name, self.person(name.as_str()).await) })
             .buffered(READ_CONCURRENCY)
-            .try_collect::<Vec<_>>()
-            .await?;
-        Ok(read.into_iter().flatten().collect())
+            .collect::<Vec<_>>()
+            .await;
+        let mut people = Vec::with_capacity(read.len());
+        let mut unread = Vec::new();
+        for (name, result) in read {
+            match result {
+                Ok(Some(person)) => people.push(person),
+                Ok(None) => {}
+                Err(e) => unread.push(Unread {
+                    user: name.clone(),
+                    why: e.to_string(),
+                }),
+            }
+        }
+        (people, unread)
     }
 
     async fn person(&self, name: &str) -> Result<Option<Person>, EffectError> {

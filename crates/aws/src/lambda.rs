@@ -27,10 +27,13 @@ pub trait Handler {
     fn report(&self, event: &Value) -> impl Future<Output = Report>;
 
     /// Whether the invocation must fail (the report becomes the error) rather than
-    /// return the report: a caller such as Secrets Manager reads only success or
-    /// failure, and must stop on a refused or failed step.
-    fn fails(&self, _event: &Value, _report: &Report) -> bool {
-        false
+    /// return the report. By default, when something failed (status 500): EventBridge
+    /// and hand-offs invoke asynchronously, so only a failed invocation makes Lambda
+    /// retry it (twice) and then hand it to the on-failure destination; the ledger lets
+    /// only the failed steps run again. A caller such as Secrets Manager, which reads
+    /// only success or failure, may ask for more.
+    fn fails(&self, _event: &Value, report: &Report) -> bool {
+        report.status_code >= 500
     }
 }
 

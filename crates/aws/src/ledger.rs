@@ -16,6 +16,14 @@ use std::collections::HashMap;
 
 pub const KEY: &str = "idempotency_key";
 
+/// Attempts per ledger call (the SDK's default is 3).
+const LEDGER_ATTEMPTS: u32 = 6;
+/// The ledger's retry quota: ten times the SDK's default bucket, refilled over time. Its
+/// calls are small and a claim that cannot be written holds its step back, so the
+/// ledger retries where a bulk caller would back off.
+const LEDGER_RETRY_QUOTA: usize = 5_000;
+const LEDGER_QUOTA_REFILL_PER_SECOND: f32 = 50.0;
+
 #[derive(Clone)]
 pub struct DynamoLedger {
     client: aws_sdk_dynamodb::Client,
@@ -51,8 +59,31 @@ impl DynamoLedger {
         ttl_days: u32,
         lease_seconds: u32,
     ) -> Self {
+        // Every ledger write is conditional or sets a final status, so retrying it is
+        // safe, and a settle that gives up leaves a step claimed: retry longer than the
+        // SDK's default, from a token bucket of the ledger's own so a burst of failing
+        // actions cannot use up the retries the ledger needs.
+        let retry = config
+            .retry_config()
+            .cloned()
+            .unwrap_or_else(aws_smithy_types::retry::RetryConfig::standard);
+        let attempts = retry.max_attempts().max(LEDGER_ATTEMPTS);
+        let retry = retry.with_max_attempts(attempts);
+        use aws_sdk_dynamodb::config::retry::{RetryPartition, TokenBucket};
+        let quota = TokenBucket::builder()
+            .capacity(LEDGER_RETRY_QUOTA)
+            .refill_rate(LEDGER_QUOTA_REFILL_PER_SECOND)
+            .build();
+        let ledger_config = aws_sdk_dynamodb::config::Builder::from(config)
+            .retry_config(retry)
+            .retry_partition(
+                RetryPartition::custom("keyguard-ledger")
+                    .token_bucket(quota)
+                    .build(),
+            )
+            .build();
         Self {
-            client: aws_sdk_dynamodb::Client::new(config),
+            client: aws_sdk_dynamodb::Client::from_conf(ledger_config),
             table: table.to_owned(),
             ttl_seconds: i64::from(ttl_days) * 86_400,
             lease_seconds: i64::from(lease_seconds),
@@ -130,7 +161,9 @@ impl DynamoLedger {
     }
 
     /// When the step under `key` was done, if it was (for rules that need the past,
-    /// such as a grace period after keyguard's own deactivation).
+    /// such as a grace period after keyguard's own deactivation). A claim that was never
+    /// settled counts as done at its claim: the step may well have happened, and for a
+    /// grace period the cautious reading is the later one.
     pub async fn done_at(
         &self,
         key: &str,
@@ -147,7 +180,8 @@ impl DynamoLedger {
         let Some(item) = out.item() else {
             return Ok(None);
         };
-        let done = matches!(item.get("status"), Some(AttributeValue::S(v)) if v == "done");
+        let done = matches!(item.get("status"), Some(AttributeValue::S(v))
+            if ["done", "claimed", "unknown"].contains(&v.as_str()));
         Ok(match item.get("at") {
             Some(AttributeValue::S(at)) if done => keyguard_core::parse_time(at),
             _ => None,
@@ -195,14 +229,19 @@ impl Ledger for DynamoLedger {
             .item("at", s(entry.at.to_rfc3339()))
             .item("claimed_at", n(now))
             .item("expires_at", n(now + self.ttl_seconds))
-            .condition_expression(
-                "attribute_not_exists(#k) OR #s = :failed OR (#s = :claimed AND claimed_at < :stale)",
-            )
             .expression_attribute_names("#k", KEY)
             .expression_attribute_names("#s", "status")
-            .expression_attribute_values(":failed", s("failed"))
+            .expression_attribute_values(":failed", s("failed"));
+        // A stale claim is taken over only for a step that is harmless to repeat.
+        put = if entry.repeatable {
+            put.condition_expression(
+                "attribute_not_exists(#k) OR #s = :failed OR (#s = :claimed AND claimed_at < :stale)",
+            )
             .expression_attribute_values(":claimed", s("claimed"))
-            .expression_attribute_values(":stale", n(now - self.lease_seconds));
+            .expression_attribute_values(":stale", n(now - self.lease_seconds))
+        } else {
+            put.condition_expression("attribute_not_exists(#k) OR #s = :failed")
+        };
         for (name, value) in [
             ("event_id", &entry.event_id),
             ("classifier_source", &entry.classifier_source),
@@ -217,10 +256,10 @@ impl Ledger for DynamoLedger {
             Ok(_) => {}
             Err(e) => {
                 let err = effect_error(&e);
-                return if is_condition_failure(&err) {
-                    Ok(Claim::Taken)
-                } else {
-                    Err(err)
+                return match (is_condition_failure(&err), entry.repeatable) {
+                    (false, _) => Err(err),
+                    (true, true) => Ok(Claim::Taken),
+                    (true, false) => self.mark_unsettled(entry, now).await,
                 };
             }
         }
@@ -289,6 +328,39 @@ fn is_condition_failure(err: &EffectError) -> bool {
 }
 
 impl DynamoLedger {
+    /// A step that must not repeat, found claimed: when the claim is stale, its outcome
+    /// is unknown; mark it so (once, whoever gets there first) and say so.
+    async fn mark_unsettled(&self, entry: &LedgerEntry, now: i64) -> Result<Claim, EffectError> {
+        let marked = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY, s(&entry.idempotency_key))
+            .update_expression("SET #s = :unknown, outcome = :o")
+            .condition_expression("#s = :claimed AND claimed_at < :stale")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":unknown", s("unknown"))
+            .expression_attribute_values(":claimed", s("claimed"))
+            .expression_attribute_values(":stale", n(now - self.lease_seconds))
+            .expression_attribute_values(
+                ":o",
+                s("claimed, never settled: may have happened; not repeated"),
+            )
+            .send()
+            .await;
+        match marked {
+            Ok(_) => Ok(Claim::Unsettled),
+            Err(e) => {
+                let err = effect_error(&e);
+                if is_condition_failure(&err) {
+                    Ok(Claim::Taken)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
     async fn set_status(&self, key: &str, status: &str, outcome: &str) -> Result<(), EffectError> {
         self.client
             .update_item()

@@ -40,6 +40,15 @@ pub async fn load_config() -> aws_config::SdkConfig {
         .await
 }
 
+/// The same, with every service reached at `endpoint`: local tools and tests that put
+/// something (moto, a fault proxy) in front of AWS without touching the environment.
+pub async fn load_config_at(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .load()
+        .await
+}
+
 /// Cold start: SDK configuration, who keyguard runs as, then the function's settings. A
 /// bad setting stops here, naming its variable.
 pub async fn cold_start<S>(

@@ -21,6 +21,7 @@ fn entry(key: &str, at: chrono::DateTime<chrono::Utc>) -> LedgerEntry {
         key_id: Some("AKIAIOSFODNN7EXAMPLE".into()),
         at,
         window: None,
+        repeatable: true,
     }
 }
 
@@ -67,10 +68,31 @@ async fn claims_follow_the_rules() {
 
     // A claim never settled (its invocation died) is reclaimable only after the lease.
     assert_eq!(l.claim(&entry("b", now)).await.unwrap(), Claim::Won);
+    assert!(
+        l.done_at("b").await.unwrap().is_some(),
+        "an unsettled claim may have happened: a grace period counts from it"
+    );
     let within = now + chrono::Duration::seconds(i64::from(LEASE_SECONDS) - 10);
     assert_eq!(l.claim(&entry("b", within)).await.unwrap(), Claim::Taken);
     let after = now + chrono::Duration::seconds(i64::from(LEASE_SECONDS) + 10);
     assert_eq!(l.claim(&entry("b", after)).await.unwrap(), Claim::Won);
+
+    // The same for a step that must not happen twice (an email): its outcome is unknown,
+    // said once, and it is never taken again.
+    let email = |at| LedgerEntry {
+        action: "send_email",
+        repeatable: false,
+        ..entry("c", at)
+    };
+    assert_eq!(l.claim(&email(now)).await.unwrap(), Claim::Won);
+    assert_eq!(l.claim(&email(within)).await.unwrap(), Claim::Taken);
+    assert_eq!(l.claim(&email(after)).await.unwrap(), Claim::Unsettled);
+    assert_eq!(l.claim(&email(after)).await.unwrap(), Claim::Taken);
+    let much_later = after + chrono::Duration::days(1);
+    assert_eq!(l.claim(&email(much_later)).await.unwrap(), Claim::Taken);
+    // A failed email is still retried.
+    l.settle(&email(now), &failed).await.unwrap();
+    assert_eq!(l.claim(&email(much_later)).await.unwrap(), Claim::Won);
 
     let rows = l.rows().await.unwrap();
     let a = rows.iter().find(|r| r["idempotency_key"] == "a").unwrap();

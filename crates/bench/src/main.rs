@@ -152,10 +152,12 @@ async fn main() {
 
         m.reset_requests();
         let started = Instant::now();
-        let (people, _) = app
+        let scan = app
             .scan_facts(&app.effects.iam, chrono::Utc::now())
             .await
             .unwrap();
+        assert!(scan.unread.is_empty(), "{:?}", scan.unread);
+        let people = scan.people;
         let plan = keyguard_core::policy::age::decide_scan(
             "bench",
             &app.settings.age,

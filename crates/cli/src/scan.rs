@@ -18,10 +18,14 @@ pub fn scan(dry_run: bool) -> Result<bool, InputError> {
         let mut app = App::from_environment().await.map_err(InputError)?;
         app.settings.common.dry_run |= dry_run;
         let now = chrono::Utc::now();
-        let (people, source) = app
+        let scan = app
             .scan_facts(&app.effects.iam, now)
             .await
             .map_err(|e| InputError(format!("reading keys: {e}")))?;
+        for u in &scan.unread {
+            eprintln!("could not read {}: {}", u.user, u.why);
+        }
+        let (people, source) = (scan.people, scan.source);
         let cfg = &app.settings.age;
         let event_ref = format!("keyguard-scan-{}", now.format("%Y%m%dT%H%M%SZ"));
         let plan = age::decide_scan(&event_ref, cfg, &people, now);
@@ -57,11 +61,12 @@ pub fn scan(dry_run: bool) -> Result<bool, InputError> {
         }
         let failed = report.steps.iter().filter(|s| s.outcome.name() == "failed").count();
         crate::emit(&format!(
-            "{shown} key(s) in a stage among {} user(s) read ({source:?}); {} step(s) {}; {failed} failed",
+            "{shown} key(s) in a stage among {} user(s) read ({source:?}), {} unreadable; {} step(s) {}; {failed} failed",
             people.len(),
+            scan.unread.len(),
             report.steps.len(),
             if report.dry_run { "planned (dry run)" } else { "taken" },
         ));
-        Ok(failed == 0)
+        Ok(failed == 0 && scan.unread.is_empty())
     })
 }

@@ -58,6 +58,10 @@ pub struct LedgerEntry {
     pub at: Timestamp,
     /// Held as well, when the step names a window.
     pub window: Option<Window>,
+    /// Whether doing the step twice is harmless ([`Action::repeat_is_harmless`]). A step
+    /// that is not (an email, a notice) is never taken over from a claimant that ended
+    /// without recording how the step went.
+    pub repeatable: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +73,10 @@ pub enum Claim {
     /// This step is new, but another step holds its window: do nothing, and remember
     /// this step as suppressed so its redelivery stays quiet too.
     Held,
+    /// An earlier claim of a step that must not happen twice ended without recording
+    /// its outcome (its settle failed, or its invocation died): it may have happened.
+    /// The ledger marks it `unknown`; it is reported failed once and never repeated.
+    Unsettled,
 }
 
 /// Exactly-once in front of every step: a conditional write that only one delivery of an
@@ -95,8 +103,19 @@ pub async fn execute<E: Effects + Sync, L: Ledger + Sync>(
     let dry_run = dry_run || matches!(plan.decision, Decision::PlanOnly { .. });
     let mut reports = Vec::with_capacity(plan.steps.len());
     for step in &plan.steps {
+        let waiting = step.after.as_deref().filter(|first| {
+            !reports.iter().any(|r: &StepReport| {
+                r.step.idempotency_key == *first
+                    && matches!(r.outcome, Outcome::Applied { .. } | Outcome::Duplicate)
+            })
+        });
         let outcome = if dry_run {
             Outcome::Planned
+        } else if let Some(first) = waiting {
+            Outcome::Failed {
+                code: Some("Waiting".into()),
+                message: format!("not taken: it waits for {first}, which did not go through"),
+            }
         } else {
             run_step(&plan, step, effects, ledger, now).await
         };
@@ -126,6 +145,7 @@ async fn run_step<E: Effects + Sync, L: Ledger + Sync>(
         key_id: step.action.key_id().map(|k| k.to_string()),
         at: now,
         window: step.window.clone(),
+        repeatable: step.action.repeat_is_harmless(),
     };
     let ledger_down = match ledger.claim(&entry).await {
         Ok(Claim::Won) => None,
@@ -137,6 +157,15 @@ async fn run_step<E: Effects + Sync, L: Ledger + Sync>(
                     .as_ref()
                     .map(|w| w.key.clone())
                     .unwrap_or_default(),
+            }
+        }
+        Ok(Claim::Unsettled) => {
+            return Outcome::Failed {
+                code: Some("OutcomeUnknown".into()),
+                message: "an earlier attempt claimed this step and never recorded how it \
+                          ended; it may have happened, and doing it twice is not harmless, so \
+                          it is not repeated"
+                    .into(),
             }
         }
         Err(e) if step.action.repeat_is_harmless() => Some(e),

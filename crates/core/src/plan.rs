@@ -243,6 +243,11 @@ pub struct Step {
     /// Also hold this window: no other step naming it runs before it ends.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window: Option<Window>,
+    /// Taken only once the step with this idempotency key went through (in this run,
+    /// or before): age-rotation touches a person's key only after telling them, so a
+    /// failed email is retried with its action instead of being lost behind it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
 }
 
 /// A sliding window in the ledger: the step that takes it holds `key` until `until`, and

@@ -74,6 +74,19 @@ impl Report {
         )
     }
 
+    /// This report, failed for `why` as well (500), its steps kept: a run that did
+    /// only part of its work says so, and fails its invocation so Lambda retries it.
+    pub fn failed_also(mut self, why: String) -> Self {
+        self.decision = match self.decision {
+            Decision::Failed { why: first } => Decision::Failed {
+                why: format!("{first}; {why}"),
+            },
+            _ => Decision::Failed { why },
+        };
+        self.status_code = status_code(&self.decision, self.dry_run, &self.steps);
+        self
+    }
+
     pub fn new(plan: Plan, dry_run: bool, steps: Vec<StepReport>) -> Self {
         let status_code = status_code(&plan.decision, dry_run, &steps);
         Self {

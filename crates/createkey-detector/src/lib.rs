@@ -94,11 +94,4 @@ impl keyguard_aws::lambda::Handler for App {
     async fn report(&self, event: &Value) -> Report {
         self.handle(event).await
     }
-
-    /// A failed post or hand-off fails the invocation, so Lambda's own retries of the
-    /// asynchronous invocation (then its on-failure destination) take it up; the ledger
-    /// lets only the failed steps run again.
-    fn fails(&self, _event: &Value, report: &Report) -> bool {
-        report.status_code >= 500
-    }
 }

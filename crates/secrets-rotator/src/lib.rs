@@ -163,8 +163,14 @@ impl keyguard_aws::lambda::Handler for App {
     }
 
     /// Secrets Manager sees only success or failure: a rotation step that did not
-    /// complete must fail the invocation, or the rotation would carry on past it.
+    /// complete (refused as well as failed) must fail the invocation, or the rotation
+    /// would carry on past it. A sweep fails only when something failed.
     fn fails(&self, event: &Value, report: &Report) -> bool {
-        event.get("Step").is_some() && report.status_code >= 400
+        let floor = if event.get("Step").is_some() {
+            400
+        } else {
+            500
+        };
+        report.status_code >= floor
     }
 }

@@ -3,6 +3,7 @@
 //! - [`cloudtrail`]: generated CloudTrail log files (gzipped, any size).
 //! - [`corpus`]: the published sample events in `../shared/corpus` (or `$KEYGUARD_CORPUS`),
 //!   read in place and never copied into the project.
+//! - [`faults`]: a proxy in front of moto that throttles, fails and drops a share of requests.
 //! - [`iam`]: users and keys to act on.
 //! - [`infra`]: a function's SAM template against the variables the function reads.
 //! - [`logs`]: every log line of the test process, to search for secrets.
@@ -14,6 +15,7 @@
 
 pub mod cloudtrail;
 pub mod corpus;
+pub mod faults;
 #[cfg(feature = "iam")]
 pub mod iam;
 pub mod infra;

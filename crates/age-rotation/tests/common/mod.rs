@@ -1,4 +1,8 @@
-//! What the age-rotation tests share: an app configured as a test asks.
+//! What the age-rotation tests share: an app configured as a test asks, and a fleet.
+
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+pub mod fleet;
 
 use age_rotation::{App, Settings};
 use keyguard_core::policy::containment::SelfIdentity;

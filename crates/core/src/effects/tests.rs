@@ -82,6 +82,7 @@ fn plan_with(action: Action) -> Plan {
     let mut plan = Plan::new("deactivate-key", Decision::Act);
     plan.event_id = Some("ev-1".into());
     plan.steps.push(Step {
+        after: None,
         action,
         reason: "test".into(),
         idempotency_key: "k-1".into(),
@@ -318,4 +319,42 @@ fn names_match_the_json_tags() {
     ] {
         assert_eq!(serde_json::to_value(&o).unwrap()["outcome"], o.name());
     }
+}
+
+#[test]
+fn a_step_after_a_failed_one_waits_and_runs_with_it_next_time() {
+    let mut plan = plan_with(notify());
+    let mut second = plan.steps[0].clone();
+    second.action = deactivate();
+    second.idempotency_key = "k-2".into();
+    second.after = Some("k-1".into());
+    plan.steps.push(second);
+    let ledger = MemLedger::default();
+    let failing = FakeIam {
+        fail_with: Some(EffectError::new(
+            ErrorKind::Other,
+            Some("Throttling"),
+            "slow",
+        )),
+        ..Default::default()
+    };
+    let first = run(plan.clone(), &failing, &ledger, false);
+    assert_eq!(
+        *failing.calls.lock().unwrap(),
+        ["notify"],
+        "the key is not touched"
+    );
+    assert!(
+        matches!(&first.steps[1].outcome, Outcome::Failed { code: Some(c), .. } if c == "Waiting")
+    );
+    assert_eq!(ledger.state("k-2"), None, "a waiting step claims nothing");
+    assert_eq!(first.status_code, 500);
+    // Next run: the notice goes, then the key; the run after that does nothing.
+    let working = FakeIam::default();
+    let second = run(plan.clone(), &working, &ledger, false);
+    assert_eq!(*working.calls.lock().unwrap(), ["notify", "deactivate_key"]);
+    assert_eq!(second.status_code, 200);
+    let third = run(plan, &working, &ledger, false);
+    assert!(third.steps.iter().all(|s| s.outcome == Outcome::Duplicate));
+    assert_eq!(working.calls.lock().unwrap().len(), 2);
 }

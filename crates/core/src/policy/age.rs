@@ -226,6 +226,7 @@ struct Scan<'a> {
 impl Scan<'_> {
     fn step(&mut self, action: Action, reason: String, scope: String) {
         self.plan.steps.push(Step {
+            after: None,
             idempotency_key: format!("{FUNCTION}:{}:{scope}", action.name()),
             action,
             reason,
@@ -233,7 +234,19 @@ impl Scan<'_> {
         });
     }
 
+    /// Moves the email (the last step) before the person's key actions, which start at
+    /// `first`, and makes each of them wait for it.
+    fn tell_first(&mut self, first: usize) {
+        let steps = &mut self.plan.steps;
+        let Some(email) = steps.pop() else { return };
+        for step in &mut steps[first..] {
+            step.after = Some(email.idempotency_key.clone());
+        }
+        steps.insert(first, email);
+    }
+
     fn person(&mut self, p: &Person, now: Timestamp) {
+        let first = self.plan.steps.len();
         let Ok(user) = UserName::parse(&p.user) else {
             return;
         };
@@ -369,6 +382,7 @@ impl Scan<'_> {
             format!("{} key(s) of {user} reached a stage", lines.len()),
             format!("{user}:{digest:016x}"),
         );
+        self.tell_first(first);
     }
 
     fn summary(&mut self) {
@@ -450,6 +464,50 @@ mod tests;
 pub fn deactivation_keys(key_id: &str) -> [String; 2] {
     [Stage::Deactivate, Stage::Overdue]
         .map(|s| format!("{FUNCTION}:deactivate_key:{key_id}:{}", s.name()))
+}
+
+/// A user the scan could not read (keys, tags, or when keyguard deactivated a key). It
+/// is left out of the run's plan, so nothing is decided on half its facts, and named in
+/// the run's report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unread {
+    pub user: String,
+    pub why: String,
+}
+
+/// Users named in a report, and characters of each one's error: enough to act on, short
+/// enough that a fleet-wide outage stays a readable report.
+const UNREAD_LISTED: usize = 200;
+const UNREAD_WHY_CHARS: usize = 160;
+
+/// The run's report, failed (500) when some users could not be read, naming them: the
+/// rest of the run stands, and Lambda's retry (or the next run) picks them up.
+pub fn with_unread(report: crate::report::Report, unread: &[Unread]) -> crate::report::Report {
+    if unread.is_empty() {
+        return report;
+    }
+    let named: Vec<String> = unread
+        .iter()
+        .take(UNREAD_LISTED)
+        .map(|u| {
+            format!(
+                "{} ({})",
+                u.user,
+                u.why.chars().take(UNREAD_WHY_CHARS).collect::<String>()
+            )
+        })
+        .collect();
+    let more = unread.len().saturating_sub(UNREAD_LISTED);
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    report.failed_also(format!(
+        "could not read {} user(s), left for the next run: {}{more}",
+        unread.len(),
+        named.join("; ")
+    ))
 }
 
 /// One report for an organisation's scan: every account's steps (their reasons naming

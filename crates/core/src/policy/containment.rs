@@ -485,6 +485,7 @@ impl Builder<'_> {
             self.target.event_ref
         );
         self.plan.steps.push(Step {
+            after: None,
             action,
             reason,
             idempotency_key,

@@ -111,6 +111,7 @@ impl Builder {
     fn step(&mut self, action: Action, reason: String) {
         let idempotency_key = format!("{FUNCTION}:{}:{}", action.name(), self.scope);
         self.plan.steps.push(Step {
+            after: None,
             action,
             reason,
             idempotency_key,

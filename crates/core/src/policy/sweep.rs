@@ -49,6 +49,7 @@ fn days(from: Timestamp, now: Timestamp) -> i64 {
 
 fn step(plan: &mut Plan, action: Action, reason: String, scope: &str) {
     plan.steps.push(Step {
+        after: None,
         idempotency_key: format!("{FUNCTION}:{}:{scope}", action.name()),
         action,
         reason,

@@ -347,6 +347,7 @@ impl<'a> Builder<'a> {
             until: self.now + chrono::Duration::minutes(i64::from(self.cfg.window_minutes)),
         });
         self.plan.steps.push(Step {
+            after: None,
             idempotency_key: self.key(name),
             action,
             reason,

@@ -477,3 +477,34 @@ fn an_organisation_scan_reports_every_account_and_names_the_ones_that_failed() {
     );
     assert_eq!(all_good.status_code, 200);
 }
+
+#[test]
+fn a_person_is_told_before_their_keys_are_touched() {
+    let people = [
+        person(
+            "alice",
+            Some("employee"),
+            Some("a@example.com"),
+            &[(K1, Inactive, 95), (K2, Active, 85)],
+        ),
+        person("nomail", Some("employee"), None, &[(K1, Active, 85)]),
+    ];
+    let plan = decide_scan("run", &cfg(), &people, chrono::Utc::now());
+    let names: Vec<&str> = plan.steps.iter().map(|s| s.action.name()).collect();
+    assert_eq!(
+        names,
+        [
+            "send_email",
+            "delete_key",
+            "deactivate_key",
+            "deactivate_key",
+            "notify"
+        ]
+    );
+    let email = &plan.steps[0].idempotency_key;
+    assert_eq!(plan.steps[1].after.as_ref(), Some(email));
+    assert_eq!(plan.steps[2].after.as_ref(), Some(email));
+    // No address, nobody to wait for.
+    assert_eq!(plan.steps[3].after, None);
+    assert_eq!(plan.steps[4].after, None);
+}

@@ -108,6 +108,7 @@ impl DetectorConfig {
     /// notice that is only logged, so an alert is never silently dropped.
     fn alert_steps(&self, notice: &Notice, scope: &str, why: &str) -> Vec<Step> {
         let webhooks = self.webhooks.keys().map(|&channel| Step {
+            after: None,
             idempotency_key: format!("{FUNCTION}:alert:{}:{scope}", channel.name()),
             action: Action::Alert {
                 channel,
@@ -117,6 +118,7 @@ impl DetectorConfig {
             window: None,
         });
         let sns = (self.sns || self.webhooks.is_empty()).then(|| Step {
+            after: None,
             idempotency_key: format!("{FUNCTION}:notify:{scope}"),
             action: Action::Notify {
                 notice: notice.clone(),
@@ -198,6 +200,7 @@ pub fn decide(trigger: &Trigger, cfg: &DetectorConfig, event_ref: &str) -> Plan 
         }
         if let Some((key_id, user)) = alert.contain.filter(|_| alert.severity >= cfg.contain_min) {
             plan.steps.push(Step {
+                after: None,
                 idempotency_key: format!("{FUNCTION}:hand_off:{scope}"),
                 reason: format!("{} ({:?}): contain {key_id}", alert.rule, alert.severity),
                 action: Action::HandOff {

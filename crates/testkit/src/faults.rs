@@ -1,0 +1,345 @@
+//! A fault-injecting HTTP proxy between the SDK clients and moto.
+//!
+//! For a given share of requests it answers in the service's own protocol with a
+//! throttling error or an internal error, or drops the connection without answering; the
+//! rest go to moto unchanged. Every fault is injected *before* the request reaches moto,
+//! so a fault never hides an action moto took: what the SDK retries, moto sees once.
+//! (A response lost after the service acted is the other half of the problem; the
+//! README says how keyguard's steps are made safe to repeat for it.)
+//!
+//! Choices come from a seeded counter, so a run's mix of faults is reproducible in
+//! kind and number, if not in which request gets which (requests race).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    Throttle,
+    ServerError,
+    Drop,
+}
+
+const FAULTS: [Fault; 3] = [Fault::Throttle, Fault::ServerError, Fault::Drop];
+
+/// What the proxy did so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub forwarded: u64,
+    pub throttled: u64,
+    pub server_errors: u64,
+    pub dropped: u64,
+}
+
+impl Counts {
+    pub fn faults(&self) -> u64 {
+        self.throttled + self.server_errors + self.dropped
+    }
+}
+
+struct Shared {
+    upstream: String,
+    /// The share of requests to fail, in millionths.
+    share: AtomicU64,
+    seed: u64,
+    next: AtomicU64,
+    counts: [AtomicU64; 4],
+}
+
+pub struct FaultProxy {
+    pub port: u16,
+    shared: Arc<Shared>,
+}
+
+impl FaultProxy {
+    /// Proxies to `upstream` (`http://host:port`), failing `share` (0.0–1.0) of requests.
+    pub fn start(upstream: &str, share: f64, seed: u64) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let port = listener.local_addr().expect("local address").port();
+        let shared = Arc::new(Shared {
+            upstream: upstream
+                .trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_owned(),
+            share: AtomicU64::new(millionths(share)),
+            seed,
+            next: AtomicU64::new(0),
+            counts: Default::default(),
+        });
+        let state = shared.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let state = state.clone();
+                std::thread::spawn(move || serve(stream, &state));
+            }
+        });
+        Self { port, shared }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn set_share(&self, share: f64) {
+        self.shared.share.store(millionths(share), Ordering::SeqCst);
+    }
+
+    pub fn counts(&self) -> Counts {
+        let c = |i: usize| self.shared.counts[i].load(Ordering::SeqCst);
+        Counts {
+            forwarded: c(0),
+            throttled: c(1),
+            server_errors: c(2),
+            dropped: c(3),
+        }
+    }
+}
+
+fn millionths(share: f64) -> u64 {
+    (share.clamp(0.0, 1.0) * 1e6) as u64
+}
+
+/// splitmix64: a good spread from a plain counter.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl Shared {
+    fn pick(&self) -> Option<Fault> {
+        let n = self.next.fetch_add(1, Ordering::SeqCst);
+        let r = mix(self.seed ^ mix(n));
+        let fault = (r % 1_000_000) < self.share.load(Ordering::SeqCst);
+        let chosen = fault.then(|| FAULTS[((r >> 32) % 3) as usize]);
+        let slot = match chosen {
+            None => 0,
+            Some(Fault::Throttle) => 1,
+            Some(Fault::ServerError) => 2,
+            Some(Fault::Drop) => 3,
+        };
+        self.counts[slot].fetch_add(1, Ordering::SeqCst);
+        chosen
+    }
+}
+
+struct Request {
+    line: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn serve(client: TcpStream, shared: &Shared) {
+    let Ok(read_half) = client.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(read_half);
+    let mut writer = client;
+    // Keep-alive: the SDK's pool reuses connections, so serve requests until it closes.
+    while let Some(request) = read_request(&mut reader) {
+        let reply = match shared.pick() {
+            Some(Fault::Drop) => {
+                let _ = writer.shutdown(Shutdown::Both);
+                return;
+            }
+            Some(fault) => fault_reply(fault, &request),
+            None => match forward(&shared.upstream, &request) {
+                Some(reply) => reply,
+                None => return,
+            },
+        };
+        if writer.write_all(&reply).is_err() {
+            return;
+        }
+    }
+}
+
+fn read_head(reader: &mut impl BufRead) -> Option<(String, Vec<(String, String)>)> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).ok()? == 0 {
+            return None;
+        }
+        if h.trim().is_empty() {
+            break;
+        }
+        let (k, v) = h.split_once(':')?;
+        headers.push((k.trim().to_owned(), v.trim().to_owned()));
+    }
+    Some((line.trim_end().to_owned(), headers))
+}
+
+fn read_body(reader: &mut impl BufRead, headers: &[(String, String)]) -> Option<Vec<u8>> {
+    let find = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    if find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        return read_chunked(reader);
+    }
+    let length = find("content-length").map_or(Some(0), |v| v.parse::<usize>().ok())?;
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some(body)
+}
+
+fn read_chunked(reader: &mut impl BufRead) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let mut size = String::new();
+        reader.read_line(&mut size).ok()?;
+        let size = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
+        let mut chunk = vec![0; size + 2];
+        reader.read_exact(&mut chunk).ok()?;
+        if size == 0 {
+            return Some(body);
+        }
+        body.extend_from_slice(&chunk[..size]);
+    }
+}
+
+fn read_request(reader: &mut impl BufRead) -> Option<Request> {
+    let (line, headers) = read_head(reader)?;
+    let body = read_body(reader, &headers)?;
+    Some(Request {
+        line,
+        headers,
+        body,
+    })
+}
+
+/// One request to moto on its own connection, and its response re-framed with a
+/// Content-Length so the client's connection can be kept.
+fn forward(upstream: &str, request: &Request) -> Option<Vec<u8>> {
+    let mut conn = TcpStream::connect(upstream).ok()?;
+    let mut out = format!("{}\r\n", request.line);
+    for (k, v) in &request.headers {
+        if !k.eq_ignore_ascii_case("connection") {
+            out.push_str(&format!("{k}: {v}\r\n"));
+        }
+    }
+    out.push_str("connection: close\r\n\r\n");
+    conn.write_all(out.as_bytes()).ok()?;
+    conn.write_all(&request.body).ok()?;
+    let mut reader = BufReader::new(conn);
+    let (status, headers) = read_head(&mut reader)?;
+    let body = if headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    }) {
+        read_chunked(&mut reader)?
+    } else {
+        let mut body = Vec::new();
+        reader.read_to_end(&mut body).ok()?;
+        body
+    };
+    let kept: Vec<(String, String)> = headers
+        .into_iter()
+        .filter(|(k, _)| {
+            !["connection", "content-length", "transfer-encoding"]
+                .iter()
+                .any(|h| k.eq_ignore_ascii_case(h))
+        })
+        .collect();
+    Some(frame(&status, &kept, &body))
+}
+
+fn frame(status: &str, headers: &[(String, String)], body: &[u8]) -> Vec<u8> {
+    let mut out = format!("{status}\r\n");
+    for (k, v) in headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// The error as the service would send it: the SDK reads throttling from the code, in
+/// the shape its protocol uses (query XML, JSON 1.0/1.1 `__type`, REST-JSON header).
+fn fault_reply(fault: Fault, request: &Request) -> Vec<u8> {
+    let throttle = fault == Fault::Throttle;
+    let header = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+    let request_id = header("x-amzn-requestid", "keyguard-fault-proxy");
+    if let Some(target) = request.header("x-amz-target") {
+        let (version, code) = match (target.starts_with("DynamoDB_"), throttle) {
+            (true, true) => (
+                "1.0",
+                "com.amazonaws.dynamodb.v20120810#ThrottlingException",
+            ),
+            (true, false) => (
+                "1.0",
+                "com.amazonaws.dynamodb.v20120810#InternalServerError",
+            ),
+            (false, true) => ("1.1", "ThrottlingException"),
+            (false, false) => ("1.1", "InternalFailure"),
+        };
+        let body =
+            serde_json::json!({"__type": code, "message": "injected by keyguard's fault proxy"});
+        let status = if throttle {
+            "400 Bad Request"
+        } else {
+            "500 Internal Server Error"
+        };
+        return frame(
+            &format!("HTTP/1.1 {status}"),
+            &[
+                header("content-type", &format!("application/x-amz-json-{version}")),
+                request_id,
+            ],
+            body.to_string().as_bytes(),
+        );
+    }
+    let form = request
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    if form {
+        let (status, kind, code) = if throttle {
+            ("400 Bad Request", "Sender", "Throttling")
+        } else {
+            ("500 Internal Server Error", "Receiver", "InternalFailure")
+        };
+        let body = format!(
+            "<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code>\
+             <Message>injected by keyguard's fault proxy</Message></Error>\
+             <RequestId>keyguard-fault-proxy</RequestId></ErrorResponse>"
+        );
+        return frame(
+            &format!("HTTP/1.1 {status}"),
+            &[header("content-type", "text/xml"), request_id],
+            body.as_bytes(),
+        );
+    }
+    let (status, code) = if throttle {
+        ("429 Too Many Requests", "TooManyRequestsException")
+    } else {
+        ("500 Internal Server Error", "InternalFailure")
+    };
+    frame(
+        &format!("HTTP/1.1 {status}"),
+        &[
+            header("content-type", "application/json"),
+            header("x-amzn-errortype", code),
+            request_id,
+        ],
+        br#"{"message":"injected by keyguard's fault proxy"}"#,
+    )
+}
