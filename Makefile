@@ -62,10 +62,12 @@ lint:
 
 # One workspace build; tests share target/ with clippy and the demo.
 unit: venv
+	rm -rf target/test-logs
 	cargo test --workspace
 
 test: venv lint infra unit
 	tools/demo.sh --quiet
+	cargo run --quiet --bin sweep-logs
 
 demo: venv
 	cargo build --workspace

@@ -20,6 +20,8 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  # The functions' own log lines, for make test's secrets sweep (sweep-logs).
+  mkdir -p target/test-logs && cp "$work/watch.log" target/test-logs/demo-watch.log 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT INT TERM

@@ -30,6 +30,8 @@ pub fn shared() -> &'static Moto {
 }
 
 fn start() -> Moto {
+    // Every test that reaches moto has its log lines gathered for the secrets sweep.
+    super::logs::capture();
     let python = python();
     if !python.exists() {
         panic!(
