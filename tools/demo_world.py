@@ -191,13 +191,14 @@ def check(endpoint, world_file, results_file, dry_run):
         "gd-redelivery": (act_code, [(a, "planned" if dry else "duplicate") for a in ("start_runbook", "open_incident", "notify")]),
         "gd-second-finding": (act_code, [(a, "planned" if dry else "suppressed") for a in ("start_runbook", "open_incident", "notify")]),
         "gd-custom-source": (403, []),
-        "age-scan": (act_code, [("deactivate_key", applied), ("send_email", applied),
-                                 ("delete_key", applied), ("send_email", applied),
+        # Each person is told first; their key action waits for that email.
+        "age-scan": (act_code, [("send_email", applied), ("deactivate_key", applied),
+                                 ("send_email", applied), ("delete_key", applied),
                                  ("send_email", applied), ("send_email", applied), ("notify", applied)]),
         # Applied: erin's, grace's and heidi's emails say the same again (frank's key is gone)
         # and the day's summary went out. Dry run recorded nothing: all planned again.
-        "age-scan-again": (202, [("deactivate_key", "planned"), ("send_email", "planned"),
-                                 ("delete_key", "planned"), ("send_email", "planned"),
+        "age-scan-again": (202, [("send_email", "planned"), ("deactivate_key", "planned"),
+                                 ("send_email", "planned"), ("delete_key", "planned"),
                                  ("send_email", "planned"), ("send_email", "planned"),
                                  ("notify", "planned")]) if dry else
                           (200, [("send_email", "duplicate")] * 3 + [("notify", "duplicate")]),
