@@ -285,22 +285,23 @@ mod tests {
 
     #[test]
     fn urls_come_plain_or_as_json_and_never_show() {
-        let a = WebhookUrl::parse(" https://discord.com/api/webhooks/1/tok \n").unwrap();
-        let b = WebhookUrl::parse(r#"{"url": "https://discord.com/api/webhooks/1/tok"}"#).unwrap();
+        // Placeholder hosts only: a webhook URL is a secret, even in a test.
+        let a =
+            WebhookUrl::parse(" https://chat.example.com/api/webhooks/1/placeholder \n").unwrap();
+        let b =
+            WebhookUrl::parse(r#"{"url": "https://chat.example.com/api/webhooks/1/placeholder"}"#)
+                .unwrap();
         assert_eq!(a, b);
         assert_eq!(format!("{a:?}"), "WebhookUrl(<redacted>)");
         assert!(WebhookUrl::parse("http://127.0.0.1:9/hook").is_ok());
         for bad in [
-            "http://hooks.slack.com/services/x",
+            "http://hooks.example.com/services/x",
             "ftp://example.com/x",
             "not a url",
             r#"{"webhook": "https://x"}"#,
         ] {
             let e = WebhookUrl::parse(bad).unwrap_err().to_string();
-            assert!(
-                !e.contains("slack.com") && !e.contains("example.com"),
-                "{e}"
-            );
+            assert!(!e.contains("example.com"), "{e}");
         }
     }
 }
