@@ -19,13 +19,14 @@ ORG_ROOT_OU ?= SET-ORG_ROOT_OU
 # DRY_RUN=1 prints the deploy commands instead of running them.
 RUN := $(if $(filter 1 true yes,$(DRY_RUN)),@echo,)
 
-.PHONY: help venv test lint unit demo bench clean infra package deploy deploy-shared \
+.PHONY: help venv test lint unit demo bench fuzz clean infra package deploy deploy-shared \
 	deploy-age-rotation-members $(addprefix build-,$(FUNCTIONS)) $(addprefix deploy-,$(FUNCTIONS))
 
 help:
 	@echo "make demo   run keyguard's story locally (moto + the real binaries under the Lambda emulator)"
 	@echo "make test   fmt, clippy, every unit and integration test, and the demo's checks"
 	@echo "make bench  keyguard's figures beside a baseline's, one markdown table (several minutes)"
+	@echo "make fuzz   libFuzzer over the event intake, credential report and CloudTrail log reader (FUZZ_SECONDS=60 each)"
 	@echo "make infra  cfn-lint, checkov and the EventBridge pattern check on infra/ (part of make test)"
 	@echo "make build-<function>, make package, make deploy-<function> [DRY_RUN=1], make deploy"
 
@@ -73,12 +74,40 @@ demo: venv
 	cargo build --workspace
 	tools/demo.sh
 
-# Figures, never assertions: printed as one markdown table.
+# Figures, never assertions: printed as one markdown table. The functions are measured as
+# cargo lambda builds them for release, for this machine's architecture (x86_64), into
+# target/lambda-bench (make package's arm64 zips stay where SAM expects them).
 bench: venv
+	@command -v jq >/dev/null || { echo "make bench: jq is the replay baseline; install it (apt-get install jq)"; exit 1; }
 	cargo build --workspace
 	cargo build --release -p keyguard-cli --no-default-features
-	@command -v jq >/dev/null || { echo "make bench: jq is the replay baseline; install it (apt-get install jq)"; exit 1; }
+	PATH="$$PWD/$(VENV)/bin:$$PATH" cargo lambda build --release --x86-64 --output-format zip \
+	  --lambda-dir target/lambda-bench $(addprefix --bin ,$(FUNCTIONS))
+	@for f in $(FUNCTIONS); do $(VENV)/bin/python -m zipfile -e target/lambda-bench/$$f/bootstrap.zip target/lambda-bench/$$f/ \
+	  && chmod +x target/lambda-bench/$$f/bootstrap; done
 	target/debug/keyguard-bench
+
+# libFuzzer over the parsers of untrusted bytes (not part of make test): FUZZ_SECONDS each.
+# cargo-fuzz is pinned and installed into .tools; RUSTC_BOOTSTRAP lets the machine's stable
+# toolchain take the sanitizer flags (no nightly can be fetched here). Seeds: events/,
+# fuzz/seeds, and the shared corpus read-only where it is present.
+FUZZ_SECONDS ?= 60
+CARGO_FUZZ_VERSION := 0.13.1
+FUZZ_TARGETS := event_intake credential_report cloudtrail_log
+KEYGUARD_CORPUS ?= ../shared/corpus
+fuzz:
+	@test -x .tools/bin/cargo-fuzz || cargo install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked --root .tools
+	@mkdir -p target/fuzz-logs
+	@for t in $(FUZZ_TARGETS); do mkdir -p fuzz/corpus/$$t; cp -n fuzz/seeds/$$t/* fuzz/corpus/$$t/ 2>/dev/null; done
+	@find events -name '*.json' -exec cp -n {} fuzz/corpus/event_intake/ \;
+	@for t in $(FUZZ_TARGETS); do \
+	  extra=; [ -d "$(KEYGUARD_CORPUS)" ] && [ $$t != credential_report ] && extra="$(KEYGUARD_CORPUS)"; \
+	  echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
+	  PATH="$$PWD/.tools/bin:$$PATH" RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz $$t fuzz/corpus/$$t $$extra -- \
+	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 > target/fuzz-logs/$$t.log 2>&1; rc=$$?; \
+	  grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)' target/fuzz-logs/$$t.log; \
+	  [ $$rc -eq 0 ] || { tail -40 target/fuzz-logs/$$t.log; echo "make fuzz: $$t found a crash (fuzz/artifacts/$$t)"; exit 1; }; \
+	done
 
 # Release builds for Lambda (arm64, provided.al2023), zipped as SAM's CodeUri expects:
 # target/lambda/<function>/bootstrap.zip. cargo-lambda cross-compiles through zig (PyPI).

@@ -15,8 +15,9 @@ Routes added (all under /_keyguard/, never part of any AWS protocol):
         "create_date": "2026-08-30T09:00:00+00:00"}
        -> 200 {"key_id": ..., "create_date": ...} | 404 {"error": ...} | 400 {"error": ...}
 
-  GET  /_keyguard/requests         -> 200 {"total": N}: AWS requests served since the last reset
-  POST /_keyguard/requests/reset   -> 200 {"total": 0}
+  GET  /_keyguard/requests         -> 200 {"total": N, "by_action": {"iam:UpdateAccessKey": n, ...}}:
+                                      AWS requests served since the last reset
+  POST /_keyguard/requests/reset   -> 200 {"total": 0, "by_action": {}}
   GET  /_keyguard/standins
        -> 200 {"automation_executions": [...], "incidents": [{"record":..., "request":...}]}
 
@@ -30,6 +31,7 @@ never leaves a moto behind.
 """
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -101,18 +103,43 @@ def _webhook(path, body):
     return "204 No Content", None
 
 
-REQUESTS = {"total": 0}
+REQUESTS = {"total": 0, "by_action": {}}
 REQUESTS_LOCK = threading.Lock()
+
+
+def _counts():
+    with REQUESTS_LOCK:
+        return {"total": REQUESTS["total"], "by_action": dict(REQUESTS["by_action"])}
 
 
 def _count_reset(_body):
     with REQUESTS_LOCK:
         REQUESTS["total"] = 0
-    return "200 OK", dict(REQUESTS)
+        REQUESTS["by_action"] = {}
+    return "200 OK", _counts()
+
+
+def _action(environ):
+    """The API action of a request: X-Amz-Target for the JSON protocols, the Action
+    field of a query-protocol form (the body is read and put back for moto)."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    query = parse_qs(environ.get("QUERY_STRING", ""))
+    if "Action" in query:
+        return query["Action"][0]
+    if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(raw)
+        form = parse_qs(raw.decode("utf-8", "replace"))
+        if "Action" in form:
+            return form["Action"][0]
+    return environ.get("REQUEST_METHOD", "?") + " " + environ.get("PATH_INFO", "")
 
 
 ROUTES = {
-    ("GET", "/_keyguard/requests"): lambda _body: ("200 OK", dict(REQUESTS)),
+    ("GET", "/_keyguard/requests"): lambda _body: ("200 OK", _counts()),
     ("POST", "/_keyguard/requests/reset"): _count_reset,
     ("POST", "/_keyguard/iam/backdate-key"): backdate_key,
     ("GET", "/_keyguard/standins"): lambda _body: ("200 OK", moto_standins.snapshot()),
@@ -147,9 +174,11 @@ class Launcher:
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if not path.startswith(("/_keyguard/", "/moto-api/")):
-            # Every AWS call, for the benchmark's "API calls" column.
+            # Every AWS call, for the benchmark's "API calls" columns.
+            name = "%s:%s" % (_scope(environ)[1], _action(environ))
             with REQUESTS_LOCK:
                 REQUESTS["total"] += 1
+                REQUESTS["by_action"][name] = REQUESTS["by_action"].get(name, 0) + 1
         if path == "/moto-api/reset":
             moto_standins.reset()
             WEBHOOK_POSTS.clear()

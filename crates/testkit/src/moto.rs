@@ -116,6 +116,15 @@ impl Moto {
             .unwrap_or(0)
     }
 
+    /// The same requests by `service:Action` (`iam:UpdateAccessKey`, `dynamodb:PutItem`).
+    pub fn requests_by_action(&self) -> std::collections::BTreeMap<String, u64> {
+        let (_, body) = request(&self.endpoint, "GET", "/_keyguard/requests", "");
+        serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| serde_json::from_value(v["by_action"].clone()).ok())
+            .unwrap_or_default()
+    }
+
     pub fn reset_requests(&self) {
         request(&self.endpoint, "POST", "/_keyguard/requests/reset", "{}");
     }

@@ -184,7 +184,11 @@ pub async fn gather<R: IamReader + Sync>(lookup: &Lookup, iam: &R) -> Result<Fac
             let Some(owner) = owner else {
                 return Ok(Facts::default());
             };
-            let Some(keys) = iam.user_keys(&owner).await? else {
+            // The two reads at once: containment waits on the slower, not on both.
+            let principal = Principal::User(owner.clone());
+            let (keys, tags) =
+                futures::future::try_join(iam.user_keys(&owner), iam.tags(&principal)).await?;
+            let Some(keys) = keys else {
                 return Ok(Facts {
                     owner: Some(owner),
                     ..Facts::default()
@@ -194,10 +198,7 @@ pub async fn gather<R: IamReader + Sync>(lookup: &Lookup, iam: &R) -> Result<Fac
                 .iter()
                 .find(|(k, _)| k == key_id.as_str())
                 .map(|(_, s)| *s);
-            let tags = iam
-                .tags(&Principal::User(owner.clone()))
-                .await?
-                .unwrap_or_default();
+            let tags = tags.unwrap_or_default();
             Ok(Facts {
                 owner: Some(owner),
                 exists: true,
