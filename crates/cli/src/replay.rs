@@ -8,10 +8,8 @@
 use crate::InputError;
 use keyguard_core::policy::detector::{evaluate, DetectorConfig};
 use keyguard_core::Trigger;
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::io::{BufReader, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -48,55 +46,6 @@ fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
         }
     }
     Ok(out)
-}
-
-/// Walks `{"Records": [...]}` calling `each` per record, holding one record at a time.
-struct Records<'a, F: FnMut(Value)>(&'a mut F);
-
-impl<'de, F: FnMut(Value)> DeserializeSeed<'de> for Records<'_, F> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de, F: FnMut(Value)> Visitor<'de> for Records<'_, F> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(r#"a CloudTrail log file: {"Records": [...]}"#)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<String>()? {
-            if key == "Records" {
-                map.next_value_seed(Each(&mut *self.0))?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(())
-    }
-}
-
-struct Each<'a, F: FnMut(Value)>(&'a mut F);
-
-impl<'de, F: FnMut(Value)> DeserializeSeed<'de> for Each<'_, F> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de, F: FnMut(Value)> Visitor<'de> for Each<'_, F> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array of CloudTrail records")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(record) = seq.next_element::<Value>()? {
-            (self.0)(record);
-        }
-        Ok(())
-    }
 }
 
 fn open(path: &Path) -> Result<Box<dyn Read>, InputError> {
@@ -151,9 +100,7 @@ pub fn replay(paths: &[PathBuf], cfg: &DetectorConfig) -> Result<Summary, InputE
                 }
             }
         };
-        let mut de = serde_json::Deserializer::from_reader(open(&path)?);
-        Records(&mut each)
-            .deserialize(&mut de)
+        keyguard_core::events::each_record(open(&path)?, &mut each)
             .map_err(|e| InputError(format!("{name}: {e}")))?;
     }
     let _ = out.flush();

@@ -389,6 +389,23 @@ async fn dry_runs_spoofed_sources_and_bad_input_post_nothing() {
     assert!(w2.hooks.requests().is_empty() && w2.lambda.requests().is_empty());
 }
 
+#[tokio::test]
+async fn hostile_input_hands_nothing_off_and_pings_no_one() {
+    let mut w = world(&[]).await;
+    for (case, event) in keyguard_testkit::hostile::events() {
+        let report = serde_json::to_value(w.handle(&event).await).unwrap();
+        keyguard_testkit::hostile::assert_no_action(case, &report);
+    }
+    assert!(w.lambda.requests().is_empty(), "nothing handed off");
+    for (path, body) in w.posts() {
+        let text = body.to_string();
+        assert!(
+            !text.contains("@everyone") && !text.contains("<!channel>"),
+            "{path}: {text}"
+        );
+    }
+}
+
 #[test]
 fn the_template_sets_what_the_function_reads_and_nothing_else() {
     keyguard_testkit::infra::check_env("createkey-detector", |env| {

@@ -333,6 +333,15 @@ async fn bad_input_is_a_400_with_no_action() {
     assert_eq!(w.ledger_rows().await, 0);
 }
 
+#[tokio::test]
+async fn hostile_input_is_turned_away() {
+    let w = world(&[]).await;
+    for (case, event) in keyguard_testkit::hostile::events() {
+        keyguard_testkit::hostile::assert_turned_away(case, &w.run(&event).await);
+    }
+    assert_eq!(w.ledger_rows().await, 0);
+}
+
 #[test]
 fn the_template_sets_what_the_function_reads_and_nothing_else() {
     keyguard_testkit::infra::check_env("deactivate-key", |env| {

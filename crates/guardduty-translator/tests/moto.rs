@@ -365,6 +365,16 @@ async fn dry_run_and_sample_findings_change_nothing() {
 }
 
 #[tokio::test]
+async fn hostile_input_is_turned_away() {
+    let w = world(&[]).await;
+    for (case, event) in keyguard_testkit::hostile::events() {
+        let report = w.run_at(&event, "2026-11-23T06:50:00Z").await;
+        keyguard_testkit::hostile::assert_turned_away(case, &report);
+    }
+    assert!(w.app.ledger.rows().await.unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn root_gets_a_critical_incident_and_nothing_else() {
     let w = world(&[]).await;
     let report = w

@@ -414,6 +414,49 @@ async fn bad_and_foreign_events_do_nothing() {
     assert_eq!(w.statuses(&m.user).await.len(), 1);
 }
 
+#[tokio::test]
+async fn two_copies_of_every_step_at_once_act_once() {
+    let w = world(&[("DELETE_GRACE_DAYS", "0")]).await;
+    let m = w.managed().await;
+    let t = token();
+    let mut applied: BTreeMap<String, usize> = BTreeMap::new();
+    for name in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        let event = step(name, &m.secret, &t);
+        let (a, b) = tokio::join!(w.run(&event), w.run(&event));
+        for r in [&a, &b] {
+            assert!(r["statusCode"].as_u64().unwrap() < 500, "{name}: {r:#}");
+            for o in outcomes(r) {
+                if let Some(action) = o.strip_suffix(":applied") {
+                    *applied.entry(action.to_owned()).or_default() += 1;
+                }
+            }
+        }
+        assert_eq!(
+            w.statuses(&m.user).await.len(),
+            2,
+            "{name}: one new key, never two"
+        );
+    }
+    assert!(applied.values().all(|n| *n == 1), "{applied:?}");
+    assert_eq!(applied.get("create_pending_key"), Some(&1), "{applied:?}");
+    assert_eq!(applied.get("deactivate_key"), Some(&1), "{applied:?}");
+    let statuses = w.statuses(&m.user).await;
+    assert_eq!(statuses[&m.old_key], "Inactive");
+    let current = w.value(&m.secret, "AWSCURRENT").await.unwrap();
+    assert_eq!(statuses[current["AccessKeyId"].as_str().unwrap()], "Active");
+}
+
+#[tokio::test]
+async fn hostile_input_is_turned_away() {
+    let w = world(&[]).await;
+    let m = w.managed().await;
+    for (case, event) in keyguard_testkit::hostile::events() {
+        keyguard_testkit::hostile::assert_turned_away(case, &w.run(&event).await);
+    }
+    assert_eq!(w.statuses(&m.user).await.len(), 1);
+    assert!(w.app.ledger.rows().await.unwrap().is_empty());
+}
+
 impl World {
     async fn value_pending(&self, secret: &str, token: &str) -> String {
         let out = self

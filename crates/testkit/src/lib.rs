@@ -4,6 +4,7 @@
 //! - [`corpus`]: the published sample events in `../shared/corpus` (or `$KEYGUARD_CORPUS`),
 //!   read in place and never copied into the project.
 //! - [`faults`]: a proxy in front of moto that throttles, fails and drops a share of requests.
+//! - [`hostile`]: the hostile-input table every function's tests run.
 //! - [`iam`]: users and keys to act on.
 //! - [`infra`]: a function's SAM template against the variables the function reads.
 //! - [`logs`]: every log line of the test process, to search for secrets.
@@ -16,6 +17,7 @@
 pub mod cloudtrail;
 pub mod corpus;
 pub mod faults;
+pub mod hostile;
 #[cfg(feature = "iam")]
 pub mod iam;
 pub mod infra;

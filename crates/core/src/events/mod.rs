@@ -11,6 +11,7 @@ mod envelope;
 mod guardduty;
 mod handoff;
 mod health;
+mod log_file;
 mod rotation;
 
 pub use cloudtrail::{
@@ -22,6 +23,7 @@ pub use envelope::Envelope;
 pub use guardduty::{AccessKeyDetails, Finding};
 pub use handoff::Handoff;
 pub use health::{AffectedEntity, HealthEvent, CREDENTIALS_EXPOSED};
+pub use log_file::each_record;
 pub use rotation::{RotationEvent, RotationStep};
 
 use serde::{de::DeserializeOwned, Serialize};
@@ -125,7 +127,7 @@ pub fn parse(bytes: &[u8]) -> Result<Trigger, ParseError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| ParseError::Syntax {
         line: e.line(),
         column: e.column(),
-        message: e.to_string(),
+        message: bounded(&e.to_string()),
     })?;
     parse_value(&value)
 }
@@ -170,7 +172,7 @@ pub fn parse_value(value: &Value) -> Result<Trigger, ParseError> {
             message: "a CloudTrail log file (`Records`) holds many events: replay it".into(),
         });
     }
-    let mut keys: Vec<&str> = obj.keys().map(String::as_str).take(8).collect();
+    let mut keys: Vec<String> = obj.keys().take(8).map(|k| bounded(k)).collect();
     keys.sort_unstable();
     Err(ParseError::Unrecognized {
         message: format!("no known event shape has the fields {keys:?}"),
@@ -233,10 +235,21 @@ pub(crate) fn decode_at<T: DeserializeOwned>(value: &Value, prefix: &str) -> Res
             path = join(&path, field);
         }
         ParseError::Field {
-            path: join(prefix, &path),
-            message: inner,
+            path: bounded(&join(prefix, &path)),
+            message: bounded(&inner),
         }
     })
+}
+
+/// Errors name what is wrong, and serde quotes the offending value: an attacker's 200 KiB
+/// string would be echoed into the report and every log line. Kept to its first 160
+/// characters, with the length said.
+pub(crate) fn bounded(text: &str) -> String {
+    const KEEP: usize = 160;
+    match text.char_indices().nth(KEEP) {
+        None => text.to_owned(),
+        Some((cut, _)) => format!("{}… ({} bytes in all)", &text[..cut], text.len()),
+    }
 }
 
 fn join(prefix: &str, path: &str) -> String {
@@ -265,7 +278,14 @@ mod tests;
 /// else a digest of its content (a hand-off sent without `eventId`).
 pub fn event_ref(trigger: &Trigger, raw: &Value) -> String {
     if let Some(id) = trigger.event_id() {
-        return id.to_owned();
+        // Real ids are short (UUIDs, tokens). A huge one is kept distinct by its digest,
+        // never copied whole into every report, log line and ledger key.
+        if id.len() <= 128 {
+            return id.to_owned();
+        }
+        let head: String = id.chars().take(64).collect();
+        let hash = crate::digest::fnv1a(id, crate::digest::FNV_OFFSET);
+        return format!("{head}…-{hash:016x}");
     }
     // Over the canonical JSON (serde_json sorts object keys), so redeliveries agree.
     let hash = crate::digest::fnv1a(&raw.to_string(), crate::digest::FNV_OFFSET);
