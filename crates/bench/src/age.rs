@@ -92,17 +92,7 @@ pub async fn rows(sdk: &keyguard_aws::SdkConfig) {
             .any(|s| s.action.name() == "deactivate_key"));
 
         m.reset_requests();
-        let out = std::process::Command::new(moto::python())
-            .arg(keyguard_testkit::workspace_root().join("tools/bench_naive.py"))
-            .args([m.endpoint.as_str(), "70"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let naive: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let naive = crate::tool::run("bench_naive.py", &[m.endpoint.as_str(), "70"]);
         let theirs = naive["seconds"].as_f64().unwrap();
         let their_calls = m.requests() as f64;
         assert_eq!(

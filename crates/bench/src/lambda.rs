@@ -30,6 +30,15 @@ pub fn bootstrap(function: &str) -> PathBuf {
 /// A process under test, killed when dropped.
 struct Process(Child);
 
+impl Process {
+    fn start(mut cmd: Command) -> Self {
+        Self(
+            cmd.spawn()
+                .unwrap_or_else(|e| panic!("start {:?}: {e}", cmd.get_program())),
+        )
+    }
+}
+
 impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -96,17 +105,7 @@ fn boto3() -> Vec<PathBuf> {
 /// The demo's account (users, ledger table, topic, webhook secrets) in a reset moto.
 pub fn world() -> Value {
     moto::shared().reset();
-    let out = Command::new(moto::python())
-        .arg(workspace_root().join("tools/demo_world.py"))
-        .args(["setup", &moto::shared().endpoint])
-        .output()
-        .expect("run demo_world.py");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("demo_world.py prints JSON")
+    crate::tool::run("demo_world.py", &["setup", &moto::shared().endpoint])
 }
 
 fn event(path: &str) -> Value {
@@ -193,11 +192,7 @@ async fn containments(
 ) -> Containments {
     let m = moto::shared();
     let runtime = Runtime::start();
-    let _process = Process(
-        command(program, &runtime, world, false)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {program:?}: {e}")),
-    );
+    let _process = Process::start(command(program, &runtime, world, false));
     let mut out = Containments {
         millis: Vec::with_capacity(CONTAINMENTS),
         calls: BTreeMap::new(),
@@ -285,12 +280,9 @@ fn first_event(function: &str, world: &Value) -> Value {
 fn cold_start(program: &[PathBuf], world: &Value, dry_run: bool, event: &Value) -> f64 {
     let runtime = Runtime::start();
     runtime.queue(event);
-    let mut cmd = command(program, &runtime, world, dry_run);
+    let cmd = command(program, &runtime, world, dry_run);
     let started = Instant::now();
-    let _process = Process(
-        cmd.spawn()
-            .unwrap_or_else(|e| panic!("start {program:?}: {e}")),
-    );
+    let _process = Process::start(cmd);
     let outcome = tokio::task::block_in_place(|| wait(&runtime, &format!("{program:?}")));
     let status = outcome.body["statusCode"].as_u64().unwrap_or_default();
     assert!(

@@ -15,6 +15,7 @@ mod replay;
 mod runtime;
 mod sizes;
 mod table;
+mod tool;
 
 /// `BENCH_ONLY=containment,cold-start,age,replay,size` measures only those rows.
 fn wanted(section: &str) -> bool {

@@ -3,19 +3,12 @@
 //! records per second and peak memory, both measured by `tools/measure.py`.
 
 use crate::table::{row, Better};
-use keyguard_testkit::moto;
 
 const RECORDS: u32 = 1_000_000;
 
 /// (seconds, peak KiB, stdout lines) of a command, through `tools/measure.py`.
 fn measure(cmd: &[&str]) -> (f64, f64, u64) {
-    let out = std::process::Command::new(moto::python())
-        .arg(keyguard_testkit::workspace_root().join("tools/measure.py"))
-        .args(cmd)
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|_| panic!("measure {cmd:?}: {}", String::from_utf8_lossy(&out.stderr)));
+    let v = crate::tool::run("measure.py", cmd);
     assert_eq!(v["exit"], 0, "{cmd:?} failed");
     (
         v["seconds"].as_f64().unwrap(),

@@ -4,7 +4,6 @@
 
 use crate::lambda::{bootstrap, FUNCTIONS};
 use crate::table::{row, Better};
-use keyguard_testkit::moto;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -13,17 +12,8 @@ pub fn rows() {
         .iter()
         .map(|f| bootstrap(f).with_extension("zip").display().to_string())
         .collect();
-    let out = std::process::Command::new(moto::python())
-        .arg(keyguard_testkit::workspace_root().join("tools/bench_sizes.py"))
-        .args(&zips)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let args: Vec<&str> = zips.iter().map(String::as_str).collect();
+    let v = crate::tool::run("bench_sizes.py", &args);
     let mib = |x: &serde_json::Value| x.as_f64().unwrap() / MIB;
     for (function, zip) in FUNCTIONS.iter().zip(&zips) {
         let ours = &v["zips"][zip];
