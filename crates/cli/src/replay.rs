@@ -35,7 +35,11 @@ fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
             out.extend(files(&entries)?);
         } else if path.is_file() {
             let name = path.to_string_lossy();
-            if name.ends_with(".json") || name.ends_with(".json.gz") {
+            // CloudTrail writes its digest files (no `Records`) into the same bucket.
+            let digest = path
+                .components()
+                .any(|c| c.as_os_str() == "CloudTrail-Digest");
+            if !digest && (name.ends_with(".json") || name.ends_with(".json.gz")) {
                 out.push(path.clone());
             }
         } else {

@@ -344,6 +344,14 @@ fn replay_finds_exactly_the_planted_events_in_a_large_gzipped_log() {
     )
     .unwrap();
     planted.push("planted-ip".into());
+    // A digest file, as CloudTrail writes beside the logs: not a log, skipped.
+    let digests = dir.join("AWSLogs/123456789012/CloudTrail-Digest");
+    std::fs::create_dir_all(&digests).unwrap();
+    std::fs::write(
+        digests.join("digest.json"),
+        r#"{"awsAccountId": "123456789012", "logFiles": []}"#,
+    )
+    .unwrap();
 
     let out = Command::new(env!("CARGO_BIN_EXE_keyguard"))
         .args(["replay", dir.to_str().unwrap()])
