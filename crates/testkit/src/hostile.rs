@@ -109,7 +109,7 @@ pub fn events() -> Vec<(&'static str, Value)> {
         ),
         (
             "a rotation step of the wrong name",
-            json!({"Step": "dropEverything", "SecretId": "arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf", "ClientRequestToken": "t"}),
+            json!({"Step": "dropEverything", "SecretId": "arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf", "ClientRequestToken": "7f9c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"}),
         ),
         (
             "a rotation step with a huge token",

@@ -144,7 +144,8 @@ pub fn parse_value(value: &Value) -> Result<Trigger, ParseError> {
         return parse_enveloped(obj, value);
     }
     if has("Step") && has("SecretId") {
-        return Ok(Trigger::Rotation(decode_at(value, "")?));
+        let event: RotationEvent = decode_at(value, "")?;
+        return Ok(Trigger::Rotation(event.checked()?));
     }
     if has("accessKeyId") || has("classifierSource") {
         return Ok(Trigger::Handoff(decode_at(value, "")?));

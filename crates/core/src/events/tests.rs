@@ -296,7 +296,7 @@ fn handoff_and_rotation() {
     assert_eq!(h.access_key_id.kind(), crate::KeyKind::Temporary);
     assert_eq!(t.event_id(), Some("e-9"));
     let t = parse_json(
-        json!({"Step": "finishSecret", "SecretId": "arn:x", "ClientRequestToken": "tok"}),
+        json!({"Step": "finishSecret", "SecretId": "arn:x", "ClientRequestToken": "7f9c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"}),
     )
     .unwrap();
     assert!(matches!(
@@ -306,7 +306,7 @@ fn handoff_and_rotation() {
             ..
         })
     ));
-    assert_eq!(t.event_id(), Some("tok"));
+    assert_eq!(t.event_id(), Some("7f9c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"));
 }
 
 #[test]

@@ -397,7 +397,9 @@ fn other_triggers_are_ignored() {
         plan_for(&t, &Facts::default()).decision,
         Decision::Ignored { .. }
     ));
-    let t = trigger(json!({"Step": "createSecret", "SecretId": "s", "ClientRequestToken": "t"}));
+    let t = trigger(
+        json!({"Step": "createSecret", "SecretId": "s", "ClientRequestToken": "7f9c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"}),
+    );
     assert_eq!(status(&plan_for(&t, &Facts::default())), 200);
 }
 
