@@ -98,7 +98,7 @@ KEYGUARD_CORPUS ?= ../shared/corpus
 fuzz:
 	@test -x .tools/bin/cargo-fuzz || cargo install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked --root .tools
 	@mkdir -p target/fuzz-logs
-	@for t in $(FUZZ_TARGETS); do mkdir -p fuzz/corpus/$$t; cp -n fuzz/seeds/$$t/* fuzz/corpus/$$t/ 2>/dev/null; done
+	@for t in $(FUZZ_TARGETS); do mkdir -p fuzz/corpus/$$t; cp -n fuzz/seeds/$$t/* fuzz/corpus/$$t/ 2>/dev/null || true; done
 	@find events -name '*.json' -exec cp -n {} fuzz/corpus/event_intake/ \;
 	@for t in $(FUZZ_TARGETS); do \
 	  extra=; [ -d "$(KEYGUARD_CORPUS)" ] && [ $$t != credential_report ] && extra="$(KEYGUARD_CORPUS)"; \
