@@ -52,14 +52,8 @@ async fn a_scan_under_thirty_percent_faults_converges_and_never_acts_twice() {
     let proxy = FaultProxy::start(&moto.endpoint, 0.0, 0x6b67);
     // The SDK's retries as deployed, but backing off from 10 ms instead of a second, so
     // four hundred faults cost seconds, not minutes.
-    let through_proxy = keyguard_aws::load_config_at(&proxy.endpoint())
-        .await
-        .to_builder()
-        .retry_config(
-            aws_sdk_iam::config::retry::RetryConfig::standard()
-                .with_initial_backoff(std::time::Duration::from_millis(10)),
-        )
-        .build();
+    let through_proxy =
+        keyguard_aws::load_config_at(&proxy.endpoint(), std::time::Duration::from_millis(10)).await;
     let app = common::app(
         &through_proxy,
         &[("LEDGER_LEASE_SECONDS", &LEASE_SECONDS.to_string())],

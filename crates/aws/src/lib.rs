@@ -40,11 +40,18 @@ pub async fn load_config() -> aws_config::SdkConfig {
         .await
 }
 
-/// The same, with every service reached at `endpoint`: local tools and tests that put
-/// something (moto, a fault proxy) in front of AWS without touching the environment.
-pub async fn load_config_at(endpoint: &str) -> aws_config::SdkConfig {
+/// The same, with every service reached at `endpoint` and the SDK's standard retries
+/// backing off from `first_backoff`: tests that put a fault proxy in front of moto
+/// without touching the environment, where a retry need not wait a second.
+pub async fn load_config_at(
+    endpoint: &str,
+    first_backoff: std::time::Duration,
+) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
+        .retry_config(
+            aws_config::retry::RetryConfig::standard().with_initial_backoff(first_backoff),
+        )
         .load()
         .await
 }

@@ -177,7 +177,6 @@ pub async fn containment_rows(iam: &aws_sdk_iam::Client, world: &Value) {
             Better::Lower,
         );
     }
-    println!("<!-- keyguard's calls: {:?} -->", ours.calls);
 }
 
 struct Containments {
@@ -263,26 +262,28 @@ fn first_event(function: &str, world: &Value) -> Value {
     let text =
         |path: &str| std::fs::read_to_string(workspace_root().join(path)).expect("read an event");
     let field = |k: &str| world[k].as_str().unwrap_or_default().to_owned();
-    let json = match function {
-        "guardduty-translator" => text("events/guardduty-translator/iam-user.json")
-            .replace("AKIAIOSFODNN7EXAMPLE", &field("carol_leaked"))
-            .replace("\"alice\"", "\"carol\"")
-            .replace("user/alice", "user/carol"),
-        "age-rotation" => text("events/age-rotation/schedule.json"),
-        "createkey-detector" => text("events/createkey-detector/backdoor-key.json")
-            .replace("AKIAIOSFODNN7EXAMPLE", &field("ci_leaked"))
-            .replace("AKIAI44QH8DHBEXAMPLE", &field("admin_backdoor")),
-        // The rotation's first step rather than the sweep, which reads every user of an
-        // account the containment rows have filled: a cold start, not a scan.
+    let parse = |json: String| serde_json::from_str(&json).expect("events/ holds JSON");
+    match function {
+        "guardduty-translator" => parse(
+            text("events/guardduty-translator/iam-user.json")
+                .replace("AKIAIOSFODNN7EXAMPLE", &field("carol_leaked"))
+                .replace("\"alice\"", "\"carol\"")
+                .replace("user/alice", "user/carol"),
+        ),
+        "age-rotation" => event("events/age-rotation/schedule.json"),
+        "createkey-detector" => parse(
+            text("events/createkey-detector/backdoor-key.json")
+                .replace("AKIAIOSFODNN7EXAMPLE", &field("ci_leaked"))
+                .replace("AKIAI44QH8DHBEXAMPLE", &field("admin_backdoor")),
+        ),
+        // The rotation's first step rather than the sweep, which reads every user of the
+        // account: a cold start, not a scan.
         _ => {
-            let mut step: Value =
-                serde_json::from_str(&text("events/secrets-rotator/create-secret.json"))
-                    .expect("events/ holds JSON");
+            let mut step = event("events/secrets-rotator/create-secret.json");
             step["SecretId"] = field("dave_secret").into();
-            return step;
+            step
         }
-    };
-    serde_json::from_str(&json).expect("events/ holds JSON")
+    }
 }
 
 /// Milliseconds from spawning the process (its event already waiting) to its first result.

@@ -6,9 +6,8 @@
 
 use serde_json::{json, Value};
 
-/// Larger than any field of a real event, smaller than Lambda's 256 KiB async payload
-/// limit would allow for the whole event: what an attacker who can put events on the bus
-/// could send.
+/// Larger than any field of a real event, and still inside Lambda's 256 KiB limit for an
+/// asynchronous payload: what an attacker who can put events on the bus could send.
 const HUGE: usize = 200 * 1024;
 
 /// A report may name what was wrong; it may not echo a huge input back into logs.
@@ -22,7 +21,8 @@ fn envelope(detail_type: &str, source: &str, detail: Value) -> Value {
     })
 }
 
-fn cloudtrail(user_name: Value, key_id: Value) -> Value {
+/// A well-formed `CreateAccessKey` by `ci` for `admin`, for the cases to break.
+fn cloudtrail() -> Value {
     envelope(
         "AWS API Call via CloudTrail",
         "aws.iam",
@@ -32,9 +32,9 @@ fn cloudtrail(user_name: Value, key_id: Value) -> Value {
             "awsRegion": "us-east-1", "sourceIPAddress": "198.51.100.23", "userAgent": "aws-cli/2",
             "eventID": "hostile-call", "eventType": "AwsApiCall", "recipientAccountId": "123456789012",
             "userIdentity": {"type": "IAMUser", "principalId": "AIDAEXAMPLE", "accountId": "123456789012",
-                             "arn": "arn:aws:iam::123456789012:user/ci", "userName": user_name, "accessKeyId": key_id},
+                             "arn": "arn:aws:iam::123456789012:user/ci", "userName": "ci", "accessKeyId": "AKIAIOSFODNN7EXAMPLE"},
             "requestParameters": {"userName": "admin"},
-            "responseElements": {"accessKey": {"accessKeyId": key_id, "userName": "admin", "status": "Active"}}
+            "responseElements": {"accessKey": {"accessKeyId": "AKIAI44QH8DHBEXAMPLE", "userName": "admin", "status": "Active"}}
         }),
     )
 }
@@ -63,16 +63,20 @@ pub fn events() -> Vec<(&'static str, Value)> {
             envelope("AWS API Call via CloudTrail", "aws.iam", json!("oops")),
         ),
         ("detail-type of the wrong type", {
-            let mut e = cloudtrail(user(), key());
+            let mut e = cloudtrail();
             e["detail-type"] = json!(7);
             e
         }),
         ("userIdentity an array", {
-            let mut e = cloudtrail(user(), key());
+            let mut e = cloudtrail();
             e["detail"]["userIdentity"] = json!([1, 2]);
             e
         }),
-        ("accessKeyId a number", cloudtrail(user(), json!(12345))),
+        ("accessKeyId a number", {
+            let mut e = cloudtrail();
+            e["detail"]["userIdentity"]["accessKeyId"] = json!(12345);
+            e
+        }),
         (
             "a finding whose resource is a string",
             envelope(
@@ -90,7 +94,7 @@ pub fn events() -> Vec<(&'static str, Value)> {
             ),
         ),
         ("userIdentity nested 120 deep", {
-            let mut e = cloudtrail(user(), key());
+            let mut e = cloudtrail();
             e["detail"]["userIdentity"] = nested(120, json!("x"));
             e
         }),
@@ -148,8 +152,7 @@ pub fn events() -> Vec<(&'static str, Value)> {
 /// (case, bytes) for the intake: what never reaches a handler as a JSON value, because the
 /// Lambda runtime must decode it first, but reaches `keyguard parse` and `keyguard replay`.
 pub fn bytes() -> Vec<(&'static str, Vec<u8>)> {
-    let event = serde_json::to_vec(&cloudtrail(json!("ci"), json!("AKIAIOSFODNN7EXAMPLE")))
-        .expect("an event serializes");
+    let event = serde_json::to_vec(&cloudtrail()).expect("an event serializes");
     vec![
         ("empty", Vec::new()),
         ("truncated JSON", event[..event.len() / 2].to_vec()),
