@@ -8,7 +8,7 @@
 use keyguard_aws::{AwsEffects, DynamoLedger, Iam, Mailer};
 use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::policy::age::{self, AgeConfig, Person, Unread, FUNCTION};
-use keyguard_core::policy::containment::{self, KeyStatus, SelfIdentity};
+use keyguard_core::policy::containment::{KeyStatus, SelfIdentity};
 use keyguard_core::{credential_report, Decision, EffectError, Plan, Report, Timestamp, Trigger};
 use serde_json::Value;
 use std::time::Duration;
@@ -96,9 +96,7 @@ impl App {
         let cfg = &self.settings.age;
         let early = |decision: Decision| Plan::for_event(FUNCTION, decision, event_ref.clone());
         let mut unread = Vec::new();
-        let plan = if let Some(why) =
-            containment::untrusted_source(&trigger, &cfg.containment.trusted_sources)
-        {
+        let plan = if let Some(why) = cfg.containment.guard.untrusted(&trigger, None) {
             early(Decision::Refused { why })
         } else if !matches!(trigger, Trigger::Scheduled { .. }) {
             early(Decision::Ignored {

@@ -4,7 +4,7 @@ use crate::error::effect_error;
 use aws_sdk_iam::types::{AccessKeyMetadata, StatusType, Tag};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use keyguard_core::policy::containment::{IamReader, KeyStatus};
+use keyguard_core::policy::containment::{IamReader, KeyStatus, UserKeys};
 use keyguard_core::{AccessKeyId, EffectError, ErrorKind, Principal, Timestamp, UserName};
 use std::collections::BTreeMap;
 
@@ -114,15 +114,22 @@ impl IamReader for Iam {
             .and_then(|name| UserName::parse(&name).ok()))
     }
 
-    async fn user_keys(
-        &self,
-        user: &UserName,
-    ) -> Result<Option<Vec<(String, KeyStatus)>>, EffectError> {
-        Ok(self.access_keys(user.as_str()).await?.map(|keys| {
-            keys.iter()
+    async fn user_keys(&self, user: &UserName) -> Result<Option<UserKeys>, EffectError> {
+        Ok(self.access_keys(user.as_str()).await?.map(|keys| UserKeys {
+            // The name as IAM spells it, which is the one to act on.
+            user: keys
+                .iter()
+                .find_map(|m| m.user_name())
+                .and_then(|n| UserName::parse(n).ok()),
+            keys: keys
+                .iter()
                 .filter_map(|m| Some((m.access_key_id()?.to_owned(), status_of(m))))
-                .collect()
+                .collect(),
         }))
+    }
+
+    async fn pause(&self, wait: std::time::Duration) {
+        tokio::time::sleep(wait).await;
     }
 
     async fn tags(
@@ -173,12 +180,14 @@ impl Iam {
     }
 }
 
-/// Anything but Active (today: Inactive) is read as Inactive: the side on which no
-/// write is made.
+/// The status as IAM says it. Only `Inactive` is Inactive: an `Expired` key, or a status
+/// this SDK does not know yet, is never taken for a contained one.
 pub(crate) fn status_of(meta: &AccessKeyMetadata) -> KeyStatus {
     match meta.status() {
         Some(StatusType::Active) => KeyStatus::Active,
-        _ => KeyStatus::Inactive,
+        Some(StatusType::Inactive) => KeyStatus::Inactive,
+        Some(other) => KeyStatus::from_iam(other.as_str()),
+        None => KeyStatus::Other,
     }
 }
 

@@ -19,6 +19,9 @@ pub async fn whoami(config: &aws_config::SdkConfig) -> Result<SelfIdentity, Effe
         key_id: std::env::var("AWS_ACCESS_KEY_ID").ok(),
         user,
         role,
+        account: out
+            .account()
+            .and_then(|a| keyguard_core::AccountId::parse(a).ok()),
     })
 }
 

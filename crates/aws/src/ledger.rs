@@ -46,7 +46,7 @@ fn outcome_name(o: &Outcome) -> &'static str {
         Outcome::Planned => "planned",
         Outcome::Duplicate => "duplicate",
         Outcome::Suppressed { .. } => "suppressed",
-        Outcome::NotFound { .. } | Outcome::Failed { .. } => "failed",
+        Outcome::NotFound { .. } | Outcome::Failed { .. } | Outcome::InProgress { .. } => "failed",
     }
 }
 
@@ -247,6 +247,7 @@ impl Ledger for DynamoLedger {
             ("classifier_source", &entry.classifier_source),
             ("user", &entry.user),
             ("key_id", &entry.key_id),
+            ("account", &entry.account),
         ] {
             if let Some(v) = value {
                 put = put.item(name, s(v));
@@ -256,10 +257,16 @@ impl Ledger for DynamoLedger {
             Ok(_) => {}
             Err(e) => {
                 let err = effect_error(&e);
-                return match (is_condition_failure(&err), entry.repeatable) {
-                    (false, _) => Err(err),
-                    (true, true) => Ok(Claim::Taken),
-                    (true, false) => self.mark_unsettled(entry, now).await,
+                if !is_condition_failure(&err) {
+                    return Err(err);
+                }
+                return match self.held_claim(&entry.idempotency_key, now).await? {
+                    Held::Settled => Ok(Claim::Taken),
+                    Held::Running => Ok(Claim::InProgress),
+                    // Only a step that must not repeat gets here stale (a repeatable one
+                    // would have been taken over by the put itself).
+                    Held::Stale if entry.repeatable => Ok(Claim::InProgress),
+                    Held::Stale => self.mark_unsettled(entry, now).await,
                 };
             }
         }
@@ -327,7 +334,47 @@ fn is_condition_failure(err: &EffectError) -> bool {
     err.code.as_deref() == Some("ConditionalCheckFailedException")
 }
 
+/// What holds a step's item when a claim of it was refused.
+enum Held {
+    /// Settled: done, suppressed, unknown (or gone since: a race that the retry settles).
+    Settled,
+    /// Claimed, its lease running: another invocation may be doing it right now.
+    Running,
+    /// Claimed, its lease over: its claimant ended without a word.
+    Stale,
+}
+
 impl DynamoLedger {
+    /// Reads the item a claim was refused on (consistently: the claim that beat this one
+    /// may be milliseconds old).
+    async fn held_claim(&self, key: &str, now: i64) -> Result<Held, EffectError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(KEY, s(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| effect_error(&e))?;
+        let Some(item) = out.item() else {
+            return Ok(Held::Settled);
+        };
+        let claimed = matches!(item.get("status"), Some(AttributeValue::S(v)) if v == "claimed");
+        if !claimed {
+            return Ok(Held::Settled);
+        }
+        let at = match item.get("claimed_at") {
+            Some(AttributeValue::N(n)) => n.parse::<i64>().unwrap_or(now),
+            _ => now,
+        };
+        Ok(if at < now - self.lease_seconds {
+            Held::Stale
+        } else {
+            Held::Running
+        })
+    }
+
     /// A step that must not repeat, found claimed: when the claim is stale, its outcome
     /// is unknown; mark it so (once, whoever gets there first) and say so.
     async fn mark_unsettled(&self, entry: &LedgerEntry, now: i64) -> Result<Claim, EffectError> {
@@ -353,6 +400,7 @@ impl DynamoLedger {
             Err(e) => {
                 let err = effect_error(&e);
                 if is_condition_failure(&err) {
+                    // Another copy marked it first, or it was settled meanwhile.
                     Ok(Claim::Taken)
                 } else {
                     Err(err)

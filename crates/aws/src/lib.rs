@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod ages;
 pub mod effects;
 pub mod error;
+pub mod handoff_mac;
 pub mod iam;
 pub mod identity;
 pub mod incidents;
@@ -24,6 +25,7 @@ pub mod sns;
 pub use aws_config::SdkConfig;
 pub use effects::AwsEffects;
 pub use error::effect_error;
+pub use handoff_mac::HandoffKey;
 pub use iam::Iam;
 pub use incidents::Incidents;
 pub use ledger::DynamoLedger;
@@ -54,6 +56,18 @@ pub async fn load_config_at(
         )
         .load()
         .await
+}
+
+/// The same configuration with every call bounded: all of one operation's attempts
+/// together within `limit`. For functions whose worst case must fit their timeout.
+pub fn bounded(sdk: &SdkConfig, limit: std::time::Duration) -> SdkConfig {
+    sdk.to_builder()
+        .timeout_config(
+            aws_smithy_types::timeout::TimeoutConfig::builder()
+                .operation_timeout(limit)
+                .build(),
+        )
+        .build()
 }
 
 /// Cold start: SDK configuration, who keyguard runs as, then the function's settings. A

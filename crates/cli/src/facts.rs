@@ -12,9 +12,10 @@
 
 use crate::InputError;
 use keyguard_core::credential_report;
+use keyguard_core::guard::HandoffCheck;
 use keyguard_core::policy::age::{self, AgeConfig, KeyAge, Person};
 use keyguard_core::policy::containment::{
-    self, ContainmentConfig, IamReader, KeyStatus, SelfIdentity,
+    self, ContainmentConfig, IamReader, KeyStatus, SelfIdentity, UserKeys,
 };
 use keyguard_core::policy::detector::{self, DetectorConfig};
 use keyguard_core::policy::rotation::{self, HeldKey, RotatorConfig, SecretFacts};
@@ -35,6 +36,9 @@ pub struct Supplied {
     roles: BTreeMap<String, SuppliedRole>,
     #[serde(default)]
     me: SuppliedSelf,
+    /// Plan a hand-off as if KMS verified its MAC (offline, nothing can check it).
+    #[serde(default)]
+    handoff_verified: bool,
     /// Secrets Manager secrets by ARN, for secrets-rotator.
     #[serde(default)]
     secrets: BTreeMap<String, SuppliedSecret>,
@@ -101,12 +105,16 @@ struct SuppliedSelf {
     key_id: Option<String>,
     user: Option<String>,
     role: Option<String>,
+    /// The account keyguard runs in; without it, every credential is foreign.
+    #[serde(default)]
+    account: Option<keyguard_core::AccountId>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
 enum SuppliedStatus {
     Active,
     Inactive,
+    Expired,
 }
 
 /// A key's status alone (`"Active"`), or with its creation time for age-rotation
@@ -132,6 +140,7 @@ impl SuppliedKey {
         match s {
             SuppliedStatus::Active => KeyStatus::Active,
             SuppliedStatus::Inactive => KeyStatus::Inactive,
+            SuppliedStatus::Expired => KeyStatus::Expired,
         }
     }
 }
@@ -151,17 +160,23 @@ impl IamReader for Supplied {
             .and_then(|(name, _)| UserName::parse(name).ok()))
     }
 
-    async fn user_keys(
-        &self,
-        user: &UserName,
-    ) -> Result<Option<Vec<(String, KeyStatus)>>, EffectError> {
-        Ok(self.users.get(user.as_str()).map(|u| {
-            u.keys
-                .iter()
-                .map(|(k, s)| (k.clone(), s.status()))
-                .collect()
-        }))
+    async fn user_keys(&self, user: &UserName) -> Result<Option<UserKeys>, EffectError> {
+        // IAM finds a user whatever the case of the name asked for.
+        Ok(self
+            .users
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(user.as_str()))
+            .map(|(name, u)| UserKeys {
+                user: UserName::parse(name).ok(),
+                keys: u
+                    .keys
+                    .iter()
+                    .map(|(k, s)| (k.clone(), s.status()))
+                    .collect(),
+            }))
     }
+
+    async fn pause(&self, _wait: std::time::Duration) {}
 
     async fn tags(
         &self,
@@ -180,7 +195,21 @@ impl Supplied {
             key_id: self.me.key_id.clone(),
             user: self.me.user.clone(),
             role: self.me.role.clone(),
+            account: self.me.account.clone(),
         }
+    }
+
+    /// A hand-off's MAC cannot be checked offline: the facts file says what KMS would.
+    fn handoff_check(&self, trigger: &Trigger) -> Option<HandoffCheck> {
+        matches!(trigger, Trigger::Handoff(_)).then(|| {
+            if self.handoff_verified {
+                HandoffCheck::Verified
+            } else {
+                HandoffCheck::Rejected(
+                    "offline, its MAC cannot be checked; set \"handoff_verified\": true in the facts to plan it as if KMS verified it".into(),
+                )
+            }
+        })
     }
 
     fn var(&self, name: &str) -> Option<String> {
@@ -192,11 +221,16 @@ fn config_error(e: keyguard_core::config::ConfigError) -> InputError {
     InputError(format!("facts env: {e}"))
 }
 
+/// A facts file says what IAM holds; it does not change between two reads.
+const NO_RECHECK: containment::Recheck = containment::Recheck {
+    delay: std::time::Duration::ZERO,
+};
+
 fn gather(
     lookup: &containment::Lookup,
     facts: &Supplied,
 ) -> Result<containment::Facts, InputError> {
-    futures::executor::block_on(containment::gather(lookup, facts))
+    futures::executor::block_on(containment::gather(lookup, facts, NO_RECHECK))
         .map_err(|e| InputError(e.to_string()))
 }
 
@@ -209,16 +243,17 @@ pub fn plan_containment(
     let env = |name: &str| facts.var(name);
     let cfg = ContainmentConfig::from_env(&env, facts.me()).map_err(config_error)?;
     let event_ref = keyguard_core::event_ref(trigger, raw);
-    let target = match containment::target(trigger, &cfg, &event_ref) {
+    let check = facts.handoff_check(trigger);
+    let target = match containment::target(trigger, &cfg, &event_ref, check.as_ref()) {
         Ok(t) => t,
         Err(plan) => return Ok(*plan),
     };
-    Ok(containment::decide(
-        &target,
-        &cfg,
-        &gather(&target.lookup(), facts)?,
-        now,
-    ))
+    let all = target
+        .lookups()
+        .iter()
+        .map(|l| gather(l, facts))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(containment::decide(&target, &cfg, &all, now))
 }
 
 /// Offline, `RESPONSE_PLAN_ARN` may be left out of the facts' env: a placeholder ARN
@@ -290,7 +325,8 @@ pub fn plan_rotator(
         .and_then(|u| UserName::parse(&u).ok())
     {
         secret_facts.user_keys = futures::executor::block_on(facts.user_keys(&user))
-            .map_err(|e| InputError(e.to_string()))?;
+            .map_err(|e| InputError(e.to_string()))?
+            .map(|k| k.keys);
     }
     Ok(rotation::decide_step(event, &cfg, &secret_facts, now))
 }
@@ -357,7 +393,7 @@ pub fn plan_age(
 
 pub fn plan_detector(trigger: &Trigger, raw: &Value, facts: &Supplied) -> Result<Plan, InputError> {
     let env = |name: &str| facts.var(name);
-    let cfg = DetectorConfig::from_env(&env).map_err(config_error)?;
+    let cfg = DetectorConfig::from_env(&env, facts.me()).map_err(config_error)?;
     Ok(detector::decide(
         trigger,
         &cfg,

@@ -146,8 +146,10 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Parse { files } => parse_files(&files),
         Command::Replay { paths } => {
+            // Replay judges records, it contains nothing: it needs no identity.
             let cfg = match keyguard_core::policy::detector::DetectorConfig::from_env(
                 &keyguard_core::config::process_env,
+                keyguard_core::guard::SelfIdentity::default(),
             ) {
                 Ok(c) => c,
                 Err(e) => {

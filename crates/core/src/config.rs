@@ -73,6 +73,25 @@ pub fn list(env: &impl Env, name: &str) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
+/// The default `LEDGER_LEASE_SECONDS`.
+pub const DEFAULT_LEASE_SECONDS: u32 = 150;
+
+/// A duration in seconds: finite and not negative (`Duration` panics on either).
+pub fn seconds(
+    env: &impl Env,
+    name: &str,
+    default: f64,
+) -> Result<std::time::Duration, ConfigError> {
+    let v: f64 = number(env, name, default)?;
+    if !v.is_finite() || v < 0.0 || v > 86_400.0 {
+        return Err(err(
+            name,
+            format!("expected a number of seconds from 0 to 86400, got {v}"),
+        ));
+    }
+    Ok(std::time::Duration::from_secs_f64(v))
+}
+
 /// `key=value`, both non-empty.
 pub fn pair(
     env: &impl Env,
@@ -99,7 +118,10 @@ pub struct Common {
     pub ledger_table: String,
     /// `LEDGER_TTL_DAYS` (default 90): how long audit rows live.
     pub ledger_ttl_days: u32,
-    /// `LEDGER_LEASE_SECONDS` (default 300): an unsettled claim older than this is retried.
+    /// `LEDGER_LEASE_SECONDS` (default 150): an unsettled claim younger than this is in
+    /// progress (the invocation fails, Lambda retries); older, its claimant is presumed
+    /// dead. Longer than each event function's timeout, shorter than the ~3 minutes
+    /// before Lambda's second retry of an asynchronous invocation.
     pub ledger_lease_seconds: u32,
     /// `NOTICE_TOPIC_ARN` (optional): SNS topic for notices; unset, notices are logged only.
     pub notice_topic_arn: Option<String>,
@@ -111,7 +133,7 @@ impl Common {
             dry_run: flag(env, "DRY_RUN", false)?,
             ledger_table: string(env, "LEDGER_TABLE", "keyguard-ledger"),
             ledger_ttl_days: number(env, "LEDGER_TTL_DAYS", 90)?,
-            ledger_lease_seconds: number(env, "LEDGER_LEASE_SECONDS", 300)?,
+            ledger_lease_seconds: number(env, "LEDGER_LEASE_SECONDS", DEFAULT_LEASE_SECONDS)?,
             notice_topic_arn: env.get("NOTICE_TOPIC_ARN"),
         })
     }

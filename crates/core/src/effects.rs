@@ -55,6 +55,8 @@ pub struct LedgerEntry {
     pub classifier_source: Option<String>,
     pub user: Option<String>,
     pub key_id: Option<String>,
+    /// The account the step acts in, when it acts in one.
+    pub account: Option<String>,
     pub at: Timestamp,
     /// Held as well, when the step names a window.
     pub window: Option<Window>,
@@ -68,8 +70,12 @@ pub struct LedgerEntry {
 pub enum Claim {
     /// This invocation owns the step: do it.
     Won,
-    /// Done before, or being done by a concurrent copy: do nothing.
+    /// Done before (or settled as suppressed or unknown): do nothing.
     Taken,
+    /// Claimed by another invocation that has not settled it, and its lease still runs:
+    /// not done, as far as anyone knows. The step is reported `in_progress` and the
+    /// invocation fails, so Lambda's retry (after the lease) decides.
+    InProgress,
     /// This step is new, but another step holds its window: do nothing, and remember
     /// this step as suppressed so its redelivery stays quiet too.
     Held,
@@ -143,6 +149,7 @@ async fn run_step<E: Effects + Sync, L: Ledger + Sync>(
         classifier_source: plan.classifier_source.clone(),
         user: step.action.user().map(|u| u.to_string()),
         key_id: step.action.key_id().map(|k| k.to_string()),
+        account: step.scope.as_ref().map(|s| s.account.to_string()),
         at: now,
         window: step.window.clone(),
         repeatable: step.action.repeat_is_harmless(),
@@ -150,6 +157,14 @@ async fn run_step<E: Effects + Sync, L: Ledger + Sync>(
     let ledger_down = match ledger.claim(&entry).await {
         Ok(Claim::Won) => None,
         Ok(Claim::Taken) => return Outcome::Duplicate,
+        Ok(Claim::InProgress) => {
+            return Outcome::InProgress {
+                message: "another invocation claimed this step and has not recorded how it \
+                          ended; its lease still runs, so it is not done yet as far as keyguard \
+                          knows: this invocation fails and Lambda's retry decides"
+                    .into(),
+            }
+        }
         Ok(Claim::Held) => {
             return Outcome::Suppressed {
                 window: step

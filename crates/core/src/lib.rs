@@ -7,11 +7,15 @@
 //! runtime, so the dangerous logic is tested by the hundred in seconds.
 
 pub mod events;
+pub mod guard;
 pub mod key;
+pub mod scope;
+pub mod step_key;
 pub mod time;
 
 pub use events::{event_ref, parse, parse_value, ParseError, Trigger, TriggerKind};
 pub use key::{AccessKeyId, IdError, KeyKind, RoleName, UserName};
+pub use scope::{AccountId, Region, Scope};
 pub use time::{parse_time, Timestamp};
 pub mod effects;
 pub mod notice;

@@ -47,11 +47,46 @@ pub struct Notice {
     pub facts: BTreeMap<String, String>,
 }
 
+/// A notice's subject is cut to this many characters.
+pub const SUBJECT_CHARS: usize = 200;
+/// Each fact's value is cut to this many characters.
+pub const FACT_CHARS: usize = 512;
+
+/// Whether a character may reorder or hide text around it (bidi controls, invisible
+/// joiners) or break a line where a renderer does not expect it.
+fn deceptive(c: char) -> bool {
+    matches!(c,
+        '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}'
+        | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// Text that may come from an attacker, made safe for every channel: control, bidi and
+/// line/paragraph-separator characters become spaces (or go), and it is cut to `limit`
+/// characters with the original length said. Every notice field passes through here,
+/// so no renderer has to remember to.
+pub fn clean(text: &str, limit: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(limit * 4));
+    let mut kept = 0;
+    for c in text.chars() {
+        if kept == limit {
+            out.push_str(&format!("… ({} bytes in all)", text.len()));
+            return out;
+        }
+        if deceptive(c) && !matches!(c, '\u{2028}' | '\u{2029}') {
+            continue;
+        }
+        let line_break = matches!(c, '\u{2028}' | '\u{2029}');
+        out.push(if c.is_control() || line_break { ' ' } else { c });
+        kept += 1;
+    }
+    out
+}
+
 impl Notice {
     pub fn new(severity: Severity, subject: impl Into<String>) -> Self {
         Self {
             severity,
-            subject: subject.into(),
+            subject: clean(&subject.into(), SUBJECT_CHARS),
             user: None,
             key_id: None,
             facts: BTreeMap::new(),
@@ -69,8 +104,38 @@ impl Notice {
     }
 
     pub fn fact(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.facts.insert(name.to_owned(), value.into());
+        self.facts
+            .insert(clean(name, 64), clean(&value.into(), FACT_CHARS));
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attacker_text_is_bounded_and_cannot_reorder_or_break_lines() {
+        let hostile = format!(
+            "a\u{202E}b\u{2028}c\u{2029}d\ne\u{200B}f\u{2066}g{}",
+            "x".repeat(300_000)
+        );
+        let n = Notice::new(Severity::High, &hostile).fact("user", hostile.clone());
+        for text in [&n.subject, &n.facts["user"]] {
+            assert!(
+                !text.chars().any(|c| deceptive(c) || (c.is_control())),
+                "{:?}",
+                &text[..40]
+            );
+            assert!(text.starts_with("ab c d efg"), "{:?}", &text[..20]);
+            assert!(text.len() < 1_000, "{}", text.len());
+            assert!(text.ends_with("bytes in all)"));
+        }
+        assert_eq!(clean("plain, short: ok", 100), "plain, short: ok");
+        assert_eq!(
+            clean("ünïcödé", 3),
+            format!("ünï… ({} bytes in all)", "ünïcödé".len())
+        );
     }
 }
 

@@ -70,11 +70,14 @@ pub enum Action {
         client_token: String,
     },
     /// An asynchronous invocation of deactivate-key (`lambda:InvokeFunction`,
-    /// `InvocationType=Event`) with `{accessKeyId, userName, classifierSource, eventId}`.
+    /// `InvocationType=Event`) with `{accessKeyId, accountId, userName, classifierSource,
+    /// eventId, issuedAt, mac}`, its MAC made with `kms:GenerateMac`.
     HandOff {
         key_id: AccessKeyId,
         #[serde(skip_serializing_if = "Option::is_none")]
         user: Option<UserName>,
+        /// The key's account: deactivate-key acts only in its own.
+        account: crate::scope::AccountId,
         classifier_source: String,
         event_id: String,
     },
@@ -176,7 +179,7 @@ impl Action {
             Self::TestPendingKey { .. } => &["secretsmanager:GetSecretValue"],
             Self::PromotePending { .. } => &["secretsmanager:UpdateSecretVersionStage"],
             Self::SendEmail { .. } => &["ses:SendEmail"],
-            Self::HandOff { .. } => &["lambda:InvokeFunction"],
+            Self::HandOff { .. } => &["lambda:InvokeFunction", "kms:GenerateMac"],
             Self::StartRunbook { .. } => &["ssm:StartAutomationExecution", "iam:PassRole"],
             Self::OpenIncident { .. } => &["ssm-incidents:StartIncident"],
             Self::Notify { .. } => &["sns:Publish"],
@@ -248,6 +251,10 @@ pub struct Step {
     /// failed email is retried with its action instead of being lost behind it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub after: Option<String>,
+    /// Where the step acts (the credential's account); `None` for steps that act on
+    /// no account's principal (an alert, a summary).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<crate::scope::Scope>,
 }
 
 /// A sliding window in the ledger: the step that takes it holds `key` until `until`, and
@@ -277,6 +284,8 @@ pub enum Decision {
     NotContainable { why: String },
     /// The user or key does not exist.
     NotFound { what: String },
+    /// The credential belongs to another account than keyguard's: notices only.
+    ForeignAccount { why: String },
     /// The event names nothing this function acts on.
     Ignored { why: String },
     /// The event is well-formed JSON but names something invalid (e.g. a key id).
@@ -296,6 +305,7 @@ impl Decision {
             Self::Refused { .. } => "refused",
             Self::NotContainable { .. } => "not_containable",
             Self::NotFound { .. } => "not_found",
+            Self::ForeignAccount { .. } => "foreign_account",
             Self::Ignored { .. } => "ignored",
             Self::Invalid { .. } => "invalid",
             Self::Failed { .. } => "failed",
@@ -306,6 +316,7 @@ impl Decision {
     pub fn explanation(&self) -> Option<&str> {
         match self {
             Self::Refused { why }
+            | Self::ForeignAccount { why }
             | Self::PlanOnly { why }
             | Self::NothingToDo { why }
             | Self::NotContainable { why }

@@ -17,6 +17,10 @@ pub enum Outcome {
     /// Another step holding the same window (e.g. an incident for this user a few
     /// minutes ago) makes this one unnecessary.
     Suppressed { window: String },
+    /// Another invocation claimed this step and has not said how it went, and its
+    /// lease still runs: it may be acting now, or it may have died. Not done: the
+    /// invocation fails so Lambda retries, and the retry decides.
+    InProgress { message: String },
     /// The thing to act on vanished between planning and acting.
     NotFound { message: String },
     Failed {
@@ -35,6 +39,7 @@ impl Outcome {
             Self::Duplicate => "duplicate",
             Self::Suppressed { .. } => "suppressed",
             Self::NotFound { .. } => "not_found",
+            Self::InProgress { .. } => "in_progress",
             Self::Failed { .. } => "failed",
         }
     }
@@ -103,16 +108,20 @@ impl Report {
 
 /// The HTTP-style code seed 000 promises: 200 contained (or nothing to do), 202 dry run
 /// or plan-only with steps planned, 400 invalid, 403 refused or not containable, 404 no such user or
-/// key, 500 a step failed.
+/// key, 500 a step failed or is still in progress elsewhere. A failed or unfinished step
+/// is 500 whatever the decision (a refusal's notice too), so the invocation fails and
+/// Lambda retries it: nothing that may not have happened is reported as done.
 fn status_code(decision: &Decision, dry_run: bool, steps: &[StepReport]) -> u16 {
     let any = |f: fn(&Outcome) -> bool| steps.iter().any(|s| f(&s.outcome));
     match decision {
         Decision::Invalid { .. } => 400,
         Decision::Failed { .. } => 500,
+        _ if any(|o| matches!(o, Outcome::InProgress { .. } | Outcome::Failed { .. })) => 500,
         Decision::NotFound { .. } => 404,
-        Decision::Refused { .. } | Decision::NotContainable { .. } => 403,
+        Decision::Refused { .. }
+        | Decision::NotContainable { .. }
+        | Decision::ForeignAccount { .. } => 403,
         Decision::AlreadyContained | Decision::Ignored { .. } | Decision::NothingToDo { .. } => 200,
-        Decision::Act if any(|o| matches!(o, Outcome::Failed { .. })) => 500,
         Decision::Act if any(|o| matches!(o, Outcome::NotFound { .. })) => 404,
         Decision::PlanOnly { .. } => 202,
         Decision::Act if dry_run => 202,

@@ -5,7 +5,7 @@
 
 use keyguard_core::policy::containment::{Facts, KeyStatus, SelfIdentity};
 use keyguard_core::policy::translator::{self, TranslatorConfig};
-use keyguard_core::{parse, Action, TriggerKind, UserName};
+use keyguard_core::{parse, AccountId, Action, TriggerKind, UserName};
 use keyguard_testkit::corpus;
 
 fn kind_for(file: &str) -> TriggerKind {
@@ -53,13 +53,13 @@ fn the_translator_never_acts_on_samples_and_opens_incidents_for_iam_attack_seque
         (k == "RESPONSE_PLAN_ARN")
             .then(|| "arn:aws:ssm-incidents::123456789012:response-plan/keyguard".to_owned())
     };
-    let cfg = TranslatorConfig::from_env(&env, SelfIdentity::default()).unwrap();
     // As if IAM said the named user exists with the key Active: the most an event can get.
     let facts = Facts {
         owner: Some(UserName::parse("someone").unwrap()),
         exists: true,
         key_status: Some(KeyStatus::Active),
         tags: Default::default(),
+        named_other: None,
     };
     let now = keyguard_core::parse_time("2026-11-23T12:00:00Z").unwrap();
     let mut seen = 0;
@@ -68,7 +68,31 @@ fn the_translator_never_acts_on_samples_and_opens_incidents_for_iam_attack_seque
         .filter(|s| s.file.starts_with("guardduty/"))
     {
         seen += 1;
-        let trigger = parse(&std::fs::read(&s.path).unwrap()).unwrap();
+        let bytes = std::fs::read(&s.path).unwrap();
+        let bare: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        // Published as the bare finding (the `detail`): alone it has no provenance and is
+        // refused; as EventBridge delivers it, it is judged on its merits, by a keyguard
+        // running in the finding's own account.
+        let home = bare["accountId"]
+            .as_str()
+            .and_then(|a| AccountId::parse(a).ok());
+        let me = SelfIdentity {
+            account: home,
+            ..SelfIdentity::default()
+        };
+        let cfg = TranslatorConfig::from_env(&env, me).unwrap();
+        let refused = translator::target(&parse(&bytes).unwrap(), &cfg, "corpus").unwrap_err();
+        assert_eq!(
+            refused.decision.name(),
+            "refused",
+            "{}: a bare finding",
+            s.file
+        );
+        let enveloped = serde_json::json!({
+            "version": "0", "id": "corpus", "detail-type": "GuardDuty Finding",
+            "source": "aws.guardduty", "account": bare["accountId"], "detail": bare,
+        });
+        let trigger = parse(enveloped.to_string().as_bytes()).unwrap();
         let plan = match translator::target(&trigger, &cfg, "corpus") {
             Ok(t) => translator::decide(&t, &cfg, &facts, now),
             Err(p) => *p,
@@ -110,7 +134,7 @@ fn the_detector_agrees_with_the_published_rule_tests() {
     use keyguard_core::notice::Severity;
     use keyguard_core::policy::detector::{evaluate, DetectorConfig};
     let Some(dir) = corpus::dir() else { return };
-    let cfg = DetectorConfig::from_env(&|_: &str| None).unwrap();
+    let cfg = DetectorConfig::from_env(&|_: &str| None, SelfIdentity::default()).unwrap();
     let covered = [
         ("AWS.IAM.Backdoor.User.Keys", "backdoor-key"),
         ("AWS.CloudTrail.RootAccessKeyCreated", "root-key-created"),

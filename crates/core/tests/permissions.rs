@@ -122,6 +122,7 @@ fn actions() -> Vec<(&'static str, Vec<Action>)> {
                 Action::HandOff {
                     key_id: key,
                     user: Some(user),
+                    account: keyguard_core::AccountId::parse("123456789012").unwrap(),
                     classifier_source: "c".into(),
                     event_id: "e".into(),
                 },

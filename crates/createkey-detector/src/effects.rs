@@ -1,7 +1,7 @@
 //! createkey-detector's effects: webhook posts and hand-offs here, everything else (SNS)
 //! through the shared [`AwsEffects`].
 
-use crate::handoff::{HandOff, Invoker};
+use crate::handoff::Invoker;
 use crate::webhook::Webhooks;
 use keyguard_aws::AwsEffects;
 use keyguard_core::{Action, EffectError, Effects};
@@ -21,16 +21,21 @@ impl Effects for DetectorEffects {
             Action::HandOff {
                 key_id,
                 user,
+                account,
                 classifier_source,
                 event_id,
             } => {
-                let h = HandOff {
-                    key_id,
-                    user: user.as_ref(),
-                    classifier_source,
-                    event_id,
+                let h = keyguard_core::events::Handoff {
+                    access_key_id: key_id.clone(),
+                    account_id: account.clone(),
+                    user_name: user.clone(),
+                    role_name: None,
+                    classifier_source: Some(classifier_source.clone()),
+                    event_id: Some(event_id.clone()),
+                    issued_at: None,
+                    mac: None,
                 };
-                self.invoker.hand_off(&h).await.map(Some)
+                self.invoker.hand_off(h, chrono::Utc::now()).await.map(Some)
             }
             other => self.aws.perform(other).await,
         }

@@ -2,59 +2,63 @@
 //! (`InvocationType=Event`), so a slow containment never holds the detector, and Lambda
 //! itself retries the invocation and sends it to the on-failure destination if it fails.
 
+//!
+//! The body carries a MAC from KMS (see `keyguard_aws::handoff_mac`): deactivate-key
+//! believes a hand-off only when it verifies, because any principal in the account with
+//! `lambda:InvokeFunction` could otherwise send one.
+
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
-use keyguard_core::{AccessKeyId, EffectError, ErrorKind, UserName};
-use serde_json::json;
+use keyguard_aws::HandoffKey;
+use keyguard_core::events::Handoff;
+use keyguard_core::{EffectError, ErrorKind, Timestamp};
+use std::time::Duration;
+
+/// Each Lambda `Invoke` and each KMS call is bounded, so the detector's worst case is
+/// a sum of known budgets (see `Settings::worst_case`).
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Invoker {
     client: aws_sdk_lambda::Client,
     /// `DEACTIVATE_FUNCTION_NAME`: a name, an ARN or an alias ARN.
     function: String,
-}
-
-/// What deactivate-key is handed.
-pub struct HandOff<'a> {
-    pub key_id: &'a AccessKeyId,
-    pub user: Option<&'a UserName>,
-    pub classifier_source: &'a str,
-    pub event_id: &'a str,
-}
-
-impl HandOff<'_> {
-    /// The hand-off event deactivate-key reads (`events/deactivate-key/handoff.json`).
-    pub fn payload(&self) -> serde_json::Value {
-        let mut v = json!({
-            "accessKeyId": self.key_id.as_str(),
-            "classifierSource": self.classifier_source,
-            "eventId": self.event_id,
-        });
-        if let Some(user) = self.user {
-            v["userName"] = json!(user.as_str());
-        }
-        v
-    }
+    key: HandoffKey,
 }
 
 impl Invoker {
-    pub fn new(sdk: &keyguard_aws::SdkConfig, function: &str) -> Self {
-        Self::with_client(aws_sdk_lambda::Client::new(sdk), function)
-    }
-
-    pub fn with_client(client: aws_sdk_lambda::Client, function: &str) -> Self {
+    pub fn new(sdk: &keyguard_aws::SdkConfig, function: &str, handoff_key: &str) -> Self {
+        let sdk = keyguard_aws::bounded(sdk, CALL_TIMEOUT);
         Self {
-            client,
+            client: aws_sdk_lambda::Client::new(&sdk),
             function: function.to_owned(),
+            key: HandoffKey::new(&sdk, handoff_key),
         }
     }
 
-    pub async fn hand_off(&self, h: &HandOff<'_>) -> Result<String, EffectError> {
+    /// The signed hand-off deactivate-key reads (`events/deactivate-key/handoff.json`
+    /// shows one, with a MAC only the tests' key makes).
+    pub async fn signed(&self, mut h: Handoff, now: Timestamp) -> Result<Handoff, EffectError> {
+        h.issued_at = Some(now.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        h.mac = None;
+        h.mac = Some(self.key.sign(&h).await?);
+        Ok(h)
+    }
+
+    pub async fn hand_off(&self, h: Handoff, now: Timestamp) -> Result<String, EffectError> {
+        let h = self.signed(h, now).await?;
+        let payload = serde_json::to_string(&h).map_err(|e| {
+            EffectError::new(
+                ErrorKind::Other,
+                None,
+                format!("hand-off not serialisable: {e}"),
+            )
+        })?;
         let out = self
             .client
             .invoke()
             .function_name(&self.function)
             .invocation_type(InvocationType::Event)
-            .payload(Blob::new(h.payload().to_string()))
+            .payload(Blob::new(payload))
             .send()
             .await
             .map_err(|e| EffectError {
@@ -74,9 +78,10 @@ impl Invoker {
             ));
         }
         Ok(format!(
-            "{} invoked asynchronously for key {} (HTTP {})",
+            "{} invoked asynchronously with a signed hand-off for key {} in account {} (HTTP {})",
             self.function,
-            h.key_id,
+            h.access_key_id,
+            h.account_id,
             out.status_code()
         ))
     }

@@ -12,6 +12,7 @@ pub mod webhook;
 use effects::DetectorEffects;
 use keyguard_aws::{AwsEffects, DynamoLedger};
 use keyguard_core::config::{self, Common, ConfigError, Env};
+use keyguard_core::guard::SelfIdentity;
 use keyguard_core::policy::detector::{self, DetectorConfig, FUNCTION};
 use keyguard_core::Report;
 use serde_json::Value;
@@ -25,16 +26,29 @@ pub struct Settings {
     pub detector: DetectorConfig,
     /// `DEACTIVATE_FUNCTION_NAME` (default `keyguard-deactivate-key`).
     pub deactivate_function: String,
+    /// `HANDOFF_KEY_ID` (required): the KMS HMAC key hand-offs are signed with.
+    pub handoff_key: String,
     pub retry: Retry,
 }
 
+/// Claims, settles and the SNS notice of one invocation, at most: the ledger's calls
+/// are small but retried up to six times.
+const LEDGER_AND_SNS_BUDGET: Duration = Duration::from_secs(15);
+
 impl Settings {
-    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
-        let seconds =
-            |name, default| config::number(env, name, default).map(Duration::from_secs_f64);
+    pub fn from_env(env: &impl Env, me: SelfIdentity) -> Result<Self, ConfigError> {
+        let seconds = |name, default| config::seconds(env, name, default);
+        let handoff_key = env
+            .get("HANDOFF_KEY_ID")
+            .filter(|k| !k.trim().is_empty())
+            .ok_or_else(|| ConfigError {
+                variable: "HANDOFF_KEY_ID".into(),
+                message: "required: the KMS HMAC key (KeySpec HMAC_256) hand-offs are signed with, which deactivate-key verifies".into(),
+            })?;
         Ok(Self {
             common: Common::from_env(env)?,
-            detector: DetectorConfig::from_env(env)?,
+            detector: DetectorConfig::from_env(env, me)?,
+            handoff_key,
             deactivate_function: config::string(
                 env,
                 "DEACTIVATE_FUNCTION_NAME",
@@ -42,10 +56,25 @@ impl Settings {
             ),
             retry: Retry {
                 attempts: config::number(env, "WEBHOOK_ATTEMPTS", 3)?,
-                max_wait: seconds("WEBHOOK_MAX_WAIT_SECONDS", 10.0)?,
-                timeout: seconds("WEBHOOK_TIMEOUT_SECONDS", 5.0)?,
+                max_wait: seconds("WEBHOOK_MAX_WAIT_SECONDS", 5.0)?,
+                timeout: seconds("WEBHOOK_TIMEOUT_SECONDS", 4.0)?,
             },
         })
+    }
+
+    /// The longest one invocation can take, every budget spent: the hand-off (KMS MAC,
+    /// then Lambda `Invoke`), then for each webhook the secret read and every attempt at
+    /// its timeout with the longest wait between attempts (an honoured 429, or the
+    /// backoff), plus the ledger. It must fit the function's timeout with a margin, or
+    /// Lambda kills the invocation mid-step (checked against the template in a test).
+    pub fn worst_case(&self) -> Duration {
+        let attempts = self.retry.attempts.max(1);
+        let waits: Duration = (1..attempts)
+            .map(|a| self.retry.max_wait.max(webhook::backoff(a)))
+            .sum();
+        let per_channel = handoff::CALL_TIMEOUT + self.retry.timeout * attempts + waits;
+        let channels = u32::try_from(self.detector.webhooks.len()).unwrap_or(u32::MAX);
+        handoff::CALL_TIMEOUT * 2 + per_channel * channels + LEDGER_AND_SNS_BUDGET
     }
 }
 
@@ -62,7 +91,11 @@ impl App {
             effects: DetectorEffects {
                 aws: AwsEffects::configured(sdk, &settings.common),
                 webhooks: Webhooks::new(sdk, settings.detector.webhooks.clone(), settings.retry)?,
-                invoker: handoff::Invoker::new(sdk, &settings.deactivate_function),
+                invoker: handoff::Invoker::new(
+                    sdk,
+                    &settings.deactivate_function,
+                    &settings.handoff_key,
+                ),
             },
             ledger: DynamoLedger::configured(sdk, &settings.common),
             settings,
@@ -72,7 +105,7 @@ impl App {
     /// Cold start: a bad setting stops here, naming its variable.
     pub async fn from_environment() -> Result<Self, String> {
         let (sdk, settings) =
-            keyguard_aws::cold_start(|_me| Settings::from_env(&config::process_env)).await?;
+            keyguard_aws::cold_start(|me| Settings::from_env(&config::process_env, me)).await?;
         Self::new(&sdk, settings)
     }
 

@@ -104,8 +104,8 @@ impl Default for Retry {
     fn default() -> Self {
         Self {
             attempts: 3,
-            max_wait: Duration::from_secs(10),
-            timeout: Duration::from_secs(5),
+            max_wait: Duration::from_secs(5),
+            timeout: Duration::from_secs(4),
         }
     }
 }
@@ -143,7 +143,10 @@ impl Webhooks {
             .map_err(|e| format!("building the HTTP client: {}", e.without_url()))?;
         Ok(Self {
             http,
-            secrets: aws_sdk_secretsmanager::Client::new(sdk),
+            secrets: aws_sdk_secretsmanager::Client::new(&keyguard_aws::bounded(
+                sdk,
+                crate::handoff::CALL_TIMEOUT,
+            )),
             secret_ids,
             urls: Mutex::new(BTreeMap::new()),
             retry,
@@ -222,7 +225,7 @@ impl Webhooks {
                 Attempt::Retry(why) => {
                     tracing::warn!(channel = channel.name(), attempt, error = %why, "webhook delivery failed; retrying");
                     last = why;
-                    tokio::time::sleep(Duration::from_millis(250 << attempt.min(4))).await;
+                    tokio::time::sleep(backoff(attempt)).await;
                 }
             }
         }
@@ -304,4 +307,9 @@ mod tests {
             assert!(!e.contains("example.com"), "{e}");
         }
     }
+}
+
+/// The wait after a failed attempt (a 5xx or a broken connection).
+pub fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(250 << attempt.min(4))
 }

@@ -72,7 +72,13 @@ impl App {
         let cfg = &self.settings.translator;
         let plan = match translator::target(&trigger, cfg, &event_ref) {
             Err(plan) => *plan,
-            Ok(target) => match containment::gather(&target.lookup(), &self.effects.iam).await {
+            Ok(target) => match containment::gather(
+                &target.lookup(),
+                &self.effects.iam,
+                cfg.containment.recheck,
+            )
+            .await
+            {
                 Ok(facts) => translator::decide(&target, cfg, &facts, now),
                 Err(e) => {
                     // IAM could not be read: nothing is contained, but the incident and

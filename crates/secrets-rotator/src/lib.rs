@@ -9,7 +9,7 @@
 
 use keyguard_aws::{AwsEffects, DynamoLedger, Secrets};
 use keyguard_core::config::{self, Common, ConfigError, Env};
-use keyguard_core::policy::containment::{self, IamReader, SelfIdentity};
+use keyguard_core::policy::containment::{IamReader, SelfIdentity};
 use keyguard_core::policy::rotation::{self, RotatorConfig, FUNCTION};
 use keyguard_core::policy::sweep;
 use keyguard_core::{Decision, EffectError, Plan, Report, Timestamp, Trigger, UserName};
@@ -97,9 +97,7 @@ impl App {
                 Err(e) => failed(format!("reading the secret: {e}"), &event_ref),
             },
             Trigger::Scheduled { .. } => {
-                if let Some(why) =
-                    containment::untrusted_source(&trigger, &cfg.containment.trusted_sources)
-                {
+                if let Some(why) = cfg.containment.guard.untrusted(&trigger, None) {
                     Plan::for_event(FUNCTION, Decision::Refused { why }, event_ref)
                 } else {
                     match self.sweep_facts().await {
@@ -140,7 +138,7 @@ impl App {
             .user(&self.settings.rotator)
             .and_then(|u| UserName::parse(&u).ok())
         {
-            facts.user_keys = self.effects.iam.user_keys(&user).await?;
+            facts.user_keys = self.effects.iam.user_keys(&user).await?.map(|k| k.keys);
         }
         Ok(Some(facts))
     }

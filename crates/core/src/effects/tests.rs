@@ -83,6 +83,7 @@ fn plan_with(action: Action) -> Plan {
     plan.event_id = Some("ev-1".into());
     plan.steps.push(Step {
         after: None,
+        scope: None,
         action,
         reason: "test".into(),
         idempotency_key: "k-1".into(),

@@ -21,6 +21,9 @@ pub struct HealthEvent {
     pub end_time: Option<String>,
     #[serde(default)]
     pub affected_entities: Vec<AffectedEntity>,
+    /// The organisational view names the member account the event is about.
+    #[serde(default)]
+    pub affected_account: Option<String>,
     /// Free-form; for exposed keys it may carry `publicKey` and `userName`.
     #[serde(default)]
     pub event_metadata: Option<Map<String, Value>>,

@@ -21,7 +21,7 @@ pub use cloudtrail::{
 };
 pub use envelope::Envelope;
 pub use guardduty::{AccessKeyDetails, Finding};
-pub use handoff::Handoff;
+pub use handoff::{Handoff, MAC_ALGORITHM};
 pub use health::{AffectedEntity, HealthEvent, CREDENTIALS_EXPOSED};
 pub use log_file::each_record;
 pub use rotation::{RotationEvent, RotationStep};
@@ -92,7 +92,13 @@ impl Trigger {
     }
 
     /// The id that stays the same when the event is delivered again.
+    /// A GuardDuty finding is named by its own id, not its envelope's: GuardDuty
+    /// re-publishes an updated finding (same id, new EventBridge id) every 15 minutes to
+    /// 6 hours, and one finding must never act twice.
     pub fn event_id(&self) -> Option<&str> {
+        if let Self::GuardDuty { finding, .. } = self {
+            return Some(&finding.id);
+        }
         if let Some(env) = self.envelope() {
             return Some(&env.id);
         }
@@ -246,8 +252,12 @@ pub(crate) fn decode_at<T: DeserializeOwned>(value: &Value, prefix: &str) -> Res
 /// string would be echoed into the report and every log line. Kept to its first 160
 /// characters, with the length said.
 pub(crate) fn bounded(text: &str) -> String {
-    const KEEP: usize = 160;
-    match text.char_indices().nth(KEEP) {
+    bounded_text(text, 160)
+}
+
+/// `text`, or its first `keep` characters and its length when it is longer.
+pub fn bounded_text(text: &str, keep: usize) -> String {
+    match text.char_indices().nth(keep) {
         None => text.to_owned(),
         Some((cut, _)) => format!("{}… ({} bytes in all)", &text[..cut], text.len()),
     }

@@ -146,9 +146,7 @@ pub enum Kind {
 
 /// Employee or machine, by the `UserType` tag (any case); `None` for anything else.
 pub fn kind_of(p: &Person, cfg: &AgeConfig) -> Option<Kind> {
-    match p
-        .tags
-        .get(&cfg.user_type_tag)
+    match crate::guard::tag_value(&p.tags, &cfg.user_type_tag)
         .map(|v| v.to_ascii_lowercase())
         .as_deref()
     {
@@ -227,6 +225,7 @@ impl Scan<'_> {
     fn step(&mut self, action: Action, reason: String, scope: String) {
         self.plan.steps.push(Step {
             after: None,
+            scope: None,
             idempotency_key: format!("{FUNCTION}:{}:{scope}", action.name()),
             action,
             reason,
@@ -250,20 +249,15 @@ impl Scan<'_> {
         let Ok(user) = UserName::parse(&p.user) else {
             return;
         };
-        let kind = match p
-            .tags
-            .get(&self.cfg.user_type_tag)
+        let kind = match crate::guard::tag_value(&p.tags, &self.cfg.user_type_tag)
             .map(|v| v.to_ascii_lowercase())
         {
             Some(v) if v == "employee" => Some(Kind::Employee),
             Some(v) if v == "machine" => Some(Kind::Machine),
             _ => None,
         };
-        let exempt = self.cfg.containment.exempt_users.contains(&p.user)
-            || p.tags
-                .get(&self.cfg.containment.exempt_tag.0)
-                .is_some_and(|v| v.eq_ignore_ascii_case(&self.cfg.containment.exempt_tag.1));
-        let me = &self.cfg.containment.me;
+        let guard = &self.cfg.containment.guard;
+        let exempt = guard.user_untouchable(&p.user, &p.tags);
         let mut lines = Vec::new();
         for key in &p.keys {
             let age = (now - key.created).num_days();
@@ -280,8 +274,7 @@ impl Scan<'_> {
                 continue;
             };
             *self.counts.entry(stage.name()).or_default() += 1;
-            let itself = me.user.as_deref() == Some(p.user.as_str())
-                || me.key_id.as_deref() == Some(key.key_id.as_str());
+            let itself = guard.me.key_id.as_deref() == Some(key.key_id.as_str());
             let action = match stage {
                 Stage::Deactivate if key.status == KeyStatus::Active => {
                     Some(Action::DeactivateKey {
@@ -351,10 +344,8 @@ impl Scan<'_> {
         if lines.is_empty() {
             return;
         }
-        let to = p
-            .tags
-            .get(&self.cfg.email_tag)
-            .filter(|a| plausible_email(a));
+        let to =
+            crate::guard::tag_value(&p.tags, &self.cfg.email_tag).filter(|a| plausible_email(a));
         let Some(to) = to else {
             self.no_email.push(p.user.clone());
             return;
@@ -371,7 +362,7 @@ impl Scan<'_> {
         self.step(
             Action::SendEmail {
                 email: Email {
-                    to: to.clone(),
+                    to: to.to_owned(),
                     from: self.cfg.sender.clone(),
                     subject: self.cfg.subject.clone(),
                     text,

@@ -53,9 +53,7 @@ impl RotatorConfig {
     }
 
     pub(crate) fn exempt(&self, user: &str, tags: &BTreeMap<String, String>) -> bool {
-        let (tag, value) = &self.containment.exempt_tag;
-        self.containment.exempt_users.contains(user)
-            || tags.get(tag).is_some_and(|v| v.eq_ignore_ascii_case(value))
+        self.containment.guard.user_untouchable(user, tags)
     }
 }
 
@@ -112,6 +110,7 @@ impl Builder {
         let idempotency_key = format!("{FUNCTION}:{}:{}", action.name(), self.scope);
         self.plan.steps.push(Step {
             after: None,
+            scope: None,
             action,
             reason,
             idempotency_key,

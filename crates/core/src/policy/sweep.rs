@@ -50,6 +50,7 @@ fn days(from: Timestamp, now: Timestamp) -> i64 {
 fn step(plan: &mut Plan, action: Action, reason: String, scope: &str) {
     plan.steps.push(Step {
         after: None,
+        scope: None,
         idempotency_key: format!("{FUNCTION}:{}:{scope}", action.name()),
         action,
         reason,
@@ -59,8 +60,8 @@ fn step(plan: &mut Plan, action: Action, reason: String, scope: &str) {
 
 /// Who keyguard itself is never lets it touch its own key.
 fn is_me(cfg: &RotatorConfig, user: &str, key: &str) -> bool {
-    let me = &cfg.containment.me;
-    me.user.as_deref() == Some(user) || me.key_id.as_deref() == Some(key)
+    let guard = &cfg.containment.guard;
+    guard.is_me_user(user) || guard.me.key_id.as_deref() == Some(key)
 }
 
 pub fn decide_sweep(

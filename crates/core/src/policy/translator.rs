@@ -17,13 +17,16 @@
 
 use crate::config::{self, ConfigError, Env};
 use crate::digest::uuid_from;
-use crate::events::{Envelope, Finding, Trigger};
+use crate::events::{Finding, Trigger};
+use crate::guard::Protected;
 use crate::key::{AccessKeyId, UserName};
 use crate::notice::{Notice, Severity};
 use crate::plan::{Action, Decision, Incident, Link, Plan, Principal, Step, Window};
 use crate::policy::containment::{
-    self, ContainmentConfig, Early, Facts, KeyStatus, Lookup, SelfIdentity, Subject,
+    self, ContainmentConfig, Credential, Early, Facts, KeyStatus, Lookup, SelfIdentity, Subject,
 };
+use crate::scope::Scope;
+use crate::step_key;
 use crate::time::{parse_time, Timestamp};
 
 pub const FUNCTION: &str = "guardduty-translator";
@@ -43,6 +46,12 @@ pub const DEFAULT_FINDING_TYPES: &[&str] = &[
 pub const RAW_DATA_LIMIT: usize = 4000;
 pub const TITLE_LIMIT: usize = 200;
 pub const SOURCE_LIMIT: usize = 50;
+/// `clientToken` of `StartIncident`: at most 128 characters (a UUID is 36).
+pub const CLIENT_TOKEN_LIMIT: usize = 128;
+/// `triggerDetails.source`: a customer-generated source may not begin with `aws.`, so
+/// keyguard names itself (reverse-domain style, as AWS recommends); GuardDuty's own
+/// source is kept in the title and the raw data.
+pub const INCIDENT_SOURCE: &str = "keyguard.guardduty-translator";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TranslatorConfig {
@@ -130,6 +139,10 @@ pub struct Target {
     pub source: String,
     pub event_time: Option<String>,
     pub subject: Subject,
+    /// The finding's account (a delegated administrator receives every member's).
+    pub scope: Option<Scope>,
+    /// Why the credential is not keyguard's to act on, if it is not.
+    pub foreign: Option<String>,
     /// A GuardDuty sample finding, shown but not applied.
     pub sample: bool,
     pub event_ref: String,
@@ -138,12 +151,20 @@ pub struct Target {
 impl Target {
     /// What IAM must say before [`decide`]: deactivate-key's own lookups.
     pub fn lookup(&self) -> Lookup {
-        self.containment_target().lookup()
+        self.credential().lookup()
+    }
+
+    fn credential(&self) -> Credential {
+        Credential {
+            subject: self.subject.clone(),
+            scope: self.scope.clone(),
+            foreign: self.foreign.clone(),
+        }
     }
 
     fn containment_target(&self) -> containment::Target {
         containment::Target {
-            subject: self.subject.clone(),
+            credentials: vec![self.credential()],
             classifier_source: Some(format!("{FUNCTION}/{}", self.finding.finding_type)),
             event_ref: self.event_ref.clone(),
         }
@@ -161,7 +182,7 @@ fn ignored(why: String, event_ref: &str) -> Early {
 
 /// Reads the finding and says whether (and about whom) to act. `Err` is a finished plan.
 pub fn target(trigger: &Trigger, cfg: &TranslatorConfig, event_ref: &str) -> Result<Target, Early> {
-    if let Some(why) = containment::untrusted_source(trigger, &cfg.containment.trusted_sources) {
+    if let Some(why) = cfg.containment.guard.untrusted(trigger, None) {
         return Err(early(Decision::Refused { why }, event_ref));
     }
     let Trigger::GuardDuty { envelope, finding } = trigger else {
@@ -207,32 +228,46 @@ pub fn target(trigger: &Trigger, cfg: &TranslatorConfig, event_ref: &str) -> Res
     }
     let source = envelope
         .as_ref()
-        .map_or("aws.guardduty", |e: &Envelope| e.source.as_str())
+        .map_or("aws.guardduty", |e| e.source.as_str())
         .to_owned();
     let event_time = envelope.as_ref().and_then(|e| e.time.clone());
     let sample = finding.is_sample() && !cfg.act_on_samples;
-    let subject = if sample {
+    let uncontainable = |identity: &str| Subject::Uncontainable {
+        identity: identity.to_owned(),
+        key_id: None,
+    };
+    let (subject, scope) = if sample {
         // Generated findings name placeholders, not credentials: look nothing up.
-        Subject::Uncontainable {
-            identity: "sample".to_owned(),
-            key_id: None,
-        }
+        (uncontainable("sample"), None)
     } else if attack_sequence {
-        Subject::Uncontainable {
-            identity: "attack-sequence".to_owned(),
-            key_id: None,
-        }
+        let scope = Scope::from_raw(
+            &[
+                finding.account_id.as_deref(),
+                envelope.as_ref().and_then(|e| e.account.as_deref()),
+            ],
+            finding.region.as_deref(),
+        )
+        .ok()
+        .flatten();
+        (uncontainable("attack-sequence"), scope)
     } else {
-        containment::finding_subject(finding, event_ref).map_err(|mut p| {
+        containment::finding_subject(finding, envelope.as_ref(), event_ref).map_err(|mut p| {
             p.function = FUNCTION.to_owned();
             p
         })?
+    };
+    let foreign = if sample {
+        None
+    } else {
+        cfg.containment.guard.foreign(scope.as_ref())
     };
     Ok(Target {
         finding: finding.as_ref().clone(),
         source,
         event_time,
         subject,
+        scope,
+        foreign,
         sample,
         event_ref: event_ref.to_owned(),
     })
@@ -305,12 +340,37 @@ fn console_link(finding: &Finding) -> Option<Link> {
     })
 }
 
+/// The finding's ARN when it has the shape `StartIncident` accepts for `triggerArn`.
+fn trigger_arn(finding: &Finding) -> Option<String> {
+    let arn = finding.arn.as_deref()?;
+    let mut parts = arn.splitn(6, ':');
+    let shaped = parts.next() == Some("arn")
+        && parts
+            .next()
+            .is_some_and(|p| ["aws", "aws-cn", "aws-us-gov"].contains(&p))
+        && parts.next().is_some_and(plain_segment)
+        && parts.next().is_some_and(plain_segment)
+        && parts.next().is_some_and(|a| {
+            a.is_empty() || (a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+        })
+        && parts.next().is_some_and(|rest| !rest.is_empty());
+    (shaped && arn.len() <= 1000).then(|| arn.to_owned())
+}
+
+fn plain_segment(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 struct Builder<'a> {
     plan: Plan,
     target: &'a Target,
     cfg: &'a TranslatorConfig,
-    /// `user/alice`, `role/app`, `root`: whose window the steps hold.
-    principal: String,
+    /// `user/alice`, `role/app`, `root`: whose window the incident and notice hold.
+    principal: step_key::Subject,
+    /// The credential (principal and key), whose window containment holds: a second
+    /// key of the same user is contained even while the user's incident window runs.
+    credential: step_key::Subject,
     now: Timestamp,
 }
 
@@ -318,9 +378,13 @@ impl<'a> Builder<'a> {
     fn new(
         target: &'a Target,
         cfg: &'a TranslatorConfig,
-        principal: String,
+        principal: step_key::Subject,
         now: Timestamp,
     ) -> Self {
+        let credential = match target.subject.key_id() {
+            Some(k) => principal.with_key(k.as_str()),
+            None => principal.clone(),
+        };
         let mut plan = Plan::for_event(FUNCTION, Decision::Act, target.event_ref.clone());
         plan.classifier_source = Some(format!("{FUNCTION}/{}", target.finding.finding_type));
         Self {
@@ -328,26 +392,43 @@ impl<'a> Builder<'a> {
             target,
             cfg,
             principal,
+            credential,
             now,
         }
     }
 
-    fn window_key(&self, action: &str) -> String {
-        format!("{FUNCTION}:{action}:{}", self.principal)
+    /// Containment is about the credential; the incident and the notice about the
+    /// principal.
+    fn subject_for(&self, action: &str) -> &step_key::Subject {
+        match action {
+            "start_runbook" | "revoke_sessions" => &self.credential,
+            _ => &self.principal,
+        }
+    }
+
+    fn account(&self) -> Option<&crate::scope::AccountId> {
+        self.target.scope.as_ref().map(|s| &s.account)
     }
 
     fn key(&self, action: &str) -> String {
-        format!("{}:{}", self.window_key(action), self.target.event_ref)
+        step_key::step(
+            FUNCTION,
+            action,
+            self.account(),
+            self.subject_for(action),
+            &self.target.event_ref,
+        )
     }
 
     fn push(&mut self, action: Action, reason: String, windowed: bool) {
         let name = action.name();
         let window = windowed.then(|| Window {
-            key: self.window_key(name),
+            key: step_key::window(FUNCTION, name, self.account(), self.subject_for(name)),
             until: self.now + chrono::Duration::minutes(i64::from(self.cfg.window_minutes)),
         });
         self.plan.steps.push(Step {
             after: None,
+            scope: self.target.scope.clone(),
             idempotency_key: self.key(name),
             action,
             reason,
@@ -388,18 +469,21 @@ impl<'a> Builder<'a> {
         let incident = Incident {
             response_plan_arn: self.cfg.response_plan_arn.clone(),
             title: cut(
-                &format!("GuardDuty {} on {about}", f.finding_type),
+                &crate::notice::clean(
+                    &format!("GuardDuty {} on {about}", f.finding_type),
+                    TITLE_LIMIT,
+                ),
                 TITLE_LIMIT,
             ),
             impact: impact(f.severity, root),
-            source: cut(&self.target.source, SOURCE_LIMIT),
+            source: INCIDENT_SOURCE.to_owned(),
             timestamp,
-            trigger_arn: f.arn.clone(),
+            trigger_arn: trigger_arn(f),
             raw_data: raw_data(f),
             related: console_link(f).into_iter().collect(),
             user: user.cloned(),
             key_id: key_id.cloned(),
-            client_token: self.key("open_incident"),
+            client_token: uuid_from(&self.key("open_incident")),
         };
         let reason = format!(
             "GuardDuty {} (severity {}) on {about}",
@@ -417,7 +501,11 @@ impl<'a> Builder<'a> {
         .key(key_id.cloned())
         .fact("finding_type", f.finding_type.clone())
         .fact("severity", f.severity.to_string())
-        .fact("finding_id", f.id.clone());
+        .fact("finding_id", f.id.clone())
+        .fact("source", self.target.source.clone());
+        if let Some(scope) = &self.target.scope {
+            notice = notice.fact("account", scope.account.as_str());
+        }
         if let Some(ip) = f.remote_ip() {
             notice = notice.fact("remote_ip", ip);
         }
@@ -434,17 +522,42 @@ impl<'a> Builder<'a> {
 pub fn decide(target: &Target, cfg: &TranslatorConfig, facts: &Facts, now: Timestamp) -> Plan {
     let finding = &target.finding;
     if target.sample {
-        let mut b = Builder::new(target, cfg, "sample".to_owned(), now);
+        let mut b = Builder::new(target, cfg, step_key::Subject::other("sample"), now);
         b.incident_and_notice(None, None, "a GuardDuty sample finding".to_owned());
         return b.done(Decision::PlanOnly {
             why: "GuardDuty sample finding: shown, not applied (ACT_ON_SAMPLE_FINDINGS=false)"
                 .into(),
         });
     }
+    if let Some(why) = &target.foreign {
+        // Another account's credential: the finding still stands, so the incident and
+        // the notice go out, but nothing is contained here.
+        let account = target.scope.as_ref().map_or_else(
+            || "an unnamed account".to_owned(),
+            |s| format!("account {}", s.account),
+        );
+        let mut b = Builder::new(target, cfg, step_key::Subject::other("foreign"), now);
+        let about = match &target.subject {
+            Subject::UserKey { key_id, user } => format!(
+                "key {key_id}{} in {account}",
+                user.as_ref()
+                    .map_or_else(String::new, |u| format!(" of user {u}"))
+            ),
+            Subject::Session { principal, .. } => format!("{principal:?} in {account}"),
+            _ => account.clone(),
+        };
+        b.incident_and_notice(None, target.subject.key_id(), about);
+        return b.done(Decision::ForeignAccount {
+            why: format!("{why}: incident only"),
+        });
+    }
     match &target.subject {
         Subject::UserKey { key_id, user } => {
             let name = facts.owner.as_ref().or(user.as_ref());
-            let principal = name.map_or_else(|| format!("key/{key_id}"), |u| format!("user/{u}"));
+            let principal = name.map_or_else(
+                || step_key::Subject::other(&format!("key/{key_id}")),
+                |u| step_key::Subject::user(u.as_str()),
+            );
             let mut b = Builder::new(target, cfg, principal, now);
             let about = name.map_or_else(|| format!("key {key_id}"), |u| format!("user {u}"));
             b.incident_and_notice(name, Some(key_id), about);
@@ -456,25 +569,21 @@ pub fn decide(target: &Target, cfg: &TranslatorConfig, facts: &Facts, now: Times
                     ),
                 });
             };
-            let me = &cfg.containment.me;
-            if me.key_id.as_deref() == Some(key_id.as_str())
-                || me.user.as_deref() == Some(user.as_str())
-            {
-                return b.done(Decision::Refused {
-                    why: format!("key {key_id} of {user} is keyguard's own credential: incident only, rotate it by hand"),
-                });
-            }
-            if cfg.containment.exempt_users.contains(user.as_str())
-                || facts
-                    .tags
-                    .get(&cfg.containment.exempt_tag.0)
-                    .is_some_and(|v| v.eq_ignore_ascii_case(&cfg.containment.exempt_tag.1))
-            {
-                return b.done(Decision::Refused {
-                    why: format!(
-                        "user {user} is exempt: incident only, rotate key {key_id} by hand"
-                    ),
-                });
+            let principal = Principal::User(user.clone());
+            match cfg.containment.guard.protection(&principal, Some(key_id.as_str()), &facts.tags) {
+                Some(Protected::Keyguard) => {
+                    return b.done(Decision::Refused {
+                        why: format!("key {key_id} of {user} is keyguard's own credential: incident only, rotate it by hand"),
+                    })
+                }
+                Some(Protected::Exempt) => {
+                    return b.done(Decision::Refused {
+                        why: format!(
+                            "user {user} is exempt: incident only, rotate key {key_id} by hand"
+                        ),
+                    })
+                }
+                None => {}
             }
             let reason = match facts.key_status {
                 None => {
@@ -482,12 +591,12 @@ pub fn decide(target: &Target, cfg: &TranslatorConfig, facts: &Facts, now: Times
                         what: format!("user {user} has no access key {key_id}: incident only"),
                     })
                 }
-                Some(KeyStatus::Active) => format!(
-                    "key {key_id} of {user} is Active and named by GuardDuty {} (severity {}): the runbook deactivates it, then rotates",
-                    finding.finding_type, finding.severity
-                ),
                 Some(KeyStatus::Inactive) => format!(
                     "key {key_id} of {user} is already Inactive: the runbook rotates the user's managed secret so the user gets a fresh key"
+                ),
+                Some(status) => format!(
+                    "key {key_id} of {user} is {status:?} and named by GuardDuty {} (severity {}): the runbook deactivates it, then rotates",
+                    finding.finding_type, finding.severity
                 ),
             };
             b.runbook(user, key_id, reason);
@@ -500,9 +609,13 @@ pub fn decide(target: &Target, cfg: &TranslatorConfig, facts: &Facts, now: Times
                 Principal::Role(r) => format!("role/{r}"),
                 Principal::User(u) => format!("user/{u}"),
             };
-            let contained =
-                containment::decide(&target.containment_target(), &cfg.containment, facts, now);
-            let mut b = Builder::new(target, cfg, label.clone(), now);
+            let contained = containment::decide(
+                &target.containment_target(),
+                &cfg.containment,
+                std::slice::from_ref(facts),
+                now,
+            );
+            let mut b = Builder::new(target, cfg, step_key::Subject::principal(principal), now);
             for step in contained.steps {
                 if let Action::RevokeSessions { .. } = step.action {
                     b.push(step.action, step.reason, false);
@@ -516,7 +629,7 @@ pub fn decide(target: &Target, cfg: &TranslatorConfig, facts: &Facts, now: Times
             b.done(contained.decision)
         }
         Subject::Root { key_id } => {
-            let mut b = Builder::new(target, cfg, "root".to_owned(), now);
+            let mut b = Builder::new(target, cfg, step_key::Subject::other("root"), now);
             let key = key_id.as_deref().and_then(|k| AccessKeyId::parse(k).ok());
             b.incident_and_notice(None, key.as_ref(), "the root user".to_owned());
             b.done(Decision::NotContainable {
@@ -527,7 +640,10 @@ pub fn decide(target: &Target, cfg: &TranslatorConfig, facts: &Facts, now: Times
             let mut b = Builder::new(
                 target,
                 cfg,
-                format!("{identity}/{}", key_id.as_deref().unwrap_or("unknown")),
+                step_key::Subject::other(&format!(
+                    "{identity}/{}",
+                    key_id.as_deref().unwrap_or("unknown")
+                )),
                 now,
             );
             if identity == "attack-sequence" {

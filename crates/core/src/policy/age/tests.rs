@@ -197,9 +197,12 @@ fn exempt_users_and_keyguard_itself_get_notices_only() {
     assert!(outcome(tagged, &cfg()).0.is_empty());
     let me = AgeConfig {
         containment: ContainmentConfig {
-            me: SelfIdentity {
-                user: Some("breakglass".into()),
-                ..SelfIdentity::default()
+            guard: crate::guard::Guard {
+                me: SelfIdentity {
+                    user: Some("BreakGlass".into()),
+                    ..SelfIdentity::default()
+                },
+                ..cfg().containment.guard
             },
             ..cfg().containment
         },

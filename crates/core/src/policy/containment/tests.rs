@@ -1,22 +1,51 @@
 use super::*;
 use crate::events::parse;
+use crate::guard::HandoffCheck;
+use crate::key::RoleName;
+use crate::notice::Severity;
+use crate::plan::{Action, Decision, Plan};
 use crate::report::Report;
+use crate::scope::AccountId;
+use crate::{Timestamp, Trigger};
 use serde_json::json;
+use std::collections::BTreeMap;
 
 const KEY: &str = "AKIAIOSFODNN7EXAMPLE";
 const SESSION_KEY: &str = "ASIA5ZXAKGI33TI7QQGW";
+const HOME: &str = "111111111111";
+const OTHER: &str = "222222222222";
+
+fn me() -> SelfIdentity {
+    SelfIdentity {
+        key_id: Some("ASIAKEYGUARDSELF0001".into()),
+        user: None,
+        role: Some("keyguard-deactivate-key".into()),
+        account: Some(AccountId::parse(HOME).unwrap()),
+    }
+}
 
 fn cfg() -> ContainmentConfig {
     let env = |_: &str| None;
-    ContainmentConfig::from_env(
-        &env,
-        SelfIdentity {
-            key_id: Some("ASIAKEYGUARDSELF0001".into()),
-            user: None,
-            role: Some("keyguard-deactivate-key".into()),
-        },
-    )
-    .unwrap()
+    ContainmentConfig::from_env(&env, me()).unwrap()
+}
+
+fn cfg_with(env: &[(&str, &str)], identity: SelfIdentity) -> ContainmentConfig {
+    let env: BTreeMap<String, String> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    ContainmentConfig::from_env(&|k: &str| env.get(k).cloned(), identity).unwrap()
+}
+
+/// The plan for a trigger, a hand-off counted as authenticated.
+fn plan_with(t: &Trigger, cfg: &ContainmentConfig, facts: &Facts) -> Plan {
+    match target(t, cfg, "ev-1", Some(&HandoffCheck::Verified)) {
+        Ok(target) => {
+            let all = vec![facts.clone(); target.credentials.len()];
+            decide(&target, cfg, &all, now())
+        }
+        Err(plan) => *plan,
+    }
 }
 
 fn trigger(v: serde_json::Value) -> Trigger {
@@ -25,16 +54,19 @@ fn trigger(v: serde_json::Value) -> Trigger {
 
 fn cloudtrail(identity: serde_json::Value, source: &str) -> Trigger {
     trigger(json!({
-        "version": "0", "id": "ev-1", "detail-type": "AWS API Call via CloudTrail", "source": source,
+        "version": "0", "id": "ev-1", "detail-type": "AWS API Call via CloudTrail", "source": source, "account": HOME,
         "detail": {"eventName": "RunInstances", "eventSource": "ec2.amazonaws.com", "userIdentity": identity}
     }))
 }
 
 fn iam_user(user: &str, key: &str) -> serde_json::Value {
-    json!({"type": "IAMUser", "userName": user, "accessKeyId": key, "arn": format!("arn:aws:iam::1:user/{user}")})
+    json!({"type": "IAMUser", "userName": user, "accessKeyId": key, "accountId": HOME, "arn": format!("arn:aws:iam::{HOME}:user/{user}")})
 }
 
-fn handoff(v: serde_json::Value) -> Trigger {
+fn handoff(mut v: serde_json::Value) -> Trigger {
+    if v.get("accountId").is_none() {
+        v["accountId"] = json!(HOME);
+    }
     trigger(v)
 }
 
@@ -44,15 +76,12 @@ fn active(user: &str) -> Facts {
         exists: true,
         key_status: Some(KeyStatus::Active),
         tags: BTreeMap::new(),
+        named_other: None,
     }
 }
 
 fn plan_for(t: &Trigger, facts: &Facts) -> Plan {
-    let cfg = cfg();
-    match target(t, &cfg, "ev-1") {
-        Ok(target) => decide(&target, &cfg, facts, now()),
-        Err(plan) => *plan,
-    }
+    plan_with(t, &cfg(), facts)
 }
 
 fn now() -> Timestamp {
@@ -81,7 +110,7 @@ fn active_long_term_key_deactivates_exactly_that_key() {
     );
     assert_eq!(
         plan.steps[0].idempotency_key,
-        format!("deactivate-key:deactivate_key:{KEY}:ev-1")
+        format!("deactivate-key:deactivate_key:{HOME}:{KEY}:ev-1")
     );
 }
 
@@ -112,7 +141,7 @@ fn decisions_by_facts() {
                 ..active("bob")
             },
             404,
-            0,
+            1,
         ),
         (
             "no such user",
@@ -122,9 +151,18 @@ fn decisions_by_facts() {
                 ..active("bob")
             },
             404,
-            0,
+            1,
         ),
-        ("no owner", Facts::default(), 404, 0),
+        ("no owner", Facts::default(), 404, 1),
+        (
+            "expired is not inactive",
+            Facts {
+                key_status: Some(KeyStatus::Expired),
+                ..active("bob")
+            },
+            200,
+            1,
+        ),
         ("exempt by tag, any case", tagged, 403, 1),
         ("tag present but false", other_tag, 200, 1),
     ];
@@ -132,10 +170,10 @@ fn decisions_by_facts() {
         let plan = plan_for(&t, &facts);
         assert_eq!(status(&plan), code, "{name}: {plan:#?}");
         assert_eq!(plan.steps.len(), steps, "{name}");
-        if code == 403 {
+        if code == 403 || code == 404 {
             assert!(
                 matches!(only_action(&plan), Action::Notify { .. }),
-                "{name}: a refusal only notifies"
+                "{name}: a refusal or a key nobody holds only notifies, never silently"
             );
         }
     }
@@ -151,18 +189,23 @@ fn decisions_by_facts() {
 
 #[test]
 fn exempt_users_and_self_are_never_written() {
-    let env = |k: &str| (k == "EXEMPT_USERS").then(|| "breakglass, ops-admin".to_owned());
-    let cfg = ContainmentConfig::from_env(
-        &env,
+    let cfg = cfg_with(
+        &[("EXEMPT_USERS", "breakglass, ops-admin")],
         SelfIdentity {
             user: Some("keyguard-bot".into()),
-            ..Default::default()
+            ..me()
         },
-    )
-    .unwrap();
-    for user in ["breakglass", "ops-admin", "keyguard-bot"] {
+    );
+    // Names compare regardless of case, as IAM's do.
+    for user in [
+        "breakglass",
+        "BreakGlass",
+        "ops-admin",
+        "keyguard-bot",
+        "KEYGUARD-BOT",
+    ] {
         let t = cloudtrail(iam_user(user, KEY), "aws.ec2");
-        let plan = decide(&target(&t, &cfg, "e").unwrap(), &cfg, &active(user), now());
+        let plan = plan_with(&t, &cfg, &active(user));
         assert!(matches!(plan.decision, Decision::Refused { .. }), "{user}");
         assert!(
             plan.steps
@@ -190,8 +233,8 @@ fn exempt_users_and_self_are_never_written() {
 fn temporary_keys_revoke_their_principals_sessions() {
     let role_identity = json!({
         "type": "AssumedRole", "accessKeyId": SESSION_KEY,
-        "arn": "arn:aws:sts::1:assumed-role/app-role/i-123",
-        "sessionContext": {"sessionIssuer": {"type": "Role", "userName": "app-role"}}
+        "arn": format!("arn:aws:sts::{HOME}:assumed-role/app-role/i-123"),
+        "sessionContext": {"sessionIssuer": {"type": "Role", "userName": "app-role", "accountId": HOME}}
     });
     let exists = Facts {
         exists: true,
@@ -208,10 +251,10 @@ fn temporary_keys_revoke_their_principals_sessions() {
     );
     assert_eq!(
         plan.steps[0].idempotency_key,
-        "deactivate-key:revoke_sessions:role/app-role:ev-1"
+        format!("deactivate-key:revoke_sessions:{HOME}:role/app-role:ev-1")
     );
     // Without a session issuer the role comes from the ARN.
-    let arn_only = json!({"type": "AssumedRole", "accessKeyId": SESSION_KEY, "arn": "arn:aws:sts::1:assumed-role/from-arn/s"});
+    let arn_only = json!({"type": "AssumedRole", "accessKeyId": SESSION_KEY, "accountId": HOME, "arn": "arn:aws:sts::1:assumed-role/from-arn/s"});
     let plan = plan_for(&cloudtrail(arn_only, "aws.ec2"), &exists);
     assert!(
         matches!(only_action(&plan), Action::RevokeSessions { principal: Principal::Role(r), .. } if r.as_str() == "from-arn")
@@ -236,11 +279,10 @@ fn temporary_keys_revoke_their_principals_sessions() {
         &exists,
     );
     assert_eq!(status(&plan), 403);
-    let env = |k: &str| (k == "EXEMPT_ROLES").then(|| "OrganizationAccountAccessRole".to_owned());
-    let cfg = ContainmentConfig::from_env(&env, SelfIdentity::default()).unwrap();
+    let cfg = cfg_with(&[("EXEMPT_ROLES", "OrganizationAccountAccessRole")], me());
     let t =
-        handoff(json!({"accessKeyId": SESSION_KEY, "roleName": "OrganizationAccountAccessRole"}));
-    let plan = decide(&target(&t, &cfg, "e").unwrap(), &cfg, &exists, now());
+        handoff(json!({"accessKeyId": SESSION_KEY, "roleName": "organizationaccountaccessrole"}));
+    let plan = plan_with(&t, &cfg, &exists);
     assert!(matches!(plan.decision, Decision::Refused { .. }));
     // A session key with nobody named.
     let plan = plan_for(&handoff(json!({"accessKeyId": SESSION_KEY})), &exists);
@@ -249,14 +291,14 @@ fn temporary_keys_revoke_their_principals_sessions() {
 
 #[test]
 fn root_and_other_identities_only_notify() {
-    let root = json!({"type": "Root", "accessKeyId": KEY, "arn": "arn:aws:iam::1:root"});
+    let root = json!({"type": "Root", "accessKeyId": KEY, "accountId": HOME, "arn": "arn:aws:iam::1:root"});
     let plan = plan_for(&cloudtrail(root, "aws.ec2"), &Facts::default());
     assert!(matches!(plan.decision, Decision::NotContainable { .. }));
     assert!(
         matches!(only_action(&plan), Action::Notify { notice } if notice.severity == Severity::Critical)
     );
     assert_eq!(status(&plan), 403);
-    let fed = json!({"type": "FederatedUser", "accessKeyId": SESSION_KEY});
+    let fed = json!({"type": "FederatedUser", "accessKeyId": SESSION_KEY, "accountId": HOME});
     let plan = plan_for(&cloudtrail(fed, "aws.ec2"), &Facts::default());
     assert!(matches!(plan.decision, Decision::NotContainable { .. }));
     assert!(matches!(only_action(&plan), Action::Notify { .. }));
@@ -270,10 +312,11 @@ fn untrusted_sources_are_refused_unless_configured() {
         matches!(&plan.decision, Decision::Refused { why } if why.contains("custom.guardduty.simulation"))
     );
     assert!(plan.steps.is_empty());
-    let env =
-        |k: &str| (k == "TRUSTED_CUSTOM_SOURCES").then(|| "custom.guardduty.simulation".to_owned());
-    let cfg = ContainmentConfig::from_env(&env, SelfIdentity::default()).unwrap();
-    assert!(target(&t, &cfg, "e").is_ok());
+    let cfg = cfg_with(
+        &[("TRUSTED_CUSTOM_SOURCES", "custom.guardduty.simulation")],
+        me(),
+    );
+    assert!(target(&t, &cfg, "e", None).is_ok());
 }
 
 #[test]
@@ -283,7 +326,7 @@ fn invalid_key_ids_in_aws_records() {
         (Some("EXAMPLE_KEY"), "20 characters"),
         (Some("AIDAQRSTUVWXYZEXAMPL"), "AKIA"),
     ] {
-        let mut identity = json!({"type": "IAMUser", "userName": "bob"});
+        let mut identity = json!({"type": "IAMUser", "userName": "bob", "accountId": HOME});
         if let Some(k) = key {
             identity["accessKeyId"] = json!(k);
         }
@@ -301,7 +344,7 @@ fn guardduty_findings() {
     let finding = |user_type: &str, key: &str, user: &str, sample: bool| {
         trigger(json!({
             "version": "0", "id": "gd-ev", "detail-type": "GuardDuty Finding", "source": "aws.guardduty",
-            "detail": {"id": "f-1", "type": "UnauthorizedAccess:IAMUser/MaliciousIPCaller", "severity": 8,
+            "detail": {"id": "f-1", "accountId": HOME, "type": "UnauthorizedAccess:IAMUser/MaliciousIPCaller", "severity": 8,
                        "resource": {"resourceType": "AccessKey", "accessKeyDetails": {"accessKeyId": key, "userName": user, "userType": user_type}},
                        "service": {"additionalInfo": {"sample": sample}}}
         }))
@@ -337,14 +380,14 @@ fn health_events() {
             detail["eventMetadata"] = json!({"userName": u});
         }
         trigger(
-            json!({"version": "0", "id": "h-1", "detail-type": "AWS Health Event", "source": "aws.health", "detail": detail}),
+            json!({"version": "0", "id": "h-1", "detail-type": "AWS Health Event", "source": "aws.health", "account": HOME, "detail": detail}),
         )
     };
     let t = health("AWS_RISK_CREDENTIALS_EXPOSED", KEY, Some("test-1"));
     let cfg = cfg();
-    let target = target(&t, &cfg, "h-1").unwrap();
+    let target = target(&t, &cfg, "h-1", None).unwrap();
     assert_eq!(
-        target.lookup(),
+        target.lookups()[0],
         Lookup::UserKey {
             key_id: AccessKeyId::parse(KEY).unwrap(),
             user: Some(UserName::parse("test-1").unwrap())
@@ -353,7 +396,7 @@ fn health_events() {
     // Without a user name the adapter must find the owner from the key.
     let t = health("AWS_RISK_CREDENTIALS_EXPOSED", KEY, None);
     assert_eq!(
-        super::target(&t, &cfg, "h-1").unwrap().lookup(),
+        super::target(&t, &cfg, "h-1", None).unwrap().lookups()[0],
         Lookup::UserKey {
             key_id: AccessKeyId::parse(KEY).unwrap(),
             user: None
@@ -377,8 +420,8 @@ fn handoff_carries_its_classifier_source() {
         json!({"accessKeyId": KEY, "userName": "bob", "classifierSource": "createkey-detector/backdoor-key", "eventId": "ct-9"}),
     );
     let cfg = cfg();
-    let target = target(&t, &cfg, "ct-9").unwrap();
-    let plan = decide(&target, &cfg, &active("bob"), now());
+    let target = target(&t, &cfg, "ct-9", Some(&HandoffCheck::Verified)).unwrap();
+    let plan = decide(&target, &cfg, &[active("bob")], now());
     assert_eq!(
         plan.classifier_source.as_deref(),
         Some("createkey-detector/backdoor-key")
@@ -405,11 +448,251 @@ fn other_triggers_are_ignored() {
 
 #[test]
 fn same_event_same_idempotency_keys() {
-    let raw = json!({"accessKeyId": KEY, "userName": "bob"});
+    let raw = json!({"accessKeyId": KEY, "userName": "bob", "accountId": HOME});
     let t = handoff(raw.clone());
     let a = crate::event_ref(&t, &raw);
     let b = crate::event_ref(&handoff(raw.clone()), &raw);
     assert_eq!(a, b);
-    let other = json!({"accessKeyId": KEY, "userName": "bobby"});
+    let other = json!({"accessKeyId": KEY, "userName": "bobby", "accountId": HOME});
     assert_ne!(a, crate::event_ref(&handoff(other.clone()), &other));
+}
+
+#[test]
+fn another_accounts_credential_is_never_acted_on_here() {
+    let exists = Facts {
+        exists: true,
+        ..Facts::default()
+    };
+    // A CloudTrail record whose identity is another account's.
+    let mut other_user = iam_user("Admin", KEY);
+    other_user["accountId"] = json!(OTHER);
+    let plan = plan_for(&cloudtrail(other_user, "aws.ec2"), &active("Admin"));
+    assert_eq!(plan.decision.name(), "foreign_account", "{plan:#?}");
+    assert_eq!(status(&plan), 403);
+    assert!(
+        matches!(only_action(&plan), Action::Notify { notice } if notice.facts["account"] == OTHER)
+    );
+    // A role session issued in another account, delivered to ours.
+    let session = json!({"type": "AssumedRole", "accessKeyId": SESSION_KEY, "accountId": HOME,
+        "arn": format!("arn:aws:sts::{OTHER}:assumed-role/Admin/s"),
+        "sessionContext": {"sessionIssuer": {"type": "Role", "userName": "Admin", "accountId": OTHER}}});
+    let plan = plan_for(&cloudtrail(session, "aws.sts"), &exists);
+    assert_eq!(plan.decision.name(), "foreign_account");
+    assert!(plan
+        .steps
+        .iter()
+        .all(|s| matches!(s.action, Action::Notify { .. })));
+    // A delegated administrator's copy of a member's finding.
+    let finding = trigger(json!({
+        "version": "0", "id": "gd", "detail-type": "GuardDuty Finding", "source": "aws.guardduty", "account": HOME,
+        "detail": {"id": "f", "accountId": OTHER, "type": "UnauthorizedAccess:IAMUser/X", "severity": 8,
+                   "resource": {"resourceType": "AccessKey", "accessKeyDetails": {"accessKeyId": SESSION_KEY, "userName": "Admin", "userType": "AssumedRole"}}}
+    }));
+    assert_eq!(
+        plan_for(&finding, &exists).decision.name(),
+        "foreign_account"
+    );
+    // A hand-off naming another account; and one with no account at all is invalid.
+    let h = handoff(json!({"accessKeyId": KEY, "userName": "bob", "accountId": OTHER}));
+    assert_eq!(
+        plan_for(&h, &active("bob")).decision.name(),
+        "foreign_account"
+    );
+    // keyguard that does not know its own account acts nowhere.
+    let blind = cfg_with(
+        &[],
+        SelfIdentity {
+            account: None,
+            ..me()
+        },
+    );
+    let plan = plan_with(
+        &cloudtrail(iam_user("bob", KEY), "aws.ec2"),
+        &blind,
+        &active("bob"),
+    );
+    assert_eq!(plan.decision.name(), "foreign_account");
+    // And no lookup is made for a foreign credential.
+    let t = target(&h, &cfg(), "e", Some(&HandoffCheck::Verified)).unwrap();
+    assert_eq!(t.lookups(), vec![Lookup::Nothing]);
+}
+
+#[test]
+fn only_enveloped_events_and_authenticated_hand_offs_are_believed() {
+    let bare = trigger(
+        json!({"eventName": "RunInstances", "eventSource": "ec2.amazonaws.com",
+        "userIdentity": iam_user("bob", KEY)}),
+    );
+    let plan = plan_for(&bare, &active("bob"));
+    assert_eq!(plan.decision.name(), "refused");
+    assert!(plan.steps.is_empty());
+    let bare_finding = trigger(json!({"id": "f", "schemaVersion": "2.0", "accountId": HOME,
+        "type": "UnauthorizedAccess:IAMUser/X", "severity": 8,
+        "resource": {"resourceType": "AccessKey", "accessKeyDetails": {"accessKeyId": KEY, "userName": "bob", "userType": "IAMUser"}}}));
+    assert_eq!(
+        plan_for(&bare_finding, &active("bob")).decision.name(),
+        "refused"
+    );
+    let h = handoff(json!({"accessKeyId": KEY, "userName": "bob"}));
+    for check in [
+        None,
+        Some(HandoffCheck::Rejected("its mac does not verify".into())),
+    ] {
+        let plan = *target(&h, &cfg(), "e", check.as_ref()).unwrap_err();
+        assert_eq!(plan.decision.name(), "refused", "{check:?}");
+        assert!(plan.steps.is_empty());
+    }
+    // Even an authenticated hand-off never revokes a keyguard principal.
+    for role in crate::guard::DEFAULT_KEYGUARD_ROLES {
+        let h = handoff(json!({"accessKeyId": SESSION_KEY, "roleName": role.to_ascii_uppercase()}));
+        let plan = plan_for(
+            &h,
+            &Facts {
+                exists: true,
+                ..Facts::default()
+            },
+        );
+        assert_eq!(plan.decision.name(), "refused", "{role}");
+        assert!(plan
+            .steps
+            .iter()
+            .all(|s| matches!(s.action, Action::Notify { .. })));
+    }
+}
+
+#[test]
+fn every_exposed_key_of_a_health_event_is_contained_in_any_order() {
+    const SECOND: &str = "AKIAIOSFODNN7SECOND1";
+    let t = trigger(
+        json!({"version": "0", "id": "h-2", "detail-type": "AWS Health Event", "source": "aws.health", "account": HOME,
+        "detail": {"eventTypeCode": "AWS_RISK_CREDENTIALS_EXPOSED",
+                   "affectedEntities": [{"entityValue": HOME}, {"entityValue": KEY}, {"entityValue": SECOND}, {"entityValue": KEY}]}}),
+    );
+    let plan = plan_for(&t, &active("bob"));
+    let keys: Vec<&str> = plan
+        .steps
+        .iter()
+        .filter_map(|s| match &s.action {
+            Action::DeactivateKey { key_id, .. } => Some(key_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(keys, [KEY, SECOND], "{plan:#?}");
+    assert_ne!(plan.steps[0].idempotency_key, plan.steps[1].idempotency_key);
+    assert_eq!(plan.decision, Decision::Act);
+    // Its organisational view names the member account.
+    let org = trigger(
+        json!({"version": "0", "id": "h-3", "detail-type": "AWS Health Event", "source": "aws.health", "account": HOME,
+        "detail": {"eventTypeCode": "AWS_RISK_CREDENTIALS_EXPOSED", "affectedAccount": OTHER, "affectedEntities": [{"entityValue": KEY}]}}),
+    );
+    assert_eq!(
+        plan_for(&org, &active("bob")).decision.name(),
+        "foreign_account"
+    );
+}
+
+/// IAM as an eventually consistent reader: the first listing of each user hides the key.
+struct Lagging {
+    owner: &'static str,
+    reads: std::sync::Mutex<u32>,
+    paused: std::sync::Mutex<Vec<std::time::Duration>>,
+}
+
+impl IamReader for Lagging {
+    async fn key_owner(&self, key: &AccessKeyId) -> Result<Option<UserName>, crate::EffectError> {
+        let seen = *self.reads.lock().unwrap() >= 2;
+        Ok((key.as_str() == KEY && seen).then(|| UserName::parse(self.owner).unwrap()))
+    }
+    async fn user_keys(&self, user: &UserName) -> Result<Option<UserKeys>, crate::EffectError> {
+        let mut reads = self.reads.lock().unwrap();
+        *reads += 1;
+        if !user.as_str().eq_ignore_ascii_case(self.owner) {
+            return Ok(Some(UserKeys {
+                user: Some(user.clone()),
+                keys: vec![],
+            }));
+        }
+        let keys = if *reads > 2 {
+            vec![(KEY.to_owned(), KeyStatus::Active)]
+        } else {
+            vec![]
+        };
+        Ok(Some(UserKeys {
+            user: Some(UserName::parse(self.owner).unwrap()),
+            keys,
+        }))
+    }
+    async fn tags(
+        &self,
+        _: &Principal,
+    ) -> Result<Option<BTreeMap<String, String>>, crate::EffectError> {
+        Ok(Some(BTreeMap::new()))
+    }
+    async fn pause(&self, wait: std::time::Duration) {
+        self.paused.lock().unwrap().push(wait);
+    }
+}
+
+#[test]
+fn a_renamed_user_or_a_key_not_listed_yet_is_still_contained() {
+    let lagging = |owner| Lagging {
+        owner,
+        reads: Default::default(),
+        paused: Default::default(),
+    };
+    let recheck = cfg().recheck;
+    // The hand-off names "admin", renamed to "admin-old" by the attacker; IAM lags too.
+    let iam = lagging("admin-old");
+    let lookup = Lookup::UserKey {
+        key_id: AccessKeyId::parse(KEY).unwrap(),
+        user: Some(UserName::parse("admin").unwrap()),
+    };
+    let facts = futures::executor::block_on(gather(&lookup, &iam, recheck)).unwrap();
+    assert_eq!(
+        facts.owner.as_ref().map(UserName::as_str),
+        Some("admin-old")
+    );
+    assert_eq!(facts.key_status, Some(KeyStatus::Active));
+    assert_eq!(
+        facts.named_other.as_ref().map(UserName::as_str),
+        Some("admin")
+    );
+    assert_eq!(
+        *iam.paused.lock().unwrap(),
+        vec![std::time::Duration::from_secs(3)],
+        "not found is concluded only after a second read"
+    );
+    let plan = plan_for(
+        &handoff(json!({"accessKeyId": KEY, "userName": "admin"})),
+        &facts,
+    );
+    assert!(
+        matches!(only_action(&plan), Action::DeactivateKey { user, .. } if user.as_str() == "admin-old")
+    );
+    assert!(plan.steps[0].reason.contains("the event named admin"));
+    // The name acted on is the one IAM returns, whatever case the event used.
+    let iam = lagging("breakglass");
+    let lookup = Lookup::UserKey {
+        key_id: AccessKeyId::parse(KEY).unwrap(),
+        user: Some(UserName::parse("BreakGlass").unwrap()),
+    };
+    let facts = futures::executor::block_on(gather(&lookup, &iam, recheck)).unwrap();
+    assert_eq!(
+        facts.owner.as_ref().map(UserName::as_str),
+        Some("breakglass")
+    );
+    assert_eq!(facts.named_other, None, "the same user in another case");
+    // Nobody holds it, twice: a notice, never silence.
+    let nobody = Lagging {
+        owner: "ghost",
+        reads: std::sync::Mutex::new(0),
+        paused: Default::default(),
+    };
+    let lookup = Lookup::UserKey {
+        key_id: AccessKeyId::parse("AKIAIOSFODNN7NOBODY1").unwrap(),
+        user: None,
+    };
+    let facts = futures::executor::block_on(gather(&lookup, &nobody, recheck)).unwrap();
+    assert_eq!(facts.owner, None);
+    assert_eq!(nobody.paused.lock().unwrap().len(), 1);
 }

@@ -7,10 +7,12 @@
 
 use super::{caller_role, caller_user, long_term, Alert};
 use crate::events::{ApiCall, CloudTrailRecord, IdentityType};
+use crate::guard::{same_name, NameSet};
 use crate::notice::Severity;
-use std::collections::BTreeSet;
 
-pub fn check(r: &CloudTrailRecord, trusted_creators: &BTreeSet<String>) -> Option<Alert> {
+/// Names compare as IAM compares them, regardless of case: `alice` creating a key for
+/// `Alice` creates it for herself.
+pub fn check(r: &CloudTrailRecord, trusted_creators: &NameSet) -> Option<Alert> {
     let ApiCall::CreateAccessKey(call) = &r.call else {
         return None;
     };
@@ -21,7 +23,7 @@ pub fn check(r: &CloudTrailRecord, trusted_creators: &BTreeSet<String>) -> Optio
         return None;
     }
     let target = call.requested_user.as_deref()?;
-    if caller_user(r) == Some(target) {
+    if caller_user(r).is_some_and(|me| same_name(me, target)) {
         return None;
     }
     let caller = r

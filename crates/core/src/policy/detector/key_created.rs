@@ -13,7 +13,11 @@ pub fn check(r: &CloudTrailRecord) -> Option<Alert> {
         return None;
     }
     let me = caller_user(r)?;
-    if call.requested_user.as_deref().is_some_and(|t| t != me) {
+    if call
+        .requested_user
+        .as_deref()
+        .is_some_and(|t| !crate::guard::same_name(t, me))
+    {
         return None;
     }
     Some(Alert {

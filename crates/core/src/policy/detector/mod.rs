@@ -17,12 +17,14 @@ mod runs_instances;
 mod threat_ip;
 
 use crate::config::{self, ConfigError, Env};
-use crate::events::{CloudTrailRecord, Trigger};
+use crate::events::{CloudTrailRecord, Envelope, Trigger};
+use crate::guard::{Guard, NameSet, SelfIdentity};
 use crate::key::{AccessKeyId, KeyKind, UserName};
 use crate::notice::{Channel, Notice, Severity};
 use crate::plan::{Action, Decision, Plan, Step};
-use crate::policy::containment;
-use std::collections::{BTreeMap, BTreeSet};
+use crate::scope::Scope;
+use crate::step_key;
+use std::collections::BTreeMap;
 
 pub use threat_ip::Cidr;
 
@@ -51,15 +53,15 @@ pub struct DetectorConfig {
     pub threat_cidrs: Vec<Cidr>,
     /// `MANY_INSTANCES` (default 10): `RunInstances` of this many is high.
     pub many_instances: u64,
-    /// `TRUSTED_CUSTOM_SOURCES`, as everywhere.
-    pub trusted_sources: BTreeSet<String>,
+    /// Trusted sources (`TRUSTED_CUSTOM_SOURCES`) and keyguard's own account, as everywhere.
+    pub guard: Guard,
     /// `DISCORD_WEBHOOK_SECRET_ID`, `SLACK_WEBHOOK_SECRET_ID`: the Secrets Manager secret
     /// holding each webhook's URL. The ids are not secret; the URLs are.
     pub webhooks: BTreeMap<Channel, String>,
     /// `TRUSTED_KEY_CREATORS`: roles that create keys for other users by design
     /// (keyguard's own secrets-rotator, an IaC pipeline). Their `CreateAccessKey` for
     /// another user is not a backdoor; without this, every rotation would be contained.
-    pub trusted_creators: BTreeSet<String>,
+    pub trusted_creators: NameSet,
     /// Whether `NOTICE_TOPIC_ARN` is set: alerts also go to SNS.
     pub sns: bool,
 }
@@ -76,7 +78,7 @@ fn severity(env: &impl Env, name: &str, default: Severity) -> Result<Severity, C
 }
 
 impl DetectorConfig {
-    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+    pub fn from_env(env: &impl Env, me: SelfIdentity) -> Result<Self, ConfigError> {
         let threat_cidrs = config::list(env, "THREAT_CIDRS")
             .iter()
             .map(|c| {
@@ -91,7 +93,7 @@ impl DetectorConfig {
             contain_min: severity(env, "CONTAIN_MIN_SEVERITY", Severity::High)?,
             threat_cidrs,
             many_instances: config::number(env, "MANY_INSTANCES", 10)?,
-            trusted_sources: config::list(env, "TRUSTED_CUSTOM_SOURCES"),
+            guard: Guard::from_env(env, me)?,
             webhooks: [
                 (Channel::Discord, "DISCORD_WEBHOOK_SECRET_ID"),
                 (Channel::Slack, "SLACK_WEBHOOK_SECRET_ID"),
@@ -99,17 +101,27 @@ impl DetectorConfig {
             .into_iter()
             .filter_map(|(channel, var)| env.get(var).map(|id| (channel, id.trim().to_owned())))
             .collect(),
-            trusted_creators: config::list(env, "TRUSTED_KEY_CREATORS"),
+            trusted_creators: config::list(env, "TRUSTED_KEY_CREATORS").iter().collect(),
             sns: env.get("NOTICE_TOPIC_ARN").is_some(),
         })
     }
 
     /// Where an alert goes: each webhook, and SNS when a topic is set. With neither, a
     /// notice that is only logged, so an alert is never silently dropped.
-    fn alert_steps(&self, notice: &Notice, scope: &str, why: &str) -> Vec<Step> {
+    fn alert_steps(&self, notice: &Notice, rule: &str, event_ref: &str, why: &str) -> Vec<Step> {
+        let key = |action: &str| {
+            step_key::step(
+                FUNCTION,
+                action,
+                None,
+                &step_key::Subject::other(rule),
+                event_ref,
+            )
+        };
         let webhooks = self.webhooks.keys().map(|&channel| Step {
             after: None,
-            idempotency_key: format!("{FUNCTION}:alert:{}:{scope}", channel.name()),
+            scope: None,
+            idempotency_key: key(&format!("alert_{}", channel.name())),
             action: Action::Alert {
                 channel,
                 notice: notice.clone(),
@@ -119,7 +131,8 @@ impl DetectorConfig {
         });
         let sns = (self.sns || self.webhooks.is_empty()).then(|| Step {
             after: None,
-            idempotency_key: format!("{FUNCTION}:notify:{scope}"),
+            scope: None,
+            idempotency_key: key("notify"),
             action: Action::Notify {
                 notice: notice.clone(),
             },
@@ -149,6 +162,42 @@ fn long_term(key: Option<&str>, user: Option<&str>) -> Option<(AccessKeyId, Opti
     (key.kind() == KeyKind::LongTerm).then(|| (key, user.and_then(|u| UserName::parse(u).ok())))
 }
 
+/// The account (and region) a contained key lives in: the caller's own credential lives
+/// where its identity does; a key the call created lives in the account the call ran in.
+fn key_scope(
+    record: &CloudTrailRecord,
+    envelope: Option<&Envelope>,
+    key: &AccessKeyId,
+) -> Option<Scope> {
+    let id = &record.user_identity;
+    let issuer = id
+        .session_context
+        .as_ref()
+        .and_then(|s| s.session_issuer.as_ref())
+        .and_then(|i| i.account_id.as_deref());
+    let env = envelope.and_then(|e| e.account.as_deref());
+    let accounts = if id.access_key_id.as_deref() == Some(key.as_str()) {
+        [
+            issuer,
+            id.account_id.as_deref(),
+            record.recipient_account_id.as_deref(),
+            env,
+        ]
+    } else {
+        [
+            record.recipient_account_id.as_deref(),
+            id.account_id.as_deref(),
+            env,
+            None,
+        ]
+    };
+    let region = record
+        .aws_region
+        .as_deref()
+        .or(envelope.and_then(|e| e.region.as_deref()));
+    Scope::from_raw(&accounts, region).ok().flatten()
+}
+
 /// Every rule over one record.
 pub fn evaluate(record: &CloudTrailRecord, cfg: &DetectorConfig) -> Vec<Alert> {
     [
@@ -169,10 +218,10 @@ pub fn evaluate(record: &CloudTrailRecord, cfg: &DetectorConfig) -> Vec<Alert> {
 /// The plan for one event: hand-offs first (containment must not wait behind a
 /// rate-limited webhook), then alerts.
 pub fn decide(trigger: &Trigger, cfg: &DetectorConfig, event_ref: &str) -> Plan {
-    if let Some(why) = containment::untrusted_source(trigger, &cfg.trusted_sources) {
+    if let Some(why) = cfg.guard.untrusted(trigger, None) {
         return Plan::for_event(FUNCTION, Decision::Refused { why }, event_ref);
     }
-    let Trigger::CloudTrail { record, .. } = trigger else {
+    let Trigger::CloudTrail { record, envelope } = trigger else {
         return Plan::for_event(
             FUNCTION,
             Decision::Ignored {
@@ -184,7 +233,16 @@ pub fn decide(trigger: &Trigger, cfg: &DetectorConfig, event_ref: &str) -> Plan 
     let mut plan = Plan::for_event(FUNCTION, Decision::Act, event_ref);
     let mut alerts = Vec::new();
     for alert in evaluate(record, cfg) {
-        let scope = format!("{}:{event_ref}", alert.rule);
+        let scope = alert
+            .contain
+            .as_ref()
+            .and_then(|(key, _)| key_scope(record, envelope.as_ref(), key));
+        // Another account's key is alerted on, never handed off: deactivate-key acts in
+        // keyguard's own account only.
+        let foreign = alert
+            .contain
+            .as_ref()
+            .and_then(|_| cfg.guard.foreign(scope.as_ref()));
         if alert.severity >= cfg.alert_min {
             let mut notice =
                 Notice::new(alert.severity, format!("{}: {}", alert.rule, alert.summary))
@@ -193,22 +251,37 @@ pub fn decide(trigger: &Trigger, cfg: &DetectorConfig, event_ref: &str) -> Plan 
             if let Some((key, user)) = &alert.contain {
                 notice = notice.key(Some(key.clone())).user(user.clone());
             }
+            if let Some(s) = &scope {
+                notice = notice.fact("account", s.account.as_str());
+            }
+            if let Some(why) = &foreign {
+                notice = notice.fact("not_contained", why.clone());
+            }
             if let Some(ip) = &record.source_ip_address {
                 notice = notice.fact("source_ip", ip.clone());
             }
-            alerts.extend(cfg.alert_steps(&notice, &scope, alert.why));
+            alerts.extend(cfg.alert_steps(&notice, alert.rule, event_ref, alert.why));
         }
-        if let Some((key_id, user)) = alert.contain.filter(|_| alert.severity >= cfg.contain_min) {
+        let containable = alert.severity >= cfg.contain_min && foreign.is_none();
+        if let (Some((key_id, user)), true, Some(scope)) = (alert.contain, containable, scope) {
             plan.steps.push(Step {
                 after: None,
-                idempotency_key: format!("{FUNCTION}:hand_off:{scope}"),
+                idempotency_key: step_key::step(
+                    FUNCTION,
+                    "hand_off",
+                    Some(&scope.account),
+                    &step_key::Subject::other(alert.rule).with_key(key_id.as_str()),
+                    event_ref,
+                ),
                 reason: format!("{} ({:?}): contain {key_id}", alert.rule, alert.severity),
                 action: Action::HandOff {
                     key_id,
                     user,
+                    account: scope.account.clone(),
                     classifier_source: format!("{FUNCTION}/{}", alert.rule),
                     event_id: event_ref.to_owned(),
                 },
+                scope: Some(scope),
                 window: None,
             });
         }

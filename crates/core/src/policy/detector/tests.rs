@@ -10,7 +10,16 @@ fn cfg_with(pairs: &[(&str, &str)]) -> DetectorConfig {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    DetectorConfig::from_env(&move |k: &str| m.get(k).cloned()).unwrap()
+    DetectorConfig::from_env(&move |k: &str| m.get(k).cloned(), home()).unwrap()
+}
+
+const HOME: &str = "123456789012";
+
+fn home() -> crate::guard::SelfIdentity {
+    crate::guard::SelfIdentity {
+        account: Some(crate::AccountId::parse(HOME).unwrap()),
+        ..Default::default()
+    }
 }
 
 fn record(v: Value) -> CloudTrailRecord {
@@ -253,6 +262,7 @@ fn the_plan_alerts_and_hands_off_only_what_iam_can_contain() {
     let Action::HandOff {
         key_id,
         user: to,
+        account,
         classifier_source,
         event_id,
     } = &plan.steps[0].action
@@ -263,6 +273,7 @@ fn the_plan_alerts_and_hands_off_only_what_iam_can_contain() {
     assert_eq!(to.as_ref().unwrap().as_str(), "bob");
     assert_eq!(classifier_source, "createkey-detector/backdoor-key");
     assert_eq!(event_id, "ev-9");
+    assert_eq!(account.as_str(), HOME, "the account the key was created in");
     // Root: critical, but nothing IAM can contain.
     let root = json!({"type": "Root", "arn": "arn:aws:iam::1:root", "accessKeyId": "ASIAROOTSESSION00001"});
     let plan = decide(&trigger(create_key(root, None, None)), &cfg, "ev-9");
@@ -335,11 +346,11 @@ fn alerts_go_to_each_configured_webhook_and_to_sns_only_when_asked() {
     );
     // One idempotency key per channel: a failed Slack post retries Slack alone.
     assert!(
-        got[1].1.contains(":alert:discord:backdoor-key:ev-7"),
+        got[1].1.contains(":alert_discord:-:backdoor-key:ev-7"),
         "{got:?}"
     );
     assert!(
-        got[2].1.contains(":alert:slack:backdoor-key:ev-7"),
+        got[2].1.contains(":alert_slack:-:backdoor-key:ev-7"),
         "{got:?}"
     );
     let with_topic = cfg_with(&[
@@ -377,12 +388,12 @@ fn cidr_blocks_and_configuration_errors() {
     }
     let env = |k: &str| (k == "THREAT_CIDRS").then(|| "10.0.0.0/8, banana".to_owned());
     assert_eq!(
-        DetectorConfig::from_env(&env).unwrap_err().variable,
+        DetectorConfig::from_env(&env, home()).unwrap_err().variable,
         "THREAT_CIDRS"
     );
     let env = |k: &str| (k == "CONTAIN_MIN_SEVERITY").then(|| "urgent".to_owned());
     assert_eq!(
-        DetectorConfig::from_env(&env).unwrap_err().variable,
+        DetectorConfig::from_env(&env, home()).unwrap_err().variable,
         "CONTAIN_MIN_SEVERITY"
     );
 }

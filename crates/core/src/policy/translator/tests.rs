@@ -25,6 +25,7 @@ fn cfg_with(extra: &[(&str, &str)]) -> TranslatorConfig {
             key_id: None,
             user: Some("keyguard-bot".into()),
             role: Some("keyguard-guardduty-translator".into()),
+            account: Some(crate::AccountId::parse("123456789012").unwrap()),
         },
     )
     .unwrap()
@@ -37,6 +38,7 @@ fn cfg() -> TranslatorConfig {
 fn finding(details: Value) -> Value {
     json!({
         "id": "7ac2b3f1d0e94c5a8b6f0e1d2c3b4a59",
+        "accountId": "123456789012",
         "arn": "arn:aws:guardduty:us-east-1:123456789012:detector/d/finding/7ac2b3f1d0e94c5a8b6f0e1d2c3b4a59",
         "region": "us-east-1",
         "type": "UnauthorizedAccess:IAMUser/MaliciousIPCaller",
@@ -68,6 +70,7 @@ fn facts(status: Option<KeyStatus>) -> Facts {
         exists: true,
         key_status: status,
         tags: BTreeMap::new(),
+        named_other: None,
     }
 }
 
@@ -116,20 +119,41 @@ fn an_iam_user_finding_starts_the_runbook_for_that_key_then_incident_and_notice(
     assert_eq!(document, "keyguard-RotateCompromisedKey");
     assert_eq!((user.as_str(), key_id.as_str()), ("alice", KEY));
     assert_eq!(client_token, &uuid_from(&p.steps[0].idempotency_key));
-    for step in &p.steps {
+    // Containment holds the credential's window; the incident and notice the user's.
+    let finding_id = "ev-1";
+    let runbook = &p.steps[0];
+    assert_eq!(
+        runbook.window.as_ref().unwrap().key,
+        format!("guardduty-translator:start_runbook:123456789012:user/alice/{KEY}")
+    );
+    assert_eq!(
+        runbook.idempotency_key,
+        format!("guardduty-translator:start_runbook:123456789012:user/alice/{KEY}:{finding_id}")
+    );
+    for step in &p.steps[1..] {
         let w = step.window.as_ref().unwrap();
-        assert!(w.key.ends_with(":user/alice"), "{}", w.key);
+        assert!(w.key.ends_with(":123456789012:user/alice"), "{}", w.key);
         assert_eq!(w.until, now() + chrono::Duration::minutes(15));
-        assert!(step.idempotency_key.ends_with(":user/alice:ev-1"));
+        assert!(step
+            .idempotency_key
+            .ends_with(&format!(":user/alice:{finding_id}")));
     }
     let Action::OpenIncident { incident } = &p.steps[1].action else {
         panic!()
     };
-    assert_eq!(incident.client_token, p.steps[1].idempotency_key);
+    assert_eq!(
+        incident.client_token,
+        uuid_from(&p.steps[1].idempotency_key)
+    );
+    assert!(incident.client_token.len() <= super::CLIENT_TOKEN_LIMIT);
     assert_eq!(incident.impact, 2);
     assert_eq!(incident.response_plan_arn, PLAN_ARN);
     assert!(incident.title.contains("MaliciousIPCaller") && incident.title.contains("alice"));
-    assert_eq!(incident.source, "aws.guardduty");
+    assert_eq!(incident.source, "keyguard.guardduty-translator");
+    assert!(
+        !incident.source.starts_with("aws."),
+        "AWS refuses a customer source in aws.*"
+    );
     assert_eq!(
         incident.timestamp,
         crate::parse_time("2026-11-23T11:59:00Z").unwrap()
@@ -437,4 +461,90 @@ fn configuration_errors_name_the_variable() {
         me,
     );
     assert_eq!(bad.unwrap_err().variable, "MIN_SEVERITY");
+}
+
+#[test]
+fn a_second_key_of_the_same_user_is_contained_while_the_incident_window_runs() {
+    let second = finding(
+        json!({"accessKeyId": "AKIAIOSFODNN7SECOND1", "userName": "alice", "userType": "IAMUser"}),
+    );
+    let mut second = second;
+    second["id"] = json!("second-finding");
+    let a = plan(
+        &event("aws.guardduty", user_finding()),
+        &facts(Some(KeyStatus::Active)),
+    );
+    let b = plan(
+        &event("aws.guardduty", second),
+        &facts(Some(KeyStatus::Active)),
+    );
+    let window = |p: &Plan, action: &str| {
+        p.steps
+            .iter()
+            .find(|s| s.action.name() == action)
+            .and_then(|s| s.window.clone())
+            .unwrap()
+            .key
+    };
+    assert_ne!(
+        window(&a, "start_runbook"),
+        window(&b, "start_runbook"),
+        "per credential"
+    );
+    assert_eq!(
+        window(&a, "open_incident"),
+        window(&b, "open_incident"),
+        "per principal"
+    );
+    assert_eq!(window(&a, "notify"), window(&b, "notify"));
+}
+
+#[test]
+fn a_re_published_finding_has_the_same_step_keys_and_another_accounts_gets_an_incident_only() {
+    let first = event("aws.guardduty", user_finding());
+    let v = json!({"version": "0", "id": "a-new-eventbridge-id", "detail-type": "GuardDuty Finding",
+                   "source": "aws.guardduty", "time": "2026-11-23T18:00:00Z", "detail": user_finding()});
+    let again = parse(v.to_string().as_bytes()).unwrap();
+    let keys = |t: &Trigger| -> Vec<String> {
+        let raw = serde_json::to_value(t.event_id()).unwrap();
+        let r = crate::event_ref(t, &raw);
+        let target = target(t, &cfg(), &r).unwrap();
+        decide(&target, &cfg(), &facts(Some(KeyStatus::Active)), now())
+            .steps
+            .into_iter()
+            .map(|s| s.idempotency_key)
+            .collect()
+    };
+    assert_eq!(
+        keys(&first),
+        keys(&again),
+        "one finding id never acts twice"
+    );
+    let mut foreign = user_finding();
+    foreign["accountId"] = json!("222222222222");
+    let p = plan(
+        &event("aws.guardduty", foreign),
+        &facts(Some(KeyStatus::Active)),
+    );
+    assert_eq!(p.decision.name(), "foreign_account", "{p:#?}");
+    assert_eq!(
+        names(&p),
+        ["open_incident", "notify"],
+        "nothing contained in our account"
+    );
+    let long = "u".repeat(64);
+    let named = finding(json!({"accessKeyId": KEY, "userName": long, "userType": "IAMUser"}));
+    let p = plan(
+        &event("aws.guardduty", named),
+        &Facts {
+            owner: Some(UserName::parse(&long).unwrap()),
+            ..facts(Some(KeyStatus::Active))
+        },
+    );
+    for step in &p.steps {
+        if let Action::OpenIncident { incident } = &step.action {
+            assert!(incident.client_token.len() <= super::CLIENT_TOKEN_LIMIT);
+            assert!(incident.title.len() <= super::TITLE_LIMIT);
+        }
+    }
 }

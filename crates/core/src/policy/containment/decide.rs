@@ -1,0 +1,273 @@
+//! Deciding: target and facts in, the plan out. Pure.
+
+use super::{ContainmentConfig, Credential, Facts, KeyStatus, Subject, Target, FUNCTION};
+use crate::guard::Protected;
+use crate::key::AccessKeyId;
+use crate::notice::{Notice, Severity};
+use crate::plan::{Action, Decision, Plan, Principal, Step};
+use crate::step_key;
+use crate::time::Timestamp;
+
+/// The steps for one credential and the verdict on it.
+struct One<'a> {
+    credential: &'a Credential,
+    event_ref: &'a str,
+    source: &'a str,
+    steps: Vec<Step>,
+}
+
+impl One<'_> {
+    fn subject_key(&self, action: &Action) -> step_key::Subject {
+        match (action, &self.credential.subject) {
+            (Action::RevokeSessions { principal, .. }, _) => {
+                step_key::Subject::principal(principal)
+            }
+            (_, Subject::UserKey { key_id, .. } | Subject::Session { key_id, .. }) => {
+                step_key::Subject::key(key_id.as_str())
+            }
+            (_, Subject::Root { .. }) => step_key::Subject::other("root"),
+            (_, Subject::Uncontainable { identity, .. }) => step_key::Subject::other(identity),
+        }
+    }
+
+    fn step(&mut self, action: Action, reason: String) {
+        let scope = self.credential.scope.clone();
+        let idempotency_key = step_key::step(
+            FUNCTION,
+            action.name(),
+            scope.as_ref().map(|s| &s.account),
+            &self.subject_key(&action),
+            self.event_ref,
+        );
+        self.steps.push(Step {
+            after: None,
+            scope,
+            action,
+            reason,
+            idempotency_key,
+            window: None,
+        });
+    }
+
+    /// A notice about this credential, with where it lives and who named it.
+    fn notice(&self, severity: Severity, subject: &str) -> Notice {
+        let mut notice = Notice::new(severity, subject).fact("source", self.source);
+        if let Some(scope) = &self.credential.scope {
+            notice = notice.fact("account", scope.account.as_str());
+            if let Some(region) = &scope.region {
+                notice = notice.fact("region", region.as_str());
+            }
+        }
+        match &self.credential.subject {
+            Subject::UserKey { key_id, user } => {
+                notice.key(Some(key_id.clone())).user(user.clone())
+            }
+            Subject::Session { key_id, principal } => {
+                let notice = notice.key(Some(key_id.clone()));
+                match principal {
+                    Principal::User(u) => notice.user(Some(u.clone())),
+                    Principal::Role(r) => notice.fact("role", r.as_str()),
+                }
+            }
+            Subject::Root { key_id } | Subject::Uncontainable { key_id, .. } => {
+                notice.fact("key_id", key_id.clone().unwrap_or_else(|| "unknown".into()))
+            }
+        }
+    }
+
+    fn notice_only(mut self, decision: Decision, notice: Notice) -> (Decision, Vec<Step>) {
+        let reason = decision
+            .explanation()
+            .map_or_else(|| notice.subject.clone(), str::to_owned);
+        self.step(Action::Notify { notice }, reason);
+        (decision, self.steps)
+    }
+
+    fn done(self, decision: Decision) -> (Decision, Vec<Step>) {
+        (decision, self.steps)
+    }
+}
+
+fn refusal(protected: &Protected, what: &str, how: &str) -> (String, &'static str) {
+    match protected {
+        Protected::Keyguard => (
+            format!("{what} is one of keyguard's own principals: {how} by hand"),
+            "keyguard was asked to contain one of its own principals",
+        ),
+        Protected::Exempt => (
+            format!(
+                "{what} is exempt (EXEMPT_USERS, EXEMPT_ROLES or the exemption tag): {how} by hand"
+            ),
+            "Exempt principal's credential named by a security event",
+        ),
+    }
+}
+
+fn decide_key(
+    one: One<'_>,
+    cfg: &ContainmentConfig,
+    facts: &Facts,
+    key_id: &AccessKeyId,
+) -> (Decision, Vec<Step>) {
+    let (Some(user), true) = (facts.owner.clone(), facts.exists) else {
+        let what = format!("no IAM user holds key {key_id} (read twice, a few seconds apart)");
+        let notice = one.notice(
+            Severity::High,
+            "Security event names a key no IAM user holds",
+        );
+        return one.notice_only(Decision::NotFound { what }, notice);
+    };
+    let principal = Principal::User(user.clone());
+    if let Some(p) = cfg
+        .guard
+        .protection(&principal, Some(key_id.as_str()), &facts.tags)
+    {
+        let (why, subject) = refusal(
+            &p,
+            &format!("user {user} (key {key_id})"),
+            "contain the key",
+        );
+        let notice = one.notice(Severity::High, subject).user(Some(user));
+        return one.notice_only(Decision::Refused { why }, notice);
+    }
+    let Some(status) = facts.key_status else {
+        let what = format!(
+            "user {user} has no access key {key_id}, and no other user was found to hold it"
+        );
+        let notice = one
+            .notice(
+                Severity::High,
+                "Security event names a key no IAM user holds",
+            )
+            .user(Some(user));
+        return one.notice_only(Decision::NotFound { what }, notice);
+    };
+    if status == KeyStatus::Inactive {
+        return one.done(Decision::AlreadyContained);
+    }
+    let renamed = facts.named_other.as_ref().map_or_else(String::new, |n| {
+        format!(" (the event named {n}, who does not hold it; IAM says {user} does)")
+    });
+    let reason = format!(
+        "long-term key {key_id} of {user} is {status:?}, not Inactive, and named by {}{renamed}",
+        one.source
+    );
+    let mut one = one;
+    one.step(
+        Action::DeactivateKey {
+            user,
+            key_id: key_id.clone(),
+        },
+        reason,
+    );
+    one.done(Decision::Act)
+}
+
+fn decide_session(
+    one: One<'_>,
+    cfg: &ContainmentConfig,
+    facts: &Facts,
+    key_id: &AccessKeyId,
+    principal: &Principal,
+    now: Timestamp,
+) -> (Decision, Vec<Step>) {
+    let (label, name) = match principal {
+        Principal::Role(r) => ("role", r.as_str()),
+        Principal::User(u) => ("user", u.as_str()),
+    };
+    if let Some(p) = cfg
+        .guard
+        .protection(principal, Some(key_id.as_str()), &facts.tags)
+    {
+        let (why, subject) = refusal(&p, &format!("{label} {name}"), "revoke its sessions");
+        let notice = one.notice(Severity::High, subject);
+        return one.notice_only(Decision::Refused { why }, notice);
+    }
+    if !facts.exists {
+        let what = format!("no such {label} {name}");
+        let notice = one.notice(
+            Severity::High,
+            "Security event names a session of a principal IAM does not know",
+        );
+        return one.notice_only(Decision::NotFound { what }, notice);
+    }
+    let mut one = one;
+    one.step(
+        Action::RevokeSessions {
+            principal: principal.clone(),
+            issued_before: now,
+            policy_name: cfg.revoke_policy_name.clone(),
+        },
+        format!("temporary key {key_id} cannot be deactivated: deny every session of {label} {name} issued before now"),
+    );
+    one.done(Decision::Act)
+}
+
+fn decide_one(
+    one: One<'_>,
+    cfg: &ContainmentConfig,
+    facts: &Facts,
+    now: Timestamp,
+) -> (Decision, Vec<Step>) {
+    if let Some(why) = &one.credential.foreign {
+        let notice = one.notice(
+            Severity::High,
+            "Security event names another account's credential",
+        );
+        return one.notice_only(Decision::ForeignAccount { why: why.clone() }, notice);
+    }
+    match &one.credential.subject {
+        Subject::Root { .. } => {
+            let why = "a root credential: no IAM call can deactivate it; rotate or delete it as the root user".to_owned();
+            let notice = one.notice(
+                Severity::Critical,
+                "Root access key named by a security event",
+            );
+            one.notice_only(Decision::NotContainable { why }, notice)
+        }
+        Subject::Uncontainable { identity, .. } => {
+            let why = format!(
+                "a {identity} identity: keyguard cannot contain its credential through IAM"
+            );
+            let notice = one.notice(
+                Severity::High,
+                &format!("{identity} credential named by a security event"),
+            );
+            one.notice_only(Decision::NotContainable { why }, notice)
+        }
+        Subject::UserKey { key_id, .. } => decide_key(one, cfg, facts, key_id),
+        Subject::Session { key_id, principal } => {
+            decide_session(one, cfg, facts, key_id, principal, now)
+        }
+    }
+}
+
+/// The plan for a target, given what IAM said about each of its credentials (in the
+/// same order). Several credentials (an AWS Health event naming two keys) give one plan:
+/// it acts if any of them is acted on, else it carries the first one's verdict.
+pub fn decide(target: &Target, cfg: &ContainmentConfig, facts: &[Facts], now: Timestamp) -> Plan {
+    let mut plan = Plan::for_event(FUNCTION, Decision::Act, target.event_ref.clone());
+    plan.classifier_source = target.classifier_source.clone();
+    let source = target.classifier_source.as_deref().unwrap_or("an event");
+    let none = Facts::default();
+    let mut verdicts = Vec::new();
+    for (i, credential) in target.credentials.iter().enumerate() {
+        let one = One {
+            credential,
+            event_ref: &target.event_ref,
+            source,
+            steps: Vec::new(),
+        };
+        let (decision, steps) = decide_one(one, cfg, facts.get(i).unwrap_or(&none), now);
+        plan.steps.extend(steps);
+        verdicts.push(decision);
+    }
+    plan.decision = if verdicts.iter().any(|d| *d == Decision::Act) {
+        Decision::Act
+    } else {
+        verdicts.into_iter().next().unwrap_or(Decision::Ignored {
+            why: "the event names no credential".into(),
+        })
+    };
+    plan
+}

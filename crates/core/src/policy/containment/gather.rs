@@ -1,0 +1,118 @@
+//! Reading IAM: only what a credential's lookup asks, and the key's owner from the key
+//! when the event names nobody or somebody who does not hold it.
+
+use super::{Facts, IamReader, Lookup, UserKeys};
+use crate::effects::EffectError;
+use crate::guard::same_name;
+use crate::key::{AccessKeyId, UserName};
+use crate::plan::Principal;
+use std::time::Duration;
+
+/// How "no such key" is confirmed: a second read this long after the first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recheck {
+    pub delay: Duration,
+}
+
+/// The key's status in the user's listing, and the user's name as IAM spells it.
+fn holding(listing: &UserKeys, key_id: &AccessKeyId) -> Option<super::KeyStatus> {
+    listing
+        .keys
+        .iter()
+        .find(|(k, _)| k == key_id.as_str())
+        .map(|(_, s)| *s)
+}
+
+/// The user's keys and tags at once: containment waits on the slower, not on both.
+async fn read_user<R: IamReader + Sync>(
+    iam: &R,
+    user: &UserName,
+    key_id: &AccessKeyId,
+) -> Result<Option<Facts>, EffectError> {
+    let principal = Principal::User(user.clone());
+    let (keys, tags) = futures::future::try_join(iam.user_keys(user), iam.tags(&principal)).await?;
+    let Some(listing) = keys else {
+        return Ok(None);
+    };
+    Ok(Some(Facts {
+        owner: Some(listing.user.clone().unwrap_or_else(|| user.clone())),
+        exists: true,
+        key_status: holding(&listing, key_id),
+        tags: tags.unwrap_or_default(),
+        named_other: None,
+    }))
+}
+
+/// One pass: the named user first; if they do not hold the key, its owner from the key.
+async fn find_key<R: IamReader + Sync>(
+    iam: &R,
+    key_id: &AccessKeyId,
+    named: Option<&UserName>,
+) -> Result<Facts, EffectError> {
+    let mut seen = Facts::default();
+    if let Some(user) = named {
+        if let Some(facts) = read_user(iam, user, key_id).await? {
+            if facts.key_status.is_some() {
+                return Ok(facts);
+            }
+            seen = facts;
+        }
+    }
+    let Some(owner) = iam.key_owner(key_id).await? else {
+        return Ok(seen);
+    };
+    if named.is_some_and(|n| same_name(n.as_str(), owner.as_str())) && seen.exists {
+        // IAM names the same user, whose listing lacked the key: not consistent yet.
+        return Ok(seen);
+    }
+    Ok(match read_user(iam, &owner, key_id).await? {
+        Some(mut facts) => {
+            facts.named_other = named
+                .filter(|n| !same_name(n.as_str(), owner.as_str()))
+                .cloned();
+            facts
+        }
+        None => seen,
+    })
+}
+
+/// Reads the facts a lookup asks for. A key that no user is found to hold is read
+/// again after `recheck.delay`: a key created seconds ago may not be listed yet.
+pub async fn gather<R: IamReader + Sync>(
+    lookup: &Lookup,
+    iam: &R,
+    recheck: Recheck,
+) -> Result<Facts, EffectError> {
+    match lookup {
+        Lookup::Nothing => Ok(Facts::default()),
+        Lookup::Principal(p) => Ok(match iam.tags(p).await? {
+            Some(tags) => Facts {
+                exists: true,
+                tags,
+                ..Facts::default()
+            },
+            None => Facts::default(),
+        }),
+        Lookup::UserKey { key_id, user } => {
+            let first = find_key(iam, key_id, user.as_ref()).await?;
+            if first.key_status.is_some() || recheck.delay.is_zero() {
+                return Ok(first);
+            }
+            iam.pause(recheck.delay).await;
+            find_key(iam, key_id, user.as_ref()).await
+        }
+    }
+}
+
+/// Every lookup of a target, in order.
+pub async fn gather_all<R: IamReader + Sync>(
+    lookups: &[Lookup],
+    iam: &R,
+    recheck: Recheck,
+) -> Result<Vec<Facts>, EffectError> {
+    let mut all = Vec::with_capacity(lookups.len());
+    for lookup in lookups {
+        all.push(gather(lookup, iam, recheck).await?);
+    }
+    Ok(all)
+}
