@@ -20,6 +20,24 @@ pub struct HandoffKey {
 }
 
 impl HandoffKey {
+    /// Creates an HMAC key as `infra/shared/` does (`HMAC_256`, `GENERATE_VERIFY_MAC`) and
+    /// returns its id. For local runs and tests; deployed stacks own the key.
+    pub async fn create(sdk: &aws_config::SdkConfig) -> Result<String, EffectError> {
+        use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+        let out = aws_sdk_kms::Client::new(sdk)
+            .create_key()
+            .key_spec(KeySpec::Hmac256)
+            .key_usage(KeyUsageType::GenerateVerifyMac)
+            .description("keyguard hand-off MAC key (local)")
+            .send()
+            .await
+            .map_err(|e| effect_error(&e))?;
+        Ok(out
+            .key_metadata()
+            .map(|m| m.key_id().to_owned())
+            .unwrap_or_default())
+    }
+
     pub fn new(sdk: &aws_config::SdkConfig, key_id: &str) -> Self {
         Self {
             client: aws_sdk_kms::Client::new(sdk),

@@ -19,6 +19,7 @@ fn entry(key: &str, at: chrono::DateTime<chrono::Utc>) -> LedgerEntry {
         classifier_source: None,
         user: Some("bob".into()),
         key_id: Some("AKIAIOSFODNN7EXAMPLE".into()),
+        account: Some("123456789012".into()),
         at,
         window: None,
         repeatable: true,
@@ -53,9 +54,10 @@ async fn claims_follow_the_rules() {
         message: "slow down".into(),
     };
 
-    // Absent → won; then taken while claimed.
+    // Absent → won; then in progress while claimed and unsettled: not done, as far as
+    // anyone knows, so never a duplicate.
     assert_eq!(l.claim(&entry("a", now)).await.unwrap(), Claim::Won);
-    assert_eq!(l.claim(&entry("a", now)).await.unwrap(), Claim::Taken);
+    assert_eq!(l.claim(&entry("a", now)).await.unwrap(), Claim::InProgress);
     // A failed attempt releases the key for a retry.
     l.settle(&entry("a", now), &failed).await.unwrap();
     assert_eq!(l.claim(&entry("a", now)).await.unwrap(), Claim::Won);
@@ -73,7 +75,7 @@ async fn claims_follow_the_rules() {
         "an unsettled claim may have happened: a grace period counts from it"
     );
     let within = now + chrono::Duration::seconds(i64::from(LEASE_SECONDS) - 10);
-    assert_eq!(l.claim(&entry("b", within)).await.unwrap(), Claim::Taken);
+    assert_eq!(l.claim(&entry("b", within)).await.unwrap(), Claim::InProgress);
     let after = now + chrono::Duration::seconds(i64::from(LEASE_SECONDS) + 10);
     assert_eq!(l.claim(&entry("b", after)).await.unwrap(), Claim::Won);
 
@@ -85,7 +87,7 @@ async fn claims_follow_the_rules() {
         ..entry("c", at)
     };
     assert_eq!(l.claim(&email(now)).await.unwrap(), Claim::Won);
-    assert_eq!(l.claim(&email(within)).await.unwrap(), Claim::Taken);
+    assert_eq!(l.claim(&email(within)).await.unwrap(), Claim::InProgress);
     assert_eq!(l.claim(&email(after)).await.unwrap(), Claim::Unsettled);
     assert_eq!(l.claim(&email(after)).await.unwrap(), Claim::Taken);
     let much_later = after + chrono::Duration::days(1);
@@ -98,6 +100,7 @@ async fn claims_follow_the_rules() {
     let a = rows.iter().find(|r| r["idempotency_key"] == "a").unwrap();
     assert_eq!(a["status"], "done");
     assert_eq!(a["key_id"], "AKIAIOSFODNN7EXAMPLE");
+    assert_eq!(a["account"], "123456789012", "every row names where its step acted");
     assert!(a["outcome"].contains("applied"));
 }
 

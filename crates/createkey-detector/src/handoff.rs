@@ -16,7 +16,7 @@ use std::time::Duration;
 
 /// Each Lambda `Invoke` and each KMS call is bounded, so the detector's worst case is
 /// a sum of known budgets (see `Settings::worst_case`).
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct Invoker {
     client: aws_sdk_lambda::Client,
@@ -32,6 +32,15 @@ impl Invoker {
             client: aws_sdk_lambda::Client::new(&sdk),
             function: function.to_owned(),
             key: HandoffKey::new(&sdk, handoff_key),
+        }
+    }
+
+    /// An invoker with its own Lambda client (tests point it at a local receiver).
+    pub fn with_client(client: aws_sdk_lambda::Client, function: &str, key: HandoffKey) -> Self {
+        Self {
+            client,
+            function: function.to_owned(),
+            key,
         }
     }
 

@@ -24,6 +24,7 @@ struct World {
     hooks: Receiver,
     lambda: Receiver,
     reports: Vec<String>,
+    handoff_key: String,
 }
 
 async fn put_secret(sdk: &keyguard_aws::SdkConfig, value: String) -> String {
@@ -60,8 +61,11 @@ async fn world(env: &[(&str, &str)]) -> World {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     vars.insert("LEDGER_TABLE".into(), unique("ledger"));
+    let key = keyguard_aws::HandoffKey::create(&sdk).await.unwrap();
+    vars.entry("HANDOFF_KEY_ID".into()).or_insert(key.clone());
     let lookup = move |k: &str| vars.get(k).cloned();
-    let mut app = App::new(&sdk, Settings::from_env(&lookup).unwrap()).unwrap();
+    let me = keyguard_aws::identity::whoami(&sdk).await.unwrap();
+    let mut app = App::new(&sdk, Settings::from_env(&lookup, me).unwrap()).unwrap();
     // The Lambda client goes to the local receiver; every other client stays on moto.
     let lambda_config = aws_sdk_lambda::config::Builder::from(&sdk)
         .endpoint_url(lambda.url(""))
@@ -69,6 +73,7 @@ async fn world(env: &[(&str, &str)]) -> World {
     app.effects.invoker = Invoker::with_client(
         aws_sdk_lambda::Client::from_conf(lambda_config),
         "keyguard-deactivate-key",
+        keyguard_aws::HandoffKey::new(&sdk, &key),
     );
     app.ledger.create_table().await.unwrap();
     World {
@@ -76,6 +81,7 @@ async fn world(env: &[(&str, &str)]) -> World {
         hooks,
         lambda,
         reports: Vec::new(),
+        handoff_key: key,
     }
 }
 
@@ -147,18 +153,29 @@ async fn a_backdoor_key_is_handed_off_then_alerted_once_even_when_redelivered() 
     assert!(inv
         .header("authorization")
         .is_some_and(|a| a.contains("/lambda/aws4_request")));
+    let mut body = inv.json();
+    let mac = body.as_object_mut().unwrap().remove("mac");
+    body.as_object_mut().unwrap().remove("issuedAt");
     assert_eq!(
-        inv.json(),
-        json!({"accessKeyId": BACKDOOR_KEY, "userName": "admin",
+        body,
+        json!({"accessKeyId": BACKDOOR_KEY, "userName": "admin", "accountId": "123456789012",
                "classifierSource": "createkey-detector/backdoor-key", "eventId": event["id"]})
     );
-    // deactivate-key reads exactly this as a hand-off.
+    assert!(mac.is_some(), "every hand-off carries its MAC");
+    // deactivate-key reads exactly this as a hand-off, and its MAC verifies with the
+    // hand-off key; changed in any field, it does not.
     let keyguard_core::Trigger::Handoff(h) = keyguard_core::parse_value(&inv.json()).unwrap()
     else {
         panic!("not a hand-off")
     };
     assert_eq!(h.access_key_id.as_str(), BACKDOOR_KEY);
     assert_eq!(h.user_name.as_ref().map(|u| u.as_str()), Some("admin"));
+    let sdk = keyguard_aws::load_config().await;
+    let key = keyguard_aws::HandoffKey::new(&sdk, &w.handoff_key);
+    assert_eq!(key.verify(&h).await.unwrap(), keyguard_core::guard::HandoffCheck::Verified);
+    let mut forged = h.clone();
+    forged.user_name = Some(keyguard_core::UserName::parse("alice").unwrap());
+    assert!(matches!(key.verify(&forged).await.unwrap(), keyguard_core::guard::HandoffCheck::Rejected(_)));
     // One post per channel, each in its own format.
     let posts = w.posts();
     let paths: Vec<&str> = posts.iter().map(|(p, _)| p.as_str()).collect();
@@ -409,8 +426,49 @@ async fn hostile_input_hands_nothing_off_and_pings_no_one() {
 #[test]
 fn the_template_sets_what_the_function_reads_and_nothing_else() {
     keyguard_testkit::infra::check_env("createkey-detector", |env| {
-        Settings::from_env(&|k: &str| env(k))
+        Settings::from_env(&|k: &str| env(k), Default::default())
             .map(|_| ())
             .map_err(|e| e.to_string())
     });
+}
+
+#[test]
+fn the_worst_case_of_every_budget_fits_the_function_timeout_with_a_margin() {
+    let t = keyguard_testkit::infra::template("createkey-detector");
+    let timeout = t["Resources"]["Function"]["Properties"]["Timeout"]
+        .as_u64()
+        .unwrap();
+    let env = keyguard_testkit::infra::template_env("createkey-detector");
+    let settings = Settings::from_env(&|k: &str| env.get(k).cloned(), Default::default()).unwrap();
+    assert_eq!(settings.detector.webhooks.len(), 2, "both channels, as deployed");
+    let worst = settings.worst_case();
+    assert!(
+        worst.as_secs_f64() * 1.25 <= timeout as f64,
+        "worst case {worst:?} does not fit Timeout {timeout} s with a 25% margin"
+    );
+    // And a budget that cannot fit is seen as such.
+    let greedy: BTreeMap<String, String> = env
+        .into_iter()
+        .chain([("WEBHOOK_MAX_WAIT_SECONDS".to_owned(), "60".to_owned())])
+        .collect();
+    let greedy = Settings::from_env(&|k: &str| greedy.get(k).cloned(), Default::default()).unwrap();
+    assert!(greedy.worst_case().as_secs() > timeout);
+}
+
+#[test]
+fn webhook_seconds_that_are_negative_or_not_finite_are_named_configuration_errors() {
+    for (var, bad) in [
+        ("WEBHOOK_MAX_WAIT_SECONDS", "-1"),
+        ("WEBHOOK_TIMEOUT_SECONDS", "NaN"),
+        ("WEBHOOK_TIMEOUT_SECONDS", "inf"),
+        ("WEBHOOK_MAX_WAIT_SECONDS", "1e300"),
+    ] {
+        let env = |k: &str| match k {
+            "HANDOFF_KEY_ID" => Some("alias/keyguard-handoff".to_owned()),
+            k if k == var => Some(bad.to_owned()),
+            _ => None,
+        };
+        let err = Settings::from_env(&env, Default::default()).unwrap_err();
+        assert_eq!(err.variable, var, "{bad}");
+    }
 }

@@ -1,0 +1,42 @@
+//! The ledger's lease against each function's timeout and Lambda's retries, read from the
+//! templates that deploy them. A claim taken over while its invocation still runs could
+//! act twice; a lease longer than Lambda's retries would leave a died-mid-step
+//! containment `in_progress` until Lambda gave up on it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
+
+use keyguard_core::config::DEFAULT_LEASE_SECONDS;
+use keyguard_testkit::infra;
+
+/// Lambda retries an asynchronous invocation about one minute, then two more, after a
+/// failed attempt: the second retry comes at least three minutes after the claim.
+const SECOND_RETRY_AFTER_SECONDS: u64 = 180;
+
+#[test]
+fn every_lease_outlasts_its_timeout_and_event_functions_reclaim_before_lambdas_second_retry() {
+    for function in [
+        "deactivate-key",
+        "guardduty-translator",
+        "createkey-detector",
+        "secrets-rotator",
+        "age-rotation",
+    ] {
+        let t = infra::template(function);
+        let timeout = t["Resources"]["Function"]["Properties"]["Timeout"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{function}: no Timeout"));
+        let lease: u64 = infra::template_env(function)
+            .get("LEDGER_LEASE_SECONDS")
+            .map_or(u64::from(DEFAULT_LEASE_SECONDS), |v| v.parse().unwrap());
+        assert!(
+            timeout < lease,
+            "{function}: Timeout {timeout} s must be under the lease {lease} s, or a running claim is taken over"
+        );
+        if ["deactivate-key", "guardduty-translator", "createkey-detector"].contains(&function) {
+            assert!(
+                lease < SECOND_RETRY_AFTER_SECONDS,
+                "{function}: a lease of {lease} s outlasts Lambda's second retry: a containment that died mid-step would never be retried"
+            );
+        }
+    }
+}
