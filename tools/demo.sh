@@ -44,7 +44,7 @@ $PY tools/demo_world.py setup "$endpoint" > "$work/world.json"
 field() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$work/world.json" "$1"; }
 ci_leaked=$(field ci_leaked); admin_backdoor=$(field admin_backdoor)
 alice_leaked=$(field alice_leaked); bob_key=$(field bob_key); carol_leaked=$(field carol_leaked)
-dave_secret=$(field dave_secret); topic=$(field topic)
+dave_secret=$(field dave_secret); topic=$(field topic); handoff_key=$(field handoff_key)
 event() { # event FILE KEY USER -> a path with the placeholders replaced
   local out="$work/$(basename "$1" .json)-$2.json"
   sed -e "s/AKIAIOSFODNN7EXAMPLE/$2/" -e "s/\"alice\"/\"$3\"/" -e "s#user/alice#user/$3#" "$1" > "$out"
@@ -54,7 +54,7 @@ $quiet || $PY tools/demo_world.py table "$endpoint" "before"
 
 port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cargo lambda watch --ignore-changes --invoke-port "$port" \
-  --env-var "AWS_ENDPOINT_URL=$endpoint,AWS_REGION=us-east-1,AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing,AWS_EC2_METADATA_DISABLED=true,DRY_RUN=$dry_run,RESPONSE_PLAN_ARN=arn:aws:ssm-incidents::123456789012:response-plan/keyguard-key-compromise,NOTICE_TOPIC_ARN=$topic,SENDER_EMAIL=keyguard@example.com,REPORT_WAIT_SECONDS=10,DISCORD_WEBHOOK_SECRET_ID=keyguard/discord-webhook,SLACK_WEBHOOK_SECRET_ID=keyguard/slack-webhook,DEACTIVATE_FUNCTION_NAME=deactivate-key,AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:$port" \
+  --env-var "AWS_ENDPOINT_URL=$endpoint,AWS_REGION=us-east-1,AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing,AWS_EC2_METADATA_DISABLED=true,DRY_RUN=$dry_run,RESPONSE_PLAN_ARN=arn:aws:ssm-incidents::123456789012:response-plan/keyguard-key-compromise,NOTICE_TOPIC_ARN=$topic,SENDER_EMAIL=keyguard@example.com,REPORT_WAIT_SECONDS=10,DISCORD_WEBHOOK_SECRET_ID=keyguard/discord-webhook,SLACK_WEBHOOK_SECRET_ID=keyguard/slack-webhook,DEACTIVATE_FUNCTION_NAME=deactivate-key,HANDOFF_KEY_ID=$handoff_key,AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:$port" \
   > "$work/watch.log" 2>&1 & pids+=($!)
 
 invoke() { # invoke FUNCTION EVENT_FILE -> the function's JSON result on stdout
@@ -122,16 +122,22 @@ act secrets-rotator "rotate-test" "$(rotation events/secrets-rotator/test-secret
 act secrets-rotator "rotate-finish" "$(rotation events/secrets-rotator/finish-secret.json)" \
   "finishSecret: AWSCURRENT moves to the new key; the old key goes Inactive (deleted after 7 days)."
 
+signed() { # signed FILE -> the hand-off with its MAC, as the detector sends it
+  $PY tools/demo_world.py sign "$endpoint" "$handoff_key" "$1"; echo "$1"
+}
 say ""; say "## Seed 000: direct containment."
-act deactivate-key "leaked-key" "$(event events/deactivate-key/handoff.json "$alice_leaked" alice)" \
-  "createkey-detector hands off alice's leaked key. keyguard deactivates that key, and only it."
-act deactivate-key "redelivery" "$(event events/deactivate-key/handoff.json "$alice_leaked" alice)" \
+act deactivate-key "forged-handoff" "$(event events/deactivate-key/handoff.json "$alice_leaked" alice)" \
+  "Anyone in the account allowed to invoke deactivate-key sends a hand-off without a MAC: refused (403)."
+act deactivate-key "leaked-key" "$(signed "$(event events/deactivate-key/handoff.json "$alice_leaked" alice)")" \
+  "createkey-detector hands off alice's leaked key, signed with the KMS hand-off key. keyguard deactivates that key, and only it."
+act deactivate-key "redelivery" "$(signed "$(event events/deactivate-key/handoff.json "$alice_leaked" alice)")" \
   "EventBridge delivers at least once: the same hand-off arrives again. Nothing happens twice."
 act deactivate-key "already-inactive" "$(event events/deactivate-key/guardduty-iam-user.json "$bob_key" bob)" \
   "GuardDuty names bob's key, which is already Inactive. Nothing to write."
-act deactivate-key "missing-user" "$(event events/deactivate-key/handoff.json AKIAZZZZZZZZZZZZZZZZ ghost)" \
-  "A hand-off names a user that does not exist: a clean 404, nothing touched."
-act deactivate-key "session-key" "events/deactivate-key/handoff-session-key.json" \
+act deactivate-key "missing-user" "$(signed "$(event events/deactivate-key/handoff.json AKIAZZZZZZZZZZZZZZZZ ghost)")" \
+  "A hand-off names a key no user holds, even on a second read: 404 and a notice, nothing touched."
+cp events/deactivate-key/handoff-session-key.json "$work/handoff-session-key.json"
+act deactivate-key "session-key" "$(signed "$work/handoff-session-key.json")" \
   "An ASIA session key of app-role leaked. It cannot be deactivated: every older session of the role is denied."
 act deactivate-key "root" "events/deactivate-key/root.json" \
   "The root user's key is in use. IAM cannot contain root: a critical notice, no write."

@@ -6,6 +6,7 @@
   demo_world.py check ENDPOINT WORLD RESULTS DRY_RUN    -> exit 1 if an expected effect is missing
 """
 
+import base64
 import json
 import sys
 import urllib.request
@@ -97,6 +98,10 @@ def setup(endpoint):
                                  "SecretAccessKey": dave["SecretAccessKey"]}),
         Tags=[{"Key": "keyguard:iam-user", "Value": "dave"}])
     topic = boto3.client("sns", **kw).create_topic(Name=TOPIC)["TopicArn"]
+    # The hand-off MAC key (infra/shared's HandoffKey): the detector signs with it,
+    # deactivate-key verifies, and the demo signs its own direct hand-offs with it too.
+    handoff_key = boto3.client("kms", **kw).create_key(
+        KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"]
     # age-rotation's people, their keys back-dated through the launcher's test-only route.
     boto3.client("sesv2", **kw).create_email_identity(EmailIdentity=SENDER)
     aged = {}
@@ -118,7 +123,27 @@ def setup(endpoint):
                       "alice_leaked": leaked, "alice_spare": spare, "bob_key": bob_key,
                       "carol_leaked": carol_leaked, "carol_spare": carol_spare,
                       "dave_old": dave["AccessKeyId"], "dave_secret": secret["ARN"], "topic": topic,
+                      "handoff_key": handoff_key,
                       "aged": aged}))
+
+
+# The fields a hand-off's MAC covers, in order (keyguard_core::events::Handoff::signed_message).
+SIGNED_FIELDS = ("accessKeyId", "accountId", "userName", "roleName", "classifierSource", "eventId", "issuedAt")
+
+
+def sign(endpoint, key_id, path):
+    """Signs a hand-off file in place as createkey-detector does, with kms:GenerateMac. If
+    this ever disagreed with the Rust message, deactivate-key would refuse the demo's
+    direct hand-offs and the demo's checks would fail."""
+    kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    h = json.load(open(path))
+    h.pop("mac", None)
+    h["issuedAt"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    parts = [json.dumps(h.get(f), ensure_ascii=False, separators=(",", ":")) for f in SIGNED_FIELDS]
+    message = ("keyguard-handoff-v1\n" + "\n".join(parts)).encode()
+    mac = boto3.client("kms", **kw).generate_mac(KeyId=key_id, MacAlgorithm="HMAC_SHA_256", Message=message)["Mac"]
+    h["mac"] = base64.b64encode(mac).decode()
+    json.dump(h, open(path, "w"))
 
 
 def state(endpoint):
@@ -183,7 +208,10 @@ def check(endpoint, world_file, results_file, dry_run):
         # The key is already Inactive by then: nothing is even planned (dry run: still Active).
         "redelivery": (act_code, [("deactivate_key", "planned")] if dry else []),
         "already-inactive": (200, []),
-        "missing-user": (404, []),
+        # Nobody holds the key, even on a second read: a notice, never silence.
+        "missing-user": (404, [("notify", applied)]),
+        # The same hand-off without its MAC: anyone in the account could have sent it.
+        "forged-handoff": (403, []),
         "session-key": (act_code, [("revoke_sessions", applied)]),
         "root": (403, [("notify", applied)]),
         "gd-finding": (act_code, [("start_runbook", applied), ("open_incident", applied), ("notify", applied)]),
@@ -284,4 +312,4 @@ def check(endpoint, world_file, results_file, dry_run):
 
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"setup": setup, "table": table, "check": check}[cmd](*args)
+    {"setup": setup, "table": table, "check": check, "sign": sign}[cmd](*args)

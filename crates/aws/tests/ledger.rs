@@ -75,7 +75,10 @@ async fn claims_follow_the_rules() {
         "an unsettled claim may have happened: a grace period counts from it"
     );
     let within = now + chrono::Duration::seconds(i64::from(LEASE_SECONDS) - 10);
-    assert_eq!(l.claim(&entry("b", within)).await.unwrap(), Claim::InProgress);
+    assert_eq!(
+        l.claim(&entry("b", within)).await.unwrap(),
+        Claim::InProgress
+    );
     let after = now + chrono::Duration::seconds(i64::from(LEASE_SECONDS) + 10);
     assert_eq!(l.claim(&entry("b", after)).await.unwrap(), Claim::Won);
 
@@ -100,7 +103,10 @@ async fn claims_follow_the_rules() {
     let a = rows.iter().find(|r| r["idempotency_key"] == "a").unwrap();
     assert_eq!(a["status"], "done");
     assert_eq!(a["key_id"], "AKIAIOSFODNN7EXAMPLE");
-    assert_eq!(a["account"], "123456789012", "every row names where its step acted");
+    assert_eq!(
+        a["account"], "123456789012",
+        "every row names where its step acted"
+    );
     assert!(a["outcome"].contains("applied"));
 }
 

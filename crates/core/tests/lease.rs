@@ -32,7 +32,13 @@ fn every_lease_outlasts_its_timeout_and_event_functions_reclaim_before_lambdas_s
             timeout < lease,
             "{function}: Timeout {timeout} s must be under the lease {lease} s, or a running claim is taken over"
         );
-        if ["deactivate-key", "guardduty-translator", "createkey-detector"].contains(&function) {
+        if [
+            "deactivate-key",
+            "guardduty-translator",
+            "createkey-detector",
+        ]
+        .contains(&function)
+        {
             assert!(
                 lease < SECOND_RETRY_AFTER_SECONDS,
                 "{function}: a lease of {lease} s outlasts Lambda's second retry: a containment that died mid-step would never be retried"

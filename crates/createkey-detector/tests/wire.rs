@@ -172,10 +172,16 @@ async fn a_backdoor_key_is_handed_off_then_alerted_once_even_when_redelivered() 
     assert_eq!(h.user_name.as_ref().map(|u| u.as_str()), Some("admin"));
     let sdk = keyguard_aws::load_config().await;
     let key = keyguard_aws::HandoffKey::new(&sdk, &w.handoff_key);
-    assert_eq!(key.verify(&h).await.unwrap(), keyguard_core::guard::HandoffCheck::Verified);
+    assert_eq!(
+        key.verify(&h).await.unwrap(),
+        keyguard_core::guard::HandoffCheck::Verified
+    );
     let mut forged = h.clone();
     forged.user_name = Some(keyguard_core::UserName::parse("alice").unwrap());
-    assert!(matches!(key.verify(&forged).await.unwrap(), keyguard_core::guard::HandoffCheck::Rejected(_)));
+    assert!(matches!(
+        key.verify(&forged).await.unwrap(),
+        keyguard_core::guard::HandoffCheck::Rejected(_)
+    ));
     // One post per channel, each in its own format.
     let posts = w.posts();
     let paths: Vec<&str> = posts.iter().map(|(p, _)| p.as_str()).collect();
@@ -440,7 +446,11 @@ fn the_worst_case_of_every_budget_fits_the_function_timeout_with_a_margin() {
         .unwrap();
     let env = keyguard_testkit::infra::template_env("createkey-detector");
     let settings = Settings::from_env(&|k: &str| env.get(k).cloned(), Default::default()).unwrap();
-    assert_eq!(settings.detector.webhooks.len(), 2, "both channels, as deployed");
+    assert_eq!(
+        settings.detector.webhooks.len(),
+        2,
+        "both channels, as deployed"
+    );
     let worst = settings.worst_case();
     assert!(
         worst.as_secs_f64() * 1.25 <= timeout as f64,
