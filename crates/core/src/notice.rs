@@ -50,7 +50,7 @@ pub struct Notice {
 /// A notice's subject is cut to this many characters.
 pub const SUBJECT_CHARS: usize = 200;
 /// Each fact's value is cut to this many characters.
-pub const FACT_CHARS: usize = 512;
+pub const FACT_CHARS: usize = 8_000;
 
 /// Whether a character may reorder or hide text around it (bidi controls, invisible
 /// joiners) or break a line where a renderer does not expect it.

@@ -38,7 +38,7 @@ async fn world(env: &[(&str, &str)]) -> World {
     let lookup = move |k: &str| vars.get(k).cloned();
     let me = SelfIdentity {
         role: Some("keyguard-guardduty-translator".into()),
-        ..Default::default()
+        ..keyguard_aws::identity::whoami(&sdk).await.unwrap()
     };
     let app = App::new(&sdk, Settings::from_env(&lookup, me).unwrap());
     app.ledger.create_table().await.unwrap();
