@@ -177,14 +177,18 @@ async fn one_finding_one_execution_one_incident_and_the_runbook_contains_only_th
     assert_eq!(incident["record"]["impact"], 2);
     let request = &incident["request"];
     assert_eq!(request["responsePlanArn"], PLAN);
-    assert_eq!(request["triggerDetails"]["source"], "aws.guardduty");
+    assert_eq!(
+        request["triggerDetails"]["source"],
+        "keyguard.guardduty-translator"
+    );
     assert!(request["triggerDetails"]["triggerArn"]
         .as_str()
         .unwrap()
         .contains("/finding/"));
     assert_eq!(
-        request["clientToken"], report["steps"][1]["idempotency_key"],
-        "clientToken is the step's idempotency key"
+        request["clientToken"].as_str().unwrap(),
+        keyguard_core::digest::uuid_from(report["steps"][1]["idempotency_key"].as_str().unwrap()),
+        "clientToken is a UUID of the step's idempotency key (AWS allows 128 characters)"
     );
     let url = request["relatedItems"][0]["identifier"]["value"]["url"]
         .as_str()
@@ -237,8 +241,11 @@ async fn redelivery_and_a_second_finding_inside_the_window_do_nothing_new() {
         outcomes(&late).iter().all(|(_, o)| o == "duplicate"),
         "{late:#}"
     );
-    // A new finding after the window acts again.
-    let third = sample("iam-user-second-finding.json", &named, &user);
+    // A new finding (its own id: the same id re-published never acts again) after the
+    // window acts again.
+    let mut third = sample("iam-user-second-finding.json", &named, &user);
+    third["id"] = serde_json::json!("a-new-eventbridge-id");
+    third["detail"]["id"] = serde_json::json!("a-new-finding-id");
     let after = w.run_at(&third, "2026-11-23T10:31:00Z").await;
     assert!(
         outcomes(&after).iter().all(|(_, o)| o == "applied"),
