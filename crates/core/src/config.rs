@@ -83,7 +83,7 @@ pub fn seconds(
     default: f64,
 ) -> Result<std::time::Duration, ConfigError> {
     let v: f64 = number(env, name, default)?;
-    if !v.is_finite() || v < 0.0 || v > 86_400.0 {
+    if !v.is_finite() || !(0.0..=86_400.0).contains(&v) {
         return Err(err(
             name,
             format!("expected a number of seconds from 0 to 86400, got {v}"),

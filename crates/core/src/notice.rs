@@ -110,6 +110,14 @@ impl Notice {
     }
 }
 
+/// Delivers a notice somewhere (SNS, SES, a webhook). Returns a short delivery id.
+pub trait Notifier {
+    fn notify(
+        &self,
+        notice: &Notice,
+    ) -> impl Future<Output = Result<String, crate::EffectError>> + Send;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,12 +145,4 @@ mod tests {
             format!("ünï… ({} bytes in all)", "ünïcödé".len())
         );
     }
-}
-
-/// Delivers a notice somewhere (SNS, SES, a webhook). Returns a short delivery id.
-pub trait Notifier {
-    fn notify(
-        &self,
-        notice: &Notice,
-    ) -> impl Future<Output = Result<String, crate::EffectError>> + Send;
 }

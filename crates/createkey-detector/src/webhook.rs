@@ -281,6 +281,11 @@ fn short(text: &str) -> String {
         .unwrap_or_else(|| text.chars().take(200).collect())
 }
 
+/// The wait after a failed attempt (a 5xx or a broken connection).
+pub fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(250 << attempt.min(4))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -307,9 +312,4 @@ mod tests {
             assert!(!e.contains("example.com"), "{e}");
         }
     }
-}
-
-/// The wait after a failed attempt (a 5xx or a broken connection).
-pub fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(250 << attempt.min(4))
 }

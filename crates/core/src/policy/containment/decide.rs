@@ -262,7 +262,7 @@ pub fn decide(target: &Target, cfg: &ContainmentConfig, facts: &[Facts], now: Ti
         plan.steps.extend(steps);
         verdicts.push(decision);
     }
-    plan.decision = if verdicts.iter().any(|d| *d == Decision::Act) {
+    plan.decision = if verdicts.contains(&Decision::Act) {
         Decision::Act
     } else {
         verdicts.into_iter().next().unwrap_or(Decision::Ignored {
