@@ -18,8 +18,10 @@ SSM Automation (JSON 1.1, X-Amz-Target AmazonSSM.*):
                             ExecutionStatus, ExecutionId).
 Incident Manager (REST-JSON, signing name ssm-incidents):
   StartIncident             checks the limits the service documents (title 200, impact
-                            1-5, triggerDetails.source 50, rawData 4000) and the response
-                            plan ARN's shape (moto has no response plans to look up);
+                            1-5, triggerDetails.source 50 and not beginning with "aws.",
+                            rawData 10,000, triggerArn's pattern, clientToken 128,
+                            relatedItems 100) and the response plan ARN's shape (moto has
+                            no response plans to look up);
                             clientToken: same token and request give the same record.
   GetIncidentRecord, ListIncidentRecords.
 State lives in this process and is cleared by POST /moto-api/reset, like moto's.
@@ -41,6 +43,8 @@ SELF = {"endpoint": None}
 
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 PLAN_ARN_RE = re.compile(r"^arn:aws[a-z-]*:ssm-incidents::\d{12}:response-plan/[A-Za-z0-9_.-]{1,200}$")
+# StartIncident's triggerDetails.triggerArn, as the API reference gives it.
+TRIGGER_ARN_RE = re.compile(r"^arn:aws(-cn|-us-gov)?:[a-z0-9-]*:[a-z0-9-]*:([0-9]{12})?:.+$")
 PLACEHOLDER_RE = re.compile(r"\{\{\s*([A-Za-z0-9_.]+)\s*\}\}")
 
 
@@ -353,18 +357,29 @@ def _start_incident(body, account):
         problems.append("title longer than 200")
     if not isinstance(impact, int) or not 1 <= impact <= 5:
         problems.append("impact outside 1-5")
-    if not isinstance(trigger.get("source"), str) or not 1 <= len(trigger["source"]) <= 50:
+    source = trigger.get("source")
+    if not isinstance(source, str) or not 1 <= len(source) <= 50:
         problems.append("triggerDetails.source missing or longer than 50")
+    elif source.startswith("aws."):
+        # The API reference: a customer-generated event's source can't begin with "aws.".
+        problems.append("triggerDetails.source of a customer-generated event cannot begin with aws.")
     if "timestamp" not in trigger:
         problems.append("triggerDetails.timestamp missing")
-    if len(trigger.get("rawData") or "") > 4000:
-        problems.append("triggerDetails.rawData longer than 4000")
+    if len(trigger.get("rawData") or "") > 10000:
+        problems.append("triggerDetails.rawData longer than 10000")
+    arn = trigger.get("triggerArn")
+    if arn is not None and (len(arn) > 1000 or not TRIGGER_ARN_RE.match(arn)):
+        problems.append("triggerDetails.triggerArn does not match the documented pattern")
+    token = body.get("clientToken")
+    if token is not None and len(token) > 128:
+        problems.append("clientToken longer than 128")
+    if len(body.get("relatedItems") or []) > 100:
+        problems.append("more than 100 relatedItems")
     for item in body.get("relatedItems") or []:
         if len((item.get("title") or "")) > 200:
             problems.append("relatedItems.title longer than 200")
     if problems:
         raise ServiceError(400, "ValidationException", "; ".join(problems))
-    token = body.get("clientToken")
     fingerprint = _fingerprint(body, {"clientToken"})
     with LOCK:
         seen = INCIDENT_TOKENS.get(token) if token else None

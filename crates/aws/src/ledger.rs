@@ -168,16 +168,7 @@ impl DynamoLedger {
         &self,
         key: &str,
     ) -> Result<Option<keyguard_core::Timestamp>, EffectError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(KEY, s(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| effect_error(&e))?;
-        let Some(item) = out.item() else {
+        let Some(item) = self.item(key).await? else {
             return Ok(None);
         };
         let done = matches!(item.get("status"), Some(AttributeValue::S(v))
@@ -345,9 +336,11 @@ enum Held {
 }
 
 impl DynamoLedger {
-    /// Reads the item a claim was refused on (consistently: the claim that beat this one
-    /// may be milliseconds old).
-    async fn held_claim(&self, key: &str, now: i64) -> Result<Held, EffectError> {
+    /// One item, read consistently (a claim that beat ours may be milliseconds old).
+    async fn item(
+        &self,
+        key: &str,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, EffectError> {
         let out = self
             .client
             .get_item()
@@ -357,7 +350,13 @@ impl DynamoLedger {
             .send()
             .await
             .map_err(|e| effect_error(&e))?;
-        let Some(item) = out.item() else {
+        Ok(out.item)
+    }
+
+    /// Reads the item a claim was refused on (consistently: the claim that beat this one
+    /// may be milliseconds old).
+    async fn held_claim(&self, key: &str, now: i64) -> Result<Held, EffectError> {
+        let Some(item) = self.item(key).await? else {
             return Ok(Held::Settled);
         };
         let claimed = matches!(item.get("status"), Some(AttributeValue::S(v)) if v == "claimed");

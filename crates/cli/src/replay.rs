@@ -25,14 +25,31 @@ pub struct Summary {
 /// Every file under the paths, directories walked in name order.
 fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
     let mut out = Vec::new();
+    walk(paths, &mut std::collections::BTreeSet::new(), &mut out)?;
+    Ok(out)
+}
+
+/// Walks each directory once: a symlink back to a directory already walked (a cycle,
+/// or a second way to the same logs) is not followed again, so the walk always ends
+/// and no file is replayed twice.
+fn walk(
+    paths: &[PathBuf],
+    seen: &mut std::collections::BTreeSet<PathBuf>,
+    out: &mut Vec<PathBuf>,
+) -> Result<(), InputError> {
     for path in paths {
         if path.is_dir() {
+            let real = std::fs::canonicalize(path)
+                .map_err(|e| InputError(format!("{}: {e}", path.display())))?;
+            if !seen.insert(real) {
+                continue;
+            }
             let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
                 .map_err(|e| InputError(format!("{}: {e}", path.display())))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .collect();
             entries.sort();
-            out.extend(files(&entries)?);
+            walk(&entries, seen, out)?;
         } else if path.is_file() {
             let name = path.to_string_lossy();
             // CloudTrail writes its digest files (no `Records`) into the same bucket.
@@ -49,7 +66,7 @@ fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
             )));
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 fn open(path: &Path) -> Result<Box<dyn Read>, InputError> {
@@ -112,4 +129,24 @@ pub fn replay(paths: &[PathBuf], cfg: &DetectorConfig) -> Result<Summary, InputE
         eprintln!();
     }
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg(unix)]
+    fn a_directory_symlink_cycle_ends_and_each_file_is_listed_once() {
+        let root = std::env::temp_dir().join(format!("keyguard-cycle-{}", std::process::id()));
+        let inner = root.join("AWSLogs").join("r");
+        std::fs::create_dir_all(&inner).unwrap();
+        std::fs::write(inner.join("a.json"), br#"{"Records": []}"#).unwrap();
+        // r/loop -> root: walking it naively never ends.
+        std::os::unix::fs::symlink(&root, inner.join("loop")).unwrap();
+        let found = files(std::slice::from_ref(&root)).unwrap_or_else(|e| panic!("{}", e.0));
+        std::fs::remove_dir_all(&root).unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].ends_with("AWSLogs/r/a.json"));
+    }
 }

@@ -48,7 +48,7 @@ impl Invoker {
     /// shows one, with a MAC only the tests' key makes).
     pub async fn signed(&self, mut h: Handoff, now: Timestamp) -> Result<Handoff, EffectError> {
         h.issued_at = Some(now.format("%Y-%m-%dT%H:%M:%SZ").to_string());
-        h.mac = None;
+        // The MAC covers every field but itself.
         h.mac = Some(self.key.sign(&h).await?);
         Ok(h)
     }

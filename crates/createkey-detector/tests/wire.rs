@@ -415,16 +415,36 @@ async fn dry_runs_spoofed_sources_and_bad_input_post_nothing() {
 #[tokio::test]
 async fn hostile_input_hands_nothing_off_and_pings_no_one() {
     let mut w = world(&[]).await;
+    let mut alerted = 0;
     for (case, event) in keyguard_testkit::hostile::events() {
         let report = serde_json::to_value(w.handle(&event).await).unwrap();
         keyguard_testkit::hostile::assert_no_action(case, &report);
     }
+    for (case, event) in keyguard_testkit::hostile::alerted_events() {
+        let report = serde_json::to_value(w.handle(&event).await).unwrap();
+        keyguard_testkit::hostile::assert_no_action(case, &report);
+        alerted += report["steps"].as_array().map_or(0, Vec::len);
+    }
+    assert!(alerted >= 4, "each alerted case reaches both channels");
     assert!(w.lambda.requests().is_empty(), "nothing handed off");
     for (path, body) in w.posts() {
         let text = body.to_string();
         assert!(
             !text.contains("@everyone") && !text.contains("<!channel>"),
             "{path}: {text}"
+        );
+        let raw = serde_json::to_string(&body).unwrap();
+        assert!(
+            !body
+                .to_string()
+                .contains(keyguard_testkit::hostile::DECEPTIVE)
+                && !raw.contains(keyguard_testkit::hostile::DECEPTIVE),
+            "{path}: a bidi control or line separator reached the post"
+        );
+        assert!(
+            raw.len() < 16 * 1024,
+            "{path}: a post of {} bytes",
+            raw.len()
         );
     }
 }

@@ -381,3 +381,57 @@ fn the_template_sets_what_the_function_reads_and_nothing_else() {
             .map_err(|e| e.to_string())
     });
 }
+
+/// A containment whose invocation died after claiming its step (a timeout, a crash) is
+/// not lost: Lambda's retry a minute later finds the claim still leased and fails, so
+/// Lambda retries again; the retry about three minutes on takes the claim over and acts.
+/// With the default lease, as deployed.
+#[tokio::test]
+async fn a_containment_that_died_mid_step_is_retried_not_reported_done() {
+    let w = world(&[]).await;
+    let (user, named, other) = w.user_with_two_keys(&[]).await;
+    let event = sample("cloudtrail-iam-user.json", &named, &user);
+    let event_id = event["id"].as_str().unwrap().to_owned();
+    let t0 = chrono::Utc::now();
+    let claimed = keyguard_core::LedgerEntry {
+        idempotency_key: format!("deactivate-key:deactivate_key:123456789012:{named}:{event_id}"),
+        action: "deactivate_key",
+        function: "deactivate-key".into(),
+        reason: "the first attempt, which died".into(),
+        event_id: Some(event_id),
+        classifier_source: None,
+        user: Some(user.clone()),
+        key_id: Some(named.clone()),
+        account: Some("123456789012".into()),
+        at: t0,
+        window: None,
+        repeatable: true,
+    };
+    use keyguard_core::Ledger;
+    assert_eq!(
+        w.app.ledger.claim(&claimed).await.unwrap(),
+        keyguard_core::Claim::Won
+    );
+    let first_retry = serde_json::to_value(
+        w.app
+            .handle_at(&event, t0 + chrono::Duration::seconds(60))
+            .await,
+    )
+    .unwrap();
+    assert_eq!(first_retry["statusCode"], 500, "{first_retry:#}");
+    assert_one_step(&first_retry, "deactivate_key", "in_progress");
+    assert_eq!(w.statuses(&user).await[&named], "Active");
+    let second_retry = serde_json::to_value(
+        w.app
+            .handle_at(&event, t0 + chrono::Duration::seconds(180))
+            .await,
+    )
+    .unwrap();
+    assert_eq!(second_retry["statusCode"], 200, "{second_retry:#}");
+    assert_one_step(&second_retry, "deactivate_key", "applied");
+    let statuses = w.statuses(&user).await;
+    assert_eq!(
+        (statuses[&named].as_str(), statuses[&other].as_str()),
+        ("Inactive", "Active")
+    );
+}

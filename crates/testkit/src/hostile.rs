@@ -12,6 +12,9 @@ const HUGE: usize = 200 * 1024;
 
 /// A report may name what was wrong; it may not echo a huge input back into logs.
 pub const MAX_REPORT_BYTES: usize = 16 * 1024;
+/// Each step of a report, at most (an alert that copied an attacker's 200 KiB field whole
+/// into every step would be over it).
+pub const MAX_STEP_BYTES: usize = 16 * 1024;
 
 fn envelope(detail_type: &str, source: &str, detail: Value) -> Value {
     json!({
@@ -149,6 +152,36 @@ pub fn events() -> Vec<(&'static str, Value)> {
     out
 }
 
+/// Well-formed events whose attacker-chosen text the detector alerts on: a refused
+/// CreateAccessKey records whatever user name was sent (failed-key-creation), so the
+/// text reaches every channel (Discord, Slack, SNS). Bounded and clean, or the test fails.
+pub fn alerted_events() -> Vec<(&'static str, Value)> {
+    let huge = "A".repeat(HUGE);
+    let mut out = Vec::new();
+    let alerted: [(&'static str, String); 2] = [
+        (
+            "a refused CreateAccessKey for a 200 KiB user name with bidi controls",
+            format!("admin\u{202e}{huge}"),
+        ),
+        (
+            "a refused CreateAccessKey for a user name with line and paragraph separators",
+            "ad\u{2028}min\u{2029}@everyone\u{2066}<!channel>\u{2069}".to_owned(),
+        ),
+    ];
+    for (case, name) in alerted {
+        let mut e = cloudtrail();
+        e["detail"]["errorCode"] = json!("AccessDenied");
+        e["detail"]["requestParameters"] = json!({"userName": name});
+        e["detail"]["responseElements"] = Value::Null;
+        out.push((case, e));
+    }
+    out
+}
+
+/// Characters that reorder or break text where a reader does not expect it: none may
+/// reach a report, a log line or a post.
+pub const DECEPTIVE: &[char] = &['\u{202e}', '\u{2028}', '\u{2029}', '\u{2066}', '\u{2069}'];
+
 /// (case, bytes) for the intake: what never reaches a handler as a JSON value, because the
 /// Lambda runtime must decode it first, but reaches `keyguard parse` and `keyguard replay`.
 pub fn bytes() -> Vec<(&'static str, Vec<u8>)> {
@@ -201,10 +234,21 @@ pub fn assert_no_action(case: &str, report: &Value) {
 }
 
 fn assert_small(case: &str, report: &Value) {
-    let size = report.to_string().len();
+    let text = report.to_string();
+    let size = text.len();
     assert!(
         size <= MAX_REPORT_BYTES,
         "{case}: a report of {size} bytes: {}",
+        brief(report)
+    );
+    for step in report["steps"].as_array().into_iter().flatten() {
+        let size = step.to_string().len();
+        assert!(size < MAX_STEP_BYTES, "{case}: a step of {size} bytes");
+    }
+    // serde_json writes these characters as they are, so they would show here.
+    assert!(
+        !text.contains(DECEPTIVE),
+        "{case}: a bidi control or line separator in the report: {}",
         brief(report)
     );
 }

@@ -543,7 +543,14 @@ pub fn decide(target: &Target, cfg: &TranslatorConfig, facts: &Facts, now: Times
                 user.as_ref()
                     .map_or_else(String::new, |u| format!(" of user {u}"))
             ),
-            Subject::Session { principal, .. } => format!("{principal:?} in {account}"),
+            Subject::Session {
+                principal: Principal::Role(r),
+                ..
+            } => format!("role {r} in {account}"),
+            Subject::Session {
+                principal: Principal::User(u),
+                ..
+            } => format!("user {u} in {account}"),
             _ => account.clone(),
         };
         b.incident_and_notice(None, target.subject.key_id(), about);
