@@ -130,13 +130,24 @@ impl Secrets {
         };
         let current = self.held(&meta.arn, CURRENT, None).await?;
         let pending = self.held(&meta.arn, PENDING, Some(token)).await?;
+        let has_previous = meta
+            .versions
+            .values()
+            .any(|stages| stages.iter().any(|s| s == PREVIOUS));
+        let previous = if has_previous {
+            self.held(&meta.arn, PREVIOUS, None).await?
+        } else {
+            None
+        };
         Ok(Some(SecretFacts {
             arn: meta.arn,
             tags: meta.tags,
             versions: meta.versions,
             current,
             pending,
+            previous,
             user_keys: None,
+            user_tags: Default::default(),
         }))
     }
 

@@ -80,6 +80,9 @@ struct SuppliedSecret {
     /// What `AWSPENDING` holds, by token.
     #[serde(default)]
     pending: BTreeMap<String, SuppliedHeld>,
+    /// What `AWSPREVIOUS` holds.
+    #[serde(default)]
+    previous: Option<SuppliedHeld>,
 }
 
 /// A secret value as keyguard stores it, without the secret.
@@ -318,7 +321,9 @@ pub fn plan_rotator(
             .pending
             .get(&event.client_request_token)
             .map(HeldKey::from),
+        previous: secret.previous.as_ref().map(HeldKey::from),
         user_keys: None,
+        user_tags: BTreeMap::new(),
     };
     if let Some(user) = secret_facts
         .user(&cfg)
@@ -327,6 +332,10 @@ pub fn plan_rotator(
         secret_facts.user_keys = futures::executor::block_on(facts.user_keys(&user))
             .map_err(|e| InputError(e.to_string()))?
             .map(|k| k.keys);
+        secret_facts.user_tags =
+            futures::executor::block_on(facts.tags(&Principal::User(user.clone())))
+                .map_err(|e| InputError(e.to_string()))?
+                .unwrap_or_default();
     }
     Ok(rotation::decide_step(event, &cfg, &secret_facts, now))
 }

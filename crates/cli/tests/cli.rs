@@ -85,7 +85,8 @@ fn plan_uses_the_facts_file_and_never_panics() {
     assert_eq!(plan["decision"], "act");
     assert_eq!(plan["steps"][0]["action"]["type"], "deactivate_key");
     assert_eq!(plan["steps"][0]["action"]["key_id"], "AKIAIOSFODNN7EXAMPLE");
-    // Without facts nobody owns the key: a plan (not found), still exit 0.
+    // Without facts nothing can vouch for the hand-off's MAC offline, nor say which
+    // account keyguard is in: a plan (refused), still exit 0.
     let (code, out, _) = keyguard(&[
         "plan",
         "--function",
@@ -95,7 +96,7 @@ fn plan_uses_the_facts_file_and_never_panics() {
     assert_eq!(code, 0);
     assert_eq!(
         serde_json::from_str::<Value>(&out).unwrap()["decision"],
-        "not_found"
+        "refused"
     );
     // Invalid input and a bad facts file: exit 2 with the reason on stderr.
     let short_key = temp("short.json", br#"{"accessKeyId": "AKIAIOSFODNN7EXAMPL"}"#);
@@ -288,7 +289,15 @@ fn scan_dry_run_against_moto_prints_keys_by_stage_and_changes_nothing() {
 #[test]
 fn plan_for_createkey_detector_shows_alerts_and_hand_offs() {
     let plan = |file: &str| {
-        let (code, out, err) = keyguard(&["plan", "--function", "createkey-detector", file]);
+        // The facts say which account keyguard is in: only a key there is handed off.
+        let (code, out, err) = keyguard(&[
+            "plan",
+            "--function",
+            "createkey-detector",
+            "--facts",
+            "events/deactivate-key/facts.json",
+            file,
+        ]);
         assert_eq!(code, 0, "{err}");
         serde_json::from_str::<Value>(&out).unwrap()
     };

@@ -46,3 +46,27 @@ fn every_lease_outlasts_its_timeout_and_event_functions_reclaim_before_lambdas_s
         }
     }
 }
+
+/// AWS keeps 100 of an account's concurrency unreserved, and new accounts often have a
+/// quota of 10: a template that reserves any by default fails to deploy there.
+#[test]
+fn no_template_reserves_concurrency_unless_asked() {
+    for function in [
+        "deactivate-key",
+        "guardduty-translator",
+        "createkey-detector",
+        "secrets-rotator",
+        "age-rotation",
+    ] {
+        let t = infra::template(function);
+        assert_eq!(
+            t["Parameters"]["ReservedConcurrency"]["Default"], "",
+            "{function}: reserves concurrency by default"
+        );
+        let reserved = &t["Resources"]["Function"]["Properties"]["ReservedConcurrentExecutions"];
+        assert!(
+            reserved.is_null() || reserved["If"][2]["Ref"] == "AWS::NoValue",
+            "{function}: ReservedConcurrentExecutions is {reserved}, not left out by default"
+        );
+    }
+}

@@ -104,7 +104,7 @@ async fn a_burst_of_fifty_under_thirty_percent_faults_contains_each_key_once() {
     let env: BTreeMap<&str, String> = [("LEDGER_TABLE", unique("ledger"))].into();
     let me = SelfIdentity {
         role: Some("keyguard-deactivate-key".into()),
-        ..Default::default()
+        ..keyguard_aws::identity::whoami(&sdk).await.unwrap()
     };
     let settings = Settings::from_env(&|k: &str| env.get(k).cloned(), me).unwrap();
     let app = App::new(&sdk, settings);

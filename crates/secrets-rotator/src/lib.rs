@@ -138,7 +138,14 @@ impl App {
             .user(&self.settings.rotator)
             .and_then(|u| UserName::parse(&u).ok())
         {
-            facts.user_keys = self.effects.iam.user_keys(&user).await?.map(|k| k.keys);
+            let principal = keyguard_core::Principal::User(user.clone());
+            let (keys, tags) = futures::future::try_join(
+                self.effects.iam.user_keys(&user),
+                self.effects.iam.tags(&principal),
+            )
+            .await?;
+            facts.user_keys = keys.map(|k| k.keys);
+            facts.user_tags = tags.unwrap_or_default();
         }
         Ok(Some(facts))
     }

@@ -424,7 +424,17 @@ async fn two_copies_of_every_step_at_once_act_once() {
         let event = step(name, &m.secret, &t);
         let (a, b) = tokio::join!(w.run(&event), w.run(&event));
         for r in [&a, &b] {
-            assert!(r["statusCode"].as_u64().unwrap() < 500, "{name}: {r:#}");
+            // The copy that meets the other's claim mid-step reports it in progress and
+            // fails (Secrets Manager retries the step); nothing else may fail.
+            let in_progress = outcomes(r).iter().any(|o| o.ends_with(":in_progress"));
+            assert!(
+                r["statusCode"].as_u64().unwrap() < 500 || in_progress,
+                "{name}: {r:#}"
+            );
+            assert!(
+                !outcomes(r).iter().any(|o| o.ends_with(":failed")),
+                "{name}: {r:#}"
+            );
             for o in outcomes(r) {
                 if let Some(action) = o.strip_suffix(":applied") {
                     *applied.entry(action.to_owned()).or_default() += 1;

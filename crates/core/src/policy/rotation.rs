@@ -16,10 +16,12 @@
 
 use crate::config::{self, ConfigError, Env};
 use crate::events::{RotationEvent, RotationStep};
+use crate::guard::same_name;
 use crate::key::{AccessKeyId, UserName};
 use crate::notice::{Notice, Severity};
 use crate::plan::{Action, Decision, Plan, Step};
 use crate::policy::containment::{ContainmentConfig, KeyStatus, SelfIdentity};
+use crate::step_key;
 use crate::time::Timestamp;
 use std::collections::BTreeMap;
 
@@ -74,17 +76,20 @@ pub struct SecretFacts {
     pub current: Option<HeldKey>,
     /// What `AWSPENDING` holds for this rotation's token, if anything.
     pub pending: Option<HeldKey>,
+    /// What `AWSPREVIOUS` holds: the key the last rotation retired.
+    pub previous: Option<HeldKey>,
     /// The user's keys; `None` when there is no such user.
     pub user_keys: Option<Vec<(String, KeyStatus)>>,
+    /// The user's tags (the exemption tag).
+    pub user_tags: BTreeMap<String, String>,
 }
 
 impl SecretFacts {
-    /// The user this secret manages: its value says, else its tag.
+    /// The user this secret manages: its tag's, and only its tag's. Whoever may write the
+    /// secret's value could otherwise retarget the rotation at any user (the value is
+    /// checked against the tag instead, see [`decide_step`]).
     pub fn user(&self, cfg: &RotatorConfig) -> Option<String> {
-        self.current
-            .as_ref()
-            .and_then(|h| h.user.clone())
-            .or_else(|| self.tags.get(&cfg.secret_user_tag).cloned())
+        crate::guard::tag_value(&self.tags, &cfg.secret_user_tag).map(str::to_owned)
     }
 
     fn version_with(&self, stage: &str) -> Option<&str> {
@@ -97,17 +102,28 @@ impl SecretFacts {
 
 struct Builder {
     plan: Plan,
-    scope: String,
+    secret: String,
+    token: String,
 }
 
 impl Builder {
-    fn new(scope: String, event_ref: &str) -> Self {
-        let plan = Plan::for_event(FUNCTION, Decision::Act, event_ref.to_owned());
-        Self { plan, scope }
+    fn new(secret: &str, token: &str) -> Self {
+        let plan = Plan::for_event(FUNCTION, Decision::Act, token.to_owned());
+        Self {
+            plan,
+            secret: secret.to_owned(),
+            token: token.to_owned(),
+        }
     }
 
+    /// Each step is named by the secret and, when it acts on a key, by that key: two
+    /// keys deleted in one step never share a ledger row.
     fn step(&mut self, action: Action, reason: String) {
-        let idempotency_key = format!("{FUNCTION}:{}:{}", action.name(), self.scope);
+        let subject = match action.key_id() {
+            Some(k) => step_key::Subject::other(&self.secret).with_key(k.as_str()),
+            None => step_key::Subject::other(&self.secret),
+        };
+        let idempotency_key = step_key::step(FUNCTION, action.name(), None, &subject, &self.token);
         self.plan.steps.push(Step {
             after: None,
             scope: None,
@@ -121,6 +137,16 @@ impl Builder {
     fn done(mut self, decision: Decision) -> Plan {
         self.plan.decision = decision;
         self.plan
+    }
+
+    /// Refused, with a notice: a rotation that stops must never stop silently.
+    fn refuse(mut self, user: Option<&UserName>, why: String) -> Plan {
+        let notice = Notice::new(Severity::High, "Secret rotation refused")
+            .user(user.cloned())
+            .fact("secret_arn", self.secret.clone())
+            .fact("why", why.clone());
+        self.step(Action::Notify { notice }, why.clone());
+        self.done(Decision::Refused { why })
     }
 }
 
@@ -159,7 +185,7 @@ pub fn decide_step(
     now: Timestamp,
 ) -> Plan {
     let token = &event.client_request_token;
-    let b = Builder::new(format!("{}:{token}", facts.arn), token);
+    let b = Builder::new(&facts.arn, token);
     match plan_step(b, event, cfg, facts, now) {
         Ok(plan) => plan,
         Err(decision) => Plan::for_event(FUNCTION, decision, token.clone()),
@@ -193,6 +219,48 @@ fn plan_step(
         ),
     })?;
     let user = parse_user(&user_raw)?;
+    // The value must agree with the tag: a value naming another user (or holding a key
+    // the user does not have) would point the rotation at someone else's keys.
+    for (stage, held) in [
+        (CURRENT, &facts.current),
+        (PENDING, &facts.pending),
+        (PREVIOUS, &facts.previous),
+    ] {
+        if let Some(named) = held.as_ref().and_then(|h| h.user.as_deref()) {
+            if !same_name(named, user.as_str()) {
+                return Ok(b.refuse(
+                    Some(&user),
+                    format!(
+                    "{secret} is tagged for {user} but its {stage} value names {}: nothing changed",
+                    crate::notice::clean(named, 64)
+                ),
+                ));
+            }
+        }
+    }
+    let guard = &cfg.containment.guard;
+    if guard.user_untouchable(user.as_str(), &facts.user_tags) {
+        return Ok(b.refuse(
+            Some(&user),
+            format!("{user} is exempt or keyguard's own user: rotate {secret} by hand"),
+        ));
+    }
+    let holds = |key: &str| {
+        facts
+            .user_keys
+            .as_ref()
+            .is_some_and(|keys| keys.iter().any(|(k, _)| k == key))
+    };
+    let current_key = facts.current.as_ref().and_then(|c| c.key_id.as_deref());
+    if let Some(key) = current_key.filter(|k| facts.user_keys.is_some() && !holds(k)) {
+        return Ok(b.refuse(
+            Some(&user),
+            format!(
+                "{secret}'s AWSCURRENT holds key {}, which {user} does not have: nothing changed",
+                crate::notice::clean(key, 32)
+            ),
+        ));
+    }
     let pending_key = facts.pending.as_ref().and_then(|p| p.key_id.as_deref());
     match event.step {
         RotationStep::Create => {
@@ -272,9 +340,34 @@ fn plan_step(
         }
         RotationStep::Finish => {
             if token_is(CURRENT) {
-                return Ok(b.done(Decision::NothingToDo {
-                    why: format!("version {token} is already AWSCURRENT"),
-                }));
+                // Promoted by an earlier attempt that may have died before retiring the
+                // old key: the retirement follows from AWSPREVIOUS, so a retry finishes it.
+                let previous = facts.previous.as_ref().and_then(|p| p.key_id.as_deref());
+                let still_active = previous.filter(|p| {
+                    Some(*p) != current_key
+                        && facts.user_keys.as_ref().is_some_and(|keys| {
+                            keys.iter().any(|(k, s)| k == p && *s == KeyStatus::Active)
+                        })
+                });
+                let Some(old) = still_active else {
+                    return Ok(b.done(Decision::NothingToDo {
+                        why: format!(
+                            "version {token} is already AWSCURRENT and its predecessor retired"
+                        ),
+                    }));
+                };
+                let key_id = parse_key(old, "the previous key")?;
+                b.step(
+                    Action::DeactivateKey {
+                        user: user.clone(),
+                        key_id,
+                    },
+                    format!(
+                        "version {token} is AWSCURRENT but the key it replaced, {old}, is still Active: retired now, deleted after {} days",
+                        cfg.grace_days
+                    ),
+                );
+                return Ok(b.done(Decision::Act));
             }
             let new_key = pending_key.ok_or_else(|| no_pending(&secret, token))?;
             let from = facts.version_with(CURRENT).map(str::to_owned);

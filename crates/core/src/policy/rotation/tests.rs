@@ -36,14 +36,16 @@ fn held(key: &str) -> Option<HeldKey> {
 fn facts(keys: &[(&str, KeyStatus)], pending: Option<&str>) -> SecretFacts {
     SecretFacts {
         arn: ARN.into(),
-        tags: BTreeMap::new(),
+        tags: BTreeMap::from([("keyguard:iam-user".to_owned(), "svc".to_owned())]),
         versions: BTreeMap::from([
             ("v-old".to_owned(), vec![CURRENT.to_owned()]),
             (TOKEN.to_owned(), vec![PENDING.to_owned()]),
         ]),
         current: held(OLD),
         pending: pending.and_then(held),
+        previous: None,
         user_keys: Some(keys.iter().map(|(k, s)| (k.to_string(), *s)).collect()),
+        user_tags: BTreeMap::new(),
     }
 }
 
@@ -128,7 +130,7 @@ fn create_makes_room_only_by_deleting_an_inactive_key() {
     ));
     assert_eq!(
         deleted.steps[2].idempotency_key,
-        format!("secrets-rotator:create_pending_key:{ARN}:{TOKEN}")
+        format!("secrets-rotator:create_pending_key:-:{ARN}:{TOKEN}")
     );
 }
 
@@ -185,6 +187,7 @@ fn steps_without_a_pending_key_or_a_user_fail_cleanly() {
     }
     let mut anonymous = facts(&[(OLD, Active)], None);
     anonymous.current = Some(HeldKey::default());
+    anonymous.tags.clear();
     let p = decide_step(&event(RotationStep::Create), &cfg(), &anonymous, now());
     assert_eq!(p.decision.name(), "invalid");
     // The tag names the user when the value does not (a fresh secret).
@@ -198,4 +201,124 @@ fn steps_without_a_pending_key_or_a_user_fail_cleanly() {
     stale.versions.insert(TOKEN.into(), vec![PREVIOUS.into()]);
     let p = decide_step(&event(RotationStep::Create), &cfg(), &stale, now());
     assert_eq!(p.decision.name(), "invalid");
+}
+
+#[test]
+fn the_managed_user_is_the_tags_and_a_value_naming_another_is_refused_with_a_notice() {
+    // The value names admin; the tag says svc: nothing is planned against either.
+    let mut f = facts(&[(OLD, Active), (OTHER, Inactive)], None);
+    f.current = Some(HeldKey {
+        user: Some("admin".into()),
+        key_id: Some(OLD.into()),
+    });
+    for step in [RotationStep::Create, RotationStep::Finish] {
+        let p = decide_step(&event(step), &cfg(), &f, now());
+        assert_eq!(p.decision.name(), "refused", "{p:#?}");
+        assert_eq!(names(&p), ["notify"], "never silent, never a key action");
+    }
+    // A value naming the same user in another case is the same user.
+    let mut f = facts(&[(OLD, Active)], None);
+    f.current = Some(HeldKey {
+        user: Some("SVC".into()),
+        key_id: Some(OLD.into()),
+    });
+    assert_eq!(
+        decide_step(&event(RotationStep::Create), &cfg(), &f, now()).decision,
+        Decision::Act
+    );
+    // A current key the user does not hold.
+    let f = facts(&[(OTHER, Active)], None);
+    let p = decide_step(&event(RotationStep::Create), &cfg(), &f, now());
+    assert_eq!(p.decision.name(), "refused");
+    // No tag: not a managed secret, whatever the value says.
+    let mut f = facts(&[(OLD, Active)], None);
+    f.tags.clear();
+    assert_eq!(
+        status(&decide_step(
+            &event(RotationStep::Create),
+            &cfg(),
+            &f,
+            now()
+        )),
+        400
+    );
+}
+
+#[test]
+fn exempt_and_keyguard_users_are_refused_in_every_step() {
+    let exempt = RotatorConfig::from_env(
+        &|k: &str| (k == "EXEMPT_USERS").then(|| "SVC".to_owned()),
+        SelfIdentity::default(),
+    )
+    .unwrap();
+    let me = RotatorConfig::from_env(
+        &|_: &str| None,
+        SelfIdentity {
+            user: Some("svc".into()),
+            ..SelfIdentity::default()
+        },
+    )
+    .unwrap();
+    let mut tagged = facts(&[(OLD, Active), (NEW, Active)], Some(NEW));
+    tagged
+        .user_tags
+        .insert("KeyGuard:Exempt".into(), "true".into());
+    for (name, cfg, f) in [
+        (
+            "listed",
+            exempt,
+            facts(&[(OLD, Active), (NEW, Active)], Some(NEW)),
+        ),
+        (
+            "keyguard's own",
+            me,
+            facts(&[(OLD, Active), (NEW, Active)], Some(NEW)),
+        ),
+        ("tagged", cfg(), tagged),
+    ] {
+        for step in [
+            RotationStep::Create,
+            RotationStep::Set,
+            RotationStep::Test,
+            RotationStep::Finish,
+        ] {
+            let p = decide_step(&event(step), &cfg, &f, now());
+            assert_eq!(p.decision.name(), "refused", "{name} {step:?}: {p:#?}");
+            assert_eq!(names(&p), ["notify"], "{name} {step:?}");
+        }
+    }
+}
+
+#[test]
+fn two_stray_keys_get_two_ledger_rows_and_a_retried_finish_retires_the_old_key() {
+    // Two Inactive keys besides the current one cannot both exist (IAM allows two), but
+    // the step keys must still differ per key: build two deletions and compare.
+    let p = decide_step(
+        &event(RotationStep::Create),
+        &cfg(),
+        &facts(&[(OLD, Active), (OTHER, Inactive)], None),
+        now(),
+    );
+    let keys: Vec<&str> = p.steps.iter().map(|s| s.idempotency_key.as_str()).collect();
+    assert!(keys[0].contains(OTHER), "{keys:?}");
+    let unique: std::collections::BTreeSet<&str> = keys.iter().copied().collect();
+    assert_eq!(unique.len(), keys.len(), "{keys:?}");
+    // The first finishSecret promoted the token, then died before retiring OLD.
+    let mut promoted = facts(&[(OLD, Active), (NEW, Active)], Some(NEW));
+    promoted.versions = BTreeMap::from([
+        ("v-old".to_owned(), vec![PREVIOUS.to_owned()]),
+        (TOKEN.to_owned(), vec![CURRENT.to_owned()]),
+    ]);
+    promoted.current = held(NEW);
+    promoted.previous = held(OLD);
+    let p = decide_step(&event(RotationStep::Finish), &cfg(), &promoted, now());
+    assert_eq!(names(&p), ["deactivate_key"], "{p:#?}");
+    assert!(
+        matches!(&p.steps[0].action, Action::DeactivateKey { key_id, .. } if key_id.as_str() == OLD)
+    );
+    // Once retired, the retry has nothing left to do.
+    let mut retired = promoted.clone();
+    retired.user_keys = Some(vec![(OLD.into(), Inactive), (NEW.into(), Active)]);
+    let p = decide_step(&event(RotationStep::Finish), &cfg(), &retired, now());
+    assert_eq!(p.decision.name(), "nothing_to_do");
 }
