@@ -279,7 +279,12 @@ impl Ledger for DynamoLedger {
                 "expires_at",
                 n(window.until.timestamp().max(now) + self.ttl_seconds),
             )
-            .condition_expression("attribute_not_exists(#k) OR #s = :failed OR held_until <= :now")
+            // A step taking over its own stale claim holds its own window still: it is
+            // the same step, not another one the window keeps out.
+            .condition_expression(
+                "attribute_not_exists(#k) OR #s = :failed OR held_until <= :now OR held_by = :me",
+            )
+            .expression_attribute_values(":me", s(&entry.idempotency_key))
             .expression_attribute_names("#k", KEY)
             .expression_attribute_names("#s", "status")
             .expression_attribute_values(":failed", s("failed"))

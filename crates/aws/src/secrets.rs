@@ -246,7 +246,9 @@ impl Secrets {
             match sts.get_caller_identity().send().await {
                 Ok(me) => {
                     let arn = me.arn().unwrap_or_default().to_owned();
-                    if crate::identity::user_from_arn(&arn) == Some(user.as_str()) {
+                    if crate::identity::user_from_arn(&arn)
+                        .is_some_and(|u| keyguard_core::guard::same_name(u, user.as_str()))
+                    {
                         return Ok(arn);
                     }
                     last = format!("the pending key signs in as {arn}, not as user {user}");
@@ -289,7 +291,10 @@ impl Secrets {
             let Some(user) = entry
                 .tags()
                 .iter()
-                .find(|t| t.key() == Some(tag))
+                .find(|t| {
+                    t.key()
+                        .is_some_and(|k| keyguard_core::guard::same_name(k, tag))
+                })
                 .and_then(|t| t.value())
             else {
                 continue;

@@ -162,3 +162,30 @@ async fn windows_hold_across_events_and_free_on_failure() {
         (d + chrono::Duration::minutes(15)).timestamp().to_string()
     );
 }
+
+/// A windowed step (the translator's runbook) whose invocation died after claiming it is
+/// taken over once its lease ends, while its own window still runs: the window it holds
+/// must not keep it out, or the containment would be lost as "suppressed".
+#[tokio::test]
+async fn a_stale_windowed_claim_is_taken_over_inside_its_own_window() {
+    let l = ledger("ledger-stale-window").await;
+    let t0 = chrono::Utc::now();
+    let step = |at| LedgerEntry {
+        window: Some(Window {
+            key: "runbook:user/carol/AKIA".into(),
+            until: t0 + chrono::Duration::minutes(15),
+        }),
+        ..entry("runbook-ev", at)
+    };
+    assert_eq!(l.claim(&step(t0)).await.unwrap(), Claim::Won);
+    let within = t0 + chrono::Duration::seconds(60);
+    assert_eq!(l.claim(&step(within)).await.unwrap(), Claim::InProgress);
+    let after = t0 + chrono::Duration::seconds(i64::from(LEASE_SECONDS) + 10);
+    assert_eq!(l.claim(&step(after)).await.unwrap(), Claim::Won);
+    // Another finding inside the window is still held off.
+    let other = LedgerEntry {
+        idempotency_key: "runbook-ev-2".into(),
+        ..step(after)
+    };
+    assert_eq!(l.claim(&other).await.unwrap(), Claim::Held);
+}

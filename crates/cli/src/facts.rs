@@ -185,9 +185,19 @@ impl IamReader for Supplied {
         &self,
         principal: &Principal,
     ) -> Result<Option<BTreeMap<String, String>>, EffectError> {
+        // IAM finds a principal whatever the case of the name asked for.
+        let same = |name: &str, wanted: &str| name.eq_ignore_ascii_case(wanted);
         Ok(match principal {
-            Principal::User(u) => self.users.get(u.as_str()).map(|u| u.tags.clone()),
-            Principal::Role(r) => self.roles.get(r.as_str()).map(|r| r.tags.clone()),
+            Principal::User(u) => self
+                .users
+                .iter()
+                .find(|(n, _)| same(n, u.as_str()))
+                .map(|(_, u)| u.tags.clone()),
+            Principal::Role(r) => self
+                .roles
+                .iter()
+                .find(|(n, _)| same(n, r.as_str()))
+                .map(|(_, r)| r.tags.clone()),
         })
     }
 }

@@ -19,6 +19,9 @@ pub struct Settings {
     /// `HANDOFF_KEY_ID` (unset: every hand-off is refused): the KMS HMAC key whose MAC a
     /// hand-off must carry.
     pub handoff_key: Option<String>,
+    /// `HANDOFF_MAX_AGE_SECONDS` (default 21600, Lambda's longest wait for an
+    /// asynchronous event): an older hand-off is a replay, refused.
+    pub handoff_max_age: std::time::Duration,
 }
 
 impl Settings {
@@ -27,6 +30,7 @@ impl Settings {
             common: Common::from_env(env)?,
             containment: ContainmentConfig::from_env(env, me)?,
             handoff_key: env.get("HANDOFF_KEY_ID").filter(|k| !k.trim().is_empty()),
+            handoff_max_age: config::seconds(env, "HANDOFF_MAX_AGE_SECONDS", 21_600.0)?,
         })
     }
 }
@@ -64,11 +68,18 @@ impl App {
         self.handle_at(raw, chrono::Utc::now()).await
     }
 
-    /// What checking a hand-off's MAC found; `Err` when KMS could not be asked.
-    async fn check_handoff(&self, trigger: &Trigger) -> Result<Option<HandoffCheck>, String> {
+    /// What checking a hand-off's MAC (and age) found; `Err` when KMS could not be asked.
+    async fn check_handoff(
+        &self,
+        trigger: &Trigger,
+        now: Timestamp,
+    ) -> Result<Option<HandoffCheck>, String> {
         let Trigger::Handoff(h) = trigger else {
             return Ok(None);
         };
+        if let Some(why) = h.stale(now, self.settings.handoff_max_age) {
+            return Ok(Some(HandoffCheck::Rejected(why)));
+        }
         let Some(key) = &self.handoff_key else {
             return Ok(Some(HandoffCheck::Rejected(
                 "HANDOFF_KEY_ID is not set, so no hand-off can be authenticated".into(),
@@ -90,7 +101,7 @@ impl App {
         let event_ref = keyguard_core::event_ref(&trigger, raw);
         let failed =
             |why: String| Plan::for_event(FUNCTION, Decision::Failed { why }, event_ref.clone());
-        let handoff = match self.check_handoff(&trigger).await {
+        let handoff = match self.check_handoff(&trigger, now).await {
             Ok(check) => check,
             Err(why) => {
                 let report =

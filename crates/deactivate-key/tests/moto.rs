@@ -62,6 +62,7 @@ impl World {
                 event["accountId"] = serde_json::json!("123456789012");
             }
             if let Ok(keyguard_core::Trigger::Handoff(mut h)) = keyguard_core::parse_value(&event) {
+                h.issued_at = Some(chrono::Utc::now().to_rfc3339());
                 h.mac = Some(self.key.sign(&h).await.unwrap());
                 event = serde_json::to_value(&h).unwrap();
             }
@@ -434,4 +435,42 @@ async fn a_containment_that_died_mid_step_is_retried_not_reported_done() {
         (statuses[&named].as_str(), statuses[&other].as_str()),
         ("Inactive", "Active")
     );
+}
+
+#[tokio::test]
+async fn a_replayed_or_unsigned_hand_off_is_refused_and_nothing_is_written() {
+    let w = world(&[]).await;
+    let (user, named, other) = w.user_with_two_keys(&[]).await;
+    let raw = json!({"accessKeyId": named, "userName": user, "accountId": "123456789012",
+                     "eventId": unique("ev")});
+    // Unsigned: anyone in the account with lambda:InvokeFunction could have sent it.
+    let report = serde_json::to_value(w.app.handle(&raw).await).unwrap();
+    assert_eq!(report["statusCode"], 403, "{report:#}");
+    assert_eq!(report["decision"], "refused");
+    // Signed, but seven hours ago: a replay, past HANDOFF_MAX_AGE_SECONDS.
+    let keyguard_core::Trigger::Handoff(mut h) = keyguard_core::parse_value(&raw).unwrap() else {
+        panic!()
+    };
+    h.issued_at = Some((chrono::Utc::now() - chrono::Duration::hours(7)).to_rfc3339());
+    h.mac = Some(w.key.sign(&h).await.unwrap());
+    let old = serde_json::to_value(&h).unwrap();
+    let report = serde_json::to_value(w.app.handle(&old).await).unwrap();
+    assert_eq!(report["statusCode"], 403, "{report:#}");
+    assert!(report["why"]
+        .as_str()
+        .unwrap()
+        .contains("HANDOFF_MAX_AGE_SECONDS"));
+    // Signed now, then one field changed: the MAC no longer verifies.
+    h.issued_at = Some(chrono::Utc::now().to_rfc3339());
+    h.mac = Some(w.key.sign(&h).await.unwrap());
+    h.user_name = Some(keyguard_core::UserName::parse("someone-else").unwrap());
+    let forged = serde_json::to_value(&h).unwrap();
+    let report = serde_json::to_value(w.app.handle(&forged).await).unwrap();
+    assert_eq!(report["statusCode"], 403, "{report:#}");
+    let statuses = w.statuses(&user).await;
+    assert_eq!(
+        (statuses[&named].as_str(), statuses[&other].as_str()),
+        ("Active", "Active")
+    );
+    assert_eq!(w.ledger_rows().await, 0);
 }

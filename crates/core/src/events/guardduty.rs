@@ -43,6 +43,21 @@ impl Finding {
             .unwrap_or(false)
     }
 
+    /// The account of the remote API caller, when GuardDuty names one: the credential
+    /// is that account's, not the finding's.
+    pub fn remote_account(&self) -> Option<&str> {
+        self.service
+            .as_ref()?
+            .action
+            .as_ref()?
+            .aws_api_call_action
+            .as_ref()?
+            .remote_account_details
+            .as_ref()?
+            .account_id
+            .as_deref()
+    }
+
     pub fn remote_ip(&self) -> Option<&str> {
         let call = self
             .service
@@ -120,6 +135,19 @@ pub struct ApiCallAction {
     pub error_code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_ip_details: Option<RemoteIpDetails>,
+    /// The caller's own account when it is not the finding's (GuardDuty's
+    /// `RemoteAccountDetails`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_account_details: Option<RemoteAccountDetails>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteAccountDetails {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affiliated: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

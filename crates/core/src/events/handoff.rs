@@ -40,6 +40,28 @@ pub struct Handoff {
 }
 
 impl Handoff {
+    /// Why the hand-off is too old (or undated) to believe, if it is: a signed hand-off
+    /// can be copied (it waits in the on-failure queue, for one), and replayed once its
+    /// ledger row has expired it would contain a key someone has re-enabled since.
+    pub fn stale(&self, now: crate::Timestamp, max_age: std::time::Duration) -> Option<String> {
+        let Some(raw) = self.issued_at.as_deref() else {
+            return Some("it carries no issuedAt".into());
+        };
+        let Some(issued) = crate::parse_time(raw) else {
+            return Some("its issuedAt is not a time".into());
+        };
+        let age = now.signed_duration_since(issued);
+        let max = chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::MAX);
+        if age > max {
+            return Some(format!(
+                "it was issued at {issued}, more than HANDOFF_MAX_AGE_SECONDS ago"
+            ));
+        }
+        // A little clock skew is normal; an hour ahead is not.
+        (age < -chrono::Duration::minutes(5))
+            .then(|| format!("it claims to be issued at {issued}, in the future"))
+    }
+
     /// The exact bytes the MAC covers: a version tag, then every field but the MAC in a
     /// fixed order, each as JSON (so no value can smuggle in a separator).
     pub fn signed_message(&self) -> Vec<u8> {
@@ -90,6 +112,27 @@ mod tests {
         let mut v = base.clone();
         v["mac"] = serde_json::json!("AAAA");
         assert_eq!(handoff(v).unwrap().signed_message(), signed);
+    }
+
+    #[test]
+    fn old_undated_and_future_hand_offs_are_stale() {
+        let now = crate::parse_time("2026-12-02T12:00:00Z").unwrap();
+        let six_hours = std::time::Duration::from_secs(6 * 3600);
+        let at = |t: Option<&str>| {
+            let mut v = serde_json::json!({"accessKeyId": "AKIAIOSFODNN7EXAMPLE", "accountId": "111111111111"});
+            if let Some(t) = t {
+                v["issuedAt"] = serde_json::json!(t);
+            }
+            handoff(v).unwrap().stale(now, six_hours)
+        };
+        assert_eq!(at(Some("2026-12-02T11:59:00Z")), None);
+        assert_eq!(at(Some("2026-12-02T06:00:01Z")), None);
+        assert!(at(Some("2026-12-02T05:59:00Z"))
+            .unwrap()
+            .contains("HANDOFF_MAX_AGE_SECONDS"));
+        assert!(at(Some("2026-12-02T13:00:00Z")).unwrap().contains("future"));
+        assert!(at(None).is_some());
+        assert!(at(Some("yesterday")).is_some());
     }
 
     #[test]

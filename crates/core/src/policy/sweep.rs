@@ -81,7 +81,12 @@ pub fn decide_sweep(
         if secret.current_key.as_ref() == Some(previous) || days(rotated, now) < grace {
             continue;
         }
-        let Some(user) = by_name.get(secret.user.as_str()) else {
+        // IAM names compare regardless of case.
+        let Some(user) = by_name
+            .iter()
+            .find(|(name, _)| crate::guard::same_name(name, &secret.user))
+            .map(|(_, u)| *u)
+        else {
             continue;
         };
         let retired = user
@@ -122,10 +127,8 @@ pub fn decide_sweep(
         let Ok(name) = UserName::parse(&user.name) else {
             continue;
         };
-        let kind = user
-            .tags
-            .get(&cfg.user_type_tag)
-            .map(|v| v.to_ascii_lowercase());
+        let kind =
+            crate::guard::tag_value(&user.tags, &cfg.user_type_tag).map(str::to_ascii_lowercase);
         for key in user.keys.iter().filter(|k| k.status == KeyStatus::Active) {
             let since = key.last_used.unwrap_or(key.created);
             let age = days(since, now);

@@ -536,7 +536,20 @@ pub fn decide(target: &Target, cfg: &TranslatorConfig, facts: &Facts, now: Times
             || "an unnamed account".to_owned(),
             |s| format!("account {}", s.account),
         );
-        let mut b = Builder::new(target, cfg, step_key::Subject::other("foreign"), now);
+        // Windowed per principal of that account, as at home: one member's finding
+        // never hides another principal's.
+        let principal = match &target.subject {
+            Subject::UserKey { user: Some(u), .. } => step_key::Subject::user(u.as_str()),
+            Subject::UserKey { key_id, user: None } => {
+                step_key::Subject::other(&format!("key/{key_id}"))
+            }
+            Subject::Session { principal, .. } => step_key::Subject::principal(principal),
+            Subject::Root { .. } => step_key::Subject::other("root"),
+            Subject::Uncontainable { identity, .. } => {
+                step_key::Subject::other(&format!("{identity}/{}", finding.id))
+            }
+        };
+        let mut b = Builder::new(target, cfg, principal, now);
         let about = match &target.subject {
             Subject::UserKey { key_id, user } => format!(
                 "key {key_id}{} in {account}",
@@ -644,13 +657,13 @@ pub fn decide(target: &Target, cfg: &TranslatorConfig, facts: &Facts, now: Times
             })
         }
         Subject::Uncontainable { identity, key_id } => {
+            // Nothing names a principal: each sequence (or key) is its own subject, so
+            // one never suppresses another's incident.
+            let about = key_id.as_deref().unwrap_or(finding.id.as_str());
             let mut b = Builder::new(
                 target,
                 cfg,
-                step_key::Subject::other(&format!(
-                    "{identity}/{}",
-                    key_id.as_deref().unwrap_or("unknown")
-                )),
+                step_key::Subject::other(&format!("{identity}/{about}")),
                 now,
             );
             if identity == "attack-sequence" {

@@ -117,8 +117,14 @@ pub fn finding_subject(
             event_ref,
         ));
     };
+    // A remote caller's credential is its own account's: a role of the same name at home
+    // is someone else.
     let scope = scope_of(
-        &[finding.account_id.as_deref(), envelope_account(envelope)],
+        &[
+            finding.remote_account(),
+            finding.account_id.as_deref(),
+            envelope_account(envelope),
+        ],
         finding.region.as_deref().or(envelope_region(envelope)),
         event_ref,
     )?;
@@ -131,7 +137,10 @@ pub fn finding_subject(
         // read as an IAM user, and IAM then says whether it exists.
         Some("IAMUser") | None
             if details.user_type.is_some()
-                || details.user_name.as_deref().is_some_and(|u| u != "Root") =>
+                || details
+                    .user_name
+                    .as_deref()
+                    .is_some_and(|u| !u.eq_ignore_ascii_case("root")) =>
         {
             user_subject(
                 key_in(details.access_key_id.as_deref(), field, event_ref)?,

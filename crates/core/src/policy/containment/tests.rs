@@ -696,3 +696,27 @@ fn a_renamed_user_or_a_key_not_listed_yet_is_still_contained() {
     assert_eq!(facts.owner, None);
     assert_eq!(nobody.paused.lock().unwrap().len(), 1);
 }
+
+#[test]
+fn a_finding_about_a_remote_caller_is_that_callers_accounts() {
+    // A role named Deploy in another account calls into ours: the finding is ours, the
+    // credential is not, and our own Deploy role is left alone.
+    let finding = trigger(json!({
+        "version": "0", "id": "gd", "detail-type": "GuardDuty Finding", "source": "aws.guardduty", "account": HOME,
+        "detail": {"id": "f-remote", "accountId": HOME, "type": "UnauthorizedAccess:IAMUser/X", "severity": 8,
+                   "resource": {"resourceType": "AccessKey", "accessKeyDetails": {"accessKeyId": SESSION_KEY, "userName": "Deploy", "userType": "AssumedRole"}},
+                   "service": {"action": {"awsApiCallAction": {"remoteAccountDetails": {"accountId": OTHER, "affiliated": false}}}}}
+    }));
+    let plan = plan_for(
+        &finding,
+        &Facts {
+            exists: true,
+            ..Facts::default()
+        },
+    );
+    assert_eq!(plan.decision.name(), "foreign_account", "{plan:#?}");
+    assert!(plan
+        .steps
+        .iter()
+        .all(|s| matches!(s.action, Action::Notify { .. })));
+}

@@ -548,3 +548,23 @@ fn a_re_published_finding_has_the_same_step_keys_and_another_accounts_gets_an_in
         }
     }
 }
+
+#[test]
+fn foreign_findings_and_attack_sequences_are_windowed_per_principal_not_per_account() {
+    let foreign = |user: &str, id: &str| {
+        let mut f = finding(json!({"accessKeyId": KEY, "userName": user, "userType": "IAMUser"}));
+        f["accountId"] = json!("222222222222");
+        f["id"] = json!(id);
+        event("aws.guardduty", f)
+    };
+    let window = |p: &Plan| p.steps[0].window.clone().unwrap().key;
+    let a = plan(&foreign("alice", "f-a"), &facts(Some(KeyStatus::Active)));
+    let b = plan(&foreign("bob", "f-b"), &facts(Some(KeyStatus::Active)));
+    assert_eq!(a.decision.name(), "foreign_account");
+    assert_ne!(
+        window(&a),
+        window(&b),
+        "one member's finding never hides another's"
+    );
+    assert!(window(&a).contains(":222222222222:"), "{}", window(&a));
+}
