@@ -398,3 +398,20 @@ mod never_panics {
         }
     }
 }
+
+#[test]
+fn both_schedule_shapes_are_scheduled_events_from_aws() {
+    // EventBridge Scheduler (SAM's ScheduleV2) sends `detail` as the string "{}" from
+    // aws.scheduler; a classic schedule rule sends an object from aws.events.
+    for file in [
+        "age-rotation/schedule.json",
+        "age-rotation/schedule-scheduler.json",
+        "secrets-rotator/schedule.json",
+        "secrets-rotator/schedule-scheduler.json",
+    ] {
+        let path = keyguard_testkit::workspace_root().join("events").join(file);
+        let t = parse(&std::fs::read(&path).unwrap()).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(t.kind(), TriggerKind::Scheduled, "{file}");
+        assert!(t.envelope().is_some_and(Envelope::is_from_aws), "{file}");
+    }
+}
