@@ -47,6 +47,14 @@ from werkzeug.serving import make_server
 DEFAULT_ACCOUNT = "123456789012"
 
 
+# Organizations calls whose accounts lost their `Status` field on 9 September 2026.
+RETIRED_STATUS_ACTIONS = {
+    "AWSOrganizationsV20161128.ListAccounts",
+    "AWSOrganizationsV20161128.DescribeAccount",
+    "AWSOrganizationsV20161128.ListAccountsForParent",
+}
+
+
 def _json(start_response, status, body, error_type=None):
     data = b"" if body is None else json.dumps(body).encode()
     headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
@@ -171,6 +179,31 @@ class Launcher:
     def __init__(self, moto_app):
         self.moto_app = moto_app
 
+    def _without_status(self, environ, start_response):
+        """moto's Organizations answer, as AWS answers since 9 September 2026: accounts
+        carry `State` and no longer the retired `Status`, so code that reads only
+        `Status` finds no ACTIVE account here, as it would in a real organisation."""
+        captured = {}
+
+        def keep(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+            return lambda _data: None
+
+        raw = b"".join(self.moto_app(environ, keep))
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            start_response(captured["status"], captured["headers"])
+            return [raw]
+        accounts = body.get("Accounts") or ([body["Account"]] if isinstance(body.get("Account"), dict) else [])
+        for account in accounts:
+            account.pop("Status", None)
+        out = json.dumps(body).encode()
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        headers.append(("Content-Length", str(len(out))))
+        start_response(captured["status"], headers)
+        return [out]
+
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if not path.startswith(("/_keyguard/", "/moto-api/")):
@@ -199,6 +232,8 @@ class Launcher:
                 method = environ.get("REQUEST_METHOD")
                 status, reply, code = moto_standins.incidents(method, path, query, body, DEFAULT_ACCOUNT, region)
             return _json(start_response, STATUS.get(status, "500 Internal Server Error"), reply, code)
+        if target in RETIRED_STATUS_ACTIONS:
+            return self._without_status(environ, start_response)
         if not path.startswith("/_keyguard/"):
             return self.moto_app(environ, start_response)
         handler = ROUTES.get((environ.get("REQUEST_METHOD"), path))

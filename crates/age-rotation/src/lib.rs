@@ -197,7 +197,11 @@ impl App {
             Ok(a) => a,
             Err(e) => {
                 let why = format!("listing the organisation's accounts: {e}");
-                return age::combine(event_ref, dry_run, vec![("organization".into(), Err(why))]);
+                return age::combine(
+                    event_ref,
+                    dry_run,
+                    vec![("organization".into(), age::AccountScan::Failed(why))],
+                );
             }
         };
         let results = stream::iter(accounts)
@@ -220,6 +224,22 @@ impl App {
             .await;
         let mut results = results;
         results.sort_by(|a, b| a.0.cmp(&b.0));
+        // Accounts the member role cannot be assumed in: alerted once each, and the run
+        // does not fail for them (a retry would change nothing, and re-scan the rest).
+        let unassumable: Vec<(String, String)> = results
+            .iter()
+            .filter_map(|(account, r)| match r {
+                age::AccountScan::Unassumable(why) => Some((account.clone(), why.clone())),
+                _ => None,
+            })
+            .collect();
+        if !unassumable.is_empty() {
+            let role = &self.settings.member_role_name;
+            let plan = age::unassumable_notices(event_ref, role, &unassumable);
+            let notices =
+                keyguard_core::execute(plan, &self.effects, &self.ledger, dry_run, now).await;
+            results.push(("organization".into(), age::AccountScan::Scanned(notices)));
+        }
         age::combine(event_ref, dry_run, results)
     }
 
@@ -229,18 +249,23 @@ impl App {
         is_own: bool,
         event_ref: &str,
         now: Timestamp,
-    ) -> Result<Report, String> {
+    ) -> age::AccountScan {
+        let role = &self.settings.member_role_name;
         let iam = if is_own {
             self.effects.iam.clone()
         } else {
-            keyguard_aws::accounts::iam_in(&self.sdk, account, &self.settings.member_role_name)
-                .await
-                .map_err(|e| format!("assuming {}: {e}", self.settings.member_role_name))?
+            match keyguard_aws::accounts::iam_in(&self.sdk, account, role).await {
+                Ok(iam) => iam,
+                Err(e) if keyguard_aws::accounts::is_unassumable(&e) => {
+                    return age::AccountScan::Unassumable(format!("assuming {role}: {e}"))
+                }
+                Err(e) => return age::AccountScan::Failed(format!("assuming {role}: {e}")),
+            }
         };
-        let scan = self
-            .scan_facts(&iam, now)
-            .await
-            .map_err(|e| format!("reading keys: {e}"))?;
+        let scan = match self.scan_facts(&iam, now).await {
+            Ok(scan) => scan,
+            Err(e) => return age::AccountScan::Failed(format!("reading keys: {e}")),
+        };
         tracing::info!(
             function = FUNCTION,
             account,
@@ -270,7 +295,7 @@ impl App {
             now,
         )
         .await;
-        Ok(age::with_unread(report, &scan.unread))
+        age::AccountScan::Scanned(age::with_unread(report, &scan.unread))
     }
 }
 

@@ -12,7 +12,7 @@ pub struct Account {
     pub name: String,
 }
 
-/// Every ACTIVE account of the organisation, all pages (`organizations:ListAccounts`;
+/// Every account of the organisation whose `State` is ACTIVE, all pages (`organizations:ListAccounts`;
 /// run from the management account or a delegated administrator).
 pub async fn list(config: &aws_config::SdkConfig) -> Result<Vec<Account>, EffectError> {
     let pages = aws_sdk_organizations::Client::new(config)
@@ -25,7 +25,12 @@ pub async fn list(config: &aws_config::SdkConfig) -> Result<Vec<Account>, Effect
     Ok(pages
         .iter()
         .flat_map(|page| page.accounts())
-        .filter(|a| a.status().map(|s| s.as_str()) == Some("ACTIVE"))
+        // Organizations retired `Status` on 9 September 2026; `State` replaces it. Read
+        // `State`, and `Status` only where an older endpoint still sends nothing else.
+        .filter(|a| {
+            let state = a.state().map(|s| s.as_str());
+            state.or_else(|| a.status().map(|s| s.as_str())) == Some("ACTIVE")
+        })
         .filter_map(|a| {
             Some(Account {
                 id: a.id()?.to_owned(),
@@ -33,6 +38,16 @@ pub async fn list(config: &aws_config::SdkConfig) -> Result<Vec<Account>, Effect
             })
         })
         .collect())
+}
+
+/// Whether an `AssumeRole` error means the role will not be assumed however often it is
+/// tried: STS answers a missing role, or one that does not trust the caller, with
+/// `AccessDenied`; throttling and outages are something else.
+pub fn is_unassumable(e: &EffectError) -> bool {
+    matches!(
+        e.code.as_deref(),
+        Some("AccessDenied" | "AccessDeniedException" | "RegionDisabledException")
+    )
 }
 
 /// IAM in `account`, as `role_name` there (`sts:AssumeRole`; the session lasts an hour).

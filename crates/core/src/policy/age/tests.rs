@@ -454,12 +454,12 @@ fn an_organisation_scan_reports_every_account_and_names_the_ones_that_failed() {
         "run-1",
         false,
         vec![
-            ("111111111111".into(), Ok(a)),
+            ("111111111111".into(), Ok(a.clone()).into()),
             (
                 "222222222222".into(),
-                Err("AssumeRole: AccessDenied".into()),
+                Err("AssumeRole: Throttling".into()).into(),
             ),
-            ("333333333333".into(), Ok(ok("333333333333"))),
+            ("333333333333".into(), Ok(ok("333333333333")).into()),
         ],
     );
     assert_eq!(combined.status_code, 500);
@@ -467,7 +467,7 @@ fn an_organisation_scan_reports_every_account_and_names_the_ones_that_failed() {
         .decision
         .explanation()
         .unwrap()
-        .contains("222222222222: AssumeRole: AccessDenied"));
+        .contains("222222222222: AssumeRole: Throttling"));
     assert_eq!(combined.steps.len(), 6, "both good accounts' steps stand");
     assert!(combined.steps[0]
         .step
@@ -476,9 +476,56 @@ fn an_organisation_scan_reports_every_account_and_names_the_ones_that_failed() {
     let all_good = combine(
         "run-1",
         false,
-        vec![("111111111111".into(), Ok(ok("111111111111")))],
+        vec![("111111111111".into(), Ok(ok("111111111111")).into())],
     );
     assert_eq!(all_good.status_code, 200);
+    // An account whose member role cannot be assumed (the management account, which a
+    // service-managed StackSet skips): named, alerted once, and the run does not fail.
+    let notices = unassumable_notices(
+        "run-1",
+        "keyguard-age-rotation-member",
+        &[("444444444444".into(), "AccessDenied".into())],
+    );
+    assert_eq!(notices.steps.len(), 1);
+    let key = &notices.steps[0].idempotency_key;
+    assert!(
+        !key.contains("run-1"),
+        "alerted once, not once per run: {key}"
+    );
+    let again = unassumable_notices(
+        "run-2",
+        "keyguard-age-rotation-member",
+        &[("444444444444".into(), "x".into())],
+    );
+    assert_eq!(&again.steps[0].idempotency_key, key);
+    let with_unassumable = combine(
+        "run-1",
+        false,
+        vec![
+            (
+                "111111111111".into(),
+                AccountScan::Scanned(ok("111111111111")),
+            ),
+            (
+                "444444444444".into(),
+                AccountScan::Unassumable("AccessDenied".into()),
+            ),
+        ],
+    );
+    assert_eq!(with_unassumable.status_code, 200, "{with_unassumable:#?}");
+    let nothing = combine(
+        "run-1",
+        false,
+        vec![(
+            "444444444444".into(),
+            AccountScan::Unassumable("AccessDenied".into()),
+        )],
+    );
+    assert!(nothing
+        .decision
+        .explanation()
+        .unwrap()
+        .contains("444444444444"));
 }
 
 #[test]
