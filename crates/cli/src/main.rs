@@ -2,7 +2,8 @@
 //!
 //! - `keyguard parse FILE...`: one JSON line per file, its kind or its error.
 //! - `keyguard plan --function NAME [--facts FILE] FILE`: the plan a function would make.
-//! - `keyguard scan [--dry-run]`: age-rotation's scan against the configured account.
+//! - `keyguard scan [--apply [--yes]]`: age-rotation's scan against the configured
+//!   account; it only looks unless `--apply` is given.
 //! - `keyguard replay PATH...`: createkey-detector's rules over CloudTrail log files.
 //!
 //! Exit codes: 0 success, 1 a step failed (scan), 2 invalid input or configuration. Never a
@@ -55,12 +56,20 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
-    /// Run age-rotation's scan against the account the environment names and print the
-    /// keys by stage (configuration as for the Lambda: SENDER_EMAIL, LEDGER_TABLE, ...).
+    /// Print the keys by stage and what age-rotation would do, against the account the
+    /// environment names (configuration as for the Lambda: SENDER_EMAIL, LEDGER_TABLE,
+    /// ...). It only looks: --apply acts, after showing the plan and asking.
     #[cfg(feature = "aws")]
     Scan {
-        /// Plan and print; apply nothing.
+        /// Act on the plan (deactivate, delete, email) with your credentials, after
+        /// showing it and asking.
         #[arg(long)]
+        apply: bool,
+        /// With --apply: do not ask (for scripts).
+        #[arg(long, requires = "apply")]
+        yes: bool,
+        /// The default, kept for old scripts: plan and print, apply nothing.
+        #[arg(long, conflicts_with = "apply", hide = true)]
         dry_run: bool,
     },
 }
@@ -172,7 +181,7 @@ fn main() -> ExitCode {
             }
         }
         #[cfg(feature = "aws")]
-        Command::Scan { dry_run } => match scan::scan(dry_run) {
+        Command::Scan { apply, yes, .. } => match scan::scan(apply, yes) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::from(1),
             Err(InputError(e)) => {

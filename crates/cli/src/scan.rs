@@ -1,22 +1,41 @@
-//! `keyguard scan [--dry-run]`: age-rotation's scan, run from a terminal against whatever
-//! endpoint and credentials the environment names (`AWS_PROFILE`, `AWS_ENDPOINT_URL`, ...)
-//! with the Lambda's own configuration variables. Prints every key that reached a stage,
-//! then what was done (or, with `--dry-run`, what would be).
+//! `keyguard scan [--apply [--yes]]`: age-rotation's scan, run from a terminal against
+//! whatever endpoint and credentials the environment names (`AWS_PROFILE`,
+//! `AWS_ENDPOINT_URL`, ...) with the Lambda's own configuration variables. A command a
+//! person runs to look only looks: it prints every key that reached a stage and what
+//! would be done. `--apply` shows that plan, asks, then acts (`--yes` answers for
+//! scripts; without a terminal to ask on, `--apply` needs it).
 
 use crate::InputError;
 use age_rotation::App;
 use keyguard_core::policy::age;
 use keyguard_core::Report;
 use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
 
-pub fn scan(dry_run: bool) -> Result<bool, InputError> {
+/// Whether the person at the terminal agrees to apply `steps` steps.
+fn confirmed(steps: usize) -> Result<bool, InputError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(InputError(
+            "--apply asks before it acts, and there is no terminal to ask on: add --yes".into(),
+        ));
+    }
+    eprint!("apply these {steps} step(s) with your credentials? [y/N] ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| InputError(format!("reading the answer: {e}")))?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES"))
+}
+
+pub fn scan(apply: bool, yes: bool) -> Result<bool, InputError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| InputError(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
-        let mut app = App::from_environment().await.map_err(InputError)?;
-        app.settings.common.dry_run |= dry_run;
+        let app = App::from_environment().await.map_err(InputError)?;
         let now = chrono::Utc::now();
         let scan = app
             .scan_facts(&app.effects.iam, now)
@@ -29,44 +48,74 @@ pub fn scan(dry_run: bool) -> Result<bool, InputError> {
         let cfg = &app.settings.age;
         let event_ref = format!("keyguard-scan-{}", now.format("%Y%m%dT%H%M%SZ"));
         let plan = age::decide_scan(&event_ref, cfg, &people, now);
-        let report: Report =
-            keyguard_core::execute(plan, &app.effects, &app.ledger, app.settings.common.dry_run, now)
-                .await;
-        let mut outcome: BTreeMap<String, String> = BTreeMap::new();
-        for s in &report.steps {
-            if let Some(key) = s.step.action.key_id() {
-                outcome.insert(key.to_string(), format!("{} {}", s.step.action.name(), s.outcome.name()));
+        // A dry run touches nothing, not even the ledger: this is the plan as a report.
+        let planned: Report =
+            keyguard_core::execute(plan.clone(), &app.effects, &app.ledger, true, now).await;
+        let act = apply && !app.settings.common.dry_run && !plan.steps.is_empty();
+        let report = if act {
+            print_table(&people, cfg, now, &planned);
+            if !yes && !confirmed(plan.steps.len())? {
+                crate::emit(&"nothing applied");
+                return Ok(true);
             }
-        }
-        crate::emit(&format!(
-            "{:<32} {:<22} {:>5} {:<9} {:<17} {}",
-            "user", "access key", "days", "status", "stage", "action"
-        ));
-        let mut shown = 0;
-        for p in &people {
-            let Some(kind) = age::kind_of(p, cfg) else { continue };
-            for k in &p.keys {
-                let Some(stage) = age::stage(kind, k, now, cfg) else { continue };
-                shown += 1;
-                crate::emit(&format!(
-                    "{:<32} {:<22} {:>5} {:<9} {:<17} {}",
-                    p.user,
-                    k.key_id,
-                    (now - k.created).num_days(),
-                    format!("{:?}", k.status),
-                    stage.name(),
-                    outcome.get(&k.key_id).map_or("-", String::as_str)
-                ));
-            }
-        }
+            keyguard_core::execute(plan, &app.effects, &app.ledger, false, now).await
+        } else {
+            planned
+        };
+        let shown = print_table(&people, cfg, now, &report);
         let failed = report.steps.iter().filter(|s| s.outcome.name() == "failed").count();
         crate::emit(&format!(
             "{shown} key(s) in a stage among {} user(s) read ({source:?}), {} unreadable; {} step(s) {}; {failed} failed",
             people.len(),
             scan.unread.len(),
             report.steps.len(),
-            if report.dry_run { "planned (dry run)" } else { "taken" },
+            if report.dry_run { "planned (dry run; --apply to act)" } else { "taken" },
         ));
         Ok(failed == 0 && scan.unread.is_empty())
     })
+}
+
+/// Every key in a stage, with what the report says was (or would be) done to it; returns
+/// how many were shown.
+fn print_table(
+    people: &[age::Person],
+    cfg: &age::AgeConfig,
+    now: keyguard_core::Timestamp,
+    report: &Report,
+) -> usize {
+    let mut outcome: BTreeMap<String, String> = BTreeMap::new();
+    for s in &report.steps {
+        if let Some(key) = s.step.action.key_id() {
+            outcome.insert(
+                key.to_string(),
+                format!("{} {}", s.step.action.name(), s.outcome.name()),
+            );
+        }
+    }
+    crate::emit(&format!(
+        "{:<32} {:<22} {:>5} {:<9} {:<17} {}",
+        "user", "access key", "days", "status", "stage", "action"
+    ));
+    let mut shown = 0;
+    for p in people {
+        let Some(kind) = age::kind_of(p, cfg) else {
+            continue;
+        };
+        for k in &p.keys {
+            let Some(stage) = age::stage(kind, k, now, cfg) else {
+                continue;
+            };
+            shown += 1;
+            crate::emit(&format!(
+                "{:<32} {:<22} {:>5} {:<9} {:<17} {}",
+                p.user,
+                k.key_id,
+                (now - k.created).num_days(),
+                format!("{:?}", k.status),
+                stage.name(),
+                outcome.get(&k.key_id).map_or("-", String::as_str)
+            ));
+        }
+    }
+    shown
 }

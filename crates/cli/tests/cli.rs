@@ -239,7 +239,7 @@ fn plan_for_age_rotation_reads_the_saved_credential_report() {
 }
 
 #[test]
-fn scan_dry_run_against_moto_prints_keys_by_stage_and_changes_nothing() {
+fn scan_only_looks_and_apply_acts_only_when_told_to() {
     let endpoint = keyguard_testkit::moto::shared().endpoint.clone();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let table = keyguard_testkit::unique("scan-ledger");
@@ -255,35 +255,58 @@ fn scan_dry_run_against_moto_prints_keys_by_stage_and_changes_nothing() {
         (user, key)
     });
     keyguard_testkit::moto::shared().backdate_key(&user, &key, "2026-01-01T00:00:00Z");
-    let out = Command::new(env!("CARGO_BIN_EXE_keyguard"))
-        .args(["scan", "--dry-run"])
-        .env("AWS_ENDPOINT_URL", &endpoint)
-        .env("LEDGER_TABLE", &table)
-        .env("SENDER_EMAIL", "keyguard@example.com")
-        .env("REPORT_WAIT_SECONDS", "10")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line = stdout
-        .lines()
-        .find(|l| l.contains(&key))
-        .unwrap_or_else(|| panic!("{stdout}"));
-    assert!(
-        line.contains("overdue") && line.contains("deactivate_key planned"),
-        "{line}"
-    );
-    assert!(stdout.contains("planned (dry run)"));
-    let statuses = rt.block_on(async {
-        let sdk = keyguard_aws::load_config().await;
-        keyguard_testkit::iam::statuses(&aws_sdk_iam::Client::new(&sdk), &user).await
-    });
-    assert_eq!(statuses[&key], "Active");
+    let scan = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_keyguard"))
+            .arg("scan")
+            .args(args)
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("LEDGER_TABLE", &table)
+            .env("SENDER_EMAIL", "keyguard@example.com")
+            .env("REPORT_WAIT_SECONDS", "10")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let status = || {
+        rt.block_on(async {
+            let sdk = keyguard_aws::load_config().await;
+            keyguard_testkit::iam::statuses(&aws_sdk_iam::Client::new(&sdk), &user).await
+        })[&key]
+            .clone()
+    };
+    // Looking is the default (and --dry-run, for old scripts, is the same).
+    for args in [&[][..], &["--dry-run"][..]] {
+        let (code, stdout, stderr) = scan(args);
+        assert_eq!(code, Some(0), "{stdout}{stderr}");
+        let line = stdout
+            .lines()
+            .find(|l| l.contains(&key))
+            .unwrap_or_else(|| panic!("{stdout}"));
+        assert!(
+            line.contains("overdue") && line.contains("deactivate_key planned"),
+            "{line}"
+        );
+        assert!(stdout.contains("planned (dry run"));
+        assert_eq!(status(), "Active");
+    }
+    // --apply asks; with no terminal to ask on it refuses, naming --yes.
+    let (code, stdout, stderr) = scan(&["--apply"]);
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    assert!(stderr.contains("--yes"), "{stderr}");
+    assert_eq!(status(), "Active");
+    // --apply --yes acts.
+    let (code, stdout, stderr) = scan(&["--apply", "--yes"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("deactivate_key applied"), "{stdout}");
+    assert_eq!(status(), "Inactive");
+    // --yes alone is not a way to act.
+    let (code, _, _) = scan(&["--yes"]);
+    assert_eq!(code, Some(2));
 }
 
 #[test]
