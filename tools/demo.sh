@@ -54,7 +54,7 @@ $quiet || $PY tools/demo_world.py table "$endpoint" "before"
 
 port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cargo lambda watch --ignore-changes --invoke-port "$port" \
-  --env-var "AWS_ENDPOINT_URL=$endpoint,AWS_REGION=us-east-1,AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing,AWS_EC2_METADATA_DISABLED=true,DRY_RUN=$dry_run,RESPONSE_PLAN_ARN=arn:aws:ssm-incidents::123456789012:response-plan/keyguard-key-compromise,NOTICE_TOPIC_ARN=$topic,SENDER_EMAIL=keyguard@example.com,REPORT_WAIT_SECONDS=10,DISCORD_WEBHOOK_SECRET_ID=keyguard/discord-webhook,SLACK_WEBHOOK_SECRET_ID=keyguard/slack-webhook,DEACTIVATE_FUNCTION_NAME=deactivate-key,HANDOFF_KEY_ID=$handoff_key,AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:$port" \
+  --env-var "AWS_ENDPOINT_URL=$endpoint,AWS_REGION=us-east-1,AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing,AWS_EC2_METADATA_DISABLED=true,DRY_RUN=$dry_run,RESPONSE_PLAN_ARN=arn:aws:ssm-incidents::123456789012:response-plan/keyguard-key-compromise,NOTICE_TOPIC_ARN=$topic,SENDER_EMAIL=keyguard@example.com,REPORT_WAIT_SECONDS=10,DISCORD_WEBHOOK_SECRET_ID=keyguard/discord-webhook,SLACK_WEBHOOK_SECRET_ID=keyguard/slack-webhook,DEACTIVATE_FUNCTION_NAME=deactivate-key,HANDOFF_KEY_ID=$handoff_key,LOG_LEVEL=${DEMO_LOG_LEVEL:-trace},AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:$port" \
   > "$work/watch.log" 2>&1 & pids+=($!)
 
 invoke() { # invoke FUNCTION EVENT_FILE -> the function's JSON result on stdout

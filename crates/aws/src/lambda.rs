@@ -7,19 +7,68 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
 use std::future::Future;
 
-/// JSON logs without timestamps (CloudWatch adds them); level from `LOG_LEVEL` (default
-/// `info`).
+/// The SDK's and the HTTP stack's log targets, capped at `info` whatever `LOG_LEVEL`
+/// says: at `debug` and `trace` they print requests and responses, and a `PutSecretValue`
+/// carries a new secret key, a webhook request its URL. The SDK redacts the fields it
+/// knows are sensitive; this does not rely on it.
+pub const CAPPED_TARGETS: &[&str] = &[
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_smithy_http",
+    "aws_smithy_http_client",
+    "aws_smithy_types",
+    "aws_sigv4",
+    "aws_runtime",
+    "aws_config",
+    "aws_sdk_iam",
+    "aws_sdk_secretsmanager",
+    "aws_sdk_sts",
+    "aws_sdk_dynamodb",
+    "aws_sdk_sns",
+    "aws_sdk_sesv2",
+    "aws_sdk_ssm",
+    "aws_sdk_ssmincidents",
+    "aws_sdk_lambda",
+    "aws_sdk_kms",
+    "aws_sdk_organizations",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "reqwest",
+    "rustls",
+    "tower",
+    "lambda_runtime",
+    "lambda_runtime_api_client",
+];
+
+/// What is logged: `LOG_LEVEL` (default `info`), and never more than `info` from
+/// [`CAPPED_TARGETS`].
+pub fn log_filter<S>() -> impl tracing_subscriber::layer::Filter<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    use tracing_subscriber::filter::{FilterExt, LevelFilter, Targets};
+    let wanted = tracing_subscriber::EnvFilter::try_from_env("LOG_LEVEL")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let caps = CAPPED_TARGETS.iter().fold(
+        Targets::new().with_default(LevelFilter::TRACE),
+        |t, target| t.with_target(*target, LevelFilter::INFO),
+    );
+    wanted.and(caps)
+}
+
+/// JSON logs without timestamps (CloudWatch adds them), filtered by [`log_filter`].
 pub fn init_logging() {
-    tracing_subscriber::fmt()
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let layer = tracing_subscriber::fmt::layer()
         .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LOG_LEVEL")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
         .with_current_span(false)
         .with_target(false)
         .without_time()
-        .init();
+        .with_filter(log_filter());
+    tracing_subscriber::registry().with(layer).init();
 }
 
 /// A function's app: built once per cold start, then asked for one report per event.
@@ -58,4 +107,52 @@ pub async fn run<A: Handler>(
         Ok(value)
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::Layer;
+
+    #[derive(Clone, Default)]
+    struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn no_log_level_lets_the_sdk_or_the_http_stack_log_below_info() {
+        let lines = Lines::default();
+        let writer = lines.clone();
+        std::env::set_var("LOG_LEVEL", "trace,aws_smithy_runtime=trace,hyper=trace");
+        let layer = tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(move || writer.clone())
+            .with_filter(log_filter());
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::trace!(target: "aws_smithy_runtime::client::orchestrator", body = "SecretAccessKey=wJalrXUtnFEMI", "request");
+            tracing::debug!(target: "hyper::proto", url = "/api/webhooks/1/token", "sent");
+            tracing::info!(target: "aws_smithy_runtime", "an info line stays");
+            tracing::trace!(target: "keyguard", "keyguard's own trace stays");
+        });
+        std::env::remove_var("LOG_LEVEL");
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            !text.contains("wJalrXUtnFEMI") && !text.contains("/api/webhooks/"),
+            "{text}"
+        );
+        assert!(
+            text.contains("an info line stays") && text.contains("keyguard's own trace stays"),
+            "{text}"
+        );
+    }
 }

@@ -592,14 +592,14 @@ pub fn combine(
             AccountScan::Failed(why) => failures.push(format!("{account}: {why}")),
         }
     }
-    let skipped = (!skipped.is_empty())
-        .then(|| {
-            format!(
-                "; not scanned, the member role cannot be assumed: {}",
-                skipped.join(", ")
-            )
-        })
-        .unwrap_or_default();
+    let skipped = if skipped.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; not scanned, the member role cannot be assumed: {}",
+            skipped.join(", ")
+        )
+    };
     let decision = if !failures.is_empty() {
         Decision::Failed {
             why: format!("could not scan: {}{skipped}", failures.join("; ")),
