@@ -106,7 +106,22 @@ impl App {
     pub async fn from_environment() -> Result<Self, String> {
         let (sdk, settings) =
             keyguard_aws::cold_start(|me| Settings::from_env(&config::process_env, me)).await?;
-        Self::new(&sdk, settings)
+        let mut app = Self::new(&sdk, settings)?;
+        app.leave_out_placeholders().await;
+        Ok(app)
+    }
+
+    /// Channels whose secret still holds the shared stack's placeholder are left out of
+    /// every plan, with a warning here and a fact (and an SNS notice) on every alert.
+    pub async fn leave_out_placeholders(&mut self) {
+        for channel in self.effects.webhooks.placeholders().await {
+            tracing::warn!(
+                function = FUNCTION,
+                channel = channel.name(),
+                "the webhook secret still holds the placeholder: this channel is left out until the real URL is put in and the function restarts"
+            );
+            self.settings.detector.leave_out(channel);
+        }
     }
 
     /// One invocation.

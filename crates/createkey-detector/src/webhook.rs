@@ -44,6 +44,15 @@ impl WebhookUrl {
         }
     }
 
+    /// A placeholder, not a webhook: the shared stack creates each webhook secret holding
+    /// an address under `.invalid`, a top-level domain reserved never to resolve (RFC
+    /// 2606), until someone puts the real URL in.
+    pub fn is_placeholder(&self) -> bool {
+        self.0
+            .host_str()
+            .is_some_and(|h| h == "invalid" || h.ends_with(".invalid"))
+    }
+
     fn expose(&self) -> reqwest::Url {
         self.0.clone()
     }
@@ -122,8 +131,8 @@ pub struct Webhooks {
     http: reqwest::Client,
     secrets: aws_sdk_secretsmanager::Client,
     secret_ids: BTreeMap<Channel, String>,
-    /// Read once per cold start; dropped when a webhook answers 401/403/404 (revoked or
-    /// rotated), so the next post reads the secret again.
+    /// Read once per cold start; dropped after any failed delivery (revoked, rotated, or
+    /// a placeholder replaced since), so the next post reads the secret again.
     urls: Mutex<BTreeMap<Channel, WebhookUrl>>,
     retry: Retry,
 }
@@ -174,8 +183,29 @@ impl Webhooks {
             out.secret_string()
                 .ok_or(WebhookError::BadSecret("no SecretString"))?,
         )?;
+        if url.is_placeholder() {
+            return Err(WebhookError::BadSecret(
+                "it still holds the shared stack's placeholder: put the real URL in",
+            ));
+        }
         urls.insert(channel, url.clone());
         Ok(url)
+    }
+
+    /// The configured channels whose secret still holds the placeholder, read at cold
+    /// start: they are left out of every plan (with a warning and a fact on each alert)
+    /// rather than failing every alert. A secret that cannot be read now is kept: its
+    /// posts will say why.
+    pub async fn placeholders(&self) -> Vec<Channel> {
+        let mut out = Vec::new();
+        for &channel in self.secret_ids.keys() {
+            if let Err(WebhookError::BadSecret(why)) = self.url(channel).await {
+                if why.contains("placeholder") {
+                    out.push(channel);
+                }
+            }
+        }
+        out
     }
 
     /// Posts the notice, rendered for the channel. Returns what the webhook answered.
@@ -198,19 +228,12 @@ impl Webhooks {
                     return Ok(format!("{} answered HTTP {status}", channel.name()))
                 }
                 Attempt::Fail(e) => {
-                    if matches!(
-                        e,
-                        WebhookError::Rejected {
-                            status: 401 | 403 | 404,
-                            ..
-                        }
-                    ) {
-                        self.urls.lock().await.remove(&channel);
-                    }
+                    self.urls.lock().await.remove(&channel);
                     return Err(e);
                 }
                 Attempt::RetryAfter(wait) if wait > self.retry.max_wait => {
-                    return Err(WebhookError::RateLimited { wait })
+                    self.urls.lock().await.remove(&channel);
+                    return Err(WebhookError::RateLimited { wait });
                 }
                 Attempt::RetryAfter(wait) => {
                     last = format!("rate limited for {wait:?}");
@@ -229,6 +252,7 @@ impl Webhooks {
                 }
             }
         }
+        self.urls.lock().await.remove(&channel);
         Err(WebhookError::GaveUp {
             attempts: self.retry.attempts.max(1),
             last,

@@ -25,6 +25,7 @@ struct World {
     lambda: Receiver,
     reports: Vec<String>,
     handoff_key: String,
+    slack_secret: String,
 }
 
 async fn put_secret(sdk: &keyguard_aws::SdkConfig, value: String) -> String {
@@ -82,6 +83,7 @@ async fn world(env: &[(&str, &str)]) -> World {
         lambda,
         reports: Vec::new(),
         handoff_key: key,
+        slack_secret: slack,
     }
 }
 
@@ -501,4 +503,57 @@ fn webhook_seconds_that_are_negative_or_not_finite_are_named_configuration_error
         let err = Settings::from_env(&env, Default::default()).unwrap_err();
         assert_eq!(err.variable, var, "{bad}");
     }
+}
+
+#[tokio::test]
+async fn a_placeholder_channel_is_left_out_and_named_and_a_failed_post_reads_its_secret_again() {
+    moto::shared();
+    let sdk = keyguard_aws::load_config().await;
+    let placeholder = put_secret(&sdk, "https://replace-me.invalid/".to_owned()).await;
+    let mut w = world(&[("DISCORD_WEBHOOK_SECRET_ID", placeholder.as_str())]).await;
+    w.app.leave_out_placeholders().await;
+    // Slack fails for good this time (three 502s): its URL must be read again next time.
+    w.hooks
+        .script([Reply::status(502), Reply::status(502), Reply::status(502)]);
+    let event = backdoor_event(&unique("ev"));
+    let report = w.handle(&event).await;
+    assert_eq!(
+        outcomes(&report),
+        pairs(&[
+            ("hand_off", "applied"),
+            ("alert", "failed"),
+            ("notify", "applied")
+        ]),
+        "Discord left out, its alert not lost: SNS carries it"
+    );
+    let notice = serde_json::to_value(&report.steps[2].step.action).unwrap();
+    assert!(
+        notice["notice"]["facts"]["channels_not_configured"]
+            .as_str()
+            .unwrap()
+            .contains("discord"),
+        "{notice:#}"
+    );
+    assert!(
+        w.posts().iter().all(|(p, _)| p == "/slack"),
+        "nothing posted to a placeholder"
+    );
+    // The real Slack URL changes (a rotated webhook); the retry posts to the new one.
+    aws_sdk_secretsmanager::Client::new(&sdk)
+        .put_secret_value()
+        .secret_id(&w.slack_secret)
+        .secret_string(w.hooks.url(&format!("/slack-new/{TOKEN}")))
+        .send()
+        .await
+        .unwrap();
+    let retried = w.handle(&event).await;
+    assert_eq!(
+        outcomes(&retried),
+        pairs(&[
+            ("hand_off", "duplicate"),
+            ("alert", "applied"),
+            ("notify", "duplicate")
+        ])
+    );
+    assert_eq!(w.posts().last().unwrap().0, "/slack-new");
 }

@@ -100,6 +100,12 @@ pub fn granted(function: &str) -> BTreeSet<String> {
             .into_iter()
             .flatten()
         {
+            // A statement that exists only when a channel is configured:
+            // `!If [Condition, statement, !Ref AWS::NoValue]`, counted as granted.
+            let statement = match statement.get("If") {
+                Some(branches) => &branches[1],
+                None => statement,
+            };
             match &statement["Action"] {
                 Value::String(a) => {
                     out.insert(a.clone());

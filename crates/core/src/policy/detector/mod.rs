@@ -64,6 +64,9 @@ pub struct DetectorConfig {
     pub trusted_creators: NameSet,
     /// Whether `NOTICE_TOPIC_ARN` is set: alerts also go to SNS.
     pub sns: bool,
+    /// Channels configured but found holding the placeholder at cold start: left out, and
+    /// named on every alert, which then also goes to SNS so it is not lost.
+    pub unconfigured: Vec<Channel>,
 }
 
 fn severity(env: &impl Env, name: &str, default: Severity) -> Result<Severity, ConfigError> {
@@ -103,12 +106,33 @@ impl DetectorConfig {
             .collect(),
             trusted_creators: config::list(env, "TRUSTED_KEY_CREATORS").iter().collect(),
             sns: env.get("NOTICE_TOPIC_ARN").is_some(),
+            unconfigured: Vec::new(),
         })
     }
 
     /// Where an alert goes: each webhook, and SNS when a topic is set. With neither, a
     /// notice that is only logged, so an alert is never silently dropped.
+    /// Leaves a channel out of every plan (its secret still holds the placeholder).
+    pub fn leave_out(&mut self, channel: Channel) {
+        self.webhooks.remove(&channel);
+        if !self.unconfigured.contains(&channel) {
+            self.unconfigured.push(channel);
+        }
+    }
+
     fn alert_steps(&self, notice: &Notice, rule: &str, event_ref: &str, why: &str) -> Vec<Step> {
+        let mut notice = notice.clone();
+        if !self.unconfigured.is_empty() {
+            let names: Vec<&str> = self.unconfigured.iter().map(|c| c.name()).collect();
+            notice = notice.fact(
+                "channels_not_configured",
+                format!(
+                    "{} (the webhook secret still holds the placeholder)",
+                    names.join(", ")
+                ),
+            );
+        }
+        let notice = &notice;
         let key = |action: &str| {
             step_key::step(
                 FUNCTION,
@@ -129,16 +153,17 @@ impl DetectorConfig {
             reason: why.to_owned(),
             window: None,
         });
-        let sns = (self.sns || self.webhooks.is_empty()).then(|| Step {
-            after: None,
-            scope: None,
-            idempotency_key: key("notify"),
-            action: Action::Notify {
-                notice: notice.clone(),
-            },
-            reason: why.to_owned(),
-            window: None,
-        });
+        let sns =
+            (self.sns || self.webhooks.is_empty() || !self.unconfigured.is_empty()).then(|| Step {
+                after: None,
+                scope: None,
+                idempotency_key: key("notify"),
+                action: Action::Notify {
+                    notice: notice.clone(),
+                },
+                reason: why.to_owned(),
+                window: None,
+            });
         webhooks.chain(sns).collect()
     }
 }
