@@ -160,15 +160,27 @@ impl App {
         })
     }
 
-    /// When keyguard deactivated each of the person's keys that are old enough to delete.
+    /// When keyguard (any function) last deactivated, and last contained, each of the
+    /// person's keys old enough to be deactivated: an Active one keyguard deactivated was
+    /// re-activated since; an Inactive one waits out its grace, or its retention as
+    /// evidence. One read per key, plus age-rotation's own rows for keys old enough to
+    /// delete (rows written before the per-key record existed).
     async fn deactivations(&self, person: &mut Person, now: Timestamp) -> Result<(), EffectError> {
+        let deactivate_days = i64::from(self.settings.age.deactivate_days);
         let delete_days = i64::from(self.settings.age.delete_days);
         for key in person.keys.iter_mut() {
-            if key.status == KeyStatus::Inactive && (now - key.created).num_days() >= delete_days {
+            let age = (now - key.created).num_days();
+            if age < deactivate_days {
+                continue;
+            }
+            let seen = self.ledger.deactivations(&key.key_id).await?;
+            let latest = |a: Option<Timestamp>, b: Option<Timestamp>| a.max(b);
+            key.deactivated_at = latest(key.deactivated_at, seen.last);
+            key.contained_at = latest(key.contained_at, seen.contained);
+            if key.status == KeyStatus::Inactive && age >= delete_days {
                 for ledger_key in age::deactivation_keys(&key.key_id) {
-                    if let Some(at) = self.ledger.done_at(&ledger_key).await? {
-                        key.deactivated_at = Some(key.deactivated_at.map_or(at, |t| t.max(at)));
-                    }
+                    let at = self.ledger.done_at(&ledger_key).await?;
+                    key.deactivated_at = latest(key.deactivated_at, at);
                 }
             }
         }

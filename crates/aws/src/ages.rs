@@ -99,6 +99,7 @@ impl Iam {
                     status: crate::iam::status_of(m),
                     created: timestamp(m.create_date())?,
                     deactivated_at: None,
+                    contained_at: None,
                 })
             })
             .collect();

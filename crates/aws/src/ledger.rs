@@ -318,6 +318,9 @@ impl Ledger for DynamoLedger {
         let status = outcome_name(outcome);
         self.set_status(&entry.idempotency_key, status, &detail)
             .await?;
+        if matches!(outcome, Outcome::Applied { .. }) {
+            self.note_deactivation(entry).await?;
+        }
         if let Some(window) = &entry.window {
             // A failed step frees its window, so the next finding (or a retry) can act.
             self.set_status(&window.key, status, &detail).await?;
@@ -340,7 +343,72 @@ enum Held {
     Stale,
 }
 
+/// The item that remembers, per key, keyguard's latest deactivation of it by any
+/// function, and its latest containment (deactivate-key, the translator's runbook).
+/// Key ids are unique across accounts, so the key id alone names it.
+pub fn deactivation_record(key_id: &str) -> String {
+    format!("keyguard:deactivated:{key_id}")
+}
+
+/// When keyguard last deactivated a key, and last contained it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deactivations {
+    pub last: Option<keyguard_core::Timestamp>,
+    pub contained: Option<keyguard_core::Timestamp>,
+}
+
 impl DynamoLedger {
+    /// Records that a step deactivated a key (a deactivation, or the runbook that
+    /// deactivates it), so age-rotation's grace and a contained key's retention count from
+    /// it, whichever function did it.
+    async fn note_deactivation(&self, entry: &LedgerEntry) -> Result<(), EffectError> {
+        let (Some(key_id), true) = (
+            entry.key_id.as_deref(),
+            matches!(entry.action, "deactivate_key" | "start_runbook"),
+        ) else {
+            return Ok(());
+        };
+        let at = entry.at.to_rfc3339();
+        let contained = matches!(
+            entry.function.as_str(),
+            "deactivate-key" | "guardduty-translator"
+        );
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY, s(deactivation_record(key_id)))
+            .expression_attribute_values(":at", s(&at))
+            .expression_attribute_values(":f", s(&entry.function))
+            .expression_attribute_values(":exp", n(entry.at.timestamp() + self.ttl_seconds));
+        update = if contained {
+            update.update_expression(
+                "SET last_deactivated = :at, last_function = :f, contained_at = :at, expires_at = :exp",
+            )
+        } else {
+            update.update_expression(
+                "SET last_deactivated = :at, last_function = :f, expires_at = :exp",
+            )
+        };
+        update.send().await.map_err(|e| effect_error(&e))?;
+        Ok(())
+    }
+
+    /// What [`Self::note_deactivation`] recorded for a key.
+    pub async fn deactivations(&self, key_id: &str) -> Result<Deactivations, EffectError> {
+        let Some(item) = self.item(&deactivation_record(key_id)).await? else {
+            return Ok(Deactivations::default());
+        };
+        let time = |name: &str| match item.get(name) {
+            Some(AttributeValue::S(t)) => keyguard_core::parse_time(t),
+            _ => None,
+        };
+        Ok(Deactivations {
+            last: time("last_deactivated"),
+            contained: time("contained_at"),
+        })
+    }
+
     /// One item, read consistently (a claim that beat ours may be milliseconds old).
     async fn item(
         &self,

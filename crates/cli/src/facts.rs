@@ -129,9 +129,12 @@ enum SuppliedKey {
     Dated {
         status: SuppliedStatus,
         created: String,
-        /// When age-rotation deactivated it, if it did.
+        /// When keyguard last deactivated it, if it did.
         #[serde(default)]
         deactivated_at: Option<String>,
+        /// When deactivate-key or the runbook contained it, if they did.
+        #[serde(default)]
+        contained_at: Option<String>,
     },
 }
 
@@ -381,6 +384,7 @@ pub fn plan_age(
             let SuppliedKey::Dated {
                 created,
                 deactivated_at,
+                contained_at,
                 ..
             } = key
             else {
@@ -398,6 +402,7 @@ pub fn plan_age(
                 status: key.status(),
                 created: time(created)?,
                 deactivated_at: deactivated_at.as_deref().map(time).transpose()?,
+                contained_at: contained_at.as_deref().map(time).transpose()?,
             });
         }
         people.push(Person {

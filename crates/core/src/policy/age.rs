@@ -48,6 +48,9 @@ pub struct AgeConfig {
     pub delete_days: u32,
     /// Days between keyguard's deactivation of a key and its deletion.
     pub grace_days: u32,
+    /// `CONTAINED_KEY_RETENTION_DAYS` (default 30): a key deactivate-key or the
+    /// translator contained is evidence, and is not deleted for this long after.
+    pub retention_days: u32,
     pub user_type_tag: String,
     pub email_tag: String,
     pub sender: String,
@@ -79,6 +82,7 @@ impl AgeConfig {
             deactivate_days,
             delete_days,
             grace_days: config::number(env, "DELETE_GRACE_DAYS", 7)?,
+            retention_days: config::number(env, "CONTAINED_KEY_RETENTION_DAYS", 30)?,
             user_type_tag: text("USER_TYPE_TAG", "UserType"),
             email_tag: text("EMAIL_TAG", "Email"),
             sender,
@@ -100,8 +104,24 @@ pub struct KeyAge {
     pub key_id: String,
     pub status: KeyStatus,
     pub created: Timestamp,
-    /// When age-rotation deactivated it (from the ledger), if it did.
+    /// When keyguard last deactivated it (any function, from the ledger), if it did.
     pub deactivated_at: Option<Timestamp>,
+    /// When deactivate-key or the translator's runbook contained it, if they did.
+    pub contained_at: Option<Timestamp>,
+}
+
+impl KeyAge {
+    /// Active again although keyguard deactivated it: its owner (or someone) re-activated it.
+    pub fn reactivated(&self) -> Option<Timestamp> {
+        self.deactivated_at
+            .filter(|_| self.status == KeyStatus::Active)
+    }
+
+    /// Until when it is kept as evidence of a containment, if it is now.
+    fn retained_until(&self, now: Timestamp, cfg: &AgeConfig) -> Option<Timestamp> {
+        let until = self.contained_at? + chrono::Duration::days(i64::from(cfg.retention_days));
+        (now < until).then_some(until)
+    }
 }
 
 /// A user with the keys and tags age-rotation read.
@@ -160,9 +180,12 @@ pub fn kind_of(p: &Person, cfg: &AgeConfig) -> Option<Kind> {
 pub fn stage(kind: Kind, key: &KeyAge, now: Timestamp, cfg: &AgeConfig) -> Option<Stage> {
     let age_days = (now - key.created).num_days();
     let at = |d: u32| age_days >= i64::from(d);
+    // Grace counts from the latest deactivation by any keyguard function, and a key a
+    // containment made evidence of is kept for the retention period.
     let in_grace = key
         .deactivated_at
-        .is_some_and(|t| (now - t).num_days() < i64::from(cfg.grace_days));
+        .is_some_and(|t| (now - t).num_days() < i64::from(cfg.grace_days))
+        || key.retained_until(now, cfg).is_some();
     match kind {
         Kind::Employee if at(cfg.delete_days) => Some(match key.status {
             KeyStatus::Inactive if !in_grace => Stage::Delete,
@@ -295,25 +318,43 @@ impl Scan<'_> {
             let done = match (&action, exempt || itself) {
                 (Some(_), true) => "not touched: exempt from automatic action".to_owned(),
                 (Some(Action::DeleteKey { .. }), false) => "deleted".to_owned(),
+                (Some(Action::DeactivateKey { .. }), false) if key.reactivated().is_some() => {
+                    format!(
+                        "deactivated again: it was re-activated after keyguard deactivated it on {}",
+                        key.reactivated().map_or_else(String::new, |t| t.format("%Y-%m-%d").to_string())
+                    )
+                }
                 (Some(_), false) if stage == Stage::Overdue => {
                     "deactivated now; it will be deleted on a later run".to_owned()
                 }
                 (Some(_), false) => "deactivated".to_owned(),
                 (None, _) if stage == Stage::Deactivate => "already inactive".to_owned(),
-                (None, _) if stage == Stage::Overdue => {
-                    format!(
+                (None, _) if stage == Stage::Overdue => match key.retained_until(now, self.cfg) {
+                    Some(until) => format!(
+                        "inactive; kept as evidence of its containment until {}",
+                        until.format("%Y-%m-%d")
+                    ),
+                    None => format!(
                         "inactive; deleted after {} days of grace",
                         self.cfg.grace_days
-                    )
-                }
+                    ),
+                },
                 (None, _) => "nothing yet".to_owned(),
             };
             if let (Some(action), false) = (action, exempt || itself) {
-                let what = format!("{} {key_id} ({user}, {age} days)", action.name());
-                // Deactivations once per key and stage, deletions once per key.
-                let scope = match action {
-                    Action::DeleteKey { .. } => key_id.to_string(),
-                    _ => format!("{key_id}:{}", stage.name()),
+                let again = key
+                    .reactivated()
+                    .map_or(String::new(), |_| " (re-activated)".to_owned());
+                let what = format!("{} {key_id} ({user}, {age} days){again}", action.name());
+                // Deactivations once per key and stage, deletions once per key. A key
+                // re-activated after keyguard deactivated it is a new deactivation: its
+                // key names the one before, so it is not a duplicate of it.
+                let scope = match (&action, key.reactivated()) {
+                    (Action::DeleteKey { .. }, _) => key_id.to_string(),
+                    (_, Some(before)) => {
+                        format!("{key_id}:{}:after-{}", stage.name(), before.timestamp())
+                    }
+                    (_, None) => format!("{key_id}:{}", stage.name()),
                 };
                 self.step(
                     action,

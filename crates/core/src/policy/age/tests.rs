@@ -39,6 +39,7 @@ fn person(
                 status: *status,
                 created: now() - chrono::Duration::days(*days) - chrono::Duration::hours(1),
                 deactivated_at: None,
+                contained_at: None,
             })
             .collect(),
     }
@@ -163,6 +164,7 @@ fn the_ladders_around_every_boundary() {
             status: *status,
             created: now() - chrono::Duration::days(*days),
             deactivated_at: None,
+            contained_at: None,
         };
         let got = k.and_then(|k| stage(k, &key, now(), &cfg()));
         assert_eq!(got, *want_stage, "{kind:?} {status:?} {days}");
@@ -557,4 +559,96 @@ fn a_person_is_told_before_their_keys_are_touched() {
     // No address, nobody to wait for.
     assert_eq!(plan.steps[3].after, None);
     assert_eq!(plan.steps[4].after, None);
+}
+
+#[test]
+fn a_key_re_activated_after_keyguard_deactivated_it_is_deactivated_again_and_said_so() {
+    let first = decide_scan(
+        "day-1",
+        &cfg(),
+        &[person(
+            "eve",
+            Some("employee"),
+            Some("e@example.com"),
+            &[(K1, Active, 81)],
+        )],
+        now(),
+    );
+    let deactivation = |p: &Plan| {
+        p.steps
+            .iter()
+            .find(|s| s.action.name() == "deactivate_key")
+            .map(|s| s.idempotency_key.clone())
+    };
+    let first_key = deactivation(&first).unwrap();
+    // Eve turns it back on; the next day it is Active again, and the ledger says keyguard
+    // deactivated it yesterday.
+    let mut again = person(
+        "eve",
+        Some("employee"),
+        Some("e@example.com"),
+        &[(K1, Active, 82)],
+    );
+    again.keys[0].deactivated_at = Some(now() - chrono::Duration::days(1));
+    let later = now() + chrono::Duration::days(1);
+    let second = decide_scan("day-2", &cfg(), std::slice::from_ref(&again), later);
+    let second_key = deactivation(&second).expect("deactivated again");
+    assert_ne!(
+        first_key, second_key,
+        "not a duplicate of the first deactivation"
+    );
+    let Action::SendEmail { email } = &second.steps[0].action else {
+        panic!("{second:#?}")
+    };
+    assert!(email.text.contains("re-activated"), "{}", email.text);
+    let summary = second.steps.last().unwrap();
+    assert!(format!("{:?}", summary.action).contains("re-activated"));
+}
+
+#[test]
+fn grace_counts_from_any_keyguard_deactivation_and_a_contained_key_is_kept_as_evidence() {
+    let at = |days: i64| Some(now() - chrono::Duration::days(days));
+    let deleted = |deactivated: Option<Timestamp>, contained: Option<Timestamp>| {
+        let mut p = person(
+            "fay",
+            Some("employee"),
+            Some("f@example.com"),
+            &[(K1, Inactive, 95)],
+        );
+        p.keys[0].deactivated_at = deactivated;
+        p.keys[0].contained_at = contained;
+        decide_scan("run", &cfg(), &[p], now())
+            .steps
+            .iter()
+            .any(|s| s.action.name() == "delete_key")
+    };
+    assert!(
+        deleted(None, None),
+        "set aside by hand long ago: the seed's rule"
+    );
+    assert!(
+        !deleted(at(2), None),
+        "retired by secrets-rotator two days ago: in grace"
+    );
+    assert!(deleted(at(8), None), "its grace is over");
+    assert!(
+        !deleted(at(20), at(20)),
+        "contained 20 days ago: evidence for 30"
+    );
+    assert!(deleted(at(31), at(31)), "evidence kept its 30 days");
+    let keep = cfg_with(&[("CONTAINED_KEY_RETENTION_DAYS", "60")]);
+    let mut p = person(
+        "fay",
+        Some("employee"),
+        Some("f@example.com"),
+        &[(K1, Inactive, 95)],
+    );
+    p.keys[0].deactivated_at = at(31);
+    p.keys[0].contained_at = at(31);
+    let plan = decide_scan("run", &keep, &[p], now());
+    assert!(plan.steps.iter().all(|s| s.action.name() != "delete_key"));
+    let Action::SendEmail { email } = &plan.steps[0].action else {
+        panic!("{plan:#?}")
+    };
+    assert!(email.text.contains("kept as evidence"), "{}", email.text);
 }
