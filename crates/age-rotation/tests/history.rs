@@ -21,14 +21,40 @@ async fn a_re_activated_key_is_deactivated_again_and_a_contained_key_is_kept() {
     let now = chrono::Utc::now();
     let ago = |days: i64| (now - chrono::Duration::days(days)).to_rfc3339();
 
-    // eve's key is 81 days old: deactivated by the first scan.
+    let deactivated = |user: &str, key: &str, function: &str, days: i64| LedgerEntry {
+        idempotency_key: format!("{function}:deactivate_key:{key}:earlier"),
+        action: "deactivate_key",
+        function: function.into(),
+        reason: "earlier".into(),
+        event_id: Some("earlier".into()),
+        classifier_source: None,
+        user: Some(user.to_owned()),
+        key_id: Some(key.to_owned()),
+        account: Some("123456789012".into()),
+        at: now - chrono::Duration::days(days),
+        window: None,
+        repeatable: true,
+    };
+    let record = |entry: LedgerEntry| {
+        let ledger = app.ledger.clone();
+        async move {
+            ledger.claim(&entry).await.unwrap();
+            ledger
+                .settle(&entry, &Outcome::Applied { detail: None })
+                .await
+                .unwrap();
+        }
+    };
+    // eve's key is 82 days old and Active: age-rotation deactivated it two days ago, and
+    // eve turned it back on.
     let eve = iam::user(
         &client,
         &[("UserType", "employee"), ("Email", "eve@example.com")],
     )
     .await;
     let (eve_key, _) = iam::key(&client, &eve).await;
-    moto.backdate_key(&eve, &eve_key, &ago(81));
+    moto.backdate_key(&eve, &eve_key, &ago(82));
+    record(deactivated(&eve, &eve_key, "age-rotation", 2)).await;
     // fay's key is 95 days old and Inactive: deactivate-key contained it 5 days ago.
     let fay = iam::user(
         &client,
@@ -45,52 +71,24 @@ async fn a_re_activated_key_is_deactivated_again_and_a_contained_key_is_kept() {
         .send()
         .await
         .unwrap();
-    let contained = LedgerEntry {
-        idempotency_key: format!("deactivate-key:deactivate_key:123456789012:{fay_key}:ev"),
-        action: "deactivate_key",
-        function: "deactivate-key".into(),
-        reason: "a GuardDuty finding".into(),
-        event_id: Some("ev".into()),
-        classifier_source: None,
-        user: Some(fay.clone()),
-        key_id: Some(fay_key.clone()),
-        account: Some("123456789012".into()),
-        at: now - chrono::Duration::days(5),
-        window: None,
-        repeatable: true,
-    };
-    app.ledger.claim(&contained).await.unwrap();
-    app.ledger
-        .settle(&contained, &Outcome::Applied { detail: None })
-        .await
-        .unwrap();
+    record(deactivated(&fay, &fay_key, "deactivate-key", 5)).await;
 
-    let first = serde_json::to_value(app.handle(&schedule()).await).unwrap();
-    assert_eq!(count(&first, "deactivate_key", "applied"), 1, "{first:#}");
+    let report = serde_json::to_value(app.handle(&schedule()).await).unwrap();
     assert_eq!(
-        count(&first, "delete_key", "applied"),
+        count(&report, "deactivate_key", "applied"),
+        1,
+        "re-activated, deactivated again: {report:#}"
+    );
+    assert_eq!(iam::statuses(&client, &eve).await[&eve_key], "Inactive");
+    assert!(report.to_string().contains("re-activated"));
+    assert_eq!(
+        count(&report, "delete_key", "applied"),
         0,
         "fay's key is evidence"
     );
     assert!(iam::statuses(&client, &fay).await.contains_key(&fay_key));
-    assert_eq!(iam::statuses(&client, &eve).await[&eve_key], "Inactive");
-
-    // eve turns her key back on.
-    client
-        .update_access_key()
-        .user_name(&eve)
-        .access_key_id(&eve_key)
-        .status(aws_sdk_iam::types::StatusType::Active)
-        .send()
-        .await
-        .unwrap();
-    let second = serde_json::to_value(app.handle(&schedule()).await).unwrap();
-    assert_eq!(
-        count(&second, "deactivate_key", "applied"),
-        1,
-        "re-activated, deactivated again: {second:#}"
-    );
-    assert_eq!(iam::statuses(&client, &eve).await[&eve_key], "Inactive");
-    assert!(second.to_string().contains("re-activated"));
-    assert!(iam::statuses(&client, &fay).await.contains_key(&fay_key));
+    // The same day again: nothing new (the deactivation it just made is not taken for
+    // another re-activation).
+    let again = serde_json::to_value(app.handle(&schedule()).await).unwrap();
+    assert_eq!(count(&again, "deactivate_key", "applied"), 0, "{again:#}");
 }

@@ -110,11 +110,20 @@ pub struct KeyAge {
     pub contained_at: Option<Timestamp>,
 }
 
+/// See [`KeyAge::reactivated`].
+pub const REACTIVATION_MARGIN_HOURS: i64 = 1;
+
 impl KeyAge {
-    /// Active again although keyguard deactivated it: its owner (or someone) re-activated it.
-    pub fn reactivated(&self) -> Option<Timestamp> {
-        self.deactivated_at
-            .filter(|_| self.status == KeyStatus::Active)
+    /// Active again although keyguard deactivated it: its owner (or someone) re-activated
+    /// it. A deactivation less than [`REACTIVATION_MARGIN_HOURS`] old does not count: a
+    /// scan running alongside the one that deactivated it may have read the key Active
+    /// before that, and must not take its own stale view for a re-activation (the next
+    /// day's run sees a real one).
+    pub fn reactivated(&self, now: Timestamp) -> Option<Timestamp> {
+        self.deactivated_at.filter(|t| {
+            self.status == KeyStatus::Active
+                && *t < now - chrono::Duration::hours(REACTIVATION_MARGIN_HOURS)
+        })
     }
 
     /// Until when it is kept as evidence of a containment, if it is now.
@@ -318,10 +327,10 @@ impl Scan<'_> {
             let done = match (&action, exempt || itself) {
                 (Some(_), true) => "not touched: exempt from automatic action".to_owned(),
                 (Some(Action::DeleteKey { .. }), false) => "deleted".to_owned(),
-                (Some(Action::DeactivateKey { .. }), false) if key.reactivated().is_some() => {
+                (Some(Action::DeactivateKey { .. }), false) if key.reactivated(now).is_some() => {
                     format!(
                         "deactivated again: it was re-activated after keyguard deactivated it on {}",
-                        key.reactivated().map_or_else(String::new, |t| t.format("%Y-%m-%d").to_string())
+                        key.reactivated(now).map_or_else(String::new, |t| t.format("%Y-%m-%d").to_string())
                     )
                 }
                 (Some(_), false) if stage == Stage::Overdue => {
@@ -343,13 +352,13 @@ impl Scan<'_> {
             };
             if let (Some(action), false) = (action, exempt || itself) {
                 let again = key
-                    .reactivated()
+                    .reactivated(now)
                     .map_or(String::new(), |_| " (re-activated)".to_owned());
                 let what = format!("{} {key_id} ({user}, {age} days){again}", action.name());
                 // Deactivations once per key and stage, deletions once per key. A key
                 // re-activated after keyguard deactivated it is a new deactivation: its
                 // key names the one before, so it is not a duplicate of it.
-                let scope = match (&action, key.reactivated()) {
+                let scope = match (&action, key.reactivated(now)) {
                     (Action::DeleteKey { .. }, _) => key_id.to_string(),
                     (_, Some(before)) => {
                         format!("{key_id}:{}:after-{}", stage.name(), before.timestamp())
