@@ -296,9 +296,18 @@ def check(endpoint, world_file, results_file, dry_run):
     expect(executions == want, f"{executions} runbook executions, expected {want}")
     expect(incidents == want, f"{incidents} incidents, expected {want}")
     rows = {}
+    records = {row["idempotency_key"]["S"]: row for row in ledger
+               if row["idempotency_key"]["S"].startswith("keyguard:deactivated:")}
     for row in ledger:
+        if row["idempotency_key"]["S"] in records:
+            continue
         fn = row["function"]["S"]
         rows[fn] = rows.get(fn, 0) + 1
+    # Each key keyguard deactivated has its record (age-rotation's grace and retention
+    # read it); a contained one says so.
+    if not dry:
+        leaked = records.get("keyguard:deactivated:" + world["alice_leaked"], {})
+        expect("contained_at" in leaked, f"alice's contained key has no containment record: {leaked}")
     # The translator: 3 steps + 3 windows + 3 suppressed rows.
     # deactivate-key: leaked-key, session-key, root, missing-user's notice, and the two
     # hand-offs the detector made (the forged hand-off writes nothing); the detector: 2 x 4.
