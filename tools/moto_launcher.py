@@ -234,6 +234,18 @@ class Launcher:
             return _json(start_response, STATUS.get(status, "500 Internal Server Error"), reply, code)
         if target in RETIRED_STATUS_ACTIONS:
             return self._without_status(environ, start_response)
+        if target == "secretsmanager.RotateSecret":
+            raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            environ["wsgi.input"] = io.BytesIO(raw)
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError:
+                body = {}
+            refusal = moto_standins.rotate_secret_as_aws(body.get("SecretId"), DEFAULT_ACCOUNT, region)
+            if refusal:
+                return _json(start_response, "400 Bad Request",
+                             {"__type": "InvalidRequestException", "message": refusal},
+                             "InvalidRequestException")
         if not path.startswith("/_keyguard/"):
             return self.moto_app(environ, start_response)
         handler = ROUTES.get((environ.get("REQUEST_METHOD"), path))

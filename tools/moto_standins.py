@@ -24,6 +24,11 @@ Incident Manager (REST-JSON, signing name ssm-incidents):
                             no response plans to look up);
                             clientToken: same token and request give the same record.
   GetIncidentRecord, ListIncidentRecords.
+Secrets Manager RotateSecret (moto's own, corrected): AWS refuses it while AWSPENDING is
+                            attached to a version other than AWSCURRENT (a rotation that
+                            did not finish); moto 5.2.5 refuses the opposite case instead,
+                            so the launcher refuses the first and, for the second (a
+                            finished rotation), lifts the stale AWSPENDING before moto sees it.
 State lives in this process and is cleared by POST /moto-api/reset, like moto's.
 """
 
@@ -412,3 +417,22 @@ def _start_incident(body, account):
         if token:
             INCIDENT_TOKENS[token] = (fingerprint, arn)
     return {"incidentRecordArn": arn}
+
+
+def rotate_secret_as_aws(secret_id, account, region):
+    """What AWS says before RotateSecret starts: an error message, or None to go on."""
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    if not secret_id:
+        return None
+    secret = secretsmanager_backends[account][region].secrets.get(secret_id)
+    versions = getattr(secret, "versions", None) or {}
+    for version_id, version in versions.items():
+        stages = version.get("version_stages", [])
+        if "AWSPENDING" in stages and "AWSCURRENT" not in stages:
+            return (f"A previous rotation isn't complete. That rotation will be reattempted "
+                    f"(version {version_id} holds AWSPENDING).")
+        if "AWSPENDING" in stages and "AWSCURRENT" in stages:
+            # A finished rotation: AWS rotates again; moto would refuse.
+            stages.remove("AWSPENDING")
+    return None

@@ -148,6 +148,7 @@ impl Secrets {
             previous,
             user_keys: None,
             user_tags: Default::default(),
+            contained: Default::default(),
         }))
     }
 

@@ -337,6 +337,7 @@ pub fn plan_rotator(
         previous: secret.previous.as_ref().map(HeldKey::from),
         user_keys: None,
         user_tags: BTreeMap::new(),
+        contained: BTreeMap::new(),
     };
     if let Some(user) = secret_facts
         .user(&cfg)

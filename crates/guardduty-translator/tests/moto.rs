@@ -418,3 +418,86 @@ fn the_template_sets_what_the_function_reads_and_nothing_else() {
             .map_err(|e| e.to_string())
     });
 }
+
+/// The runbook rotates the secret that holds the compromised key (not the first one
+/// tagged for the user), names a leftover AWSPENDING and refuses to rotate over it, as
+/// AWS refuses RotateSecret then (the launcher's stand-in enforces it).
+#[tokio::test]
+async fn the_runbook_rotates_the_secret_holding_the_key_and_refuses_over_a_leftover_pending() {
+    let w = world(&[]).await;
+    let (user, named, other) = w.user_with_two_keys().await;
+    let sdk = keyguard_aws::load_config().await;
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    let secret = |key: &str| {
+        let sm = sm.clone();
+        let (user, key) = (user.clone(), key.to_owned());
+        async move {
+            sm.create_secret()
+                .name(unique("keyguard/iam-user"))
+                .secret_string(
+                    serde_json::json!({"UserName": user, "AccessKeyId": key}).to_string(),
+                )
+                .tags(
+                    aws_sdk_secretsmanager::types::Tag::builder()
+                        .key("keyguard:iam-user")
+                        .value(&user)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap()
+                .arn
+                .unwrap()
+        }
+    };
+    // Created first, so the first one listed: it holds the user's other key.
+    let _wrong = secret(&other).await;
+    let right = secret(&named).await;
+    // A rotation of the right one that never finished: AWSPENDING on a second version.
+    let pending = sm
+        .put_secret_value()
+        .secret_id(&right)
+        .secret_string(
+            serde_json::json!({"UserName": user, "AccessKeyId": "AKIAPENDINGKEY000001"})
+                .to_string(),
+        )
+        .version_stages("AWSPENDING")
+        .send()
+        .await
+        .unwrap()
+        .version_id
+        .unwrap();
+    // As AWS does, Secrets Manager refuses to rotate it.
+    let refused = sm
+        .rotate_secret()
+        .secret_id(&right)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        keyguard_aws::effect_error(&refused).code.as_deref(),
+        Some("InvalidRequestException")
+    );
+    let report = w
+        .run_at(
+            &sample("iam-user.json", &named, &user),
+            "2026-11-23T10:14:59Z",
+        )
+        .await;
+    assert_eq!(report["statusCode"], 200, "{report:#}");
+    let (executions, _) = recorded(&user);
+    let outputs = &executions[0]["Outputs"];
+    assert_eq!(
+        outputs["rotateManagedSecret.SecretArn"][0],
+        right.as_str(),
+        "{outputs:#}"
+    );
+    assert_eq!(outputs["rotateManagedSecret.Rotation"][0], "refused");
+    assert!(outputs["rotateManagedSecret.Message"][0]
+        .as_str()
+        .unwrap()
+        .contains(&pending));
+    // The key itself was still contained: the refusal is of the rotation only.
+    assert_eq!(w.status(&user, &named).await, "Inactive");
+    assert_eq!(w.status(&user, &other).await, "Active");
+}

@@ -146,6 +146,16 @@ impl App {
             .await?;
             facts.user_keys = keys.map(|k| k.keys);
             facts.user_tags = tags.unwrap_or_default();
+            // Keys the secret does not hold might be deleted to make room: any keyguard
+            // contained is evidence.
+            let held = facts.current.as_ref().and_then(|c| c.key_id.clone());
+            for (key, _) in facts.user_keys.iter().flatten() {
+                if Some(key) != held.as_ref() {
+                    if let Some(at) = self.ledger.deactivations(key).await?.contained {
+                        facts.contained.insert(key.clone(), at);
+                    }
+                }
+            }
         }
         Ok(Some(facts))
     }

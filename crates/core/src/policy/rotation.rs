@@ -40,6 +40,9 @@ pub struct RotatorConfig {
     pub unused_days: u32,
     /// `USER_TYPE_TAG` (default `UserType`): `employee` keys are deactivated, others reported.
     pub user_type_tag: String,
+    /// `CONTAINED_KEY_RETENTION_DAYS` (default 30): a key keyguard contained this recently is
+    /// evidence, never deleted to make room for a new one.
+    pub retention_days: u32,
     pub containment: ContainmentConfig,
 }
 
@@ -50,6 +53,7 @@ impl RotatorConfig {
             grace_days: config::number(env, "DELETE_GRACE_DAYS", 7)?,
             unused_days: config::number(env, "UNUSED_KEY_DAYS", 90)?,
             user_type_tag: config::string(env, "USER_TYPE_TAG", "UserType"),
+            retention_days: config::number(env, "CONTAINED_KEY_RETENTION_DAYS", 30)?,
             containment: ContainmentConfig::from_env(env, me)?,
         })
     }
@@ -82,6 +86,9 @@ pub struct SecretFacts {
     pub user_keys: Option<Vec<(String, KeyStatus)>>,
     /// The user's tags (the exemption tag).
     pub user_tags: BTreeMap<String, String>,
+    /// When keyguard contained each of the user's keys, for those it did (the ledger's
+    /// per-key record).
+    pub contained: BTreeMap<String, Timestamp>,
 }
 
 impl SecretFacts {
@@ -279,11 +286,22 @@ fn plan_step(
                 .collect();
             if keys.len() >= 2 {
                 if let Some((active, _)) = others.iter().find(|(_, s)| *s == KeyStatus::Active) {
-                    return Err(Decision::Refused {
-                        why: format!(
-                            "{user} already has two keys and {active}, which {secret} does not hold, is Active: deactivate or delete it by hand, then rotate again"
-                        ),
-                    });
+                    return Ok(b.refuse(Some(&user), format!(
+                        "{user} already has two keys and {active}, which {secret} does not hold, is Active: deactivate or delete it by hand, then rotate again"
+                    )));
+                }
+                let retention = chrono::Duration::days(i64::from(cfg.retention_days));
+                if let Some((key, at)) = others.iter().find_map(|(k, _)| {
+                    facts
+                        .contained
+                        .get(k)
+                        .filter(|at| now - **at < retention)
+                        .map(|at| (k, at))
+                }) {
+                    return Ok(b.refuse(Some(&user), format!(
+                        "{user}'s other key {key} was contained by keyguard on {}: it is evidence, never deleted to make room; delete it by hand once investigated, then rotate again",
+                        at.format("%Y-%m-%d")
+                    )));
                 }
                 for (other, _) in others {
                     let key = parse_key(other, "the user's other key")?;

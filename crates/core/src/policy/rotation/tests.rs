@@ -46,6 +46,7 @@ fn facts(keys: &[(&str, KeyStatus)], pending: Option<&str>) -> SecretFacts {
         previous: None,
         user_keys: Some(keys.iter().map(|(k, s)| (k.to_string(), *s)).collect()),
         user_tags: BTreeMap::new(),
+        contained: BTreeMap::new(),
     }
 }
 
@@ -80,7 +81,7 @@ fn create_makes_room_only_by_deleting_an_inactive_key() {
             "other key Active",
             facts(&[(OLD, Active), (OTHER, Active)], None),
             "refused",
-            vec![],
+            vec!["notify"],
             403,
         ),
         (
@@ -321,4 +322,27 @@ fn two_stray_keys_get_two_ledger_rows_and_a_retried_finish_retires_the_old_key()
     retired.user_keys = Some(vec![(OLD.into(), Inactive), (NEW.into(), Active)]);
     let p = decide_step(&event(RotationStep::Finish), &cfg(), &retired, now());
     assert_eq!(p.decision.name(), "nothing_to_do");
+}
+
+#[test]
+fn a_key_keyguard_contained_is_never_deleted_to_make_room() {
+    let mut f = facts(&[(OLD, Active), (OTHER, Inactive)], None);
+    f.contained
+        .insert(OTHER.into(), now() - chrono::Duration::days(2));
+    let p = decide_step(&event(RotationStep::Create), &cfg(), &f, now());
+    assert_eq!(p.decision.name(), "refused", "{p:#?}");
+    assert_eq!(names(&p), ["notify"], "evidence kept, and said so");
+    // Contained long ago (past the retention): it may make room again.
+    f.contained
+        .insert(OTHER.into(), now() - chrono::Duration::days(40));
+    let p = decide_step(&event(RotationStep::Create), &cfg(), &f, now());
+    assert_eq!(names(&p), ["delete_key", "notify", "create_pending_key"]);
+    // An Active key in the way: refused with a notice too, never silently.
+    let p = decide_step(
+        &event(RotationStep::Create),
+        &cfg(),
+        &facts(&[(OLD, Active), (OTHER, Active)], None),
+        now(),
+    );
+    assert_eq!(names(&p), ["notify"]);
 }
