@@ -12,15 +12,17 @@ use keyguard_testkit::infra;
 /// failed attempt: the second retry comes at least three minutes after the claim.
 const SECOND_RETRY_AFTER_SECONDS: u64 = 180;
 
+const FUNCTIONS: [&str; 5] = [
+    "deactivate-key",
+    "guardduty-translator",
+    "createkey-detector",
+    "secrets-rotator",
+    "age-rotation",
+];
+
 #[test]
 fn every_lease_outlasts_its_timeout_and_event_functions_reclaim_before_lambdas_second_retry() {
-    for function in [
-        "deactivate-key",
-        "guardduty-translator",
-        "createkey-detector",
-        "secrets-rotator",
-        "age-rotation",
-    ] {
+    for function in FUNCTIONS {
         let t = infra::template(function);
         let timeout = t["Resources"]["Function"]["Properties"]["Timeout"]
             .as_u64()
@@ -51,13 +53,7 @@ fn every_lease_outlasts_its_timeout_and_event_functions_reclaim_before_lambdas_s
 /// quota of 10: a template that reserves any by default fails to deploy there.
 #[test]
 fn no_template_reserves_concurrency_unless_asked() {
-    for function in [
-        "deactivate-key",
-        "guardduty-translator",
-        "createkey-detector",
-        "secrets-rotator",
-        "age-rotation",
-    ] {
+    for function in FUNCTIONS {
         let t = infra::template(function);
         assert_eq!(
             t["Parameters"]["ReservedConcurrency"]["Default"], "",

@@ -374,17 +374,15 @@ fn plan_step(
                         ),
                     }));
                 };
-                let key_id = parse_key(old, "the previous key")?;
-                b.step(
-                    Action::DeactivateKey {
-                        user: user.clone(),
-                        key_id,
-                    },
-                    format!(
-                        "version {token} is AWSCURRENT but the key it replaced, {old}, is still Active: retired now, deleted after {} days",
-                        cfg.grace_days
-                    ),
-                );
+                retire(
+                    &mut b,
+                    &user,
+                    old,
+                    cfg,
+                    &format!(
+                    "version {token} is AWSCURRENT but the key it replaced, {old}, is still Active"
+                ),
+                )?;
                 return Ok(b.done(Decision::Act));
             }
             let new_key = pending_key.ok_or_else(|| no_pending(&secret, token))?;
@@ -406,21 +404,36 @@ fn plan_step(
                     .find(|(k, s)| k == o && *s == KeyStatus::Active)
             });
             if let Some((old, _)) = old_active.filter(|(o, _)| o != new_key) {
-                let key_id = parse_key(old, "the previous key")?;
-                b.step(
-                    Action::DeactivateKey {
-                        user: user.clone(),
-                        key_id,
-                    },
-                    format!(
-                        "the previous key {old} is retired: Inactive now, deleted after {} days",
-                        cfg.grace_days
-                    ),
-                );
+                retire(
+                    &mut b,
+                    &user,
+                    old,
+                    cfg,
+                    &format!("the previous key {old} is retired"),
+                )?;
             }
             Ok(b.done(Decision::Act))
         }
     }
+}
+
+/// Sets the key a rotation replaced Inactive; the sweep deletes it after the grace.
+fn retire(
+    b: &mut Builder,
+    user: &UserName,
+    old: &str,
+    cfg: &RotatorConfig,
+    why: &str,
+) -> Result<(), Decision> {
+    let key_id = parse_key(old, "the previous key")?;
+    b.step(
+        Action::DeactivateKey {
+            user: user.clone(),
+            key_id,
+        },
+        format!("{why}: Inactive now, deleted after {} days", cfg.grace_days),
+    );
+    Ok(())
 }
 
 fn no_pending(secret: &str, token: &str) -> Decision {
