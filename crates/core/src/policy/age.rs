@@ -220,11 +220,28 @@ pub struct Line {
     pub message: String,
 }
 
-fn plausible_email(address: &str) -> bool {
-    let ok_chars = address
-        .chars()
-        .all(|c| !c.is_whitespace() && !c.is_control() && !matches!(c, ',' | ';' | '<' | '>'));
-    matches!(address.split_once('@'), Some((l, d)) if !l.is_empty() && d.contains('.')) && ok_chars
+/// Whether SES can send to the address at all. SES does not support SMTPUTF8: the local
+/// part must be 7-bit ASCII, and a domain with other characters must come Punycode-encoded
+/// (`xn--…` labels). An address it cannot take is no usable email: the person's key
+/// actions go ahead rather than wait for a message that can never be sent, and the
+/// summary names them for the administrators.
+pub fn deliverable_by_ses(address: &str) -> bool {
+    let Some((local, domain)) = address.split_once('@') else {
+        return false;
+    };
+    let local_ok = (1..=64).contains(&local.len())
+        && local.bytes().all(|b| {
+            b.is_ascii_graphic()
+                && !matches!(b, b',' | b';' | b'<' | b'>' | b'@' | b'"' | b'(' | b')')
+        });
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    let labels: Vec<&str> = domain.split('.').collect();
+    local_ok && address.len() <= 320 && labels.len() >= 2 && labels.iter().all(|l| label_ok(l))
 }
 
 /// Lists cut for a notice: at most `MAX_LISTED` names.
@@ -395,7 +412,7 @@ impl Scan<'_> {
             return;
         }
         let to =
-            crate::guard::tag_value(&p.tags, &self.cfg.email_tag).filter(|a| plausible_email(a));
+            crate::guard::tag_value(&p.tags, &self.cfg.email_tag).filter(|a| deliverable_by_ses(a));
         let Some(to) = to else {
             self.no_email.push(p.user.clone());
             return;

@@ -652,3 +652,44 @@ fn grace_counts_from_any_keyguard_deactivation_and_a_contained_key_is_kept_as_ev
     };
     assert!(email.text.contains("kept as evidence"), "{}", email.text);
 }
+
+#[test]
+fn an_address_ses_cannot_take_is_no_usable_email_and_never_holds_key_actions_back() {
+    for (address, ok) in [
+        ("alice@example.com", true),
+        ("a.b+tag@sub.example.co.uk", true),
+        ("jurgen@xn--bcher-kva.example", true),
+        ("jürgen@example.com", false),
+        ("alice@bücher.example", false),
+        ("alice@example", false),
+        ("alice@-bad-.example.com", false),
+        ("alice@@example.com", false),
+        ("al ice@example.com", false),
+        ("alice@example.com,bob@example.com", false),
+        ("", false),
+    ] {
+        assert_eq!(deliverable_by_ses(address), ok, "{address:?}");
+    }
+    // jürgen can never be mailed: his key is deactivated anyway, without waiting, and
+    // the summary names him.
+    let plan = decide_scan(
+        "run",
+        &cfg(),
+        &[person(
+            "jurgen",
+            Some("employee"),
+            Some("jürgen@example.com"),
+            &[(K1, Active, 85)],
+        )],
+        now(),
+    );
+    let deactivate = plan
+        .steps
+        .iter()
+        .find(|s| s.action.name() == "deactivate_key")
+        .expect("deactivated");
+    assert_eq!(deactivate.after, None, "waits for no email");
+    assert!(plan.steps.iter().all(|s| s.action.name() != "send_email"));
+    let summary = format!("{:?}", plan.steps.last().unwrap().action);
+    assert!(summary.contains("jurgen"), "{summary}");
+}
