@@ -355,6 +355,8 @@ pub fn deactivation_record(key_id: &str) -> String {
 pub struct Deactivations {
     pub last: Option<keyguard_core::Timestamp>,
     pub contained: Option<keyguard_core::Timestamp>,
+    /// When secrets-rotator retired it (a rotation replaced it).
+    pub retired: Option<keyguard_core::Timestamp>,
 }
 
 impl DynamoLedger {
@@ -369,10 +371,11 @@ impl DynamoLedger {
             return Ok(());
         };
         let at = entry.at.to_rfc3339();
-        let contained = matches!(
-            entry.function.as_str(),
-            "deactivate-key" | "guardduty-translator"
-        );
+        let also = match entry.function.as_str() {
+            "deactivate-key" | "guardduty-translator" => ", contained_at = :at",
+            "secrets-rotator" => ", retired_at = :at",
+            _ => "",
+        };
         let mut update = self
             .client
             .update_item()
@@ -381,15 +384,9 @@ impl DynamoLedger {
             .expression_attribute_values(":at", s(&at))
             .expression_attribute_values(":f", s(&entry.function))
             .expression_attribute_values(":exp", n(entry.at.timestamp() + self.ttl_seconds));
-        update = if contained {
-            update.update_expression(
-                "SET last_deactivated = :at, last_function = :f, contained_at = :at, expires_at = :exp",
-            )
-        } else {
-            update.update_expression(
-                "SET last_deactivated = :at, last_function = :f, expires_at = :exp",
-            )
-        };
+        update = update.update_expression(format!(
+            "SET last_deactivated = :at, last_function = :f, expires_at = :exp{also}"
+        ));
         update.send().await.map_err(|e| effect_error(&e))?;
         Ok(())
     }
@@ -406,6 +403,7 @@ impl DynamoLedger {
         Ok(Deactivations {
             last: time("last_deactivated"),
             contained: time("contained_at"),
+            retired: time("retired_at"),
         })
     }
 

@@ -318,6 +318,9 @@ impl Secrets {
                 current_key: current,
                 previous_key: previous,
                 last_rotated,
+                // The ledger's to say (secrets-rotator fills them in).
+                previous_retired_at: None,
+                previous_contained_at: None,
             });
         }
         Ok(all)

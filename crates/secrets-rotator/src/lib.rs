@@ -164,10 +164,19 @@ impl App {
         &self,
     ) -> Result<(Vec<sweep::UserFacts>, Vec<sweep::ManagedSecret>), EffectError> {
         let users = self.effects.iam.inventory().await?;
-        let secrets = match &self.effects.secrets {
+        let mut secrets = match &self.effects.secrets {
             Some(s) => s.managed(&self.settings.rotator.secret_user_tag).await?,
             None => Vec::new(),
         };
+        // Whether keyguard's own rotation retired each previous key, and whether keyguard
+        // contained it: the sweep deletes only the first, and never the second.
+        for secret in &mut secrets {
+            if let Some(previous) = &secret.previous_key {
+                let seen = self.ledger.deactivations(previous).await?;
+                secret.previous_retired_at = seen.retired;
+                secret.previous_contained_at = seen.contained;
+            }
+        }
         Ok((users, secrets))
     }
 }

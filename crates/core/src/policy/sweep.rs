@@ -41,6 +41,11 @@ pub struct ManagedSecret {
     pub current_key: Option<String>,
     pub previous_key: Option<String>,
     pub last_rotated: Option<Timestamp>,
+    /// When secrets-rotator itself retired `previous_key`, by the ledger's per-key record.
+    /// Without it the key was set aside by someone else, and is never deleted here.
+    pub previous_retired_at: Option<Timestamp>,
+    /// When keyguard contained `previous_key`, if it did: evidence, kept.
+    pub previous_contained_at: Option<Timestamp>,
 }
 
 fn days(from: Timestamp, now: Timestamp) -> i64 {
@@ -75,10 +80,21 @@ pub fn decide_sweep(
     let by_name: BTreeMap<&str, &UserFacts> = users.iter().map(|u| (u.name.as_str(), u)).collect();
     let grace = i64::from(cfg.grace_days);
     for secret in secrets {
-        let (Some(previous), Some(rotated)) = (&secret.previous_key, secret.last_rotated) else {
+        // Only a key keyguard's own rotation retired, its grace counted from that
+        // retirement: anyone who may tag a secret could otherwise point AWSPREVIOUS at a
+        // key set aside for an investigation and have it deleted.
+        let (Some(previous), Some(rotated)) = (&secret.previous_key, secret.previous_retired_at)
+        else {
             continue;
         };
         if secret.current_key.as_ref() == Some(previous) || days(rotated, now) < grace {
+            continue;
+        }
+        let retention = i64::from(cfg.retention_days);
+        if secret
+            .previous_contained_at
+            .is_some_and(|at| days(at, now) < retention)
+        {
             continue;
         }
         // IAM names compare regardless of case.

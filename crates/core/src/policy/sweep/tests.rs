@@ -136,6 +136,8 @@ fn only_the_retired_key_past_its_grace_is_deleted() {
         current_key: Some(CUR.into()),
         previous_key: Some(PREV.into()),
         last_rotated: Some(ago(days_ago)),
+        previous_retired_at: Some(ago(days_ago)),
+        previous_contained_at: None,
     };
     let p = decide_sweep("ev", &cfg(&[]), &[svc(Inactive)], &[secret(7)], now());
     assert_eq!(
@@ -176,4 +178,33 @@ fn only_the_retired_key_past_its_grace_is_deleted() {
     assert!(decide_sweep("ev", &cfg(&[]), &[hand], &[secret(30)], now())
         .steps
         .is_empty());
+    // A tagged secret whose AWSPREVIOUS names an Inactive key keyguard's rotation never
+    // retired (set aside for an investigation, say): never deleted.
+    let planted = ManagedSecret {
+        previous_retired_at: None,
+        ..secret(30)
+    };
+    assert!(!actions(&decide_sweep(
+        "ev",
+        &cfg(&[]),
+        &[svc(Inactive)],
+        &[planted],
+        now()
+    ))
+    .iter()
+    .any(|(a, _)| a == "delete_key"));
+    // Retired, then contained by keyguard: evidence for its retention period.
+    let contained = ManagedSecret {
+        previous_contained_at: Some(ago(3)),
+        ..secret(30)
+    };
+    assert!(!actions(&decide_sweep(
+        "ev",
+        &cfg(&[]),
+        &[svc(Inactive)],
+        &[contained],
+        now()
+    ))
+    .iter()
+    .any(|(a, _)| a == "delete_key"));
 }
