@@ -6,12 +6,16 @@ use keyguard_core::{AccessKeyId, EffectError, ErrorKind, UserName};
 #[derive(Clone)]
 pub struct Runbooks {
     client: aws_sdk_ssm::Client,
+    /// Passed to the runbook as `NoticeTopicArn`: where it tells of a rotation it refused
+    /// or that failed, which happens after keyguard's own invocation has ended.
+    notice_topic_arn: Option<String>,
 }
 
 impl Runbooks {
-    pub fn new(config: &aws_config::SdkConfig) -> Self {
+    pub fn new(config: &aws_config::SdkConfig, notice_topic_arn: Option<String>) -> Self {
         Self {
             client: aws_sdk_ssm::Client::new(config),
+            notice_topic_arn,
         }
     }
 
@@ -34,6 +38,9 @@ impl Runbooks {
             .client_token(client_token);
         if let Some(role) = assume_role_arn {
             call = call.parameters("AutomationAssumeRole", vec![role.to_owned()]);
+        }
+        if let Some(topic) = &self.notice_topic_arn {
+            call = call.parameters("NoticeTopicArn", vec![topic.clone()]);
         }
         let out = call.send().await.map_err(|e| effect_error(&e))?;
         out.automation_execution_id()

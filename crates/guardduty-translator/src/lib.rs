@@ -40,7 +40,7 @@ impl App {
     pub fn new(sdk: &keyguard_aws::SdkConfig, settings: Settings) -> Self {
         Self {
             effects: AwsEffects {
-                runbooks: Some(Runbooks::new(sdk)),
+                runbooks: Some(Runbooks::new(sdk, settings.common.notice_topic_arn.clone())),
                 incidents: Some(Incidents::new(sdk)),
                 ..AwsEffects::configured(sdk, &settings.common)
             },

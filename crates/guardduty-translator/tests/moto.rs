@@ -424,9 +424,18 @@ fn the_template_sets_what_the_function_reads_and_nothing_else() {
 /// AWS refuses RotateSecret then (the launcher's stand-in enforces it).
 #[tokio::test]
 async fn the_runbook_rotates_the_secret_holding_the_key_and_refuses_over_a_leftover_pending() {
-    let w = world(&[]).await;
-    let (user, named, other) = w.user_with_two_keys().await;
+    moto::shared();
     let sdk = keyguard_aws::load_config().await;
+    let topic = aws_sdk_sns::Client::new(&sdk)
+        .create_topic()
+        .name(unique("notices"))
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let w = world(&[("NOTICE_TOPIC_ARN", &topic)]).await;
+    let (user, named, other) = w.user_with_two_keys().await;
     let sm = aws_sdk_secretsmanager::Client::new(&sdk);
     let secret = |key: &str| {
         let sm = sm.clone();
@@ -500,4 +509,72 @@ async fn the_runbook_rotates_the_secret_holding_the_key_and_refuses_over_a_lefto
     // The key itself was still contained: the refusal is of the rotation only.
     assert_eq!(w.status(&user, &named).await, "Inactive");
     assert_eq!(w.status(&user, &other).await, "Active");
+    // The refusal is told by the runbook itself, after the translator's own notice (which
+    // said only that the runbook started), naming the leftover version.
+    let told: Vec<String> = moto::shared()
+        .published(&topic)
+        .into_iter()
+        .filter(|m| m.contains("runbook rotation refused"))
+        .collect();
+    assert_eq!(told.len(), 1, "{told:#?}");
+    assert!(
+        told[0].contains(&pending) && told[0].contains(&named),
+        "{told:#?}"
+    );
+}
+
+/// A deactivation the runbook could not make (the user is gone by the time it runs) is
+/// told, and the execution fails rather than going on to rotate.
+#[tokio::test]
+async fn a_runbook_that_cannot_deactivate_says_so_and_fails() {
+    moto::shared();
+    let sdk = keyguard_aws::load_config().await;
+    let topic = aws_sdk_sns::Client::new(&sdk)
+        .create_topic()
+        .name(unique("notices"))
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let _w = world(&[]).await;
+    let user = unique("gone");
+    let key = "AKIAGONEUSERKEY00001";
+    aws_sdk_ssm::Client::new(&sdk)
+        .start_automation_execution()
+        .document_name(RUNBOOK)
+        .parameters("UserName", vec![user.clone()])
+        .parameters("AccessKeyId", vec![key.into()])
+        .parameters("NoticeTopicArn", vec![topic.clone()])
+        .send()
+        .await
+        .unwrap();
+    let (executions, _) = recorded(&user);
+    assert_eq!(executions.len(), 1);
+    let execution = &executions[0];
+    assert_eq!(
+        execution["AutomationExecutionStatus"], "Failed",
+        "{execution:#}"
+    );
+    let ran: Vec<&str> = execution["StepExecutions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["StepName"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ran,
+        ["deactivateKey", "reportFailedDeactivation"],
+        "{execution:#}"
+    );
+    let told: Vec<String> = moto::shared()
+        .published(&topic)
+        .into_iter()
+        .filter(|m| m.contains("runbook could not deactivate"))
+        .collect();
+    assert_eq!(told.len(), 1, "{told:#?}");
+    assert!(
+        told[0].contains(key) && told[0].contains(&user),
+        "{told:#?}"
+    );
 }

@@ -107,6 +107,20 @@ impl Moto {
         serde_json::from_str(&body).expect("moto answers JSON")
     }
 
+    /// The messages SNS published to `topic`, each as moto records it (JSON text).
+    pub fn published(&self, topic: &str) -> Vec<String> {
+        let data = self.data();
+        let mut messages = Vec::new();
+        for t in data["sns"]["Topic"].as_array().into_iter().flatten() {
+            if t["arn"] == topic {
+                for n in t["sent_notifications"].as_array().into_iter().flatten() {
+                    messages.push(n.to_string());
+                }
+            }
+        }
+        messages
+    }
+
     /// AWS requests moto served since the last [`Moto::reset_requests`].
     pub fn requests(&self) -> u64 {
         let (_, body) = request(&self.endpoint, "GET", "/_keyguard/requests", "");
