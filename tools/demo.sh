@@ -61,6 +61,11 @@ invoke() { # invoke FUNCTION EVENT_FILE -> the function's JSON result on stdout
   $PY tools/invoke.py "$port" "$1" "$2" || { tail -20 "$work/watch.log" >&2; return 1; }
 }
 
+# The emulator starts a function's process on its first invocation. The detector's hand-off
+# is the one call with a 5 s budget, so deactivate-key is started first, with an event it
+# refuses as malformed (400, nothing read or written), rather than on the story's clock.
+echo '{}' > "$work/warm-up.json"; invoke deactivate-key "$work/warm-up.json" > /dev/null
+
 results="$work/results.jsonl"
 act() { # act FUNCTION NAME EVENT_FILE NARRATION...
   local function=$1 name=$2 file=$3; shift 3

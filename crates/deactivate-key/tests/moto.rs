@@ -342,13 +342,7 @@ async fn two_copies_at_once_act_once() {
 async fn exempt_users_are_never_touched_and_the_notice_reaches_sns() {
     moto::shared();
     let sdk = keyguard_aws::load_config().await;
-    let topic = aws_sdk_sns::Client::new(&sdk)
-        .create_topic()
-        .name(unique("notices"))
-        .send()
-        .await
-        .unwrap();
-    let topic_arn = topic.topic_arn().unwrap().to_owned();
+    let topic_arn = keyguard_testkit::sns::topic(&aws_sdk_sns::Client::new(&sdk), "notices").await;
     let w = world(&[
         ("EXEMPT_USERS", "breakglass-admin"),
         ("NOTICE_TOPIC_ARN", &topic_arn),

@@ -419,6 +419,13 @@ fn the_template_sets_what_the_function_reads_and_nothing_else() {
     });
 }
 
+/// The notices published to `topic` that contain `phrase`.
+fn notices_saying(topic: &str, phrase: &str) -> Vec<String> {
+    let mut all = moto::shared().published(topic);
+    all.retain(|m| m.contains(phrase));
+    all
+}
+
 /// The runbook rotates the secret that holds the compromised key (not the first one
 /// tagged for the user), names a leftover AWSPENDING and refuses to rotate over it, as
 /// AWS refuses RotateSecret then (the launcher's stand-in enforces it).
@@ -426,14 +433,7 @@ fn the_template_sets_what_the_function_reads_and_nothing_else() {
 async fn the_runbook_rotates_the_secret_holding_the_key_and_refuses_over_a_leftover_pending() {
     moto::shared();
     let sdk = keyguard_aws::load_config().await;
-    let topic = aws_sdk_sns::Client::new(&sdk)
-        .create_topic()
-        .name(unique("notices"))
-        .send()
-        .await
-        .unwrap()
-        .topic_arn
-        .unwrap();
+    let topic = keyguard_testkit::sns::topic(&aws_sdk_sns::Client::new(&sdk), "notices").await;
     let w = world(&[("NOTICE_TOPIC_ARN", &topic)]).await;
     let (user, named, other) = w.user_with_two_keys().await;
     let sm = aws_sdk_secretsmanager::Client::new(&sdk);
@@ -511,11 +511,7 @@ async fn the_runbook_rotates_the_secret_holding_the_key_and_refuses_over_a_lefto
     assert_eq!(w.status(&user, &other).await, "Active");
     // The refusal is told by the runbook itself, after the translator's own notice (which
     // said only that the runbook started), naming the leftover version.
-    let told: Vec<String> = moto::shared()
-        .published(&topic)
-        .into_iter()
-        .filter(|m| m.contains("runbook rotation refused"))
-        .collect();
+    let told = notices_saying(&topic, "runbook rotation refused");
     assert_eq!(told.len(), 1, "{told:#?}");
     assert!(
         told[0].contains(&pending) && told[0].contains(&named),
@@ -529,14 +525,7 @@ async fn the_runbook_rotates_the_secret_holding_the_key_and_refuses_over_a_lefto
 async fn a_runbook_that_cannot_deactivate_says_so_and_fails() {
     moto::shared();
     let sdk = keyguard_aws::load_config().await;
-    let topic = aws_sdk_sns::Client::new(&sdk)
-        .create_topic()
-        .name(unique("notices"))
-        .send()
-        .await
-        .unwrap()
-        .topic_arn
-        .unwrap();
+    let topic = keyguard_testkit::sns::topic(&aws_sdk_sns::Client::new(&sdk), "notices").await;
     let _w = world(&[]).await;
     let user = unique("gone");
     let key = "AKIAGONEUSERKEY00001";
@@ -567,11 +556,7 @@ async fn a_runbook_that_cannot_deactivate_says_so_and_fails() {
         ["deactivateKey", "reportFailedDeactivation"],
         "{execution:#}"
     );
-    let told: Vec<String> = moto::shared()
-        .published(&topic)
-        .into_iter()
-        .filter(|m| m.contains("runbook could not deactivate"))
-        .collect();
+    let told = notices_saying(&topic, "runbook could not deactivate");
     assert_eq!(told.len(), 1, "{told:#?}");
     assert!(
         told[0].contains(key) && told[0].contains(&user),

@@ -149,21 +149,11 @@ fn outcomes(report: &Value) -> Vec<String> {
         .collect()
 }
 
-fn published(topic: &str) -> Vec<String> {
-    moto::shared().published(topic)
-}
-
 #[tokio::test]
 async fn a_full_cycle_twice_over_then_the_sweep_deletes_the_retired_key() {
     moto::shared();
     let sns = aws_sdk_sns::Client::new(&keyguard_aws::load_config().await);
-    let topic = sns
-        .create_topic()
-        .name(unique("rotations"))
-        .send()
-        .await
-        .unwrap();
-    let topic = topic.topic_arn().unwrap().to_owned();
+    let topic = keyguard_testkit::sns::topic(&sns, "rotations").await;
     let w = world(&[("NOTICE_TOPIC_ARN", &topic), ("DELETE_GRACE_DAYS", "0")]).await;
     let m = w.managed().await;
     let t = token();
@@ -273,7 +263,7 @@ async fn a_full_cycle_twice_over_then_the_sweep_deletes_the_retired_key() {
     }
     assert!(!noticed.contains(&keys["employee-new"].1.as_str()));
 
-    let messages = published(&topic);
+    let messages = moto::shared().published(&topic);
     assert!(
         messages
             .iter()

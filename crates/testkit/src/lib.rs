@@ -24,6 +24,8 @@ pub mod infra;
 pub mod logs;
 pub mod moto;
 pub mod receiver;
+#[cfg(feature = "sns")]
+pub mod sns;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
