@@ -15,6 +15,10 @@ Routes added (all under /_keyguard/, never part of any AWS protocol):
         "create_date": "2026-08-30T09:00:00+00:00"}
        -> 200 {"key_id": ..., "create_date": ...} | 404 {"error": ...} | 400 {"error": ...}
 
+  POST /_keyguard/ses/sandbox      {"region": "eu-west-3", "on": true}
+       -> 200 {"sandbox": [regions]}: SES v2 SendEmail in that region refuses any recipient
+          that is not a verified identity (MessageRejected), as the SES sandbox does
+
   GET  /_keyguard/requests         -> 200 {"total": N, "by_action": {"iam:UpdateAccessKey": n, ...}}:
                                       AWS requests served since the last reset
   POST /_keyguard/requests/reset   -> 200 {"total": 0, "by_action": {}}
@@ -101,6 +105,44 @@ def backdate_key(body):
     return "404 Not Found", {"error": "user " + user_name + " has no key " + key_id}
 
 
+# Regions whose SES account is in the sandbox (as every new SES account is): each
+# recipient must be a verified identity, or SendEmail is refused with MessageRejected, as
+# AWS refuses it. moto checks only the sender. Off unless a test turns it on for a region.
+SES_SANDBOX = set()
+
+
+def ses_sandbox(body):
+    region, on = body.get("region"), body.get("on")
+    if not isinstance(region, str) or not isinstance(on, bool):
+        return "400 Bad Request", {"error": "region (string) and on (boolean) are required"}
+    (SES_SANDBOX.add if on else SES_SANDBOX.discard)((DEFAULT_ACCOUNT, region))
+    return "200 OK", {"sandbox": sorted(r for _, r in SES_SANDBOX)}
+
+
+def _sandbox_refusal(environ, region):
+    """The MessageRejected a sandboxed SES v2 SendEmail gets for an unverified recipient,
+    or None. The body is read and put back for moto."""
+    if (DEFAULT_ACCOUNT, region) not in SES_SANDBOX:
+        return None
+    raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    environ["wsgi.input"] = io.BytesIO(raw)
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        return None
+    destination = body.get("Destination") or {}
+    recipients = [a for field in ("ToAddresses", "CcAddresses", "BccAddresses")
+                  for a in destination.get(field) or [] if isinstance(a, str)]
+    from moto.ses.models import ses_backends
+
+    backend = ses_backends[DEFAULT_ACCOUNT][region]
+    unverified = [a for a in recipients if not backend._is_verified_address(a)]
+    if not unverified:
+        return None
+    return ("Email address is not verified. The following identities failed the check in region %s: %s"
+            % (region.upper(), ", ".join(unverified)))
+
+
 WEBHOOK_POSTS = []
 
 
@@ -150,6 +192,7 @@ ROUTES = {
     ("GET", "/_keyguard/requests"): lambda _body: ("200 OK", _counts()),
     ("POST", "/_keyguard/requests/reset"): _count_reset,
     ("POST", "/_keyguard/iam/backdate-key"): backdate_key,
+    ("POST", "/_keyguard/ses/sandbox"): ses_sandbox,
     ("GET", "/_keyguard/standins"): lambda _body: ("200 OK", moto_standins.snapshot()),
     ("GET", "/_keyguard/webhooks"): lambda _body: ("200 OK", {"posts": list(WEBHOOK_POSTS)}),
 }
@@ -215,6 +258,7 @@ class Launcher:
         if path == "/moto-api/reset":
             moto_standins.reset()
             WEBHOOK_POSTS.clear()
+            SES_SANDBOX.clear()
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         region, service = _scope(environ)
         ssm_action = target[10:] if target.startswith("AmazonSSM.") else None
@@ -246,6 +290,10 @@ class Launcher:
                 return _json(start_response, "400 Bad Request",
                              {"__type": "InvalidRequestException", "message": refusal},
                              "InvalidRequestException")
+        if path == "/v2/email/outbound-emails" and environ.get("REQUEST_METHOD") == "POST":
+            refusal = _sandbox_refusal(environ, region)
+            if refusal:
+                return _json(start_response, "400 Bad Request", {"message": refusal}, "MessageRejected")
         if not path.startswith("/_keyguard/"):
             return self.moto_app(environ, start_response)
         handler = ROUTES.get((environ.get("REQUEST_METHOD"), path))

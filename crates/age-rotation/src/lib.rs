@@ -117,7 +117,7 @@ impl App {
                 }),
             }
         };
-        let report = keyguard_core::execute(plan, &self.effects, &self.ledger, dry_run, now).await;
+        let report = self.apply(plan, &self.effects, now).await;
         age::with_unread(report, &unread)
     }
 
@@ -299,15 +299,25 @@ impl App {
             mailer: self.effects.mailer.clone(),
             ..AwsEffects::iam_only(self.effects.iam.clone(), None)
         };
-        let report = keyguard_core::execute(
-            plan,
-            &effects,
-            &self.ledger,
-            self.settings.common.dry_run,
-            now,
-        )
-        .await;
+        let report = self.apply(plan, &effects, now).await;
         age::AccountScan::Scanned(age::with_unread(report, &scan.unread))
+    }
+}
+
+impl App {
+    /// The plan's key actions and emails first, then the summary, rewritten from how they
+    /// ended: the administrators read what happened, not what was planned.
+    async fn apply(&self, mut plan: Plan, effects: &AwsEffects, now: Timestamp) -> Report {
+        let dry_run = self.settings.common.dry_run;
+        let summary = age::take_summary(&mut plan);
+        let mut tail = plan.clone();
+        let report = keyguard_core::execute(plan, effects, &self.ledger, dry_run, now).await;
+        let Some(summary) = summary else {
+            return report;
+        };
+        tail.steps = vec![age::summary_after(summary, &report.steps)];
+        let told = keyguard_core::execute(tail, effects, &self.ledger, dry_run, now).await;
+        report.followed_by(told)
     }
 }
 

@@ -92,3 +92,96 @@ async fn a_re_activated_key_is_deactivated_again_and_a_contained_key_is_kept() {
     let again = serde_json::to_value(app.handle(&schedule()).await).unwrap();
     assert_eq!(count(&again, "deactivate_key", "applied"), 0, "{again:#}");
 }
+
+/// An address SES refuses for good (here: unverified, with SES in the sandbox as a new
+/// account is) is recorded once and not retried, the person's key is still deactivated,
+/// the run does not fail for it, and the summary, built from what happened, names both.
+/// Its own region and user-type tag, so the scan of the test above neither sees this
+/// sandbox nor acts on these users (and the other way round).
+#[tokio::test]
+async fn an_address_ses_rejects_is_told_once_and_the_keys_go_ahead() {
+    const REGION: &str = "eu-west-3";
+    let moto = moto::shared();
+    let sdk = keyguard_aws::load_config()
+        .await
+        .to_builder()
+        .region(aws_sdk_iam::config::Region::new(REGION))
+        .build();
+    let client = aws_sdk_iam::Client::new(&sdk);
+    verify_sender(&sdk).await;
+    moto.ses_sandbox(REGION, true);
+    let kind = keyguard_testkit::unique("kind");
+    let app = common::app(&sdk, &[("USER_TYPE_TAG", kind.as_str())]).await;
+    let ago = (chrono::Utc::now() - chrono::Duration::days(82)).to_rfc3339();
+
+    let prefix = keyguard_testkit::unique("sandboxed");
+    let mut people = Vec::new();
+    for (who, verified) in [("reached", true), ("rejected", false)] {
+        let address = format!("{prefix}-{who}@example.com");
+        if verified {
+            aws_sdk_sesv2::Client::new(&sdk)
+                .create_email_identity()
+                .email_identity(&address)
+                .send()
+                .await
+                .unwrap();
+        }
+        let user = iam::user(
+            &client,
+            &[(kind.as_str(), "employee"), ("Email", address.as_str())],
+        )
+        .await;
+        let (key, _) = iam::key(&client, &user).await;
+        moto.backdate_key(&user, &key, &ago);
+        people.push((user, key, address));
+    }
+    let [(reached, reached_key, reached_at), (rejected, rejected_key, rejected_at)] =
+        <[_; 2]>::try_from(people).unwrap();
+
+    let report = serde_json::to_value(app.handle(&schedule()).await).unwrap();
+    assert_eq!(report["statusCode"], 200, "{report:#}");
+    assert_eq!(count(&report, "send_email", "applied"), 1, "{report:#}");
+    assert_eq!(count(&report, "send_email", "rejected"), 1, "{report:#}");
+    for (user, key) in [(&reached, &reached_key), (&rejected, &rejected_key)] {
+        assert_eq!(
+            iam::statuses(&client, user).await[key],
+            "Inactive",
+            "{user}: {report:#}"
+        );
+    }
+    let summary = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| {
+            s["idempotency_key"]
+                .as_str()
+                .is_some_and(|k| k.contains(":notify:summary:"))
+        })
+        .unwrap_or_else(|| panic!("a summary: {report:#}"));
+    let facts = &summary["action"]["notice"]["facts"];
+    assert!(
+        facts["emails_rejected_by_ses"]
+            .as_str()
+            .unwrap()
+            .contains(&rejected),
+        "{summary:#}"
+    );
+    assert!(
+        facts["actions"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("deactivate_key {rejected_key} ({rejected}): done")),
+        "the summary says what happened: {summary:#}"
+    );
+    assert_eq!(summary["action"]["notice"]["severity"], "high");
+
+    // The next run sends neither email again: the rejection is settled, not a failure.
+    let again = serde_json::to_value(app.handle(&schedule()).await).unwrap();
+    assert_eq!(again["statusCode"], 200, "{again:#}");
+    assert_eq!(count(&again, "send_email", "duplicate"), 2, "{again:#}");
+    let mails = common::fleet::mailbox(&prefix);
+    assert_eq!(mails.get(&reached_at).map(Vec::len), Some(1));
+    assert_eq!(mails.get(&rejected_at), None, "SES never took it");
+    moto.ses_sandbox(REGION, false);
+}

@@ -15,10 +15,6 @@ use keyguard_core::policy::containment::IamReader;
 use keyguard_core::{EffectError, ErrorKind, Principal, UserName};
 use std::time::Duration;
 
-/// Users read at once: enough to hide IAM's latency, few enough to stay well under its
-/// request rate (the SDK retries throttling anyway).
-const READ_CONCURRENCY: usize = 8;
-
 impl Iam {
     /// The report's CSV, generated if needed, waiting at most `max_wait` (polled after
     /// 0.25 s, 0.5 s, 1 s, then every 2 s).
@@ -58,30 +54,10 @@ impl Iam {
             .unwrap_or_default())
     }
 
-    /// Keys and tags of these users, `READ_CONCURRENCY` users at a time; a user deleted
-    /// meanwhile is skipped. The order of `names` is kept. A user whose keys or tags
-    /// cannot be read (after the SDK's retries) is returned apart, so one flaky call
-    /// holds up that user only, never the whole fleet.
+    /// Keys and tags of these users, a few at a time ([`crate::users::read_each`]): a
+    /// user deleted meanwhile is skipped, one that cannot be read is set apart.
     pub async fn people(&self, names: &[String]) -> (Vec<Person>, Vec<Unread>) {
-        use futures::stream::{self, StreamExt};
-        let read = stream::iter(names)
-            .map(|name| async move { (name, self.person(name.as_str()).await) })
-            .buffered(READ_CONCURRENCY)
-            .collect::<Vec<_>>()
-            .await;
-        let mut people = Vec::with_capacity(read.len());
-        let mut unread = Vec::new();
-        for (name, result) in read {
-            match result {
-                Ok(Some(person)) => people.push(person),
-                Ok(None) => {}
-                Err(e) => unread.push(Unread {
-                    user: name.clone(),
-                    why: e.to_string(),
-                }),
-            }
-        }
-        (people, unread)
+        crate::users::read_each(names, |name| self.person(name)).await
     }
 
     async fn person(&self, name: &str) -> Result<Option<Person>, EffectError> {
@@ -111,19 +87,5 @@ impl Iam {
             tags,
             keys,
         }))
-    }
-
-    /// Every user's name, all pages: the fallback when the report cannot be had.
-    pub async fn user_names(&self) -> Result<Vec<String>, EffectError> {
-        let users = self
-            .client
-            .list_users()
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| effect_error(&e))?;
-        Ok(users.into_iter().map(|u| u.user_name).collect())
     }
 }

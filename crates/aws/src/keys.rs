@@ -1,14 +1,16 @@
 //! IAM key lifecycle for secrets-rotator: create and delete keys, and the inventory of
 //! every user's keys (with last use and tags) that the scheduled sweep reads.
 //!
-//! The inventory costs one `ListUsers` page per 100 users, then per user one
-//! `ListAccessKeys`, one `ListUserTags` and one `GetAccessKeyLastUsed` per key.
+//! The sweep reads only the users it needs (the credential report's candidates and the
+//! users of managed secrets): per user one `ListAccessKeys`, one `ListUserTags` and one
+//! `GetAccessKeyLastUsed` per key.
 
 use crate::error::effect_error;
 use crate::iam::status_of;
 use crate::Iam;
 use keyguard_core::policy::containment::IamReader;
 use keyguard_core::policy::sweep::{KeyFacts, UserFacts};
+use keyguard_core::unread::Unread;
 use keyguard_core::{AccessKeyId, EffectError, ErrorKind, Principal, Timestamp, UserName};
 
 /// A new key's id and secret. The secret is only ever handed to Secrets Manager; this
@@ -63,22 +65,29 @@ impl Iam {
         Ok(())
     }
 
-    /// Every user (all pages) with their keys, last use and tags.
-    pub async fn inventory(&self) -> Result<Vec<UserFacts>, EffectError> {
-        let users = self.user_names().await?;
-        let mut all = Vec::with_capacity(users.len());
-        for name in users {
-            // A user deleted while we read is simply gone.
-            let Some(keys) = self.key_facts(&name).await? else {
-                continue;
-            };
-            let tags = match UserName::parse(&name) {
-                Ok(u) => self.tags(&Principal::User(u)).await?.unwrap_or_default(),
-                Err(_) => Default::default(),
-            };
-            all.push(UserFacts { name, tags, keys });
-        }
-        Ok(all)
+    /// These users' keys, last use and tags, a few users at a time
+    /// ([`crate::users::read_each`]): a user deleted meanwhile is skipped, one whose
+    /// reads fail (a `GetAccessKeyLastUsed` throttled past the SDK's retries, say) is set
+    /// apart and named, and the sweep goes on for the rest.
+    pub async fn sweep_users(&self, names: &[String]) -> (Vec<UserFacts>, Vec<Unread>) {
+        crate::users::read_each(names, |name| self.sweep_user(name)).await
+    }
+
+    async fn sweep_user(&self, name: &str) -> Result<Option<UserFacts>, EffectError> {
+        let Ok(user) = UserName::parse(name) else {
+            return Ok(None);
+        };
+        let Some(keys) = self.key_facts(name).await? else {
+            return Ok(None);
+        };
+        let Some(tags) = self.tags(&Principal::User(user)).await? else {
+            return Ok(None);
+        };
+        Ok(Some(UserFacts {
+            name: name.to_owned(),
+            tags,
+            keys,
+        }))
     }
 
     async fn key_facts(&self, user: &str) -> Result<Option<Vec<KeyFacts>>, EffectError> {

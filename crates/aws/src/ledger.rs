@@ -46,6 +46,8 @@ fn outcome_name(o: &Outcome) -> &'static str {
         Outcome::Planned => "planned",
         Outcome::Duplicate => "duplicate",
         Outcome::Suppressed { .. } => "suppressed",
+        // Settled: a redelivery finds it taken and does not send it again.
+        Outcome::Rejected { .. } => "rejected",
         Outcome::NotFound { .. } | Outcome::Failed { .. } | Outcome::InProgress { .. } => "failed",
     }
 }

@@ -21,6 +21,7 @@ pub mod runbook;
 pub mod secrets;
 pub mod ses;
 pub mod sns;
+pub mod users;
 
 pub use aws_config::SdkConfig;
 pub use effects::AwsEffects;

@@ -4,6 +4,21 @@ use crate::error::effect_error;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use keyguard_core::{EffectError, Email, ErrorKind};
 
+/// SES refuses this message, and would refuse it again (`MessageRejected`: an address the
+/// sandbox has not verified, content it will not carry). Throttling, a paused account or
+/// an unverified MAIL FROM domain may mend, and stay failures the run retries.
+const REJECTED_FOR_GOOD: &[&str] = &["MessageRejected"];
+
+fn permanent_or_not(mut e: EffectError) -> EffectError {
+    if e.code
+        .as_deref()
+        .is_some_and(|c| REJECTED_FOR_GOOD.contains(&c))
+    {
+        e.kind = ErrorKind::Rejected;
+    }
+    e
+}
+
 #[derive(Clone)]
 pub struct Mailer {
     client: aws_sdk_sesv2::Client,
@@ -43,7 +58,7 @@ impl Mailer {
             .content(EmailContent::builder().simple(message).build())
             .send()
             .await
-            .map_err(|e| effect_error(&e))?;
+            .map_err(|e| permanent_or_not(effect_error(&e)))?;
         Ok(out.message_id().unwrap_or_default().to_owned())
     }
 }

@@ -13,6 +13,8 @@ pub struct ReportKey {
     pub active: bool,
     /// When the key was created or last rotated (the report's `last_rotated`).
     pub last_rotated: Option<Timestamp>,
+    /// The report's `last_used_date`; `None` when never used or not known.
+    pub last_used: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,16 +56,21 @@ pub fn parse(csv_text: &[u8]) -> Result<Vec<ReportRow>, ReportError> {
             .ok_or(ReportError::MissingColumn(name))
     };
     let user = col("user")?;
-    let slots = [
-        (
-            col("access_key_1_active")?,
-            col("access_key_1_last_rotated")?,
-        ),
-        (
-            col("access_key_2_active")?,
-            col("access_key_2_last_rotated")?,
-        ),
-    ];
+    let slot = |n: u8| -> Result<[usize; 3], ReportError> {
+        Ok(match n {
+            1 => [
+                col("access_key_1_active")?,
+                col("access_key_1_last_rotated")?,
+                col("access_key_1_last_used_date")?,
+            ],
+            _ => [
+                col("access_key_2_active")?,
+                col("access_key_2_last_rotated")?,
+                col("access_key_2_last_used_date")?,
+            ],
+        })
+    };
+    let slots = [slot(1)?, slot(2)?];
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| ReportError::Csv(e.to_string()))?;
@@ -75,19 +82,22 @@ pub fn parse(csv_text: &[u8]) -> Result<Vec<ReportRow>, ReportError> {
         }
         let keys = slots
             .iter()
-            .filter_map(|(active, rotated)| {
+            .filter_map(|[active, rotated, used]| {
                 let active = value(record.get(*active).unwrap_or(""))?;
                 let last_rotated = value(record.get(*rotated).unwrap_or("")).map(parse_time);
+                let last_used = value(record.get(*used).unwrap_or("")).and_then(parse_time);
                 // `active` is `false` both for an Inactive key and for no key at all;
                 // only a date says a key is there.
                 match (active, last_rotated) {
                     ("true", rotated) => Some(ReportKey {
                         active: true,
                         last_rotated: rotated.flatten(),
+                        last_used,
                     }),
                     (_, Some(rotated)) => Some(ReportKey {
                         active: false,
                         last_rotated: rotated,
+                        last_used,
                     }),
                     _ => None,
                 }
@@ -110,6 +120,24 @@ pub fn candidates(rows: &[ReportRow], min_days: u32, now: Timestamp) -> Vec<Stri
                 Some(t) => (now - t).num_days() >= i64::from(min_days),
                 None => true,
             })
+        })
+        .map(|row| row.user.clone())
+        .collect()
+}
+
+/// The users with an Active key unused (or, never used, created) at least `min_days`
+/// ago, or of unknown age or use: the only ones the unused-key sweep needs to read. The
+/// report may be up to four hours old; a key used since is read afresh and found used.
+pub fn unused_candidates(rows: &[ReportRow], min_days: u32, now: Timestamp) -> Vec<String> {
+    rows.iter()
+        .filter(|row| {
+            row.keys
+                .iter()
+                .filter(|k| k.active)
+                .any(|k| match k.last_used.or(k.last_rotated) {
+                    Some(t) => (now - t).num_days() >= i64::from(min_days),
+                    None => true,
+                })
         })
         .map(|row| row.user.clone())
         .collect()
@@ -148,6 +176,30 @@ mod tests {
         let now = parse_time("2026-11-23T00:00:00Z").unwrap();
         assert_eq!(candidates(&rows, 70, now), ["old"]);
         assert_eq!(candidates(&rows, 3, now), ["old", "fresh"]);
+    }
+
+    #[test]
+    fn unused_candidates_count_from_last_use_else_creation_and_skip_inactive_keys() {
+        let csv = report(&[
+            // Old, but used yesterday: not a candidate at 30 days.
+            "busy,arn,2024-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,true,2025-01-01T00:00:00+00:00,2026-11-22T00:00:00+00:00,us-east-1,iam,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A",
+            // Used, but 40 days ago.
+            "idle,arn,2024-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,true,2025-01-01T00:00:00+00:00,2026-10-14T00:00:00+00:00,us-east-1,iam,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A",
+            // Never used, in its second slot, created 31 days ago.
+            "never,arn,2024-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,false,N/A,N/A,N/A,N/A,true,2026-10-23T00:00:00+00:00,N/A,N/A,N/A,false,N/A,false,N/A",
+            // Unused for years, but Inactive: nothing to deactivate.
+            "asleep,arn,2024-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,false,2020-01-01T00:00:00+00:00,2020-02-01T00:00:00+00:00,us-east-1,iam,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A",
+            // An unreadable date: read it to be sure.
+            "odd,arn,2024-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,true,yesterday,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A",
+        ]);
+        let rows = parse(&csv).unwrap();
+        let now = parse_time("2026-11-23T00:00:00Z").unwrap();
+        assert_eq!(unused_candidates(&rows, 30, now), ["idle", "never", "odd"]);
+        assert_eq!(unused_candidates(&rows, 41, now), ["odd"]);
+        assert_eq!(
+            rows[0].keys[0].last_used,
+            parse_time("2026-11-22T00:00:00Z")
+        );
     }
 
     #[test]

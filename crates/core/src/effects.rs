@@ -23,6 +23,9 @@ pub enum ErrorKind {
     NotFound,
     /// The ledger refused a claim because another holds it.
     Conflict,
+    /// The service refused this very request for good (SES's `MessageRejected`): sending
+    /// it again would be refused again, so it is recorded once and not retried.
+    Rejected,
     Other,
 }
 
@@ -112,7 +115,10 @@ pub async fn execute<E: Effects + Sync, L: Ledger + Sync>(
         let waiting = step.after.as_deref().filter(|first| {
             !reports.iter().any(|r: &StepReport| {
                 r.step.idempotency_key == *first
-                    && matches!(r.outcome, Outcome::Applied { .. } | Outcome::Duplicate)
+                    && matches!(
+                        r.outcome,
+                        Outcome::Applied { .. } | Outcome::Duplicate | Outcome::Rejected { .. }
+                    )
             })
         });
         let outcome = if dry_run {
@@ -203,6 +209,10 @@ async fn run_step<E: Effects + Sync, L: Ledger + Sync>(
         },
         Err(e) if e.kind == ErrorKind::NotFound => Outcome::NotFound {
             message: e.to_string(),
+        },
+        Err(e) if e.kind == ErrorKind::Rejected => Outcome::Rejected {
+            code: e.code,
+            message: e.message,
         },
         Err(e) => Outcome::Failed {
             code: e.code,

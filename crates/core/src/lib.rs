@@ -30,3 +30,4 @@ pub mod config;
 pub mod credential_report;
 pub mod digest;
 pub mod policy;
+pub mod unread;

@@ -23,6 +23,14 @@ pub enum Outcome {
     InProgress { message: String },
     /// The thing to act on vanished between planning and acting.
     NotFound { message: String },
+    /// The service refused this request for good (an email SES rejects): recorded in the
+    /// ledger as settled, so no retry sends it again, and a step waiting for it goes
+    /// ahead, as it would had there been no usable address. Not a failure of the run.
+    Rejected {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        code: Option<String>,
+        message: String,
+    },
     Failed {
         #[serde(skip_serializing_if = "Option::is_none")]
         code: Option<String>,
@@ -39,6 +47,7 @@ impl Outcome {
             Self::Duplicate => "duplicate",
             Self::Suppressed { .. } => "suppressed",
             Self::NotFound { .. } => "not_found",
+            Self::Rejected { .. } => "rejected",
             Self::InProgress { .. } => "in_progress",
             Self::Failed { .. } => "failed",
         }
@@ -88,6 +97,14 @@ impl Report {
             },
             _ => Decision::Failed { why },
         };
+        self.status_code = status_code(&self.decision, self.dry_run, &self.steps);
+        self
+    }
+
+    /// This report with the steps of `more` (applied after it, for the same event)
+    /// appended, its status worked out again over all of them.
+    pub fn followed_by(mut self, more: Report) -> Self {
+        self.steps.extend(more.steps);
         self.status_code = status_code(&self.decision, self.dry_run, &self.steps);
         self
     }

@@ -9,6 +9,7 @@
 
 use keyguard_aws::{AwsEffects, DynamoLedger, Secrets};
 use keyguard_core::config::{self, Common, ConfigError, Env};
+use keyguard_core::credential_report;
 use keyguard_core::policy::containment::{IamReader, SelfIdentity};
 use keyguard_core::policy::rotation::{self, RotatorConfig, FUNCTION};
 use keyguard_core::policy::sweep;
@@ -25,6 +26,9 @@ pub struct Settings {
     pub test_attempts: u32,
     /// `TEST_DELAY_SECONDS` (default 3): the wait between those tries.
     pub test_delay_seconds: u64,
+    /// `REPORT_WAIT_SECONDS` (default 30): how long the sweep waits for the credential
+    /// report before reading every user instead.
+    pub report_wait_seconds: u64,
 }
 
 impl Settings {
@@ -34,6 +38,7 @@ impl Settings {
             rotator: RotatorConfig::from_env(env, me)?,
             test_attempts: config::number(env, "TEST_ATTEMPTS", 10)?,
             test_delay_seconds: config::number(env, "TEST_DELAY_SECONDS", 3)?,
+            report_wait_seconds: config::number(env, "REPORT_WAIT_SECONDS", 30)?,
         })
     }
 }
@@ -84,6 +89,7 @@ impl App {
         };
         let event_ref = keyguard_core::event_ref(&trigger, raw);
         let cfg = &self.settings.rotator;
+        let mut unread = Vec::new();
         let plan = match &trigger {
             Trigger::Rotation(event) => match self.rotation_facts(event).await {
                 Ok(Some(facts)) => rotation::decide_step(event, cfg, &facts, now),
@@ -100,9 +106,13 @@ impl App {
                 if let Some(why) = cfg.containment.guard.untrusted(&trigger, None) {
                     Plan::for_event(FUNCTION, Decision::Refused { why }, event_ref)
                 } else {
-                    match self.sweep_facts().await {
-                        Ok((users, secrets)) => {
-                            sweep::decide_sweep(&event_ref, cfg, &users, &secrets, now)
+                    match self.sweep_facts(now).await {
+                        Ok(facts) => {
+                            tracing::info!(function = FUNCTION, event_id = %event_ref,
+                                users = facts.users.len(), unread = facts.unread.len(),
+                                secrets = facts.secrets.len(), "facts read");
+                            unread = facts.unread;
+                            sweep::decide_sweep(&event_ref, cfg, &facts.users, &facts.secrets, now)
                         }
                         Err(e) => failed(format!("reading keys and secrets: {e}"), &event_ref),
                     }
@@ -118,7 +128,8 @@ impl App {
                 event_ref,
             ),
         };
-        keyguard_core::execute(plan, &self.effects, &self.ledger, dry_run, now).await
+        let report = keyguard_core::execute(plan, &self.effects, &self.ledger, dry_run, now).await;
+        keyguard_core::unread::with_unread(report, &unread)
     }
 
     async fn rotation_facts(
@@ -160,10 +171,12 @@ impl App {
         Ok(Some(facts))
     }
 
-    async fn sweep_facts(
-        &self,
-    ) -> Result<(Vec<sweep::UserFacts>, Vec<sweep::ManagedSecret>), EffectError> {
-        let users = self.effects.iam.inventory().await?;
+    /// The managed secrets, then only the users the sweep can act on: the credential
+    /// report's candidates for an unused key, and the users of secrets with a retired
+    /// key; every user when the report cannot be had. A user who cannot be read is set
+    /// apart, never the reason the sweep fails for everyone else.
+    async fn sweep_facts(&self, now: Timestamp) -> Result<SweepFacts, EffectError> {
+        let iam = &self.effects.iam;
         let mut secrets = match &self.effects.secrets {
             Some(s) => s.managed(&self.settings.rotator.secret_user_tag).await?,
             None => Vec::new(),
@@ -177,8 +190,48 @@ impl App {
                 secret.previous_contained_at = seen.contained;
             }
         }
-        Ok((users, secrets))
+        let wait = Duration::from_secs(self.settings.report_wait_seconds);
+        let unused_days = self.settings.rotator.unused_days;
+        let from_report = match iam.credential_report(wait).await {
+            Ok(csv) => credential_report::parse(&csv)
+                .map(|rows| credential_report::unused_candidates(&rows, unused_days, now))
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let mut names = match from_report {
+            Ok(names) => names,
+            Err(why) => {
+                tracing::warn!(function = FUNCTION, %why, "no credential report: reading every user");
+                iam.user_names().await?
+            }
+        };
+        let retiring = secrets
+            .iter()
+            .filter(|s| s.previous_retired_at.is_some())
+            .map(|s| s.user.clone());
+        for user in retiring {
+            // IAM names ignore case: one read per user however the tag spells it.
+            if !names
+                .iter()
+                .any(|n| keyguard_core::guard::same_name(n, &user))
+            {
+                names.push(user);
+            }
+        }
+        let (users, unread) = iam.sweep_users(&names).await;
+        Ok(SweepFacts {
+            users,
+            unread,
+            secrets,
+        })
     }
+}
+
+/// What a sweep read: the users it can act on, those it could not read, the secrets.
+struct SweepFacts {
+    users: Vec<sweep::UserFacts>,
+    unread: Vec<keyguard_core::unread::Unread>,
+    secrets: Vec<sweep::ManagedSecret>,
 }
 
 impl keyguard_aws::lambda::Handler for App {

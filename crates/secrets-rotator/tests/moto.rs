@@ -471,3 +471,66 @@ fn the_template_sets_what_the_function_reads_and_nothing_else() {
             .map_err(|e| e.to_string())
     });
 }
+
+/// One user whose `GetAccessKeyLastUsed` fails every time (past the SDK's retries) is set
+/// apart and named, and the sweep still acts for everyone else; the next run, with the
+/// fault gone, acts for that user too.
+#[tokio::test]
+async fn a_user_the_sweep_cannot_read_is_named_and_the_rest_are_swept() {
+    let endpoint = moto::shared();
+    let direct = world(&[]).await;
+    // A user-type tag of this test's own, so that the other tests' sweeps (run at once,
+    // over the same moto) neither touch these users nor have theirs touched here.
+    let kind_tag = unique("kind");
+    let flaky = direct.user(&[(kind_tag.as_str(), "employee")]).await;
+    let (flaky_key, _) = direct.key(&flaky).await;
+    let steady = direct.user(&[(kind_tag.as_str(), "employee")]).await;
+    let (steady_key, _) = direct.key(&steady).await;
+    for (user, key) in [(&flaky, &flaky_key), (&steady, &steady_key)] {
+        endpoint.backdate_key(user, key, "2026-07-01T00:00:00Z");
+    }
+
+    let proxy = keyguard_testkit::faults::FaultProxy::start(&endpoint.endpoint, 0.0, 7);
+    proxy.always_fail(&flaky_key);
+    let through =
+        keyguard_aws::load_config_at(&proxy.endpoint(), std::time::Duration::from_millis(5)).await;
+    let vars: BTreeMap<String, String> = [
+        (
+            "LEDGER_TABLE",
+            direct.app.settings.common.ledger_table.as_str(),
+        ),
+        ("REPORT_WAIT_SECONDS", "10"),
+        ("USER_TYPE_TAG", kind_tag.as_str()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let lookup = move |k: &str| vars.get(k).cloned();
+    let app = App::new(
+        &through,
+        Settings::from_env(&lookup, SelfIdentity::default()).unwrap(),
+    );
+    let schedule = || {
+        json!({"version": "0", "id": unique("sched"), "detail-type": "Scheduled Event",
+               "source": "aws.events", "time": "2026-11-24T09:00:00Z", "detail": {}})
+    };
+    let report = serde_json::to_value(app.handle(&schedule()).await).unwrap();
+    assert_eq!(report["statusCode"], 500, "{report:#}");
+    let text = report.to_string();
+    assert!(
+        text.contains("could not read 1 user(s)") && text.contains(&flaky),
+        "the user set apart is named: {report:#}"
+    );
+    assert_eq!(direct.statuses(&steady).await[&steady_key], "Inactive");
+    assert_eq!(
+        direct.statuses(&flaky).await[&flaky_key],
+        "Active",
+        "nothing is decided for a user read in part: {report:#}"
+    );
+    assert!(proxy.counts().server_errors >= 1);
+
+    proxy.always_fail("");
+    let again = serde_json::to_value(app.handle(&schedule()).await).unwrap();
+    assert_eq!(again["statusCode"], 200, "{again:#}");
+    assert_eq!(direct.statuses(&flaky).await[&flaky_key], "Inactive");
+}

@@ -46,6 +46,9 @@ struct Shared {
     seed: u64,
     next: AtomicU64,
     counts: [AtomicU64; 4],
+    /// Requests whose body holds this always get an internal error: one user's calls
+    /// failing while the rest of the fleet answers.
+    always_fail: std::sync::Mutex<Option<Vec<u8>>>,
 }
 
 pub struct FaultProxy {
@@ -67,6 +70,7 @@ impl FaultProxy {
             seed,
             next: AtomicU64::new(0),
             counts: Default::default(),
+            always_fail: Default::default(),
         });
         let state = shared.clone();
         std::thread::spawn(move || {
@@ -84,6 +88,14 @@ impl FaultProxy {
 
     pub fn set_share(&self, share: f64) {
         self.shared.share.store(millionths(share), Ordering::SeqCst);
+    }
+
+    /// Every request whose body contains `needle` (past the share) gets an internal
+    /// error, whatever the share: the SDK's retries meet it every time.
+    pub fn always_fail(&self, needle: &str) {
+        if let Ok(mut slot) = self.shared.always_fail.lock() {
+            *slot = Some(needle.as_bytes().to_vec());
+        }
     }
 
     pub fn counts(&self) -> Counts {
@@ -110,7 +122,16 @@ fn mix(mut z: u64) -> u64 {
 }
 
 impl Shared {
-    fn pick(&self) -> Option<Fault> {
+    fn pick(&self, request: &Request) -> Option<Fault> {
+        let targeted = self.always_fail.lock().ok().is_some_and(|needle| {
+            needle
+                .as_deref()
+                .is_some_and(|n| !n.is_empty() && request.body.windows(n.len()).any(|w| w == n))
+        });
+        if targeted {
+            self.counts[2].fetch_add(1, Ordering::SeqCst);
+            return Some(Fault::ServerError);
+        }
         let n = self.next.fetch_add(1, Ordering::SeqCst);
         let r = mix(self.seed ^ mix(n));
         let fault = (r % 1_000_000) < self.share.load(Ordering::SeqCst);
@@ -149,7 +170,7 @@ fn serve(client: TcpStream, shared: &Shared) {
     let mut writer = client;
     // Keep-alive: the SDK's pool reuses connections, so serve requests until it closes.
     while let Some(request) = read_request(&mut reader) {
-        let reply = match shared.pick() {
+        let reply = match shared.pick(&request) {
             Some(Fault::Drop) => {
                 let _ = writer.shutdown(Shutdown::Both);
                 return;

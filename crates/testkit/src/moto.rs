@@ -107,6 +107,20 @@ impl Moto {
         serde_json::from_str(&body).expect("moto answers JSON")
     }
 
+    /// Puts SES in `region` in the sandbox, or takes it out: SES v2 `SendEmail` there
+    /// refuses any recipient that is not a verified identity (`MessageRejected`), as AWS
+    /// does for an account without production access. moto alone checks the sender only.
+    pub fn ses_sandbox(&self, region: &str, on: bool) {
+        let body = serde_json::json!({"region": region, "on": on});
+        let (status, reply) = request(
+            &self.endpoint,
+            "POST",
+            "/_keyguard/ses/sandbox",
+            &body.to_string(),
+        );
+        assert_eq!(status, 200, "ses sandbox: {reply}");
+    }
+
     /// The messages SNS published to `topic`, each as moto records it (JSON text).
     pub fn published(&self, topic: &str) -> Vec<String> {
         let data = self.data();

@@ -9,14 +9,16 @@ use std::sync::Mutex;
 struct FakeIam {
     calls: Mutex<Vec<String>>,
     fail_with: Option<EffectError>,
+    /// Fails only this action, when set.
+    fail_only: Option<&'static str>,
 }
 
 impl Effects for FakeIam {
     async fn perform(&self, action: &Action) -> Result<Option<String>, EffectError> {
         self.calls.lock().unwrap().push(action.name().to_owned());
         match &self.fail_with {
-            Some(e) => Err(e.clone()),
-            None => Ok(Some("done".into())),
+            Some(e) if self.fail_only.is_none_or(|only| only == action.name()) => Err(e.clone()),
+            _ => Ok(Some("done".into())),
         }
     }
 }
@@ -64,10 +66,10 @@ impl Ledger for MemLedger {
         Ok(Claim::Won)
     }
     async fn settle(&self, entry: &LedgerEntry, outcome: &Outcome) -> Result<(), EffectError> {
-        let state = if matches!(outcome, Outcome::Applied { .. }) {
-            "done"
-        } else {
-            "failed"
+        let state = match outcome {
+            Outcome::Applied { .. } => "done",
+            Outcome::Rejected { .. } => "rejected",
+            _ => "failed",
         };
         let mut rows = self.rows.lock().unwrap();
         rows.insert(entry.idempotency_key.clone(), (state, None));
@@ -313,6 +315,11 @@ fn names_match_the_json_tags() {
         Outcome::Duplicate,
         Outcome::Suppressed { window: why() },
         Outcome::NotFound { message: why() },
+        Outcome::InProgress { message: why() },
+        Outcome::Rejected {
+            code: None,
+            message: why(),
+        },
         Outcome::Failed {
             code: None,
             message: why(),
@@ -358,4 +365,44 @@ fn a_step_after_a_failed_one_waits_and_runs_with_it_next_time() {
     let third = run(plan, &working, &ledger, false);
     assert!(third.steps.iter().all(|s| s.outcome == Outcome::Duplicate));
     assert_eq!(working.calls.lock().unwrap().len(), 2);
+}
+
+#[test]
+fn a_step_the_service_rejects_for_good_is_settled_once_and_the_next_goes_ahead() {
+    let mut plan = plan_with(notify());
+    let mut second = plan.steps[0].clone();
+    second.action = deactivate();
+    second.idempotency_key = "k-2".into();
+    second.after = Some("k-1".into());
+    plan.steps.push(second);
+    let ledger = MemLedger::default();
+    let rejecting = FakeIam {
+        fail_with: Some(EffectError::new(
+            ErrorKind::Rejected,
+            Some("MessageRejected"),
+            "Email address is not verified",
+        )),
+        fail_only: Some("notify"),
+        ..Default::default()
+    };
+    let first = run(plan.clone(), &rejecting, &ledger, false);
+    assert_eq!(
+        *rejecting.calls.lock().unwrap(),
+        ["notify", "deactivate_key"]
+    );
+    assert!(
+        matches!(&first.steps[0].outcome, Outcome::Rejected { code: Some(c), .. } if c == "MessageRejected")
+    );
+    assert_eq!(
+        first.steps[1].outcome,
+        Outcome::Applied {
+            detail: Some("done".into())
+        }
+    );
+    assert_eq!(first.status_code, 200, "a rejection is not a failed run");
+    assert_eq!(ledger.state("k-1"), Some("rejected"));
+    // Redelivered: neither is tried again.
+    let second = run(plan, &rejecting, &ledger, false);
+    assert!(second.steps.iter().all(|s| s.outcome == Outcome::Duplicate));
+    assert_eq!(rejecting.calls.lock().unwrap().len(), 2);
 }

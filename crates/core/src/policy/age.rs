@@ -524,49 +524,10 @@ pub fn deactivation_keys(key_id: &str) -> [String; 2] {
         .map(|s| format!("{FUNCTION}:deactivate_key:{key_id}:{}", s.name()))
 }
 
-/// A user the scan could not read (keys, tags, or when keyguard deactivated a key). It
-/// is left out of the run's plan, so nothing is decided on half its facts, and named in
-/// the run's report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unread {
-    pub user: String,
-    pub why: String,
-}
+pub use crate::unread::{with_unread, Unread};
 
-/// Users named in a report, and characters of each one's error: enough to act on, short
-/// enough that a fleet-wide outage stays a readable report.
-const UNREAD_LISTED: usize = 200;
-const UNREAD_WHY_CHARS: usize = 160;
-
-/// The run's report, failed (500) when some users could not be read, naming them: the
-/// rest of the run stands, and Lambda's retry (or the next run) picks them up.
-pub fn with_unread(report: crate::report::Report, unread: &[Unread]) -> crate::report::Report {
-    if unread.is_empty() {
-        return report;
-    }
-    let named: Vec<String> = unread
-        .iter()
-        .take(UNREAD_LISTED)
-        .map(|u| {
-            format!(
-                "{} ({})",
-                u.user,
-                u.why.chars().take(UNREAD_WHY_CHARS).collect::<String>()
-            )
-        })
-        .collect();
-    let more = unread.len().saturating_sub(UNREAD_LISTED);
-    let more = if more > 0 {
-        format!(" and {more} more")
-    } else {
-        String::new()
-    };
-    report.failed_also(format!(
-        "could not read {} user(s), left for the next run: {}{more}",
-        unread.len(),
-        named.join("; ")
-    ))
-}
+mod summary;
+pub use summary::{summary_after, take_summary};
 
 /// One report for an organisation's scan: every account's steps (their reasons naming
 /// the account), and `failed` (500) when an account could not be scanned, naming it,

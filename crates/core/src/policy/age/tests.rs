@@ -693,3 +693,76 @@ fn an_address_ses_cannot_take_is_no_usable_email_and_never_holds_key_actions_bac
     let summary = format!("{:?}", plan.steps.last().unwrap().action);
     assert!(summary.contains("jurgen"), "{summary}");
 }
+
+#[test]
+fn the_summary_is_rewritten_from_what_happened() {
+    use crate::report::{Outcome, StepReport};
+    let people = [
+        person(
+            "alice",
+            Some("employee"),
+            Some("alice@example.com"),
+            &[(K1, Active, 85)],
+        ),
+        person(
+            "bob",
+            Some("employee"),
+            Some("bob@example.com"),
+            &[(K2, Active, 85)],
+        ),
+    ];
+    let mut plan = decide_scan("run-1", &cfg(), &people, now());
+    let summary = take_summary(&mut plan).unwrap();
+    assert!(
+        plan.steps.iter().all(|s| s.action.name() != "notify"),
+        "the summary is taken out"
+    );
+    // alice's email: rejected for good, her key deactivated; bob's email failed, his key
+    // waits for it.
+    let done: Vec<StepReport> = plan
+        .steps
+        .iter()
+        .map(|step| {
+            let about_alice = format!("{:?}", step.action).contains("alice");
+            let outcome = match (step.action.name(), about_alice) {
+                ("send_email", true) => Outcome::Rejected {
+                    code: Some("MessageRejected".into()),
+                    message: "not verified".into(),
+                },
+                ("send_email", false) => Outcome::Failed {
+                    code: Some("Throttling".into()),
+                    message: "slow".into(),
+                },
+                (_, true) => Outcome::Applied { detail: None },
+                (_, false) => Outcome::Failed {
+                    code: Some("Waiting".into()),
+                    message: "waits for the email".into(),
+                },
+            };
+            StepReport {
+                step: step.clone(),
+                outcome,
+            }
+        })
+        .collect();
+    let rewritten = summary_after(summary.clone(), &done);
+    assert_eq!(rewritten.idempotency_key, summary.idempotency_key);
+    let Action::Notify { notice } = &rewritten.action else {
+        panic!("a notice")
+    };
+    assert_eq!(notice.severity, Severity::High);
+    assert_eq!(notice.facts["emails_rejected_by_ses"], "alice");
+    assert_eq!(notice.facts["emails_not_sent"], "bob");
+    assert_eq!(notice.facts["actions_unfinished"], "1");
+    let actions = &notice.facts["actions"];
+    assert!(
+        actions.contains(&format!("deactivate_key {K1} (alice): done")),
+        "{actions}"
+    );
+    assert!(
+        actions.contains(&format!("deactivate_key {K2} (bob): not taken")),
+        "{actions}"
+    );
+    // The counts of keys in each stage are facts, and stay.
+    assert_eq!(notice.facts["keys_deactivate"], "2");
+}
