@@ -125,7 +125,8 @@ impl Builder {
 
     /// Each step is named by the secret and, when it acts on a key, by that key: two
     /// keys deleted in one step never share a ledger row.
-    fn step(&mut self, action: Action, reason: String) {
+    /// Adds a step; returns its ledger key, for a notice that must wait for it.
+    fn step(&mut self, action: Action, reason: String) -> String {
         let subject = match action.key_id() {
             Some(k) => step_key::Subject::other(&self.secret).with_key(k.as_str()),
             None => step_key::Subject::other(&self.secret),
@@ -136,9 +137,10 @@ impl Builder {
             scope: None,
             action,
             reason,
-            idempotency_key,
+            idempotency_key: idempotency_key.clone(),
             window: None,
         });
+        idempotency_key
     }
 
     fn done(mut self, decision: Decision) -> Plan {
@@ -305,7 +307,7 @@ fn plan_step(
                 }
                 for (other, _) in others {
                     let key = parse_key(other, "the user's other key")?;
-                    b.step(
+                    let deleted = b.step(
                         Action::DeleteKey {
                             user: user.clone(),
                             key_id: key.clone(),
@@ -318,6 +320,10 @@ fn plan_step(
                         },
                         format!("key {key} of {user} deleted"),
                     );
+                    // Announced only once it happened.
+                    if let Some(notice) = b.plan.steps.last_mut() {
+                        notice.after = Some(deleted);
+                    }
                 }
             }
             b.step(

@@ -52,15 +52,26 @@ fn days(from: Timestamp, now: Timestamp) -> i64 {
     (now - from).num_days()
 }
 
-fn step(plan: &mut Plan, action: Action, reason: String, scope: &str) {
+/// Adds a step; returns its ledger key, for a notice that must wait for it.
+fn step(plan: &mut Plan, action: Action, reason: String, scope: &str) -> String {
+    let idempotency_key = format!("{FUNCTION}:{}:{scope}", action.name());
     plan.steps.push(Step {
         after: None,
         scope: None,
-        idempotency_key: format!("{FUNCTION}:{}:{scope}", action.name()),
+        idempotency_key: idempotency_key.clone(),
         action,
         reason,
         window: None,
     });
+    idempotency_key
+}
+
+/// A notice that says an action happened waits for it: a deletion or deactivation that
+/// failed is never announced as done (the notice is then `Waiting`, and the run fails).
+fn told_after(plan: &mut Plan, action_key: String) {
+    if let Some(notice) = plan.steps.last_mut() {
+        notice.after = Some(action_key);
+    }
 }
 
 /// Who keyguard itself is never lets it touch its own key.
@@ -116,7 +127,7 @@ pub fn decide_sweep(
         if !retired || is_me(cfg, &user.name, previous) || cfg.exempt(&user.name, &user.tags) {
             continue;
         }
-        step(
+        let deleted = step(
             &mut plan,
             Action::DeleteKey {
                 user: name.clone(),
@@ -137,6 +148,7 @@ pub fn decide_sweep(
             format!("key {previous} of {name} deleted"),
             &format!("deleted:{previous}"),
         );
+        told_after(&mut plan, deleted);
     }
     let limit = i64::from(cfg.unused_days);
     for user in users {
@@ -161,8 +173,9 @@ pub fn decide_sweep(
             let touchable = kind.as_deref() == Some("employee")
                 && !cfg.exempt(&user.name, &user.tags)
                 && !is_me(cfg, &user.name, &key.key_id);
+            let mut deactivated = None;
             let (severity, subject, reason) = if touchable {
-                step(
+                deactivated = Some(step(
                     &mut plan,
                     Action::DeactivateKey {
                         user: name.clone(),
@@ -170,7 +183,7 @@ pub fn decide_sweep(
                     },
                     format!("employee {name}'s key {key_id} is {usage} (limit {limit})"),
                     &format!("{}:{event_ref}", key.key_id),
-                );
+                ));
                 (
                     Severity::Medium,
                     "Unused access key deactivated",
@@ -201,6 +214,9 @@ pub fn decide_sweep(
                 format!("{name}'s key {key_id} is {usage}: {reason}"),
                 &format!("unused:{}", key.key_id),
             );
+            if let Some(action_key) = deactivated {
+                told_after(&mut plan, action_key);
+            }
         }
     }
     if plan.steps.is_empty() {

@@ -208,3 +208,39 @@ fn only_the_retired_key_past_its_grace_is_deleted() {
     .iter()
     .any(|(a, _)| a == "delete_key"));
 }
+
+#[test]
+fn a_notice_that_a_key_was_deleted_or_deactivated_waits_for_it() {
+    use KeyStatus::{Active, Inactive};
+    const OLD: &str = "AKIARETIREDKEY000001";
+    let users = [
+        user("e", Some("employee"), vec![key(K, Active, 400, None)]),
+        user("m", Some("machine"), vec![key(OLD, Inactive, 400, None)]),
+    ];
+    let secret = ManagedSecret {
+        arn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:s".into(),
+        user: "m".into(),
+        current_key: Some("AKIACURRENTKEY000001".into()),
+        previous_key: Some(OLD.into()),
+        last_rotated: Some(ago(30)),
+        previous_retired_at: Some(ago(30)),
+        previous_contained_at: None,
+    };
+    let plan = decide_sweep("ev", &cfg(&[]), &users, &[secret], now());
+    for (action, key_id) in [("delete_key", OLD), ("deactivate_key", K)] {
+        let at = plan
+            .steps
+            .iter()
+            .position(|s| {
+                s.action.name() == action && s.action.key_id().is_some_and(|k| k.as_str() == key_id)
+            })
+            .unwrap_or_else(|| panic!("{action}: {plan:#?}"));
+        let notice = &plan.steps[at + 1];
+        assert_eq!(notice.action.name(), "notify");
+        assert_eq!(
+            notice.after.as_deref(),
+            Some(plan.steps[at].idempotency_key.as_str()),
+            "{action}'s notice waits for it"
+        );
+    }
+}
