@@ -285,7 +285,8 @@ class Launcher:
                 body = json.loads(raw or b"{}")
             except ValueError:
                 body = {}
-            refusal = moto_standins.rotate_secret_as_aws(body.get("SecretId"), DEFAULT_ACCOUNT, region)
+            refusal = moto_standins.rotate_secret_as_aws(body.get("SecretId"), DEFAULT_ACCOUNT, region,
+                                                         body.get("RotationLambdaARN"))
             if refusal:
                 return _json(start_response, "400 Bad Request",
                              {"__type": "InvalidRequestException", "message": refusal},

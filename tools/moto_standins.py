@@ -419,13 +419,18 @@ def _start_incident(body, account):
     return {"incidentRecordArn": arn}
 
 
-def rotate_secret_as_aws(secret_id, account, region):
+def rotate_secret_as_aws(secret_id, account, region, lambda_arn=None):
     """What AWS says before RotateSecret starts: an error message, or None to go on."""
     from moto.secretsmanager.models import secretsmanager_backends
 
     if not secret_id:
         return None
     secret = secretsmanager_backends[account][region].secrets.get(secret_id)
+    if secret is not None and not lambda_arn and not getattr(secret, "rotation_lambda_arn", ""):
+        # Documented (InvalidRequestException): rotation needs a function, configured or
+        # given in the call; moto rotates such a secret anyway.
+        return ("You tried to enable rotation on a secret that doesn't already have a Lambda "
+                "function ARN configured and you didn't include such an ARN as a parameter in this call.")
     versions = getattr(secret, "versions", None) or {}
     for version_id, version in versions.items():
         stages = version.get("version_stages", [])

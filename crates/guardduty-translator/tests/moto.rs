@@ -476,17 +476,19 @@ async fn the_runbook_rotates_the_secret_holding_the_key_and_refuses_over_a_lefto
         .unwrap()
         .version_id
         .unwrap();
-    // As AWS does, Secrets Manager refuses to rotate it.
+    // As AWS does, Secrets Manager refuses to rotate it, even with a rotation function.
     let refused = sm
         .rotate_secret()
         .secret_id(&right)
+        .rotation_lambda_arn(
+            "arn:aws:lambda:us-east-1:123456789012:function:keyguard-secrets-rotator",
+        )
         .send()
         .await
         .unwrap_err();
-    assert_eq!(
-        keyguard_aws::effect_error(&refused).code.as_deref(),
-        Some("InvalidRequestException")
-    );
+    let refused = keyguard_aws::effect_error(&refused);
+    assert_eq!(refused.code.as_deref(), Some("InvalidRequestException"));
+    assert!(refused.message.contains("previous rotation"), "{refused}");
     let report = w
         .run_at(
             &sample("iam-user.json", &named, &user),
@@ -560,6 +562,57 @@ async fn a_runbook_that_cannot_deactivate_says_so_and_fails() {
     assert_eq!(told.len(), 1, "{told:#?}");
     assert!(
         told[0].contains(key) && told[0].contains(&user),
+        "{told:#?}"
+    );
+}
+
+/// A `RotateSecret` that Secrets Manager refuses (here: the secret has no rotation
+/// function, which AWS documents as `InvalidRequestException`) is reported `failed` by the
+/// runbook and told, naming the secret and the error; the key stays contained.
+#[tokio::test]
+async fn a_rotation_secrets_manager_refuses_is_reported_failed_and_told() {
+    moto::shared();
+    let sdk = keyguard_aws::load_config().await;
+    let topic = keyguard_testkit::sns::topic(&aws_sdk_sns::Client::new(&sdk), "notices").await;
+    let w = world(&[]).await;
+    let (user, named, _other) = w.user_with_two_keys().await;
+    let secret = aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name(unique("keyguard/iam-user"))
+        .secret_string(serde_json::json!({"UserName": user, "AccessKeyId": named}).to_string())
+        .tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key("keyguard:iam-user")
+                .value(&user)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    aws_sdk_ssm::Client::new(&sdk)
+        .start_automation_execution()
+        .document_name(RUNBOOK)
+        .parameters("UserName", vec![user.clone()])
+        .parameters("AccessKeyId", vec![named.clone()])
+        .parameters("NoticeTopicArn", vec![topic.clone()])
+        .send()
+        .await
+        .unwrap();
+    let (executions, _) = recorded(&user);
+    assert_eq!(executions.len(), 1);
+    let outputs = &executions[0]["Outputs"];
+    assert_eq!(
+        outputs["rotateManagedSecret.Rotation"][0], "failed",
+        "{outputs:#}"
+    );
+    assert_eq!(outputs["rotateManagedSecret.SecretArn"][0], secret.as_str());
+    assert_eq!(w.status(&user, &named).await, "Inactive");
+    let told = notices_saying(&topic, "runbook rotation failed");
+    assert_eq!(told.len(), 1, "{told:#?}");
+    assert!(
+        told[0].contains(&secret) && told[0].contains("InvalidRequestException"),
         "{told:#?}"
     );
 }
