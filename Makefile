@@ -24,10 +24,10 @@ RUN := $(if $(filter 1 true yes,$(DRY_RUN)),@echo,)
 
 help:
 	@echo "make demo   run keyguard's story locally (moto + the real binaries under the Lambda emulator)"
-	@echo "make test   fmt, clippy, every unit and integration test, and the demo's checks"
+	@echo "make test   fmt, clippy, every unit and integration test, the demo's checks, the log sweep and the request check"
 	@echo "make bench  keyguard's figures beside a baseline's, one markdown table (several minutes)"
 	@echo "make fuzz   libFuzzer over the event intake, credential report and CloudTrail log reader (FUZZ_SECONDS=60 each)"
-	@echo "make infra  cfn-lint, checkov and the EventBridge pattern check on infra/ (part of make test)"
+	@echo "make infra  cfn-lint, checkov, parliament and the EventBridge pattern check on infra/ (part of make test)"
 	@echo "make build-<function>, make package, make deploy-<function> [DRY_RUN=1], make deploy"
 
 $(STAMP): tools/requirements.txt
@@ -51,11 +51,13 @@ $(CHECKOV_STAMP): tools/checkov-requirements.txt
 	touch $@
 
 # All offline: the templates linted, checkov's findings (each skip carries its reason in
-# the template), and every EventBridge pattern run against events/ by moto's matcher.
+# the template), every EventBridge pattern run against events/ by moto's matcher, and
+# parliament over every role's inline policies.
 infra: venv $(INFRA_STAMP) $(CHECKOV_STAMP)
 	$(INFRA_VENV)/bin/cfn-lint infra/*/template.yaml infra/age-rotation/member-role.yaml
 	$(CHECKOV_VENV)/bin/checkov -d infra --framework cloudformation --skip-download --quiet --compact
 	$(VENV)/bin/python tools/check_patterns.py --launch
+	$(INFRA_VENV)/bin/python tools/lint_policies.py
 
 lint:
 	cargo fmt --all -- --check
@@ -69,6 +71,7 @@ unit: venv
 test: venv lint infra unit
 	tools/demo.sh --quiet
 	cargo run --quiet --bin sweep-logs
+	cargo run --quiet --bin check-requests
 
 demo: venv
 	cargo build --workspace

@@ -29,7 +29,9 @@ trap cleanup EXIT INT TERM
 # moto on a free port; it exits when this script's pipe to it closes.
 mkfifo "$work/moto-in"
 sleep infinity > "$work/moto-in" & pids+=($!)
-$PY tools/moto_launcher.py --port 0 --exit-on-stdin-eof < "$work/moto-in" > "$work/moto.out" 2>"$work/moto.err" & pids+=($!)
+# Every request the functions and the runbook make, for make test's check-requests.
+mkdir -p target/test-logs
+$PY tools/moto_launcher.py --port 0 --exit-on-stdin-eof --request-log "target/test-logs/requests-demo-$$.jsonl" < "$work/moto-in" > "$work/moto.out" 2>"$work/moto.err" & pids+=($!)
 for _ in $(seq 100); do grep -q READY "$work/moto.out" 2>/dev/null && break; sleep 0.1; done
 quiet=false; [ "${1:-}" = "--quiet" ] && quiet=true
 dry_run=false; case "${DRY_RUN:-}" in 1|true|TRUE|yes) dry_run=true;; esac

@@ -19,6 +19,10 @@ Routes added (all under /_keyguard/, never part of any AWS protocol):
        -> 200 {"sandbox": [regions]}: SES v2 SendEmail in that region refuses any recipient
           that is not a verified identity (MessageRejected), as the SES sandbox does
 
+  --request-log PATH: every AWS request keyguard makes (a function, by its app name or
+       an assumed member role; the runbook's stand-in) is described on one JSON line
+       (tools/moto_requests.py), for check-requests.
+
   GET  /_keyguard/requests         -> 200 {"total": N, "by_action": {"iam:UpdateAccessKey": n, ...}}:
                                       AWS requests served since the last reset
   POST /_keyguard/requests/reset   -> 200 {"total": 0, "by_action": {}}
@@ -43,6 +47,7 @@ import threading
 from datetime import datetime, timezone
 from urllib.parse import parse_qs
 
+import moto_requests
 import moto_standins
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -155,6 +160,20 @@ def _webhook(path, body):
 
 REQUESTS = {"total": 0, "by_action": {}}
 REQUESTS_LOCK = threading.Lock()
+# --request-log: one JSON line per keyguard request (moto_requests.describe).
+REQUEST_LOG = {"file": None}
+
+
+def _log_request(environ, service, action, region):
+    if REQUEST_LOG["file"] is None or service is None:
+        return
+    raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    environ["wsgi.input"] = io.BytesIO(raw)
+    record = moto_requests.describe(environ, raw, service, action, region, DEFAULT_ACCOUNT)
+    if record is not None:
+        with REQUESTS_LOCK:
+            REQUEST_LOG["file"].write(json.dumps(record) + "\n")
+            REQUEST_LOG["file"].flush()
 
 
 def _counts():
@@ -251,10 +270,12 @@ class Launcher:
         path = environ.get("PATH_INFO", "")
         if not path.startswith(("/_keyguard/", "/moto-api/")):
             # Every AWS call, for the benchmark's "API calls" columns.
-            name = "%s:%s" % (_scope(environ)[1], _action(environ))
+            action = _action(environ)
+            name = "%s:%s" % (_scope(environ)[1], action)
             with REQUESTS_LOCK:
                 REQUESTS["total"] += 1
                 REQUESTS["by_action"][name] = REQUESTS["by_action"].get(name, 0) + 1
+            _log_request(environ, _scope(environ)[1], action, _scope(environ)[0])
         if path == "/moto-api/reset":
             moto_standins.reset()
             WEBHOOK_POSTS.clear()
@@ -325,9 +346,13 @@ def main(argv=None):
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--exit-on-stdin-eof", action="store_true")
+    parser.add_argument("--request-log", help="append one JSON line per keyguard request here")
     args = parser.parse_args(argv)
 
     app = Launcher(DomainDispatcherApplication(create_backend_app))
+    if args.request_log:
+        os.makedirs(os.path.dirname(os.path.abspath(args.request_log)), exist_ok=True)
+        REQUEST_LOG["file"] = open(args.request_log, "a", encoding="utf-8")
     server = make_server(args.host, args.port, app, threaded=True)
     moto_standins.SELF["endpoint"] = f"http://{args.host}:{server.server_port}"
     if args.exit_on_stdin_eof:

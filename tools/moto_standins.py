@@ -248,8 +248,16 @@ def _select(document, selector):
     return current
 
 
+# The app name the runbook's requests carry (its steps' clients and its scripts' own), so
+# the least-privilege check evaluates them against the runbook role, as SSM would run them
+# with AutomationAssumeRole.
+RUNBOOK_APP = "keyguard-runbook"
+
+
 def _client(service, region):
     import boto3
+
+    from botocore.config import Config
 
     return boto3.client(
         service,
@@ -257,6 +265,8 @@ def _client(service, region):
         endpoint_url=SELF["endpoint"],
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
+        # The runbook acts as its role: its requests are checked against keyguard-runbook.
+        config=Config(user_agent_appid=RUNBOOK_APP),
     )
 
 
@@ -285,6 +295,7 @@ def _run(document, values, region):
     os.environ.setdefault("AWS_DEFAULT_REGION", region)
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ.setdefault("AWS_SDK_UA_APP_ID", RUNBOOK_APP)
     steps = document.get("mainSteps") or []
     index = {s.get("name"): i for i, s in enumerate(steps)}
     executions, i, status, failure = [], 0, "Success", None

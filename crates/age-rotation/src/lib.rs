@@ -64,6 +64,7 @@ pub enum Source {
 
 impl App {
     pub fn new(sdk: &keyguard_aws::SdkConfig, settings: Settings) -> Self {
+        let sdk = &keyguard_aws::as_function(sdk, FUNCTION);
         Self {
             effects: AwsEffects {
                 mailer: Some(Mailer::new(sdk)),

@@ -110,7 +110,8 @@ async fn iam_client(sdk: &keyguard_aws::SdkConfig, account: &str) -> aws_sdk_iam
     let out = aws_sdk_sts::Client::new(sdk)
         .assume_role()
         .role_arn(format!("arn:aws:iam::{account}:role/{ROLE}"))
-        .role_session_name("test")
+        // A fixture's session: its requests are not checked against the member role.
+        .role_session_name("keyguard-fixture")
         .send()
         .await
         .unwrap();

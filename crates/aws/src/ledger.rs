@@ -107,6 +107,17 @@ impl DynamoLedger {
 
     /// Creates the table as infra/ does (on-demand, TTL on `expires_at`). For local runs
     /// and tests; deployed stacks own the table.
+    /// The client for the table's set-up and the audit dump, which tests, the demo and
+    /// operators call, never a function: it signs as `keyguard-fixture`, so the check of
+    /// each function's requests against its role does not count these.
+    fn fixture_client(&self) -> aws_sdk_dynamodb::Client {
+        let config = self.client.config().to_builder();
+        match aws_config::AppName::new(crate::FIXTURE_APP) {
+            Ok(name) => aws_sdk_dynamodb::Client::from_conf(config.app_name(name).build()),
+            Err(_) => self.client.clone(),
+        }
+    }
+
     pub async fn create_table(&self) -> Result<(), EffectError> {
         use aws_sdk_dynamodb::types::{
             AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
@@ -115,8 +126,8 @@ impl DynamoLedger {
         let build = |e: aws_sdk_dynamodb::error::BuildError| {
             EffectError::new(keyguard_core::ErrorKind::Other, None, e.to_string())
         };
-        let created = self
-            .client
+        let client = self.fixture_client();
+        let created = client
             .create_table()
             .table_name(&self.table)
             .billing_mode(BillingMode::PayPerRequest)
@@ -146,7 +157,7 @@ impl DynamoLedger {
                 return Ok(());
             }
         }
-        self.client
+        client
             .update_time_to_live()
             .table_name(&self.table)
             .time_to_live_specification(
@@ -184,7 +195,7 @@ impl DynamoLedger {
     /// Every row, for tests and the demo's audit table.
     pub async fn rows(&self) -> Result<Vec<HashMap<String, String>>, EffectError> {
         let items = self
-            .client
+            .fixture_client()
             .scan()
             .table_name(&self.table)
             .into_paginator()

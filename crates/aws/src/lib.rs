@@ -35,6 +35,20 @@ pub use secrets::Secrets;
 pub use ses::Mailer;
 pub use sns::SnsNotifier;
 
+/// The app name the set-up helpers sign with (`DynamoLedger::create_table`, `rows`).
+pub const FIXTURE_APP: &str = "keyguard-fixture";
+
+/// The SDK configuration a function's clients are built from: the same, with the app
+/// name `keyguard-FUNCTION` in every request's User-Agent (`app/keyguard-FUNCTION`), so
+/// that AWS's own logs, and the local check of each request against the function's role,
+/// can tell which function made a call.
+pub fn as_function(sdk: &aws_config::SdkConfig, function: &str) -> aws_config::SdkConfig {
+    match aws_config::AppName::new(format!("keyguard-{function}")) {
+        Ok(name) => sdk.to_builder().app_name(name).build(),
+        Err(_) => sdk.clone(),
+    }
+}
+
 /// Loads region, credentials, endpoint (`AWS_ENDPOINT_URL`, per-service overrides) and
 /// retry settings from the environment, as every AWS SDK does.
 pub async fn load_config() -> aws_config::SdkConfig {

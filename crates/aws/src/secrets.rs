@@ -61,7 +61,12 @@ impl Secrets {
             Ok(out) => out,
             Err(e) => {
                 let e = effect_error(&e);
-                return if e.kind == ErrorKind::NotFound {
+                // The role may describe only secrets tagged for keyguard, and AWS answers
+                // AccessDenied for one it may not read, existing or not: to keyguard both
+                // are no secret of its own (moto, which checks no permission, answers
+                // ResourceNotFound for the second).
+                let not_ours = e.code.as_deref() == Some("AccessDeniedException");
+                return if e.kind == ErrorKind::NotFound || not_ours {
                     Ok(None)
                 } else {
                     Err(e)

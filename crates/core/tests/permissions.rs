@@ -152,3 +152,114 @@ fn every_role_grants_what_its_plans_need() {
         }
     }
 }
+
+/// The request-level evaluator against the real templates: each role keyguard runs as is
+/// defined, allows what it is for, and refuses what it is not (so `check-requests` can
+/// fail), with account, region and conditions taken into account.
+#[test]
+fn the_templates_roles_allow_their_calls_and_refuse_others() {
+    use keyguard_testkit::policy::{evaluate, roles, Permission, Verdict};
+    let roles = roles();
+    for role in [
+        "keyguard-deactivate-key",
+        "keyguard-guardduty-translator",
+        "keyguard-age-rotation",
+        "keyguard-age-rotation-member",
+        "keyguard-createkey-detector",
+        "keyguard-secrets-rotator",
+        "keyguard-runbook",
+    ] {
+        assert!(roles.contains_key(role), "no template defines {role}");
+    }
+    let check = |role: &str, action: &str, resource: &str, context: &[(&str, &str)]| {
+        let p = Permission {
+            action: action.into(),
+            resource: resource.into(),
+            context: context
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        matches!(
+            evaluate(&roles[role].1, &p, "123456789012", "us-east-1"),
+            Verdict::Allowed { .. }
+        )
+    };
+    let user = "arn:aws:iam::123456789012:user/alice";
+    assert!(check(
+        "keyguard-deactivate-key",
+        "iam:UpdateAccessKey",
+        user,
+        &[]
+    ));
+    assert!(!check(
+        "keyguard-deactivate-key",
+        "iam:DeleteAccessKey",
+        user,
+        &[]
+    ));
+    assert!(
+        !check(
+            "keyguard-deactivate-key",
+            "iam:UpdateAccessKey",
+            "arn:aws:iam::999999999999:user/alice",
+            &[]
+        ),
+        "another account's user"
+    );
+    let secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:app-AbCdEf";
+    let tagged = [("aws:ResourceTag/keyguard:iam-user", "alice")];
+    assert!(check(
+        "keyguard-secrets-rotator",
+        "secretsmanager:PutSecretValue",
+        secret,
+        &tagged
+    ));
+    assert!(
+        !check(
+            "keyguard-secrets-rotator",
+            "secretsmanager:PutSecretValue",
+            secret,
+            &[]
+        ),
+        "a secret keyguard does not manage"
+    );
+    assert!(check(
+        "keyguard-secrets-rotator",
+        "iam:ListUsers",
+        "arn:aws:iam::123456789012:user/",
+        &[]
+    ));
+    let identity = "arn:aws:ses:us-east-1:123456789012:identity/keyguard@example.com";
+    assert!(check(
+        "keyguard-age-rotation",
+        "ses:SendEmail",
+        identity,
+        &[("ses:FromAddress", "keyguard@example.com")]
+    ));
+    assert!(!check(
+        "keyguard-age-rotation",
+        "ses:SendEmail",
+        identity,
+        &[]
+    ));
+    assert!(check(
+        "keyguard-guardduty-translator",
+        "iam:PassRole",
+        "arn:aws:iam::123456789012:role/keyguard-runbook",
+        &[("iam:PassedToService", "ssm.amazonaws.com")]
+    ));
+    assert!(!check(
+        "keyguard-guardduty-translator",
+        "iam:PassRole",
+        "arn:aws:iam::123456789012:role/keyguard-runbook",
+        &[("iam:PassedToService", "lambda.amazonaws.com")]
+    ));
+    assert!(!check("keyguard-runbook", "iam:DeleteAccessKey", user, &[]));
+    assert!(check(
+        "keyguard-runbook",
+        "lambda:InvokeFunction",
+        "arn:aws:lambda:us-east-1:123456789012:function:keyguard-secrets-rotator",
+        &[]
+    ));
+}

@@ -87,6 +87,7 @@ pub struct App {
 
 impl App {
     pub fn new(sdk: &keyguard_aws::SdkConfig, settings: Settings) -> Result<Self, String> {
+        let sdk = &keyguard_aws::as_function(sdk, FUNCTION);
         Ok(Self {
             effects: DetectorEffects {
                 aws: AwsEffects::configured(sdk, &settings.common),

@@ -45,6 +45,7 @@ pub struct App {
 
 impl App {
     pub fn new(sdk: &keyguard_aws::SdkConfig, settings: Settings) -> Self {
+        let sdk = &keyguard_aws::as_function(sdk, FUNCTION);
         Self {
             effects: AwsEffects::configured(sdk, &settings.common),
             ledger: DynamoLedger::configured(sdk, &settings.common),

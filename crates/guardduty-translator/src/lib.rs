@@ -38,6 +38,7 @@ pub struct App {
 
 impl App {
     pub fn new(sdk: &keyguard_aws::SdkConfig, settings: Settings) -> Self {
+        let sdk = &keyguard_aws::as_function(sdk, FUNCTION);
         Self {
             effects: AwsEffects {
                 runbooks: Some(Runbooks::new(sdk, settings.common.notice_topic_arn.clone())),

@@ -55,6 +55,7 @@ fn failed(why: String, event_ref: &str) -> Plan {
 
 impl App {
     pub fn new(sdk: &keyguard_aws::SdkConfig, settings: Settings) -> Self {
+        let sdk = &keyguard_aws::as_function(sdk, FUNCTION);
         let secrets = Secrets::new(
             sdk,
             settings.test_attempts,

@@ -13,11 +13,16 @@ use std::collections::{BTreeMap, BTreeSet};
 const RUNTIME: &[&str] = &["LOG_LEVEL", "AWS_MAX_ATTEMPTS"];
 
 pub fn template(function: &str) -> Value {
+    template_at(&super::workspace_root().join(format!("infra/{function}/template.yaml")))
+}
+
+/// Any CloudFormation template of the tree, as JSON (short-form tags as `{"Sub": …}`).
+pub fn template_at(path: &std::path::Path) -> Value {
     let root = super::workspace_root();
     let out = std::process::Command::new(super::moto::python())
         .arg(root.join("tools/check_patterns.py"))
         .arg("--json")
-        .arg(root.join(format!("infra/{function}/template.yaml")))
+        .arg(path)
         .output()
         .expect("run tools/check_patterns.py");
     assert!(

@@ -23,6 +23,7 @@ pub mod iam;
 pub mod infra;
 pub mod logs;
 pub mod moto;
+pub mod policy;
 pub mod receiver;
 #[cfg(feature = "sns")]
 pub mod sns;

@@ -40,9 +40,17 @@ fn start() -> Moto {
         );
     }
     let launcher = super::workspace_root().join("tools/moto_launcher.py");
+    // Every request keyguard makes here, for `check-requests` (least privilege).
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "test".into());
+    let request_log =
+        super::logs::dir().join(format!("requests-{exe}-{}.jsonl", std::process::id()));
     let mut child = Command::new(&python)
         .arg(&launcher)
-        .args(["--port", "0", "--exit-on-stdin-eof"])
+        .args(["--port", "0", "--exit-on-stdin-eof", "--request-log"])
+        .arg(&request_log)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
