@@ -59,9 +59,11 @@ infra: venv $(INFRA_STAMP) $(CHECKOV_STAMP)
 	$(VENV)/bin/python tools/check_patterns.py --launch
 	$(INFRA_VENV)/bin/python tools/lint_policies.py
 
-lint:
+lint: venv
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	$(VENV)/bin/ruff check tools/
+	$(VENV)/bin/python -m unittest discover -s tools -p 'test_*.py'
 
 # One workspace build; tests share target/ with clippy and the demo.
 unit: venv

@@ -99,9 +99,11 @@ def backdate_key(body):
     if created.tzinfo is not None:
         # moto keeps naive UTC datetimes.
         created = created.astimezone(timezone.utc).replace(tzinfo=None)
+    from moto.iam.exceptions import NoSuchEntity
+
     try:
         user = _iam_backend(account).get_user(user_name)
-    except Exception:
+    except NoSuchEntity:
         return "404 Not Found", {"error": "no such user: " + user_name}
     for key in user.access_keys:
         if key.access_key_id == key_id:

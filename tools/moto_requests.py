@@ -127,6 +127,7 @@ def _secret_permission(action, account, region, secret_id):
 
 
 def _kms_arn(account, region, key_id):
+    from moto.kms.exceptions import NotFoundException
     from moto.kms.models import kms_backends
 
     backend = kms_backends[account][region]
@@ -134,7 +135,8 @@ def _kms_arn(account, region, key_id):
         return key_id
     try:
         return backend.describe_key(key_id).arn
-    except Exception:  # moto's NotFound for an unknown key or alias: the ARN as named
+    except NotFoundException:
+        # An unknown key or alias: the ARN as named (KMS will refuse the call anyway).
         return f"arn:{PARTITION}:kms:{region}:{account}:{key_id}"
 
 

@@ -108,12 +108,14 @@ def ssm(action, body, account, region):
 
 
 def _document(name, account, region):
+    from moto.ssm.exceptions import InvalidDocument
     from moto.ssm.models import ssm_backends
 
     try:
         doc = ssm_backends[account][region]._get_documents(name).get_default_version()
-    except Exception:
-        raise ServiceError(400, "AutomationDefinitionNotFoundException", f"Document {name} does not exist")
+    except InvalidDocument:
+        # Only "no such document" is that; any other moto error stays the server's error.
+        raise ServiceError(400, "AutomationDefinitionNotFoundException", f"Document {name} does not exist") from None
     if doc.document_type != "Automation":
         raise ServiceError(400, "InvalidDocumentType", f"Document {name} is not an Automation document")
     return doc
@@ -311,7 +313,9 @@ def _run(document, values, region):
                     values[f"{step.get('name')}.{out['Name']}"] = found
                     outputs[out["Name"]] = [found if isinstance(found, str) else json.dumps(found)]
             record["Outputs"] = outputs
-        except Exception as err:  # a step's failure is the execution's data, not the server's
+        # Any error a step raises is the step's failure, recorded in the execution as SSM
+        # records it (a script's own exception included), never the server's.
+        except Exception as err:  # noqa: BLE001
             record.update(StepStatus="Failed", FailureMessage=f"{type(err).__name__}: {err}")
             executions.append(record)
             on_failure = step.get("onFailure", "Abort")

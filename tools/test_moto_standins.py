@@ -1,0 +1,129 @@
+"""The stand-ins' own rules, without a server: the runbook interpreter (placeholders,
+output selectors, onFailure, nextStep, isEnd, outputs), the parameter checks SSM makes,
+and the Incident Manager limits. `make lint` runs these (`python -m unittest`)."""
+
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import moto_standins as s  # noqa: E402
+
+
+def script(name, body, **step):
+    """An aws:executeScript step whose handler runs `body` (a Python expression of events)."""
+    code = f"def handler(events, context):\n    return {body}\n"
+    return {"name": name, "action": "aws:executeScript",
+            "inputs": {"Runtime": "python3.11", "Handler": "handler", "Script": code,
+                       "InputPayload": {"Who": "{{ UserName }}", "Seen": "{{ first.Value }}"}},
+            **step}
+
+
+class Interpreter(unittest.TestCase):
+    def test_placeholders_and_selectors(self):
+        values = {"UserName": "alice", "Keys": ["a", "b"]}
+        self.assertEqual(s._substitute("{{ UserName }}", values), "alice")
+        self.assertEqual(s._substitute("{{Keys}}", values), ["a", "b"], "a whole placeholder keeps its type")
+        self.assertEqual(s._substitute("user {{ UserName }} ({{ Missing }})", values), "user alice ({{ Missing }})")
+        doc = {"Payload": {"Items": [{"Id": "x"}, {"Id": "y"}]}}
+        self.assertEqual(s._select(doc, "$.Payload.Items[1].Id"), "y")
+        self.assertIsNone(s._select(doc, "$.Payload.Items[5].Id"))
+        self.assertIsNone(s._select(doc, "$.Nothing.Here"))
+
+    def test_steps_run_in_order_and_outputs_flow(self):
+        doc = {
+            "mainSteps": [
+                script("first", '{"Value": events["Who"].upper()}',
+                       outputs=[{"Name": "Value", "Selector": "$.Payload.Value", "Type": "String"}]),
+                script("second", '{"Got": events["Seen"]}',
+                       outputs=[{"Name": "Got", "Selector": "$.Payload.Got", "Type": "String"}], isEnd=True),
+                script("never", '{"x": 1}'),
+            ],
+            "outputs": ["first.Value", "second.Got"],
+        }
+        status, steps, outputs, failure = s._run(doc, {"UserName": "alice"}, "us-east-1")
+        self.assertEqual(status, "Success")
+        self.assertIsNone(failure)
+        self.assertEqual([x["StepName"] for x in steps], ["first", "second"], "isEnd stops the run")
+        self.assertEqual(outputs, {"first.Value": ["ALICE"], "second.Got": ["ALICE"]})
+
+    def test_on_failure_goes_to_its_step_else_the_run_fails(self):
+        failing = script("boom", '1 / 0', onFailure="step:tell")
+        doc = {"mainSteps": [failing, script("skipped", '{}'), script("tell", '{"told": True}', isEnd=True)]}
+        status, steps, _, _ = s._run(doc, {"UserName": "a"}, "us-east-1")
+        self.assertEqual(status, "Success")
+        self.assertEqual([(x["StepName"], x["StepStatus"]) for x in steps], [("boom", "Failed"), ("tell", "Success")])
+        self.assertIn("ZeroDivisionError", steps[0]["FailureMessage"])
+
+        doc = {"mainSteps": [script("boom", '1 / 0'), script("after", '{}')]}
+        status, steps, _, failure = s._run(doc, {"UserName": "a"}, "us-east-1")
+        self.assertEqual(status, "Failed", "Abort is the default")
+        self.assertEqual([x["StepName"] for x in steps], ["boom"])
+        self.assertIn("ZeroDivisionError", failure)
+
+    def test_next_step_jumps_and_other_actions_fail(self):
+        doc = {"mainSteps": [script("a", '{}', nextStep="c"), script("b", '{}'), script("c", '{}')]}
+        _, steps, _, _ = s._run(doc, {"UserName": "a"}, "us-east-1")
+        self.assertEqual([x["StepName"] for x in steps], ["a", "c"])
+        doc = {"mainSteps": [{"name": "sleep", "action": "aws:sleep", "inputs": {"Duration": "PT1S"}}]}
+        status, steps, _, failure = s._run(doc, {}, "us-east-1")
+        self.assertEqual(status, "Failed")
+        self.assertIn("does not run aws:sleep", failure)
+
+
+class Parameters(unittest.TestCase):
+    DECLARED = {"UserName": {"type": "String", "allowedPattern": "^[\\w+=,.@-]{1,64}$"},
+                "Topic": {"type": "String", "default": ""}}
+
+    def refused(self, given):
+        with self.assertRaises(s.ServiceError) as caught:
+            s._check_parameters(self.DECLARED, given)
+        return caught.exception.code
+
+    def test_declared_required_and_matching(self):
+        s._check_parameters(self.DECLARED, {"UserName": ["alice"]})
+        self.assertEqual(self.refused({}), "InvalidAutomationExecutionParametersException")
+        self.assertEqual(self.refused({"UserName": ["alice"], "Other": ["x"]}), "InvalidAutomationExecutionParametersException")
+        self.assertEqual(self.refused({"UserName": ["bad name!"]}), "InvalidAutomationExecutionParametersException")
+        self.assertEqual(self.refused({"UserName": "alice"}), "ValidationException", "values are lists of strings")
+
+    def test_client_token_must_be_a_uuid(self):
+        with self.assertRaises(s.ServiceError) as caught:
+            s._start_automation({"DocumentName": "d", "ClientToken": "not-a-uuid"}, "123456789012", "us-east-1")
+        self.assertEqual(caught.exception.code, "ValidationException")
+
+
+class Incidents(unittest.TestCase):
+    def setUp(self):
+        s.reset()
+
+    def start(self, **over):
+        body = {"responsePlanArn": "arn:aws:ssm-incidents::123456789012:response-plan/keyguard",
+                "title": "t", "impact": 2, "clientToken": "c-1",
+                "triggerDetails": {"source": "keyguard.guardduty-translator", "timestamp": 1.0, "rawData": "{}"}}
+        body.update(over)
+        return s.incidents("POST", "/startIncident", {}, body, "123456789012", "us-east-1")
+
+    def test_limits_aws_enforces(self):
+        self.assertEqual(self.start()[0], 200)
+        for over in [
+            {"title": "x" * 201},
+            {"impact": 6},
+            {"clientToken": "x" * 129},
+            {"triggerDetails": {"source": "aws.guardduty", "timestamp": 1.0}},
+            {"triggerDetails": {"source": "k", "timestamp": 1.0, "rawData": "x" * 10_001}},
+            {"relatedItems": [{"identifier": {"type": "OTHER", "value": {"url": "https://x"}}}] * 101},
+        ]:
+            with self.subTest(over=list(over)):
+                self.assertEqual(self.start(**{"clientToken": "c-other", **over})[0], 400)
+
+    def test_a_token_again_is_the_same_incident_or_a_conflict(self):
+        first = self.start()
+        self.assertEqual(self.start(), first)
+        status, _, code = self.start(title="another")
+        self.assertEqual((status, code), (409, "ConflictException"))
+
+
+if __name__ == "__main__":
+    unittest.main()
