@@ -9,7 +9,7 @@ use keyguard_aws::{AwsEffects, DynamoLedger, Iam, Mailer};
 use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::policy::age::{self, AgeConfig, Person, Unread, FUNCTION};
 use keyguard_core::policy::containment::{KeyStatus, SelfIdentity};
-use keyguard_core::{credential_report, Decision, EffectError, Plan, Report, Timestamp, Trigger};
+use keyguard_core::{credential_report, Decision, EffectError, Plan, Report, Timestamp};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -97,12 +97,8 @@ impl App {
         let cfg = &self.settings.age;
         let early = |decision: Decision| Plan::for_event(FUNCTION, decision, event_ref.clone());
         let mut unread = Vec::new();
-        let plan = if let Some(why) = cfg.containment.guard.untrusted(&trigger, None) {
-            early(Decision::Refused { why })
-        } else if !matches!(trigger, Trigger::Scheduled { .. }) {
-            early(Decision::Ignored {
-                why: format!("{FUNCTION} runs on its schedule only"),
-            })
+        let plan = if let Some(decision) = age::gate(&trigger, cfg) {
+            early(decision)
         } else if self.settings.organization_mode {
             return self.scan_organization(&event_ref, now).await;
         } else {
@@ -312,12 +308,17 @@ impl App {
         let dry_run = self.settings.common.dry_run;
         let summary = age::take_summary(&mut plan);
         let mut tail = plan.clone();
-        let report = keyguard_core::execute(plan, effects, &self.ledger, dry_run, now).await;
+        let deadline = keyguard_aws::lambda::deadline();
+        let report =
+            keyguard_core::execute_within(plan, effects, &self.ledger, dry_run, now, deadline)
+                .await;
         let Some(summary) = summary else {
             return report;
         };
         tail.steps = vec![age::summary_after(summary, &report.steps)];
-        let told = keyguard_core::execute(tail, effects, &self.ledger, dry_run, now).await;
+        let told =
+            keyguard_core::execute_within(tail, effects, &self.ledger, dry_run, now, deadline)
+                .await;
         report.followed_by(told)
     }
 }

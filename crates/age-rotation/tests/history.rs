@@ -185,3 +185,42 @@ async fn an_address_ses_rejects_is_told_once_and_the_keys_go_ahead() {
     assert_eq!(mails.get(&rejected_at), None, "SES never took it");
     moto.ses_sandbox(REGION, false);
 }
+
+/// Run with too little of the invocation left, the scan begins no step: nothing is
+/// claimed or touched, every step says why, and the run fails so Lambda retries it.
+#[tokio::test]
+async fn too_close_to_the_deadline_no_step_begins() {
+    let moto = moto::shared();
+    let sdk = keyguard_aws::load_config().await;
+    let client = aws_sdk_iam::Client::new(&sdk);
+    verify_sender(&sdk).await;
+    let kind = keyguard_testkit::unique("kind");
+    let app = common::app(&sdk, &[("USER_TYPE_TAG", kind.as_str())]).await;
+    let user = iam::user(
+        &client,
+        &[(kind.as_str(), "employee"), ("Email", "late@example.com")],
+    )
+    .await;
+    let (key, _) = iam::key(&client, &user).await;
+    moto.backdate_key(
+        &user,
+        &key,
+        &(chrono::Utc::now() - chrono::Duration::days(85)).to_rfc3339(),
+    );
+
+    let ends = std::time::Instant::now() + keyguard_core::effects::STEP_MARGIN / 2;
+    let report = keyguard_aws::lambda::within(ends, app.handle(&schedule())).await;
+    let report = serde_json::to_value(report).unwrap();
+    assert_eq!(report["statusCode"], 500, "{report:#}");
+    let steps = report["steps"].as_array().unwrap();
+    assert!(!steps.is_empty(), "{report:#}");
+    assert!(
+        steps.iter().all(|s| s["code"] == "DeadlineNear"),
+        "{report:#}"
+    );
+    assert_eq!(iam::statuses(&client, &user).await[&key], "Active");
+    assert!(
+        app.ledger.rows().await.unwrap().is_empty(),
+        "nothing claimed"
+    );
+}

@@ -57,18 +57,61 @@ where
     wanted.and(caps)
 }
 
-/// JSON logs without timestamps (CloudWatch adds them), filtered by [`log_filter`].
+/// JSON lines without timestamps (CloudWatch adds them), filtered by [`log_filter`], each
+/// carrying the invocation's span (its `request_id`, see [`invocation`]).
+pub fn json_layer<S, W>(writer: W) -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    use tracing_subscriber::Layer;
+    tracing_subscriber::fmt::layer()
+        .json()
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_target(false)
+        .without_time()
+        .with_writer(writer)
+        .with_filter(log_filter())
+}
+
 pub fn init_logging() {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    use tracing_subscriber::Layer;
-    let layer = tracing_subscriber::fmt::layer()
-        .json()
-        .with_current_span(false)
-        .with_target(false)
-        .without_time()
-        .with_filter(log_filter());
-    tracing_subscriber::registry().with(layer).init();
+    tracing_subscriber::registry()
+        .with(json_layer(std::io::stdout))
+        .init();
+}
+
+/// The span every line of one invocation is logged in: Lambda's request id, so the step
+/// lines of one event can be found together (and next to Lambda's own REPORT line).
+pub fn invocation(request_id: &str) -> tracing::Span {
+    tracing::info_span!("invocation", request_id = %request_id)
+}
+
+tokio::task_local! {
+    static DEADLINE: std::time::Instant;
+}
+
+/// When the current invocation ends (Lambda's deadline), inside [`run`] or [`within`]:
+/// long runs (the age scan, the sweep) begin no step too close to it
+/// (`keyguard_core::execute_within`).
+pub fn deadline() -> Option<std::time::Instant> {
+    DEADLINE.try_with(|d| *d).ok()
+}
+
+/// Runs `work` as an invocation that ends at `deadline` (what [`run`] does for each event).
+pub async fn within<F: Future>(deadline: std::time::Instant, work: F) -> F::Output {
+    DEADLINE.scope(deadline, work).await
+}
+
+/// Lambda's deadline (milliseconds since the epoch) as an instant of this process.
+fn deadline_of(epoch_ms: u64) -> std::time::Instant {
+    let end = std::time::UNIX_EPOCH + std::time::Duration::from_millis(epoch_ms);
+    let left = end
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    std::time::Instant::now() + left
 }
 
 /// A function's app: built once per cold start, then asked for one report per event.
@@ -97,14 +140,20 @@ pub async fn run<A: Handler>(
         Error::from(e)
     })?;
     let app = &app;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let report = app.report(&event.payload).await;
-        crate::observe::log_report(&report);
-        let value = serde_json::to_value(&report).map_err(Error::from)?;
-        if app.fails(&event.payload, &report) {
-            return Err(Error::from(value.to_string()));
-        }
-        Ok(value)
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        use tracing::Instrument;
+        let span = invocation(&event.context.request_id);
+        let ends = deadline_of(event.context.deadline);
+        within(ends, async move {
+            let report = app.report(&event.payload).await;
+            crate::observe::log_report(&report);
+            let value = serde_json::to_value(&report).map_err(Error::from)?;
+            if app.fails(&event.payload, &report) {
+                return Err(Error::from(value.to_string()));
+            }
+            Ok(value)
+        })
+        .instrument(span)
     }))
     .await
 }
@@ -113,7 +162,6 @@ pub async fn run<A: Handler>(
 mod tests {
     use super::*;
     use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::Layer;
 
     #[derive(Clone, Default)]
     struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
@@ -133,11 +181,7 @@ mod tests {
         let lines = Lines::default();
         let writer = lines.clone();
         std::env::set_var("LOG_LEVEL", "trace,aws_smithy_runtime=trace,hyper=trace");
-        let layer = tracing_subscriber::fmt::layer()
-            .json()
-            .with_writer(move || writer.clone())
-            .with_filter(log_filter());
-        let subscriber = tracing_subscriber::registry().with(layer);
+        let subscriber = tracing_subscriber::registry().with(json_layer(move || writer.clone()));
         tracing::subscriber::with_default(subscriber, || {
             tracing::trace!(target: "aws_smithy_runtime::client::orchestrator", body = "SecretAccessKey=wJalrXUtnFEMI", "request");
             tracing::debug!(target: "hyper::proto", url = "/api/webhooks/1/token", "sent");
@@ -154,5 +198,43 @@ mod tests {
             text.contains("an info line stays") && text.contains("keyguard's own trace stays"),
             "{text}"
         );
+    }
+
+    #[tokio::test]
+    async fn the_deadline_is_known_inside_an_invocation_only() {
+        assert_eq!(deadline(), None);
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let ends = deadline_of(now_ms + 30_000);
+        let left = within(ends, async {
+            deadline().map(|d| d - std::time::Instant::now())
+        })
+        .await
+        .unwrap();
+        assert!(
+            left > std::time::Duration::from_secs(25) && left <= std::time::Duration::from_secs(30),
+            "{left:?}"
+        );
+        assert_eq!(
+            deadline_of(now_ms - 5_000).saturating_duration_since(std::time::Instant::now()),
+            std::time::Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn every_line_of_an_invocation_carries_its_request_id() {
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::registry().with(json_layer(move || writer.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            let _inside = invocation("8f5e2b1c-req").entered();
+            tracing::warn!(action = "deactivate_key", "step");
+        });
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(line["span"]["request_id"], "8f5e2b1c-req", "{text}");
+        assert_eq!(line["fields"]["action"], "deactivate_key", "{text}");
     }
 }

@@ -309,12 +309,16 @@ pub fn plan_rotator(
 ) -> Result<Plan, InputError> {
     let env = |name: &str| facts.var(name);
     let cfg = RotatorConfig::from_env(&env, facts.me()).map_err(config_error)?;
+    let event_ref = keyguard_core::event_ref(trigger, raw);
+    // The function's own first question, so the plan shows what it would do.
+    if let Some(decision) = rotation::gate(trigger, &cfg) {
+        return Ok(Plan::for_event(rotation::FUNCTION, decision, event_ref));
+    }
     let Trigger::Rotation(event) = trigger else {
         return Err(InputError(
             "keyguard plans secrets-rotator's rotation steps; the sweep reads every user's keys and is not planned offline".into(),
         ));
     };
-    let event_ref = keyguard_core::event_ref(trigger, raw);
     let Some(secret) = facts.secrets.get(&event.secret_id) else {
         let plan = Plan::for_event(
             rotation::FUNCTION,
@@ -362,10 +366,11 @@ pub fn plan_age(
 ) -> Result<Plan, InputError> {
     let env = |name: &str| facts.var(name);
     let cfg = AgeConfig::from_env(&env, facts.me()).map_err(config_error)?;
-    if !matches!(trigger, Trigger::Scheduled { .. }) {
-        return Err(InputError(
-            "age-rotation runs on its schedule: give it a Scheduled Event".into(),
-        ));
+    // The function's own first question, so the plan shows what it would do: an
+    // untrusted schedule refused, any other event ignored.
+    if let Some(decision) = age::gate(trigger, &cfg) {
+        let event_ref = keyguard_core::event_ref(trigger, raw);
+        return Ok(Plan::for_event(age::FUNCTION, decision, event_ref));
     }
     let names: Vec<String> = match &facts.credential_report {
         Some(csv) => {

@@ -407,3 +407,43 @@ fn replay_finds_exactly_the_planted_events_in_a_large_gzipped_log() {
     assert!(stderr.contains("100001 record(s)"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `keyguard plan` asks each function's own first question: a schedule from a source
+/// nobody trusted is refused, as age-rotation and secrets-rotator refuse it (403), not
+/// planned as a full scan; an event that is not the function's is ignored, as there.
+#[test]
+fn plan_refuses_an_untrusted_schedule_as_the_functions_do() {
+    let forged = temp(
+        "forged-schedule.json",
+        br#"{"version": "0", "id": "f1", "detail-type": "Scheduled Event", "source": "custom.cron",
+             "account": "123456789012", "time": "2026-11-23T09:00:00Z", "region": "us-east-1",
+             "resources": [], "detail": {}}"#,
+    );
+    for (function, facts) in [
+        ("age-rotation", "events/age-rotation/facts.json"),
+        ("secrets-rotator", "events/secrets-rotator/facts.json"),
+    ] {
+        let (code, out, err) =
+            keyguard(&["plan", "--function", function, "--facts", facts, &forged]);
+        assert_eq!(code, 0, "{function}: {err}");
+        let plan: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(plan["decision"], "refused", "{function}: {plan:#}");
+        assert!(
+            plan["steps"].as_array().unwrap().is_empty(),
+            "{function}: {plan:#}"
+        );
+    }
+    let (code, out, err) = keyguard(&[
+        "plan",
+        "--function",
+        "age-rotation",
+        "--facts",
+        "events/age-rotation/facts.json",
+        "events/guardduty-translator/iam-user.json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["decision"],
+        "ignored"
+    );
+}

@@ -100,6 +100,10 @@ pub trait Ledger {
     ) -> impl Future<Output = Result<(), EffectError>> + Send;
 }
 
+/// Time a step may need once begun (its claim, the call with the SDK's retries, its
+/// settle): a step is not begun with less than this left before the deadline.
+pub const STEP_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Walks the plan in order. Dry run (or a plan-only decision) reports every step as
 /// planned and touches nothing, not even the ledger.
 pub async fn execute<E: Effects + Sync, L: Ledger + Sync>(
@@ -109,9 +113,27 @@ pub async fn execute<E: Effects + Sync, L: Ledger + Sync>(
     dry_run: bool,
     now: Timestamp,
 ) -> Report {
+    execute_within(plan, effects, ledger, dry_run, now, None).await
+}
+
+/// [`execute`], beginning no step once less than [`STEP_MARGIN`] is left before
+/// `deadline` (the invocation's end): a step cut off mid-way would stay claimed and, if
+/// it must not repeat (an email), be reported unknown for good. A step not begun is
+/// `failed` with code `DeadlineNear` and claims nothing, so the run fails and Lambda's
+/// retry (or the next run) takes it.
+pub async fn execute_within<E: Effects + Sync, L: Ledger + Sync>(
+    plan: Plan,
+    effects: &E,
+    ledger: &L,
+    dry_run: bool,
+    now: Timestamp,
+    deadline: Option<std::time::Instant>,
+) -> Report {
     let dry_run = dry_run || matches!(plan.decision, Decision::PlanOnly { .. });
     let mut reports = Vec::with_capacity(plan.steps.len());
     for step in &plan.steps {
+        let out_of_time = deadline
+            .is_some_and(|d| d.saturating_duration_since(std::time::Instant::now()) < STEP_MARGIN);
         let waiting = step.after.as_deref().filter(|first| {
             !reports.iter().any(|r: &StepReport| {
                 r.step.idempotency_key == *first
@@ -123,6 +145,14 @@ pub async fn execute<E: Effects + Sync, L: Ledger + Sync>(
         });
         let outcome = if dry_run {
             Outcome::Planned
+        } else if out_of_time {
+            Outcome::Failed {
+                code: Some("DeadlineNear".into()),
+                message: format!(
+                    "not taken: less than {}s of the invocation was left; the retry or the next run takes it",
+                    STEP_MARGIN.as_secs()
+                ),
+            }
         } else if let Some(first) = waiting {
             Outcome::Failed {
                 code: Some("Waiting".into()),

@@ -22,7 +22,9 @@ pub mod notice;
 pub mod plan;
 pub mod report;
 
-pub use effects::{execute, Claim, EffectError, Effects, ErrorKind, Ledger, LedgerEntry};
+pub use effects::{
+    execute, execute_within, Claim, EffectError, Effects, ErrorKind, Ledger, LedgerEntry,
+};
 pub use notice::{Channel, Notice, Notifier, Severity};
 pub use plan::{Action, Decision, Email, Incident, Link, Plan, Principal, Step, Window};
 pub use report::{Outcome, Report, StepReport};

@@ -8,9 +8,9 @@
 
 use keyguard_aws::{AwsEffects, DynamoLedger, Incidents, Runbooks};
 use keyguard_core::config::{self, Common, ConfigError, Env};
-use keyguard_core::policy::containment::{self, Facts, SelfIdentity};
+use keyguard_core::policy::containment::{self, SelfIdentity};
 use keyguard_core::policy::translator::{self, TranslatorConfig, FUNCTION};
-use keyguard_core::{Action, Decision, Report, Timestamp};
+use keyguard_core::{Report, Timestamp};
 use serde_json::Value;
 
 /// Configuration, read once at cold start.
@@ -81,21 +81,7 @@ impl App {
             .await
             {
                 Ok(facts) => translator::decide(&target, cfg, &facts, now),
-                Err(e) => {
-                    // IAM could not be read: nothing is contained, but the incident and
-                    // the notice still go out, since the finding stands on its own.
-                    let mut plan = translator::decide(&target, cfg, &Facts::default(), now);
-                    plan.steps.retain(|s| {
-                        matches!(
-                            s.action,
-                            Action::OpenIncident { .. } | Action::Notify { .. }
-                        )
-                    });
-                    plan.decision = Decision::Failed {
-                        why: format!("reading IAM: {e}; incident only"),
-                    };
-                    plan
-                }
+                Err(e) => translator::decide_unreadable(&target, cfg, &e.to_string(), now),
             },
         };
         keyguard_core::execute(plan, &self.effects, &self.ledger, dry_run, now).await

@@ -91,8 +91,9 @@ impl App {
         let event_ref = keyguard_core::event_ref(&trigger, raw);
         let cfg = &self.settings.rotator;
         let mut unread = Vec::new();
-        let plan = match &trigger {
-            Trigger::Rotation(event) => match self.rotation_facts(event).await {
+        let plan = match (rotation::gate(&trigger, cfg), &trigger) {
+            (Some(decision), _) => Plan::for_event(FUNCTION, decision, event_ref),
+            (None, Trigger::Rotation(event)) => match self.rotation_facts(event).await {
                 Ok(Some(facts)) => rotation::decide_step(event, cfg, &facts, now),
                 Ok(None) => Plan::for_event(
                     FUNCTION,
@@ -103,33 +104,28 @@ impl App {
                 ),
                 Err(e) => failed(format!("reading the secret: {e}"), &event_ref),
             },
-            Trigger::Scheduled { .. } => {
-                if let Some(why) = cfg.containment.guard.untrusted(&trigger, None) {
-                    Plan::for_event(FUNCTION, Decision::Refused { why }, event_ref)
-                } else {
-                    match self.sweep_facts(now).await {
-                        Ok(facts) => {
-                            tracing::info!(function = FUNCTION, event_id = %event_ref,
-                                users = facts.users.len(), unread = facts.unread.len(),
-                                secrets = facts.secrets.len(), "facts read");
-                            unread = facts.unread;
-                            sweep::decide_sweep(&event_ref, cfg, &facts.users, &facts.secrets, now)
-                        }
-                        Err(e) => failed(format!("reading keys and secrets: {e}"), &event_ref),
-                    }
+            (None, _) => match self.sweep_facts(now).await {
+                Ok(facts) => {
+                    tracing::info!(function = FUNCTION, event_id = %event_ref,
+                        users = facts.users.len(), unread = facts.unread.len(),
+                        secrets = facts.secrets.len(), "facts read");
+                    unread = facts.unread;
+                    sweep::decide_sweep(&event_ref, cfg, &facts.users, &facts.secrets, now)
                 }
-            }
-            _ => Plan::for_event(
-                FUNCTION,
-                Decision::Ignored {
-                    why: format!(
-                        "{FUNCTION} acts on Secrets Manager rotation steps and its schedule only"
-                    ),
-                },
-                event_ref,
-            ),
+                Err(e) => failed(format!("reading keys and secrets: {e}"), &event_ref),
+            },
         };
-        let report = keyguard_core::execute(plan, &self.effects, &self.ledger, dry_run, now).await;
+        // The sweep can be long: no step begins too close to the invocation's end.
+        let deadline = keyguard_aws::lambda::deadline();
+        let report = keyguard_core::execute_within(
+            plan,
+            &self.effects,
+            &self.ledger,
+            dry_run,
+            now,
+            deadline,
+        )
+        .await;
         keyguard_core::unread::with_unread(report, &unread)
     }
 

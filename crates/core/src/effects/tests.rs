@@ -406,3 +406,41 @@ fn a_step_the_service_rejects_for_good_is_settled_once_and_the_next_goes_ahead()
     assert!(second.steps.iter().all(|s| s.outcome == Outcome::Duplicate));
     assert_eq!(rejecting.calls.lock().unwrap().len(), 2);
 }
+
+#[test]
+fn near_the_deadline_no_step_begins_and_none_is_claimed() {
+    let mut plan = plan_with(notify());
+    let mut second = plan.steps[0].clone();
+    second.action = deactivate();
+    second.idempotency_key = "k-2".into();
+    plan.steps.push(second);
+    let ledger = MemLedger::default();
+    let iam = FakeIam::default();
+    let soon = std::time::Instant::now() + STEP_MARGIN / 2;
+    let cut = futures::executor::block_on(execute_within(
+        plan.clone(),
+        &iam,
+        &ledger,
+        false,
+        chrono::Utc::now(),
+        Some(soon),
+    ));
+    assert!(iam.calls.lock().unwrap().is_empty(), "nothing performed");
+    assert_eq!(ledger.state("k-1"), None, "nothing claimed");
+    assert!(cut.steps.iter().all(
+        |s| matches!(&s.outcome, Outcome::Failed { code: Some(c), .. } if c == "DeadlineNear")
+    ));
+    assert_eq!(cut.status_code, 500, "the run fails, so it is retried");
+    // With time left, the same plan runs.
+    let later = std::time::Instant::now() + STEP_MARGIN * 6;
+    let done = futures::executor::block_on(execute_within(
+        plan,
+        &iam,
+        &ledger,
+        false,
+        chrono::Utc::now(),
+        Some(later),
+    ));
+    assert_eq!(done.status_code, 200);
+    assert_eq!(*iam.calls.lock().unwrap(), ["notify", "deactivate_key"]);
+}

@@ -475,6 +475,19 @@ impl Scan<'_> {
     }
 }
 
+/// Whether age-rotation acts on this event at all: the decision when it does not (an
+/// event from an untrusted source is refused, anything but its schedule ignored). The
+/// function and `keyguard plan` both ask this first, so a plan never shows a scan the
+/// function would refuse.
+pub fn gate(trigger: &crate::Trigger, cfg: &AgeConfig) -> Option<Decision> {
+    if let Some(why) = cfg.containment.guard.untrusted(trigger, None) {
+        return Some(Decision::Refused { why });
+    }
+    (!matches!(trigger, crate::Trigger::Scheduled { .. })).then(|| Decision::Ignored {
+        why: format!("{FUNCTION} runs on its schedule only"),
+    })
+}
+
 /// The plan for one scan of `people` (the users the credential report pointed at).
 pub fn decide_scan(event_ref: &str, cfg: &AgeConfig, people: &[Person], now: Timestamp) -> Plan {
     decide_scan_in(None, event_ref, cfg, people, now)

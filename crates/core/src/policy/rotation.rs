@@ -171,6 +171,23 @@ fn parse_key(raw: &str, what: &str) -> Result<AccessKeyId, Decision> {
     })
 }
 
+/// Whether secrets-rotator acts on this event at all: the decision when it does not (its
+/// schedule from an untrusted source is refused, anything but a rotation step or the
+/// schedule ignored). The function and `keyguard plan` both ask this first.
+pub fn gate(trigger: &crate::Trigger, cfg: &RotatorConfig) -> Option<Decision> {
+    match trigger {
+        crate::Trigger::Rotation(_) => None,
+        crate::Trigger::Scheduled { .. } => cfg
+            .containment
+            .guard
+            .untrusted(trigger, None)
+            .map(|why| Decision::Refused { why }),
+        _ => Some(Decision::Ignored {
+            why: format!("{FUNCTION} acts on Secrets Manager rotation steps and its schedule only"),
+        }),
+    }
+}
+
 /// A notice about a key's creation or deletion: user, key id, secret, time; never a secret.
 pub fn key_notice(
     what: &str,

@@ -518,6 +518,29 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// The plan for a finding when IAM could not be read: nothing is contained (there is no
+/// fact to act on), but the finding stands on its own, so its incident and notice still
+/// go out. The run fails (500): Lambda's retry, once IAM answers, finds the incident and
+/// notice done and contains the credential.
+pub fn decide_unreadable(
+    target: &Target,
+    cfg: &TranslatorConfig,
+    why: &str,
+    now: Timestamp,
+) -> Plan {
+    let mut plan = decide(target, cfg, &Facts::default(), now);
+    plan.steps.retain(|s| {
+        matches!(
+            s.action,
+            Action::OpenIncident { .. } | Action::Notify { .. }
+        )
+    });
+    plan.decision = Decision::Failed {
+        why: format!("reading IAM: {why}; incident only"),
+    };
+    plan
+}
+
 /// The plan for a finding, given what IAM said about the credential it names.
 pub fn decide(target: &Target, cfg: &TranslatorConfig, facts: &Facts, now: Timestamp) -> Plan {
     let finding = &target.finding;

@@ -568,3 +568,35 @@ fn foreign_findings_and_attack_sequences_are_windowed_per_principal_not_per_acco
     );
     assert!(window(&a).contains(":222222222222:"), "{}", window(&a));
 }
+
+#[test]
+fn iam_unreadable_means_incident_and_notice_only_and_a_failed_run() {
+    for t in [
+        event("aws.guardduty", user_finding()),
+        event("aws.guardduty", role_finding()),
+    ] {
+        let target = target(&t, &cfg(), "ev-1").unwrap_or_else(|p| panic!("{p:?}"));
+        let plan = decide_unreadable(&target, &cfg(), "Throttling: slow down", now());
+        assert_eq!(names(&plan), ["open_incident", "notify"], "{plan:#?}");
+        assert_eq!(
+            status(&plan),
+            500,
+            "retried, so the containment still comes"
+        );
+        assert!(
+            matches!(&plan.decision, Decision::Failed { why } if why.contains("reading IAM: Throttling")),
+            "{:?}",
+            plan.decision
+        );
+        // The same incident and notice as when IAM answers: a retry finds them done.
+        let read = plan_with(&cfg(), &t, &facts(Some(KeyStatus::Active)));
+        let keys = |p: &Plan, kind: &str| -> Vec<String> {
+            p.steps
+                .iter()
+                .filter(|s| s.action.name() == kind)
+                .map(|s| s.idempotency_key.clone())
+                .collect()
+        };
+        assert_eq!(keys(&plan, "open_incident"), keys(&read, "open_incident"));
+    }
+}
