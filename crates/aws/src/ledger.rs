@@ -40,18 +40,6 @@ fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn outcome_name(o: &Outcome) -> &'static str {
-    match o {
-        Outcome::Applied { .. } => "done",
-        Outcome::Planned => "planned",
-        Outcome::Duplicate => "duplicate",
-        Outcome::Suppressed { .. } => "suppressed",
-        // Settled: a redelivery finds it taken and does not send it again.
-        Outcome::Rejected { .. } => "rejected",
-        Outcome::NotFound { .. } | Outcome::Failed { .. } | Outcome::InProgress { .. } => "failed",
-    }
-}
-
 impl DynamoLedger {
     /// `ttl_days`: how long the audit row lives; `lease_seconds`: after how long an
     /// unsettled claim is presumed dead (longer than the function's timeout).
@@ -328,7 +316,7 @@ impl Ledger for DynamoLedger {
 
     async fn settle(&self, entry: &LedgerEntry, outcome: &Outcome) -> Result<(), EffectError> {
         let detail = serde_json::to_string(outcome).unwrap_or_default();
-        let status = outcome_name(outcome);
+        let status = outcome.ledger_status();
         self.set_status(&entry.idempotency_key, status, &detail)
             .await?;
         if matches!(outcome, Outcome::Applied { .. }) {

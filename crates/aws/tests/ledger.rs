@@ -1,11 +1,55 @@
 //! The DynamoDB ledger's claim rules, against moto's DynamoDB: the conditional put is the
-//! whole of "exactly once", so each of its branches is exercised for real here.
+//! whole of "exactly once", so each of its branches is exercised for real here. The same
+//! suite runs against the in-memory ledger (`keyguard_core::effects::memory`), which the
+//! core's tests use, so the two follow one set of rules.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
 use keyguard_aws::DynamoLedger;
+use keyguard_core::effects::memory::MemoryLedger;
 use keyguard_core::{Claim, Ledger, LedgerEntry, Outcome, Window};
 use keyguard_testkit::moto;
+
+/// What the suite reads back from a ledger: a row's status, the step holding a window and
+/// until when, and whether a step counts as done for a grace period.
+trait Inspect: Ledger + Sync {
+    async fn status(&self, key: &str) -> Option<String>;
+    async fn held(&self, window: &str) -> (Option<String>, Option<i64>);
+    async fn done(&self, key: &str) -> bool;
+}
+
+impl Inspect for DynamoLedger {
+    async fn status(&self, key: &str) -> Option<String> {
+        let rows = self.rows().await.unwrap();
+        rows.iter()
+            .find(|r| r["idempotency_key"] == key)
+            .map(|r| r["status"].clone())
+    }
+    async fn held(&self, window: &str) -> (Option<String>, Option<i64>) {
+        let rows = self.rows().await.unwrap();
+        let row = rows.iter().find(|r| r["idempotency_key"] == window);
+        (
+            row.and_then(|r| r.get("held_by").cloned()),
+            row.and_then(|r| r.get("held_until").and_then(|v| v.parse().ok())),
+        )
+    }
+    async fn done(&self, key: &str) -> bool {
+        self.done_at(key).await.unwrap().is_some()
+    }
+}
+
+impl Inspect for MemoryLedger {
+    async fn status(&self, key: &str) -> Option<String> {
+        self.row(key).map(|r| r.status)
+    }
+    async fn held(&self, window: &str) -> (Option<String>, Option<i64>) {
+        self.row(window)
+            .map_or((None, None), |r| (r.held_by, r.held_until))
+    }
+    async fn done(&self, key: &str) -> bool {
+        self.done_at(key).is_some()
+    }
+}
 
 const LEASE_SECONDS: u32 = 300;
 
@@ -47,7 +91,20 @@ async fn ledger(table: &str) -> DynamoLedger {
 
 #[tokio::test]
 async fn claims_follow_the_rules() {
-    let l = ledger("ledger-rules").await;
+    let dynamo = ledger("ledger-rules").await;
+    claims_follow_the_rules_on(&dynamo).await;
+    let rows = dynamo.rows().await.unwrap();
+    let a = rows.iter().find(|r| r["idempotency_key"] == "a").unwrap();
+    assert_eq!(a["key_id"], "AKIAIOSFODNN7EXAMPLE");
+    assert_eq!(
+        a["account"], "123456789012",
+        "every row names where its step acted"
+    );
+    assert!(a["outcome"].contains("applied"));
+    claims_follow_the_rules_on(&MemoryLedger::new(LEASE_SECONDS)).await;
+}
+
+async fn claims_follow_the_rules_on(l: &impl Inspect) {
     let now = chrono::Utc::now();
     let failed = Outcome::Failed {
         code: Some("Throttling".into()),
@@ -71,7 +128,7 @@ async fn claims_follow_the_rules() {
     // A claim never settled (its invocation died) is reclaimable only after the lease.
     assert_eq!(l.claim(&entry("b", now)).await.unwrap(), Claim::Won);
     assert!(
-        l.done_at("b").await.unwrap().is_some(),
+        l.done("b").await,
         "an unsettled claim may have happened: a grace period counts from it"
     );
     let within = now + chrono::Duration::seconds(i64::from(LEASE_SECONDS) - 10);
@@ -98,21 +155,25 @@ async fn claims_follow_the_rules() {
     // A failed email is still retried.
     l.settle(&email(now), &failed).await.unwrap();
     assert_eq!(l.claim(&email(much_later)).await.unwrap(), Claim::Won);
+    // A permanent rejection is settled: not retried.
+    let rejected = Outcome::Rejected {
+        code: Some("MessageRejected".into()),
+        message: "not verified".into(),
+    };
+    l.settle(&email(much_later), &rejected).await.unwrap();
+    assert_eq!(l.claim(&email(much_later)).await.unwrap(), Claim::Taken);
 
-    let rows = l.rows().await.unwrap();
-    let a = rows.iter().find(|r| r["idempotency_key"] == "a").unwrap();
-    assert_eq!(a["status"], "done");
-    assert_eq!(a["key_id"], "AKIAIOSFODNN7EXAMPLE");
-    assert_eq!(
-        a["account"], "123456789012",
-        "every row names where its step acted"
-    );
-    assert!(a["outcome"].contains("applied"));
+    assert_eq!(l.status("a").await.as_deref(), Some("done"));
+    assert_eq!(l.status("c").await.as_deref(), Some("rejected"));
 }
 
 #[tokio::test]
 async fn windows_hold_across_events_and_free_on_failure() {
-    let l = ledger("ledger-windows").await;
+    windows_on(&ledger("ledger-windows").await).await;
+    windows_on(&MemoryLedger::new(LEASE_SECONDS)).await;
+}
+
+async fn windows_on(l: &impl Inspect) {
     let t0 = chrono::DateTime::parse_from_rfc3339("2026-11-23T10:14:59Z")
         .unwrap()
         .with_timezone(&chrono::Utc);
@@ -145,21 +206,12 @@ async fn windows_hold_across_events_and_free_on_failure() {
     let d = after + one_second;
     assert_eq!(l.claim(&windowed("ev-d", d)).await.unwrap(), Claim::Won);
 
-    let rows = l.rows().await.unwrap();
-    let status = |k: &str| {
-        rows.iter()
-            .find(|r| r["idempotency_key"] == k)
-            .map(|r| r["status"].clone())
-    };
-    assert_eq!(status("ev-b").as_deref(), Some("suppressed"));
-    let window = rows
-        .iter()
-        .find(|r| r["idempotency_key"] == "incident:user/alice")
-        .unwrap();
-    assert_eq!(window["held_by"], "ev-d");
+    assert_eq!(l.status("ev-b").await.as_deref(), Some("suppressed"));
+    let (held_by, held_until) = l.held("incident:user/alice").await;
+    assert_eq!(held_by.as_deref(), Some("ev-d"));
     assert_eq!(
-        window["held_until"],
-        (d + chrono::Duration::minutes(15)).timestamp().to_string()
+        held_until,
+        Some((d + chrono::Duration::minutes(15)).timestamp())
     );
 }
 
@@ -168,7 +220,11 @@ async fn windows_hold_across_events_and_free_on_failure() {
 /// must not keep it out, or the containment would be lost as "suppressed".
 #[tokio::test]
 async fn a_stale_windowed_claim_is_taken_over_inside_its_own_window() {
-    let l = ledger("ledger-stale-window").await;
+    stale_window_on(&ledger("ledger-stale-window").await).await;
+    stale_window_on(&MemoryLedger::new(LEASE_SECONDS)).await;
+}
+
+async fn stale_window_on(l: &impl Inspect) {
     let t0 = chrono::Utc::now();
     let step = |at| LedgerEntry {
         window: Some(Window {

@@ -267,5 +267,7 @@ async fn run_step<E: Effects + Sync, L: Ledger + Sync>(
     outcome
 }
 
+pub mod memory;
+
 #[cfg(test)]
 mod tests;

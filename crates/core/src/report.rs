@@ -54,6 +54,21 @@ impl Outcome {
     }
 }
 
+impl Outcome {
+    /// The status a ledger settles a step with. `failed` frees the step (and its window)
+    /// for a retry; every other status keeps it, so a redelivery finds it taken.
+    pub fn ledger_status(&self) -> &'static str {
+        match self {
+            Self::Applied { .. } => "done",
+            Self::Planned => "planned",
+            Self::Duplicate => "duplicate",
+            Self::Suppressed { .. } => "suppressed",
+            Self::Rejected { .. } => "rejected",
+            Self::NotFound { .. } | Self::Failed { .. } | Self::InProgress { .. } => "failed",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StepReport {
     #[serde(flatten)]

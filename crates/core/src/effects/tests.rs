@@ -2,7 +2,6 @@ use super::*;
 use crate::key::{AccessKeyId, UserName};
 use crate::notice::{Notice, Severity};
 use crate::plan::{Decision, Window};
-use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 #[derive(Default)]
@@ -23,17 +22,26 @@ impl Effects for FakeIam {
     }
 }
 
-/// An in-memory ledger with the same rules as the DynamoDB one: a key can be claimed when
-/// absent or when its last attempt failed; a window when absent, failed or expired.
-#[derive(Default)]
+/// The in-memory ledger, which follows the DynamoDB ledger's rules (`super::memory`,
+/// proven against it by `crates/aws/tests/ledger.rs`), or, `down`, one whose every claim
+/// fails as an unreachable DynamoDB would.
 struct MemLedger {
-    rows: Mutex<BTreeMap<String, (&'static str, Option<Timestamp>)>>,
+    inner: super::memory::MemoryLedger,
     down: bool,
 }
 
+impl Default for MemLedger {
+    fn default() -> Self {
+        Self {
+            inner: super::memory::MemoryLedger::new(150),
+            down: false,
+        }
+    }
+}
+
 impl MemLedger {
-    fn state(&self, key: &str) -> Option<&'static str> {
-        self.rows.lock().unwrap().get(key).map(|r| r.0)
+    fn state(&self, key: &str) -> Option<String> {
+        self.inner.row(key).map(|r| r.status)
     }
 }
 
@@ -46,37 +54,10 @@ impl Ledger for MemLedger {
                 "down",
             ));
         }
-        let mut rows = self.rows.lock().unwrap();
-        match rows.get(&entry.idempotency_key) {
-            Some(("failed", _)) | None => {}
-            Some(_) => return Ok(Claim::Taken),
-        }
-        if let Some(w) = &entry.window {
-            match rows.get(&w.key) {
-                Some((state, Some(until))) if *state != "failed" && *until > entry.at => {
-                    rows.insert(entry.idempotency_key.clone(), ("suppressed", None));
-                    return Ok(Claim::Held);
-                }
-                _ => {
-                    rows.insert(w.key.clone(), ("claimed", Some(w.until)));
-                }
-            }
-        }
-        rows.insert(entry.idempotency_key.clone(), ("claimed", None));
-        Ok(Claim::Won)
+        self.inner.claim(entry).await
     }
     async fn settle(&self, entry: &LedgerEntry, outcome: &Outcome) -> Result<(), EffectError> {
-        let state = match outcome {
-            Outcome::Applied { .. } => "done",
-            Outcome::Rejected { .. } => "rejected",
-            _ => "failed",
-        };
-        let mut rows = self.rows.lock().unwrap();
-        rows.insert(entry.idempotency_key.clone(), (state, None));
-        if let Some(w) = &entry.window {
-            rows.insert(w.key.clone(), (state, Some(w.until)));
-        }
-        Ok(())
+        self.inner.settle(entry, outcome).await
     }
 }
 
@@ -146,7 +127,7 @@ fn a_window_suppresses_other_events_until_it_ends() {
             window: "incident:user/alice".into()
         }
     );
-    assert_eq!(ledger.state("incident:b"), Some("suppressed"));
+    assert_eq!(ledger.state("incident:b").as_deref(), Some("suppressed"));
     // The same event again, even after the window: a duplicate, never a second action.
     assert_eq!(
         run_at(windowed("a", 20), &iam, &ledger, 20),
@@ -198,7 +179,7 @@ fn plan_only_touches_nothing_and_says_202() {
     assert!(r.dry_run);
     assert_eq!(r.steps[0].outcome, Outcome::Planned);
     assert!(iam.calls.lock().unwrap().is_empty());
-    assert!(ledger.rows.lock().unwrap().is_empty());
+    assert!(ledger.inner.is_empty());
 }
 
 #[test]
@@ -219,7 +200,7 @@ fn dry_run_touches_nothing() {
     assert_eq!(r.status_code, 202);
     assert_eq!(r.steps[0].outcome, Outcome::Planned);
     assert!(iam.calls.lock().unwrap().is_empty());
-    assert!(ledger.rows.lock().unwrap().is_empty());
+    assert!(ledger.inner.is_empty());
 }
 
 #[test]
@@ -355,7 +336,11 @@ fn a_step_after_a_failed_one_waits_and_runs_with_it_next_time() {
     assert!(
         matches!(&first.steps[1].outcome, Outcome::Failed { code: Some(c), .. } if c == "Waiting")
     );
-    assert_eq!(ledger.state("k-2"), None, "a waiting step claims nothing");
+    assert_eq!(
+        ledger.state("k-2").as_deref(),
+        None,
+        "a waiting step claims nothing"
+    );
     assert_eq!(first.status_code, 500);
     // Next run: the notice goes, then the key; the run after that does nothing.
     let working = FakeIam::default();
@@ -400,7 +385,7 @@ fn a_step_the_service_rejects_for_good_is_settled_once_and_the_next_goes_ahead()
         }
     );
     assert_eq!(first.status_code, 200, "a rejection is not a failed run");
-    assert_eq!(ledger.state("k-1"), Some("rejected"));
+    assert_eq!(ledger.state("k-1").as_deref(), Some("rejected"));
     // Redelivered: neither is tried again.
     let second = run(plan, &rejecting, &ledger, false);
     assert!(second.steps.iter().all(|s| s.outcome == Outcome::Duplicate));
@@ -426,7 +411,7 @@ fn near_the_deadline_no_step_begins_and_none_is_claimed() {
         Some(soon),
     ));
     assert!(iam.calls.lock().unwrap().is_empty(), "nothing performed");
-    assert_eq!(ledger.state("k-1"), None, "nothing claimed");
+    assert_eq!(ledger.state("k-1").as_deref(), None, "nothing claimed");
     assert!(cut.steps.iter().all(
         |s| matches!(&s.outcome, Outcome::Failed { code: Some(c), .. } if c == "DeadlineNear")
     ));
