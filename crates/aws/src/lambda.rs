@@ -105,13 +105,14 @@ pub async fn within<F: Future>(deadline: std::time::Instant, work: F) -> F::Outp
     DEADLINE.scope(deadline, work).await
 }
 
-/// Lambda's deadline (milliseconds since the epoch) as an instant of this process.
-fn deadline_of(epoch_ms: u64) -> std::time::Instant {
+/// Lambda's deadline (milliseconds since the epoch) as an instant of this process. One
+/// already past when the invocation starts is no deadline: Lambda never hands out an
+/// invocation whose time is up, and a local emulator (`cargo lambda watch`) sends one, so
+/// trusting it would cut every step of every run.
+fn deadline_of(epoch_ms: u64) -> Option<std::time::Instant> {
     let end = std::time::UNIX_EPOCH + std::time::Duration::from_millis(epoch_ms);
-    let left = end
-        .duration_since(std::time::SystemTime::now())
-        .unwrap_or_default();
-    std::time::Instant::now() + left
+    let left = end.duration_since(std::time::SystemTime::now()).ok()?;
+    Some(std::time::Instant::now() + left)
 }
 
 /// A function's app: built once per cold start, then asked for one report per event.
@@ -144,7 +145,12 @@ pub async fn run<A: Handler>(
         use tracing::Instrument;
         let span = invocation(&event.context.request_id);
         let ends = deadline_of(event.context.deadline);
-        within(ends, async move {
+        let work = async move {
+            let left = ends.map(|e| e.saturating_duration_since(std::time::Instant::now()));
+            tracing::debug!(
+                remaining_ms = left.map(|l| l.as_millis() as u64),
+                "invocation"
+            );
             let report = app.report(&event.payload).await;
             crate::observe::log_report(&report);
             let value = serde_json::to_value(&report).map_err(Error::from)?;
@@ -152,7 +158,13 @@ pub async fn run<A: Handler>(
                 return Err(Error::from(value.to_string()));
             }
             Ok(value)
-        })
+        };
+        async move {
+            match ends {
+                Some(ends) => within(ends, work).await,
+                None => work.await,
+            }
+        }
         .instrument(span)
     }))
     .await
@@ -207,7 +219,7 @@ mod tests {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_millis() as u64;
-        let ends = deadline_of(now_ms + 30_000);
+        let ends = deadline_of(now_ms + 30_000).unwrap();
         let left = within(ends, async {
             deadline().map(|d| d - std::time::Instant::now())
         })
@@ -218,8 +230,9 @@ mod tests {
             "{left:?}"
         );
         assert_eq!(
-            deadline_of(now_ms - 5_000).saturating_duration_since(std::time::Instant::now()),
-            std::time::Duration::ZERO
+            deadline_of(now_ms - 5_000),
+            None,
+            "a deadline already past is none"
         );
     }
 

@@ -125,15 +125,15 @@ pub fn candidates(rows: &[ReportRow], min_days: u32, now: Timestamp) -> Vec<Stri
         .collect()
 }
 
-/// The users with an Active key unused (or, never used, created) at least `min_days`
-/// ago, or of unknown age or use: the only ones the unused-key sweep needs to read. The
-/// report may be up to four hours old; a key used since is read afresh and found used.
+/// The users with a key unused (or, never used, created) at least `min_days` ago, or of
+/// unknown age or use: the only ones the unused-key sweep needs to read. The report may be
+/// up to four hours old, so Inactive keys count too (one re-activated since shows Inactive
+/// there); the reads that follow are current, and a key used since is found used.
 pub fn unused_candidates(rows: &[ReportRow], min_days: u32, now: Timestamp) -> Vec<String> {
     rows.iter()
         .filter(|row| {
             row.keys
                 .iter()
-                .filter(|k| k.active)
                 .any(|k| match k.last_used.or(k.last_rotated) {
                     Some(t) => (now - t).num_days() >= i64::from(min_days),
                     None => true,
@@ -179,7 +179,7 @@ mod tests {
     }
 
     #[test]
-    fn unused_candidates_count_from_last_use_else_creation_and_skip_inactive_keys() {
+    fn unused_candidates_count_from_last_use_else_creation() {
         let csv = report(&[
             // Old, but used yesterday: not a candidate at 30 days.
             "busy,arn,2024-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,true,2025-01-01T00:00:00+00:00,2026-11-22T00:00:00+00:00,us-east-1,iam,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A",
@@ -187,15 +187,18 @@ mod tests {
             "idle,arn,2024-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,true,2025-01-01T00:00:00+00:00,2026-10-14T00:00:00+00:00,us-east-1,iam,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A",
             // Never used, in its second slot, created 31 days ago.
             "never,arn,2024-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,false,N/A,N/A,N/A,N/A,true,2026-10-23T00:00:00+00:00,N/A,N/A,N/A,false,N/A,false,N/A",
-            // Unused for years, but Inactive: nothing to deactivate.
+            // Unused for years, Inactive in the report: read, since it may be Active again.
             "asleep,arn,2024-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,false,2020-01-01T00:00:00+00:00,2020-02-01T00:00:00+00:00,us-east-1,iam,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A",
             // An unreadable date: read it to be sure.
             "odd,arn,2024-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,true,yesterday,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A",
         ]);
         let rows = parse(&csv).unwrap();
         let now = parse_time("2026-11-23T00:00:00Z").unwrap();
-        assert_eq!(unused_candidates(&rows, 30, now), ["idle", "never", "odd"]);
-        assert_eq!(unused_candidates(&rows, 41, now), ["odd"]);
+        assert_eq!(
+            unused_candidates(&rows, 30, now),
+            ["idle", "never", "asleep", "odd"]
+        );
+        assert_eq!(unused_candidates(&rows, 41, now), ["asleep", "odd"]);
         assert_eq!(
             rows[0].keys[0].last_used,
             parse_time("2026-11-22T00:00:00Z")

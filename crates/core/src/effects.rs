@@ -134,15 +134,22 @@ pub async fn execute_within<E: Effects + Sync, L: Ledger + Sync>(
     for step in &plan.steps {
         let out_of_time = deadline
             .is_some_and(|d| d.saturating_duration_since(std::time::Instant::now()) < STEP_MARGIN);
-        let waiting = step.after.as_deref().filter(|first| {
-            !reports.iter().any(|r: &StepReport| {
-                r.step.idempotency_key == *first
-                    && matches!(
-                        r.outcome,
-                        Outcome::Applied { .. } | Outcome::Duplicate | Outcome::Rejected { .. }
-                    )
+        let awaited = step.after.as_deref().and_then(|first| {
+            reports
+                .iter()
+                .find(|r: &&StepReport| r.step.idempotency_key == first)
+        });
+        let waiting = step.after.as_deref().filter(|_| {
+            !awaited.is_some_and(|r| {
+                matches!(
+                    r.outcome,
+                    Outcome::Applied { .. } | Outcome::Duplicate | Outcome::Rejected { .. }
+                )
             })
         });
+        // What it waits for found nothing to act on (a key deleted meanwhile): it is not
+        // taken, and, like that step, it is not a failure to retry.
+        let gone = awaited.filter(|r| matches!(r.outcome, Outcome::NotFound { .. }));
         let outcome = if dry_run {
             Outcome::Planned
         } else if out_of_time {
@@ -151,6 +158,13 @@ pub async fn execute_within<E: Effects + Sync, L: Ledger + Sync>(
                 message: format!(
                     "not taken: less than {}s of the invocation was left; the retry or the next run takes it",
                     STEP_MARGIN.as_secs()
+                ),
+            }
+        } else if let Some(first) = gone {
+            Outcome::NotFound {
+                message: format!(
+                    "not taken: {} found nothing to act on",
+                    first.step.idempotency_key
                 ),
             }
         } else if let Some(first) = waiting {

@@ -36,6 +36,9 @@ pub struct Statement {
     pub actions: Vec<String>,
     pub resources: Vec<String>,
     pub conditions: Vec<Condition>,
+    /// It uses `NotAction` / `NotResource`, which this evaluator does not judge.
+    pub not_action: bool,
+    pub not_resource: bool,
 }
 
 /// One permission IAM evaluates for a request.
@@ -165,7 +168,19 @@ pub fn glob(pattern: &str, text: &str, wildcards: bool, ci: bool) -> bool {
     p[pi..].iter().all(|c| any_run(*c))
 }
 
-fn condition_holds(c: &Condition, context: &BTreeMap<String, String>) -> bool {
+/// An ARN pattern against an ARN as `ArnLike`/`ArnEquals` compare them: each of the six
+/// colon-separated parts on its own, so a wildcard never spans a colon.
+fn arn_matches(pattern: &str, arn: &str, wildcards: bool) -> bool {
+    let (p, a): (Vec<&str>, Vec<&str>) = (
+        pattern.splitn(6, ':').collect(),
+        arn.splitn(6, ':').collect(),
+    );
+    p.len() == a.len() && p.iter().zip(&a).all(|(p, a)| glob(p, a, wildcards, false))
+}
+
+/// Whether a condition holds; `None` for one this evaluator does not know (`ForAnyValue:`,
+/// dates, numbers, IP addresses), which [`matches`] turns against the request.
+fn condition_holds(c: &Condition, context: &BTreeMap<String, String>) -> Option<bool> {
     let (operator, if_exists) = match c.operator.strip_suffix("IfExists") {
         Some(base) => (base, true),
         None => (c.operator.as_str(), false),
@@ -177,36 +192,77 @@ fn condition_holds(c: &Condition, context: &BTreeMap<String, String>) -> bool {
         .map(|(_, v)| v.as_str());
     if operator == "Null" {
         let wants_absent = c.values.iter().any(|v| v.eq_ignore_ascii_case("true"));
-        return value.is_none() == wants_absent;
+        return Some(value.is_none() == wants_absent);
+    }
+    let negated = matches!(
+        operator,
+        "StringNotEquals"
+            | "StringNotLike"
+            | "ArnNotEquals"
+            | "ArnNotLike"
+            | "StringNotEqualsIgnoreCase"
+    );
+    let known = negated
+        || matches!(
+            operator,
+            "StringEquals"
+                | "StringEqualsIgnoreCase"
+                | "StringLike"
+                | "ArnEquals"
+                | "ArnLike"
+                | "Bool"
+        );
+    if !known {
+        return None;
     }
     let Some(value) = value else {
-        return if_exists;
+        // IAM: an absent key fails a positive operator and satisfies a negated one.
+        return Some(if_exists || negated);
     };
     let any = |wildcards: bool, ci: bool| c.values.iter().any(|v| glob(v, value, wildcards, ci));
-    match operator {
-        "StringEquals" | "ArnEquals" => any(false, false),
+    let arn = |wildcards: bool| c.values.iter().any(|v| arn_matches(v, value, wildcards));
+    Some(match operator {
+        "StringEquals" => any(false, false),
         "StringEqualsIgnoreCase" => any(false, true),
-        "StringLike" | "ArnLike" => any(true, false),
-        "StringNotEquals" | "ArnNotEquals" => !any(false, false),
-        "StringNotLike" | "ArnNotLike" => !any(true, false),
-        "Bool" => any(false, true),
-        // An operator this evaluator does not know never holds: the check fails loudly
-        // rather than allowing what it cannot judge.
-        _ => false,
-    }
+        "StringLike" => any(true, false),
+        "ArnEquals" => arn(false),
+        "ArnLike" => arn(true),
+        "StringNotEquals" => !any(false, false),
+        "StringNotEqualsIgnoreCase" => !any(false, true),
+        "StringNotLike" => !any(true, false),
+        "ArnNotEquals" => !arn(false),
+        "ArnNotLike" => !arn(true),
+        _ => any(false, true), // Bool
+    })
 }
 
+/// Whether a statement applies to a request. What this evaluator cannot judge (an unknown
+/// condition operator, `NotAction`, `NotResource`) counts against the request either
+/// way: such an Allow never applies and such a Deny always does, so the check fails
+/// loudly rather than passing what IAM might refuse.
 fn matches(s: &Statement, p: &Permission, account: &str, region: &str) -> bool {
     let here = |pattern: &str| {
         pattern
             .replace("${AWS::AccountId}", account)
             .replace("${AWS::Region}", region)
     };
-    s.actions.iter().any(|a| glob(a, &p.action, true, true))
-        && s.resources
+    let action = if s.not_action {
+        !s.allow
+    } else {
+        s.actions.iter().any(|a| glob(a, &p.action, true, true))
+    };
+    let resource = if s.not_resource {
+        !s.allow
+    } else {
+        s.resources
             .iter()
             .any(|r| glob(&here(r), &p.resource, true, false))
-        && s.conditions.iter().all(|c| condition_holds(c, &p.context))
+    };
+    action
+        && resource
+        && s.conditions
+            .iter()
+            .all(|c| condition_holds(c, &p.context).unwrap_or(!s.allow))
 }
 
 /// IAM's answer for one permission of a request made in `account` and `region`.
@@ -271,6 +327,8 @@ pub fn statements(
             actions: resolve(&st["Action"], params, false),
             resources: resolve(&st["Resource"], params, false),
             conditions,
+            not_action: st.get("NotAction").is_some(),
+            not_resource: st.get("NotResource").is_some(),
         });
     }
     out
@@ -507,6 +565,62 @@ mod tests {
             Verdict::Denied {
                 by: "NoDelete".into()
             }
+        );
+    }
+
+    #[test]
+    fn negated_operators_arns_and_what_cannot_be_judged() {
+        let p = policy(json!([
+            {"Sid": "Other", "Effect": "Allow", "Action": "sns:Publish", "Resource": "*",
+             "Condition": {"StringNotEquals": {"aws:ResourceTag/team": "red"}}},
+            {"Sid": "Caller", "Effect": "Allow", "Action": "kms:VerifyMac", "Resource": "*",
+             "Condition": {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/keyguard-*"}}},
+            {"Sid": "DenyDates", "Effect": "Deny", "Action": "iam:*", "Resource": "*",
+             "Condition": {"DateLessThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}}},
+            {"Sid": "DenyAllBut", "Effect": "Deny", "NotAction": "iam:ListUsers", "Resource": "arn:aws:s3:::*"},
+        ]));
+        let run = |perm: Permission| evaluate(&p, &perm, "1", "us-east-1");
+        assert!(
+            matches!(run(perm("sns:Publish", "t", &[])), Verdict::Allowed { .. }),
+            "absent key: a negated operator holds"
+        );
+        assert_eq!(
+            run(perm("sns:Publish", "t", &[("aws:ResourceTag/team", "red")])),
+            Verdict::NotAllowed
+        );
+        assert!(matches!(
+            run(perm(
+                "kms:VerifyMac",
+                "k",
+                &[(
+                    "aws:PrincipalArn",
+                    "arn:aws:iam::123456789012:role/keyguard-deactivate-key"
+                )]
+            )),
+            Verdict::Allowed { .. }
+        ));
+        assert_eq!(
+            run(perm(
+                "kms:VerifyMac",
+                "k",
+                &[("aws:PrincipalArn", "arn:aws:iam::1:user:x:role/keyguard-x")]
+            )),
+            Verdict::NotAllowed,
+            "a wildcard never spans an ARN's colons"
+        );
+        assert_eq!(
+            run(perm("iam:ListUsers", "arn:aws:iam::1:user/", &[])),
+            Verdict::Denied {
+                by: "DenyDates".into()
+            },
+            "a Deny this evaluator cannot judge applies"
+        );
+        assert!(
+            matches!(
+                run(perm("s3:GetObject", "arn:aws:s3:::b/k", &[])),
+                Verdict::Denied { .. }
+            ),
+            "NotAction: unjudged, so it denies"
         );
     }
 

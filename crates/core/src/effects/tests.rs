@@ -429,3 +429,35 @@ fn near_the_deadline_no_step_begins_and_none_is_claimed() {
     assert_eq!(done.status_code, 200);
     assert_eq!(*iam.calls.lock().unwrap(), ["notify", "deactivate_key"]);
 }
+
+#[test]
+fn a_step_waiting_for_one_that_found_nothing_is_not_taken_and_not_a_failure() {
+    let mut plan = plan_with(deactivate());
+    let mut notice = plan.steps[0].clone();
+    notice.action = notify();
+    notice.idempotency_key = "k-2".into();
+    notice.after = Some("k-1".into());
+    plan.steps.push(notice);
+    let gone = FakeIam {
+        fail_with: Some(EffectError::new(
+            ErrorKind::NotFound,
+            Some("NoSuchEntity"),
+            "no key",
+        )),
+        fail_only: Some("deactivate_key"),
+        ..Default::default()
+    };
+    let r = run(plan, &gone, &MemLedger::default(), false);
+    assert_eq!(
+        *gone.calls.lock().unwrap(),
+        ["deactivate_key"],
+        "the notice is not sent"
+    );
+    assert!(
+        matches!(&r.steps[1].outcome, Outcome::NotFound { message } if message.contains("k-1"))
+    );
+    assert_eq!(
+        r.status_code, 404,
+        "not a failure: no retry, no dead-letter"
+    );
+}

@@ -27,6 +27,17 @@ fn expected_denial(role: &str, p: &Permission) -> bool {
     })
 }
 
+/// Roles whose requests every full run makes: none missing, or a client built without
+/// `keyguard_aws::as_function` would pass unchecked, as if it were a test's set-up.
+const EXPECTED_ROLES: &[&str] = &[
+    "keyguard-deactivate-key",
+    "keyguard-guardduty-translator",
+    "keyguard-age-rotation",
+    "keyguard-createkey-detector",
+    "keyguard-secrets-rotator",
+    "keyguard-runbook",
+];
+
 #[derive(Default)]
 struct Tally {
     requests: usize,
@@ -185,6 +196,18 @@ fn main() -> ExitCode {
         t.failures.len(),
         t.expected
     );
+    let missing: Vec<&str> = EXPECTED_ROLES
+        .iter()
+        .filter(|r| !t.by_role.contains_key(**r))
+        .copied()
+        .collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "check-requests: no request was made as {}: are its clients built without keyguard_aws::as_function?",
+            missing.join(", ")
+        );
+        return ExitCode::FAILURE;
+    }
     if t.files == 0 {
         eprintln!(
             "check-requests: no request log in {}: run the tests first",
