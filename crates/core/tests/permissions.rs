@@ -172,14 +172,7 @@ fn the_templates_roles_allow_their_calls_and_refuse_others() {
         assert!(roles.contains_key(role), "no template defines {role}");
     }
     let check = |role: &str, action: &str, resource: &str, context: &[(&str, &str)]| {
-        let p = Permission {
-            action: action.into(),
-            resource: resource.into(),
-            context: context
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        };
+        let p = Permission::new(action, resource, context);
         matches!(
             evaluate(&roles[role].1, &p, "123456789012", "us-east-1"),
             Verdict::Allowed { .. }

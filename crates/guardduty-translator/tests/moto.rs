@@ -100,6 +100,37 @@ impl World {
 
 /// A sample from events/guardduty-translator/ with its key, user, event id and finding
 /// id made unique.
+/// A keyguard-managed secret of `user` whose current value holds `key`; its ARN.
+async fn managed_secret(sm: &aws_sdk_secretsmanager::Client, user: &str, key: &str) -> String {
+    sm.create_secret()
+        .name(unique("keyguard/iam-user"))
+        .secret_string(serde_json::json!({"UserName": user, "AccessKeyId": key}).to_string())
+        .tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key("keyguard:iam-user")
+                .value(user)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap()
+}
+
+/// The runbook started directly (as the translator would), telling `topic`.
+async fn start_runbook(sdk: &keyguard_aws::SdkConfig, user: &str, key: &str, topic: &str) {
+    aws_sdk_ssm::Client::new(sdk)
+        .start_automation_execution()
+        .document_name(RUNBOOK)
+        .parameters("UserName", vec![user.to_owned()])
+        .parameters("AccessKeyId", vec![key.to_owned()])
+        .parameters("NoticeTopicArn", vec![topic.to_owned()])
+        .send()
+        .await
+        .unwrap();
+}
+
 fn sample(name: &str, key: &str, user: &str) -> Value {
     let path = keyguard_testkit::workspace_root()
         .join("events/guardduty-translator")
@@ -437,31 +468,9 @@ async fn the_runbook_rotates_the_secret_holding_the_key_and_refuses_over_a_lefto
     let w = world(&[("NOTICE_TOPIC_ARN", &topic)]).await;
     let (user, named, other) = w.user_with_two_keys().await;
     let sm = aws_sdk_secretsmanager::Client::new(&sdk);
-    let secret = |key: &str| {
-        let sm = sm.clone();
-        let (user, key) = (user.clone(), key.to_owned());
-        async move {
-            sm.create_secret()
-                .name(unique("keyguard/iam-user"))
-                .secret_string(
-                    serde_json::json!({"UserName": user, "AccessKeyId": key}).to_string(),
-                )
-                .tags(
-                    aws_sdk_secretsmanager::types::Tag::builder()
-                        .key("keyguard:iam-user")
-                        .value(&user)
-                        .build(),
-                )
-                .send()
-                .await
-                .unwrap()
-                .arn
-                .unwrap()
-        }
-    };
     // Created first, so the first one listed: it holds the user's other key.
-    let _wrong = secret(&other).await;
-    let right = secret(&named).await;
+    let _wrong = managed_secret(&sm, &user, &other).await;
+    let right = managed_secret(&sm, &user, &named).await;
     // A rotation of the right one that never finished: AWSPENDING on a second version.
     let pending = sm
         .put_secret_value()
@@ -531,15 +540,7 @@ async fn a_runbook_that_cannot_deactivate_says_so_and_fails() {
     let _w = world(&[]).await;
     let user = unique("gone");
     let key = "AKIAGONEUSERKEY00001";
-    aws_sdk_ssm::Client::new(&sdk)
-        .start_automation_execution()
-        .document_name(RUNBOOK)
-        .parameters("UserName", vec![user.clone()])
-        .parameters("AccessKeyId", vec![key.into()])
-        .parameters("NoticeTopicArn", vec![topic.clone()])
-        .send()
-        .await
-        .unwrap();
+    start_runbook(&sdk, &user, key, &topic).await;
     let (executions, _) = recorded(&user);
     assert_eq!(executions.len(), 1);
     let execution = &executions[0];
@@ -576,30 +577,9 @@ async fn a_rotation_secrets_manager_refuses_is_reported_failed_and_told() {
     let topic = keyguard_testkit::sns::topic(&aws_sdk_sns::Client::new(&sdk), "notices").await;
     let w = world(&[]).await;
     let (user, named, _other) = w.user_with_two_keys().await;
-    let secret = aws_sdk_secretsmanager::Client::new(&sdk)
-        .create_secret()
-        .name(unique("keyguard/iam-user"))
-        .secret_string(serde_json::json!({"UserName": user, "AccessKeyId": named}).to_string())
-        .tags(
-            aws_sdk_secretsmanager::types::Tag::builder()
-                .key("keyguard:iam-user")
-                .value(&user)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .arn
-        .unwrap();
-    aws_sdk_ssm::Client::new(&sdk)
-        .start_automation_execution()
-        .document_name(RUNBOOK)
-        .parameters("UserName", vec![user.clone()])
-        .parameters("AccessKeyId", vec![named.clone()])
-        .parameters("NoticeTopicArn", vec![topic.clone()])
-        .send()
-        .await
-        .unwrap();
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    let secret = managed_secret(&sm, &user, &named).await;
+    start_runbook(&sdk, &user, &named, &topic).await;
     let (executions, _) = recorded(&user);
     assert_eq!(executions.len(), 1);
     let outputs = &executions[0]["Outputs"];

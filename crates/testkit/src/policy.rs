@@ -49,6 +49,19 @@ pub struct Permission {
     pub context: BTreeMap<String, String>,
 }
 
+impl Permission {
+    pub fn new(action: &str, resource: &str, context: &[(&str, &str)]) -> Self {
+        Self {
+            action: action.into(),
+            resource: resource.into(),
+            context: context
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     Allowed { by: String },
@@ -407,14 +420,7 @@ mod tests {
     use serde_json::json;
 
     fn perm(action: &str, resource: &str, context: &[(&str, &str)]) -> Permission {
-        Permission {
-            action: action.into(),
-            resource: resource.into(),
-            context: context
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        }
+        Permission::new(action, resource, context)
     }
 
     fn policy(statements_json: Value) -> Vec<Statement> {

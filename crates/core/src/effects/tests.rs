@@ -75,6 +75,17 @@ fn plan_with(action: Action) -> Plan {
     plan
 }
 
+/// `first` as step `k-1`, then `second` as `k-2`, waiting for the first when `waits`.
+fn two_steps(first: Action, second: Action, waits: bool) -> Plan {
+    let mut plan = plan_with(first);
+    let mut next = plan.steps[0].clone();
+    next.action = second;
+    next.idempotency_key = "k-2".into();
+    next.after = waits.then(|| "k-1".into());
+    plan.steps.push(next);
+    plan
+}
+
 fn deactivate() -> Action {
     Action::DeactivateKey {
         user: UserName::parse("bob").unwrap(),
@@ -312,12 +323,7 @@ fn names_match_the_json_tags() {
 
 #[test]
 fn a_step_after_a_failed_one_waits_and_runs_with_it_next_time() {
-    let mut plan = plan_with(notify());
-    let mut second = plan.steps[0].clone();
-    second.action = deactivate();
-    second.idempotency_key = "k-2".into();
-    second.after = Some("k-1".into());
-    plan.steps.push(second);
+    let plan = two_steps(notify(), deactivate(), true);
     let ledger = MemLedger::default();
     let failing = FakeIam {
         fail_with: Some(EffectError::new(
@@ -354,12 +360,7 @@ fn a_step_after_a_failed_one_waits_and_runs_with_it_next_time() {
 
 #[test]
 fn a_step_the_service_rejects_for_good_is_settled_once_and_the_next_goes_ahead() {
-    let mut plan = plan_with(notify());
-    let mut second = plan.steps[0].clone();
-    second.action = deactivate();
-    second.idempotency_key = "k-2".into();
-    second.after = Some("k-1".into());
-    plan.steps.push(second);
+    let plan = two_steps(notify(), deactivate(), true);
     let ledger = MemLedger::default();
     let rejecting = FakeIam {
         fail_with: Some(EffectError::new(
@@ -394,11 +395,7 @@ fn a_step_the_service_rejects_for_good_is_settled_once_and_the_next_goes_ahead()
 
 #[test]
 fn near_the_deadline_no_step_begins_and_none_is_claimed() {
-    let mut plan = plan_with(notify());
-    let mut second = plan.steps[0].clone();
-    second.action = deactivate();
-    second.idempotency_key = "k-2".into();
-    plan.steps.push(second);
+    let plan = two_steps(notify(), deactivate(), false);
     let ledger = MemLedger::default();
     let iam = FakeIam::default();
     let soon = std::time::Instant::now() + STEP_MARGIN / 2;
@@ -432,12 +429,7 @@ fn near_the_deadline_no_step_begins_and_none_is_claimed() {
 
 #[test]
 fn a_step_waiting_for_one_that_found_nothing_is_not_taken_and_not_a_failure() {
-    let mut plan = plan_with(deactivate());
-    let mut notice = plan.steps[0].clone();
-    notice.action = notify();
-    notice.idempotency_key = "k-2".into();
-    notice.after = Some("k-1".into());
-    plan.steps.push(notice);
+    let plan = two_steps(deactivate(), notify(), true);
     let gone = FakeIam {
         fail_with: Some(EffectError::new(
             ErrorKind::NotFound,
