@@ -100,9 +100,14 @@ pub trait Ledger {
     ) -> impl Future<Output = Result<(), EffectError>> + Send;
 }
 
-/// Time a step may need once begun (its claim, the call with the SDK's retries, its
-/// settle): a step is not begun with less than this left before the deadline.
-pub const STEP_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long one SDK operation of a long run may take, all its attempts together
+/// (`keyguard_aws::bounded`, set by age-rotation and secrets-rotator).
+pub const CALL_LIMIT: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// Time a step may need once begun: its claim, its call and its settle, each within
+/// [`CALL_LIMIT`], with room to spare. A step is not begun with less than this left
+/// before the deadline.
+pub const STEP_MARGIN: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Walks the plan in order. Dry run (or a plan-only decision) reports every step as
 /// planned and touches nothing, not even the ledger.

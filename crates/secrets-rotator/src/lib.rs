@@ -55,7 +55,12 @@ fn failed(why: String, event_ref: &str) -> Plan {
 
 impl App {
     pub fn new(sdk: &keyguard_aws::SdkConfig, settings: Settings) -> Self {
-        let sdk = &keyguard_aws::as_function(sdk, FUNCTION);
+        // Every call bounded, so a step begun with STEP_MARGIN left ends before the
+        // invocation does (claim, call and settle, each within CALL_LIMIT).
+        let sdk = &keyguard_aws::bounded(
+            &keyguard_aws::as_function(sdk, FUNCTION),
+            keyguard_core::effects::CALL_LIMIT,
+        );
         let secrets = Secrets::new(
             sdk,
             settings.test_attempts,
