@@ -55,12 +55,7 @@ pub struct App {
     pub effects: AwsEffects,
 }
 
-/// Where the scan's facts came from, for the logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    CredentialReport,
-    EveryUser,
-}
+pub use keyguard_aws::users::Source;
 
 impl App {
     pub fn new(sdk: &keyguard_aws::SdkConfig, settings: Settings) -> Self {
@@ -129,19 +124,11 @@ impl App {
     pub async fn scan_facts(&self, iam: &Iam, now: Timestamp) -> Result<Scan, EffectError> {
         let cfg = &self.settings.age;
         let wait = Duration::from_secs(self.settings.report_wait_seconds);
-        let from_report = match iam.credential_report(wait).await {
-            Ok(csv) => credential_report::parse(&csv)
-                .map(|rows| credential_report::candidates(&rows, cfg.warn_days, now))
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        let (names, source) = match from_report {
-            Ok(names) => (names, Source::CredentialReport),
-            Err(why) => {
-                tracing::warn!(function = FUNCTION, %why, "no credential report: reading every user");
-                (iam.user_names().await?, Source::EveryUser)
-            }
-        };
+        let (names, source) = iam
+            .scan_names(FUNCTION, wait, |rows| {
+                credential_report::candidates(rows, cfg.warn_days, now)
+            })
+            .await?;
         let (read, mut unread) = iam.people(&names).await;
         let mut people = Vec::with_capacity(read.len());
         for mut person in read {

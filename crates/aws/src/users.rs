@@ -45,7 +45,39 @@ where
     (read_ok, unread)
 }
 
+/// Where a scan's user names came from, for the logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    CredentialReport,
+    EveryUser,
+}
+
 impl Iam {
+    /// The users a scan needs: those `pick` chooses from the credential report's rows, or,
+    /// when no report is ready within `wait` (or it does not parse), every user. The
+    /// fallback is logged, with why, for `function`.
+    pub async fn scan_names(
+        &self,
+        function: &str,
+        wait: std::time::Duration,
+        pick: impl FnOnce(&[keyguard_core::credential_report::ReportRow]) -> Vec<String>,
+    ) -> Result<(Vec<String>, Source), EffectError> {
+        use keyguard_core::credential_report;
+        let from_report = match self.credential_report(wait).await {
+            Ok(csv) => credential_report::parse(&csv)
+                .map(|rows| pick(&rows))
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match from_report {
+            Ok(names) => Ok((names, Source::CredentialReport)),
+            Err(why) => {
+                tracing::warn!(function, %why, "no credential report: reading every user");
+                Ok((self.user_names().await?, Source::EveryUser))
+            }
+        }
+    }
+
     /// Every user's name, all pages: the fallback when the report cannot be had.
     pub async fn user_names(&self) -> Result<Vec<String>, EffectError> {
         let users = self

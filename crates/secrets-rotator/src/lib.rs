@@ -194,19 +194,11 @@ impl App {
         }
         let wait = Duration::from_secs(self.settings.report_wait_seconds);
         let unused_days = self.settings.rotator.unused_days;
-        let from_report = match iam.credential_report(wait).await {
-            Ok(csv) => credential_report::parse(&csv)
-                .map(|rows| credential_report::unused_candidates(&rows, unused_days, now))
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        let mut names = match from_report {
-            Ok(names) => names,
-            Err(why) => {
-                tracing::warn!(function = FUNCTION, %why, "no credential report: reading every user");
-                iam.user_names().await?
-            }
-        };
+        let (mut names, _) = iam
+            .scan_names(FUNCTION, wait, |rows| {
+                credential_report::unused_candidates(rows, unused_days, now)
+            })
+            .await?;
         let retiring = secrets
             .iter()
             .filter(|s| s.previous_retired_at.is_some())

@@ -16,7 +16,7 @@
 //! permission boundaries and session policies; they can only deny more.
 
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// A value the operator chooses at deploy time: matches anything.
 pub const ANY: &str = "\u{1}";
@@ -403,15 +403,6 @@ pub fn roles() -> BTreeMap<String, (String, Vec<Statement>)> {
         }
     }
     out
-}
-
-/// The actions a role's statements name, for messages.
-pub fn granted_actions(statements: &[Statement]) -> BTreeSet<String> {
-    statements
-        .iter()
-        .filter(|s| s.allow)
-        .flat_map(|s| s.actions.iter().cloned())
-        .collect()
 }
 
 #[cfg(test)]
