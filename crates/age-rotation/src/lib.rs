@@ -7,9 +7,11 @@
 
 use keyguard_aws::{AwsEffects, DynamoLedger, Iam, Mailer};
 use keyguard_core::config::{self, Common, ConfigError, Env};
+use keyguard_core::pipeline::{self, Executor};
 use keyguard_core::policy::age::{self, AgeConfig, Person, Unread, FUNCTION};
 use keyguard_core::policy::containment::{KeyStatus, SelfIdentity};
-use keyguard_core::{credential_report, Decision, EffectError, Plan, Report, Timestamp};
+use keyguard_core::policy::policies::{Scan, ScanTarget};
+use keyguard_core::{credential_report, EffectError, ParseError, Plan, Report, Timestamp, Trigger};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -88,40 +90,43 @@ impl App {
     }
 
     pub async fn handle_at(&self, raw: &Value, now: Timestamp) -> Report {
-        let dry_run = self.settings.common.dry_run;
-        let trigger = match keyguard_core::parse_value(raw) {
-            Ok(t) => t,
-            Err(e) => return Report::invalid(FUNCTION, dry_run, e),
-        };
-        let event_ref = keyguard_core::event_ref(&trigger, raw);
         let cfg = &self.settings.age;
-        let early = |decision: Decision| Plan::for_event(FUNCTION, decision, event_ref.clone());
-        let mut unread = Vec::new();
-        let plan = if let Some(decision) = age::gate(&trigger, cfg) {
-            early(decision)
-        } else if self.settings.organization_mode {
-            return self.scan_organization(&event_ref, now).await;
-        } else {
-            match self.scan_facts(&self.effects.iam, now).await {
-                Ok(scan) => {
-                    tracing::info!(function = FUNCTION, event_id = %event_ref, source = ?scan.source,
-                        users = scan.people.len(), unread = scan.unread.len(), "facts read");
-                    unread = scan.unread;
-                    age::decide_scan(&event_ref, cfg, &scan.people, now)
+        if self.settings.organization_mode {
+            if let Ok(trigger) = keyguard_core::parse_value(raw) {
+                if age::gate(&trigger, cfg).is_none() {
+                    let event_ref = keyguard_core::event_ref(&trigger, raw);
+                    return self.scan_organization(&event_ref, now).await;
                 }
-                Err(e) => early(Decision::Failed {
-                    why: format!("reading keys: {e}"),
-                }),
             }
-        };
-        let report = self.apply(plan, &self.effects, now).await;
-        age::with_unread(report, &unread)
+        }
+        self.executor(&self.effects).run(cfg, self, raw, now).await
+    }
+
+    /// The plan for one event in this account, nothing applied: what `keyguard plan`
+    /// shows.
+    pub async fn plan_at(&self, raw: &Value, now: Timestamp) -> Result<Plan, ParseError> {
+        pipeline::plan_raw(&self.settings.age, self, raw, now).await
+    }
+
+    /// Steps applied through `effects` (an account's), beginning none too close to the
+    /// invocation's end.
+    fn executor<'a>(&'a self, effects: &'a AwsEffects) -> Executor<'a, AwsEffects, DynamoLedger> {
+        Executor {
+            effects,
+            ledger: &self.ledger,
+            dry_run: self.settings.common.dry_run,
+            deadline: keyguard_aws::lambda::deadline(),
+        }
     }
 
     /// The people to scan: the report's candidates, else everyone; then, for their old
     /// Inactive keys, when keyguard deactivated them. Only when no one can be listed is
     /// this an error; a user who cannot be read is set apart in [`Scan::unread`].
-    pub async fn scan_facts(&self, iam: &Iam, now: Timestamp) -> Result<Scan, EffectError> {
+    pub async fn scan_facts(
+        &self,
+        iam: &Iam,
+        now: Timestamp,
+    ) -> Result<(Scan, Source), EffectError> {
         let cfg = &self.settings.age;
         let wait = Duration::from_secs(self.settings.report_wait_seconds);
         let (names, source) = iam
@@ -142,11 +147,7 @@ impl App {
                 }),
             }
         }
-        Ok(Scan {
-            people,
-            unread,
-            source,
-        })
+        Ok((Scan { people, unread }, source))
     }
 
     /// When keyguard (any function) last deactivated, and last contained, each of the
@@ -177,12 +178,23 @@ impl App {
     }
 }
 
-/// What a scan read: the people to decide on, those it could not read, and from where.
-#[derive(Debug)]
-pub struct Scan {
-    pub people: Vec<Person>,
-    pub unread: Vec<Unread>,
-    pub source: Source,
+/// The function's reads for this account's scan.
+impl keyguard_core::Source<AgeConfig> for App {
+    async fn door(&self, _: &AgeConfig, _: &Trigger, _: Timestamp) -> Result<(), String> {
+        Ok(())
+    }
+
+    async fn lookup(
+        &self,
+        _: &AgeConfig,
+        target: &ScanTarget,
+        now: Timestamp,
+    ) -> Result<Scan, EffectError> {
+        let (scan, source) = self.scan_facts(&self.effects.iam, now).await?;
+        tracing::info!(function = FUNCTION, event_id = %target.event_ref, ?source,
+            users = scan.people.len(), unread = scan.unread.len(), "facts read");
+        Ok(scan)
+    }
 }
 
 impl App {
@@ -263,19 +275,19 @@ impl App {
                 Err(e) => return age::AccountScan::Failed(format!("assuming {role}: {e}")),
             }
         };
-        let scan = match self.scan_facts(&iam, now).await {
-            Ok(scan) => scan,
+        let (scan, source) = match self.scan_facts(&iam, now).await {
+            Ok(read) => read,
             Err(e) => return age::AccountScan::Failed(format!("reading keys: {e}")),
         };
         tracing::info!(
             function = FUNCTION,
             account,
-            source = ?scan.source,
+            ?source,
             users = scan.people.len(),
             unread = scan.unread.len(),
             "facts read"
         );
-        let plan = age::decide_scan_in(
+        let mut plan = age::decide_scan_in(
             Some(account),
             &format!("{event_ref}:{account}"),
             &self.settings.age,
@@ -288,30 +300,12 @@ impl App {
             mailer: self.effects.mailer.clone(),
             ..AwsEffects::iam_only(self.effects.iam.clone(), None)
         };
-        let report = self.apply(plan, &effects, now).await;
-        age::AccountScan::Scanned(age::with_unread(report, &scan.unread))
-    }
-}
-
-impl App {
-    /// The plan's key actions and emails first, then the summary, rewritten from how they
-    /// ended: the administrators read what happened, not what was planned.
-    async fn apply(&self, mut plan: Plan, effects: &AwsEffects, now: Timestamp) -> Report {
-        let dry_run = self.settings.common.dry_run;
-        let summary = age::take_summary(&mut plan);
-        let mut tail = plan.clone();
-        let deadline = keyguard_aws::lambda::deadline();
-        let report =
-            keyguard_core::execute_within(plan, effects, &self.ledger, dry_run, now, deadline)
-                .await;
-        let Some(summary) = summary else {
-            return report;
-        };
-        tail.steps = vec![age::summary_after(summary, &report.steps)];
-        let told =
-            keyguard_core::execute_within(tail, effects, &self.ledger, dry_run, now, deadline)
-                .await;
-        report.followed_by(told)
+        plan.unread = scan.unread;
+        let report = self
+            .executor(&effects)
+            .apply(&self.settings.age, plan, now)
+            .await;
+        age::AccountScan::Scanned(report)
     }
 }
 

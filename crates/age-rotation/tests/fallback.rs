@@ -26,12 +26,12 @@ async fn no_report_in_time_means_every_user_is_read() {
 
     // moto answers the first GenerateCredentialReport with STARTED: no time to wait.
     let app = common::app(&sdk, &[("REPORT_WAIT_SECONDS", "0")]).await;
-    let scan = app
+    let (scan, source) = app
         .scan_facts(&app.effects.iam, chrono::Utc::now())
         .await
         .unwrap();
     assert!(scan.unread.is_empty(), "{:?}", scan.unread);
-    let (people, source) = (scan.people, scan.source);
+    let people = scan.people;
     assert_eq!(source, Source::EveryUser);
     let names: Vec<&str> = people.iter().map(|p| p.user.as_str()).collect();
     assert!(
@@ -54,12 +54,12 @@ async fn no_report_in_time_means_every_user_is_read() {
     let mut settings = app.settings.clone();
     settings.report_wait_seconds = 10;
     let app = App::new(&sdk, settings);
-    let scan = app
+    let (scan, source) = app
         .scan_facts(&app.effects.iam, chrono::Utc::now())
         .await
         .unwrap();
     assert!(scan.unread.is_empty(), "{:?}", scan.unread);
-    let (people, source) = (scan.people, scan.source);
+    let people = scan.people;
     assert_eq!(source, Source::CredentialReport);
     assert_eq!(
         people.iter().map(|p| p.user.as_str()).collect::<Vec<_>>(),

@@ -22,11 +22,16 @@ where
     Fut: Future<Output = Result<Option<T>, EffectError>> + 'a,
 {
     use futures::stream::{self, StreamExt};
-    let results = stream::iter(names)
+    // The futures made first, then streamed: a stream over a closure on borrowed names
+    // cannot be proven `Send` for every lifetime, and the pipeline's reads must be.
+    let reads: Vec<_> = names
+        .iter()
         .map(|name| {
             let fut = read(name.as_str());
             async move { (name, fut.await) }
         })
+        .collect();
+    let results = stream::iter(reads)
         .buffered(READ_CONCURRENCY)
         .collect::<Vec<_>>()
         .await;

@@ -73,7 +73,7 @@ pub async fn rows(sdk: &keyguard_aws::SdkConfig) {
 
         m.reset_requests();
         let started = Instant::now();
-        let scan = app
+        let (scan, _source) = app
             .scan_facts(&app.effects.iam, chrono::Utc::now())
             .await
             .unwrap();

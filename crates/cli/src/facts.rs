@@ -13,16 +13,19 @@
 use crate::InputError;
 use keyguard_core::credential_report;
 use keyguard_core::guard::HandoffCheck;
-use keyguard_core::policy::age::{self, AgeConfig, KeyAge, Person};
+use keyguard_core::pipeline::{self, Policy, Source};
+use keyguard_core::policy::age::{AgeConfig, KeyAge, Person};
 use keyguard_core::policy::containment::{
     self, ContainmentConfig, IamReader, KeyStatus, SelfIdentity, UserKeys,
 };
-use keyguard_core::policy::detector::{self, DetectorConfig};
-use keyguard_core::policy::rotation::{self, HeldKey, RotatorConfig, SecretFacts};
-use keyguard_core::policy::translator::{self, TranslatorConfig};
-use keyguard_core::{
-    AccessKeyId, Decision, EffectError, Plan, Principal, Timestamp, Trigger, UserName,
+use keyguard_core::policy::detector::DetectorConfig;
+use keyguard_core::policy::policies::{
+    NothingToRead, RotatorFacts, RotatorTarget, Scan, ScanTarget, SweepFacts,
 };
+use keyguard_core::policy::rotation::{HeldKey, RotatorConfig, SecretFacts};
+use keyguard_core::policy::sweep::{KeyFacts, ManagedSecret, UserFacts};
+use keyguard_core::policy::translator::{self, TranslatorConfig};
+use keyguard_core::{AccessKeyId, EffectError, Plan, Principal, Timestamp, Trigger, UserName};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -49,6 +52,9 @@ pub struct Supplied {
     /// Configuration variables as the function would see them.
     #[serde(default)]
     env: BTreeMap<String, String>,
+    /// The first thing a read found wrong in the file.
+    #[serde(skip)]
+    mistake: std::sync::Mutex<Option<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -83,6 +89,13 @@ struct SuppliedSecret {
     /// What `AWSPREVIOUS` holds.
     #[serde(default)]
     previous: Option<SuppliedHeld>,
+    /// For the sweep: when the secret was last rotated (RFC 3339).
+    #[serde(default)]
+    last_rotated: Option<String>,
+    /// For the sweep: when keyguard's own rotation retired the `AWSPREVIOUS` key, as
+    /// the function's ledger would say; without it that key is never deleted.
+    #[serde(default)]
+    previous_retired_at: Option<String>,
 }
 
 /// A secret value as keyguard stores it, without the secret.
@@ -135,6 +148,9 @@ enum SuppliedKey {
         /// When deactivate-key or the runbook contained it, if they did.
         #[serde(default)]
         contained_at: Option<String>,
+        /// For the sweep: `GetAccessKeyLastUsed` (absent: never used).
+        #[serde(default)]
+        last_used: Option<String>,
     },
 }
 
@@ -242,191 +258,405 @@ const NO_RECHECK: containment::Recheck = containment::Recheck {
     delay: std::time::Duration::ZERO,
 };
 
-fn gather(
-    lookup: &containment::Lookup,
-    facts: &Supplied,
-) -> Result<containment::Facts, InputError> {
-    futures::executor::block_on(containment::gather(lookup, facts, NO_RECHECK))
-        .map_err(|e| InputError(e.to_string()))
-}
-
-pub fn plan_containment(
-    trigger: &Trigger,
-    raw: &Value,
-    facts: &Supplied,
-    now: Timestamp,
-) -> Result<Plan, InputError> {
-    let env = |name: &str| facts.var(name);
-    let cfg = ContainmentConfig::from_env(&env, facts.me()).map_err(config_error)?;
-    let event_ref = keyguard_core::event_ref(trigger, raw);
-    let check = facts.handoff_check(trigger);
-    let target = match containment::target(trigger, &cfg, &event_ref, check.as_ref()) {
-        Ok(t) => t,
-        Err(plan) => return Ok(*plan),
-    };
-    let all = target
-        .lookups()
-        .iter()
-        .map(|l| gather(l, facts))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(containment::decide(&target, &cfg, &all, now))
-}
-
 /// Offline, `RESPONSE_PLAN_ARN` may be left out of the facts' env: a placeholder ARN
 /// stands in, and the plan shows it.
 pub const PLACEHOLDER_PLAN: &str = "arn:aws:ssm-incidents::000000000000:response-plan/unset";
 
-pub fn plan_translator(
+/// The plan `function` would make for `raw`: its own configuration, read from the facts'
+/// env, run through the same pipeline as the function, over the facts instead of AWS.
+pub fn plan(
+    function: crate::Function,
     trigger: &Trigger,
     raw: &Value,
     facts: &Supplied,
     now: Timestamp,
 ) -> Result<Plan, InputError> {
+    use crate::Function as F;
     let env = |name: &str| {
-        facts
-            .var(name)
-            .or_else(|| (name == "RESPONSE_PLAN_ARN").then(|| PLACEHOLDER_PLAN.to_owned()))
+        facts.var(name).or_else(|| {
+            (matches!(function, F::GuarddutyTranslator) && name == "RESPONSE_PLAN_ARN")
+                .then(|| PLACEHOLDER_PLAN.to_owned())
+        })
     };
-    let cfg = TranslatorConfig::from_env(&env, facts.me()).map_err(config_error)?;
+    facts.check()?;
+    let me = facts.me();
     let event_ref = keyguard_core::event_ref(trigger, raw);
-    let target = match translator::target(trigger, &cfg, &event_ref) {
-        Ok(t) => t,
-        Err(plan) => return Ok(*plan),
-    };
-    Ok(translator::decide(
-        &target,
-        &cfg,
-        &gather(&target.lookup(), facts)?,
-        now,
-    ))
+    let event = (trigger, event_ref.as_str());
+    match function {
+        F::DeactivateKey => run(&ContainmentConfig::from_env(&env, me), event, facts, now),
+        F::GuarddutyTranslator => run(&TranslatorConfig::from_env(&env, me), event, facts, now),
+        F::SecretsRotator => run(&RotatorConfig::from_env(&env, me), event, facts, now),
+        F::AgeRotation => run(&AgeConfig::from_env(&env, me), event, facts, now),
+        F::CreatekeyDetector => run(&DetectorConfig::from_env(&env, me), event, facts, now),
+    }
 }
 
-pub fn plan_rotator(
-    trigger: &Trigger,
-    raw: &Value,
+fn run<P: Policy>(
+    policy: &Result<P, keyguard_core::config::ConfigError>,
+    (trigger, event_ref): (&Trigger, &str),
     facts: &Supplied,
     now: Timestamp,
-) -> Result<Plan, InputError> {
-    let env = |name: &str| facts.var(name);
-    let cfg = RotatorConfig::from_env(&env, facts.me()).map_err(config_error)?;
-    let event_ref = keyguard_core::event_ref(trigger, raw);
-    // The function's own first question, so the plan shows what it would do.
-    if let Some(decision) = rotation::gate(trigger, &cfg) {
-        return Ok(Plan::for_event(rotation::FUNCTION, decision, event_ref));
+) -> Result<Plan, InputError>
+where
+    Supplied: Source<P>,
+{
+    let policy = policy.as_ref().map_err(|e| config_error(e.clone()))?;
+    let plan = futures::executor::block_on(pipeline::plan(policy, facts, trigger, event_ref, now));
+    // A read that found the facts file wanting is the operator's mistake, named, not a
+    // failed read to plan around.
+    match facts.mistake.lock().map(|mut m| m.take()) {
+        Ok(Some(why)) => Err(InputError(format!("facts: {why}"))),
+        _ => Ok(plan),
     }
-    let Trigger::Rotation(event) = trigger else {
-        return Err(InputError(
-            "keyguard plans secrets-rotator's rotation steps; the sweep reads every user's keys and is not planned offline".into(),
-        ));
-    };
-    let Some(secret) = facts.secrets.get(&event.secret_id) else {
-        let plan = Plan::for_event(
-            rotation::FUNCTION,
-            Decision::NotFound {
-                what: format!("no secret {} in the facts", event.secret_id),
-            },
-            event_ref,
-        );
-        return Ok(plan);
-    };
-    let mut secret_facts = SecretFacts {
-        arn: event.secret_id.clone(),
-        tags: secret.tags.clone(),
-        versions: secret.versions.clone(),
-        current: secret.current.as_ref().map(HeldKey::from),
-        pending: secret
-            .pending
-            .get(&event.client_request_token)
-            .map(HeldKey::from),
-        previous: secret.previous.as_ref().map(HeldKey::from),
-        user_keys: None,
-        user_tags: BTreeMap::new(),
-        contained: BTreeMap::new(),
-    };
-    if let Some(user) = secret_facts
-        .user(&cfg)
-        .and_then(|u| UserName::parse(&u).ok())
-    {
-        secret_facts.user_keys = futures::executor::block_on(facts.user_keys(&user))
-            .map_err(|e| InputError(e.to_string()))?
-            .map(|k| k.keys);
-        secret_facts.user_tags =
-            futures::executor::block_on(facts.tags(&Principal::User(user.clone())))
-                .map_err(|e| InputError(e.to_string()))?
-                .unwrap_or_default();
-    }
-    Ok(rotation::decide_step(event, &cfg, &secret_facts, now))
 }
 
-pub fn plan_age(
-    trigger: &Trigger,
-    raw: &Value,
-    facts: &Supplied,
-    now: Timestamp,
-) -> Result<Plan, InputError> {
-    let env = |name: &str| facts.var(name);
-    let cfg = AgeConfig::from_env(&env, facts.me()).map_err(config_error)?;
-    // The function's own first question, so the plan shows what it would do: an
-    // untrusted schedule refused, any other event ignored.
-    if let Some(decision) = age::gate(trigger, &cfg) {
-        let event_ref = keyguard_core::event_ref(trigger, raw);
-        return Ok(Plan::for_event(age::FUNCTION, decision, event_ref));
+impl Source<ContainmentConfig> for Supplied {
+    async fn door(
+        &self,
+        cfg: &ContainmentConfig,
+        trigger: &Trigger,
+        now: Timestamp,
+    ) -> Result<Option<HandoffCheck>, String> {
+        Ok(cfg
+            .stale_handoff(trigger, now)
+            .or_else(|| self.handoff_check(trigger)))
     }
-    let names: Vec<String> = match &facts.credential_report {
-        Some(csv) => {
-            let rows =
-                credential_report::parse(csv.as_bytes()).map_err(|e| InputError(e.to_string()))?;
-            credential_report::candidates(&rows, cfg.warn_days, now)
+
+    async fn lookup(
+        &self,
+        _: &ContainmentConfig,
+        target: &containment::Target,
+        _: Timestamp,
+    ) -> Result<Vec<containment::Facts>, EffectError> {
+        containment::gather_all(&target.lookups(), self, NO_RECHECK).await
+    }
+}
+
+impl Source<TranslatorConfig> for Supplied {
+    async fn door(&self, _: &TranslatorConfig, _: &Trigger, _: Timestamp) -> Result<(), String> {
+        Ok(())
+    }
+
+    async fn lookup(
+        &self,
+        _: &TranslatorConfig,
+        target: &translator::Target,
+        _: Timestamp,
+    ) -> Result<containment::Facts, EffectError> {
+        containment::gather(&target.lookup(), self, NO_RECHECK).await
+    }
+}
+
+impl Source<DetectorConfig> for Supplied {
+    async fn door(&self, _: &DetectorConfig, _: &Trigger, _: Timestamp) -> Result<(), String> {
+        Ok(())
+    }
+
+    async fn lookup(
+        &self,
+        _: &DetectorConfig,
+        target: &NothingToRead,
+        _: Timestamp,
+    ) -> Result<(), EffectError> {
+        match *target {}
+    }
+}
+
+impl Source<RotatorConfig> for Supplied {
+    async fn door(&self, _: &RotatorConfig, _: &Trigger, _: Timestamp) -> Result<(), String> {
+        Ok(())
+    }
+
+    async fn lookup(
+        &self,
+        cfg: &RotatorConfig,
+        target: &RotatorTarget,
+        now: Timestamp,
+    ) -> Result<RotatorFacts, EffectError> {
+        match target {
+            RotatorTarget::Step { event, .. } => Ok(RotatorFacts::Step(
+                self.secret_facts(cfg, &event.secret_id, &event.client_request_token)
+                    .await?
+                    .map(Box::new),
+            )),
+            RotatorTarget::Sweep { .. } => Ok(RotatorFacts::Sweep(self.sweep_facts(cfg, now)?)),
         }
-        None => facts.users.keys().cloned().collect(),
-    };
-    let mut people = Vec::new();
-    for name in names {
-        let Some(user) = facts.users.get(&name) else {
-            continue;
-        };
-        let mut keys = Vec::new();
-        for (id, key) in &user.keys {
-            let SuppliedKey::Dated {
-                created,
-                deactivated_at,
-                contained_at,
-                ..
-            } = key
-            else {
-                return Err(InputError(format!(
-                    "users.{name}.keys.{id}: age-rotation needs {{\"status\", \"created\"}}"
-                )));
+    }
+}
+
+impl Source<AgeConfig> for Supplied {
+    async fn door(&self, _: &AgeConfig, _: &Trigger, _: Timestamp) -> Result<(), String> {
+        Ok(())
+    }
+
+    async fn lookup(
+        &self,
+        cfg: &AgeConfig,
+        _: &ScanTarget,
+        now: Timestamp,
+    ) -> Result<Scan, EffectError> {
+        let names =
+            self.report_names(|rows| credential_report::candidates(rows, cfg.warn_days, now))?;
+        let mut people = Vec::new();
+        for name in names {
+            let Some(user) = self.users.get(&name) else {
+                continue;
             };
-            let time = |raw: &str| {
-                keyguard_core::parse_time(raw).ok_or_else(|| {
-                    InputError(format!("users.{name}.keys.{id}: not a time: {raw:?}"))
-                })
-            };
-            keys.push(KeyAge {
-                key_id: id.clone(),
-                status: key.status(),
-                created: time(created)?,
-                deactivated_at: deactivated_at.as_deref().map(time).transpose()?,
-                contained_at: contained_at.as_deref().map(time).transpose()?,
+            let mut keys = Vec::new();
+            for (id, key) in &user.keys {
+                let dated = key.dated(self, &name, id, "age-rotation")?;
+                keys.push(KeyAge {
+                    key_id: id.clone(),
+                    status: key.status(),
+                    created: dated.created,
+                    deactivated_at: dated.deactivated_at,
+                    contained_at: dated.contained_at,
+                });
+            }
+            people.push(Person {
+                user: name.clone(),
+                tags: user.tags.clone(),
+                keys,
             });
         }
-        people.push(Person {
-            user: name.clone(),
-            tags: user.tags.clone(),
-            keys,
-        });
+        Ok(Scan {
+            people,
+            unread: Vec::new(),
+        })
     }
-    let event_ref = keyguard_core::event_ref(trigger, raw);
-    Ok(age::decide_scan(&event_ref, &cfg, &people, now))
 }
 
-pub fn plan_detector(trigger: &Trigger, raw: &Value, facts: &Supplied) -> Result<Plan, InputError> {
-    let env = |name: &str| facts.var(name);
-    let cfg = DetectorConfig::from_env(&env, facts.me()).map_err(config_error)?;
-    Ok(detector::decide(
-        trigger,
-        &cfg,
-        &keyguard_core::event_ref(trigger, raw),
-    ))
+/// A key's times, read from the facts file.
+struct Dated {
+    created: Timestamp,
+    deactivated_at: Option<Timestamp>,
+    contained_at: Option<Timestamp>,
+    last_used: Option<Timestamp>,
+}
+
+impl SuppliedKey {
+    fn dated(
+        &self,
+        facts: &Supplied,
+        name: &str,
+        id: &str,
+        function: &str,
+    ) -> Result<Dated, EffectError> {
+        let Self::Dated {
+            created,
+            deactivated_at,
+            contained_at,
+            last_used,
+            ..
+        } = self
+        else {
+            return Err(facts.facts_error(format!(
+                "users.{name}.keys.{id}: {function} needs {{\"status\", \"created\"}}"
+            )));
+        };
+        let time = |raw: &str| {
+            keyguard_core::parse_time(raw).ok_or_else(|| {
+                facts.facts_error(format!("users.{name}.keys.{id}: not a time: {raw:?}"))
+            })
+        };
+        Ok(Dated {
+            created: time(created)?,
+            deactivated_at: deactivated_at.as_deref().map(time).transpose()?,
+            contained_at: contained_at.as_deref().map(time).transpose()?,
+            last_used: last_used.as_deref().map(time).transpose()?,
+        })
+    }
+}
+
+impl Supplied {
+    /// What the offline reads could not make sense of in the file, kept to be named.
+    fn facts_error(&self, why: String) -> EffectError {
+        if let Ok(mut first) = self.mistake.lock() {
+            first.get_or_insert_with(|| why.clone());
+        }
+        EffectError::new(keyguard_core::ErrorKind::Other, Some("FactsFile"), why)
+    }
+
+    /// Every time in the file parses: a mistake in the facts is named before anything
+    /// is planned.
+    fn check(&self) -> Result<(), InputError> {
+        for (name, user) in &self.users {
+            for (id, key) in &user.keys {
+                if let SuppliedKey::Dated { .. } = key {
+                    key.dated(self, name, id, "keyguard")
+                        .map_err(|e| InputError(format!("facts: {}", e.message)))?;
+                }
+            }
+        }
+        for (arn, secret) in &self.secrets {
+            for (field, raw) in [
+                ("last_rotated", &secret.last_rotated),
+                ("previous_retired_at", &secret.previous_retired_at),
+            ] {
+                if let Some(t) = raw {
+                    if keyguard_core::parse_time(t).is_none() {
+                        return Err(InputError(format!(
+                            "facts: secrets.{arn}.{field}: not a time: {t:?}"
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The users a scan reads: those the saved credential report points at, as in the
+    /// function; every user in the facts when there is none.
+    fn report_names(
+        &self,
+        pick: impl FnOnce(&[credential_report::ReportRow]) -> Vec<String>,
+    ) -> Result<Vec<String>, EffectError> {
+        Ok(match &self.credential_report {
+            Some(csv) => {
+                let rows = credential_report::parse(csv.as_bytes())
+                    .map_err(|e| self.facts_error(format!("credential_report: {e}")))?;
+                pick(&rows)
+            }
+            None => self.users.keys().cloned().collect(),
+        })
+    }
+
+    async fn secret_facts(
+        &self,
+        cfg: &RotatorConfig,
+        secret_id: &str,
+        token: &str,
+    ) -> Result<Option<SecretFacts>, EffectError> {
+        let Some(secret) = self.secrets.get(secret_id) else {
+            return Ok(None);
+        };
+        let mut facts = SecretFacts {
+            arn: secret_id.to_owned(),
+            tags: secret.tags.clone(),
+            versions: secret.versions.clone(),
+            current: secret.current.as_ref().map(HeldKey::from),
+            pending: secret.pending.get(token).map(HeldKey::from),
+            previous: secret.previous.as_ref().map(HeldKey::from),
+            user_keys: None,
+            user_tags: BTreeMap::new(),
+            contained: BTreeMap::new(),
+        };
+        if let Some(user) = facts.user(cfg).and_then(|u| UserName::parse(&u).ok()) {
+            facts.user_keys = self.user_keys(&user).await?.map(|k| k.keys);
+            facts.user_tags = self
+                .tags(&Principal::User(user.clone()))
+                .await?
+                .unwrap_or_default();
+            let held = facts.current.as_ref().and_then(|c| c.key_id.clone());
+            for (key, _) in facts.user_keys.iter().flatten() {
+                if Some(key) == held.as_ref() {
+                    continue;
+                }
+                if let Some(at) = self.contained_at(key)? {
+                    facts.contained.insert(key.clone(), at);
+                }
+            }
+        }
+        Ok(Some(facts))
+    }
+
+    /// When keyguard contained a key, as the facts say (the function reads its ledger).
+    fn contained_at(&self, key_id: &str) -> Result<Option<Timestamp>, EffectError> {
+        for (name, user) in &self.users {
+            if let Some(key) = user.keys.get(key_id) {
+                if let SuppliedKey::Dated { .. } = key {
+                    return Ok(key
+                        .dated(self, name, key_id, "secrets-rotator")?
+                        .contained_at);
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The sweep's facts: the managed secrets (those tagged with the user tag), and the
+    /// users it can act on, chosen as the function chooses them.
+    fn sweep_facts(&self, cfg: &RotatorConfig, now: Timestamp) -> Result<SweepFacts, EffectError> {
+        let mut secrets = Vec::new();
+        for (arn, secret) in &self.secrets {
+            let Some(user) = secret
+                .tags
+                .iter()
+                .find(|(k, _)| keyguard_core::guard::same_name(k, &cfg.secret_user_tag))
+                .map(|(_, v)| v.clone())
+            else {
+                continue;
+            };
+            let time = |raw: &Option<String>, field: &str| {
+                raw.as_deref()
+                    .map(|t| {
+                        keyguard_core::parse_time(t).ok_or_else(|| {
+                            self.facts_error(format!("secrets.{arn}.{field}: not a time: {t:?}"))
+                        })
+                    })
+                    .transpose()
+            };
+            let previous_key = secret
+                .previous
+                .as_ref()
+                .and_then(|p| p.access_key_id.clone());
+            let previous_contained_at = match &previous_key {
+                Some(k) => self.contained_at(k)?,
+                None => None,
+            };
+            secrets.push(ManagedSecret {
+                arn: arn.clone(),
+                user,
+                current_key: secret
+                    .current
+                    .as_ref()
+                    .and_then(|c| c.access_key_id.clone()),
+                previous_key,
+                last_rotated: time(&secret.last_rotated, "last_rotated")?,
+                previous_retired_at: time(&secret.previous_retired_at, "previous_retired_at")?,
+                previous_contained_at,
+            });
+        }
+        let unused_days = cfg.unused_days;
+        let mut names =
+            self.report_names(|rows| credential_report::unused_candidates(rows, unused_days, now))?;
+        for secret in secrets.iter().filter(|s| s.previous_retired_at.is_some()) {
+            if !names
+                .iter()
+                .any(|n| keyguard_core::guard::same_name(n, &secret.user))
+            {
+                names.push(secret.user.clone());
+            }
+        }
+        let mut users = Vec::new();
+        for name in names {
+            let Some((real, user)) = self
+                .users
+                .iter()
+                .find(|(n, _)| keyguard_core::guard::same_name(n, &name))
+            else {
+                continue;
+            };
+            let mut keys = Vec::new();
+            for (id, key) in &user.keys {
+                let dated = key.dated(self, real, id, "the sweep")?;
+                keys.push(KeyFacts {
+                    key_id: id.clone(),
+                    status: key.status(),
+                    created: dated.created,
+                    last_used: dated.last_used,
+                });
+            }
+            users.push(UserFacts {
+                name: real.clone(),
+                tags: user.tags.clone(),
+                keys,
+            });
+        }
+        Ok(SweepFacts {
+            users,
+            unread: Vec::new(),
+            secrets,
+        })
+    }
 }

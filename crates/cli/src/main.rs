@@ -140,13 +140,7 @@ fn plan(
             .map_err(|e| InputError(format!("{}: {e}", f.display())))?,
         None => facts::Supplied::default(),
     };
-    let plan = match function {
-        Function::DeactivateKey => facts::plan_containment(&trigger, &raw, &facts, now)?,
-        Function::GuarddutyTranslator => facts::plan_translator(&trigger, &raw, &facts, now)?,
-        Function::SecretsRotator => facts::plan_rotator(&trigger, &raw, &facts, now)?,
-        Function::AgeRotation => facts::plan_age(&trigger, &raw, &facts, now)?,
-        Function::CreatekeyDetector => facts::plan_detector(&trigger, &raw, &facts)?,
-    };
+    let plan = facts::plan(function, &trigger, &raw, &facts, now)?;
     serde_json::to_value(&plan).map_err(|e| InputError(e.to_string()))
 }
 

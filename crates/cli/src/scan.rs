@@ -37,14 +37,14 @@ pub fn scan(apply: bool, yes: bool) -> Result<bool, InputError> {
     runtime.block_on(async {
         let app = App::from_environment().await.map_err(InputError)?;
         let now = chrono::Utc::now();
-        let scan = app
+        let (scan, source) = app
             .scan_facts(&app.effects.iam, now)
             .await
             .map_err(|e| InputError(format!("reading keys: {e}")))?;
         for u in &scan.unread {
             eprintln!("could not read {}: {}", u.user, u.why);
         }
-        let (people, source) = (scan.people, scan.source);
+        let people = scan.people;
         let cfg = &app.settings.age;
         let event_ref = format!("keyguard-scan-{}", now.format("%Y%m%dT%H%M%SZ"));
         let plan = age::decide_scan(&event_ref, cfg, &people, now);
@@ -58,7 +58,14 @@ pub fn scan(apply: bool, yes: bool) -> Result<bool, InputError> {
                 crate::emit(&"nothing applied");
                 return Ok(true);
             }
-            keyguard_core::execute(plan, &app.effects, &app.ledger, false, now).await
+            // As the function applies it: the summary written from how the rest ended.
+            let apply = keyguard_core::Executor {
+                effects: &app.effects,
+                ledger: &app.ledger,
+                dry_run: false,
+                deadline: None,
+            };
+            apply.apply(cfg, plan, now).await
         } else {
             planned
         };

@@ -164,7 +164,7 @@ fn plan_for_guardduty_translator_shows_runbook_incident_and_window() {
 }
 
 #[test]
-fn plan_for_secrets_rotator_follows_the_steps_and_refuses_the_sweep() {
+fn plan_for_secrets_rotator_follows_the_steps_and_plans_the_sweep() {
     let plan = |file: &str| {
         keyguard(&[
             "plan",
@@ -193,9 +193,46 @@ fn plan_for_secrets_rotator_follows_the_steps_and_refuses_the_sweep() {
         serde_json::from_str::<Value>(&out).unwrap()["decision"],
         "failed"
     );
+    // The sweep reads each key's age and last use: facts without them are named.
     let (code, _, err) = plan("events/secrets-rotator/schedule.json");
     assert_eq!(code, 2);
-    assert!(err.contains("not planned offline"), "{err}");
+    assert!(
+        err.contains("users.svc-backup.keys.AKIAOLDKEY0000000001: the sweep needs"),
+        "{err}"
+    );
+    let (code, out, err) = keyguard(&[
+        "plan",
+        "--function",
+        "secrets-rotator",
+        "--facts",
+        "events/secrets-rotator/sweep-facts.json",
+        "--now",
+        "2026-12-01T00:00:00Z",
+        "events/secrets-rotator/schedule.json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let steps: Vec<(String, String)> = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let a = &s["action"];
+            let key = a["key_id"].as_str().or(a["notice"]["key_id"].as_str());
+            (a["type"].as_str().unwrap().into(), key.unwrap().into())
+        })
+        .collect();
+    // The key keyguard's rotation retired 61 days ago goes; the untagged user's unused
+    // key is reported only; the key in use is not touched.
+    let pair = |t: &str, k: &str| (t.to_owned(), k.to_owned());
+    assert_eq!(
+        steps,
+        [
+            pair("delete_key", "AKIARETIREDKEY000001"),
+            pair("notify", "AKIARETIREDKEY000001"),
+            pair("notify", "AKIAUNUSEDKEY0000001"),
+        ]
+    );
 }
 
 #[test]

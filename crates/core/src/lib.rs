@@ -26,10 +26,12 @@ pub use effects::{
     execute, execute_within, Claim, EffectError, Effects, ErrorKind, Ledger, LedgerEntry,
 };
 pub use notice::{Channel, Notice, Notifier, Severity};
+pub use pipeline::{Executor, Policy, Source};
 pub use plan::{Action, Decision, Email, Incident, Link, Plan, Principal, Step, Window};
 pub use report::{Outcome, Report, StepReport};
 pub mod config;
 pub mod credential_report;
 pub mod digest;
+pub mod pipeline;
 pub mod policy;
 pub mod unread;

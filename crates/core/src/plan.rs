@@ -339,6 +339,11 @@ pub struct Plan {
     #[serde(flatten)]
     pub decision: Decision,
     pub steps: Vec<Step>,
+    /// Users the facts could not be read for: nothing is decided for them, and the run
+    /// that applies this plan fails, naming them, so the retry or the next run takes
+    /// them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unread: Vec<crate::unread::Unread>,
 }
 
 impl Plan {
@@ -356,6 +361,7 @@ impl Plan {
             classifier_source: None,
             decision,
             steps: Vec::new(),
+            unread: Vec::new(),
         }
     }
 }

@@ -6,7 +6,7 @@
 use crate::report::Report;
 
 /// A user the scan could not read, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Unread {
     pub user: String,
     pub why: String,

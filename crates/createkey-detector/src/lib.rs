@@ -13,8 +13,10 @@ use effects::DetectorEffects;
 use keyguard_aws::{AwsEffects, DynamoLedger};
 use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::guard::SelfIdentity;
-use keyguard_core::policy::detector::{self, DetectorConfig, FUNCTION};
-use keyguard_core::Report;
+use keyguard_core::pipeline::{self, Executor, Source};
+use keyguard_core::policy::detector::{DetectorConfig, FUNCTION};
+use keyguard_core::policy::policies::NothingToRead;
+use keyguard_core::{EffectError, ParseError, Plan, Report, Timestamp, Trigger};
 use serde_json::Value;
 use std::time::Duration;
 use webhook::{Retry, Webhooks};
@@ -127,15 +129,36 @@ impl App {
 
     /// One invocation.
     pub async fn handle(&self, raw: &Value) -> Report {
-        let now = chrono::Utc::now();
-        let dry_run = self.settings.common.dry_run;
-        let trigger = match keyguard_core::parse_value(raw) {
-            Ok(t) => t,
-            Err(e) => return Report::invalid(FUNCTION, dry_run, e),
+        let apply = Executor {
+            effects: &self.effects,
+            ledger: &self.ledger,
+            dry_run: self.settings.common.dry_run,
+            deadline: None,
         };
-        let event_ref = keyguard_core::event_ref(&trigger, raw);
-        let plan = detector::decide(&trigger, &self.settings.detector, &event_ref);
-        keyguard_core::execute(plan, &self.effects, &self.ledger, dry_run, now).await
+        apply
+            .run(&self.settings.detector, self, raw, chrono::Utc::now())
+            .await
+    }
+
+    /// The plan for one event, nothing applied: what `keyguard plan` shows.
+    pub async fn plan_at(&self, raw: &Value, now: Timestamp) -> Result<Plan, ParseError> {
+        pipeline::plan_raw(&self.settings.detector, self, raw, now).await
+    }
+}
+
+/// The rules read nothing: every plan is made from the event alone.
+impl Source<DetectorConfig> for App {
+    async fn door(&self, _: &DetectorConfig, _: &Trigger, _: Timestamp) -> Result<(), String> {
+        Ok(())
+    }
+
+    async fn lookup(
+        &self,
+        _: &DetectorConfig,
+        target: &NothingToRead,
+        _: Timestamp,
+    ) -> Result<(), EffectError> {
+        match *target {}
     }
 }
 

@@ -1,14 +1,17 @@
 //! deactivate-key: contain the credential an event names.
 //!
-//! parse → target → gather facts from IAM → decide → apply through the ledger → report.
+//! The pipeline (`keyguard_core::pipeline`) over containment's policy: parse → target
+//! (the hand-off's MAC checked at the door) → IAM's facts → decide → apply through the
+//! ledger → report.
 //! Every input, good or bad, ends in a [`Report`] with an HTTP-style `statusCode`; nothing
 //! from outside can make the function panic.
 
 use keyguard_aws::{AwsEffects, DynamoLedger, HandoffKey};
 use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::guard::HandoffCheck;
+use keyguard_core::pipeline::{self, Executor, Source};
 use keyguard_core::policy::containment::{self, ContainmentConfig, SelfIdentity, FUNCTION};
-use keyguard_core::{Decision, Plan, Report, Timestamp, Trigger};
+use keyguard_core::{EffectError, ParseError, Plan, Report, Timestamp, Trigger};
 use serde_json::Value;
 
 /// Configuration, read once at cold start.
@@ -19,9 +22,6 @@ pub struct Settings {
     /// `HANDOFF_KEY_ID` (unset: every hand-off is refused): the KMS HMAC key whose MAC a
     /// hand-off must carry.
     pub handoff_key: Option<String>,
-    /// `HANDOFF_MAX_AGE_SECONDS` (default 21600, Lambda's longest wait for an
-    /// asynchronous event): an older hand-off is a replay, refused.
-    pub handoff_max_age: std::time::Duration,
 }
 
 impl Settings {
@@ -30,7 +30,6 @@ impl Settings {
             common: Common::from_env(env)?,
             containment: ContainmentConfig::from_env(env, me)?,
             handoff_key: env.get("HANDOFF_KEY_ID").filter(|k| !k.trim().is_empty()),
-            handoff_max_age: config::seconds(env, "HANDOFF_MAX_AGE_SECONDS", 21_600.0)?,
         })
     }
 }
@@ -78,8 +77,8 @@ impl App {
         let Trigger::Handoff(h) = trigger else {
             return Ok(None);
         };
-        if let Some(why) = h.stale(now, self.settings.handoff_max_age) {
-            return Ok(Some(HandoffCheck::Rejected(why)));
+        if let Some(stale) = self.settings.containment.stale_handoff(trigger, now) {
+            return Ok(Some(stale));
         }
         let Some(key) = &self.handoff_key else {
             return Ok(Some(HandoffCheck::Rejected(
@@ -94,39 +93,39 @@ impl App {
 
     /// One invocation at a given time (tests simulate Lambda's retries with it).
     pub async fn handle_at(&self, raw: &Value, now: Timestamp) -> Report {
-        let dry_run = self.settings.common.dry_run;
-        let trigger = match keyguard_core::parse_value(raw) {
-            Ok(t) => t,
-            Err(e) => return Report::invalid(FUNCTION, dry_run, e),
+        let apply = Executor {
+            effects: &self.effects,
+            ledger: &self.ledger,
+            dry_run: self.settings.common.dry_run,
+            deadline: None,
         };
-        let event_ref = keyguard_core::event_ref(&trigger, raw);
-        let failed =
-            |why: String| Plan::for_event(FUNCTION, Decision::Failed { why }, event_ref.clone());
-        let handoff = match self.check_handoff(&trigger, now).await {
-            Ok(check) => check,
-            Err(why) => {
-                let report =
-                    keyguard_core::execute(failed(why), &self.effects, &self.ledger, dry_run, now);
-                return report.await;
-            }
-        };
-        let cfg = &self.settings.containment;
-        let plan = match containment::target(&trigger, cfg, &event_ref, handoff.as_ref()) {
-            Err(plan) => *plan,
-            Ok(target) => {
-                match containment::gather_all(&target.lookups(), &self.effects.iam, cfg.recheck)
-                    .await
-                {
-                    Ok(facts) => containment::decide(&target, cfg, &facts, now),
-                    Err(e) => {
-                        let mut plan = failed(format!("reading IAM: {e}"));
-                        plan.classifier_source = target.classifier_source;
-                        plan
-                    }
-                }
-            }
-        };
-        keyguard_core::execute(plan, &self.effects, &self.ledger, dry_run, now).await
+        apply.run(&self.settings.containment, self, raw, now).await
+    }
+
+    /// The plan for one event, nothing applied: what `keyguard plan` shows.
+    pub async fn plan_at(&self, raw: &Value, now: Timestamp) -> Result<Plan, ParseError> {
+        pipeline::plan_raw(&self.settings.containment, self, raw, now).await
+    }
+}
+
+/// The function's reads: the hand-off's MAC by KMS, the credentials by IAM.
+impl Source<ContainmentConfig> for App {
+    async fn door(
+        &self,
+        _: &ContainmentConfig,
+        trigger: &Trigger,
+        now: Timestamp,
+    ) -> Result<Option<HandoffCheck>, String> {
+        self.check_handoff(trigger, now).await
+    }
+
+    async fn lookup(
+        &self,
+        cfg: &ContainmentConfig,
+        target: &containment::Target,
+        _: Timestamp,
+    ) -> Result<Vec<containment::Facts>, EffectError> {
+        containment::gather_all(&target.lookups(), &self.effects.iam, cfg.recheck).await
     }
 }
 

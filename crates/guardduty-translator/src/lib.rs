@@ -2,15 +2,16 @@
 //! runbook, an Incident Manager incident and a notice, at most once per principal within
 //! the window.
 //!
-//! parse → target → gather facts from IAM (deactivate-key's own reads) → decide → apply
-//! through the ledger (with its windows) → report. The decisions are in
-//! `keyguard_core::policy::translator`.
+//! The pipeline (`keyguard_core::pipeline`) over the translator's policy: parse → target
+//! → IAM's facts (deactivate-key's own reads) → decide → apply through the ledger (with
+//! its windows) → report. The decisions are in `keyguard_core::policy::translator`.
 
 use keyguard_aws::{AwsEffects, DynamoLedger, Incidents, Runbooks};
 use keyguard_core::config::{self, Common, ConfigError, Env};
+use keyguard_core::pipeline::{self, Executor, Source};
 use keyguard_core::policy::containment::{self, SelfIdentity};
 use keyguard_core::policy::translator::{self, TranslatorConfig, FUNCTION};
-use keyguard_core::{Report, Timestamp};
+use keyguard_core::{EffectError, ParseError, Plan, Report, Timestamp, Trigger};
 use serde_json::Value;
 
 /// Configuration, read once at cold start.
@@ -64,27 +65,35 @@ impl App {
 
     /// One invocation at a given time: the window is measured from `now`.
     pub async fn handle_at(&self, raw: &Value, now: Timestamp) -> Report {
-        let dry_run = self.settings.common.dry_run;
-        let trigger = match keyguard_core::parse_value(raw) {
-            Ok(t) => t,
-            Err(e) => return Report::invalid(FUNCTION, dry_run, e),
+        let apply = Executor {
+            effects: &self.effects,
+            ledger: &self.ledger,
+            dry_run: self.settings.common.dry_run,
+            deadline: None,
         };
-        let event_ref = keyguard_core::event_ref(&trigger, raw);
-        let cfg = &self.settings.translator;
-        let plan = match translator::target(&trigger, cfg, &event_ref) {
-            Err(plan) => *plan,
-            Ok(target) => match containment::gather(
-                &target.lookup(),
-                &self.effects.iam,
-                cfg.containment.recheck,
-            )
-            .await
-            {
-                Ok(facts) => translator::decide(&target, cfg, &facts, now),
-                Err(e) => translator::decide_unreadable(&target, cfg, &e.to_string(), now),
-            },
-        };
-        keyguard_core::execute(plan, &self.effects, &self.ledger, dry_run, now).await
+        apply.run(&self.settings.translator, self, raw, now).await
+    }
+
+    /// The plan for one event, nothing applied: what `keyguard plan` shows.
+    pub async fn plan_at(&self, raw: &Value, now: Timestamp) -> Result<Plan, ParseError> {
+        pipeline::plan_raw(&self.settings.translator, self, raw, now).await
+    }
+}
+
+/// The function's reads: deactivate-key's, for the finding's credential.
+impl Source<TranslatorConfig> for App {
+    async fn door(&self, _: &TranslatorConfig, _: &Trigger, _: Timestamp) -> Result<(), String> {
+        Ok(())
+    }
+
+    async fn lookup(
+        &self,
+        cfg: &TranslatorConfig,
+        target: &translator::Target,
+        _: Timestamp,
+    ) -> Result<containment::Facts, EffectError> {
+        let recheck = cfg.containment.recheck;
+        containment::gather(&target.lookup(), &self.effects.iam, recheck).await
     }
 }
 

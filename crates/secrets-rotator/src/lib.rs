@@ -10,10 +10,11 @@
 use keyguard_aws::{AwsEffects, DynamoLedger, Secrets};
 use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::credential_report;
+use keyguard_core::pipeline::{self, Executor, Source};
 use keyguard_core::policy::containment::{IamReader, SelfIdentity};
+use keyguard_core::policy::policies::{RotatorFacts, RotatorTarget, SweepFacts};
 use keyguard_core::policy::rotation::{self, RotatorConfig, FUNCTION};
-use keyguard_core::policy::sweep;
-use keyguard_core::{Decision, EffectError, Plan, Report, Timestamp, Trigger, UserName};
+use keyguard_core::{EffectError, ParseError, Plan, Report, Timestamp, Trigger, UserName};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -47,10 +48,6 @@ pub struct App {
     pub settings: Settings,
     pub ledger: DynamoLedger,
     pub effects: AwsEffects,
-}
-
-fn failed(why: String, event_ref: &str) -> Plan {
-    Plan::for_event(FUNCTION, Decision::Failed { why }, event_ref)
 }
 
 impl App {
@@ -88,50 +85,19 @@ impl App {
     }
 
     pub async fn handle_at(&self, raw: &Value, now: Timestamp) -> Report {
-        let dry_run = self.settings.common.dry_run;
-        let trigger = match keyguard_core::parse_value(raw) {
-            Ok(t) => t,
-            Err(e) => return Report::invalid(FUNCTION, dry_run, e),
-        };
-        let event_ref = keyguard_core::event_ref(&trigger, raw);
-        let cfg = &self.settings.rotator;
-        let mut unread = Vec::new();
-        let plan = match (rotation::gate(&trigger, cfg), &trigger) {
-            (Some(decision), _) => Plan::for_event(FUNCTION, decision, event_ref),
-            (None, Trigger::Rotation(event)) => match self.rotation_facts(event).await {
-                Ok(Some(facts)) => rotation::decide_step(event, cfg, &facts, now),
-                Ok(None) => Plan::for_event(
-                    FUNCTION,
-                    Decision::NotFound {
-                        what: format!("no secret {}", event.secret_id),
-                    },
-                    event_ref,
-                ),
-                Err(e) => failed(format!("reading the secret: {e}"), &event_ref),
-            },
-            (None, _) => match self.sweep_facts(now).await {
-                Ok(facts) => {
-                    tracing::info!(function = FUNCTION, event_id = %event_ref,
-                        users = facts.users.len(), unread = facts.unread.len(),
-                        secrets = facts.secrets.len(), "facts read");
-                    unread = facts.unread;
-                    sweep::decide_sweep(&event_ref, cfg, &facts.users, &facts.secrets, now)
-                }
-                Err(e) => failed(format!("reading keys and secrets: {e}"), &event_ref),
-            },
-        };
         // The sweep can be long: no step begins too close to the invocation's end.
-        let deadline = keyguard_aws::lambda::deadline();
-        let report = keyguard_core::execute_within(
-            plan,
-            &self.effects,
-            &self.ledger,
-            dry_run,
-            now,
-            deadline,
-        )
-        .await;
-        keyguard_core::unread::with_unread(report, &unread)
+        let apply = Executor {
+            effects: &self.effects,
+            ledger: &self.ledger,
+            dry_run: self.settings.common.dry_run,
+            deadline: keyguard_aws::lambda::deadline(),
+        };
+        apply.run(&self.settings.rotator, self, raw, now).await
+    }
+
+    /// The plan for one event, nothing applied: what `keyguard plan` shows.
+    pub async fn plan_at(&self, raw: &Value, now: Timestamp) -> Result<Plan, ParseError> {
+        pipeline::plan_raw(&self.settings.rotator, self, raw, now).await
     }
 
     async fn rotation_facts(
@@ -221,11 +187,32 @@ impl App {
     }
 }
 
-/// What a sweep read: the users it can act on, those it could not read, the secrets.
-struct SweepFacts {
-    users: Vec<sweep::UserFacts>,
-    unread: Vec<keyguard_core::unread::Unread>,
-    secrets: Vec<sweep::ManagedSecret>,
+/// The function's reads: the secret's versions and its user's keys for a rotation step;
+/// the managed secrets and the users the sweep can act on for the sweep.
+impl Source<RotatorConfig> for App {
+    async fn door(&self, _: &RotatorConfig, _: &Trigger, _: Timestamp) -> Result<(), String> {
+        Ok(())
+    }
+
+    async fn lookup(
+        &self,
+        _: &RotatorConfig,
+        target: &RotatorTarget,
+        now: Timestamp,
+    ) -> Result<RotatorFacts, EffectError> {
+        match target {
+            RotatorTarget::Step { event, .. } => Ok(RotatorFacts::Step(
+                self.rotation_facts(event).await?.map(Box::new),
+            )),
+            RotatorTarget::Sweep { event_ref } => {
+                let facts = self.sweep_facts(now).await?;
+                tracing::info!(function = FUNCTION, event_id = %event_ref,
+                    users = facts.users.len(), unread = facts.unread.len(),
+                    secrets = facts.secrets.len(), "facts read");
+                Ok(RotatorFacts::Sweep(facts))
+            }
+        }
+    }
 }
 
 impl keyguard_aws::lambda::Handler for App {

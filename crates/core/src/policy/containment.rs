@@ -47,9 +47,26 @@ pub struct ContainmentConfig {
     /// consistent, so "no such key" is concluded only when a second read this long after
     /// the first agrees.
     pub recheck: Recheck,
+    /// `HANDOFF_MAX_AGE_SECONDS` (default 21600, Lambda's longest wait for an
+    /// asynchronous event): an older hand-off is a replay, refused.
+    pub handoff_max_age: Duration,
 }
 
 impl ContainmentConfig {
+    /// A hand-off too old to act on, refused at the door before its MAC is asked about:
+    /// the function and `keyguard plan` both ask this first.
+    pub fn stale_handoff(
+        &self,
+        trigger: &crate::Trigger,
+        now: crate::Timestamp,
+    ) -> Option<crate::guard::HandoffCheck> {
+        let crate::Trigger::Handoff(h) = trigger else {
+            return None;
+        };
+        h.stale(now, self.handoff_max_age)
+            .map(crate::guard::HandoffCheck::Rejected)
+    }
+
     pub fn from_env(env: &impl Env, me: SelfIdentity) -> Result<Self, ConfigError> {
         Ok(Self {
             guard: Guard::from_env(env, me)?,
@@ -61,6 +78,7 @@ impl ContainmentConfig {
             recheck: Recheck {
                 delay: config::seconds(env, "NOT_FOUND_RECHECK_SECONDS", 3.0)?,
             },
+            handoff_max_age: config::seconds(env, "HANDOFF_MAX_AGE_SECONDS", 21_600.0)?,
         })
     }
 

@@ -4,6 +4,7 @@ pub mod age;
 pub mod age_email;
 pub mod containment;
 pub mod detector;
+pub mod policies;
 pub mod rotation;
 pub mod sweep;
 pub mod translator;

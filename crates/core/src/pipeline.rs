@@ -1,0 +1,169 @@
+//! The one flow every function and `keyguard plan` share: an event in, a plan out, the
+//! plan applied through the ledger.
+//!
+//! parse → [`Policy::target`] (what the event names, or a finished plan: refused,
+//! ignored, invalid) → [`Source::lookup`] (the facts: AWS in a function, a facts file in
+//! `keyguard plan`) → [`Policy::decide`] → [`apply`]. A function is a policy and a
+//! source; `keyguard plan` is the same policy over another source, so it plans exactly
+//! what the function would (the plan-equivalence test runs every sample through both).
+
+use crate::effects::{execute_within, EffectError, Effects, Ledger};
+use crate::events::Trigger;
+use crate::plan::{Decision, Plan, Step};
+use crate::report::{Report, StepReport};
+use crate::time::Timestamp;
+use std::future::Future;
+
+/// One function's decisions, pure: no call, no clock but `now`.
+pub trait Policy: Sync {
+    /// The function's name, as in every plan and log line.
+    const FUNCTION: &'static str;
+    /// What was checked at the door with a call the policy cannot make (a hand-off's
+    /// MAC, by KMS); `()` for the functions that need none.
+    type Door: Sync;
+    /// What the event names, once admitted: what there is to read.
+    type Target: Sync;
+    /// What was read about it.
+    type Facts;
+
+    /// What the event asks of this function. `Err` is a finished plan: nothing to read.
+    fn target(
+        &self,
+        trigger: &Trigger,
+        event_ref: &str,
+        door: &Self::Door,
+    ) -> Result<Self::Target, Box<Plan>>;
+
+    fn decide(&self, target: &Self::Target, facts: &Self::Facts, now: Timestamp) -> Plan;
+
+    /// The facts could not be read. By default the run fails, naming the read, so Lambda
+    /// retries it; a policy that can still do something safe says so here.
+    fn unreadable(
+        &self,
+        target: &Self::Target,
+        error: &EffectError,
+        event_ref: &str,
+        now: Timestamp,
+    ) -> Plan {
+        let _ = (target, now);
+        failed::<Self>(format!("reading facts: {error}"), event_ref)
+    }
+
+    /// A step to be written from how the plan's others ended (age-rotation's summary):
+    /// taken out before they run, and [`Policy::rewrite`] after. The plan still shows
+    /// it, so `keyguard plan` and a dry run see one.
+    fn held_back(&self, plan: &mut Plan) -> Option<Step> {
+        let _ = plan;
+        None
+    }
+
+    /// The held-back step, rewritten from the others' reports.
+    fn rewrite(&self, held: Step, done: &[StepReport]) -> Step {
+        let _ = done;
+        held
+    }
+}
+
+/// The plan of a run that could not find out what to do.
+pub fn failed<P: Policy + ?Sized>(why: String, event_ref: &str) -> Plan {
+    Plan::for_event(P::FUNCTION, Decision::Failed { why }, event_ref)
+}
+
+/// Where a policy's facts come from.
+pub trait Source<P: Policy>: Sync {
+    /// The door's checks that need a call. `Err`: the check could not be made (the run
+    /// fails and is retried), never "passed".
+    fn door(
+        &self,
+        policy: &P,
+        trigger: &Trigger,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<P::Door, String>> + Send;
+
+    fn lookup(
+        &self,
+        policy: &P,
+        target: &P::Target,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<P::Facts, EffectError>> + Send;
+}
+
+/// The plan for one parsed event.
+pub async fn plan<P: Policy, S: Source<P>>(
+    policy: &P,
+    source: &S,
+    trigger: &Trigger,
+    event_ref: &str,
+    now: Timestamp,
+) -> Plan {
+    let door = match source.door(policy, trigger, now).await {
+        Ok(door) => door,
+        Err(why) => return failed::<P>(why, event_ref),
+    };
+    let target = match policy.target(trigger, event_ref, &door) {
+        Ok(target) => target,
+        Err(plan) => return *plan,
+    };
+    match source.lookup(policy, &target, now).await {
+        Ok(facts) => policy.decide(&target, &facts, now),
+        Err(e) => policy.unreadable(&target, &e, event_ref, now),
+    }
+}
+
+/// The plan for one event as it arrived: `Err` names why it is not one.
+pub async fn plan_raw<P: Policy, S: Source<P>>(
+    policy: &P,
+    source: &S,
+    raw: &serde_json::Value,
+    now: Timestamp,
+) -> Result<Plan, crate::ParseError> {
+    let trigger = crate::parse_value(raw)?;
+    let event_ref = crate::event_ref(&trigger, raw);
+    Ok(plan(policy, source, &trigger, &event_ref, now).await)
+}
+
+/// How plans are applied: through these effects and this ledger, and (for a long run)
+/// beginning no step too close to the invocation's end.
+pub struct Executor<'a, E, L> {
+    pub effects: &'a E,
+    pub ledger: &'a L,
+    pub dry_run: bool,
+    pub deadline: Option<std::time::Instant>,
+}
+
+impl<E: Effects + Sync, L: Ledger + Sync> Executor<'_, E, L> {
+    /// Every step in order, then the held-back one rewritten from how they ended; the
+    /// users the facts could not read fail the run, named.
+    pub async fn apply<P: Policy>(&self, policy: &P, mut plan: Plan, now: Timestamp) -> Report {
+        let (effects, ledger, dry_run, deadline) =
+            (self.effects, self.ledger, self.dry_run, self.deadline);
+        let held = policy.held_back(&mut plan);
+        let unread = std::mem::take(&mut plan.unread);
+        let mut tail = plan.clone();
+        let report = execute_within(plan, effects, ledger, dry_run, now, deadline).await;
+        let report = match held {
+            None => report,
+            Some(held) => {
+                tail.steps = vec![policy.rewrite(held, &report.steps)];
+                let told = execute_within(tail, effects, ledger, dry_run, now, deadline).await;
+                report.followed_by(told)
+            }
+        };
+        crate::unread::with_unread(report, &unread)
+    }
+
+    /// One invocation: parse, plan, apply. Input that is not an event is 400, nothing
+    /// done.
+    pub async fn run<P: Policy, S: Source<P>>(
+        &self,
+        policy: &P,
+        source: &S,
+        raw: &serde_json::Value,
+        now: Timestamp,
+    ) -> Report {
+        match plan_raw(policy, source, raw, now).await {
+            Ok(plan) => self.apply(policy, plan, now).await,
+            Err(e) => Report::invalid(P::FUNCTION, self.dry_run, e),
+        }
+    }
+}

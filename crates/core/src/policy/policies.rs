@@ -1,0 +1,269 @@
+//! Each function's decisions as one [`Policy`], the shape the pipeline runs: what the
+//! event names, what there is to read, what to do with it, and what to do when it
+//! cannot be read. The functions and `keyguard plan` run these same five.
+
+use super::age::{self, AgeConfig, Person};
+use super::containment::{self, ContainmentConfig};
+use super::detector::{self, DetectorConfig};
+use super::rotation::{self, RotatorConfig, SecretFacts};
+use super::sweep::{self, ManagedSecret, UserFacts};
+use super::translator::{self, TranslatorConfig};
+use crate::effects::EffectError;
+use crate::events::{RotationEvent, Trigger};
+use crate::guard::HandoffCheck;
+use crate::pipeline::{failed, Policy};
+use crate::plan::{Decision, Plan, Step};
+use crate::report::StepReport;
+use crate::time::Timestamp;
+use crate::unread::Unread;
+
+/// deactivate-key. The door is what checking a hand-off's MAC found (`None` for every
+/// other event).
+impl Policy for ContainmentConfig {
+    const FUNCTION: &'static str = containment::FUNCTION;
+    type Door = Option<HandoffCheck>;
+    type Target = containment::Target;
+    /// One per credential the target names, in its order.
+    type Facts = Vec<containment::Facts>;
+
+    fn target(
+        &self,
+        trigger: &Trigger,
+        event_ref: &str,
+        door: &Self::Door,
+    ) -> Result<Self::Target, Box<Plan>> {
+        containment::target(trigger, self, event_ref, door.as_ref())
+    }
+
+    fn decide(&self, target: &Self::Target, facts: &Self::Facts, now: Timestamp) -> Plan {
+        containment::decide(target, self, facts, now)
+    }
+
+    fn unreadable(
+        &self,
+        target: &Self::Target,
+        error: &EffectError,
+        event_ref: &str,
+        _now: Timestamp,
+    ) -> Plan {
+        let mut plan = failed::<Self>(format!("reading IAM: {error}"), event_ref);
+        plan.classifier_source = target.classifier_source.clone();
+        plan
+    }
+}
+
+/// guardduty-translator: its facts are deactivate-key's, for the one credential.
+impl Policy for TranslatorConfig {
+    const FUNCTION: &'static str = translator::FUNCTION;
+    type Door = ();
+    type Target = translator::Target;
+    type Facts = containment::Facts;
+
+    fn target(
+        &self,
+        trigger: &Trigger,
+        event_ref: &str,
+        _: &(),
+    ) -> Result<Self::Target, Box<Plan>> {
+        translator::target(trigger, self, event_ref)
+    }
+
+    fn decide(&self, target: &Self::Target, facts: &Self::Facts, now: Timestamp) -> Plan {
+        translator::decide(target, self, facts, now)
+    }
+
+    /// IAM unreadable: the incident and notice still go out, the runbook does not.
+    fn unreadable(
+        &self,
+        target: &Self::Target,
+        error: &EffectError,
+        _event_ref: &str,
+        now: Timestamp,
+    ) -> Plan {
+        translator::decide_unreadable(target, self, &error.to_string(), now)
+    }
+}
+
+/// What createkey-detector reads: nothing. Its rules judge the event alone, so every
+/// plan is finished at [`Policy::target`] and there is never a target to read for.
+#[derive(Debug, Clone, Copy)]
+pub enum NothingToRead {}
+
+impl Policy for DetectorConfig {
+    const FUNCTION: &'static str = detector::FUNCTION;
+    type Door = ();
+    type Target = NothingToRead;
+    type Facts = ();
+
+    fn target(
+        &self,
+        trigger: &Trigger,
+        event_ref: &str,
+        _: &(),
+    ) -> Result<Self::Target, Box<Plan>> {
+        Err(Box::new(detector::decide(trigger, self, event_ref)))
+    }
+
+    fn decide(&self, target: &Self::Target, _: &(), _: Timestamp) -> Plan {
+        match *target {}
+    }
+}
+
+/// What secrets-rotator is asked to do: one rotation step, or the sweep.
+#[derive(Debug, Clone)]
+pub enum RotatorTarget {
+    Step {
+        event: RotationEvent,
+        event_ref: String,
+    },
+    Sweep {
+        event_ref: String,
+    },
+}
+
+/// What secrets-rotator read for it.
+#[derive(Debug)]
+pub enum RotatorFacts {
+    /// `None`: there is no such secret.
+    Step(Option<Box<SecretFacts>>),
+    Sweep(SweepFacts),
+}
+
+/// What a sweep read: the users it can act on, those it could not read, the secrets.
+#[derive(Debug, Default)]
+pub struct SweepFacts {
+    pub users: Vec<UserFacts>,
+    pub unread: Vec<Unread>,
+    pub secrets: Vec<ManagedSecret>,
+}
+
+impl Policy for RotatorConfig {
+    const FUNCTION: &'static str = rotation::FUNCTION;
+    type Door = ();
+    type Target = RotatorTarget;
+    type Facts = RotatorFacts;
+
+    fn target(
+        &self,
+        trigger: &Trigger,
+        event_ref: &str,
+        _: &(),
+    ) -> Result<Self::Target, Box<Plan>> {
+        let event_ref = event_ref.to_owned();
+        if let Some(decision) = rotation::gate(trigger, self) {
+            return Err(Box::new(Plan::for_event(
+                Self::FUNCTION,
+                decision,
+                event_ref,
+            )));
+        }
+        Ok(match trigger {
+            Trigger::Rotation(event) => RotatorTarget::Step {
+                event: event.clone(),
+                event_ref,
+            },
+            _ => RotatorTarget::Sweep { event_ref },
+        })
+    }
+
+    fn decide(&self, target: &Self::Target, facts: &Self::Facts, now: Timestamp) -> Plan {
+        match (target, facts) {
+            (RotatorTarget::Step { event, .. }, RotatorFacts::Step(Some(secret))) => {
+                rotation::decide_step(event, self, secret, now)
+            }
+            (RotatorTarget::Step { event, event_ref }, RotatorFacts::Step(None)) => {
+                let what = format!("no secret {}", event.secret_id);
+                Plan::for_event(Self::FUNCTION, Decision::NotFound { what }, event_ref)
+            }
+            (RotatorTarget::Sweep { event_ref }, RotatorFacts::Sweep(read)) => {
+                let mut plan =
+                    sweep::decide_sweep(event_ref, self, &read.users, &read.secrets, now);
+                plan.unread = read.unread.clone();
+                plan
+            }
+            (RotatorTarget::Step { event_ref, .. } | RotatorTarget::Sweep { event_ref }, _) => {
+                failed::<Self>("the facts read are not the target's".into(), event_ref)
+            }
+        }
+    }
+
+    fn unreadable(
+        &self,
+        target: &Self::Target,
+        error: &EffectError,
+        _: &str,
+        _: Timestamp,
+    ) -> Plan {
+        match target {
+            RotatorTarget::Step { event_ref, .. } => {
+                failed::<Self>(format!("reading the secret: {error}"), event_ref)
+            }
+            RotatorTarget::Sweep { event_ref } => {
+                failed::<Self>(format!("reading keys and secrets: {error}"), event_ref)
+            }
+        }
+    }
+}
+
+/// age-rotation's scan of one account: the people to decide on, and those it could not
+/// read.
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub people: Vec<Person>,
+    pub unread: Vec<Unread>,
+}
+
+/// age-rotation's target: the scan this schedule event asks for.
+#[derive(Debug, Clone)]
+pub struct ScanTarget {
+    pub event_ref: String,
+}
+
+impl Policy for AgeConfig {
+    const FUNCTION: &'static str = age::FUNCTION;
+    type Door = ();
+    type Target = ScanTarget;
+    type Facts = Scan;
+
+    fn target(
+        &self,
+        trigger: &Trigger,
+        event_ref: &str,
+        _: &(),
+    ) -> Result<Self::Target, Box<Plan>> {
+        let event_ref = event_ref.to_owned();
+        match age::gate(trigger, self) {
+            Some(decision) => Err(Box::new(Plan::for_event(
+                Self::FUNCTION,
+                decision,
+                event_ref,
+            ))),
+            None => Ok(ScanTarget { event_ref }),
+        }
+    }
+
+    fn decide(&self, target: &Self::Target, scan: &Scan, now: Timestamp) -> Plan {
+        let mut plan = age::decide_scan(&target.event_ref, self, &scan.people, now);
+        plan.unread = scan.unread.clone();
+        plan
+    }
+
+    fn unreadable(
+        &self,
+        _: &Self::Target,
+        error: &EffectError,
+        event_ref: &str,
+        _: Timestamp,
+    ) -> Plan {
+        failed::<Self>(format!("reading keys: {error}"), event_ref)
+    }
+
+    /// The summary tells what happened, so it is written after the rest.
+    fn held_back(&self, plan: &mut Plan) -> Option<Step> {
+        age::take_summary(plan)
+    }
+
+    fn rewrite(&self, held: Step, done: &[StepReport]) -> Step {
+        age::summary_after(held, done)
+    }
+}
