@@ -11,7 +11,7 @@ use keyguard_core::pipeline::{self, Executor};
 use keyguard_core::policy::age::{self, AgeConfig, Person, Unread, FUNCTION};
 use keyguard_core::policy::containment::{KeyStatus, SelfIdentity};
 use keyguard_core::policy::policies::{Scan, ScanTarget};
-use keyguard_core::{credential_report, EffectError, ParseError, Plan, Report, Timestamp, Trigger};
+use keyguard_core::{credential_report, EffectError, ParseError, Plan, Report, Timestamp};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -180,10 +180,6 @@ impl App {
 
 /// The function's reads for this account's scan.
 impl keyguard_core::Source<AgeConfig> for App {
-    async fn door(&self, _: &AgeConfig, _: &Trigger, _: Timestamp) -> Result<(), String> {
-        Ok(())
-    }
-
     async fn lookup(
         &self,
         _: &AgeConfig,

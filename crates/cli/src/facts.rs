@@ -19,9 +19,7 @@ use keyguard_core::policy::containment::{
     self, ContainmentConfig, IamReader, KeyStatus, SelfIdentity, UserKeys,
 };
 use keyguard_core::policy::detector::DetectorConfig;
-use keyguard_core::policy::policies::{
-    NothingToRead, RotatorFacts, RotatorTarget, Scan, ScanTarget, SweepFacts,
-};
+use keyguard_core::policy::policies::{RotatorFacts, RotatorTarget, Scan, ScanTarget, SweepFacts};
 use keyguard_core::policy::rotation::{HeldKey, RotatorConfig, SecretFacts};
 use keyguard_core::policy::sweep::{KeyFacts, ManagedSecret, UserFacts};
 use keyguard_core::policy::translator::{self, TranslatorConfig};
@@ -333,10 +331,6 @@ impl Source<ContainmentConfig> for Supplied {
 }
 
 impl Source<TranslatorConfig> for Supplied {
-    async fn door(&self, _: &TranslatorConfig, _: &Trigger, _: Timestamp) -> Result<(), String> {
-        Ok(())
-    }
-
     async fn lookup(
         &self,
         _: &TranslatorConfig,
@@ -347,26 +341,7 @@ impl Source<TranslatorConfig> for Supplied {
     }
 }
 
-impl Source<DetectorConfig> for Supplied {
-    async fn door(&self, _: &DetectorConfig, _: &Trigger, _: Timestamp) -> Result<(), String> {
-        Ok(())
-    }
-
-    async fn lookup(
-        &self,
-        _: &DetectorConfig,
-        target: &NothingToRead,
-        _: Timestamp,
-    ) -> Result<(), EffectError> {
-        match *target {}
-    }
-}
-
 impl Source<RotatorConfig> for Supplied {
-    async fn door(&self, _: &RotatorConfig, _: &Trigger, _: Timestamp) -> Result<(), String> {
-        Ok(())
-    }
-
     async fn lookup(
         &self,
         cfg: &RotatorConfig,
@@ -385,10 +360,6 @@ impl Source<RotatorConfig> for Supplied {
 }
 
 impl Source<AgeConfig> for Supplied {
-    async fn door(&self, _: &AgeConfig, _: &Trigger, _: Timestamp) -> Result<(), String> {
-        Ok(())
-    }
-
     async fn lookup(
         &self,
         cfg: &AgeConfig,

@@ -13,10 +13,9 @@ use effects::DetectorEffects;
 use keyguard_aws::{AwsEffects, DynamoLedger};
 use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::guard::SelfIdentity;
-use keyguard_core::pipeline::{self, Executor, Source};
+use keyguard_core::pipeline::{self, Executor};
 use keyguard_core::policy::detector::{DetectorConfig, FUNCTION};
-use keyguard_core::policy::policies::NothingToRead;
-use keyguard_core::{EffectError, ParseError, Plan, Report, Timestamp, Trigger};
+use keyguard_core::{ParseError, Plan, Report, Timestamp};
 use serde_json::Value;
 use std::time::Duration;
 use webhook::{Retry, Webhooks};
@@ -143,22 +142,6 @@ impl App {
     /// The plan for one event, nothing applied: what `keyguard plan` shows.
     pub async fn plan_at(&self, raw: &Value, now: Timestamp) -> Result<Plan, ParseError> {
         pipeline::plan_raw(&self.settings.detector, self, raw, now).await
-    }
-}
-
-/// The rules read nothing: every plan is made from the event alone.
-impl Source<DetectorConfig> for App {
-    async fn door(&self, _: &DetectorConfig, _: &Trigger, _: Timestamp) -> Result<(), String> {
-        Ok(())
-    }
-
-    async fn lookup(
-        &self,
-        _: &DetectorConfig,
-        target: &NothingToRead,
-        _: Timestamp,
-    ) -> Result<(), EffectError> {
-        match *target {}
     }
 }
 

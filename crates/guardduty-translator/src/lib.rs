@@ -11,7 +11,7 @@ use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::pipeline::{self, Executor, Source};
 use keyguard_core::policy::containment::{self, SelfIdentity};
 use keyguard_core::policy::translator::{self, TranslatorConfig, FUNCTION};
-use keyguard_core::{EffectError, ParseError, Plan, Report, Timestamp, Trigger};
+use keyguard_core::{EffectError, ParseError, Plan, Report, Timestamp};
 use serde_json::Value;
 
 /// Configuration, read once at cold start.
@@ -82,10 +82,6 @@ impl App {
 
 /// The function's reads: deactivate-key's, for the finding's credential.
 impl Source<TranslatorConfig> for App {
-    async fn door(&self, _: &TranslatorConfig, _: &Trigger, _: Timestamp) -> Result<(), String> {
-        Ok(())
-    }
-
     async fn lookup(
         &self,
         cfg: &TranslatorConfig,

@@ -14,7 +14,7 @@ use keyguard_core::pipeline::{self, Executor, Source};
 use keyguard_core::policy::containment::{IamReader, SelfIdentity};
 use keyguard_core::policy::policies::{RotatorFacts, RotatorTarget, SweepFacts};
 use keyguard_core::policy::rotation::{self, RotatorConfig, FUNCTION};
-use keyguard_core::{EffectError, ParseError, Plan, Report, Timestamp, Trigger, UserName};
+use keyguard_core::{EffectError, ParseError, Plan, Report, Timestamp, UserName};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -190,10 +190,6 @@ impl App {
 /// The function's reads: the secret's versions and its user's keys for a rotation step;
 /// the managed secrets and the users the sweep can act on for the sweep.
 impl Source<RotatorConfig> for App {
-    async fn door(&self, _: &RotatorConfig, _: &Trigger, _: Timestamp) -> Result<(), String> {
-        Ok(())
-    }
-
     async fn lookup(
         &self,
         _: &RotatorConfig,

@@ -89,6 +89,18 @@ impl Policy for TranslatorConfig {
 #[derive(Debug, Clone, Copy)]
 pub enum NothingToRead {}
 
+/// Any source serves the detector: it reads nothing.
+impl<S: Sync> crate::pipeline::Source<DetectorConfig> for S {
+    async fn lookup(
+        &self,
+        _: &DetectorConfig,
+        target: &NothingToRead,
+        _: Timestamp,
+    ) -> Result<(), EffectError> {
+        match *target {}
+    }
+}
+
 impl Policy for DetectorConfig {
     const FUNCTION: &'static str = detector::FUNCTION;
     type Door = ();
