@@ -111,12 +111,8 @@ impl App {
     /// Steps applied through `effects` (an account's), beginning none too close to the
     /// invocation's end.
     fn executor<'a>(&'a self, effects: &'a AwsEffects) -> Executor<'a, AwsEffects, DynamoLedger> {
-        Executor {
-            effects,
-            ledger: &self.ledger,
-            dry_run: self.settings.common.dry_run,
-            deadline: keyguard_aws::lambda::deadline(),
-        }
+        Executor::new(effects, &self.ledger, self.settings.common.dry_run)
+            .until(keyguard_aws::lambda::deadline())
     }
 
     /// The people to scan: the report's candidates, else everyone; then, for their old

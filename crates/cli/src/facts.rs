@@ -1,5 +1,11 @@
 //! `--facts`: what a function would read from AWS, supplied as a file, so a plan can be
-//! made offline. The same [`gather`] the Lambda uses reads it through [`IamReader`].
+//! made offline. The file is a [`Source`] for each function's policy, and `keyguard plan`
+//! runs the same pipeline as the function (`keyguard_core::pipeline::plan`); the IAM
+//! reads go through the same `gather` the Lambda uses, via [`IamReader`].
+//!
+//! For age-rotation and the sweep, keys are dated: `{"status", "created",
+//! "deactivated_at"?, "contained_at"?, "last_used"?}`; secrets may say `last_rotated` and
+//! `previous_retired_at`; a saved `credential_report` (CSV) picks the users read.
 //!
 //! ```json
 //! {

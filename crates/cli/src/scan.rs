@@ -59,12 +59,7 @@ pub fn scan(apply: bool, yes: bool) -> Result<bool, InputError> {
                 return Ok(true);
             }
             // As the function applies it: the summary written from how the rest ended.
-            let apply = keyguard_core::Executor {
-                effects: &app.effects,
-                ledger: &app.ledger,
-                dry_run: false,
-                deadline: None,
-            };
+            let apply = keyguard_core::Executor::new(&app.effects, &app.ledger, false);
             apply.apply(cfg, plan, now).await
         } else {
             planned

@@ -136,6 +136,23 @@ pub struct Executor<'a, E, L> {
     pub deadline: Option<std::time::Instant>,
 }
 
+impl<'a, E, L> Executor<'a, E, L> {
+    /// Steps applied through `effects` and `ledger`, with no deadline.
+    pub fn new(effects: &'a E, ledger: &'a L, dry_run: bool) -> Self {
+        Self {
+            effects,
+            ledger,
+            dry_run,
+            deadline: None,
+        }
+    }
+
+    /// The same, beginning no step once the invocation's end is near (a long run).
+    pub fn until(self, deadline: Option<std::time::Instant>) -> Self {
+        Self { deadline, ..self }
+    }
+}
+
 impl<E: Effects + Sync, L: Ledger + Sync> Executor<'_, E, L> {
     /// Every step in order, then the held-back one rewritten from how they ended; the
     /// users the facts could not read fail the run, named.

@@ -128,12 +128,7 @@ impl App {
 
     /// One invocation.
     pub async fn handle(&self, raw: &Value) -> Report {
-        let apply = Executor {
-            effects: &self.effects,
-            ledger: &self.ledger,
-            dry_run: self.settings.common.dry_run,
-            deadline: None,
-        };
+        let apply = Executor::new(&self.effects, &self.ledger, self.settings.common.dry_run);
         apply
             .run(&self.settings.detector, self, raw, chrono::Utc::now())
             .await

@@ -65,12 +65,7 @@ impl App {
 
     /// One invocation at a given time: the window is measured from `now`.
     pub async fn handle_at(&self, raw: &Value, now: Timestamp) -> Report {
-        let apply = Executor {
-            effects: &self.effects,
-            ledger: &self.ledger,
-            dry_run: self.settings.common.dry_run,
-            deadline: None,
-        };
+        let apply = Executor::new(&self.effects, &self.ledger, self.settings.common.dry_run);
         apply.run(&self.settings.translator, self, raw, now).await
     }
 

@@ -86,12 +86,8 @@ impl App {
 
     pub async fn handle_at(&self, raw: &Value, now: Timestamp) -> Report {
         // The sweep can be long: no step begins too close to the invocation's end.
-        let apply = Executor {
-            effects: &self.effects,
-            ledger: &self.ledger,
-            dry_run: self.settings.common.dry_run,
-            deadline: keyguard_aws::lambda::deadline(),
-        };
+        let apply = Executor::new(&self.effects, &self.ledger, self.settings.common.dry_run)
+            .until(keyguard_aws::lambda::deadline());
         apply.run(&self.settings.rotator, self, raw, now).await
     }
 
