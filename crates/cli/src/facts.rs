@@ -308,9 +308,14 @@ where
     let plan = futures::executor::block_on(pipeline::plan(policy, facts, trigger, event_ref, now));
     // A read that found the facts file wanting is the operator's mistake, named, not a
     // failed read to plan around.
-    match facts.mistake.lock().map(|mut m| m.take()) {
-        Ok(Some(why)) => Err(InputError(format!("facts: {why}"))),
-        _ => Ok(plan),
+    let mistake = facts
+        .mistake
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    match mistake {
+        Some(why) => Err(InputError(format!("facts: {why}"))),
+        None => Ok(plan),
     }
 }
 
@@ -448,9 +453,10 @@ impl SuppliedKey {
 impl Supplied {
     /// What the offline reads could not make sense of in the file, kept to be named.
     fn facts_error(&self, why: String) -> EffectError {
-        if let Ok(mut first) = self.mistake.lock() {
-            first.get_or_insert_with(|| why.clone());
-        }
+        self.mistake
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get_or_insert_with(|| why.clone());
         EffectError::new(keyguard_core::ErrorKind::Other, Some("FactsFile"), why)
     }
 

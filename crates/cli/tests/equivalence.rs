@@ -50,11 +50,13 @@ fn samples() -> Vec<(String, Value)> {
     }
     assert!(in_events >= 20, "events/ has only {in_events} samples");
     files.sort();
+    // Every file is compared: one that is not JSON fails here rather than drop out.
     files
         .into_iter()
-        .filter_map(|(name, path)| {
-            let value = serde_json::from_slice(&std::fs::read(&path).unwrap()).ok()?;
-            Some((name, value))
+        .map(|(name, path)| {
+            let value = serde_json::from_slice(&std::fs::read(&path).unwrap())
+                .unwrap_or_else(|e| panic!("{name} is not JSON: {e}"));
+            (name, value)
         })
         .collect()
 }

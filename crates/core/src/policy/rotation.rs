@@ -176,7 +176,9 @@ fn parse_key(raw: &str, what: &str) -> Result<AccessKeyId, Decision> {
 /// schedule ignored). The function and `keyguard plan` both ask this first.
 pub fn gate(trigger: &crate::Trigger, cfg: &RotatorConfig) -> Option<Decision> {
     match trigger {
-        crate::Trigger::Rotation(_) => None,
+        crate::Trigger::Rotation(event) => {
+            foreign_secret(event, cfg).map(|why| Decision::ForeignAccount { why })
+        }
         crate::Trigger::Scheduled { .. } => cfg
             .containment
             .guard
@@ -186,6 +188,26 @@ pub fn gate(trigger: &crate::Trigger, cfg: &RotatorConfig) -> Option<Decision> {
             why: format!("{FUNCTION} acts on Secrets Manager rotation steps and its schedule only"),
         }),
     }
+}
+
+/// Why a rotation step's secret is not keyguard's to read, if its ARN names another
+/// account: Secrets Manager invokes a rotation function only for its own account's
+/// secrets, so such a step is forged, and is refused before any call (AWS would refuse
+/// the read anyway). A bare name or an ARN in keyguard's account goes ahead; so does any
+/// secret when keyguard does not know its account (the read then stays in its own).
+fn foreign_secret(event: &RotationEvent, cfg: &RotatorConfig) -> Option<String> {
+    let home = cfg.containment.guard.me.account.as_ref()?;
+    let mut parts = event.secret_id.splitn(6, ':');
+    if parts.next() != Some("arn") {
+        return None;
+    }
+    let account = parts.nth(3)?;
+    (account != home.as_str()).then(|| {
+        format!(
+            "the secret {} is in account {account}, not keyguard's account {home}",
+            event.secret_id
+        )
+    })
 }
 
 /// A notice about a key's creation or deletion: user, key id, secret, time; never a secret.

@@ -346,3 +346,34 @@ fn a_key_keyguard_contained_is_never_deleted_to_make_room() {
     );
     assert_eq!(names(&p), ["notify"]);
 }
+
+#[test]
+fn a_step_for_another_accounts_secret_is_refused_before_any_read() {
+    let me = SelfIdentity {
+        account: Some(crate::AccountId::parse("123456789012").unwrap()),
+        ..SelfIdentity::default()
+    };
+    let known = RotatorConfig::from_env(&|_: &str| None, me).unwrap();
+    let step = |secret_id: &str| {
+        let mut e = event(RotationStep::Create);
+        e.secret_id = secret_id.into();
+        gate(&crate::Trigger::Rotation(e), &known)
+    };
+    let foreign = "arn:aws:secretsmanager:us-east-1:111122223333:secret:id-ABCD1E";
+    assert!(
+        matches!(step(foreign), Some(Decision::ForeignAccount { why }) if why.contains("111122223333")),
+        "{:?}",
+        step(foreign)
+    );
+    // Its own account's ARN, or a bare name (resolved in its own account), goes ahead.
+    assert_eq!(step(ARN), None);
+    assert_eq!(step("keyguard/iam-user/svc"), None);
+    // Not knowing its own account, it cannot tell, and the read stays in its own.
+    assert_eq!(
+        gate(
+            &crate::Trigger::Rotation(event(RotationStep::Create)),
+            &cfg()
+        ),
+        None
+    );
+}
