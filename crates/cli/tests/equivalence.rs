@@ -6,9 +6,12 @@
 //!
 //! The world is made from the samples: every user and role a sample names exists in
 //! moto, each user with one key (tagged as a machine or with an email, in turn), so the
-//! plans act, refuse and find nothing, not only "not found". Hand-offs are signed with
-//! moto's KMS key, and the facts say their MACs verify. The plans are made 100 days
-//! after the keys were created, so age-rotation and the sweep have keys to act on.
+//! plans act, refuse and find nothing, not only "not found". Every secret a rotation
+//! step names in moto's account exists too, tagged for keyguard and holding its user's
+//! key, and the steps name it by moto's ARN: a role that may read only keyguard's
+//! secrets is never sent to one AWS would deny. Hand-offs are signed with moto's KMS
+//! key, and the facts say their MACs verify. The plans are made 100 days after the keys
+//! were created, so age-rotation and the sweep have keys to act on.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
@@ -98,6 +101,30 @@ fn named(samples: &[(String, Value)], me: &SelfIdentity) -> (BTreeSet<String>, B
     (users, roles)
 }
 
+/// The secrets the samples' rotation steps name in `account`, by ARN, each with the
+/// name it was created under (the ARN's name without Secrets Manager's six-character
+/// suffix) and the user its last path segment names.
+fn named_secrets(samples: &[(String, Value)], account: &str) -> BTreeMap<String, (String, String)> {
+    let mut secrets = BTreeMap::new();
+    for (_, raw) in samples {
+        let Ok(Trigger::Rotation(step)) = keyguard_core::parse_value(raw) else {
+            continue;
+        };
+        let parts: Vec<&str> = step.secret_id.splitn(7, ':').collect();
+        let [_, _, "secretsmanager", _, acct, "secret", name] = parts[..] else {
+            continue;
+        };
+        let Some((name, _suffix)) = name.rsplit_once('-') else {
+            continue;
+        };
+        let user = name.rsplit('/').next().unwrap_or(name);
+        if acct == account {
+            secrets.insert(step.secret_id.clone(), (name.to_owned(), user.to_owned()));
+        }
+    }
+    secrets
+}
+
 /// The sample with each key it pairs with a named user replaced by that user's key in
 /// moto (moto makes its own key ids), so the plans find the key and act.
 fn with_world_keys(raw: &Value, me: &SelfIdentity, keys: &BTreeMap<String, String>) -> Value {
@@ -125,6 +152,7 @@ async fn facts_from(
     sdk: &keyguard_aws::SdkConfig,
     users: &BTreeSet<String>,
     roles: &BTreeSet<String>,
+    secrets: &BTreeSet<String>,
     me: &SelfIdentity,
     env: &BTreeMap<String, String>,
 ) -> Value {
@@ -166,6 +194,10 @@ async fn facts_from(
             .collect();
         facts_roles.insert(role.clone(), json!({"tags": tags}));
     }
+    let mut facts_secrets = serde_json::Map::new();
+    for arn in secrets {
+        facts_secrets.insert(arn.clone(), secret_facts(sdk, arn).await);
+    }
     // The report the functions will read: moto makes it from the same users.
     let report = loop {
         let _ = iam.generate_credential_report().send().await.unwrap();
@@ -177,10 +209,68 @@ async fn facts_from(
     json!({
         "users": facts_users,
         "roles": facts_roles,
+        "secrets": facts_secrets,
         "me": {"key_id": me.key_id, "user": me.user, "role": me.role, "account": me.account},
         "handoff_verified": true,
         "credential_report": report,
         "env": env,
+    })
+}
+
+/// What moto holds for a secret, as a facts file says it: its tags, its versions'
+/// stages, the keys its staged versions hold, and when its current version took over.
+async fn secret_facts(sdk: &keyguard_aws::SdkConfig, arn: &str) -> Value {
+    let sm = aws_sdk_secretsmanager::Client::new(sdk);
+    let meta = sm.describe_secret().secret_id(arn).send().await.unwrap();
+    let tags: BTreeMap<&str, &str> = meta
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap(), t.value().unwrap()))
+        .collect();
+    let versions = meta.version_ids_to_stages().cloned().unwrap_or_default();
+    let held = |id: Option<&str>, stage: &str| {
+        let call = sm
+            .get_secret_value()
+            .secret_id(arn)
+            .version_stage(stage)
+            .set_version_id(id.map(str::to_owned));
+        async move {
+            let value: Value =
+                serde_json::from_str(call.send().await.ok()?.secret_string()?).ok()?;
+            Some(json!({"UserName": value["UserName"], "AccessKeyId": value["AccessKeyId"]}))
+        }
+    };
+    let mut pending = serde_json::Map::new();
+    let mut current_since = None;
+    for (id, stages) in &versions {
+        if stages.iter().any(|s| s == "AWSPENDING") {
+            if let Some(h) = held(Some(id), "AWSPENDING").await {
+                pending.insert(id.clone(), h);
+            }
+        }
+    }
+    let listed = sm
+        .list_secret_version_ids()
+        .secret_id(arn)
+        .send()
+        .await
+        .unwrap();
+    for v in listed.versions() {
+        if v.version_stages().iter().any(|s| s == "AWSCURRENT") {
+            current_since = v.created_date().map(ToString::to_string);
+        }
+    }
+    let last_rotated = meta
+        .last_rotated_date()
+        .map(ToString::to_string)
+        .or(current_since);
+    json!({
+        "tags": tags,
+        "versions": versions,
+        "current": held(None, "AWSCURRENT").await,
+        "pending": pending,
+        "previous": held(None, "AWSPREVIOUS").await,
+        "last_rotated": last_rotated,
     })
 }
 
@@ -270,7 +360,10 @@ async fn keyguard_plan_plans_what_each_function_would() {
     let mut samples = samples();
 
     // The world the samples name.
-    let (users, roles) = named(&samples, &me);
+    let (mut users, roles) = named(&samples, &me);
+    let account = me.account.as_ref().unwrap().to_string();
+    let secrets = named_secrets(&samples, &account);
+    users.extend(secrets.values().map(|(_, user)| user.clone()));
     assert!(users.len() >= 3, "the samples name only {users:?}");
     let mut keys = BTreeMap::new();
     for (i, user) in users.iter().enumerate() {
@@ -302,6 +395,36 @@ async fn keyguard_plan_plans_what_each_function_would() {
     }
     for (_, raw) in &mut samples {
         *raw = with_world_keys(raw, &me, &keys);
+    }
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    let mut secret_arns = BTreeSet::new();
+    for (named_arn, (name, user)) in &secrets {
+        let arn = match secret_arns
+            .iter()
+            .find(|a: &&String| a.contains(&format!(":{name}-")))
+        {
+            Some(arn) => arn.clone(),
+            None => sm
+                .create_secret()
+                .name(name)
+                .secret_string(json!({"UserName": user, "AccessKeyId": keys[user]}).to_string())
+                .tags(
+                    aws_sdk_secretsmanager::types::Tag::builder()
+                        .key("keyguard:iam-user")
+                        .value(user)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap()
+                .arn
+                .unwrap(),
+        };
+        secret_arns.insert(arn.clone());
+        for (_, raw) in &mut samples {
+            let text = raw.to_string().replace(named_arn.as_str(), &arn);
+            *raw = serde_json::from_str(&text).unwrap();
+        }
     }
     for role in &roles {
         iam.create_role()
@@ -347,7 +470,7 @@ async fn keyguard_plan_plans_what_each_function_would() {
     let dir = std::env::temp_dir().join(keyguard_testkit::unique("equivalence"));
     std::fs::create_dir_all(&dir).unwrap();
     let facts = dir.join("facts.json");
-    let written = facts_from(&sdk, &users, &roles, &me, &env).await;
+    let written = facts_from(&sdk, &users, &roles, &secret_arns, &me, &env).await;
     std::fs::write(&facts, serde_json::to_vec(&written).unwrap()).unwrap();
 
     let mut compared = BTreeMap::<(&str, String), usize>::new();
