@@ -95,7 +95,7 @@ act createkey-detector "backdoor-redelivery" "$(attack events/createkey-detector
 say ""; say "## Seed 001: a GuardDuty finding on carol's key becomes a runbook and an incident, once."
 act guardduty-translator "gd-finding" "$(event events/guardduty-translator/iam-user.json "$carol_leaked" carol)" \
   "GuardDuty reports carol's key calling from a malicious IP. The runbook deactivates that key" \
-  "(only it); an Incident Manager incident opens; a notice goes out."
+  "(only it); carol's older sessions are denied; an Incident Manager incident opens; a notice goes out."
 act guardduty-translator "gd-redelivery" "$(event events/guardduty-translator/iam-user.json "$carol_leaked" carol)" \
   "The same finding is delivered again: nothing new."
 act guardduty-translator "gd-second-finding" "$(event events/guardduty-translator/iam-user-second-finding.json "$carol_leaked" carol)" \
@@ -136,11 +136,13 @@ say ""; say "## Seed 000: direct containment."
 act deactivate-key "forged-handoff" "$(event events/deactivate-key/handoff.json "$alice_leaked" alice)" \
   "Anyone in the account allowed to invoke deactivate-key sends a hand-off without a MAC: refused (403)."
 act deactivate-key "leaked-key" "$(signed "$(event events/deactivate-key/handoff.json "$alice_leaked" alice)")" \
-  "createkey-detector hands off alice's leaked key, signed with the KMS hand-off key. keyguard deactivates that key, and only it."
+  "createkey-detector hands off alice's leaked key, signed with the KMS hand-off key. keyguard deactivates that key, and only it," \
+  "and denies alice's sessions issued before now: those the key minted outlive its deactivation."
 act deactivate-key "redelivery" "$(signed "$(event events/deactivate-key/handoff.json "$alice_leaked" alice)")" \
   "EventBridge delivers at least once: the same hand-off arrives again. Nothing happens twice."
 act deactivate-key "already-inactive" "$(event events/deactivate-key/guardduty-iam-user.json "$bob_key" bob)" \
-  "GuardDuty names bob's key, which is already Inactive. Nothing to write."
+  "GuardDuty names bob's key, which is already Inactive. Nothing to write for the key; the sessions" \
+  "it may have minted still end."
 act deactivate-key "missing-user" "$(signed "$(event events/deactivate-key/handoff.json AKIAZZZZZZZZZZZZZZZZ ghost)")" \
   "A hand-off names a key no user holds, even on a second read: 404 and a notice, nothing touched."
 cp events/deactivate-key/handoff-session-key.json "$work/handoff-session-key.json"

@@ -15,6 +15,8 @@ from datetime import datetime, timedelta, timezone
 import boto3
 
 REVOKE_POLICY = "keyguard-revoke-older-sessions"
+# What the translator does for a finding on a user's key, in order.
+TRANSLATOR_STEPS = ("start_runbook", "revoke_sessions", "open_incident", "notify")
 RUNBOOK = "keyguard-RotateCompromisedKey"
 USERS = ("ci-deployer", "admin", "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan")
 # The webhook secrets createkey-detector reads; their URLs point at the launcher's sink.
@@ -146,6 +148,11 @@ def sign(endpoint, key_id, path):
     json.dump(h, open(path, "w"))
 
 
+def user_policies(endpoint, user):
+    iam, _ = clients(endpoint)
+    return iam.list_user_policies(UserName=user)["PolicyNames"]
+
+
 def state(endpoint):
     iam, ddb = clients(endpoint)
     keys = {}
@@ -204,20 +211,24 @@ def check(endpoint, world_file, results_file, dry_run):
         "backdoor-key": (act_code, detector),
         "gpu-instances": (act_code, detector),
         "backdoor-redelivery": (act_code, [(a, "planned" if dry else "duplicate") for a, _ in detector]),
-        "leaked-key": (act_code, [("deactivate_key", applied)]),
-        # The key is already Inactive by then: nothing is even planned (dry run: still Active).
-        "redelivery": (act_code, [("deactivate_key", "planned")] if dry else []),
-        "already-inactive": (200, []),
+        # The key, then the sessions it may have minted (they outlive its deactivation).
+        "leaked-key": (act_code, [("deactivate_key", applied), ("revoke_sessions", applied)]),
+        # The key is already Inactive by then: only the sessions' step is planned, and the
+        # ledger has it done (dry run: all planned again).
+        "redelivery": (act_code, [("deactivate_key", "planned"), ("revoke_sessions", "planned")] if dry
+                       else [("revoke_sessions", "duplicate")]),
+        # Whoever deactivated bob's key, sessions it minted still work: they end.
+        "already-inactive": (act_code, [("revoke_sessions", applied)]),
         # Nobody holds the key, even on a second read: a notice, never silence.
         "missing-user": (404, [("notify", applied)]),
         # The same hand-off without its MAC: anyone in the account could have sent it.
         "forged-handoff": (403, []),
         "session-key": (act_code, [("revoke_sessions", applied)]),
         "root": (403, [("notify", applied)]),
-        "gd-finding": (act_code, [("start_runbook", applied), ("open_incident", applied), ("notify", applied)]),
+        "gd-finding": (act_code, [(a, applied) for a in TRANSLATOR_STEPS]),
         # Dry run records nothing, so a redelivery is planned again; applied, it is a duplicate.
-        "gd-redelivery": (act_code, [(a, "planned" if dry else "duplicate") for a in ("start_runbook", "open_incident", "notify")]),
-        "gd-second-finding": (act_code, [(a, "planned" if dry else "suppressed") for a in ("start_runbook", "open_incident", "notify")]),
+        "gd-redelivery": (act_code, [(a, "planned" if dry else "duplicate") for a in TRANSLATOR_STEPS]),
+        "gd-second-finding": (act_code, [(a, "planned" if dry else "suppressed") for a in TRANSLATOR_STEPS]),
         "gd-custom-source": (403, []),
         # Each person is told first; their key action waits for that email.
         "age-scan": (act_code, [("send_email", applied), ("deactivate_key", applied),
@@ -274,6 +285,11 @@ def check(endpoint, world_file, results_file, dry_run):
     expect(keys[world["alice_spare"]][1] == "Active", "alice's other key must stay Active")
     expect(keys[world["bob_key"]][1] == "Inactive", "bob's key must stay Inactive")
     expect((REVOKE_POLICY in policies) != dry, f"app-role policies {policies}")
+    # Each contained user's older sessions are denied; a user keyguard never contained has
+    # no such policy.
+    for user, contained in (("alice", True), ("carol", True), ("bob", True), ("grace", False)):
+        has = REVOKE_POLICY in user_policies(endpoint, user)
+        expect(has == (contained and not dry), f"{user}'s inline policies: revocation {has}")
     expect(keys[world["carol_leaked"]][1] == leaked, f"carol's key is {keys[world['carol_leaked']][1]}, expected {leaked}")
     expect(keys[world["carol_spare"]][1] == "Active", "carol's other key must stay Active")
     aged = world["aged"]
@@ -308,10 +324,11 @@ def check(endpoint, world_file, results_file, dry_run):
     if not dry:
         leaked = records.get("keyguard:deactivated:" + world["alice_leaked"], {})
         expect("contained_at" in leaked, f"alice's contained key has no containment record: {leaked}")
-    # The translator: 3 steps + 3 windows + 3 suppressed rows.
-    # deactivate-key: leaked-key, session-key, root, missing-user's notice, and the two
-    # hand-offs the detector made (the forged hand-off writes nothing); the detector: 2 x 4.
-    want_rows = {} if dry else {"deactivate-key": 6, "guardduty-translator": 9, "secrets-rotator": 5,
+    # The translator: 4 steps + 4 windows + 4 suppressed rows.
+    # deactivate-key: leaked-key's key and sessions, bob's sessions, session-key, root,
+    # missing-user's notice, and the key and sessions of each of the two hand-offs the
+    # detector made (the forged hand-off writes nothing); the detector: 2 x 4.
+    want_rows = {} if dry else {"deactivate-key": 10, "guardduty-translator": 12, "secrets-rotator": 5,
                                 "age-rotation": 7, "createkey-detector": 8}
     expect(rows == want_rows, f"ledger rows per function {rows}, expected {want_rows}")
     for f in failures:

@@ -104,10 +104,63 @@ fn sample(name: &str, key: &str, user: &str) -> Value {
 }
 
 fn assert_one_step(report: &Value, action: &str, outcome: &str) {
-    let steps = report["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 1, "{report:#}");
-    assert_eq!(steps[0]["action"]["type"], action, "{report:#}");
-    assert_eq!(steps[0]["outcome"], outcome, "{report:#}");
+    assert_steps(report, &[(action, outcome)]);
+}
+
+/// The report's steps, in order, as (action, outcome).
+fn assert_steps(report: &Value, want: &[(&str, &str)]) {
+    let steps: Vec<(&str, &str)> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["action"]["type"].as_str().unwrap(),
+                s["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(steps, want, "{report:#}");
+}
+
+/// A user key contained: the key, then the user's sessions issued before now.
+fn assert_contained(report: &Value, outcome: &str) {
+    assert_steps(
+        report,
+        &[("deactivate_key", outcome), ("revoke_sessions", outcome)],
+    );
+}
+
+/// The user's revocation policy, as IAM holds it (`None` if there is none).
+async fn revocation(iam: &aws_sdk_iam::Client, user: &str) -> Option<Value> {
+    let out = iam
+        .get_user_policy()
+        .user_name(user)
+        .policy_name("keyguard-revoke-older-sessions")
+        .send()
+        .await
+        .ok()?;
+    Some(serde_json::from_str(&urlencoding_decode(out.policy_document())).unwrap())
+}
+
+/// The policy denies every session issued before a cut-off within a few seconds of
+/// `at`, and nothing else.
+fn assert_denies_sessions_before(doc: &Value, at: i64) {
+    let stmts = doc["Statement"].as_array().unwrap();
+    assert_eq!(stmts.len(), 1, "{doc:#}");
+    let stmt = &stmts[0];
+    assert_eq!(
+        (&stmt["Effect"], &stmt["Action"], &stmt["Resource"]),
+        (&json!("Deny"), &json!("*"), &json!("*")),
+        "{doc:#}"
+    );
+    let condition = stmt["Condition"].as_object().unwrap();
+    assert_eq!(condition.len(), 1, "{doc:#}");
+    let cutoff = condition["DateLessThan"]["aws:TokenIssueTime"]
+        .as_str()
+        .unwrap();
+    let cutoff = chrono::DateTime::parse_from_rfc3339(cutoff).unwrap();
+    assert!((cutoff.timestamp() - at).abs() <= 2, "{doc:#}");
 }
 
 #[tokio::test]
@@ -120,15 +173,19 @@ async fn every_input_kind_deactivates_exactly_the_named_key() {
         "health-exposed-key.json",
     ] {
         let (user, named, other) = w.user_with_two_keys(&[]).await;
+        let before = chrono::Utc::now().timestamp();
         let report = w.run(&sample(name, &named, &user)).await;
         assert_eq!(report["statusCode"], 200, "{name}: {report:#}");
-        assert_one_step(&report, "deactivate_key", "applied");
+        assert_contained(&report, "applied");
         let statuses = w.statuses(&user).await;
         assert_eq!(statuses[&named], "Inactive", "{name}");
         assert_eq!(
             statuses[&other], "Active",
             "{name}: the user's other key must stay Active"
         );
+        // The sessions the key minted end with it; the user's keys are not the policy's.
+        let doc = revocation(&w.iam, &user).await.unwrap();
+        assert_denies_sessions_before(&doc, before);
     }
 }
 
@@ -183,7 +240,7 @@ async fn unknown_user_and_unknown_key_are_clean_404s() {
 }
 
 #[tokio::test]
-async fn an_already_inactive_key_is_not_written_again() {
+async fn an_already_inactive_key_is_not_written_again_but_its_sessions_end() {
     let w = world(&[]).await;
     let (user, named, _) = w.user_with_two_keys(&[]).await;
     w.iam
@@ -199,7 +256,28 @@ async fn an_already_inactive_key_is_not_written_again() {
         .await;
     assert_eq!(report["statusCode"], 200);
     assert_eq!(report["decision"], "already_contained");
-    assert_eq!(w.ledger_rows().await, 0);
+    // Whoever deactivated the key, the sessions it minted still work: they end now.
+    assert_one_step(&report, "revoke_sessions", "applied");
+    assert!(revocation(&w.iam, &user).await.is_some());
+    assert_eq!(w.ledger_rows().await, 1);
+    // Off, nothing at all is written.
+    let off = world(&[("REVOKE_USER_SESSIONS", "false")]).await;
+    let (user, named, _) = off.user_with_two_keys(&[]).await;
+    off.iam
+        .update_access_key()
+        .user_name(&user)
+        .access_key_id(&named)
+        .status(StatusType::Inactive)
+        .send()
+        .await
+        .unwrap();
+    let report = off
+        .run(&json!({"accessKeyId": named, "userName": user, "eventId": unique("ev")}))
+        .await;
+    assert_eq!(report["decision"], "already_contained");
+    assert_steps(&report, &[]);
+    assert!(revocation(&off.iam, &user).await.is_none());
+    assert_eq!(off.ledger_rows().await, 0);
 }
 
 #[tokio::test]
@@ -274,8 +352,9 @@ async fn dry_run_changes_nothing() {
     let report = w.run(&sample("handoff.json", &named, &user)).await;
     assert_eq!(report["statusCode"], 202, "{report:#}");
     assert_eq!(report["dry_run"], true);
-    assert_one_step(&report, "deactivate_key", "planned");
+    assert_contained(&report, "planned");
     assert_eq!(w.statuses(&user).await[&named], "Active");
+    assert!(revocation(&w.iam, &user).await.is_none());
     assert_eq!(w.ledger_rows().await, 0);
 }
 
@@ -285,7 +364,8 @@ async fn the_same_event_twice_acts_once_with_one_ledger_row() {
     let (user, named, _) = w.user_with_two_keys(&[]).await;
     let event = sample("cloudtrail-iam-user.json", &named, &user);
     let first = w.run(&event).await;
-    assert_one_step(&first, "deactivate_key", "applied");
+    assert_contained(&first, "applied");
+    let revoked = revocation(&w.iam, &user).await.unwrap();
     // Someone re-enables the key; a redelivery of the old event must not undo that.
     w.iam
         .update_access_key()
@@ -296,11 +376,19 @@ async fn the_same_event_twice_acts_once_with_one_ledger_row() {
         .await
         .unwrap();
     let second = w.run(&event).await;
-    assert_one_step(&second, "deactivate_key", "duplicate");
+    assert_contained(&second, "duplicate");
     assert_eq!(w.statuses(&user).await[&named], "Active");
+    // Nor move the sessions' cut-off: the policy is the first run's.
+    assert_eq!(revocation(&w.iam, &user).await.unwrap(), revoked);
     let rows = w.step_rows().await;
-    assert_eq!(rows.len(), 1);
-    let row = &rows[0];
+    assert_eq!(rows.len(), 2);
+    assert!(rows
+        .iter()
+        .any(|r| r["action"] == "revoke_sessions" && r["status"] == "done"));
+    let row = rows
+        .iter()
+        .find(|r| r["action"] == "deactivate_key")
+        .unwrap();
     assert_eq!(row["status"], "done");
     assert_eq!(row["action"], "deactivate_key");
     assert_eq!(row["key_id"], named);
@@ -335,7 +423,7 @@ async fn two_copies_at_once_act_once() {
             && (outcomes.contains(&json!("duplicate")) || outcomes.contains(&json!("in_progress"))),
         "{outcomes:?}"
     );
-    assert_eq!(w.ledger_rows().await, 1);
+    assert_eq!(w.ledger_rows().await, 2);
 }
 
 #[tokio::test]
@@ -433,7 +521,14 @@ async fn a_containment_that_died_mid_step_is_retried_not_reported_done() {
     )
     .unwrap();
     assert_eq!(first_retry["statusCode"], 500, "{first_retry:#}");
-    assert_one_step(&first_retry, "deactivate_key", "in_progress");
+    // The key's step waits for its claim; the sessions' step is its own and goes ahead.
+    assert_steps(
+        &first_retry,
+        &[
+            ("deactivate_key", "in_progress"),
+            ("revoke_sessions", "applied"),
+        ],
+    );
     assert_eq!(w.statuses(&user).await[&named], "Active");
     let second_retry = serde_json::to_value(
         w.app
@@ -442,7 +537,13 @@ async fn a_containment_that_died_mid_step_is_retried_not_reported_done() {
     )
     .unwrap();
     assert_eq!(second_retry["statusCode"], 200, "{second_retry:#}");
-    assert_one_step(&second_retry, "deactivate_key", "applied");
+    assert_steps(
+        &second_retry,
+        &[
+            ("deactivate_key", "applied"),
+            ("revoke_sessions", "duplicate"),
+        ],
+    );
     let statuses = w.statuses(&user).await;
     assert_eq!(
         (statuses[&named].as_str(), statuses[&other].as_str()),

@@ -178,6 +178,7 @@ async fn one_finding_one_execution_one_incident_and_the_runbook_contains_only_th
         outcomes(&report),
         pairs(&[
             ("start_runbook", "applied"),
+            ("revoke_sessions", "applied"),
             ("open_incident", "applied"),
             ("notify", "applied")
         ])
@@ -201,10 +202,28 @@ async fn one_finding_one_execution_one_incident_and_the_runbook_contains_only_th
     // The runbook ran against moto's IAM: exactly the named key is Inactive.
     assert_eq!(w.status(&user, &named).await, "Inactive");
     assert_eq!(w.status(&user, &other).await, "Active");
+    // And the sessions the key minted end: the user's tokens issued before the finding
+    // was handled are denied.
+    let policy = w
+        .iam
+        .get_user_policy()
+        .user_name(&user)
+        .policy_name("keyguard-revoke-older-sessions")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        policy
+            .policy_document()
+            .contains("2026-11-23T10%3A14%3A59Z")
+            || policy.policy_document().contains("2026-11-23T10:14:59Z"),
+        "{}",
+        policy.policy_document()
+    );
 
     let incident = &incidents[0];
     let arn = incident["record"]["arn"].as_str().unwrap();
-    assert!(report["steps"][1]["detail"].as_str().unwrap().contains(arn));
+    assert!(report["steps"][2]["detail"].as_str().unwrap().contains(arn));
     assert_eq!(incident["record"]["impact"], 2);
     let request = &incident["request"];
     assert_eq!(request["responsePlanArn"], PLAN);
@@ -218,7 +237,7 @@ async fn one_finding_one_execution_one_incident_and_the_runbook_contains_only_th
         .contains("/finding/"));
     assert_eq!(
         request["clientToken"].as_str().unwrap(),
-        keyguard_core::digest::uuid_from(report["steps"][1]["idempotency_key"].as_str().unwrap()),
+        keyguard_core::digest::uuid_from(report["steps"][2]["idempotency_key"].as_str().unwrap()),
         "clientToken is a UUID of the step's idempotency key (AWS allows 128 characters)"
     );
     let url = request["relatedItems"][0]["identifier"]["value"]["url"]
@@ -247,6 +266,7 @@ async fn redelivery_and_a_second_finding_inside_the_window_do_nothing_new() {
         outcomes(&again),
         pairs(&[
             ("start_runbook", "duplicate"),
+            ("revoke_sessions", "duplicate"),
             ("open_incident", "duplicate"),
             ("notify", "duplicate")
         ])
@@ -259,6 +279,7 @@ async fn redelivery_and_a_second_finding_inside_the_window_do_nothing_new() {
         outcomes(&held),
         pairs(&[
             ("start_runbook", "suppressed"),
+            ("revoke_sessions", "suppressed"),
             ("open_incident", "suppressed"),
             ("notify", "suppressed")
         ])
@@ -300,7 +321,10 @@ async fn two_copies_at_once_act_once() {
         .flat_map(outcomes)
         .filter(|(_, o)| o == "applied")
         .count();
-    assert_eq!(applied, 3, "runbook, incident and notice once in all");
+    assert_eq!(
+        applied, 4,
+        "runbook, revocation, incident and notice once in all"
+    );
     let (executions, incidents) = recorded(&user);
     assert_eq!((executions.len(), incidents.len()), (1, 1));
 }

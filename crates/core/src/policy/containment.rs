@@ -22,6 +22,7 @@ mod target;
 
 pub use crate::guard::SelfIdentity;
 pub use decide::decide;
+pub(crate) use decide::user_sessions;
 pub use gather::{gather, gather_all, Recheck};
 pub use target::{finding_subject, role_from_arn, target, Early};
 
@@ -43,6 +44,10 @@ pub struct ContainmentConfig {
     pub guard: Guard,
     /// `REVOKE_POLICY_NAME`: the inline policy that revokes older sessions.
     pub revoke_policy_name: String,
+    /// `REVOKE_USER_SESSIONS` (default true): containing a user's long-term key also
+    /// denies that user's temporary credentials issued before now, since the sessions
+    /// the key minted (`GetSessionToken`, `GetFederationToken`) outlive its deactivation.
+    pub revoke_user_sessions: bool,
     /// `NOT_FOUND_RECHECK_SECONDS` (default 3; 0 reads once): IAM is eventually
     /// consistent, so "no such key" is concluded only when a second read this long after
     /// the first agrees.
@@ -75,6 +80,7 @@ impl ContainmentConfig {
                 "REVOKE_POLICY_NAME",
                 "keyguard-revoke-older-sessions",
             ),
+            revoke_user_sessions: config::flag(env, "REVOKE_USER_SESSIONS", true)?,
             recheck: Recheck {
                 delay: config::seconds(env, "NOT_FOUND_RECHECK_SECONDS", 3.0)?,
             },

@@ -512,6 +512,15 @@ impl<'a> Builder<'a> {
         self.push(Action::Notify { notice }, reason, true);
     }
 
+    /// One more fact on the plan's notice (what containment does besides the runbook).
+    fn tell(&mut self, name: &str, value: String) {
+        for step in &mut self.plan.steps {
+            if let Action::Notify { notice } = &mut step.action {
+                *notice = notice.clone().fact(name, value.clone());
+            }
+        }
+    }
+
     fn done(mut self, decision: Decision) -> Plan {
         self.plan.decision = decision;
         self.plan
@@ -643,8 +652,25 @@ pub fn decide(target: &Target, cfg: &TranslatorConfig, facts: &Facts, now: Times
                 ),
             };
             b.runbook(user, key_id, reason);
-            // The runbook step first: containment before paperwork.
-            b.plan.steps.rotate_right(1);
+            // The runbook deactivates the key; keyguard itself ends the sessions it
+            // minted, so the write is in keyguard's ledger (and its report) like any other.
+            let mut containing = 1;
+            if let Some((revoke, why)) =
+                containment::user_sessions(&cfg.containment, user, key_id, now)
+            {
+                b.push(revoke, why, true);
+                containing += 1;
+                b.tell(
+                    "sessions",
+                    format!(
+                        "{user}'s sessions issued before {} denied (inline policy {})",
+                        now.format("%Y-%m-%dT%H:%M:%SZ"),
+                        cfg.containment.revoke_policy_name
+                    ),
+                );
+            }
+            // Containment first, paperwork after.
+            b.plan.steps.rotate_right(containing);
             b.done(Decision::Act)
         }
         Subject::Session { key_id, principal } => {

@@ -108,6 +108,7 @@ fn decide_key(
     cfg: &ContainmentConfig,
     facts: &Facts,
     key_id: &AccessKeyId,
+    now: Timestamp,
 ) -> (Decision, Vec<Step>) {
     let (Some(user), true) = (facts.owner.clone(), facts.exists) else {
         let what = format!("no IAM user holds key {key_id} (read twice, a few seconds apart)");
@@ -142,25 +143,57 @@ fn decide_key(
             .user(Some(user));
         return one.notice_only(Decision::NotFound { what }, notice);
     };
-    if status == KeyStatus::Inactive {
-        return one.done(Decision::AlreadyContained);
-    }
-    let renamed = facts.named_other.as_ref().map_or_else(String::new, |n| {
-        format!(" (the event named {n}, who does not hold it; IAM says {user} does)")
-    });
-    let reason = format!(
-        "long-term key {key_id} of {user} is {status:?}, not Inactive, and named by {}{renamed}",
-        one.source
-    );
     let mut one = one;
-    one.step(
-        Action::DeactivateKey {
-            user,
-            key_id: key_id.clone(),
-        },
-        reason,
-    );
-    one.done(Decision::Act)
+    let decision = if status == KeyStatus::Inactive {
+        Decision::AlreadyContained
+    } else {
+        let renamed = facts.named_other.as_ref().map_or_else(String::new, |n| {
+            format!(" (the event named {n}, who does not hold it; IAM says {user} does)")
+        });
+        let reason = format!(
+            "long-term key {key_id} of {user} is {status:?}, not Inactive, and named by {}{renamed}",
+            one.source
+        );
+        one.step(
+            Action::DeactivateKey {
+                user: user.clone(),
+                key_id: key_id.clone(),
+            },
+            reason,
+        );
+        Decision::Act
+    };
+    // Even when the key is already Inactive: a retry after a revocation that failed
+    // must still make it, and the ledger keeps a redelivery from making it twice.
+    if let Some(revoke) = user_sessions(cfg, &user, key_id, now) {
+        one.step(revoke.0, revoke.1);
+    }
+    one.done(decision)
+}
+
+/// The sessions a contained user key may have minted (`GetSessionToken`,
+/// `GetFederationToken`) keep working for up to 36 hours after the key is Inactive: a
+/// deny on the user for every token issued before `now` ends them. The user's long-term
+/// keys are untouched (their requests carry no `aws:TokenIssueTime`). `None` when
+/// `REVOKE_USER_SESSIONS` is off.
+pub(crate) fn user_sessions(
+    cfg: &ContainmentConfig,
+    user: &crate::key::UserName,
+    key_id: &AccessKeyId,
+    now: Timestamp,
+) -> Option<(Action, String)> {
+    cfg.revoke_user_sessions.then(|| {
+        (
+            Action::RevokeSessions {
+                principal: Principal::User(user.clone()),
+                issued_before: now,
+                policy_name: cfg.revoke_policy_name.clone(),
+            },
+            format!(
+                "sessions minted with key {key_id} outlive its deactivation: deny every session of user {user} issued before now (its long-term keys are unaffected)"
+            ),
+        )
+    })
 }
 
 fn decide_session(
@@ -235,7 +268,7 @@ fn decide_one(
             );
             one.notice_only(Decision::NotContainable { why }, notice)
         }
-        Subject::UserKey { key_id, .. } => decide_key(one, cfg, facts, key_id),
+        Subject::UserKey { key_id, .. } => decide_key(one, cfg, facts, key_id, now),
         Subject::Session { key_id, principal } => {
             decide_session(one, cfg, facts, key_id, principal, now)
         }
@@ -259,7 +292,16 @@ pub fn decide(target: &Target, cfg: &ContainmentConfig, facts: &[Facts], now: Ti
             steps: Vec::new(),
         };
         let (decision, steps) = decide_one(one, cfg, facts.get(i).unwrap_or(&none), now);
-        plan.steps.extend(steps);
+        // Two keys of one user (a Health event naming both) revoke its sessions once.
+        for step in steps {
+            if !plan
+                .steps
+                .iter()
+                .any(|s| s.idempotency_key == step.idempotency_key)
+            {
+                plan.steps.push(step);
+            }
+        }
         verdicts.push(decision);
     }
     plan.decision = if verdicts.contains(&Decision::Act) {

@@ -92,6 +92,23 @@ fn status(plan: &Plan) -> u16 {
     Report::new(plan.clone(), false, Vec::new()).status_code
 }
 
+/// The first step's action of a plan that contains a user's key: exactly that step, then
+/// the revocation of that user's sessions issued before now, nothing else.
+fn contained_action(plan: &Plan) -> &Action {
+    assert_eq!(plan.steps.len(), 2, "{plan:#?}");
+    let user = plan.steps[0].action.user().expect("a user's key");
+    assert_eq!(
+        plan.steps[1].action,
+        Action::RevokeSessions {
+            principal: Principal::User(user.clone()),
+            issued_before: now(),
+            policy_name: "keyguard-revoke-older-sessions".into(),
+        },
+        "{plan:#?}"
+    );
+    &plan.steps[0].action
+}
+
 fn only_action(plan: &Plan) -> &Action {
     assert_eq!(plan.steps.len(), 1, "{plan:#?}");
     &plan.steps[0].action
@@ -102,7 +119,7 @@ fn active_long_term_key_deactivates_exactly_that_key() {
     let plan = plan_for(&cloudtrail(iam_user("bob", KEY), "aws.ec2"), &active("bob"));
     assert_eq!(plan.decision, Decision::Act);
     assert_eq!(
-        only_action(&plan),
+        contained_action(&plan),
         &Action::DeactivateKey {
             user: UserName::parse("bob").unwrap(),
             key_id: AccessKeyId::parse(KEY).unwrap()
@@ -124,7 +141,9 @@ fn decisions_by_facts() {
         .tags
         .insert("keyguard:exempt".into(), "false".into());
     let cases: Vec<(&str, Facts, u16, usize)> = vec![
-        ("active", active("bob"), 200, 1),
+        // Containing: the key, then the user's older sessions.
+        ("active", active("bob"), 200, 2),
+        // The sessions still, so a retry after a failed revocation makes it.
         (
             "inactive",
             Facts {
@@ -132,7 +151,7 @@ fn decisions_by_facts() {
                 ..active("bob")
             },
             200,
-            0,
+            1,
         ),
         (
             "not the user's key",
@@ -161,10 +180,10 @@ fn decisions_by_facts() {
                 ..active("bob")
             },
             200,
-            1,
+            2,
         ),
         ("exempt by tag, any case", tagged, 403, 1),
-        ("tag present but false", other_tag, 200, 1),
+        ("tag present but false", other_tag, 200, 2),
     ];
     for (name, facts, code, steps) in cases {
         let plan = plan_for(&t, &facts);
@@ -350,7 +369,10 @@ fn guardduty_findings() {
         }))
     };
     let plan = plan_for(&finding("IAMUser", KEY, "bob", false), &active("bob"));
-    assert!(matches!(only_action(&plan), Action::DeactivateKey { .. }));
+    assert!(matches!(
+        contained_action(&plan),
+        Action::DeactivateKey { .. }
+    ));
     let plan = plan_for(
         &finding("AssumedRole", SESSION_KEY, "ec2-role", false),
         &Facts {
@@ -412,6 +434,57 @@ fn health_events() {
         &Facts::default(),
     );
     assert_eq!(status(&plan), 400);
+}
+
+#[test]
+fn a_contained_user_key_ends_the_users_older_sessions_once() {
+    let t = cloudtrail(iam_user("bob", KEY), "aws.ec2");
+    // Off: the key alone.
+    let off = cfg_with(&[("REVOKE_USER_SESSIONS", "false")], me());
+    let plan = plan_with(&t, &off, &active("bob"));
+    assert!(matches!(only_action(&plan), Action::DeactivateKey { .. }));
+    let bad = ContainmentConfig::from_env(
+        &|k: &str| (k == "REVOKE_USER_SESSIONS").then(|| "maybe".to_owned()),
+        me(),
+    );
+    assert!(bad
+        .unwrap_err()
+        .to_string()
+        .contains("REVOKE_USER_SESSIONS"));
+    // The revocation is the user's, not the key's: its permissions and ledger row say so,
+    // and the policy name is the configured one.
+    let named = cfg_with(&[("REVOKE_POLICY_NAME", "ir-revoke")], me());
+    let plan = plan_with(&t, &named, &active("bob"));
+    assert_eq!(plan.steps.len(), 2, "{plan:#?}");
+    assert_eq!(
+        plan.steps[1].action.iam_permissions(),
+        &["iam:PutUserPolicy"]
+    );
+    assert_eq!(
+        plan.steps[1].idempotency_key,
+        format!("deactivate-key:revoke_sessions:{HOME}:user/bob:ev-1")
+    );
+    assert!(
+        matches!(&plan.steps[1].action, Action::RevokeSessions { policy_name, .. } if policy_name == "ir-revoke")
+    );
+    // A Health event naming two keys of one user: both keys, the sessions once.
+    let second = "AKIAI44QH8DHBEXAMPLE";
+    let two = trigger(
+        json!({"version": "0", "id": "h-2", "detail-type": "AWS Health Event", "source": "aws.health", "account": HOME,
+        "detail": {"eventTypeCode": "AWS_RISK_CREDENTIALS_EXPOSED", "affectedEntities": [{"entityValue": KEY}, {"entityValue": second}],
+                   "eventMetadata": {"userName": "bob"}}}),
+    );
+    let plan = plan_for(&two, &active("bob"));
+    let names: Vec<&str> = plan.steps.iter().map(|s| s.action.name()).collect();
+    assert_eq!(
+        names,
+        ["deactivate_key", "revoke_sessions", "deactivate_key"],
+        "{plan:#?}"
+    );
+    // A refused user's sessions are as untouched as its key.
+    let exempt = cfg_with(&[("EXEMPT_USERS", "bob")], me());
+    let plan = plan_with(&t, &exempt, &active("bob"));
+    assert!(matches!(only_action(&plan), Action::Notify { .. }));
 }
 
 #[test]
@@ -667,7 +740,7 @@ fn a_renamed_user_or_a_key_not_listed_yet_is_still_contained() {
         &facts,
     );
     assert!(
-        matches!(only_action(&plan), Action::DeactivateKey { user, .. } if user.as_str() == "admin-old")
+        matches!(contained_action(&plan), Action::DeactivateKey { user, .. } if user.as_str() == "admin-old")
     );
     assert!(plan.steps[0].reason.contains("the event named admin"));
     // The name acted on is the one IAM returns, whatever case the event used.

@@ -105,7 +105,15 @@ fn an_iam_user_finding_starts_the_runbook_for_that_key_then_incident_and_notice(
     );
     assert_eq!(p.decision, Decision::Act);
     assert_eq!(p.function, FUNCTION);
-    assert_eq!(names(&p), ["start_runbook", "open_incident", "notify"]);
+    assert_eq!(
+        names(&p),
+        [
+            "start_runbook",
+            "revoke_sessions",
+            "open_incident",
+            "notify"
+        ]
+    );
     let Action::StartRunbook {
         document,
         user,
@@ -130,7 +138,29 @@ fn an_iam_user_finding_starts_the_runbook_for_that_key_then_incident_and_notice(
         runbook.idempotency_key,
         format!("guardduty-translator:start_runbook:123456789012:user/alice/{KEY}:{finding_id}")
     );
-    for step in &p.steps[1..] {
+    // The sessions the key minted end with it, in the credential's window too, and the
+    // notice says so.
+    let revoke = &p.steps[1];
+    assert_eq!(
+        revoke.action,
+        Action::RevokeSessions {
+            principal: Principal::User(UserName::parse("alice").unwrap()),
+            issued_before: now(),
+            policy_name: "keyguard-revoke-older-sessions".into(),
+        }
+    );
+    assert_eq!(
+        revoke.window.as_ref().unwrap().key,
+        format!("guardduty-translator:revoke_sessions:123456789012:user/alice/{KEY}")
+    );
+    let Action::Notify { notice } = &p.steps[3].action else {
+        panic!("{p:#?}")
+    };
+    assert_eq!(
+        notice.facts["sessions"],
+        "alice's sessions issued before 2026-11-23T12:00:00Z denied (inline policy keyguard-revoke-older-sessions)"
+    );
+    for step in &p.steps[2..] {
         let w = step.window.as_ref().unwrap();
         assert!(w.key.ends_with(":123456789012:user/alice"), "{}", w.key);
         assert_eq!(w.until, now() + chrono::Duration::minutes(15));
@@ -138,12 +168,12 @@ fn an_iam_user_finding_starts_the_runbook_for_that_key_then_incident_and_notice(
             .idempotency_key
             .ends_with(&format!(":user/alice:{finding_id}")));
     }
-    let Action::OpenIncident { incident } = &p.steps[1].action else {
+    let Action::OpenIncident { incident } = &p.steps[2].action else {
         panic!()
     };
     assert_eq!(
         incident.client_token,
-        uuid_from(&p.steps[1].idempotency_key)
+        uuid_from(&p.steps[2].idempotency_key)
     );
     assert!(incident.client_token.len() <= super::CLIENT_TOKEN_LIMIT);
     assert_eq!(incident.impact, 2);
@@ -171,8 +201,28 @@ fn an_inactive_key_still_gets_the_runbook_for_a_fresh_key() {
         &event("aws.guardduty", user_finding()),
         &facts(Some(KeyStatus::Inactive)),
     );
-    assert_eq!(names(&p), ["start_runbook", "open_incident", "notify"]);
+    assert_eq!(
+        names(&p),
+        [
+            "start_runbook",
+            "revoke_sessions",
+            "open_incident",
+            "notify"
+        ]
+    );
     assert!(p.steps[0].reason.contains("already Inactive"));
+    // Without the session revocation, the runbook alone.
+    let off = cfg_with(&[("REVOKE_USER_SESSIONS", "false")]);
+    let p = plan_with(
+        &off,
+        &event("aws.guardduty", user_finding()),
+        &facts(Some(KeyStatus::Active)),
+    );
+    assert_eq!(names(&p), ["start_runbook", "open_incident", "notify"]);
+    let Action::Notify { notice } = &p.steps[2].action else {
+        panic!("{p:#?}")
+    };
+    assert!(!notice.facts.contains_key("sessions"));
 }
 
 #[test]
@@ -440,7 +490,7 @@ fn incident_fields_stay_within_the_service_limits() {
     f["service"]["action"]["awsApiCallAction"]["api"] = json!("x".repeat(10_000));
     f["title"] = json!("t".repeat(10_000));
     let p = plan(&event("aws.guardduty", f), &facts(Some(KeyStatus::Active)));
-    let Action::OpenIncident { incident } = &p.steps[1].action else {
+    let Action::OpenIncident { incident } = &p.steps[2].action else {
         panic!("{p:#?}")
     };
     assert!(incident.title.len() <= TITLE_LIMIT);
