@@ -37,7 +37,15 @@ EXPECTED = {
         "deactivate-key/guardduty-iam-user.json",
         # not seed-custom-source.json: a custom source must never reach a function.
     },
-    "deactivate-key": {"deactivate-key/health-exposed-key.json"},
+    "deactivate-key": {
+        "deactivate-key/health-exposed-key.json",
+        "deactivate-key/health-exposure-suspected.json",
+        "deactivate-key/health-compromised.json",
+        "deactivate-key/health-compromise-suspected.json",
+        "deactivate-key/health-iam-quarantine.json",
+        "deactivate-key/health-console-compromise.json",
+        "deactivate-key/health-organization-view.json",
+    },
 }
 
 

@@ -171,6 +171,11 @@ async fn every_input_kind_deactivates_exactly_the_named_key() {
         "cloudtrail-iam-user.json",
         "guardduty-iam-user.json",
         "health-exposed-key.json",
+        "health-exposure-suspected.json",
+        "health-compromised.json",
+        "health-compromise-suspected.json",
+        "health-iam-quarantine.json",
+        "health-organization-view.json",
     ] {
         let (user, named, other) = w.user_with_two_keys(&[]).await;
         let before = chrono::Utc::now().timestamp();
@@ -187,6 +192,24 @@ async fn every_input_kind_deactivates_exactly_the_named_key() {
         let doc = revocation(&w.iam, &user).await.unwrap();
         assert_denies_sessions_before(&doc, before);
     }
+}
+
+#[tokio::test]
+async fn a_console_compromise_is_told_and_touches_no_key() {
+    let w = world(&[]).await;
+    let (user, named, other) = w.user_with_two_keys(&[]).await;
+    let report = w
+        .run(&sample("health-console-compromise.json", &named, &user))
+        .await;
+    assert_eq!(report["statusCode"], 403, "{report:#}");
+    assert_eq!(report["decision"], "not_containable");
+    assert_one_step(&report, "notify", "applied");
+    let statuses = w.statuses(&user).await;
+    assert_eq!(
+        (statuses[&named].as_str(), statuses[&other].as_str()),
+        ("Active", "Active")
+    );
+    assert!(revocation(&w.iam, &user).await.is_none());
 }
 
 #[tokio::test]

@@ -5,12 +5,15 @@ use serde_json::Value;
 
 /// Who made the call. Every field but `type` is optional because each identity type
 /// carries a different subset (a Root call has no user name, an AWSService none at all).
+/// A record with no `userIdentity` at all (some `AwsServiceEvent` records) has
+/// [`IdentityType::Absent`]: it parses, names no credential, and the rules decide.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserIdentity {
-    #[serde(rename = "type")]
+    /// Missing in some service records: an unknown type, as any type AWS adds.
+    #[serde(rename = "type", default = "IdentityType::unstated")]
     pub identity_type: IdentityType,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_string")]
     pub principal_id: Option<String>,
     #[serde(default)]
     pub arn: Option<String>,
@@ -22,10 +25,30 @@ pub struct UserIdentity {
     pub access_key_id: Option<String>,
     #[serde(default)]
     pub user_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_string")]
     pub invoked_by: Option<String>,
     #[serde(default)]
     pub session_context: Option<SessionContext>,
+}
+
+impl UserIdentity {
+    /// What a record without `userIdentity` has.
+    pub fn absent() -> Self {
+        Self {
+            identity_type: IdentityType::Absent,
+            principal_id: None,
+            arn: None,
+            account_id: None,
+            access_key_id: None,
+            user_name: None,
+            invoked_by: None,
+            session_context: None,
+        }
+    }
+
+    pub fn is_absent(&self) -> bool {
+        self.identity_type == IdentityType::Absent
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,9 +77,10 @@ pub struct SessionIssuer {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionAttributes {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_string")]
     pub creation_date: Option<String>,
-    #[serde(default)]
+    /// `"true"`/`"false"` as CloudTrail writes it; a converter's boolean is kept as text.
+    #[serde(default, deserialize_with = "lenient_string")]
     pub mfa_authenticated: Option<String>,
 }
 
@@ -71,10 +95,17 @@ pub enum IdentityType {
     FederatedUser,
     IdentityCenterUser,
     AwsAccount,
+    /// The record has no `userIdentity`.
+    Absent,
     Unknown(String),
 }
 
 impl IdentityType {
+    /// What an identity without `type` is.
+    pub fn unstated() -> Self {
+        Self::Unknown("unstated".into())
+    }
+
     pub fn as_str(&self) -> &str {
         match self {
             Self::IamUser => "IAMUser",
@@ -84,6 +115,7 @@ impl IdentityType {
             Self::FederatedUser => "FederatedUser",
             Self::IdentityCenterUser => "IdentityCenterUser",
             Self::AwsAccount => "AWSAccount",
+            Self::Absent => "none",
             Self::Unknown(s) => s,
         }
     }
@@ -119,12 +151,16 @@ impl Serialize for IdentityType {
 pub struct CloudTrailRecord {
     pub event_name: String,
     pub event_source: String,
+    #[serde(
+        default = "UserIdentity::absent",
+        skip_serializing_if = "UserIdentity::is_absent"
+    )]
     pub user_identity: UserIdentity,
     #[serde(default, rename = "eventID")]
     pub event_id: Option<String>,
     #[serde(default)]
     pub event_time: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_string")]
     pub event_type: Option<String>,
     #[serde(default)]
     pub aws_region: Option<String>,
@@ -134,7 +170,7 @@ pub struct CloudTrailRecord {
     pub user_agent: Option<String>,
     #[serde(default)]
     pub error_code: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_string")]
     pub error_message: Option<String>,
     #[serde(default)]
     pub recipient_account_id: Option<String>,
@@ -229,7 +265,9 @@ pub struct RunInstances {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct RunInstancesRequest {
-    #[serde(default)]
+    /// A string from `RunInstances` itself; `{"value": "p2.xlarge"}` in launches through
+    /// EC2 Fleet and Auto Scaling.
+    #[serde(default, deserialize_with = "instance_type")]
     instance_type: Option<String>,
     #[serde(default)]
     instances_set: Option<ItemSet<RunItem>>,
@@ -263,6 +301,26 @@ struct CreateAccessKeyResponse {
     access_key: Option<CreatedKey>,
 }
 
+/// A field no rule reads: its text when it is a string, else its JSON, never an error.
+fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(other) => Some(other.to_string()),
+    })
+}
+
+/// `instanceType` as `RunInstances` writes it (a string) or as EC2 Fleet and Auto
+/// Scaling launches do (`{"value": "..."}`). Any other shape is an unknown type: the
+/// GPU rule cannot tell, and the instance-count rule still counts.
+fn instance_type<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Option::<Value>::deserialize(d)? {
+        Some(Value::String(s)) => Some(s),
+        Some(Value::Object(o)) => o.get("value").and_then(Value::as_str).map(str::to_owned),
+        _ => None,
+    })
+}
+
 /// CloudTrail writes counts as numbers, converters sometimes as strings.
 fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     match Option::<Value>::deserialize(d)? {
@@ -279,14 +337,37 @@ fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error>
     }
 }
 
-/// Decodes `field` (a raw JSON value or null) as `T`, reporting errors under `path`.
+/// Decodes `field` (a raw JSON value or null) as `T`, reporting errors under `path`. An
+/// object written as a JSON string (as some exports do) is read as that object.
 fn decode<T: serde::de::DeserializeOwned + Default>(
     value: &Option<Value>,
     path: &str,
 ) -> Result<T, super::ParseError> {
     match value {
         None | Some(Value::Null) => Ok(T::default()),
+        Some(Value::String(text)) => match serde_json::from_str::<Value>(text) {
+            Ok(inner @ Value::Object(_)) => super::decode_at(&inner, path),
+            _ => super::decode_at(&Value::String(text.clone()), path),
+        },
         Some(v) => super::decode_at(v, path),
+    }
+}
+
+/// A response is what a call returned, read only to name what it made: one of another
+/// shape (CloudTrail writes some as a bare string) says nothing, and the rules decide
+/// without it, never an invalid event.
+fn decode_response<T: serde::de::DeserializeOwned + Default>(
+    value: &Option<Value>,
+    path: &str,
+) -> Result<T, super::ParseError> {
+    match value {
+        Some(Value::String(text))
+            if !serde_json::from_str::<Value>(text).is_ok_and(|v| v.is_object()) =>
+        {
+            Ok(T::default())
+        }
+        Some(Value::Bool(_) | Value::Number(_) | Value::Array(_)) => Ok(T::default()),
+        _ => decode(value, path),
     }
 }
 
@@ -300,7 +381,7 @@ impl ApiCall {
             match (record.event_source.as_str(), record.event_name.as_str()) {
                 ("iam.amazonaws.com", "CreateAccessKey") => {
                     let request: UserRequest = decode(req, REQ)?;
-                    let response: CreateAccessKeyResponse = decode(resp, RESP)?;
+                    let response: CreateAccessKeyResponse = decode_response(resp, RESP)?;
                     Self::CreateAccessKey(CreateAccessKey {
                         requested_user: request.user_name,
                         created: response.access_key,
@@ -321,7 +402,7 @@ impl ApiCall {
                 }
                 ("ec2.amazonaws.com", "RunInstances") => {
                     let request: RunInstancesRequest = decode(req, REQ)?;
-                    let response: RunInstancesResponse = decode(resp, RESP)?;
+                    let response: RunInstancesResponse = decode_response(resp, RESP)?;
                     let items = request.instances_set.map(|s| s.items).unwrap_or_default();
                     let requested = items
                         .iter()

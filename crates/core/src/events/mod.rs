@@ -22,7 +22,7 @@ pub use cloudtrail::{
 pub use envelope::Envelope;
 pub use guardduty::{AccessKeyDetails, Finding};
 pub use handoff::{Handoff, MAC_ALGORITHM};
-pub use health::{AffectedEntity, HealthEvent, CREDENTIALS_EXPOSED};
+pub use health::{AffectedEntity, HealthEvent, Risk, CREDENTIALS_EXPOSED};
 pub use log_file::each_record;
 pub use rotation::{RotationEvent, RotationStep};
 

@@ -211,9 +211,9 @@ fn malformed_inputs_are_typed_errors() {
     // A missing required field names itself.
     let (path, msg) = field_error(envelope(
         "AWS API Call via CloudTrail",
-        json!({"eventName": "X", "eventSource": "y"}),
+        json!({"eventName": "X", "userIdentity": {"type": "IAMUser"}}),
     ));
-    assert_eq!(path, "detail.userIdentity");
+    assert_eq!(path, "detail.eventSource");
     assert!(msg.contains("missing field"), "{msg}");
     let (path, _) = field_error(
         json!({"detail-type": "GuardDuty Finding", "source": "aws.guardduty", "detail": {}}),
@@ -414,4 +414,82 @@ fn both_schedule_shapes_are_scheduled_events_from_aws() {
         assert_eq!(t.kind(), TriggerKind::Scheduled, "{file}");
         assert!(t.envelope().is_some_and(Envelope::is_from_aws), "{file}");
     }
+}
+
+/// The shapes real recordings show, which no rule needs to be exact: each parses, and the
+/// rules decide on what is there.
+#[test]
+fn fields_no_rule_needs_never_make_a_record_invalid() {
+    let record = |v: serde_json::Value| match parse_json(envelope("AWS API Call via CloudTrail", v))
+    {
+        Ok(Trigger::CloudTrail { record, .. }) => record,
+        other => panic!("{other:?}"),
+    };
+    // No userIdentity at all (an AwsServiceEvent), and one without its type.
+    let r = record(json!({"eventName": "X", "eventSource": "y", "eventType": "AwsServiceEvent"}));
+    assert_eq!(r.user_identity.identity_type, IdentityType::Absent);
+    let back = serde_json::to_value(&r).unwrap();
+    assert!(back.get("userIdentity").is_none(), "{back}");
+    let r = record(
+        json!({"eventName": "X", "eventSource": "y", "userIdentity": {"invokedBy": "cloudtrail.amazonaws.com", "accountId": "123456789012"}}),
+    );
+    assert_eq!(r.user_identity.identity_type, IdentityType::unstated());
+    assert_eq!(
+        r.user_identity.invoked_by.as_deref(),
+        Some("cloudtrail.amazonaws.com")
+    );
+    // Fields no rule reads, in a converter's types.
+    let r = record(
+        json!({"eventName": "X", "eventSource": "y", "eventType": 3, "errorMessage": {"a": 1},
+        "userIdentity": {"type": "AssumedRole", "principalId": 7, "sessionContext": {"attributes": {"mfaAuthenticated": false, "creationDate": 1}}}}),
+    );
+    let attributes = r.user_identity.session_context.unwrap().attributes.unwrap();
+    assert_eq!(attributes.mfa_authenticated.as_deref(), Some("false"));
+    assert_eq!(r.error_message.as_deref(), Some(r#"{"a":1}"#));
+    // instanceType as EC2 Fleet and Auto Scaling write it, and of a shape nobody writes.
+    let run = |instance_type: serde_json::Value| {
+        record(json!({"eventName": "RunInstances", "eventSource": "ec2.amazonaws.com", "userIdentity": {"type": "IAMUser"},
+            "requestParameters": {"instanceType": instance_type, "instancesSet": {"items": [{"maxCount": 3}]}}}))
+        .call
+    };
+    let ApiCall::RunInstances(fleet) = run(json!({"value": "p2.xlarge"})) else {
+        panic!()
+    };
+    assert_eq!(
+        (fleet.instance_type.as_deref(), fleet.requested),
+        (Some("p2.xlarge"), 3)
+    );
+    let ApiCall::RunInstances(odd) = run(json!(7)) else {
+        panic!()
+    };
+    assert_eq!((odd.instance_type, odd.requested), (None, 3));
+    // responseElements as a bare string says nothing; as a JSON string it is read.
+    let mut rec = create_key_record("a", "b");
+    let response = rec["responseElements"].clone();
+    rec["responseElements"] = json!("an opaque string");
+    let ApiCall::CreateAccessKey(call) = record(rec.clone()).call else {
+        panic!()
+    };
+    assert_eq!(
+        (call.requested_user.as_deref(), call.created),
+        (Some("b"), None)
+    );
+    rec["responseElements"] = json!(response.to_string());
+    let ApiCall::CreateAccessKey(call) = record(rec.clone()).call else {
+        panic!()
+    };
+    assert_eq!(
+        call.created.and_then(|c| c.access_key_id).as_deref(),
+        Some("AKIAI44QH8DHBEXAMPLE")
+    );
+    // The request names the target, so it stays exact: as a JSON string it is read, as
+    // anything else it is an error naming the field.
+    rec["requestParameters"] = json!(r#"{"userName": "c"}"#);
+    let ApiCall::CreateAccessKey(call) = record(rec.clone()).call else {
+        panic!()
+    };
+    assert_eq!(call.requested_user.as_deref(), Some("c"));
+    rec["requestParameters"] = json!("not json");
+    let (path, _) = field_error(envelope("AWS API Call via CloudTrail", rec));
+    assert_eq!(path, "detail.requestParameters");
 }

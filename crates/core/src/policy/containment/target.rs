@@ -2,7 +2,7 @@
 //! be believed at all.
 
 use super::{ContainmentConfig, Credential, Subject, Target, FUNCTION};
-use crate::events::{Envelope, Finding, HealthEvent, IdentityType, Trigger};
+use crate::events::{Envelope, Finding, HealthEvent, IdentityType, Risk, Trigger};
 use crate::guard::HandoffCheck;
 use crate::key::{AccessKeyId, KeyKind, RoleName, UserName};
 use crate::plan::{Decision, Plan, Principal};
@@ -192,6 +192,12 @@ fn cloudtrail_subject(
         event_ref,
     )?;
     let subject = match &id.identity_type {
+        IdentityType::Absent => {
+            return Err(ignored(
+                "the record has no userIdentity: it names no credential",
+                event_ref,
+            ))
+        }
         IdentityType::Root => Subject::Root {
             key_id: id.access_key_id.clone(),
         },
@@ -235,6 +241,7 @@ fn cloudtrail_subject(
 /// belongs to its `publicKey` (or to the one key, when there is one).
 fn health_subjects(
     event: &HealthEvent,
+    risk: Risk,
     envelope: Option<&Envelope>,
     event_ref: &str,
 ) -> Result<Vec<(Subject, Option<Scope>)>, Early> {
@@ -246,12 +253,33 @@ fn health_subjects(
         envelope_region(envelope),
         event_ref,
     )?;
+    // No access key to contain: a notice, never a guess at the user's keys.
+    let told = |identity: &str| {
+        Ok(vec![(
+            Subject::Uncontainable {
+                identity: identity.to_owned(),
+                key_id: None,
+            },
+            scope.clone(),
+        )])
+    };
+    if !risk.names_keys() {
+        return told("console-sign-in");
+    }
     let mut keys: Vec<AccessKeyId> = Vec::new();
     for entity in &event.affected_entities {
         if let Ok(k) = AccessKeyId::parse(&entity.entity_value) {
             if !keys.contains(&k) {
                 keys.push(k);
             }
+        }
+    }
+    if keys.is_empty() && risk == Risk::IamQuarantine {
+        // AWS quarantined a user without naming which key: every key of the user would
+        // be a guess.
+        match event.public_key().and_then(|k| AccessKeyId::parse(k).ok()) {
+            Some(key) => keys.push(key),
+            None => return told("quarantined-user"),
         }
     }
     if keys.is_empty() {
@@ -328,13 +356,13 @@ pub fn target(
             vec![finding_subject(finding, envelope.as_ref(), event_ref)?]
         }
         Trigger::Health { event, envelope } => {
-            if !event.is_credentials_exposed() {
+            let Some(risk) = event.risk() else {
                 return Err(ignored(
-                    "a Health event other than AWS_RISK_CREDENTIALS_EXPOSED",
+                    "a Health event other than the RISK codes keyguard acts on",
                     event_ref,
                 ));
-            }
-            health_subjects(event, envelope.as_ref(), event_ref)?
+            };
+            health_subjects(event, risk, envelope.as_ref(), event_ref)?
         }
         Trigger::Handoff(h) => {
             classifier_source = h.classifier_source.clone();

@@ -488,6 +488,75 @@ fn a_contained_user_key_ends_the_users_older_sessions_once() {
 }
 
 #[test]
+fn every_health_risk_code_has_its_decision() {
+    let health = |code: &str, entity: &str| {
+        trigger(
+            json!({"version": "0", "id": "h-1", "detail-type": "AWS Health Event", "source": "aws.health", "account": HOME,
+            "detail": {"service": "RISK", "eventTypeCode": code, "affectedEntities": [{"entityValue": entity}], "eventMetadata": {"userName": "bob"}}}),
+        )
+    };
+    // The codes about a key contain exactly the key they name.
+    for code in [
+        "AWS_RISK_CREDENTIALS_EXPOSED",
+        "AWS_RISK_CREDENTIALS_EXPOSURE_SUSPECTED",
+        "AWS_RISK_CREDENTIALS_COMPROMISED",
+        "AWS_RISK_CREDENTIALS_COMPROMISE_SUSPECTED",
+        "AWS_RISK_IAM_QUARANTINE",
+    ] {
+        let plan = plan_for(&health(code, KEY), &active("bob"));
+        assert_eq!(plan.decision, Decision::Act, "{code}");
+        assert!(
+            matches!(contained_action(&plan), Action::DeactivateKey { key_id, .. } if key_id.as_str() == KEY),
+            "{code}"
+        );
+    }
+    // A quarantine that names the user but no key: told, never every key of the user.
+    let plan = plan_for(&health("AWS_RISK_IAM_QUARANTINE", "bob"), &active("bob"));
+    assert!(
+        matches!(plan.decision, Decision::NotContainable { .. }),
+        "{plan:#?}"
+    );
+    assert!(matches!(only_action(&plan), Action::Notify { .. }));
+    // Any other code naming no key is still a malformed event, not a notice.
+    let plan = plan_for(
+        &health("AWS_RISK_CREDENTIALS_COMPROMISED", "bob"),
+        &active("bob"),
+    );
+    assert_eq!(status(&plan), 400, "{plan:#?}");
+    // A console compromise names no key: a notice naming the account, nothing written.
+    let plan = plan_for(
+        &health("AWS_RISK_ACCOUNT_CONSOLE_COMPROMISE", HOME),
+        &active("bob"),
+    );
+    assert!(
+        matches!(plan.decision, Decision::NotContainable { .. }),
+        "{plan:#?}"
+    );
+    assert!(
+        matches!(only_action(&plan), Action::Notify { notice } if notice.facts["account"] == HOME),
+        "{plan:#?}"
+    );
+    // A code keyguard does not know, even a RISK one: nothing.
+    let plan = plan_for(&health("AWS_RISK_SOMETHING_NEW", KEY), &active("bob"));
+    assert!(matches!(plan.decision, Decision::Ignored { .. }));
+    assert!(plan.steps.is_empty());
+}
+
+#[test]
+fn a_cloudtrail_record_without_a_caller_names_no_credential() {
+    let t = trigger(
+        json!({"version": "0", "id": "ev-1", "detail-type": "AWS API Call via CloudTrail", "source": "aws.ec2", "account": HOME,
+        "detail": {"eventName": "RunInstances", "eventSource": "ec2.amazonaws.com", "eventType": "AwsServiceEvent"}}),
+    );
+    let plan = plan_for(&t, &active("bob"));
+    assert!(
+        matches!(plan.decision, Decision::Ignored { .. }),
+        "{plan:#?}"
+    );
+    assert!(plan.steps.is_empty());
+}
+
+#[test]
 fn handoff_carries_its_classifier_source() {
     let t = handoff(
         json!({"accessKeyId": KEY, "userName": "bob", "classifierSource": "createkey-detector/backdoor-key", "eventId": "ct-9"}),

@@ -65,6 +65,12 @@ fn each_rule_fires_where_it_should_and_nowhere_else() {
     };
     let mut from_threat = create_key(user("bob"), None, None);
     from_threat["sourceIPAddress"] = json!("203.0.113.9");
+    let mut fleet = run(user("bob"), "p4d.24xlarge", 2);
+    fleet["requestParameters"]["instanceType"] = json!({"value": "p4d.24xlarge"});
+    let mut opaque = create_key(user("alice"), Some("bob"), None);
+    opaque["responseElements"] = json!("an opaque string");
+    let mut service = create_key(user("alice"), Some("bob"), None);
+    service.as_object_mut().unwrap().remove("userIdentity");
     let mut from_v6 = run(user("bob"), "t3.micro", 1);
     from_v6["sourceIPAddress"] = json!("2001:db8::1");
     type Case = (&'static str, Value, Vec<(&'static str, Severity)>);
@@ -173,6 +179,21 @@ fn each_rule_fires_where_it_should_and_nowhere_else() {
             "many instances, AKIA",
             run(user("bob"), "c5.large", 12),
             vec![("long-term-key-runs-instances", Severity::High)],
+        ),
+        (
+            "GPU instances through EC2 Fleet",
+            fleet,
+            vec![("long-term-key-runs-instances", Severity::High)],
+        ),
+        (
+            "a key for another, its response a bare string",
+            opaque,
+            vec![("backdoor-key", Severity::High)],
+        ),
+        (
+            "a key for a user, no userIdentity",
+            service,
+            vec![("backdoor-key", Severity::High)],
         ),
         (
             "instances from a role session",
