@@ -70,6 +70,22 @@ impl World {
         serde_json::to_value(self.app.handle(&event).await).unwrap()
     }
 
+    /// A hand-off naming a key someone already set Inactive: its user and the report.
+    async fn run_on_an_inactive_key(&self) -> (String, Value) {
+        let (user, named, _) = self.user_with_two_keys(&[]).await;
+        self.iam
+            .update_access_key()
+            .user_name(&user)
+            .access_key_id(&named)
+            .status(StatusType::Inactive)
+            .send()
+            .await
+            .unwrap();
+        let event = json!({"accessKeyId": named, "userName": user, "eventId": unique("ev")});
+        let report = self.run(&event).await;
+        (user, report)
+    }
+
     /// The step rows (not the per-key deactivation records).
     async fn step_rows(&self) -> Vec<BTreeMap<String, String>> {
         self.app
@@ -265,18 +281,7 @@ async fn unknown_user_and_unknown_key_are_clean_404s() {
 #[tokio::test]
 async fn an_already_inactive_key_is_not_written_again_but_its_sessions_end() {
     let w = world(&[]).await;
-    let (user, named, _) = w.user_with_two_keys(&[]).await;
-    w.iam
-        .update_access_key()
-        .user_name(&user)
-        .access_key_id(&named)
-        .status(StatusType::Inactive)
-        .send()
-        .await
-        .unwrap();
-    let report = w
-        .run(&json!({"accessKeyId": named, "userName": user, "eventId": unique("ev")}))
-        .await;
+    let (user, report) = w.run_on_an_inactive_key().await;
     assert_eq!(report["statusCode"], 200);
     assert_eq!(report["decision"], "already_contained");
     // Whoever deactivated the key, the sessions it minted still work: they end now.
@@ -285,18 +290,7 @@ async fn an_already_inactive_key_is_not_written_again_but_its_sessions_end() {
     assert_eq!(w.ledger_rows().await, 1);
     // Off, nothing at all is written.
     let off = world(&[("REVOKE_USER_SESSIONS", "false")]).await;
-    let (user, named, _) = off.user_with_two_keys(&[]).await;
-    off.iam
-        .update_access_key()
-        .user_name(&user)
-        .access_key_id(&named)
-        .status(StatusType::Inactive)
-        .send()
-        .await
-        .unwrap();
-    let report = off
-        .run(&json!({"accessKeyId": named, "userName": user, "eventId": unique("ev")}))
-        .await;
+    let (user, report) = off.run_on_an_inactive_key().await;
     assert_eq!(report["decision"], "already_contained");
     assert_steps(&report, &[]);
     assert!(revocation(&off.iam, &user).await.is_none());
