@@ -89,6 +89,15 @@ fn plan(t: &Trigger, facts: &Facts) -> Plan {
     plan_with(&cfg(), t, facts)
 }
 
+/// A finding on a user's key: containment first (the runbook, the user's older
+/// sessions), then the paperwork.
+const RUNBOOK_STEPS: [&str; 4] = [
+    "start_runbook",
+    "revoke_sessions",
+    "open_incident",
+    "notify",
+];
+
 fn names(plan: &Plan) -> Vec<&'static str> {
     plan.steps.iter().map(|s| s.action.name()).collect()
 }
@@ -105,15 +114,7 @@ fn an_iam_user_finding_starts_the_runbook_for_that_key_then_incident_and_notice(
     );
     assert_eq!(p.decision, Decision::Act);
     assert_eq!(p.function, FUNCTION);
-    assert_eq!(
-        names(&p),
-        [
-            "start_runbook",
-            "revoke_sessions",
-            "open_incident",
-            "notify"
-        ]
-    );
+    assert_eq!(names(&p), RUNBOOK_STEPS);
     let Action::StartRunbook {
         document,
         user,
@@ -201,15 +202,7 @@ fn an_inactive_key_still_gets_the_runbook_for_a_fresh_key() {
         &event("aws.guardduty", user_finding()),
         &facts(Some(KeyStatus::Inactive)),
     );
-    assert_eq!(
-        names(&p),
-        [
-            "start_runbook",
-            "revoke_sessions",
-            "open_incident",
-            "notify"
-        ]
-    );
+    assert_eq!(names(&p), RUNBOOK_STEPS);
     assert!(p.steps[0].reason.contains("already Inactive"));
     // Without the session revocation, the runbook alone.
     let off = cfg_with(&[("REVOKE_USER_SESSIONS", "false")]);
