@@ -538,12 +538,12 @@ async fn a_containment_that_died_mid_step_is_retried_not_reported_done() {
     )
     .unwrap();
     assert_eq!(first_retry["statusCode"], 500, "{first_retry:#}");
-    // The key's step waits for its claim; the sessions' step is its own and goes ahead.
+    // The key's step waits for its claim, and the sessions' step waits for the key's.
     assert_steps(
         &first_retry,
         &[
             ("deactivate_key", "in_progress"),
-            ("revoke_sessions", "applied"),
+            ("revoke_sessions", "failed"),
         ],
     );
     assert_eq!(w.statuses(&user).await[&named], "Active");
@@ -558,7 +558,7 @@ async fn a_containment_that_died_mid_step_is_retried_not_reported_done() {
         &second_retry,
         &[
             ("deactivate_key", "applied"),
-            ("revoke_sessions", "duplicate"),
+            ("revoke_sessions", "applied"),
         ],
     );
     let statuses = w.statuses(&user).await;

@@ -165,8 +165,15 @@ fn decide_key(
     };
     // Even when the key is already Inactive: a retry after a revocation that failed
     // must still make it, and the ledger keeps a redelivery from making it twice.
+    // After the key's step, and only once it went through: a cut-off fixed while the
+    // key still worked would let sessions minted in between live on, and a retry would
+    // find the revocation already done.
+    let key_step = one.steps.last().map(|s| s.idempotency_key.clone());
     if let Some(revoke) = user_sessions(cfg, &user, key_id, now) {
         one.step(revoke.0, revoke.1);
+        if let Some(step) = one.steps.last_mut() {
+            step.after = key_step;
+        }
     }
     one.done(decision)
 }
