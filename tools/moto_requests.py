@@ -154,7 +154,7 @@ def permissions(service, action, region, account, p):
                 # Without UserName, IAM acts on the caller itself.
                 return one(name, f"arn:{PARTITION}:iam::{account}:user/*")
             return one(name, user())
-        if action in ("PutRolePolicy", "ListRoleTags", "GetRole", "DeleteRolePolicy"):
+        if action in ("PutRolePolicy", "GetRolePolicy", "ListRoleTags", "GetRole", "DeleteRolePolicy"):
             return one(name, _role_arn(account, p.get("RoleName")))
         if action == "ListUsers":
             # IAM evaluates it on the path prefix: arn:aws:iam::ACCOUNT:user/ for all users.

@@ -1,7 +1,7 @@
 //! The [`Effects`] implementation: each planned action to the SDK call that carries it out.
 
 use crate::{Iam, Incidents, Mailer, Runbooks, Secrets, SnsNotifier};
-use keyguard_core::{AccessKeyId, Action, EffectError, Effects, ErrorKind, Notifier};
+use keyguard_core::{AccessKeyId, Action, EffectError, Effects, ErrorKind, Notifier, Prior};
 
 pub struct AwsEffects {
     pub iam: Iam,
@@ -45,7 +45,29 @@ fn not_wired(what: &str) -> EffectError {
 }
 
 impl Effects for AwsEffects {
-    async fn perform(&self, action: &Action) -> Result<Option<String>, EffectError> {
+    /// What containment's writes replace, so `keyguard undo` can put it back: the key's
+    /// status, and the principal's policy of the revocation's name.
+    async fn before(&self, action: &Action) -> Result<Option<Prior>, EffectError> {
+        Ok(match action {
+            Action::DeactivateKey { user, key_id } => Some(Prior::KeyStatus {
+                status: self.iam.key_status(user, key_id).await?,
+            }),
+            Action::RevokeSessions {
+                principal,
+                policy_name,
+                ..
+            } => Some(Prior::InlinePolicy {
+                document: self.iam.inline_policy(principal, policy_name).await?,
+            }),
+            _ => None,
+        })
+    }
+
+    async fn perform(
+        &self,
+        action: &Action,
+        prior: Option<&Prior>,
+    ) -> Result<Option<String>, EffectError> {
         match action {
             Action::DeactivateKey { user, key_id } => {
                 self.iam.deactivate_key(user, key_id).await?;
@@ -55,13 +77,38 @@ impl Effects for AwsEffects {
                 principal,
                 issued_before,
                 policy_name,
+                ..
+            } => {
+                let in_force = match prior {
+                    Some(Prior::InlinePolicy { document }) => document.as_deref(),
+                    _ => None,
+                };
+                let cut_off = self
+                    .iam
+                    .revoke_sessions(principal, *issued_before, policy_name, in_force)
+                    .await?;
+                Ok(Some(keyguard_core::revocation::applied_detail(
+                    policy_name,
+                    cut_off,
+                )))
+            }
+            Action::ReactivateKey { user, key_id } => {
+                self.iam.reactivate_key(user, key_id).await?;
+                Ok(Some(format!("key {key_id} of {user} set Active again")))
+            }
+            Action::RestorePolicy {
+                user,
+                policy_name,
+                document,
+                ..
             } => {
                 self.iam
-                    .revoke_sessions(principal, *issued_before, policy_name)
+                    .restore_user_policy(user, policy_name, document.as_deref())
                     .await?;
-                Ok(Some(format!(
-                    "inline policy {policy_name} denies sessions issued before {issued_before}"
-                )))
+                Ok(Some(match document {
+                    Some(_) => format!("inline policy {policy_name} of {user} restored to the document it replaced"),
+                    None => format!("inline policy {policy_name} of {user} removed (there was none before)"),
+                }))
             }
             Action::DeleteKey { user, key_id } => {
                 self.iam.delete_key(user, key_id).await?;

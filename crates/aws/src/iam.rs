@@ -5,7 +5,9 @@ use aws_sdk_iam::types::{AccessKeyMetadata, StatusType, Tag};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use keyguard_core::policy::containment::{IamReader, KeyStatus, UserKeys};
-use keyguard_core::{AccessKeyId, EffectError, ErrorKind, Principal, Timestamp, UserName};
+use keyguard_core::{
+    revocation, AccessKeyId, EffectError, ErrorKind, Principal, Timestamp, UserName,
+};
 use std::collections::BTreeMap;
 
 #[derive(Clone)]
@@ -19,23 +21,6 @@ fn none_if_missing<T>(e: EffectError) -> Result<Option<T>, EffectError> {
         ErrorKind::NotFound => Ok(None),
         _ => Err(e),
     }
-}
-
-/// The inline policy AWS documents for revoking a role's sessions: deny everything to
-/// any credential whose token was issued before the cut-off. Long-term keys carry no
-/// `aws:TokenIssueTime`, so a user's own key is not affected.
-pub fn revoke_policy(issued_before: Timestamp) -> String {
-    serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "KeyguardRevokeOlderSessions",
-            "Effect": "Deny",
-            "Action": "*",
-            "Resource": "*",
-            "Condition": {"DateLessThan": {"aws:TokenIssueTime": issued_before.format("%Y-%m-%dT%H:%M:%SZ").to_string()}}
-        }]
-    })
-    .to_string()
 }
 
 impl Iam {
@@ -65,13 +50,124 @@ impl Iam {
         Ok(())
     }
 
+    /// `UpdateAccessKey Status=Active`: only `keyguard undo` calls it.
+    pub async fn reactivate_key(
+        &self,
+        user: &UserName,
+        key_id: &AccessKeyId,
+    ) -> Result<(), EffectError> {
+        self.client
+            .update_access_key()
+            .user_name(user.as_str())
+            .access_key_id(key_id.as_str())
+            .status(StatusType::Active)
+            .send()
+            .await
+            .map_err(|e| effect_error(&e))?;
+        Ok(())
+    }
+
+    /// The user's inline policy put back: this document, or none at all (a policy
+    /// already gone is what was asked for).
+    pub async fn restore_user_policy(
+        &self,
+        user: &UserName,
+        policy_name: &str,
+        document: Option<&str>,
+    ) -> Result<(), EffectError> {
+        let done = match document {
+            Some(d) => self
+                .client
+                .put_user_policy()
+                .user_name(user.as_str())
+                .policy_name(policy_name)
+                .policy_document(d)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| effect_error(&e)),
+            None => self
+                .client
+                .delete_user_policy()
+                .user_name(user.as_str())
+                .policy_name(policy_name)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| effect_error(&e)),
+        };
+        match done {
+            Err(e) if document.is_none() && e.kind == ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
+    /// The key's status as the user's listing says it, for the ledger before the key
+    /// is changed. NotFound when the user does not hold it.
+    pub async fn key_status(
+        &self,
+        user: &UserName,
+        key_id: &AccessKeyId,
+    ) -> Result<String, EffectError> {
+        let keys = self.access_keys(user.as_str()).await?.unwrap_or_default();
+        keys.iter()
+            .find(|m| m.access_key_id() == Some(key_id.as_str()))
+            .map(|m| m.status().map_or("unknown", |s| s.as_str()).to_owned())
+            .ok_or_else(|| {
+                EffectError::new(
+                    ErrorKind::NotFound,
+                    Some("NoSuchEntity"),
+                    format!("user {user} has no access key {key_id}"),
+                )
+            })
+    }
+
+    /// The principal's inline policy of this name, as plain JSON; `None` when it has
+    /// none. IAM returns the document URL-encoded (RFC 3986).
+    pub async fn inline_policy(
+        &self,
+        principal: &Principal,
+        policy_name: &str,
+    ) -> Result<Option<String>, EffectError> {
+        let document = match principal {
+            Principal::User(user) => self
+                .client
+                .get_user_policy()
+                .user_name(user.as_str())
+                .policy_name(policy_name)
+                .send()
+                .await
+                .map(|o| o.policy_document)
+                .map_err(|e| effect_error(&e)),
+            Principal::Role(role) => self
+                .client
+                .get_role_policy()
+                .role_name(role.as_str())
+                .policy_name(policy_name)
+                .send()
+                .await
+                .map(|o| o.policy_document)
+                .map_err(|e| effect_error(&e)),
+        };
+        match document {
+            Ok(d) => Ok(Some(plain_policy(&d))),
+            // No such policy; a missing principal fails the write that follows, as it should.
+            Err(e) => none_if_missing(e),
+        }
+    }
+
+    /// Puts the revocation policy on the principal, with the cut-off
+    /// [`keyguard_core::revocation::cut_off`] picks from the plan's, now, and the one
+    /// already in force (`prior`). Returns the cut-off written.
     pub async fn revoke_sessions(
         &self,
         principal: &Principal,
         issued_before: Timestamp,
         policy_name: &str,
-    ) -> Result<(), EffectError> {
-        let document = revoke_policy(issued_before);
+        prior: Option<&str>,
+    ) -> Result<Timestamp, EffectError> {
+        let cut_off = revocation::cut_off(issued_before, chrono::Utc::now(), prior);
+        let document = revocation::policy_document(cut_off);
         match principal {
             Principal::Role(role) => self
                 .client
@@ -81,7 +177,7 @@ impl Iam {
                 .policy_document(document)
                 .send()
                 .await
-                .map(|_| ())
+                .map(|_| cut_off)
                 .map_err(|e| effect_error(&e)),
             Principal::User(user) => self
                 .client
@@ -91,10 +187,21 @@ impl Iam {
                 .policy_document(document)
                 .send()
                 .await
-                .map(|_| ())
+                .map(|_| cut_off)
                 .map_err(|e| effect_error(&e)),
         }
     }
+}
+
+/// A policy document as IAM returns it (URL-encoded) made plain JSON again. A document
+/// that already parses as JSON (moto returns them so) is kept as it is.
+pub fn plain_policy(raw: &str) -> String {
+    if serde_json::from_str::<serde_json::Value>(raw).is_ok() {
+        return raw.to_owned();
+    }
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_or_else(|_| raw.to_owned(), |d| d.into_owned())
 }
 
 impl IamReader for Iam {
@@ -112,6 +219,33 @@ impl IamReader for Iam {
         Ok(out
             .and_then(|o| o.user_name)
             .and_then(|name| UserName::parse(&name).ok()))
+    }
+
+    async fn key_last_used(&self, key_id: &AccessKeyId) -> Result<Option<Timestamp>, EffectError> {
+        match self
+            .client
+            .get_access_key_last_used()
+            .access_key_id(key_id.as_str())
+            .send()
+            .await
+        {
+            Ok(out) => Ok(crate::keys::timestamp(
+                out.access_key_last_used().and_then(|u| u.last_used_date()),
+            )),
+            Err(e) => none_if_missing(effect_error(&e)),
+        }
+    }
+
+    async fn revocation_cut_off(
+        &self,
+        principal: &Principal,
+        policy_name: &str,
+    ) -> Result<Option<Timestamp>, EffectError> {
+        Ok(self
+            .inline_policy(principal, policy_name)
+            .await?
+            .as_deref()
+            .and_then(revocation::cut_off_of))
     }
 
     async fn user_keys(&self, user: &UserName) -> Result<Option<UserKeys>, EffectError> {
@@ -209,4 +343,17 @@ where
         }
     }
     Ok(Some(tags))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_policy;
+
+    #[test]
+    fn a_policy_document_iam_url_encoded_reads_as_json_again() {
+        let json = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#;
+        let encoded = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Deny%22%2C%22Action%22%3A%22%2A%22%2C%22Resource%22%3A%22%2A%22%7D%5D%7D";
+        assert_eq!(plain_policy(encoded), json);
+        assert_eq!(plain_policy(json), json);
+    }
 }

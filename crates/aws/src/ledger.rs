@@ -11,7 +11,7 @@
 
 use crate::error::effect_error;
 use aws_sdk_dynamodb::types::AttributeValue;
-use keyguard_core::{Claim, EffectError, Ledger, LedgerEntry, Outcome};
+use keyguard_core::{Claim, EffectError, Ledger, LedgerEntry, Outcome, Prior};
 use std::collections::HashMap;
 
 pub const KEY: &str = "idempotency_key";
@@ -98,7 +98,7 @@ impl DynamoLedger {
     /// The client for the table's set-up and the audit dump, which tests, the demo and
     /// operators call, never a function: it signs as `keyguard-fixture`, so the check of
     /// each function's requests against its role does not count these.
-    fn fixture_client(&self) -> aws_sdk_dynamodb::Client {
+    pub(crate) fn fixture_client(&self) -> aws_sdk_dynamodb::Client {
         let config = self.client.config().to_builder();
         match aws_config::AppName::new(crate::FIXTURE_APP) {
             Ok(name) => aws_sdk_dynamodb::Client::from_conf(config.app_name(name).build()),
@@ -108,33 +108,52 @@ impl DynamoLedger {
 
     pub async fn create_table(&self) -> Result<(), EffectError> {
         use aws_sdk_dynamodb::types::{
-            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-            TimeToLiveSpecification,
+            AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+            Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
         };
         let build = |e: aws_sdk_dynamodb::error::BuildError| {
             EffectError::new(keyguard_core::ErrorKind::Other, None, e.to_string())
         };
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .map_err(build)
+        };
         let client = self.fixture_client();
-        let created = client
+        let mut create = client
             .create_table()
             .table_name(&self.table)
             .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(
+            .key_schema(key(KEY, KeyType::Hash)?);
+        let indexed = crate::history::INDEXES.iter().map(|(_, a)| *a);
+        for attribute in [KEY, "at"].into_iter().chain(indexed) {
+            create = create.attribute_definitions(
                 AttributeDefinition::builder()
-                    .attribute_name(KEY)
+                    .attribute_name(attribute)
                     .attribute_type(ScalarAttributeType::S)
                     .build()
                     .map_err(build)?,
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name(KEY)
-                    .key_type(KeyType::Hash)
+            );
+        }
+        // As infra/shared's table: the indexes `keyguard audit` and `undo` query.
+        for (index, attribute) in crate::history::INDEXES {
+            create = create.global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(index)
+                    .key_schema(key(attribute, KeyType::Hash)?)
+                    .key_schema(key("at", KeyType::Range)?)
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
                     .build()
                     .map_err(build)?,
-            )
-            .send()
-            .await;
+            );
+        }
+        let created = create.send().await;
         match created {
             Ok(_) => {}
             Err(e) => {
@@ -192,17 +211,11 @@ impl DynamoLedger {
             .collect::<Result<Vec<_>, _>>()
             .await
             .map_err(|e| effect_error(&e))?;
-        Ok(items
-            .into_iter()
-            .map(|item| {
-                item.into_iter()
-                    .filter_map(|(k, v)| match v {
-                        AttributeValue::S(s) | AttributeValue::N(s) => Some((k, s)),
-                        _ => None,
-                    })
-                    .collect()
-            })
-            .collect())
+        Ok(items.into_iter().map(strings).collect())
+    }
+
+    pub(crate) fn table(&self) -> &str {
+        &self.table
     }
 }
 
@@ -219,6 +232,12 @@ impl Ledger for DynamoLedger {
             .item("function", s(&entry.function))
             .item("reason", s(&entry.reason))
             .item("at", s(entry.at.to_rfc3339()))
+            // The steps of one run share `at` (the time they were planned); the clock
+            // when each was claimed orders them as they ran, for the audit.
+            .item(
+                "ran_at",
+                s(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)),
+            )
             .item("claimed_at", n(now))
             .item("expires_at", n(now + self.ttl_seconds))
             .expression_attribute_names("#k", KEY)
@@ -234,12 +253,18 @@ impl Ledger for DynamoLedger {
         } else {
             put.condition_expression("attribute_not_exists(#k) OR #s = :failed")
         };
+        // What the audit's indexes are keyed on: IAM names are unique whatever their
+        // case, so a user is found by its name in lower case.
+        let user_key = entry.user.as_deref().map(str::to_ascii_lowercase);
+        let day = Some(entry.at.format("%Y-%m-%d").to_string());
         for (name, value) in [
             ("event_id", &entry.event_id),
             ("classifier_source", &entry.classifier_source),
             ("user", &entry.user),
+            ("user_key", &user_key),
             ("key_id", &entry.key_id),
             ("account", &entry.account),
+            ("day", &day),
         ] {
             if let Some(v) = value {
                 put = put.item(name, s(v));
@@ -328,6 +353,35 @@ impl Ledger for DynamoLedger {
         }
         Ok(())
     }
+
+    async fn record_prior(&self, entry: &LedgerEntry, prior: &Prior) -> Result<(), EffectError> {
+        let prior = serde_json::to_string(prior)
+            .map_err(|e| EffectError::new(keyguard_core::ErrorKind::Other, None, e.to_string()))?;
+        // Only onto this step's own claim: a row settled meanwhile keeps what it has.
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY, s(&entry.idempotency_key))
+            .update_expression("SET replaces = :p")
+            .condition_expression("#s = :claimed")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":claimed", s("claimed"))
+            .expression_attribute_values(":p", s(prior))
+            .send()
+            .await
+            .map_err(|e| effect_error(&e))?;
+        Ok(())
+    }
+}
+
+/// An item's string and number attributes, as text.
+pub(crate) fn strings(item: HashMap<String, AttributeValue>) -> HashMap<String, String> {
+    item.into_iter()
+        .filter_map(|(k, v)| match v {
+            AttributeValue::S(s) | AttributeValue::N(s) => Some((k, s)),
+            _ => None,
+        })
+        .collect()
 }
 
 fn is_condition_failure(err: &EffectError) -> bool {

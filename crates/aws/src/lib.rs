@@ -10,6 +10,7 @@ pub mod ages;
 pub mod effects;
 pub mod error;
 pub mod handoff_mac;
+pub mod history;
 pub mod iam;
 pub mod identity;
 pub mod incidents;

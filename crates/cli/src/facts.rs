@@ -5,7 +5,10 @@
 //!
 //! For age-rotation and the sweep, keys are dated: `{"status", "created",
 //! "deactivated_at"?, "contained_at"?, "last_used"?}`; secrets may say `last_rotated` and
-//! `previous_retired_at`; a saved `credential_report` (CSV) picks the users read.
+//! `previous_retired_at`; a saved `credential_report` (CSV) picks the users read. A user
+//! may say `sessions_denied_before`, the cut-off of keyguard's revocation policy on it,
+//! which with its key's `last_used` decides whether an Inactive key's sessions are
+//! revoked again.
 //!
 //! ```json
 //! {
@@ -68,6 +71,9 @@ struct SuppliedUser {
     keys: BTreeMap<String, SuppliedKey>,
     #[serde(default)]
     tags: BTreeMap<String, String>,
+    /// The cut-off of keyguard's revocation policy on the user, when it has one.
+    #[serde(default)]
+    sessions_denied_before: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -202,6 +208,50 @@ impl IamReader for Supplied {
             }))
     }
 
+    async fn key_last_used(&self, key_id: &AccessKeyId) -> Result<Option<Timestamp>, EffectError> {
+        let used = self.users.iter().find_map(|(name, u)| {
+            let key = u.keys.get(key_id.as_str())?;
+            match key {
+                SuppliedKey::Dated {
+                    last_used: Some(raw),
+                    ..
+                } => Some((name, raw)),
+                _ => None,
+            }
+        });
+        used.map(|(name, raw)| {
+            keyguard_core::parse_time(raw).ok_or_else(|| {
+                self.facts_error(format!(
+                    "users.{name}.keys.{key_id}.last_used: not a time: {raw:?}"
+                ))
+            })
+        })
+        .transpose()
+    }
+
+    async fn revocation_cut_off(
+        &self,
+        principal: &Principal,
+        _policy_name: &str,
+    ) -> Result<Option<Timestamp>, EffectError> {
+        let Principal::User(user) = principal else {
+            return Ok(None);
+        };
+        let found = self
+            .users
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(user.as_str()));
+        let Some((name, Some(raw))) = found.map(|(n, u)| (n, u.sessions_denied_before.as_ref()))
+        else {
+            return Ok(None);
+        };
+        keyguard_core::parse_time(raw).map(Some).ok_or_else(|| {
+            self.facts_error(format!(
+                "users.{name}.sessions_denied_before: not a time: {raw:?}"
+            ))
+        })
+    }
+
     async fn pause(&self, _wait: std::time::Duration) {}
 
     async fn tags(
@@ -333,22 +383,23 @@ impl Source<ContainmentConfig> for Supplied {
 
     async fn lookup(
         &self,
-        _: &ContainmentConfig,
+        cfg: &ContainmentConfig,
         target: &containment::Target,
         _: Timestamp,
     ) -> Result<Vec<containment::Facts>, EffectError> {
-        containment::gather_all(&target.lookups(), self, NO_RECHECK).await
+        containment::gather_all(&target.lookups(), self, NO_RECHECK, cfg.sessions_policy()).await
     }
 }
 
 impl Source<TranslatorConfig> for Supplied {
     async fn lookup(
         &self,
-        _: &TranslatorConfig,
+        cfg: &TranslatorConfig,
         target: &translator::Target,
         _: Timestamp,
     ) -> Result<containment::Facts, EffectError> {
-        containment::gather(&target.lookup(), self, NO_RECHECK).await
+        let policy = cfg.containment.sessions_policy();
+        containment::gather(&target.lookup(), self, NO_RECHECK, policy).await
     }
 }
 

@@ -4,7 +4,7 @@
 use crate::plan::{Action, Decision, Plan, Step, Window};
 use crate::report::{Outcome, Report, StepReport};
 use crate::time::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::future::Future;
 
 /// An error from the outside world, with the service's error code kept
@@ -39,11 +39,35 @@ impl EffectError {
     }
 }
 
+/// The state a write replaces, read just before it and kept in the step's ledger row
+/// before the write is made: all `keyguard undo` needs to put it back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Prior {
+    /// The key's status (`Active`, `Inactive`, `Expired`) as IAM listed it.
+    KeyStatus { status: String },
+    /// The principal's inline policy of the step's name; `None`: there was none.
+    InlinePolicy { document: Option<String> },
+}
+
 /// Carries out one action. Returns a short detail for the report (an id, a status).
 pub trait Effects {
+    /// What the action would replace, for the actions that can be undone (a key's
+    /// deactivation, a revocation policy); `None` for the others. An error means the
+    /// state could not be read, and the step is not taken.
+    fn before(
+        &self,
+        action: &Action,
+    ) -> impl Future<Output = Result<Option<Prior>, EffectError>> + Send {
+        let _ = action;
+        async { Ok(None) }
+    }
+
+    /// `prior` is what [`Self::before`] read, already in the ledger.
     fn perform(
         &self,
         action: &Action,
+        prior: Option<&Prior>,
     ) -> impl Future<Output = Result<Option<String>, EffectError>> + Send;
 }
 
@@ -97,6 +121,12 @@ pub trait Ledger {
         &self,
         entry: &LedgerEntry,
         outcome: &Outcome,
+    ) -> impl Future<Output = Result<(), EffectError>> + Send;
+    /// Keeps, in the claimed step's row, the state its write is about to replace.
+    fn record_prior(
+        &self,
+        entry: &LedgerEntry,
+        prior: &Prior,
     ) -> impl Future<Output = Result<(), EffectError>> + Send;
 }
 
@@ -246,7 +276,69 @@ async fn run_step<E: Effects + Sync, L: Ledger + Sync>(
             }
         }
     };
-    let outcome = match effects.perform(&step.action).await {
+    let outcome = match snapshot(step, effects, ledger, &entry, ledger_down.is_some()).await {
+        Err(outcome) => outcome,
+        Ok(prior) => applied(
+            effects.perform(&step.action, prior.as_ref()).await,
+            &ledger_down,
+        ),
+    };
+    if ledger_down.is_none() {
+        if let Err(e) = ledger.settle(&entry, &outcome).await {
+            // The step itself happened; a settle failure only leaves the row "claimed",
+            // which the ledger's lease lets a later retry reclaim.
+            return match outcome {
+                Outcome::Applied { detail } => Outcome::Applied {
+                    detail: Some(format!(
+                        "{}ledger row not settled: {e}",
+                        detail.map(|d| d + "; ").unwrap_or_default()
+                    )),
+                },
+                other => other,
+            };
+        }
+    }
+    outcome
+}
+
+/// Reads what the step's write replaces and keeps it in its ledger row first: a write
+/// whose prior state could not be kept is not made (it could not be undone). With the
+/// ledger down (a repeatable step applied anyway) there is nowhere to keep it.
+async fn snapshot<E: Effects + Sync, L: Ledger + Sync>(
+    step: &Step,
+    effects: &E,
+    ledger: &L,
+    entry: &LedgerEntry,
+    ledger_down: bool,
+) -> Result<Option<Prior>, Outcome> {
+    let prior = effects.before(&step.action).await.map_err(|e| {
+        let message = format!(
+            "not taken: reading the state it would replace: {}",
+            e.message
+        );
+        applied(Err(EffectError { message, ..e }), &None)
+    })?;
+    if let (Some(p), false) = (&prior, ledger_down) {
+        ledger
+            .record_prior(entry, p)
+            .await
+            .map_err(|e| Outcome::Failed {
+                code: e.code,
+                message: format!(
+                    "not taken: the state it replaces could not be kept in the ledger: {}",
+                    e.message
+                ),
+            })?;
+    }
+    Ok(prior)
+}
+
+/// The outcome of an effect's answer.
+fn applied(
+    result: Result<Option<String>, EffectError>,
+    ledger_down: &Option<EffectError>,
+) -> Outcome {
+    match result {
         Ok(detail) => Outcome::Applied {
             detail: match (&ledger_down, detail) {
                 (Some(e), d) => Some(format!(
@@ -267,23 +359,7 @@ async fn run_step<E: Effects + Sync, L: Ledger + Sync>(
             code: e.code,
             message: e.message,
         },
-    };
-    if ledger_down.is_none() {
-        if let Err(e) = ledger.settle(&entry, &outcome).await {
-            // The step itself happened; a settle failure only leaves the row "claimed",
-            // which the ledger's lease lets a later retry reclaim.
-            return match outcome {
-                Outcome::Applied { detail } => Outcome::Applied {
-                    detail: Some(format!(
-                        "{}ledger row not settled: {e}",
-                        detail.map(|d| d + "; ").unwrap_or_default()
-                    )),
-                },
-                other => other,
-            };
-        }
     }
-    outcome
 }
 
 pub mod memory;

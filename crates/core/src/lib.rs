@@ -18,12 +18,14 @@ pub use key::{AccessKeyId, IdError, KeyKind, RoleName, UserName};
 pub use scope::{AccountId, Region, Scope};
 pub use time::{parse_time, Timestamp};
 pub mod effects;
+pub mod history;
 pub mod notice;
 pub mod plan;
 pub mod report;
+pub mod revocation;
 
 pub use effects::{
-    execute, execute_within, Claim, EffectError, Effects, ErrorKind, Ledger, LedgerEntry,
+    execute, execute_within, Claim, EffectError, Effects, ErrorKind, Ledger, LedgerEntry, Prior,
 };
 pub use notice::{Channel, Notice, Notifier, Severity};
 pub use pipeline::{Executor, Policy, Source};

@@ -31,6 +31,25 @@ pub enum Action {
         principal: Principal,
         issued_before: Timestamp,
         policy_name: String,
+        /// The key whose sessions these are (the one contained, or the `ASIA` key the
+        /// event named): its ledger row is found by it, as the key's own is.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        key_id: Option<AccessKeyId>,
+    },
+    /// `keyguard undo`: `UpdateAccessKey Status=Active` for a key keyguard's containment
+    /// deactivated, whose status nobody changed since.
+    ReactivateKey {
+        user: UserName,
+        key_id: AccessKeyId,
+    },
+    /// `keyguard undo`: the user's inline policy of this name put back as it was before
+    /// keyguard's revocation: `document`, or none (`DeleteUserPolicy`).
+    RestorePolicy {
+        user: UserName,
+        policy_name: String,
+        document: Option<String>,
+        /// The key whose containment this undoes.
+        key_id: Option<AccessKeyId>,
     },
     /// `DeleteAccessKey` for exactly this key (only ever an Inactive one).
     DeleteKey {
@@ -145,6 +164,8 @@ impl Action {
         match self {
             Self::DeactivateKey { .. } => "deactivate_key",
             Self::RevokeSessions { .. } => "revoke_sessions",
+            Self::ReactivateKey { .. } => "reactivate_key",
+            Self::RestorePolicy { .. } => "restore_policy",
             Self::DeleteKey { .. } => "delete_key",
             Self::CreatePendingKey { .. } => "create_pending_key",
             Self::TestPendingKey { .. } => "test_pending_key",
@@ -161,15 +182,18 @@ impl Action {
     /// The AWS permissions the adapter needs to carry this out.
     pub fn iam_permissions(&self) -> &'static [&'static str] {
         match self {
-            Self::DeactivateKey { .. } => &["iam:UpdateAccessKey"],
+            // The reads keep what the write replaces in the ledger, for `keyguard undo`.
+            Self::DeactivateKey { .. } => &["iam:ListAccessKeys", "iam:UpdateAccessKey"],
             Self::RevokeSessions {
                 principal: Principal::User(_),
                 ..
-            } => &["iam:PutUserPolicy"],
+            } => &["iam:GetUserPolicy", "iam:PutUserPolicy"],
             Self::RevokeSessions {
                 principal: Principal::Role(_),
                 ..
-            } => &["iam:PutRolePolicy"],
+            } => &["iam:GetRolePolicy", "iam:PutRolePolicy"],
+            Self::ReactivateKey { .. } => &["iam:UpdateAccessKey"],
+            Self::RestorePolicy { .. } => &["iam:PutUserPolicy", "iam:DeleteUserPolicy"],
             Self::DeleteKey { .. } => &["iam:DeleteAccessKey"],
             Self::CreatePendingKey { .. } => &[
                 "iam:CreateAccessKey",
@@ -203,6 +227,8 @@ impl Action {
     pub fn user(&self) -> Option<&UserName> {
         match self {
             Self::DeactivateKey { user, .. }
+            | Self::ReactivateKey { user, .. }
+            | Self::RestorePolicy { user, .. }
             | Self::DeleteKey { user, .. }
             | Self::CreatePendingKey { user, .. }
             | Self::TestPendingKey { user, .. }
@@ -223,6 +249,7 @@ impl Action {
     pub fn key_id(&self) -> Option<&AccessKeyId> {
         match self {
             Self::DeactivateKey { key_id, .. }
+            | Self::ReactivateKey { key_id, .. }
             | Self::DeleteKey { key_id, .. }
             | Self::TestPendingKey { key_id, .. }
             | Self::HandOff { key_id, .. }
@@ -232,7 +259,9 @@ impl Action {
             | Self::SendEmail { .. } => None,
             Self::OpenIncident { incident } => incident.key_id.as_ref(),
             Self::Notify { notice } | Self::Alert { notice, .. } => notice.key_id.as_ref(),
-            Self::RevokeSessions { .. } => None,
+            Self::RevokeSessions { key_id, .. } | Self::RestorePolicy { key_id, .. } => {
+                key_id.as_ref()
+            }
         }
     }
 }

@@ -153,6 +153,8 @@ fn status_code(decision: &Decision, dry_run: bool, steps: &[StepReport]) -> u16 
         Decision::Refused { .. }
         | Decision::NotContainable { .. }
         | Decision::ForeignAccount { .. } => 403,
+        // A contained key's sessions still revoked: in a dry run, planned like any act.
+        Decision::AlreadyContained if dry_run && any(|o| matches!(o, Outcome::Planned)) => 202,
         Decision::AlreadyContained | Decision::Ignored { .. } | Decision::NothingToDo { .. } => 200,
         Decision::Act if any(|o| matches!(o, Outcome::NotFound { .. })) => 404,
         Decision::PlanOnly { .. } => 202,

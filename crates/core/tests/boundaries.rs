@@ -60,8 +60,7 @@ fn generous() -> Facts {
         owner: Some(UserName::parse("someone").unwrap()),
         exists: true,
         key_status: Some(KeyStatus::Active),
-        tags: Default::default(),
-        named_other: None,
+        ..Facts::default()
     }
 }
 

@@ -58,8 +58,7 @@ fn the_translator_never_acts_on_samples_and_opens_incidents_for_iam_attack_seque
         owner: Some(UserName::parse("someone").unwrap()),
         exists: true,
         key_status: Some(KeyStatus::Active),
-        tags: Default::default(),
-        named_other: None,
+        ..Facts::default()
     };
     let now = keyguard_core::parse_time("2026-11-23T12:00:00Z").unwrap();
     let mut seen = 0;

@@ -29,6 +29,7 @@ fn actions() -> Vec<(&'static str, Vec<Action>)> {
         principal,
         issued_before: keyguard_core::parse_time("2026-11-23T10:00:00Z").unwrap(),
         policy_name: "p".into(),
+        key_id: None,
     };
     let revoke_both = || {
         vec![
@@ -69,6 +70,7 @@ fn actions() -> Vec<(&'static str, Vec<Action>)> {
                         },
                     },
                     notify.clone(),
+                    deactivate.clone(),
                 ],
                 revoke_both(),
             ]

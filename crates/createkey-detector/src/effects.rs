@@ -4,7 +4,7 @@
 use crate::handoff::Invoker;
 use crate::webhook::Webhooks;
 use keyguard_aws::AwsEffects;
-use keyguard_core::{Action, EffectError, Effects};
+use keyguard_core::{Action, EffectError, Effects, Prior};
 
 pub struct DetectorEffects {
     pub aws: AwsEffects,
@@ -13,7 +13,15 @@ pub struct DetectorEffects {
 }
 
 impl Effects for DetectorEffects {
-    async fn perform(&self, action: &Action) -> Result<Option<String>, EffectError> {
+    async fn before(&self, action: &Action) -> Result<Option<Prior>, EffectError> {
+        self.aws.before(action).await
+    }
+
+    async fn perform(
+        &self,
+        action: &Action,
+        prior: Option<&Prior>,
+    ) -> Result<Option<String>, EffectError> {
         match action {
             Action::Alert { channel, notice } => {
                 self.webhooks.post(*channel, notice).await.map(Some)
@@ -37,7 +45,7 @@ impl Effects for DetectorEffects {
                 };
                 self.invoker.hand_off(h, chrono::Utc::now()).await.map(Some)
             }
-            other => self.aws.perform(other).await,
+            other => self.aws.perform(other, prior).await,
         }
     }
 }

@@ -120,7 +120,13 @@ impl Source<ContainmentConfig> for App {
         target: &containment::Target,
         _: Timestamp,
     ) -> Result<Vec<containment::Facts>, EffectError> {
-        containment::gather_all(&target.lookups(), &self.effects.iam, cfg.recheck).await
+        containment::gather_all(
+            &target.lookups(),
+            &self.effects.iam,
+            cfg.recheck,
+            cfg.sessions_policy(),
+        )
+        .await
     }
 }
 

@@ -298,6 +298,72 @@ async fn an_already_inactive_key_is_not_written_again_but_its_sessions_end() {
 }
 
 #[tokio::test]
+async fn a_new_event_about_a_contained_key_leaves_the_users_sessions_alone() {
+    let w = world(&[]).await;
+    let user = keyguard_testkit::iam::user(&w.iam, &[]).await;
+    let (key, secret) = keyguard_testkit::iam::key(&w.iam, &user).await;
+    // The attacker used it; then it is contained, and its sessions denied.
+    keyguard_testkit::iam::use_key(&w.iam, &key, &secret).await;
+    let event = |id: &str| json!({"accessKeyId": key, "userName": user, "eventId": unique(id)});
+    let first = w.run(&event("ev")).await;
+    assert_steps(
+        &first,
+        &[
+            ("deactivate_key", "applied"),
+            ("revoke_sessions", "applied"),
+        ],
+    );
+    let cut_off = revocation(&w.iam, &user).await.unwrap();
+    // What each write replaced is in its row: the key was Active, there was no policy.
+    let rows = w.step_rows().await;
+    let replaced = |action: &str| -> Value {
+        let row = rows.iter().find(|r| r["action"] == action).unwrap();
+        serde_json::from_str(&row["replaces"]).unwrap()
+    };
+    assert_eq!(
+        replaced("deactivate_key"),
+        json!({"kind": "key_status", "status": "Active"})
+    );
+    assert_eq!(
+        replaced("revoke_sessions"),
+        json!({"kind": "inline_policy", "document": null})
+    );
+    // Two seconds on, another event about the same key: every session it minted is
+    // already denied, so the cut-off stays (moving it would end the sessions the user
+    // minted since with another credential).
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let second = w.run(&event("ev-later")).await;
+    assert_eq!(second["decision"], "already_contained", "{second:#}");
+    assert_steps(&second, &[]);
+    assert_eq!(revocation(&w.iam, &user).await.unwrap(), cut_off);
+    // Someone re-activates it, it is used after the cut-off, and set Inactive again: the
+    // next event revokes again, and its row keeps the policy it replaced.
+    let set = |status: StatusType| {
+        w.iam
+            .update_access_key()
+            .user_name(&user)
+            .access_key_id(&key)
+            .status(status)
+            .send()
+    };
+    set(StatusType::Active).await.unwrap();
+    keyguard_testkit::iam::use_key(&w.iam, &key, &secret).await;
+    set(StatusType::Inactive).await.unwrap();
+    let third = w.run(&event("ev-used")).await;
+    assert_steps(&third, &[("revoke_sessions", "applied")]);
+    let moved = revocation(&w.iam, &user).await.unwrap();
+    assert_ne!(moved, cut_off);
+    let rows = w.step_rows().await;
+    let row = rows
+        .iter()
+        .find(|r| r["action"] == "revoke_sessions" && r["event_id"].starts_with("ev-used"))
+        .unwrap();
+    let replaced: Value = serde_json::from_str(&row["replaces"]).unwrap();
+    let document: Value = serde_json::from_str(replaced["document"].as_str().unwrap()).unwrap();
+    assert_eq!(document, cut_off);
+}
+
+#[tokio::test]
 async fn a_session_key_revokes_its_roles_older_sessions() {
     let w = world(&[]).await;
     let role = unique("app-role");

@@ -83,8 +83,14 @@ impl Source<TranslatorConfig> for App {
         target: &translator::Target,
         _: Timestamp,
     ) -> Result<containment::Facts, EffectError> {
-        let recheck = cfg.containment.recheck;
-        containment::gather(&target.lookup(), &self.effects.iam, recheck).await
+        let c = &cfg.containment;
+        containment::gather(
+            &target.lookup(),
+            &self.effects.iam,
+            c.recheck,
+            c.sessions_policy(),
+        )
+        .await
     }
 }
 

@@ -89,6 +89,16 @@ impl World {
         keyguard_testkit::iam::user_with_two_keys(&self.iam, &[]).await
     }
 
+    /// As [`Self::user_with_two_keys`], the first key used once (as the attacker's
+    /// would be), so IAM has its last use on record.
+    async fn user_with_a_used_key(&self) -> (String, String, String) {
+        let user = keyguard_testkit::iam::user(&self.iam, &[]).await;
+        let (used, secret) = keyguard_testkit::iam::key(&self.iam, &user).await;
+        let (other, _) = keyguard_testkit::iam::key(&self.iam, &user).await;
+        keyguard_testkit::iam::use_key(&self.iam, &used, &secret).await;
+        (user, used, other)
+    }
+
     async fn status(&self, user: &str, key: &str) -> String {
         keyguard_testkit::iam::statuses(&self.iam, user).await[key].clone()
     }
@@ -173,12 +183,14 @@ async fn one_finding_one_execution_one_incident_and_the_runbook_contains_only_th
             "2026-11-23T10:14:59Z",
         )
         .await;
+    let written = chrono::Utc::now();
     assert_eq!(report["statusCode"], 200, "{report:#}");
     assert_eq!(
         outcomes(&report),
         pairs(&[
-            ("start_runbook", "applied"),
+            ("deactivate_key", "applied"),
             ("revoke_sessions", "applied"),
+            ("start_runbook", "applied"),
             ("open_incident", "applied"),
             ("notify", "applied")
         ])
@@ -198,12 +210,14 @@ async fn one_finding_one_execution_one_incident_and_the_runbook_contains_only_th
         "no managed secret: the runbook says so"
     );
     let id = execution["AutomationExecutionId"].as_str().unwrap();
-    assert!(report["steps"][0]["detail"].as_str().unwrap().contains(id));
-    // The runbook ran against moto's IAM: exactly the named key is Inactive.
+    assert!(report["steps"][2]["detail"].as_str().unwrap().contains(id));
+    // keyguard contained the key before the runbook started, and the runbook ran against
+    // moto's IAM after it: exactly the named key is Inactive.
     assert_eq!(w.status(&user, &named).await, "Inactive");
     assert_eq!(w.status(&user, &other).await, "Active");
-    // And the sessions the key minted end: the user's tokens issued before the finding
-    // was handled are denied.
+    // And the sessions the key minted end: the cut-off is when the revocation was
+    // written (after the key went Inactive, rounded up to the second), not the
+    // finding's time the decision was made at.
     let policy = w
         .iam
         .get_user_policy()
@@ -212,18 +226,17 @@ async fn one_finding_one_execution_one_incident_and_the_runbook_contains_only_th
         .send()
         .await
         .unwrap();
+    let document = keyguard_aws::iam::plain_policy(policy.policy_document());
+    let cut_off = keyguard_core::revocation::cut_off_of(&document).unwrap();
     assert!(
-        policy
-            .policy_document()
-            .contains("2026-11-23T10%3A14%3A59Z")
-            || policy.policy_document().contains("2026-11-23T10:14:59Z"),
-        "{}",
-        policy.policy_document()
+        cut_off >= written - chrono::Duration::seconds(10)
+            && cut_off <= written + chrono::Duration::seconds(1),
+        "{document}"
     );
 
     let incident = &incidents[0];
     let arn = incident["record"]["arn"].as_str().unwrap();
-    assert!(report["steps"][2]["detail"].as_str().unwrap().contains(arn));
+    assert!(report["steps"][3]["detail"].as_str().unwrap().contains(arn));
     assert_eq!(incident["record"]["impact"], 2);
     let request = &incident["request"];
     assert_eq!(request["responsePlanArn"], PLAN);
@@ -237,7 +250,7 @@ async fn one_finding_one_execution_one_incident_and_the_runbook_contains_only_th
         .contains("/finding/"));
     assert_eq!(
         request["clientToken"].as_str().unwrap(),
-        keyguard_core::digest::uuid_from(report["steps"][2]["idempotency_key"].as_str().unwrap()),
+        keyguard_core::digest::uuid_from(report["steps"][3]["idempotency_key"].as_str().unwrap()),
         "clientToken is a UUID of the step's idempotency key (AWS allows 128 characters)"
     );
     let url = request["relatedItems"][0]["identifier"]["value"]["url"]
@@ -255,31 +268,31 @@ async fn one_finding_one_execution_one_incident_and_the_runbook_contains_only_th
 #[tokio::test]
 async fn redelivery_and_a_second_finding_inside_the_window_do_nothing_new() {
     let w = world(&[]).await;
-    let (user, named, _) = w.user_with_two_keys().await;
+    let (user, named, _) = w.user_with_a_used_key().await;
     let first = sample("iam-user.json", &named, &user);
     let second = sample("iam-user-second-finding.json", &named, &user);
     w.run_at(&first, "2026-11-23T10:14:59Z").await;
 
-    // The same event again: duplicates.
+    // The same event again: duplicates. The key is Inactive now, and was last used
+    // before the cut-off: there is nothing left to contain, so only the rest is planned.
     let again = w.run_at(&first, "2026-11-23T10:15:00Z").await;
     assert_eq!(
         outcomes(&again),
         pairs(&[
             ("start_runbook", "duplicate"),
-            ("revoke_sessions", "duplicate"),
             ("open_incident", "duplicate"),
             ("notify", "duplicate")
         ])
     );
     // Another finding one second later, across the quarter hour the seed rounds to:
     // the seed's token changes there and would open a second incident; the window holds.
+    // The key is Inactive and was last used before the cut-off: nothing to contain.
     let held = w.run_at(&second, "2026-11-23T10:15:00Z").await;
     assert_eq!(held["statusCode"], 200, "{held:#}");
     assert_eq!(
         outcomes(&held),
         pairs(&[
             ("start_runbook", "suppressed"),
-            ("revoke_sessions", "suppressed"),
             ("open_incident", "suppressed"),
             ("notify", "suppressed")
         ])
@@ -322,8 +335,8 @@ async fn two_copies_at_once_act_once() {
         .filter(|(_, o)| o == "applied")
         .count();
     assert_eq!(
-        applied, 4,
-        "runbook, revocation, incident and notice once in all"
+        applied, 5,
+        "deactivation, revocation, runbook, incident and notice once in all"
     );
     let (executions, incidents) = recorded(&user);
     assert_eq!((executions.len(), incidents.len()), (1, 1));

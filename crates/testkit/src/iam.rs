@@ -33,6 +33,22 @@ pub async fn key(iam: &aws_sdk_iam::Client, user: &str) -> (String, String) {
     )
 }
 
+/// One request signed with this key (`GetUser` on its own user), so IAM records it as
+/// used now, as any use of a leaked key would.
+pub async fn use_key(iam: &aws_sdk_iam::Client, key_id: &str, secret: &str) {
+    let credentials = aws_sdk_iam::config::Credentials::new(key_id, secret, None, None, "test");
+    let config = iam
+        .config()
+        .to_builder()
+        .credentials_provider(credentials)
+        .build();
+    aws_sdk_iam::Client::from_conf(config)
+        .get_user()
+        .send()
+        .await
+        .expect("GetUser signed with the key");
+}
+
 /// A user with two Active keys: (user, first key, second key).
 pub async fn user_with_two_keys(
     iam: &aws_sdk_iam::Client,

@@ -6,7 +6,7 @@
 //! held by the same step. `crates/aws/tests/ledger.rs` runs one suite against both, so
 //! the two cannot drift. For tests and for `keyguard plan`-like dry use; not durable.
 
-use super::{Claim, EffectError, Ledger, LedgerEntry};
+use super::{Claim, EffectError, Ledger, LedgerEntry, Prior};
 use crate::report::Outcome;
 use crate::time::Timestamp;
 use std::collections::BTreeMap;
@@ -21,6 +21,8 @@ pub struct Row {
     /// For a window: the step holding it, and until when.
     pub held_by: Option<String>,
     pub held_until: Option<i64>,
+    /// What the step's write replaced, kept before it was made.
+    pub prior: Option<Prior>,
 }
 
 pub struct MemoryLedger {
@@ -118,6 +120,7 @@ impl Ledger for MemoryLedger {
                     at: Some(entry.at),
                     held_by: Some(key.clone()),
                     held_until: Some(window.until.timestamp()),
+                    prior: None,
                 },
             );
             Ok(Claim::Won)
@@ -135,6 +138,13 @@ impl Ledger for MemoryLedger {
         if let Some(window) = &entry.window {
             // A failed step frees its window, so the next finding (or a retry) can act.
             self.set_status(&window.key, status);
+        }
+        Ok(())
+    }
+
+    async fn record_prior(&self, entry: &LedgerEntry, prior: &Prior) -> Result<(), EffectError> {
+        if let Some(row) = self.rows().get_mut(&entry.idempotency_key) {
+            row.prior = Some(prior.clone());
         }
         Ok(())
     }

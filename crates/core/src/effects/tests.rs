@@ -10,10 +10,29 @@ struct FakeIam {
     fail_with: Option<EffectError>,
     /// Fails only this action, when set.
     fail_only: Option<&'static str>,
+    /// What every write replaces, when set; `Err` when reading it fails.
+    prior: Option<Result<Prior, EffectError>>,
+    /// The prior each write was handed.
+    handed: Mutex<Vec<Option<Prior>>>,
 }
 
 impl Effects for FakeIam {
-    async fn perform(&self, action: &Action) -> Result<Option<String>, EffectError> {
+    async fn before(&self, action: &Action) -> Result<Option<Prior>, EffectError> {
+        if self.prior.is_some() {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("read {}", action.name()));
+        }
+        self.prior.clone().transpose()
+    }
+
+    async fn perform(
+        &self,
+        action: &Action,
+        prior: Option<&Prior>,
+    ) -> Result<Option<String>, EffectError> {
+        self.handed.lock().unwrap().push(prior.cloned());
         self.calls.lock().unwrap().push(action.name().to_owned());
         match &self.fail_with {
             Some(e) if self.fail_only.is_none_or(|only| only == action.name()) => Err(e.clone()),
@@ -28,6 +47,8 @@ impl Effects for FakeIam {
 struct MemLedger {
     inner: super::memory::MemoryLedger,
     down: bool,
+    /// Claims and settles, but cannot keep a step's prior state.
+    priors_refused: bool,
 }
 
 impl Default for MemLedger {
@@ -35,6 +56,7 @@ impl Default for MemLedger {
         Self {
             inner: super::memory::MemoryLedger::new(150),
             down: false,
+            priors_refused: false,
         }
     }
 }
@@ -58,6 +80,16 @@ impl Ledger for MemLedger {
     }
     async fn settle(&self, entry: &LedgerEntry, outcome: &Outcome) -> Result<(), EffectError> {
         self.inner.settle(entry, outcome).await
+    }
+    async fn record_prior(&self, entry: &LedgerEntry, prior: &Prior) -> Result<(), EffectError> {
+        if self.priors_refused {
+            return Err(EffectError::new(
+                ErrorKind::Other,
+                Some("ProvisionedThroughputExceededException"),
+                "throttled",
+            ));
+        }
+        self.inner.record_prior(entry, prior).await
     }
 }
 
@@ -452,4 +484,77 @@ fn a_step_waiting_for_one_that_found_nothing_is_not_taken_and_not_a_failure() {
         r.status_code, 404,
         "not a failure: no retry, no dead-letter"
     );
+}
+
+fn active() -> Prior {
+    Prior::KeyStatus {
+        status: "Active".into(),
+    }
+}
+
+#[test]
+fn what_a_write_replaces_is_in_its_row_before_the_write_and_handed_to_it() {
+    let iam = FakeIam {
+        prior: Some(Ok(active())),
+        ..FakeIam::default()
+    };
+    let ledger = MemLedger::default();
+    let report = run(plan_with(deactivate()), &iam, &ledger, false);
+    assert!(matches!(report.steps[0].outcome, Outcome::Applied { .. }));
+    assert_eq!(
+        *iam.calls.lock().unwrap(),
+        ["read deactivate_key", "deactivate_key"]
+    );
+    assert_eq!(*iam.handed.lock().unwrap(), [Some(active())]);
+    let row = ledger.inner.row("k-1").unwrap();
+    assert_eq!((row.status.as_str(), row.prior), ("done", Some(active())));
+}
+
+#[test]
+fn a_write_whose_prior_state_cannot_be_kept_is_not_made_and_can_be_retried() {
+    let iam = FakeIam {
+        prior: Some(Ok(active())),
+        ..FakeIam::default()
+    };
+    let ledger = MemLedger {
+        priors_refused: true,
+        ..MemLedger::default()
+    };
+    let report = run(plan_with(deactivate()), &iam, &ledger, false);
+    let Outcome::Failed { code, message } = &report.steps[0].outcome else {
+        panic!("{:?}", report.steps[0].outcome)
+    };
+    assert_eq!(
+        code.as_deref(),
+        Some("ProvisionedThroughputExceededException")
+    );
+    assert!(
+        message.contains("could not be kept in the ledger"),
+        "{message}"
+    );
+    assert_eq!(*iam.calls.lock().unwrap(), ["read deactivate_key"]);
+    assert_eq!(ledger.state("k-1").as_deref(), Some("failed"));
+}
+
+#[test]
+fn a_write_whose_prior_state_cannot_be_read_is_not_made() {
+    let iam = FakeIam {
+        prior: Some(Err(EffectError::new(
+            ErrorKind::Other,
+            Some("Throttling"),
+            "slow down",
+        ))),
+        ..FakeIam::default()
+    };
+    let ledger = MemLedger::default();
+    let report = run(plan_with(deactivate()), &iam, &ledger, false);
+    let Outcome::Failed { message, .. } = &report.steps[0].outcome else {
+        panic!("{:?}", report.steps[0].outcome)
+    };
+    assert!(
+        message.contains("reading the state it would replace"),
+        "{message}"
+    );
+    assert_eq!(*iam.calls.lock().unwrap(), ["read deactivate_key"]);
+    assert_eq!(ledger.state("k-1").as_deref(), Some("failed"));
 }

@@ -32,6 +32,7 @@ use crate::guard::Guard;
 use crate::key::{AccessKeyId, UserName};
 use crate::plan::Principal;
 use crate::scope::Scope;
+use crate::time::Timestamp;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
@@ -90,6 +91,13 @@ impl ContainmentConfig {
 
     pub fn me(&self) -> &SelfIdentity {
         &self.guard.me
+    }
+
+    /// The revocation's policy name when containment revokes a user's sessions: what
+    /// [`gather`] reads for a key already Inactive.
+    pub fn sessions_policy(&self) -> Option<&str> {
+        self.revoke_user_sessions
+            .then_some(self.revoke_policy_name.as_str())
     }
 }
 
@@ -218,6 +226,11 @@ pub struct Facts {
     /// The event named another user than the one who holds the key (renamed, or a
     /// wrong name): the owner was found from the key.
     pub named_other: Option<UserName>,
+    /// Read only for a key already Inactive: when IAM last saw it used (`None`: never,
+    /// or not recorded yet), and the cut-off of keyguard's revocation already on its
+    /// user. A key last used before that cut-off has no session left to end.
+    pub last_used: Option<Timestamp>,
+    pub sessions_denied_before: Option<Timestamp>,
 }
 
 /// A user's keys as `ListAccessKeys` returns them.
@@ -246,6 +259,19 @@ pub trait IamReader {
         &self,
         principal: &Principal,
     ) -> impl Future<Output = Result<Option<BTreeMap<String, String>>, EffectError>> + Send;
+    /// When the key was last used (`GetAccessKeyLastUsed`); `None`: never, as far as IAM
+    /// has recorded.
+    fn key_last_used(
+        &self,
+        key_id: &AccessKeyId,
+    ) -> impl Future<Output = Result<Option<Timestamp>, EffectError>> + Send;
+    /// The cut-off of the principal's revocation policy of this name
+    /// ([`crate::revocation::cut_off_of`]); `None` when it has none (`GetUserPolicy`).
+    fn revocation_cut_off(
+        &self,
+        principal: &Principal,
+        policy_name: &str,
+    ) -> impl Future<Output = Result<Option<Timestamp>, EffectError>> + Send;
     /// Waits before a second read (IAM is eventually consistent). Offline readers return
     /// at once.
     fn pause(&self, wait: Duration) -> impl Future<Output = ()> + Send;

@@ -401,7 +401,7 @@ impl<'a> Builder<'a> {
     /// principal.
     fn subject_for(&self, action: &str) -> &step_key::Subject {
         match action {
-            "start_runbook" | "revoke_sessions" => &self.credential,
+            "start_runbook" | "deactivate_key" | "revoke_sessions" => &self.credential,
             _ => &self.principal,
         }
     }
@@ -637,38 +637,58 @@ pub fn decide(target: &Target, cfg: &TranslatorConfig, facts: &Facts, now: Times
                 }
                 None => {}
             }
-            let reason = match facts.key_status {
+            let active = match facts.key_status {
                 None => {
                     return b.done(Decision::NotFound {
                         what: format!("user {user} has no access key {key_id}: incident only"),
                     })
                 }
-                Some(KeyStatus::Inactive) => format!(
-                    "key {key_id} of {user} is already Inactive: the runbook rotates the user's managed secret so the user gets a fresh key"
-                ),
-                Some(status) => format!(
-                    "key {key_id} of {user} is {status:?} and named by GuardDuty {} (severity {}): the runbook deactivates it, then rotates",
-                    finding.finding_type, finding.severity
-                ),
+                Some(status) => (status != KeyStatus::Inactive).then_some(status),
             };
-            b.runbook(user, key_id, reason);
-            // The runbook deactivates the key; keyguard itself ends the sessions it
-            // minted, so the write is in keyguard's ledger (and its report) like any other.
-            let mut containing = 1;
+            // keyguard contains the key itself, at once, and only then ends the sessions
+            // it minted (a cut-off fixed while the key still worked would let the
+            // sessions minted in between live on); the runbook, which starts in its own
+            // time, finds the key Inactive and rotates.
+            let mut containing = 0;
+            let mut deactivated = None;
+            if let Some(status) = active {
+                b.push(
+                    Action::DeactivateKey {
+                        user: user.clone(),
+                        key_id: key_id.clone(),
+                    },
+                    format!(
+                        "key {key_id} of {user} is {status:?} and named by GuardDuty {} (severity {})",
+                        finding.finding_type, finding.severity
+                    ),
+                    false,
+                );
+                deactivated = b.plan.steps.last().map(|s| s.idempotency_key.clone());
+                containing += 1;
+            }
             if let Some((revoke, why)) =
-                containment::user_sessions(&cfg.containment, user, key_id, now)
+                containment::user_sessions(&cfg.containment, user, key_id, facts, now)
             {
-                b.push(revoke, why, true);
+                b.push(revoke, why, false);
+                if let Some(step) = b.plan.steps.last_mut() {
+                    step.after = deactivated;
+                }
                 containing += 1;
                 b.tell(
                     "sessions",
                     format!(
-                        "{user}'s sessions issued before {} denied (inline policy {})",
-                        now.format("%Y-%m-%dT%H:%M:%SZ"),
+                        "{user}'s sessions issued before the key was contained are to be denied (inline policy {})",
                         cfg.containment.revoke_policy_name
                     ),
                 );
             }
+            let reason = if active.is_some() {
+                format!("key {key_id} of {user} is being deactivated by keyguard: the runbook confirms it Inactive, then rotates the user's managed secret")
+            } else {
+                format!("key {key_id} of {user} is already Inactive: the runbook rotates the user's managed secret so the user gets a fresh key")
+            };
+            b.runbook(user, key_id, reason);
+            containing += 1;
             // Containment first, paperwork after.
             b.plan.steps.rotate_right(containing);
             b.done(Decision::Act)

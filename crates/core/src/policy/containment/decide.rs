@@ -19,6 +19,12 @@ struct One<'a> {
 impl One<'_> {
     fn subject_key(&self, action: &Action) -> step_key::Subject {
         match (action, &self.credential.subject) {
+            // One revocation per key, after that key's deactivation: two keys of one
+            // user each wait for their own, so one that failed holds its revocation back
+            // until the retry has contained it.
+            (Action::RevokeSessions { principal, .. }, Subject::UserKey { key_id, .. }) => {
+                step_key::Subject::principal(principal).with_key(key_id.as_str())
+            }
             (Action::RevokeSessions { principal, .. }, _) => {
                 step_key::Subject::principal(principal)
             }
@@ -169,7 +175,7 @@ fn decide_key(
     // key still worked would let sessions minted in between live on, and a retry would
     // find the revocation already done.
     let key_step = one.steps.last().map(|s| s.idempotency_key.clone());
-    if let Some(revoke) = user_sessions(cfg, &user, key_id, now) {
+    if let Some(revoke) = user_sessions(cfg, &user, key_id, facts, now) {
         one.step(revoke.0, revoke.1);
         if let Some(step) = one.steps.last_mut() {
             step.after = key_step;
@@ -180,24 +186,32 @@ fn decide_key(
 
 /// The sessions a contained user key may have minted (`GetSessionToken`,
 /// `GetFederationToken`) keep working for up to 36 hours after the key is Inactive: a
-/// deny on the user for every token issued before `now` ends them. The user's long-term
-/// keys are untouched (their requests carry no `aws:TokenIssueTime`). `None` when
-/// `REVOKE_USER_SESSIONS` is off.
+/// deny on the user for every token issued before the revocation ends them. The user's
+/// long-term keys are untouched (their requests carry no `aws:TokenIssueTime`). `None`
+/// when `REVOKE_USER_SESSIONS` is off, or when the key is Inactive and IAM last saw it
+/// used before the cut-off already in force: every session it minted is denied, and
+/// moving the cut-off would only end the user's sessions minted since (each new event
+/// about a contained key would). A key IAM has no use recorded for is revoked all the
+/// same: the record trails a use.
 pub(crate) fn user_sessions(
     cfg: &ContainmentConfig,
     user: &crate::key::UserName,
     key_id: &AccessKeyId,
+    facts: &Facts,
     now: Timestamp,
 ) -> Option<(Action, String)> {
-    cfg.revoke_user_sessions.then(|| {
+    let covered = facts.key_status == Some(KeyStatus::Inactive)
+        && matches!((facts.last_used, facts.sessions_denied_before), (Some(used), Some(cut)) if used < cut);
+    (cfg.revoke_user_sessions && !covered).then(|| {
         (
             Action::RevokeSessions {
                 principal: Principal::User(user.clone()),
                 issued_before: now,
                 policy_name: cfg.revoke_policy_name.clone(),
+                key_id: Some(key_id.clone()),
             },
             format!(
-                "sessions minted with key {key_id} outlive its deactivation: deny every session of user {user} issued before now (its long-term keys are unaffected)"
+                "sessions minted with key {key_id} outlive its deactivation: deny every session of user {user} issued before the revocation (its long-term keys are unaffected)"
             ),
         )
     })
@@ -237,6 +251,7 @@ fn decide_session(
             principal: principal.clone(),
             issued_before: now,
             policy_name: cfg.revoke_policy_name.clone(),
+            key_id: Some(key_id.clone()),
         },
         format!("temporary key {key_id} cannot be deactivated: deny every session of {label} {name} issued before now"),
     );
@@ -299,7 +314,7 @@ pub fn decide(target: &Target, cfg: &ContainmentConfig, facts: &[Facts], now: Ti
             steps: Vec::new(),
         };
         let (decision, steps) = decide_one(one, cfg, facts.get(i).unwrap_or(&none), now);
-        // Two keys of one user (a Health event naming both) revoke its sessions once.
+        // An event naming the same credential twice plans it once.
         for step in steps {
             if !plan
                 .steps

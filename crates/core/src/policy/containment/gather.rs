@@ -1,6 +1,7 @@
 //! Reading IAM: only what a credential's lookup asks, and the key's owner from the key
 //! when the event names nobody or somebody who does not hold it.
 
+use super::KeyStatus;
 use super::{Facts, IamReader, Lookup, UserKeys};
 use crate::effects::EffectError;
 use crate::guard::same_name;
@@ -39,7 +40,7 @@ async fn read_user<R: IamReader + Sync>(
         exists: true,
         key_status: holding(&listing, key_id),
         tags: tags.unwrap_or_default(),
-        named_other: None,
+        ..Facts::default()
     }))
 }
 
@@ -77,8 +78,38 @@ async fn find_key<R: IamReader + Sync>(
 }
 
 /// Reads the facts a lookup asks for. A key that no user is found to hold is read
-/// again after `recheck.delay`: a key created seconds ago may not be listed yet.
+/// again after `recheck.delay`: a key created seconds ago may not be listed yet. For a
+/// key already Inactive, with `sessions_policy` (the revocation's name, when sessions
+/// are revoked), also when it was last used and the cut-off already in force: whether
+/// the sessions it minted may still work.
 pub async fn gather<R: IamReader + Sync>(
+    lookup: &Lookup,
+    iam: &R,
+    recheck: Recheck,
+    sessions_policy: Option<&str>,
+) -> Result<Facts, EffectError> {
+    // Boxed: the reads nest deep enough to pass the compiler's layout limit in the
+    // functions' binaries.
+    let mut facts = Box::pin(read(lookup, iam, recheck)).await?;
+    if let (Lookup::UserKey { key_id, .. }, Some(policy), Some(user), Some(KeyStatus::Inactive)) = (
+        lookup,
+        sessions_policy,
+        facts.owner.clone(),
+        facts.key_status,
+    ) {
+        let principal = Principal::User(user);
+        let (used, cut_off) = futures::future::try_join(
+            iam.key_last_used(key_id),
+            iam.revocation_cut_off(&principal, policy),
+        )
+        .await?;
+        facts.last_used = used;
+        facts.sessions_denied_before = cut_off;
+    }
+    Ok(facts)
+}
+
+async fn read<R: IamReader + Sync>(
     lookup: &Lookup,
     iam: &R,
     recheck: Recheck,
@@ -109,10 +140,11 @@ pub async fn gather_all<R: IamReader + Sync>(
     lookups: &[Lookup],
     iam: &R,
     recheck: Recheck,
+    sessions_policy: Option<&str>,
 ) -> Result<Vec<Facts>, EffectError> {
     let mut all = Vec::with_capacity(lookups.len());
     for lookup in lookups {
-        all.push(gather(lookup, iam, recheck).await?);
+        all.push(gather(lookup, iam, recheck, sessions_policy).await?);
     }
     Ok(all)
 }

@@ -76,7 +76,7 @@ fn active(user: &str) -> Facts {
         exists: true,
         key_status: Some(KeyStatus::Active),
         tags: BTreeMap::new(),
-        named_other: None,
+        ..Facts::default()
     }
 }
 
@@ -103,6 +103,7 @@ fn contained_action(plan: &Plan) -> &Action {
             principal: Principal::User(user.clone()),
             issued_before: now(),
             policy_name: "keyguard-revoke-older-sessions".into(),
+            key_id: plan.steps[0].action.key_id().cloned(),
         },
         "{plan:#?}"
     );
@@ -265,7 +266,8 @@ fn temporary_keys_revoke_their_principals_sessions() {
         &Action::RevokeSessions {
             principal: Principal::Role(RoleName::parse("app-role").unwrap()),
             issued_before: now(),
-            policy_name: "keyguard-revoke-older-sessions".into()
+            policy_name: "keyguard-revoke-older-sessions".into(),
+            key_id: Some(AccessKeyId::parse(SESSION_KEY).unwrap()),
         }
     );
     assert_eq!(
@@ -286,7 +288,10 @@ fn temporary_keys_revoke_their_principals_sessions() {
     assert!(
         matches!(only_action(&plan), Action::RevokeSessions { principal: Principal::User(u), .. } if u.as_str() == "carol")
     );
-    assert_eq!(only_action(&plan).iam_permissions(), &["iam:PutUserPolicy"]);
+    assert_eq!(
+        only_action(&plan).iam_permissions(),
+        &["iam:GetUserPolicy", "iam:PutUserPolicy"]
+    );
     // Missing role; keyguard's own role; an exempt role.
     let plan = plan_for(
         &handoff(json!({"accessKeyId": SESSION_KEY, "roleName": "gone"})),
@@ -437,7 +442,7 @@ fn health_events() {
 }
 
 #[test]
-fn a_contained_user_key_ends_the_users_older_sessions_once() {
+fn a_contained_user_key_ends_the_users_older_sessions_after_the_key() {
     let t = cloudtrail(iam_user("bob", KEY), "aws.ec2");
     // Off: the key alone.
     let off = cfg_with(&[("REVOKE_USER_SESSIONS", "false")], me());
@@ -451,23 +456,28 @@ fn a_contained_user_key_ends_the_users_older_sessions_once() {
         .unwrap_err()
         .to_string()
         .contains("REVOKE_USER_SESSIONS"));
-    // The revocation is the user's, not the key's: its permissions and ledger row say so,
+    // The revocation is the user's, for this key: its permissions and ledger row say so,
     // and the policy name is the configured one.
     let named = cfg_with(&[("REVOKE_POLICY_NAME", "ir-revoke")], me());
     let plan = plan_with(&t, &named, &active("bob"));
     assert_eq!(plan.steps.len(), 2, "{plan:#?}");
     assert_eq!(
         plan.steps[1].action.iam_permissions(),
-        &["iam:PutUserPolicy"]
+        &["iam:GetUserPolicy", "iam:PutUserPolicy"]
     );
     assert_eq!(
         plan.steps[1].idempotency_key,
-        format!("deactivate-key:revoke_sessions:{HOME}:user/bob:ev-1")
+        format!("deactivate-key:revoke_sessions:{HOME}:user/bob/{KEY}:ev-1")
+    );
+    assert_eq!(
+        plan.steps[1].after.as_ref(),
+        Some(&plan.steps[0].idempotency_key)
     );
     assert!(
         matches!(&plan.steps[1].action, Action::RevokeSessions { policy_name, .. } if policy_name == "ir-revoke")
     );
-    // A Health event naming two keys of one user: both keys, the sessions once.
+    // A Health event naming two keys of one user: each key, then the sessions after it,
+    // so a key whose deactivation fails holds its revocation back for the retry.
     let second = "AKIAI44QH8DHBEXAMPLE";
     let two = trigger(
         json!({"version": "0", "id": "h-2", "detail-type": "AWS Health Event", "source": "aws.health", "account": HOME,
@@ -478,13 +488,66 @@ fn a_contained_user_key_ends_the_users_older_sessions_once() {
     let names: Vec<&str> = plan.steps.iter().map(|s| s.action.name()).collect();
     assert_eq!(
         names,
-        ["deactivate_key", "revoke_sessions", "deactivate_key"],
+        [
+            "deactivate_key",
+            "revoke_sessions",
+            "deactivate_key",
+            "revoke_sessions"
+        ],
         "{plan:#?}"
     );
+    for pair in plan.steps.chunks(2) {
+        assert_eq!(pair[1].after.as_ref(), Some(&pair[0].idempotency_key));
+    }
     // A refused user's sessions are as untouched as its key.
     let exempt = cfg_with(&[("EXEMPT_USERS", "bob")], me());
     let plan = plan_with(&t, &exempt, &active("bob"));
     assert!(matches!(only_action(&plan), Action::Notify { .. }));
+}
+
+#[test]
+fn an_inactive_key_last_used_before_the_cut_off_in_force_leaves_the_sessions_alone() {
+    let t = cloudtrail(iam_user("bob", KEY), "aws.ec2");
+    let at = |s: &str| crate::parse_time(s).unwrap();
+    let inactive = |used: Option<&str>, cut: Option<&str>| Facts {
+        key_status: Some(KeyStatus::Inactive),
+        last_used: used.map(at),
+        sessions_denied_before: cut.map(at),
+        ..active("bob")
+    };
+    // Every session it minted is already denied: a new event about it moves nothing.
+    let covered = plan_for(
+        &t,
+        &inactive(Some("2026-11-23T09:00:00Z"), Some("2026-11-23T10:00:00Z")),
+    );
+    assert_eq!(covered.decision, Decision::AlreadyContained);
+    assert!(covered.steps.is_empty(), "{covered:#?}");
+    // Used since the cut-off (someone re-activated it), no cut-off yet, or no use
+    // recorded (the record trails a use): revoked.
+    for facts in [
+        inactive(Some("2026-11-23T10:00:01Z"), Some("2026-11-23T10:00:00Z")),
+        inactive(Some("2026-11-23T09:00:00Z"), None),
+        inactive(None, Some("2026-11-23T10:00:00Z")),
+    ] {
+        let plan = plan_for(&t, &facts);
+        assert_eq!(plan.decision, Decision::AlreadyContained);
+        assert!(
+            matches!(only_action(&plan), Action::RevokeSessions { .. }),
+            "{facts:?}"
+        );
+    }
+    // An Active key is deactivated and revoked whatever the cut-off says.
+    let plan = plan_for(
+        &t,
+        &Facts {
+            key_status: Some(KeyStatus::Active),
+            ..inactive(Some("2026-11-23T09:00:00Z"), Some("2026-11-23T10:00:00Z"))
+        },
+    );
+    assert!(matches!(
+        contained_action(&plan),
+        Action::DeactivateKey { .. }
+    ));
 }
 
 #[test]
@@ -770,6 +833,19 @@ impl IamReader for Lagging {
     ) -> Result<Option<BTreeMap<String, String>>, crate::EffectError> {
         Ok(Some(BTreeMap::new()))
     }
+    async fn key_last_used(
+        &self,
+        _: &AccessKeyId,
+    ) -> Result<Option<crate::Timestamp>, crate::EffectError> {
+        Ok(None)
+    }
+    async fn revocation_cut_off(
+        &self,
+        _: &Principal,
+        _: &str,
+    ) -> Result<Option<crate::Timestamp>, crate::EffectError> {
+        Ok(None)
+    }
     async fn pause(&self, wait: std::time::Duration) {
         self.paused.lock().unwrap().push(wait);
     }
@@ -789,7 +865,7 @@ fn a_renamed_user_or_a_key_not_listed_yet_is_still_contained() {
         key_id: AccessKeyId::parse(KEY).unwrap(),
         user: Some(UserName::parse("admin").unwrap()),
     };
-    let facts = futures::executor::block_on(gather(&lookup, &iam, recheck)).unwrap();
+    let facts = futures::executor::block_on(gather(&lookup, &iam, recheck, None)).unwrap();
     assert_eq!(
         facts.owner.as_ref().map(UserName::as_str),
         Some("admin-old")
@@ -818,7 +894,7 @@ fn a_renamed_user_or_a_key_not_listed_yet_is_still_contained() {
         key_id: AccessKeyId::parse(KEY).unwrap(),
         user: Some(UserName::parse("BreakGlass").unwrap()),
     };
-    let facts = futures::executor::block_on(gather(&lookup, &iam, recheck)).unwrap();
+    let facts = futures::executor::block_on(gather(&lookup, &iam, recheck, None)).unwrap();
     assert_eq!(
         facts.owner.as_ref().map(UserName::as_str),
         Some("breakglass")
@@ -834,7 +910,7 @@ fn a_renamed_user_or_a_key_not_listed_yet_is_still_contained() {
         key_id: AccessKeyId::parse("AKIAIOSFODNN7NOBODY1").unwrap(),
         user: None,
     };
-    let facts = futures::executor::block_on(gather(&lookup, &nobody, recheck)).unwrap();
+    let facts = futures::executor::block_on(gather(&lookup, &nobody, recheck, None)).unwrap();
     assert_eq!(facts.owner, None);
     assert_eq!(nobody.paused.lock().unwrap().len(), 1);
 }

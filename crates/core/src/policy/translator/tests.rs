@@ -70,7 +70,7 @@ fn facts(status: Option<KeyStatus>) -> Facts {
         exists: true,
         key_status: status,
         tags: BTreeMap::new(),
-        named_other: None,
+        ..Facts::default()
     }
 }
 
@@ -89,11 +89,13 @@ fn plan(t: &Trigger, facts: &Facts) -> Plan {
     plan_with(&cfg(), t, facts)
 }
 
-/// A finding on a user's key: containment first (the runbook, the user's older
-/// sessions), then the paperwork.
-const RUNBOOK_STEPS: [&str; 4] = [
-    "start_runbook",
+/// A finding on an Active user's key: containment first (keyguard deactivates the key,
+/// then the user's older sessions are denied, then the runbook rotates), then the
+/// paperwork.
+const RUNBOOK_STEPS: [&str; 5] = [
+    "deactivate_key",
     "revoke_sessions",
+    "start_runbook",
     "open_incident",
     "notify",
 ];
@@ -115,32 +117,23 @@ fn an_iam_user_finding_starts_the_runbook_for_that_key_then_incident_and_notice(
     assert_eq!(p.decision, Decision::Act);
     assert_eq!(p.function, FUNCTION);
     assert_eq!(names(&p), RUNBOOK_STEPS);
-    let Action::StartRunbook {
-        document,
-        user,
-        key_id,
-        client_token,
-        ..
-    } = &p.steps[0].action
-    else {
-        panic!("{p:#?}")
-    };
-    assert_eq!(document, "keyguard-RotateCompromisedKey");
-    assert_eq!((user.as_str(), key_id.as_str()), ("alice", KEY));
-    assert_eq!(client_token, &uuid_from(&p.steps[0].idempotency_key));
-    // Containment holds the credential's window; the incident and notice the user's.
+    // keyguard contains the key at once, as deactivate-key would, under the finding's id.
     let finding_id = "ev-1";
-    let runbook = &p.steps[0];
-    assert_eq!(
-        runbook.window.as_ref().unwrap().key,
-        format!("guardduty-translator:start_runbook:123456789012:user/alice/{KEY}")
+    let credential = format!("123456789012:user/alice/{KEY}");
+    let deactivate = &p.steps[0];
+    assert!(
+        matches!(&deactivate.action, Action::DeactivateKey { user, key_id } if user.as_str() == "alice" && key_id.as_str() == KEY),
+        "{p:#?}"
     );
     assert_eq!(
-        runbook.idempotency_key,
-        format!("guardduty-translator:start_runbook:123456789012:user/alice/{KEY}:{finding_id}")
+        deactivate.idempotency_key,
+        format!("guardduty-translator:deactivate_key:{credential}:{finding_id}")
     );
-    // The sessions the key minted end with it, in the credential's window too, and the
-    // notice says so.
+    assert!(
+        deactivate.window.is_none(),
+        "a containment is never held back"
+    );
+    // The sessions the key minted end once it is Inactive, and the notice says so.
     let revoke = &p.steps[1];
     assert_eq!(
         revoke.action,
@@ -148,20 +141,42 @@ fn an_iam_user_finding_starts_the_runbook_for_that_key_then_incident_and_notice(
             principal: Principal::User(UserName::parse("alice").unwrap()),
             issued_before: now(),
             policy_name: "keyguard-revoke-older-sessions".into(),
+            key_id: Some(AccessKeyId::parse(KEY).unwrap()),
         }
     );
+    assert_eq!(revoke.after.as_ref(), Some(&deactivate.idempotency_key));
+    assert!(revoke.window.is_none());
+    let Action::StartRunbook {
+        document,
+        user,
+        key_id,
+        client_token,
+        ..
+    } = &p.steps[2].action
+    else {
+        panic!("{p:#?}")
+    };
+    assert_eq!(document, "keyguard-RotateCompromisedKey");
+    assert_eq!((user.as_str(), key_id.as_str()), ("alice", KEY));
+    assert_eq!(client_token, &uuid_from(&p.steps[2].idempotency_key));
+    // The runbook holds the credential's window; the incident and notice the user's.
+    let runbook = &p.steps[2];
     assert_eq!(
-        revoke.window.as_ref().unwrap().key,
-        format!("guardduty-translator:revoke_sessions:123456789012:user/alice/{KEY}")
+        runbook.window.as_ref().unwrap().key,
+        format!("guardduty-translator:start_runbook:{credential}")
     );
-    let Action::Notify { notice } = &p.steps[3].action else {
+    assert_eq!(
+        runbook.idempotency_key,
+        format!("guardduty-translator:start_runbook:{credential}:{finding_id}")
+    );
+    let Action::Notify { notice } = &p.steps[4].action else {
         panic!("{p:#?}")
     };
     assert_eq!(
         notice.facts["sessions"],
-        "alice's sessions issued before 2026-11-23T12:00:00Z denied (inline policy keyguard-revoke-older-sessions)"
+        "alice's sessions issued before the key was contained are to be denied (inline policy keyguard-revoke-older-sessions)"
     );
-    for step in &p.steps[2..] {
+    for step in &p.steps[3..] {
         let w = step.window.as_ref().unwrap();
         assert!(w.key.ends_with(":123456789012:user/alice"), "{}", w.key);
         assert_eq!(w.until, now() + chrono::Duration::minutes(15));
@@ -169,12 +184,12 @@ fn an_iam_user_finding_starts_the_runbook_for_that_key_then_incident_and_notice(
             .idempotency_key
             .ends_with(&format!(":user/alice:{finding_id}")));
     }
-    let Action::OpenIncident { incident } = &p.steps[2].action else {
+    let Action::OpenIncident { incident } = &p.steps[3].action else {
         panic!()
     };
     assert_eq!(
         incident.client_token,
-        uuid_from(&p.steps[2].idempotency_key)
+        uuid_from(&p.steps[3].idempotency_key)
     );
     assert!(incident.client_token.len() <= super::CLIENT_TOKEN_LIMIT);
     assert_eq!(incident.impact, 2);
@@ -202,8 +217,18 @@ fn an_inactive_key_still_gets_the_runbook_for_a_fresh_key() {
         &event("aws.guardduty", user_finding()),
         &facts(Some(KeyStatus::Inactive)),
     );
-    assert_eq!(names(&p), RUNBOOK_STEPS);
-    assert!(p.steps[0].reason.contains("already Inactive"));
+    assert_eq!(names(&p), RUNBOOK_STEPS[1..]);
+    assert!(p.steps[1].reason.contains("already Inactive"));
+    // Last used before the cut-off already in force: every session it minted is
+    // denied, and the cut-off stays where it is.
+    let at = |s: &str| crate::parse_time(s).unwrap();
+    let covered = Facts {
+        last_used: Some(at("2026-11-23T09:00:00Z")),
+        sessions_denied_before: Some(at("2026-11-23T10:00:00Z")),
+        ..facts(Some(KeyStatus::Inactive))
+    };
+    let p = plan(&event("aws.guardduty", user_finding()), &covered);
+    assert_eq!(names(&p), RUNBOOK_STEPS[2..]);
     // Without the session revocation, the runbook alone.
     let off = cfg_with(&[("REVOKE_USER_SESSIONS", "false")]);
     let p = plan_with(
@@ -211,8 +236,11 @@ fn an_inactive_key_still_gets_the_runbook_for_a_fresh_key() {
         &event("aws.guardduty", user_finding()),
         &facts(Some(KeyStatus::Active)),
     );
-    assert_eq!(names(&p), ["start_runbook", "open_incident", "notify"]);
-    let Action::Notify { notice } = &p.steps[2].action else {
+    assert_eq!(
+        names(&p),
+        ["deactivate_key", "start_runbook", "open_incident", "notify"]
+    );
+    let Action::Notify { notice } = &p.steps[3].action else {
         panic!("{p:#?}")
     };
     assert!(!notice.facts.contains_key("sessions"));
@@ -483,7 +511,7 @@ fn incident_fields_stay_within_the_service_limits() {
     f["service"]["action"]["awsApiCallAction"]["api"] = json!("x".repeat(10_000));
     f["title"] = json!("t".repeat(10_000));
     let p = plan(&event("aws.guardduty", f), &facts(Some(KeyStatus::Active)));
-    let Action::OpenIncident { incident } = &p.steps[2].action else {
+    let Action::OpenIncident { incident } = &p.steps[3].action else {
         panic!("{p:#?}")
     };
     assert!(incident.title.len() <= TITLE_LIMIT);
