@@ -8,7 +8,8 @@
 #   DRY_RUN=1 tools/demo.sh  the same story with nothing applied
 #
 # Five acts: createkey-detector (seed 004), guardduty-translator (seed 001), age-rotation
-# (seed 002), secrets-rotator (seed 003) and deactivate-key (seed 000). The launcher also
+# (seed 002), secrets-rotator (seed 003) and deactivate-key (seed 000); then the last
+# containment turns out a false positive, and `keyguard audit` and `keyguard undo` run. The launcher also
 # stands in for the Discord and Slack webhooks, and the detector's hand-off reaches
 # deactivate-key through the emulator's own Lambda Invoke API.
 set -euo pipefail
@@ -94,13 +95,15 @@ act createkey-detector "backdoor-redelivery" "$(attack events/createkey-detector
 
 say ""; say "## Seed 001: a GuardDuty finding on carol's key becomes a runbook and an incident, once."
 act guardduty-translator "gd-finding" "$(event events/guardduty-translator/iam-user.json "$carol_leaked" carol)" \
-  "GuardDuty reports carol's key calling from a malicious IP. The runbook deactivates that key" \
-  "(only it); carol's older sessions are denied; an Incident Manager incident opens; a notice goes out."
+  "GuardDuty reports carol's key calling from a malicious IP. keyguard deactivates that key at once" \
+  "(only it), then denies carol's older sessions; the runbook rotates; an Incident Manager incident" \
+  "opens; a notice goes out."
 act guardduty-translator "gd-redelivery" "$(event events/guardduty-translator/iam-user.json "$carol_leaked" carol)" \
   "The same finding is delivered again: nothing new."
 act guardduty-translator "gd-second-finding" "$(event events/guardduty-translator/iam-user-second-finding.json "$carol_leaked" carol)" \
   "A second finding on carol one second later, across :15 (where the seed's rounded token changes):" \
-  "the 15-minute window per user holds, nothing new."
+  "the key is Inactive and was last used before the cut-off, and the 15-minute window per user holds:" \
+  "nothing new."
 act guardduty-translator "gd-custom-source" "$(event events/guardduty-translator/seed-custom-source.json "$carol_leaked" carol)" \
   "The seed's own test event, from the custom source custom.guardduty.simulation: anyone could" \
   "have put it on the bus, so it is refused (403) unless TRUSTED_CUSTOM_SOURCES lists it."
@@ -150,6 +153,27 @@ act deactivate-key "session-key" "$(signed "$work/handoff-session-key.json")" \
   "An ASIA session key of app-role leaked. It cannot be deactivated: every older session of the role is denied."
 act deactivate-key "root" "events/deactivate-key/root.json" \
   "The root user's key is in use. IAM cannot contain root: a critical notice, no write."
+
+say ""; say "## The contained key was a false positive: alice's key is the nightly export's, rotated on schedule."
+keyguard=target/debug/keyguard
+cli() { AWS_ENDPOINT_URL="$endpoint" AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
+  NOTICE_TOPIC_ARN="$topic" "$keyguard" "$@"; }
+if $dry_run; then
+  say "   (dry run: nothing was contained, so there is nothing to audit or undo)"
+else
+  say "   keyguard audit --key $alice_leaked: why keyguard touched it, from the ledger."
+  if $quiet; then cli audit --key "$alice_leaked" > /dev/null; else cli audit --format table --key "$alice_leaked" | sed 's/^/   /'; fi
+  say "   keyguard undo --key $alice_leaked --reason \"nightly export key, rotated on schedule\": the key"
+  say "   Active again (nobody changed it since), the revocation taken back (alice had none before)."
+  cli undo --key "$alice_leaked" --reason "nightly export key, rotated on schedule" > "$work/undo.jsonl"
+  $PY -c 'import json,sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if "steps" in r:
+        print(json.dumps({"act": "false-positive-undo", "result": r}))' "$work/undo.jsonl" >> "$results"
+  say "   The audit now ends with the undo: who, and why."
+  if $quiet; then cli audit --key "$alice_leaked" > /dev/null; else cli audit --format table --key "$alice_leaked" | sed 's/^/   /'; fi
+fi
 
 $quiet || $PY tools/demo_world.py table "$endpoint" "after"
 $PY tools/demo_world.py check "$endpoint" "$work/world.json" "$results" "$dry_run"

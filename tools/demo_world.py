@@ -16,7 +16,7 @@ import boto3
 
 REVOKE_POLICY = "keyguard-revoke-older-sessions"
 # What the translator does for a finding on a user's key, in order.
-TRANSLATOR_STEPS = ("start_runbook", "revoke_sessions", "open_incident", "notify")
+TRANSLATOR_STEPS = ("deactivate_key", "revoke_sessions", "start_runbook", "open_incident", "notify")
 RUNBOOK = "keyguard-RotateCompromisedKey"
 USERS = ("ci-deployer", "admin", "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan")
 # The webhook secrets createkey-detector reads; their URLs point at the launcher's sink.
@@ -84,13 +84,26 @@ def setup(endpoint):
     iam.create_role(RoleName="app-role", AssumeRolePolicyDocument=json.dumps(trust))
     # carol's key is the one GuardDuty finds; the runbook comes from infra/.
     iam.create_user(UserName="carol", Tags=[{"Key": "UserType", "Value": "employee"}])
-    carol_leaked, carol_spare = (iam.create_access_key(UserName="carol")["AccessKey"]["AccessKeyId"] for _ in range(2))
+    carol_keys = [iam.create_access_key(UserName="carol")["AccessKey"] for _ in range(2)]
+    carol_leaked, carol_spare = (k["AccessKeyId"] for k in carol_keys)
+    # The attacker used carol's key (IAM records its last use): once it is contained and
+    # its sessions denied, a later finding about it has no session left to end.
+    boto3.client("iam", **{**kw, "aws_access_key_id": carol_leaked,
+                           "aws_secret_access_key": carol_keys[0]["SecretAccessKey"]}).get_user()
     boto3.client("ssm", **kw).create_document(
         Name=RUNBOOK, DocumentType="Automation", DocumentFormat="YAML",
         Content=open("infra/shared/runbook-rotate-compromised-key.yaml").read())
+    # As infra/shared's table: the key, and the indexes `keyguard audit` and `undo` query.
+    indexed = ("key_id", "user_key", "event_id", "day")
     ddb.create_table(TableName="keyguard-ledger", BillingMode="PAY_PER_REQUEST",
-                     AttributeDefinitions=[{"AttributeName": "idempotency_key", "AttributeType": "S"}],
-                     KeySchema=[{"AttributeName": "idempotency_key", "KeyType": "HASH"}])
+                     AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"}
+                                           for a in ("idempotency_key", "at") + indexed],
+                     KeySchema=[{"AttributeName": "idempotency_key", "KeyType": "HASH"}],
+                     GlobalSecondaryIndexes=[
+                         {"IndexName": "by-" + a.split("_")[0], "Projection": {"ProjectionType": "ALL"},
+                          "KeySchema": [{"AttributeName": a, "KeyType": "HASH"},
+                                        {"AttributeName": "at", "KeyType": "RANGE"}]}
+                         for a in indexed])
     # dave is a machine user whose key lives in a keyguard-managed secret.
     iam.create_user(UserName="dave", Tags=[{"Key": "UserType", "Value": "machine"}])
     dave = iam.create_access_key(UserName="dave")["AccessKey"]
@@ -227,8 +240,14 @@ def check(endpoint, world_file, results_file, dry_run):
         "root": (403, [("notify", applied)]),
         "gd-finding": (act_code, [(a, applied) for a in TRANSLATOR_STEPS]),
         # Dry run records nothing, so a redelivery is planned again; applied, it is a duplicate.
-        "gd-redelivery": (act_code, [(a, "planned" if dry else "duplicate") for a in TRANSLATOR_STEPS]),
-        "gd-second-finding": (act_code, [(a, "planned" if dry else "suppressed") for a in TRANSLATOR_STEPS]),
+        # Applied, carol's key is Inactive by then and was last used before the cut-off: only
+        # the rest is planned, and each is a duplicate.
+        "gd-redelivery": (act_code, [(a, "planned") for a in TRANSLATOR_STEPS] if dry
+                          else [(a, "duplicate") for a in TRANSLATOR_STEPS[2:]]),
+        # The key is Inactive and was last used before the cut-off in force: nothing to
+        # contain, and the rest is held by the window (dry run: all planned again).
+        "gd-second-finding": (act_code, [(a, "planned") for a in TRANSLATOR_STEPS] if dry
+                              else [(a, "suppressed") for a in TRANSLATOR_STEPS[2:]]),
         "gd-custom-source": (403, []),
         # Each person is told first; their key action waits for that email.
         "age-scan": (act_code, [("send_email", applied), ("deactivate_key", applied),
@@ -247,6 +266,10 @@ def check(endpoint, world_file, results_file, dry_run):
         "rotate-test": (500, []) if dry else (200, [("test_pending_key", "applied")]),
         "rotate-finish": (500, []) if dry else (200, [("promote_pending", "applied"), ("deactivate_key", "applied")]),
     }
+    if not dry:
+        # alice's key was a false positive: keyguard undo takes the policy back, then the key.
+        expect_acts["false-positive-undo"] = (200, [("restore_policy", "applied"), ("reactivate_key", "applied"),
+                                                    ("notify", "applied")])
     failures, passed = [], 0
 
     def expect(ok, what):
@@ -281,13 +304,15 @@ def check(endpoint, world_file, results_file, dry_run):
     expect(posts == want_posts, f"webhook posts {posts}, expected {want_posts}")
     expect(all(p["body"].get("allowed_mentions") == {"parse": []} for p in webhook_posts(endpoint) if p["channel"] == "discord"),
            "every Discord post has allowed_mentions empty")
-    expect(keys[world["alice_leaked"]][1] == leaked, f"alice's leaked key is {keys[world['alice_leaked']][1]}, expected {leaked}")
+    # Contained, then undone as a false positive: Active again.
+    expect(keys[world["alice_leaked"]][1] == "Active", f"alice's undone key is {keys[world['alice_leaked']][1]}")
     expect(keys[world["alice_spare"]][1] == "Active", "alice's other key must stay Active")
     expect(keys[world["bob_key"]][1] == "Inactive", "bob's key must stay Inactive")
     expect((REVOKE_POLICY in policies) != dry, f"app-role policies {policies}")
     # Each contained user's older sessions are denied; a user keyguard never contained has
     # no such policy.
-    for user, contained in (("alice", True), ("carol", True), ("bob", True), ("grace", False)):
+    # alice's was taken back by keyguard undo.
+    for user, contained in (("alice", False), ("carol", True), ("bob", True), ("grace", False)):
         has = REVOKE_POLICY in user_policies(endpoint, user)
         expect(has == (contained and not dry), f"{user}'s inline policies: revocation {has}")
     expect(keys[world["carol_leaked"]][1] == leaked, f"carol's key is {keys[world['carol_leaked']][1]}, expected {leaked}")
@@ -324,12 +349,13 @@ def check(endpoint, world_file, results_file, dry_run):
     if not dry:
         leaked = records.get("keyguard:deactivated:" + world["alice_leaked"], {})
         expect("contained_at" in leaked, f"alice's contained key has no containment record: {leaked}")
-    # The translator: 4 steps + 4 windows + 4 suppressed rows.
+    # The translator: 5 steps + 3 windows, and the second finding's 3 suppressed rows.
     # deactivate-key: leaked-key's key and sessions, bob's sessions, session-key, root,
     # missing-user's notice, and the key and sessions of each of the two hand-offs the
     # detector made (the forged hand-off writes nothing); the detector: 2 x 4.
-    want_rows = {} if dry else {"deactivate-key": 10, "guardduty-translator": 12, "secrets-rotator": 5,
-                                "age-rotation": 7, "createkey-detector": 8}
+    # keyguard undo: alice's policy, her key, and the notice.
+    want_rows = {} if dry else {"deactivate-key": 10, "guardduty-translator": 11, "secrets-rotator": 5,
+                                "age-rotation": 7, "createkey-detector": 8, "keyguard-undo": 3}
     expect(rows == want_rows, f"ledger rows per function {rows}, expected {want_rows}")
     for f in failures:
         print(f"demo: MISSING: {f}")

@@ -14,10 +14,16 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+#[cfg(feature = "aws")]
+mod audit;
 mod facts;
+#[cfg(feature = "aws")]
+mod ledger;
 mod replay;
 #[cfg(feature = "aws")]
 mod scan;
+#[cfg(feature = "aws")]
+mod undo;
 
 #[derive(Parser)]
 #[command(
@@ -72,6 +78,83 @@ enum Command {
         #[arg(long, conflicts_with = "apply", hide = true)]
         dry_run: bool,
     },
+    /// keyguard's timeline from the ledger (LEDGER_TABLE): time, function, action,
+    /// outcome, event, source (or who undid it) and reason, oldest first. A table on a
+    /// terminal, JSON lines when piped.
+    #[cfg(feature = "aws")]
+    Audit {
+        #[command(flatten)]
+        whose: Whose,
+        /// Every step since this time (RFC 3339).
+        #[arg(long, group = "whose")]
+        since: Option<String>,
+        /// `table` or `json` (lines); by default a table on a terminal, JSON when piped.
+        #[arg(long, value_enum)]
+        format: Option<audit::Format>,
+    },
+    /// Reverse what keyguard's containment did for an event or a key: re-activate a key
+    /// it deactivated (if nobody changed it since) and take back its revocation policy.
+    /// Refuses, saying why, whatever it cannot prove it did.
+    #[cfg(feature = "aws")]
+    Undo {
+        #[command(flatten)]
+        whose: Whose,
+        /// Why: recorded in the ledger with your identity, and in the notice.
+        #[arg(long)]
+        reason: String,
+        /// Print what it would do, and do nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// Whose steps: exactly one of these (or, for audit, --since).
+#[derive(clap::Args)]
+#[group(id = "whose", required = true, multiple = false)]
+struct Whose {
+    /// An access key id.
+    #[arg(long)]
+    key: Option<String>,
+    /// An IAM user name (audit only).
+    #[arg(long)]
+    user: Option<String>,
+    /// The event id keyguard keyed the steps on (the EventBridge id, a GuardDuty
+    /// finding's id, a hand-off's).
+    #[arg(long)]
+    event: Option<String>,
+}
+
+#[cfg(feature = "aws")]
+impl Whose {
+    fn find(&self, since: Option<&str>) -> Result<keyguard_aws::history::Find, InputError> {
+        use keyguard_aws::history::Find;
+        if let Some(raw) = since {
+            let t = keyguard_core::parse_time(raw)
+                .ok_or_else(|| InputError(format!("--since: not a time: {raw:?}")))?;
+            return Ok(Find::Since(t));
+        }
+        match (&self.key, &self.user, &self.event) {
+            (Some(k), _, _) => keyguard_core::AccessKeyId::parse(k)
+                .map(|k| Find::Key(k.to_string()))
+                .map_err(|e| InputError(format!("--key: {e}"))),
+            (_, Some(u), _) => Ok(Find::User(u.clone())),
+            (_, _, Some(e)) => Ok(Find::Event(e.clone())),
+            _ => Err(InputError("name a --key, --user or --event".into())),
+        }
+    }
+}
+
+/// A command's answer to its exit code: 0 when all went, 1 when not, 2 for bad input.
+#[cfg(feature = "aws")]
+fn exit(result: Result<bool, InputError>) -> ExitCode {
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(InputError(e)) => {
+            eprintln!("keyguard: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -175,14 +258,28 @@ fn main() -> ExitCode {
             }
         }
         #[cfg(feature = "aws")]
-        Command::Scan { apply, yes, .. } => match scan::scan(apply, yes) {
-            Ok(true) => ExitCode::SUCCESS,
-            Ok(false) => ExitCode::from(1),
-            Err(InputError(e)) => {
-                eprintln!("keyguard: {e}");
-                ExitCode::from(2)
-            }
-        },
+        Command::Scan { apply, yes, .. } => exit(scan::scan(apply, yes)),
+        #[cfg(feature = "aws")]
+        Command::Audit {
+            whose,
+            since,
+            format,
+        } => exit(
+            whose
+                .find(since.as_deref())
+                .and_then(|f| audit::audit(f, format)),
+        ),
+        #[cfg(feature = "aws")]
+        Command::Undo {
+            whose,
+            reason,
+            dry_run,
+        } => exit(match whose.user {
+            Some(_) => Err(InputError(
+                "undo takes --key or --event: a user's every containment is too much to reverse at once".into(),
+            )),
+            None => whose.find(None).and_then(|f| undo::undo(f, &reason, dry_run)),
+        }),
         Command::Plan {
             function,
             facts,

@@ -30,11 +30,7 @@ fn confirmed(steps: usize) -> Result<bool, InputError> {
 }
 
 pub fn scan(apply: bool, yes: bool) -> Result<bool, InputError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| InputError(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(async {
+    crate::ledger::runtime()?.block_on(async {
         let app = App::from_environment().await.map_err(InputError)?;
         let now = chrono::Utc::now();
         let (scan, source) = app

@@ -8,3 +8,4 @@ pub mod policies;
 pub mod rotation;
 pub mod sweep;
 pub mod translator;
+pub mod undo;

@@ -1,0 +1,89 @@
+//! `keyguard undo --event ID | --key KEY --reason TEXT [--dry-run]`: reverses what
+//! keyguard's containment did for that event or key (`keyguard_core::policy::undo`
+//! decides), with the caller's own credentials. Each reversal is a ledger row under
+//! `keyguard-undo` with the caller's identity and the reason, then a notice.
+
+use crate::ledger::{open, runtime};
+use crate::InputError;
+use keyguard_aws::history::Find;
+use keyguard_aws::iam::Iam;
+use keyguard_aws::{AwsEffects, SnsNotifier};
+use keyguard_core::policy::undo::{self, Current, Read};
+use keyguard_core::{ErrorKind, Principal};
+use serde_json::json;
+
+/// What IAM says now about each thing a reversal would change.
+async fn current(iam: &Iam, reads: &[Read]) -> Result<Current, InputError> {
+    let mut now = Current::default();
+    for read in reads {
+        match read {
+            Read::Key { user, key_id } => {
+                let status = match iam.key_status(user, key_id).await {
+                    Ok(s) => Some(keyguard_core::policy::containment::KeyStatus::from_iam(&s)),
+                    Err(e) if e.kind == ErrorKind::NotFound => None,
+                    Err(e) => return Err(InputError(format!("reading key {key_id}: {e}"))),
+                };
+                now.keys.insert(key_id.to_string(), status);
+            }
+            Read::Policy { user, policy_name } => {
+                let document = iam
+                    .inline_policy(&Principal::User(user.clone()), policy_name)
+                    .await
+                    .map_err(|e| InputError(format!("reading {user}'s policy: {e}")))?;
+                now.policies
+                    .insert(user.as_str().to_ascii_lowercase(), document);
+            }
+        }
+    }
+    Ok(now)
+}
+
+/// Whether everything asked was reversed (or had been before).
+pub fn undo(find: Find, reason: &str, dry_run: bool) -> Result<bool, InputError> {
+    if reason.trim().is_empty() {
+        return Err(InputError("--reason must say why".into()));
+    }
+    runtime()?.block_on(async {
+        let opened = open().await?;
+        let now = chrono::Utc::now();
+        let records = opened
+            .ledger
+            .history(&find, now)
+            .await
+            .map_err(|e| InputError(format!("reading the ledger: {e}")))?;
+        if records.is_empty() {
+            return Err(InputError(format!(
+                "the ledger has no step for {find:?}: nothing keyguard did to undo"
+            )));
+        }
+        let caller = keyguard_aws::identity::caller_arn(&opened.sdk)
+            .await
+            .map_err(|e| InputError(format!("who is asking (sts:GetCallerIdentity): {e}")))?;
+        let iam = Iam::new(&opened.sdk);
+        let current = current(&iam, &undo::reads(&records)).await?;
+        let decided = undo::decide(&records, &current, reason, &caller);
+        let effects =
+            AwsEffects::iam_only(iam, SnsNotifier::configured(&opened.sdk, &opened.common));
+        let dry_run = dry_run || opened.common.dry_run;
+        let mut all_done = decided.refused.is_empty();
+        for step in &decided.already {
+            crate::emit(&json!({"already_undone": step}));
+        }
+        for refusal in &decided.refused {
+            crate::emit(&json!({"refused": refusal}));
+        }
+        for plan in decided.plans {
+            let report = keyguard_core::execute(plan, &effects, &opened.ledger, dry_run, now).await;
+            all_done &= report.steps.iter().all(|s| {
+                matches!(
+                    s.outcome,
+                    keyguard_core::Outcome::Applied { .. }
+                        | keyguard_core::Outcome::Duplicate
+                        | keyguard_core::Outcome::Planned
+                )
+            });
+            crate::emit(&serde_json::to_value(&report).unwrap_or_default());
+        }
+        Ok(all_done)
+    })
+}

@@ -1,0 +1,240 @@
+use super::*;
+use crate::time::{parse_time, Timestamp};
+
+const KEY: &str = "AKIAIOSFODNN7EXAMPLE";
+const BY: &str = "arn:aws:sts::123456789012:assumed-role/oncall/jane";
+
+fn at(s: &str) -> Timestamp {
+    parse_time(s).unwrap()
+}
+
+fn row(function: &str, action: &str, at_: &str, replaces: Option<Prior>) -> Record {
+    Record {
+        at: at(at_),
+        ran_at: None,
+        function: function.into(),
+        action: action.into(),
+        status: "done".into(),
+        reason: "why".into(),
+        outcome: None,
+        event_id: Some("ev-1".into()),
+        classifier_source: Some("cloudtrail".into()),
+        user: Some("Bob".into()),
+        key_id: Some(KEY.into()),
+        account: Some("123456789012".into()),
+        replaces,
+        idempotency_key: format!("{function}:{action}:123456789012:{KEY}:ev-1:{at_}"),
+    }
+}
+
+fn deactivated() -> Record {
+    row(
+        "deactivate-key",
+        "deactivate_key",
+        "2026-12-03T10:00:00Z",
+        Some(Prior::KeyStatus {
+            status: "Active".into(),
+        }),
+    )
+}
+
+fn revoked(at_: &str, before: Option<&str>) -> Record {
+    let mut r = row(
+        "deactivate-key",
+        "revoke_sessions",
+        at_,
+        Some(Prior::InlinePolicy {
+            document: before.map(str::to_owned),
+        }),
+    );
+    let detail = revocation::applied_detail("keyguard-revoke-older-sessions", at(at_));
+    r.outcome = Some(serde_json::json!({"outcome": "applied", "detail": detail}).to_string());
+    r
+}
+
+fn now(status: Option<KeyStatus>, policy: Option<String>) -> Current {
+    Current {
+        keys: BTreeMap::from([(KEY.to_owned(), status)]),
+        policies: BTreeMap::from([("bob".to_owned(), policy)]),
+    }
+}
+
+fn policy_at(s: &str) -> Option<String> {
+    Some(revocation::policy_document(at(s)))
+}
+
+fn names(plan: &Plan) -> Vec<&'static str> {
+    plan.steps.iter().map(|s| s.action.name()).collect()
+}
+
+#[test]
+fn a_containment_is_reversed_exactly_from_what_each_write_replaced() {
+    // One run's steps share its time.
+    let rows = [deactivated(), revoked("2026-12-03T10:00:00Z", None)];
+    assert_eq!(
+        reads(&rows),
+        [
+            Read::Key {
+                user: UserName::parse("Bob").unwrap(),
+                key_id: AccessKeyId::parse(KEY).unwrap()
+            },
+            Read::Policy {
+                user: UserName::parse("Bob").unwrap(),
+                policy_name: "keyguard-revoke-older-sessions".into()
+            }
+        ]
+    );
+    let current = now(Some(KeyStatus::Inactive), policy_at("2026-12-03T10:00:00Z"));
+    let undo = decide(&rows, &current, "false positive: CI's own key", BY);
+    assert!(undo.refused.is_empty(), "{:?}", undo.refused);
+    let [plan] = &undo.plans[..] else {
+        panic!("{undo:#?}")
+    };
+    assert_eq!(plan.function, UNDO);
+    assert_eq!(plan.event_id.as_deref(), Some("ev-1"));
+    assert_eq!(plan.classifier_source.as_deref(), Some(BY));
+    // The later write first: the policy (there was none), then the key.
+    assert_eq!(names(plan), ["restore_policy", "reactivate_key", "notify"]);
+    assert!(matches!(
+        &plan.steps[0].action,
+        Action::RestorePolicy { document: None, user, .. } if user.as_str() == "Bob"
+    ));
+    assert!(matches!(
+        &plan.steps[1].action,
+        Action::ReactivateKey { key_id, .. } if key_id.as_str() == KEY
+    ));
+    assert_eq!(
+        plan.steps[1].idempotency_key,
+        reversal_key("reactivate_key", &rows[0].idempotency_key)
+    );
+    assert!(plan.steps[1]
+        .reason
+        .contains("false positive: CI's own key"));
+    // The notice goes once the reversals went through, and says who and why.
+    assert_eq!(
+        plan.steps[2].after.as_ref(),
+        Some(&plan.steps[1].idempotency_key)
+    );
+    let Action::Notify { notice } = &plan.steps[2].action else {
+        panic!()
+    };
+    assert_eq!(notice.facts["by"], BY);
+    assert_eq!(notice.facts["reason"], "false positive: CI's own key");
+}
+
+#[test]
+fn an_undo_done_before_is_not_done_again() {
+    let mut rows = vec![deactivated()];
+    let mut reversal = row(
+        "keyguard-undo",
+        "reactivate_key",
+        "2026-12-03T11:00:00Z",
+        None,
+    );
+    reversal.idempotency_key = reversal_key("reactivate_key", &rows[0].idempotency_key);
+    rows.push(reversal);
+    let undo = decide(&rows, &now(Some(KeyStatus::Active), None), "r", BY);
+    assert!(
+        undo.plans.is_empty() && undo.refused.is_empty(),
+        "{undo:#?}"
+    );
+    assert_eq!(undo.already, [rows[0].idempotency_key.clone()]);
+    // A reversal that failed did not happen: it is planned again.
+    rows[1].status = "failed".into();
+    let undo = decide(&rows, &now(Some(KeyStatus::Inactive), None), "r", BY);
+    assert_eq!(names(&undo.plans[0]), ["reactivate_key", "notify"]);
+}
+
+#[test]
+fn what_undo_cannot_prove_or_must_not_reverse_is_refused_with_why() {
+    let refused = |rows: &[Record], current: &Current| -> Vec<String> {
+        let undo = decide(rows, current, "r", BY);
+        assert!(undo.plans.is_empty(), "{undo:#?}");
+        undo.refused.into_iter().map(|r| r.why).collect()
+    };
+    let inactive = now(Some(KeyStatus::Inactive), None);
+    // Someone re-activated the key since; the key was deleted.
+    let why = refused(&[deactivated()], &now(Some(KeyStatus::Active), None));
+    assert!(why[0].contains("status changed since"), "{why:?}");
+    let why = refused(&[deactivated()], &now(None, None));
+    assert!(why[0].contains("deleted key cannot be restored"), "{why:?}");
+    // Another function's writes; a deletion; the runbook's rotation.
+    let aged = row(
+        "age-rotation",
+        "deactivate_key",
+        "2026-12-03T10:00:00Z",
+        deactivated().replaces,
+    );
+    let deleted = row("age-rotation", "delete_key", "2026-12-03T10:00:00Z", None);
+    let rotated = row(
+        "secrets-rotator",
+        "promote_pending",
+        "2026-12-03T10:00:00Z",
+        None,
+    );
+    for r in [aged, deleted, rotated] {
+        let why = refused(&[r], &inactive);
+        assert!(why[0].contains("is not containment"), "{why:?}");
+    }
+    let runbook = row(
+        "guardduty-translator",
+        "start_runbook",
+        "2026-12-03T10:00:00Z",
+        None,
+    );
+    assert!(refused(&[runbook], &inactive)[0].contains("rotation"));
+    // No snapshot; a key that was Inactive already; a step never settled.
+    let bare = row(
+        "deactivate-key",
+        "deactivate_key",
+        "2026-12-03T10:00:00Z",
+        None,
+    );
+    assert!(refused(&[bare], &inactive)[0].contains("no snapshot"));
+    let was_inactive = row(
+        "deactivate-key",
+        "deactivate_key",
+        "2026-12-03T10:00:00Z",
+        Some(Prior::KeyStatus {
+            status: "Inactive".into(),
+        }),
+    );
+    assert!(refused(&[was_inactive], &inactive)[0].contains("already Inactive"));
+    let mut unsettled = deactivated();
+    unsettled.status = "unknown".into();
+    assert!(refused(&[unsettled], &inactive)[0].contains("never settled"));
+    // A revocation written again since (another containment moved the cut-off).
+    let moved = now(Some(KeyStatus::Inactive), policy_at("2026-12-03T12:00:00Z"));
+    let why = refused(&[revoked("2026-12-03T10:00:01Z", None)], &moved);
+    assert!(why[0].contains("written again since"), "{why:?}");
+    // Failed and suppressed steps wrote nothing: neither reversed nor refused.
+    let mut failed = deactivated();
+    failed.status = "failed".into();
+    let undo = decide(&[failed], &inactive, "r", BY);
+    assert_eq!(undo, Undo::default());
+}
+
+#[test]
+fn two_revocations_of_one_user_are_taken_back_newest_first() {
+    let earlier_doc = policy_at("2026-12-01T09:00:00Z");
+    let rows = [
+        revoked("2026-12-03T10:00:01Z", earlier_doc.as_deref()),
+        revoked(
+            "2026-12-03T10:05:00Z",
+            policy_at("2026-12-03T10:00:01Z").as_deref(),
+        ),
+    ];
+    let current = now(None, policy_at("2026-12-03T10:05:00Z"));
+    let undo = decide(&rows, &current, "r", BY);
+    assert!(undo.refused.is_empty(), "{:?}", undo.refused);
+    let docs: Vec<Option<String>> = undo.plans[0]
+        .steps
+        .iter()
+        .filter_map(|s| match &s.action {
+            Action::RestorePolicy { document, .. } => Some(document.clone()),
+            _ => None,
+        })
+        .collect();
+    // The later one puts back the earlier one's, which puts back what was there before.
+    assert_eq!(docs, [policy_at("2026-12-03T10:00:01Z"), earlier_doc]);
+}
