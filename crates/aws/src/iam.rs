@@ -39,15 +39,7 @@ impl Iam {
         user: &UserName,
         key_id: &AccessKeyId,
     ) -> Result<(), EffectError> {
-        self.client
-            .update_access_key()
-            .user_name(user.as_str())
-            .access_key_id(key_id.as_str())
-            .status(StatusType::Inactive)
-            .send()
-            .await
-            .map_err(|e| effect_error(&e))?;
-        Ok(())
+        self.set_status(user, key_id, StatusType::Inactive).await
     }
 
     /// `UpdateAccessKey Status=Active`: only `keyguard undo` calls it.
@@ -56,15 +48,55 @@ impl Iam {
         user: &UserName,
         key_id: &AccessKeyId,
     ) -> Result<(), EffectError> {
+        self.set_status(user, key_id, StatusType::Active).await
+    }
+
+    async fn set_status(
+        &self,
+        user: &UserName,
+        key_id: &AccessKeyId,
+        status: StatusType,
+    ) -> Result<(), EffectError> {
         self.client
             .update_access_key()
             .user_name(user.as_str())
             .access_key_id(key_id.as_str())
-            .status(StatusType::Active)
+            .status(status)
             .send()
             .await
             .map_err(|e| effect_error(&e))?;
         Ok(())
+    }
+
+    /// `PutUserPolicy` or `PutRolePolicy`.
+    async fn put_policy(
+        &self,
+        principal: &Principal,
+        policy_name: &str,
+        document: String,
+    ) -> Result<(), EffectError> {
+        match principal {
+            Principal::Role(role) => self
+                .client
+                .put_role_policy()
+                .role_name(role.as_str())
+                .policy_name(policy_name)
+                .policy_document(document)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| effect_error(&e)),
+            Principal::User(user) => self
+                .client
+                .put_user_policy()
+                .user_name(user.as_str())
+                .policy_name(policy_name)
+                .policy_document(document)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| effect_error(&e)),
+        }
     }
 
     /// The user's inline policy put back: this document, or none at all (a policy
@@ -76,16 +108,10 @@ impl Iam {
         document: Option<&str>,
     ) -> Result<(), EffectError> {
         let done = match document {
-            Some(d) => self
-                .client
-                .put_user_policy()
-                .user_name(user.as_str())
-                .policy_name(policy_name)
-                .policy_document(d)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| effect_error(&e)),
+            Some(d) => {
+                self.put_policy(&Principal::User(user.clone()), policy_name, d.to_owned())
+                    .await
+            }
             None => self
                 .client
                 .delete_user_policy()
@@ -167,29 +193,9 @@ impl Iam {
         prior: Option<&str>,
     ) -> Result<Timestamp, EffectError> {
         let cut_off = revocation::cut_off(issued_before, chrono::Utc::now(), prior);
-        let document = revocation::policy_document(cut_off);
-        match principal {
-            Principal::Role(role) => self
-                .client
-                .put_role_policy()
-                .role_name(role.as_str())
-                .policy_name(policy_name)
-                .policy_document(document)
-                .send()
-                .await
-                .map(|_| cut_off)
-                .map_err(|e| effect_error(&e)),
-            Principal::User(user) => self
-                .client
-                .put_user_policy()
-                .user_name(user.as_str())
-                .policy_name(policy_name)
-                .policy_document(document)
-                .send()
-                .await
-                .map(|_| cut_off)
-                .map_err(|e| effect_error(&e)),
-        }
+        self.put_policy(principal, policy_name, revocation::policy_document(cut_off))
+            .await?;
+        Ok(cut_off)
     }
 }
 
