@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
 use keyguard_core::policy::containment::SelfIdentity;
+use keyguard_testkit::report::{pairs, steps};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -120,26 +121,6 @@ impl World {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     }
-}
-
-fn steps(report: &Value) -> Vec<(String, String)> {
-    report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["action"]["type"].as_str().unwrap().to_owned(),
-                s["outcome"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter()
-        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-        .collect()
 }
 
 #[test]

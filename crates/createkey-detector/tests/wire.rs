@@ -10,6 +10,7 @@ use createkey_detector::{App, Settings};
 use keyguard_aws::lambda::Handler;
 use keyguard_core::Report;
 use keyguard_testkit::receiver::{Receiver, Reply};
+use keyguard_testkit::report::pairs;
 use keyguard_testkit::{logs, moto, unique};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -119,12 +120,6 @@ fn outcomes(report: &Report) -> Vec<(String, String)> {
         .steps
         .iter()
         .map(|s| (s.step.action.name().to_owned(), s.outcome.name().to_owned()))
-        .collect()
-}
-
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect()
 }
 

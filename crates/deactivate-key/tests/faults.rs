@@ -11,6 +11,7 @@ use futures::stream::{self, StreamExt};
 use keyguard_aws::lambda::Handler;
 use keyguard_core::policy::containment::SelfIdentity;
 use keyguard_testkit::faults::FaultProxy;
+use keyguard_testkit::report::steps;
 use keyguard_testkit::{moto, unique};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -39,21 +40,6 @@ fn event(key: &str, user: &str) -> Value {
         .replace("user/alice", &format!("user/{user}"))
         .replace("6f1c2d3e-0000-4000-8000-000000000002", &unique("ev"));
     serde_json::from_str(&text).unwrap()
-}
-
-/// Steps of a report: (action, outcome).
-fn steps(report: &Value) -> Vec<(String, String)> {
-    report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["action"]["type"].as_str().unwrap().to_owned(),
-                s["outcome"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
 }
 
 /// Invokes as Lambda does: again while the invocation fails, up to `ATTEMPTS` times.

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 const RUNBOOK: &str = "keyguard-RotateCompromisedKey";
 const PLAN: &str = "arn:aws:ssm-incidents::123456789012:response-plan/keyguard-key-compromise";
 
+use keyguard_testkit::report::{pairs, steps as outcomes};
 use keyguard_testkit::unique;
 
 fn at(rfc3339: &str) -> Timestamp {
@@ -151,26 +152,6 @@ fn sample(name: &str, key: &str, user: &str) -> Value {
         .replace("\"alice\"", &format!("\"{user}\""))
         .replace("6f1c2d3e-0000-4000-8000-00000000001", &unique("ev"));
     serde_json::from_str(&text).unwrap()
-}
-
-fn outcomes(report: &Value) -> Vec<(String, String)> {
-    report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["action"]["type"].as_str().unwrap().to_owned(),
-                s["outcome"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect()
 }
 
 #[tokio::test]

@@ -25,6 +25,7 @@ pub mod logs;
 pub mod moto;
 pub mod policy;
 pub mod receiver;
+pub mod report;
 #[cfg(feature = "sns")]
 pub mod sns;
 
