@@ -8,7 +8,8 @@ use crate::InputError;
 use keyguard_aws::history::Find;
 use keyguard_aws::iam::Iam;
 use keyguard_aws::{AwsEffects, SnsNotifier};
-use keyguard_core::policy::undo::{self, Current, Read};
+use keyguard_core::history::Record;
+use keyguard_core::policy::undo::{self, Asked, Current, Read};
 use keyguard_core::{ErrorKind, Principal};
 use serde_json::json;
 
@@ -46,22 +47,45 @@ pub fn undo(find: Find, reason: &str, dry_run: bool) -> Result<bool, InputError>
     runtime()?.block_on(async {
         let opened = open().await?;
         let now = chrono::Utc::now();
-        let records = opened
-            .ledger
-            .history(&find, now)
-            .await
-            .map_err(|e| InputError(format!("reading the ledger: {e}")))?;
-        if records.is_empty() {
+        let read = |e: keyguard_core::EffectError| InputError(format!("reading the ledger: {e}"));
+        let asked_rows = opened.ledger.history(&find, now).await.map_err(read)?;
+        if asked_rows.is_empty() {
             return Err(InputError(format!(
                 "the ledger has no step for {find:?}: nothing keyguard did to undo"
             )));
         }
+        let asked = match &find {
+            Find::Key(k) => Asked::Key(k.clone()),
+            Find::Event(e) => Asked::Event(e.clone()),
+            Find::User(_) | Find::Since(_) => {
+                return Err(InputError("undo takes --key or --event".into()))
+            }
+        };
+        // Everything else the ledger holds about the same keys and users: what still
+        // stands on a containment decides whether it may be undone.
+        let mut related: Vec<Find> = Vec::new();
+        for r in &asked_rows {
+            if let Some(k) = &r.key_id {
+                related.push(Find::Key(k.clone()));
+            }
+            if let Some(u) = &r.user {
+                related.push(Find::User(u.clone()));
+            }
+        }
+        related.sort_by_key(|f| format!("{f:?}"));
+        related.dedup();
+        let mut records: Vec<Record> = asked_rows;
+        for f in &related {
+            records.extend(opened.ledger.history(f, now).await.map_err(read)?);
+        }
+        records.sort_by(|a, b| a.idempotency_key.cmp(&b.idempotency_key));
+        records.dedup_by(|a, b| a.idempotency_key == b.idempotency_key);
         let caller = keyguard_aws::identity::caller_arn(&opened.sdk)
             .await
             .map_err(|e| InputError(format!("who is asking (sts:GetCallerIdentity): {e}")))?;
         let iam = Iam::new(&opened.sdk);
         let current = current(&iam, &undo::reads(&records)).await?;
-        let decided = undo::decide(&records, &current, reason, &caller);
+        let decided = undo::decide(&asked, &records, &current, reason, &caller);
         let effects =
             AwsEffects::iam_only(iam, SnsNotifier::configured(&opened.sdk, &opened.common));
         let dry_run = dry_run || opened.common.dry_run;

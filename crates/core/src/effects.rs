@@ -311,13 +311,19 @@ async fn snapshot<E: Effects + Sync, L: Ledger + Sync>(
     entry: &LedgerEntry,
     ledger_down: bool,
 ) -> Result<Option<Prior>, Outcome> {
-    let prior = effects.before(&step.action).await.map_err(|e| {
-        let message = format!(
-            "not taken: reading the state it would replace: {}",
-            e.message
-        );
-        applied(Err(EffectError { message, ..e }), &None)
-    })?;
+    let prior = match effects.before(&step.action).await {
+        Ok(p) => p,
+        // Not listed (IAM's listing can lag a new key): the write itself says whether the
+        // key is there, as it did before snapshots; nothing is kept, so undo refuses it.
+        Err(e) if e.kind == ErrorKind::NotFound => None,
+        Err(e) => {
+            let message = format!(
+                "not taken: reading the state it would replace: {}",
+                e.message
+            );
+            return Err(applied(Err(EffectError { message, ..e }), &None));
+        }
+    };
     if let (Some(p), false) = (&prior, ledger_down) {
         ledger
             .record_prior(entry, p)

@@ -215,12 +215,15 @@ impl Action {
     /// its client token). Such steps go ahead when the ledger cannot be reached: a late
     /// containment is worse than a repeated one.
     pub fn repeat_is_harmless(&self) -> bool {
+        // An undo is never made without its ledger row: with the ledger down it waits.
         !matches!(
             self,
             Self::Notify { .. }
                 | Self::Alert { .. }
                 | Self::CreatePendingKey { .. }
                 | Self::SendEmail { .. }
+                | Self::ReactivateKey { .. }
+                | Self::RestorePolicy { .. }
         )
     }
 

@@ -23,21 +23,17 @@ pub fn policy_document(cut_off: Timestamp) -> String {
     .to_string()
 }
 
-/// The cut-off of a revocation policy (plain JSON): the latest `DateLessThan` on
-/// `aws:TokenIssueTime` of a `Deny` statement. `None` for any other document.
+/// The cut-off of a revocation policy (plain JSON) when it is exactly the document
+/// keyguard writes ([`policy_document`]); `None` for any other. A narrower deny someone
+/// put under the same name (one action, one resource, another condition) is not read as
+/// a revocation, so it never makes keyguard leave sessions alone.
 pub fn cut_off_of(document: &str) -> Option<Timestamp> {
     let doc: serde_json::Value = serde_json::from_str(document).ok()?;
-    let statements = match &doc["Statement"] {
-        serde_json::Value::Array(all) => all.iter().collect(),
-        one @ serde_json::Value::Object(_) => vec![one],
-        _ => Vec::new(),
-    };
-    statements
-        .into_iter()
-        .filter(|s| s["Effect"] == "Deny")
-        .filter_map(|s| s["Condition"]["DateLessThan"]["aws:TokenIssueTime"].as_str())
-        .filter_map(crate::time::parse_time)
-        .max()
+    let cut = doc["Statement"][0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"]
+        .as_str()
+        .and_then(crate::time::parse_time)?;
+    let ours: serde_json::Value = serde_json::from_str(&policy_document(cut)).ok()?;
+    (doc == ours).then_some(cut)
 }
 
 /// The cut-off a revocation writes: no earlier than the plan's, than the moment of the
@@ -96,6 +92,10 @@ mod tests {
             None
         );
         assert_eq!(cut_off_of("not json"), None);
+        // A narrower deny under the same name is not keyguard's revocation.
+        let narrow = policy_document(at).replace(r#""Action":"*""#, r#""Action":"s3:GetObject""#);
+        assert_ne!(narrow, policy_document(at));
+        assert_eq!(cut_off_of(&narrow), None);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! CloudTrail records, bare (as in log files) or as the `detail` of an EventBridge event.
 
-use serde::{de, Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 /// Who made the call. Every field but `type` is optional because each identity type
@@ -13,7 +13,7 @@ pub struct UserIdentity {
     /// Missing in some service records: an unknown type, as any type AWS adds.
     #[serde(rename = "type", default = "IdentityType::unstated")]
     pub identity_type: IdentityType,
-    #[serde(default, deserialize_with = "lenient_string")]
+    #[serde(default, deserialize_with = "super::lenient::string")]
     pub principal_id: Option<String>,
     #[serde(default)]
     pub arn: Option<String>,
@@ -25,7 +25,7 @@ pub struct UserIdentity {
     pub access_key_id: Option<String>,
     #[serde(default)]
     pub user_name: Option<String>,
-    #[serde(default, deserialize_with = "lenient_string")]
+    #[serde(default, deserialize_with = "super::lenient::string")]
     pub invoked_by: Option<String>,
     #[serde(default)]
     pub session_context: Option<SessionContext>,
@@ -77,10 +77,10 @@ pub struct SessionIssuer {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionAttributes {
-    #[serde(default, deserialize_with = "lenient_string")]
+    #[serde(default, deserialize_with = "super::lenient::string")]
     pub creation_date: Option<String>,
     /// `"true"`/`"false"` as CloudTrail writes it; a converter's boolean is kept as text.
-    #[serde(default, deserialize_with = "lenient_string")]
+    #[serde(default, deserialize_with = "super::lenient::string")]
     pub mfa_authenticated: Option<String>,
 }
 
@@ -160,7 +160,7 @@ pub struct CloudTrailRecord {
     pub event_id: Option<String>,
     #[serde(default)]
     pub event_time: Option<String>,
-    #[serde(default, deserialize_with = "lenient_string")]
+    #[serde(default, deserialize_with = "super::lenient::string")]
     pub event_type: Option<String>,
     #[serde(default)]
     pub aws_region: Option<String>,
@@ -170,7 +170,7 @@ pub struct CloudTrailRecord {
     pub user_agent: Option<String>,
     #[serde(default)]
     pub error_code: Option<String>,
-    #[serde(default, deserialize_with = "lenient_string")]
+    #[serde(default, deserialize_with = "super::lenient::string")]
     pub error_message: Option<String>,
     #[serde(default)]
     pub recipient_account_id: Option<String>,
@@ -276,9 +276,9 @@ struct RunInstancesRequest {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RunItem {
-    #[serde(default, deserialize_with = "lenient_u64")]
+    #[serde(default, deserialize_with = "super::lenient::exact_count")]
     max_count: Option<u64>,
-    #[serde(default, deserialize_with = "lenient_u64")]
+    #[serde(default, deserialize_with = "super::lenient::exact_count")]
     min_count: Option<u64>,
 }
 
@@ -301,15 +301,6 @@ struct CreateAccessKeyResponse {
     access_key: Option<CreatedKey>,
 }
 
-/// A field no rule reads: its text when it is a string, else its JSON, never an error.
-fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match Option::<Value>::deserialize(d)? {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s),
-        Some(other) => Some(other.to_string()),
-    })
-}
-
 /// `instanceType` as `RunInstances` writes it (a string) or as EC2 Fleet and Auto
 /// Scaling launches do (`{"value": "..."}`). Any other shape is an unknown type: the
 /// GPU rule cannot tell, and the instance-count rule still counts.
@@ -319,22 +310,6 @@ fn instance_type<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::E
         Some(Value::Object(o)) => o.get("value").and_then(Value::as_str).map(str::to_owned),
         _ => None,
     })
-}
-
-/// CloudTrail writes counts as numbers, converters sometimes as strings.
-fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    match Option::<Value>::deserialize(d)? {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| de::Error::custom("expected a non-negative integer")),
-        Some(Value::String(s)) => s
-            .parse()
-            .map(Some)
-            .map_err(|_| de::Error::custom("expected a non-negative integer")),
-        Some(_) => Err(de::Error::custom("expected a non-negative integer")),
-    }
 }
 
 /// Decodes `field` (a raw JSON value or null) as `T`, reporting errors under `path`. An

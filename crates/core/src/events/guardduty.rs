@@ -10,17 +10,37 @@ pub struct Finding {
     #[serde(rename = "type")]
     pub finding_type: String,
     pub severity: f64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::text",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub arn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::text",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub region: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::text",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub title: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::text",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub created_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::text",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub updated_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<Resource>,
@@ -103,20 +123,40 @@ pub struct Service {
     pub action: Option<ServiceAction>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub additional_info: Option<AdditionalInfo>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::flag",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub archived: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::count",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub count: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub event_first_seen: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub event_last_seen: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceAction {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub action_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws_api_call_action: Option<ApiCallAction>,
@@ -125,13 +165,29 @@ pub struct ServiceAction {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiCallAction {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub api: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub caller_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub error_code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_ip_details: Option<RemoteIpDetails>,
@@ -146,16 +202,28 @@ pub struct ApiCallAction {
 pub struct RemoteAccountDetails {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::flag",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub affiliated: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RemoteIpDetails {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ip_address_v4: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ip_address_v6: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<Value>,

@@ -58,15 +58,15 @@ impl Risk {
 #[serde(rename_all = "camelCase")]
 pub struct HealthEvent {
     pub event_type_code: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient::string")]
     pub event_arn: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient::string")]
     pub service: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient::string")]
     pub event_type_category: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient::string")]
     pub start_time: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient::string")]
     pub end_time: Option<String>,
     #[serde(default)]
     pub affected_entities: Vec<AffectedEntity>,
@@ -74,7 +74,7 @@ pub struct HealthEvent {
     #[serde(default)]
     pub affected_account: Option<String>,
     /// Free-form; for exposed keys it may carry `publicKey` and `userName`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient::object")]
     pub event_metadata: Option<Map<String, Value>>,
 }
 

@@ -11,6 +11,7 @@ mod envelope;
 mod guardduty;
 mod handoff;
 mod health;
+mod lenient;
 mod log_file;
 mod rotation;
 

@@ -493,3 +493,57 @@ fn fields_no_rule_needs_never_make_a_record_invalid() {
     let (path, _) = field_error(envelope("AWS API Call via CloudTrail", rec));
     assert_eq!(path, "detail.requestParameters");
 }
+
+#[test]
+fn guardduty_and_health_fields_no_decision_reads_never_make_an_event_invalid() {
+    let gd = json!({"version": "0", "id": "ev-1", "detail-type": "GuardDuty Finding", "source": "aws.guardduty",
+        "account": "123456789012", "region": "us-east-1", "detail": {
+        "id": "f-1", "type": "UnauthorizedAccess:IAMUser/MaliciousIPCaller", "severity": 5,
+        "accountId": "123456789012", "region": 7, "arn": {"x": 1}, "title": 9, "updatedAt": 1700000000,
+        "resource": {"resourceType": "AccessKey", "accessKeyDetails": {"accessKeyId": "AKIAIOSFODNN7EXAMPLE", "userName": "alice", "userType": "IAMUser"}},
+        "service": {"archived": "no", "count": "3", "eventFirstSeen": 1, "action": {"actionType": 4,
+            "awsApiCallAction": {"api": ["x"], "serviceName": null, "callerType": 1, "errorCode": false,
+                "remoteIpDetails": {"ipAddressV4": 10}, "remoteAccountDetails": {"accountId": "111122223333", "affiliated": "maybe"}}}}}});
+    let Ok(Trigger::GuardDuty { finding, .. }) = parse_json(gd.clone()) else {
+        panic!("{:?}", parse_json(gd))
+    };
+    // What the decisions read is as sent; the rest is kept where it can be, else dropped.
+    let key = finding
+        .resource
+        .as_ref()
+        .and_then(|r| r.access_key_details.as_ref());
+    assert_eq!(
+        key.and_then(|k| k.access_key_id.as_deref()),
+        Some("AKIAIOSFODNN7EXAMPLE")
+    );
+    assert_eq!(
+        (finding.region, finding.arn, finding.updated_at),
+        (None, None, None)
+    );
+    let service = finding.service.unwrap();
+    assert_eq!((service.archived, service.count), (None, Some(3)));
+    let call = service.action.unwrap().aws_api_call_action.unwrap();
+    assert_eq!(call.api.as_deref(), Some(r#"["x"]"#));
+    assert_eq!(call.remote_account_details.unwrap().affiliated, None);
+    // What a decision reads stays exact: a severity that is no number is named.
+    let mut bad = gd;
+    bad["detail"]["severity"] = json!("high");
+    let (path, _) = field_error(bad);
+    assert!(path.contains("severity"), "{path}");
+
+    let health = json!({"version": "0", "id": "h-1", "detail-type": "AWS Health Event", "source": "aws.health",
+        "account": "123456789012", "detail": {"eventTypeCode": "AWS_RISK_CREDENTIALS_EXPOSED", "service": 1,
+        "eventArn": ["a"], "startTime": 1700000000, "eventMetadata": ["not", "an", "object"],
+        "affectedEntities": [{"entityValue": "AKIAIOSFODNN7EXAMPLE", "lastUpdatedTime": 1}]}});
+    let Ok(Trigger::Health { event, .. }) = parse_json(health.clone()) else {
+        panic!("{:?}", parse_json(health))
+    };
+    assert_eq!(
+        event.affected_entities[0].entity_value,
+        "AKIAIOSFODNN7EXAMPLE"
+    );
+    assert_eq!(
+        (event.event_metadata, event.start_time.as_deref()),
+        (None, Some("1700000000"))
+    );
+}

@@ -26,6 +26,27 @@ const WRITES: [&str; 6] = [
     "start_runbook",
 ];
 
+/// What was asked to be undone: every containment of a key, or an event's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Asked {
+    Key(String),
+    Event(String),
+}
+
+impl Asked {
+    pub fn covers(&self, r: &Record) -> bool {
+        match self {
+            Self::Key(k) => r.key_id.as_deref() == Some(k.as_str()),
+            Self::Event(e) => r.event_id.as_deref() == Some(e.as_str()),
+        }
+    }
+}
+
+/// How close to a containment another one of the same key counts as its twin (two
+/// signals about one leak, a Health event and a GuardDuty finding): undoing one leaves
+/// the key to the other.
+const TWINS: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
 /// What the reversal must read now, before deciding.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Read {
@@ -103,14 +124,49 @@ pub fn reads(records: &[Record]) -> Vec<Read> {
 }
 
 struct Deciding<'a> {
+    asked: &'a Asked,
+    /// Every row known: those asked about, and the rest of their keys' and users'.
+    records: &'a [Record],
+    undone: Vec<&'a str>,
     current: &'a Current,
     /// The user's policy as the reversals planned so far leave it.
     policies: BTreeMap<String, Option<String>>,
+    /// Keys a reversal planned so far sets Active.
+    reactivated: Vec<String>,
     undo: Undo,
     steps: BTreeMap<String, Vec<Step>>,
 }
 
-impl Deciding<'_> {
+impl<'a> Deciding<'a> {
+    /// Another write that still stands and that undoing `r` would overturn: a later
+    /// write on the key by a function undo does not reverse, or another containment not
+    /// asked about, later than `r` or its twin.
+    fn overturned(&self, r: &Record, same: impl Fn(&Record) -> bool) -> Option<&'a Record> {
+        self.records.iter().find(|d| {
+            d.idempotency_key != r.idempotency_key
+                && d.status == "done"
+                && WRITES.contains(&d.action.as_str())
+                && same(d)
+                && !self.undone.contains(&d.idempotency_key.as_str())
+                && if CONTAINMENT.contains(&d.function.as_str()) {
+                    !self.asked.covers(d) && d.at >= r.at - TWINS
+                } else {
+                    d.at >= r.at
+                }
+        })
+    }
+
+    fn refuse_for(&mut self, r: &Record, other: &Record) {
+        let event = other.event_id.as_deref().unwrap_or("-");
+        let why = format!(
+            "{} {} for event {event} at {} also stands on it, and this undo does not reverse that: undo --key to take back every containment of the key, or leave it",
+            other.function,
+            other.action,
+            other.at.format("%Y-%m-%dT%H:%M:%SZ")
+        );
+        self.refuse(r, why);
+    }
+
     fn refuse(&mut self, r: &Record, why: impl Into<String>) {
         self.undo.refused.push(Refusal {
             step: r.idempotency_key.clone(),
@@ -148,6 +204,20 @@ impl Deciding<'_> {
         let Some((policy_name, wrote)) = r.detail().as_deref().and_then(revocation::written) else {
             return self.refuse(r, "its row does not say what it wrote");
         };
+        // Another revocation of the user with the same cut-off or a later one relies on
+        // this policy as it stands.
+        let same_user = |d: &Record| {
+            d.action == "revoke_sessions"
+                && d.user.as_deref().map(str::to_ascii_lowercase)
+                    == r.user.as_deref().map(str::to_ascii_lowercase)
+                && d.detail()
+                    .as_deref()
+                    .and_then(revocation::written)
+                    .is_some_and(|(_, cut)| cut >= wrote)
+        };
+        if let Some(other) = self.overturned(r, same_user) {
+            return self.refuse_for(r, other);
+        }
         let who = user.as_str().to_ascii_lowercase();
         let now = match self.policies.get(&who) {
             Some(p) => p.clone(),
@@ -206,18 +276,27 @@ impl Deciding<'_> {
                 format!("key {key_id} was already {status} before this step: nothing of keyguard's to reverse"),
             );
         }
+        if let Some(other) = self.overturned(r, |d| d.key_id == r.key_id) {
+            return self.refuse_for(r, other);
+        }
+        let reactivate = Action::ReactivateKey {
+            user: user.clone(),
+            key_id: key_id.clone(),
+        };
+        if self.reactivated.contains(&key_id.to_string()) {
+            // An earlier containment of a key this undo already sets Active: recorded as
+            // undone too (setting an Active key Active changes nothing).
+            let what = format!("key {key_id} of {user} is set Active by this undo");
+            return self.plan(r, reactivate, &what, reason);
+        }
         match self.current.keys.get(key_id.as_str()) {
             None => self.refuse(r, "the key's status was not read"),
             Some(None) => self.refuse(r, format!("key {key_id} of {user} no longer exists: a deleted key cannot be restored")),
-            Some(Some(KeyStatus::Inactive)) => self.plan(
-                r,
-                Action::ReactivateKey {
-                    user: user.clone(),
-                    key_id: key_id.clone(),
-                },
-                &format!("set key {key_id} of {user} Active again, as it was"),
-                reason,
-            ),
+            Some(Some(KeyStatus::Inactive)) => {
+                self.reactivated.push(key_id.to_string());
+                let what = format!("set key {key_id} of {user} Active again, as it was");
+                self.plan(r, reactivate, &what, reason);
+            }
             Some(Some(now)) => self.refuse(r, format!("key {key_id} is {now:?} now: its status changed since keyguard deactivated it, so undo leaves it to whoever changed it")),
         }
     }
@@ -226,25 +305,35 @@ impl Deciding<'_> {
 /// What to reverse of these rows (a key's or an event's, from the ledger), given what
 /// IAM says now. `reason` and `by` (the caller's identity) go into every row and the
 /// notice.
-pub fn decide(records: &[Record], current: &Current, reason: &str, by: &str) -> Undo {
-    let mut d = Deciding {
-        current,
-        policies: BTreeMap::new(),
-        undo: Undo::default(),
-        steps: BTreeMap::new(),
-    };
+pub fn decide(
+    asked: &Asked,
+    records: &[Record],
+    current: &Current,
+    reason: &str,
+    by: &str,
+) -> Undo {
     let undone: Vec<&str> = records
         .iter()
         .filter(|r| r.function == UNDO && r.status == "done")
         .filter_map(reversed_step)
         .collect();
+    let mut d = Deciding {
+        asked,
+        records,
+        undone: undone.clone(),
+        current,
+        policies: BTreeMap::new(),
+        reactivated: Vec::new(),
+        undo: Undo::default(),
+        steps: BTreeMap::new(),
+    };
     // Newest first: a user's later revocation is taken back before its earlier one, so
     // each finds the policy as it left it. The steps of one run share their planned time:
     // then the one claimed later goes first, and without that record a revocation (which
     // comes after its key's step), the later cut-off first.
     let mut writes: Vec<&Record> = records
         .iter()
-        .filter(|r| WRITES.contains(&r.action.as_str()))
+        .filter(|r| WRITES.contains(&r.action.as_str()) && asked.covers(r))
         .collect();
     let order = |r: &Record| {
         let wrote = r
@@ -295,19 +384,22 @@ pub fn decide(records: &[Record], current: &Current, reason: &str, by: &str) -> 
         for (i, s) in steps.iter().enumerate() {
             notice = notice.fact(&format!("step {}", i + 1), s.reason.as_str());
         }
-        // Told once the reversals went through; a failed one holds the notice for the
-        // next undo.
+        // Each reversal waits for the one before, and the notice for the last: it is
+        // told only once every one went through, so it never says more than happened. A
+        // failed one holds the rest for the next undo, whose notice (named by the set of
+        // reversals it tells) is its own.
+        for i in 1..steps.len() {
+            steps[i].after = Some(steps[i - 1].idempotency_key.clone());
+        }
         let last = steps.last().map(|s| s.idempotency_key.clone());
-        let first = steps
-            .first()
-            .map(|s| s.idempotency_key.clone())
-            .unwrap_or_default();
+        let all: Vec<&str> = steps.iter().map(|s| s.idempotency_key.as_str()).collect();
+        let told = crate::digest::uuid_from(&all.join("\n"));
         steps.push(Step {
             after: last,
             scope: None,
             action: Action::Notify { notice },
             reason: format!("tell the responders what undo reversed and why: {reason}"),
-            idempotency_key: format!("{UNDO}:notify:{first}"),
+            idempotency_key: format!("{UNDO}:notify:{event}:{told}"),
             window: None,
         });
         plan.steps = steps;

@@ -201,7 +201,8 @@ pub(crate) fn user_sessions(
     now: Timestamp,
 ) -> Option<(Action, String)> {
     let covered = facts.key_status == Some(KeyStatus::Inactive)
-        && matches!((facts.last_used, facts.sessions_denied_before), (Some(used), Some(cut)) if used < cut);
+        && matches!((facts.last_used, facts.sessions_denied_before),
+            (Some(used), Some(cut)) if latest_use(used) < cut);
     (cfg.revoke_user_sessions && !covered).then(|| {
         (
             Action::RevokeSessions {
@@ -215,6 +216,17 @@ pub(crate) fn user_sessions(
             ),
         )
     })
+}
+
+/// The latest a recorded last use may stand for: a time on the whole minute may be one
+/// IAM rounded down to it, so the use may have come up to a minute later.
+fn latest_use(recorded: Timestamp) -> Timestamp {
+    use chrono::Timelike;
+    if recorded.second() == 0 && recorded.nanosecond() == 0 {
+        recorded + chrono::Duration::seconds(59)
+    } else {
+        recorded
+    }
 }
 
 fn decide_session(

@@ -98,13 +98,18 @@ pub async fn gather<R: IamReader + Sync>(
         facts.key_status,
     ) {
         let principal = Principal::User(user);
-        let (used, cut_off) = futures::future::try_join(
+        let (used, cut_off) = futures::future::join(
             iam.key_last_used(key_id),
             iam.revocation_cut_off(&principal, policy),
         )
-        .await?;
-        facts.last_used = used;
-        facts.sessions_denied_before = cut_off;
+        .await;
+        // Only a reason to leave the sessions alone: when either cannot be read
+        // (throttled, or denied by an older role), the facts say nothing, and the
+        // revocation is planned. They never hold back the event's other credentials.
+        if let (Ok(used), Ok(cut_off)) = (used, cut_off) {
+            facts.last_used = used;
+            facts.sessions_denied_before = cut_off;
+        }
     }
     Ok(facts)
 }

@@ -526,6 +526,8 @@ fn an_inactive_key_last_used_before_the_cut_off_in_force_leaves_the_sessions_alo
     // recorded (the record trails a use): revoked.
     for facts in [
         inactive(Some("2026-11-23T10:00:01Z"), Some("2026-11-23T10:00:00Z")),
+        // A last use on the whole minute may be one IAM rounded down: up to 59 s later.
+        inactive(Some("2026-11-23T09:59:00Z"), Some("2026-11-23T09:59:30Z")),
         inactive(Some("2026-11-23T09:00:00Z"), None),
         inactive(None, Some("2026-11-23T10:00:00Z")),
     ] {

@@ -63,6 +63,10 @@ fn policy_at(s: &str) -> Option<String> {
     Some(revocation::policy_document(at(s)))
 }
 
+fn ev() -> Asked {
+    Asked::Event("ev-1".into())
+}
+
 fn names(plan: &Plan) -> Vec<&'static str> {
     plan.steps.iter().map(|s| s.action.name()).collect()
 }
@@ -85,7 +89,7 @@ fn a_containment_is_reversed_exactly_from_what_each_write_replaced() {
         ]
     );
     let current = now(Some(KeyStatus::Inactive), policy_at("2026-12-03T10:00:00Z"));
-    let undo = decide(&rows, &current, "false positive: CI's own key", BY);
+    let undo = decide(&ev(), &rows, &current, "false positive: CI's own key", BY);
     assert!(undo.refused.is_empty(), "{:?}", undo.refused);
     let [plan] = &undo.plans[..] else {
         panic!("{undo:#?}")
@@ -110,7 +114,12 @@ fn a_containment_is_reversed_exactly_from_what_each_write_replaced() {
     assert!(plan.steps[1]
         .reason
         .contains("false positive: CI's own key"));
-    // The notice goes once the reversals went through, and says who and why.
+    // Each reversal waits for the one before, and the notice for all of them; it says
+    // who and why.
+    assert_eq!(
+        plan.steps[1].after.as_ref(),
+        Some(&plan.steps[0].idempotency_key)
+    );
     assert_eq!(
         plan.steps[2].after.as_ref(),
         Some(&plan.steps[1].idempotency_key)
@@ -133,7 +142,7 @@ fn an_undo_done_before_is_not_done_again() {
     );
     reversal.idempotency_key = reversal_key("reactivate_key", &rows[0].idempotency_key);
     rows.push(reversal);
-    let undo = decide(&rows, &now(Some(KeyStatus::Active), None), "r", BY);
+    let undo = decide(&ev(), &rows, &now(Some(KeyStatus::Active), None), "r", BY);
     assert!(
         undo.plans.is_empty() && undo.refused.is_empty(),
         "{undo:#?}"
@@ -141,14 +150,14 @@ fn an_undo_done_before_is_not_done_again() {
     assert_eq!(undo.already, [rows[0].idempotency_key.clone()]);
     // A reversal that failed did not happen: it is planned again.
     rows[1].status = "failed".into();
-    let undo = decide(&rows, &now(Some(KeyStatus::Inactive), None), "r", BY);
+    let undo = decide(&ev(), &rows, &now(Some(KeyStatus::Inactive), None), "r", BY);
     assert_eq!(names(&undo.plans[0]), ["reactivate_key", "notify"]);
 }
 
 #[test]
 fn what_undo_cannot_prove_or_must_not_reverse_is_refused_with_why() {
     let refused = |rows: &[Record], current: &Current| -> Vec<String> {
-        let undo = decide(rows, current, "r", BY);
+        let undo = decide(&ev(), rows, current, "r", BY);
         assert!(undo.plans.is_empty(), "{undo:#?}");
         undo.refused.into_iter().map(|r| r.why).collect()
     };
@@ -210,7 +219,7 @@ fn what_undo_cannot_prove_or_must_not_reverse_is_refused_with_why() {
     // Failed and suppressed steps wrote nothing: neither reversed nor refused.
     let mut failed = deactivated();
     failed.status = "failed".into();
-    let undo = decide(&[failed], &inactive, "r", BY);
+    let undo = decide(&ev(), &[failed], &inactive, "r", BY);
     assert_eq!(undo, Undo::default());
 }
 
@@ -225,7 +234,7 @@ fn two_revocations_of_one_user_are_taken_back_newest_first() {
         ),
     ];
     let current = now(None, policy_at("2026-12-03T10:05:00Z"));
-    let undo = decide(&rows, &current, "r", BY);
+    let undo = decide(&ev(), &rows, &current, "r", BY);
     assert!(undo.refused.is_empty(), "{:?}", undo.refused);
     let docs: Vec<Option<String>> = undo.plans[0]
         .steps
@@ -237,4 +246,68 @@ fn two_revocations_of_one_user_are_taken_back_newest_first() {
         .collect();
     // The later one puts back the earlier one's, which puts back what was there before.
     assert_eq!(docs, [policy_at("2026-12-03T10:00:01Z"), earlier_doc]);
+}
+
+#[test]
+fn a_containment_another_still_stands_on_is_left_to_it() {
+    let current = now(Some(KeyStatus::Inactive), None);
+    // A GuardDuty finding contained the same key minutes after this event: undoing this
+    // event alone would hand the key back over that containment.
+    let mut twin = deactivated();
+    twin.function = "guardduty-translator".into();
+    twin.event_id = Some("finding-9".into());
+    twin.at = at("2026-12-03T10:05:00Z");
+    twin.idempotency_key =
+        "guardduty-translator:deactivate_key:123456789012:user/bob/KEY:finding-9".into();
+    let rows = [deactivated(), twin.clone()];
+    let undo = decide(&ev(), &rows, &current, "r", BY);
+    assert!(undo.plans.is_empty(), "{undo:#?}");
+    assert!(
+        undo.refused[0].why.contains("finding-9"),
+        "{:?}",
+        undo.refused
+    );
+    // Asked for the key, both are taken back: one write that matters, each row undone.
+    let undo = decide(&Asked::Key(KEY.into()), &rows, &current, "r", BY);
+    assert!(undo.refused.is_empty(), "{:?}", undo.refused);
+    let reactivations: usize = undo
+        .plans
+        .iter()
+        .map(|p| names(p).iter().filter(|n| **n == "reactivate_key").count())
+        .sum();
+    assert_eq!(reactivations, 2);
+    // A later age-rotation deactivation stands too, even when asked for the key.
+    let mut aged = deactivated();
+    aged.function = "age-rotation".into();
+    aged.event_id = Some("scan-1".into());
+    aged.at = at("2026-12-04T09:00:00Z");
+    aged.idempotency_key = "age-rotation:deactivate_key:KEY:scan-1".into();
+    let undo = decide(
+        &Asked::Key(KEY.into()),
+        &[deactivated(), aged],
+        &current,
+        "r",
+        BY,
+    );
+    assert!(undo.plans.is_empty(), "{undo:#?}");
+    assert!(
+        undo.refused.iter().any(|r| r.why.contains("age-rotation")),
+        "{:?}",
+        undo.refused
+    );
+    // Another event's revocation of the same user with the same cut-off relies on it.
+    let mine = revoked("2026-12-03T10:00:00Z", None);
+    let mut theirs = revoked("2026-12-03T10:00:00Z", None);
+    theirs.event_id = Some("health-2".into());
+    theirs.key_id = Some("AKIAI44QH8DHBEXAMPLE".into());
+    theirs.idempotency_key =
+        "deactivate-key:revoke_sessions:123456789012:user/bob/AKIAI44QH8DHBEXAMPLE:health-2".into();
+    let policy = now(None, policy_at("2026-12-03T10:00:00Z"));
+    let undo = decide(&ev(), &[mine, theirs], &policy, "r", BY);
+    assert!(undo.plans.is_empty(), "{undo:#?}");
+    assert!(
+        undo.refused[0].why.contains("health-2"),
+        "{:?}",
+        undo.refused
+    );
 }
