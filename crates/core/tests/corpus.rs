@@ -142,6 +142,11 @@ fn the_detector_agrees_with_the_published_rule_tests() {
             "quarantine-policy-attached",
         ),
         ("AWS.IAM.AttachAdminUserPolicy", "admin-policy-attached"),
+        (
+            "AWS.CloudTrail.LoginProfileCreatedOrModified",
+            "console-backdoor",
+        ),
+        ("AWS.User.Login.Profile.Modified", "console-backdoor"),
     ];
     let mut checked = 0;
     for s in corpus::samples(&dir) {
@@ -170,7 +175,7 @@ fn the_detector_agrees_with_the_published_rule_tests() {
         checked += 1;
     }
     assert!(
-        checked >= 11,
+        checked >= 16,
         "only {checked} panther cases for the covered rules"
     );
 }

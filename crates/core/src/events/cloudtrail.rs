@@ -197,7 +197,8 @@ pub enum ApiCall {
     UpdateAccessKey(KeyRequest),
     DeleteAccessKey(KeyRequest),
     CreateUser(UserRequest),
-    CreateLoginProfile(UserRequest),
+    CreateLoginProfile(LoginProfileRequest),
+    UpdateLoginProfile(LoginProfileRequest),
     AttachUserPolicy(AttachUserPolicy),
     RunInstances(RunInstances),
     #[default]
@@ -210,6 +211,18 @@ pub struct UserRequest {
     /// Absent when the caller acts on itself.
     #[serde(default)]
     pub user_name: Option<String>,
+}
+
+/// `CreateLoginProfile` and `UpdateLoginProfile` (CloudTrail never records the password).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginProfileRequest {
+    /// Absent when the caller acts on itself.
+    #[serde(default)]
+    pub user_name: Option<String>,
+    /// The user must choose a new password at the next sign-in.
+    #[serde(default, deserialize_with = "super::lenient::flag")]
+    pub password_reset_required: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -371,6 +384,9 @@ impl ApiCall {
                 ("iam.amazonaws.com", "CreateUser") => Self::CreateUser(decode(req, REQ)?),
                 ("iam.amazonaws.com", "CreateLoginProfile") => {
                     Self::CreateLoginProfile(decode(req, REQ)?)
+                }
+                ("iam.amazonaws.com", "UpdateLoginProfile") => {
+                    Self::UpdateLoginProfile(decode(req, REQ)?)
                 }
                 ("iam.amazonaws.com", "AttachUserPolicy") => {
                     Self::AttachUserPolicy(decode(req, REQ)?)

@@ -9,6 +9,7 @@
 
 mod admin_policy;
 mod backdoor_key;
+mod console_backdoor;
 mod failed_key_creation;
 mod key_created;
 mod quarantine_policy;
@@ -227,6 +228,7 @@ fn key_scope(
 pub fn evaluate(record: &CloudTrailRecord, cfg: &DetectorConfig) -> Vec<Alert> {
     [
         backdoor_key::check(record, &cfg.trusted_creators),
+        console_backdoor::check(record),
         root_key_created::check(record),
         key_created::check(record),
         failed_key_creation::check(record),

@@ -418,3 +418,147 @@ fn cidr_blocks_and_configuration_errors() {
         "CONTAIN_MIN_SEVERITY"
     );
 }
+
+#[test]
+fn a_console_password_for_another_user_is_a_backdoor() {
+    let cfg = cfg_with(&[]);
+    let login = |event: &str,
+                 caller: Value,
+                 target: Option<&str>,
+                 reset: Option<bool>,
+                 error: Option<&str>| {
+        let mut request = json!({});
+        if let Some(t) = target {
+            request["userName"] = json!(t);
+        }
+        if let Some(r) = reset {
+            request["passwordResetRequired"] = json!(r);
+        }
+        json!({"eventName": event, "eventSource": "iam.amazonaws.com", "eventID": "ev-1",
+               "userIdentity": caller, "errorCode": error, "requestParameters": request})
+    };
+    let sso = json!({"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Admin/alice", "accessKeyId": "ASIAROLESESSION00001"});
+    let root = json!({"type": "Root", "arn": "arn:aws:iam::123456789012:root", "accountId": "123456789012"});
+    let service = json!({"type": "AWSService", "invokedBy": "iam.amazonaws.com"});
+    type Case<'a> = (&'a str, Value, Vec<(&'a str, Severity)>);
+    let cases: Vec<Case> = vec![
+        (
+            "for another user",
+            login(
+                "CreateLoginProfile",
+                user("ci-deployer"),
+                Some("admin"),
+                None,
+                None,
+            ),
+            vec![("console-backdoor", Severity::High)],
+        ),
+        (
+            "changed for another user",
+            login(
+                "UpdateLoginProfile",
+                user("ci-deployer"),
+                Some("admin"),
+                Some(false),
+                None,
+            ),
+            vec![("console-backdoor", Severity::High)],
+        ),
+        (
+            "an SSO session for another user",
+            login("UpdateLoginProfile", sso.clone(), Some("bob"), None, None),
+            vec![("console-backdoor", Severity::High)],
+        ),
+        (
+            "with a reset required",
+            login(
+                "UpdateLoginProfile",
+                user("ci-deployer"),
+                Some("admin"),
+                Some(true),
+                None,
+            ),
+            vec![("console-password-reset", Severity::Low)],
+        ),
+        (
+            "its own password",
+            login(
+                "UpdateLoginProfile",
+                user("alice"),
+                Some("alice"),
+                None,
+                None,
+            ),
+            vec![],
+        ),
+        (
+            "its own, another case",
+            login(
+                "UpdateLoginProfile",
+                user("alice"),
+                Some("ALICE"),
+                None,
+                None,
+            ),
+            vec![],
+        ),
+        (
+            "its own, no user named",
+            login("UpdateLoginProfile", user("alice"), None, None, None),
+            vec![],
+        ),
+        (
+            "an SSO session's own",
+            login("UpdateLoginProfile", sso, Some("Alice"), None, None),
+            vec![],
+        ),
+        (
+            "refused",
+            login(
+                "CreateLoginProfile",
+                user("ci-deployer"),
+                Some("admin"),
+                None,
+                Some("AccessDenied"),
+            ),
+            vec![],
+        ),
+        (
+            "root",
+            login("CreateLoginProfile", root, Some("admin"), None, None),
+            vec![],
+        ),
+        (
+            "a prefix of the caller",
+            login(
+                "CreateLoginProfile",
+                user("jack"),
+                Some("jackson"),
+                None,
+                None,
+            ),
+            vec![("console-backdoor", Severity::High)],
+        ),
+    ];
+    for (name, event, want) in cases {
+        assert_eq!(rules(event, &cfg), want, "{name}");
+    }
+    // A service principal acting for a user: named by no ARN, so any target is another's.
+    let by_service = login("CreateLoginProfile", service, Some("admin"), None, None);
+    assert_eq!(
+        rules(by_service, &cfg),
+        [("console-backdoor", Severity::High)]
+    );
+    // Nothing is contained: administrators set passwords for others by design.
+    let alerts = evaluate(
+        &record(login(
+            "CreateLoginProfile",
+            user("ci-deployer"),
+            Some("admin"),
+            None,
+            None,
+        )),
+        &cfg,
+    );
+    assert_eq!(alerts[0].contain, None);
+}
