@@ -24,6 +24,8 @@ EXPECTED = {
     "createkey-detector": {
         "createkey-detector/backdoor-key.json",
         "createkey-detector/console-backdoor.json",
+        "createkey-detector/mfa-removed.json",
+        "createkey-detector/federation-token.json",
         "createkey-detector/gpu-instances.json",
         # deactivate-key's CloudTrail sample is a RunInstances by a long-term key, which the
         # detector should see too.

@@ -199,6 +199,9 @@ pub enum ApiCall {
     CreateUser(UserRequest),
     CreateLoginProfile(LoginProfileRequest),
     UpdateLoginProfile(LoginProfileRequest),
+    DeactivateMfaDevice(MfaRequest),
+    DeleteVirtualMfaDevice(MfaRequest),
+    GetFederationToken(FederationRequest),
     AttachUserPolicy(AttachUserPolicy),
     RunInstances(RunInstances),
     #[default]
@@ -223,6 +226,25 @@ pub struct LoginProfileRequest {
     /// The user must choose a new password at the next sign-in.
     #[serde(default, deserialize_with = "super::lenient::flag")]
     pub password_reset_required: Option<bool>,
+}
+
+/// `DeactivateMFADevice` (the user and the device) and `DeleteVirtualMFADevice` (the
+/// device only: `arn:aws:iam::ACCOUNT:mfa/PATH/NAME`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MfaRequest {
+    #[serde(default)]
+    pub user_name: Option<String>,
+    #[serde(default)]
+    pub serial_number: Option<String>,
+}
+
+/// `GetFederationToken`: the federated user's name (the policy and duration are not read).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FederationRequest {
+    #[serde(default, deserialize_with = "super::lenient::string")]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -387,6 +409,15 @@ impl ApiCall {
                 }
                 ("iam.amazonaws.com", "UpdateLoginProfile") => {
                     Self::UpdateLoginProfile(decode(req, REQ)?)
+                }
+                ("iam.amazonaws.com", "DeactivateMFADevice") => {
+                    Self::DeactivateMfaDevice(decode(req, REQ)?)
+                }
+                ("iam.amazonaws.com", "DeleteVirtualMFADevice") => {
+                    Self::DeleteVirtualMfaDevice(decode(req, REQ)?)
+                }
+                ("sts.amazonaws.com", "GetFederationToken") => {
+                    Self::GetFederationToken(decode(req, REQ)?)
                 }
                 ("iam.amazonaws.com", "AttachUserPolicy") => {
                     Self::AttachUserPolicy(decode(req, REQ)?)

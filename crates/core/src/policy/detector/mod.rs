@@ -11,7 +11,9 @@ mod admin_policy;
 mod backdoor_key;
 mod console_backdoor;
 mod failed_key_creation;
+mod federation_token;
 mod key_created;
+mod mfa_removed;
 mod quarantine_policy;
 mod root_key_created;
 mod runs_instances;
@@ -229,6 +231,8 @@ pub fn evaluate(record: &CloudTrailRecord, cfg: &DetectorConfig) -> Vec<Alert> {
     [
         backdoor_key::check(record, &cfg.trusted_creators),
         console_backdoor::check(record),
+        mfa_removed::check(record),
+        federation_token::check(record),
         root_key_created::check(record),
         key_created::check(record),
         failed_key_creation::check(record),

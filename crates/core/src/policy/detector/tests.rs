@@ -562,3 +562,123 @@ fn a_console_password_for_another_user_is_a_backdoor() {
     );
     assert_eq!(alerts[0].contain, None);
 }
+
+#[test]
+fn another_users_mfa_removed_and_a_federation_token_from_a_long_term_key() {
+    let cfg = cfg_with(&[]);
+    let iam = |event: &str, caller: Value, request: Value, error: Option<&str>| {
+        json!({"eventName": event, "eventSource": "iam.amazonaws.com", "eventID": "ev-1",
+               "userIdentity": caller, "errorCode": error, "requestParameters": request})
+    };
+    let serial = |name: &str| format!("arn:aws:iam::123456789012:mfa/{name}");
+    let root = json!({"type": "Root", "arn": "arn:aws:iam::123456789012:root", "accountId": "123456789012"});
+    type Case<'a> = (&'a str, Value, Vec<(&'a str, Severity)>);
+    let cases: Vec<Case> = vec![
+        (
+            "another's device",
+            iam(
+                "DeactivateMFADevice",
+                user("ci-deployer"),
+                json!({"userName": "admin", "serialNumber": serial("admin")}),
+                None,
+            ),
+            vec![("mfa-removed", Severity::High)],
+        ),
+        (
+            "its own, another case",
+            iam(
+                "DeactivateMFADevice",
+                user("alice"),
+                json!({"userName": "Alice", "serialNumber": serial("alice")}),
+                None,
+            ),
+            vec![],
+        ),
+        (
+            "refused",
+            iam(
+                "DeactivateMFADevice",
+                user("ci-deployer"),
+                json!({"userName": "admin"}),
+                Some("AccessDenied"),
+            ),
+            vec![],
+        ),
+        (
+            "root",
+            iam(
+                "DeactivateMFADevice",
+                root,
+                json!({"userName": "admin"}),
+                None,
+            ),
+            vec![],
+        ),
+        (
+            "a virtual device not the caller's",
+            iam(
+                "DeleteVirtualMFADevice",
+                user("ci-deployer"),
+                json!({"serialNumber": serial("admin")}),
+                None,
+            ),
+            vec![("mfa-removed", Severity::Medium)],
+        ),
+        (
+            "its own virtual device",
+            iam(
+                "DeleteVirtualMFADevice",
+                user("alice"),
+                json!({"serialNumber": serial("alice")}),
+                None,
+            ),
+            vec![],
+        ),
+    ];
+    for (name, event, want) in cases {
+        assert_eq!(rules(event, &cfg), want, "{name}");
+    }
+
+    let federation = |caller: Value, error: Option<&str>| {
+        json!({"eventName": "GetFederationToken", "eventSource": "sts.amazonaws.com", "eventID": "ev-2",
+               "userIdentity": caller, "errorCode": error, "requestParameters": {"name": "stratus", "durationSeconds": 129600}})
+    };
+    let role = json!({"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/ops/alice", "accessKeyId": "ASIAROLESESSION00001"});
+    assert_eq!(
+        rules(federation(user("ci-deployer"), None), &cfg),
+        [("federation-token", Severity::Medium)]
+    );
+    assert!(rules(federation(user("ci-deployer"), Some("AccessDenied")), &cfg).is_empty());
+    assert!(
+        rules(federation(role, None), &cfg).is_empty(),
+        "only a long-term key"
+    );
+    // Below the default containment line it alerts only; lowered, the key is handed off.
+    let event = |v: Value| {
+        parse(
+            json!({"version": "0", "id": "ev-2", "detail-type": "AWS API Call via CloudTrail",
+                   "source": "aws.sts", "account": HOME, "detail": v})
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap()
+    };
+    let names = |plan: &Plan| {
+        plan.steps
+            .iter()
+            .map(|s| s.action.name())
+            .collect::<Vec<_>>()
+    };
+    let plan = decide(&event(federation(user("ci-deployer"), None)), &cfg, "ev-2");
+    assert!(!names(&plan).contains(&"hand_off"), "{plan:#?}");
+    let lowered = cfg_with(&[("CONTAIN_MIN_SEVERITY", "medium")]);
+    let plan = decide(
+        &event(federation(user("ci-deployer"), None)),
+        &lowered,
+        "ev-2",
+    );
+    assert!(
+        matches!(&plan.steps[0].action, Action::HandOff { key_id, .. } if key_id.as_str() == CALLER_KEY),
+        "{plan:#?}"
+    );
+}
