@@ -12,6 +12,7 @@ mod backdoor_key;
 mod console_backdoor;
 mod failed_key_creation;
 mod federation_token;
+mod inline_admin_policy;
 mod key_created;
 mod mfa_removed;
 mod quarantine_policy;
@@ -238,6 +239,7 @@ pub fn evaluate(record: &CloudTrailRecord, cfg: &DetectorConfig) -> Vec<Alert> {
         failed_key_creation::check(record),
         quarantine_policy::check(record),
         admin_policy::check(record),
+        inline_admin_policy::check(record),
         runs_instances::check(record, cfg.many_instances),
         threat_ip::check(record, &cfg.threat_cidrs),
     ]

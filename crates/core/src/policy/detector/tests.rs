@@ -682,3 +682,119 @@ fn another_users_mfa_removed_and_a_federation_token_from_a_long_term_key() {
         "{plan:#?}"
     );
 }
+
+#[test]
+fn an_inline_admin_policy_and_awss_inline_quarantine() {
+    let cfg = cfg_with(&[]);
+    let put = |event: &str, who: (&str, &str), name: &str, document: Value, error: Option<&str>| {
+        json!({"eventName": event, "eventSource": "iam.amazonaws.com", "eventID": "ev-1",
+               "userIdentity": user("ci-deployer"), "errorCode": error,
+               "requestParameters": {who.0: who.1, "policyName": name, "policyDocument": document.to_string()}})
+    };
+    let allow = |action: Value, resource: Value| json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": action, "Resource": resource}]});
+    type Case<'a> = (&'a str, Value, Vec<(&'a str, Severity)>);
+    let cases: Vec<Case> = vec![
+        (
+            "* on * for a user",
+            put(
+                "PutUserPolicy",
+                ("userName", "bob"),
+                "x",
+                allow(json!("*"), json!("*")),
+                None,
+            ),
+            vec![("inline-admin-policy", Severity::High)],
+        ),
+        (
+            "* in lists, for a role",
+            put(
+                "PutRolePolicy",
+                ("roleName", "app"),
+                "x",
+                allow(json!(["s3:*", "*"]), json!(["*"])),
+                None,
+            ),
+            vec![("inline-admin-policy", Severity::High)],
+        ),
+        (
+            "for a group",
+            put(
+                "PutGroupPolicy",
+                ("groupName", "devs"),
+                "x",
+                allow(json!("*"), json!("*")),
+                None,
+            ),
+            vec![("inline-admin-policy", Severity::High)],
+        ),
+        (
+            "one service",
+            put(
+                "PutUserPolicy",
+                ("userName", "bob"),
+                "x",
+                allow(json!("s3:*"), json!("*")),
+                None,
+            ),
+            vec![],
+        ),
+        (
+            "one resource",
+            put(
+                "PutUserPolicy",
+                ("userName", "bob"),
+                "x",
+                allow(json!("*"), json!("arn:aws:s3:::b")),
+                None,
+            ),
+            vec![],
+        ),
+        (
+            "a deny (keyguard's revocation)",
+            put(
+                "PutUserPolicy",
+                ("userName", "bob"),
+                "keyguard-revoke-older-sessions",
+                json!({"Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]}),
+                None,
+            ),
+            vec![],
+        ),
+        (
+            "refused",
+            put(
+                "PutUserPolicy",
+                ("userName", "bob"),
+                "x",
+                allow(json!("*"), json!("*")),
+                Some("AccessDenied"),
+            ),
+            vec![],
+        ),
+        (
+            "AWS's inline quarantine",
+            put(
+                "PutUserPolicy",
+                ("userName", "bob"),
+                "AWSExposedCredentialPolicy_DO_NOT_REMOVE",
+                json!({"Statement": [{"Effect": "Deny", "Action": ["iam:CreateAccessKey"], "Resource": "*"}]}),
+                None,
+            ),
+            vec![("quarantine-policy-attached", Severity::Critical)],
+        ),
+        (
+            "the same name on a role is not AWS's",
+            put(
+                "PutRolePolicy",
+                ("roleName", "app"),
+                "AWSExposedCredentialPolicy_DO_NOT_REMOVE",
+                json!({"Statement": []}),
+                None,
+            ),
+            vec![],
+        ),
+    ];
+    for (name, event, want) in cases {
+        assert_eq!(rules(event, &cfg), want, "{name}");
+    }
+}
