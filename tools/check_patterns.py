@@ -27,6 +27,7 @@ EXPECTED = {
         "createkey-detector/mfa-removed.json",
         "createkey-detector/federation-token.json",
         "createkey-detector/inline-admin-policy.json",
+        "createkey-detector/logging-disabled.json",
         "createkey-detector/gpu-instances.json",
         # deactivate-key's CloudTrail sample is a RunInstances by a long-term key, which the
         # detector should see too.

@@ -14,6 +14,7 @@ mod failed_key_creation;
 mod federation_token;
 mod inline_admin_policy;
 mod key_created;
+mod logging_disabled;
 mod mfa_removed;
 mod quarantine_policy;
 mod root_key_created;
@@ -240,6 +241,7 @@ pub fn evaluate(record: &CloudTrailRecord, cfg: &DetectorConfig) -> Vec<Alert> {
         quarantine_policy::check(record),
         admin_policy::check(record),
         inline_admin_policy::check(record),
+        logging_disabled::check(record),
         runs_instances::check(record, cfg.many_instances),
         threat_ip::check(record, &cfg.threat_cidrs),
     ]

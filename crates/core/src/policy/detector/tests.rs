@@ -798,3 +798,173 @@ fn an_inline_admin_policy_and_awss_inline_quarantine() {
         assert_eq!(rules(event, &cfg), want, "{name}");
     }
 }
+
+#[test]
+fn switching_logging_off_is_high_and_contains_a_long_term_key() {
+    let cfg = cfg_with(&[]);
+    let call = |source: &str, event: &str, caller: Value, request: Value, error: Option<&str>| {
+        json!({"eventName": event, "eventSource": source, "eventID": "ev-1",
+               "userIdentity": caller, "errorCode": error, "requestParameters": request})
+    };
+    let trail = "cloudtrail.amazonaws.com";
+    let gd = "guardduty.amazonaws.com";
+    let role = json!({"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/ops/alice", "accessKeyId": "ASIAROLESESSION00001"});
+    let high = vec![("logging-disabled", Severity::High)];
+    type Case<'a> = (&'a str, Value, Vec<(&'a str, Severity)>);
+    let cases: Vec<Case> = vec![
+        (
+            "StopLogging",
+            call(
+                trail,
+                "StopLogging",
+                user("ci-deployer"),
+                json!({"name": "main"}),
+                None,
+            ),
+            high.clone(),
+        ),
+        (
+            "DeleteTrail by a role",
+            call(
+                trail,
+                "DeleteTrail",
+                role.clone(),
+                json!({"name": "main"}),
+                None,
+            ),
+            high.clone(),
+        ),
+        (
+            "refused",
+            call(
+                trail,
+                "StopLogging",
+                user("ci-deployer"),
+                json!({"name": "main"}),
+                Some("AccessDenied"),
+            ),
+            vec![],
+        ),
+        (
+            "selectors without management events",
+            call(
+                trail,
+                "PutEventSelectors",
+                user("ci-deployer"),
+                json!({"trailName": "main", "eventSelectors": [{"readWriteType": "All", "includeManagementEvents": false}]}),
+                None,
+            ),
+            high.clone(),
+        ),
+        (
+            "no selectors at all",
+            call(
+                trail,
+                "PutEventSelectors",
+                user("ci-deployer"),
+                json!({"trailName": "main", "eventSelectors": []}),
+                None,
+            ),
+            high.clone(),
+        ),
+        (
+            "selectors keeping management events",
+            call(
+                trail,
+                "PutEventSelectors",
+                user("ci-deployer"),
+                json!({"trailName": "main", "eventSelectors": [{"includeManagementEvents": true}]}),
+                None,
+            ),
+            vec![],
+        ),
+        (
+            "advanced selectors of data events only",
+            call(
+                trail,
+                "PutEventSelectors",
+                user("ci-deployer"),
+                json!({"trailName": "main", "advancedEventSelectors": [{"fieldSelectors": [{"field": "eventCategory", "equals": ["Data"]}]}]}),
+                None,
+            ),
+            high.clone(),
+        ),
+        (
+            "advanced selectors keeping management",
+            call(
+                trail,
+                "PutEventSelectors",
+                user("ci-deployer"),
+                json!({"trailName": "main", "advancedEventSelectors": [{"fieldSelectors": [{"field": "eventCategory", "equals": ["Management"]}]}]}),
+                None,
+            ),
+            vec![],
+        ),
+        (
+            "DeleteDetector",
+            call(
+                gd,
+                "DeleteDetector",
+                user("ci-deployer"),
+                json!({"detectorId": "d-1"}),
+                None,
+            ),
+            high.clone(),
+        ),
+        (
+            "UpdateDetector off",
+            call(
+                gd,
+                "UpdateDetector",
+                user("ci-deployer"),
+                json!({"detectorId": "d-1", "enable": false}),
+                None,
+            ),
+            high.clone(),
+        ),
+        (
+            "UpdateDetector on",
+            call(
+                gd,
+                "UpdateDetector",
+                user("ci-deployer"),
+                json!({"detectorId": "d-1", "enable": true}),
+                None,
+            ),
+            vec![],
+        ),
+        (
+            "the same name elsewhere",
+            call(
+                "example.amazonaws.com",
+                "StopLogging",
+                user("ci-deployer"),
+                json!({}),
+                None,
+            ),
+            vec![],
+        ),
+    ];
+    for (name, event, want) in cases {
+        assert_eq!(rules(event, &cfg), want, "{name}");
+    }
+    // A long-term key that turns logging off is contained; a role's session is not.
+    let stop = |caller: Value| {
+        evaluate(
+            &record(call(
+                trail,
+                "StopLogging",
+                caller,
+                json!({"name": "main"}),
+                None,
+            )),
+            &cfg,
+        )
+    };
+    let by_key = stop(user("ci-deployer"));
+    assert_eq!(
+        by_key[0].contain.as_ref().map(|(k, _)| k.as_str()),
+        Some(CALLER_KEY)
+    );
+    assert_eq!(stop(role)[0].contain, None);
+}
