@@ -1,7 +1,7 @@
 //! `admin-policy-attached` (high): `AdministratorAccess` attached to a user, role or group:
 //! full control granted in one call.
 
-use super::Alert;
+use super::{policy_holder, Alert};
 use crate::events::CloudTrailRecord;
 use crate::notice::Severity;
 
@@ -16,15 +16,7 @@ pub fn check(r: &CloudTrailRecord) -> Option<Alert> {
     if !policy.ends_with(":policy/AdministratorAccess") {
         return None;
     }
-    let to = ["userName", "roleName", "groupName"]
-        .iter()
-        .find_map(|k| {
-            params
-                .get(*k)
-                .and_then(|v| v.as_str())
-                .map(|v| format!("{} {v}", &k[..k.len() - 4]))
-        })
-        .unwrap_or_else(|| "a principal".into());
+    let to = policy_holder(params);
     Some(Alert {
         rule: "admin-policy-attached",
         severity: Severity::High,

@@ -3,7 +3,7 @@
 //! where `admin-policy-attached` does not look. A deny (keyguard's own revocation, a
 //! quarantine) never fires it.
 
-use super::Alert;
+use super::{policy_holder, Alert};
 use crate::events::CloudTrailRecord;
 use crate::notice::Severity;
 use serde_json::Value;
@@ -45,15 +45,7 @@ pub fn check(r: &CloudTrailRecord) -> Option<Alert> {
     if !admin {
         return None;
     }
-    let to = ["userName", "roleName", "groupName"]
-        .iter()
-        .find_map(|k| {
-            params
-                .get(*k)
-                .and_then(Value::as_str)
-                .map(|v| format!("{} {v}", &k[..k.len() - 4]))
-        })
-        .unwrap_or_else(|| "a principal".into());
+    let to = policy_holder(params);
     let name = params
         .get("policyName")
         .and_then(Value::as_str)

@@ -180,6 +180,19 @@ fn caller_user(record: &CloudTrailRecord) -> Option<&str> {
     arn.split_once(":user/")?.1.rsplit('/').next()
 }
 
+/// Who a policy call is about (`user NAME`, `role NAME`, `group NAME`), from its request.
+fn policy_holder(params: &serde_json::Value) -> String {
+    ["userName", "roleName", "groupName"]
+        .iter()
+        .find_map(|k| {
+            params
+                .get(*k)
+                .and_then(|v| v.as_str())
+                .map(|v| format!("{} {v}", &k[..k.len() - 4]))
+        })
+        .unwrap_or_else(|| "a principal".into())
+}
+
 /// The role behind an assumed-role caller (`arn:aws:sts::1:assumed-role/ROLE/session`).
 fn caller_role(record: &CloudTrailRecord) -> Option<&str> {
     let arn = record.user_identity.arn.as_deref()?;
