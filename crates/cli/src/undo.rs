@@ -69,11 +69,13 @@ pub fn undo(find: Find, reason: &str, dry_run: bool) -> Result<bool, InputError>
                 related.push(Find::Key(k.clone()));
             }
             if let Some(u) = &r.user {
-                related.push(Find::User(u.clone()));
+                related.push(Find::User(u.to_ascii_lowercase()));
             }
         }
         related.sort_by_key(|f| format!("{f:?}"));
         related.dedup();
+        // What was asked is read already.
+        related.retain(|f| f != &find);
         let mut records: Vec<Record> = asked_rows;
         for f in &related {
             records.extend(opened.ledger.history(f, now).await.map_err(read)?);
@@ -84,7 +86,7 @@ pub fn undo(find: Find, reason: &str, dry_run: bool) -> Result<bool, InputError>
             .await
             .map_err(|e| InputError(format!("who is asking (sts:GetCallerIdentity): {e}")))?;
         let iam = Iam::new(&opened.sdk);
-        let current = current(&iam, &undo::reads(&records)).await?;
+        let current = current(&iam, &undo::reads(&asked, &records)).await?;
         let decided = undo::decide(&asked, &records, &current, reason, &caller);
         let effects =
             AwsEffects::iam_only(iam, SnsNotifier::configured(&opened.sdk, &opened.common));

@@ -98,10 +98,12 @@ fn user_of(record: &Record) -> Option<UserName> {
     record.user.as_deref().and_then(|u| UserName::parse(u).ok())
 }
 
-/// The reads [`decide`] needs for these rows.
-pub fn reads(records: &[Record]) -> Vec<Read> {
+/// The reads [`decide`] needs for the rows asked about (the others only say what still
+/// stands on them, and need no read).
+pub fn reads(asked: &Asked, records: &[Record]) -> Vec<Read> {
     let mut reads: Vec<Read> = records
         .iter()
+        .filter(|r| asked.covers(r))
         .filter(|r| CONTAINMENT.contains(&r.function.as_str()) && r.status == "done")
         .filter_map(|r| {
             let user = user_of(r)?;

@@ -76,7 +76,7 @@ fn a_containment_is_reversed_exactly_from_what_each_write_replaced() {
     // One run's steps share its time.
     let rows = [deactivated(), revoked("2026-12-03T10:00:00Z", None)];
     assert_eq!(
-        reads(&rows),
+        reads(&ev(), &rows),
         [
             Read::Key {
                 user: UserName::parse("Bob").unwrap(),
@@ -88,6 +88,11 @@ fn a_containment_is_reversed_exactly_from_what_each_write_replaced() {
             }
         ]
     );
+    // Rows of another event say what stands on these; they are not read.
+    let mut other = deactivated();
+    other.event_id = Some("ev-2".into());
+    other.key_id = Some("AKIAI44QH8DHBEXAMPLE".into());
+    assert_eq!(reads(&ev(), &[other]), []);
     let current = now(Some(KeyStatus::Inactive), policy_at("2026-12-03T10:00:00Z"));
     let undo = decide(&ev(), &rows, &current, "false positive: CI's own key", BY);
     assert!(undo.refused.is_empty(), "{:?}", undo.refused);
