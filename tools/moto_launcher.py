@@ -33,6 +33,12 @@ Routes added (all under /_keyguard/, never part of any AWS protocol):
        (the demo's webhook secrets point here); the post is kept, minus the URL's token
   GET  /_keyguard/webhooks              -> 200 {"posts": [{"channel": ..., "body": ...}]}
 
+  POST /_keyguard/cloudtrail/events {"region": "us-east-1", "events": [CloudTrail records]}
+       -> 200 {"stored": N}: the event history CloudTrail LookupEvents (moto_cloudtrail.py)
+          serves, per account (recipientAccountId, else the default) and region
+  GET  /_keyguard/cloudtrail/lookups    -> 200 {"lookups": [{"at", "account", "region",
+          "attribute", "throttled"}]}: every LookupEvents request, for pacing checks
+
 On start it prints one line, `KEYGUARD_MOTO_READY http://HOST:PORT`, to stdout.
 With --exit-on-stdin-eof it stops when its stdin closes, so a test process that dies
 never leaves a moto behind.
@@ -47,6 +53,7 @@ import threading
 from datetime import datetime, timezone
 from urllib.parse import parse_qs
 
+import moto_cloudtrail
 import moto_requests
 import moto_standins
 
@@ -216,6 +223,8 @@ ROUTES = {
     ("POST", "/_keyguard/ses/sandbox"): ses_sandbox,
     ("GET", "/_keyguard/standins"): lambda _body: ("200 OK", moto_standins.snapshot()),
     ("GET", "/_keyguard/webhooks"): lambda _body: ("200 OK", {"posts": list(WEBHOOK_POSTS)}),
+    ("POST", "/_keyguard/cloudtrail/events"): lambda body: moto_cloudtrail.put_events(body, DEFAULT_ACCOUNT),
+    ("GET", "/_keyguard/cloudtrail/lookups"): moto_cloudtrail.lookups,
 }
 
 STATUS = {200: "200 OK", 400: "400 Bad Request", 404: "404 Not Found", 409: "409 Conflict"}
@@ -280,6 +289,7 @@ class Launcher:
             _log_request(environ, _scope(environ)[1], action, _scope(environ)[0])
         if path == "/moto-api/reset":
             moto_standins.reset()
+            moto_cloudtrail.reset()
             WEBHOOK_POSTS.clear()
             SES_SANDBOX.clear()
         target = environ.get("HTTP_X_AMZ_TARGET", "")
@@ -299,6 +309,16 @@ class Launcher:
                 method = environ.get("REQUEST_METHOD")
                 status, reply, code = moto_standins.incidents(method, path, query, body, DEFAULT_ACCOUNT, region)
             return _json(start_response, STATUS.get(status, "500 Internal Server Error"), reply, code)
+        if target in moto_cloudtrail.TARGETS:
+            try:
+                body = _body(environ)
+            except ValueError as err:
+                reply = {"__type": "SerializationException", "message": str(err)}
+                return _json(start_response, "400 Bad Request", reply, "SerializationException")
+            status, reply = moto_cloudtrail.lookup_events(body if isinstance(body, dict) else {},
+                                                          DEFAULT_ACCOUNT, region)
+            return _json(start_response, STATUS.get(status, "500 Internal Server Error"), reply,
+                         reply.get("__type"))
         if target in RETIRED_STATUS_ACTIONS:
             return self._without_status(environ, start_response)
         if target == "secretsmanager.RotateSecret":

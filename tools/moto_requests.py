@@ -170,6 +170,10 @@ def permissions(service, action, region, account, p):
         if action == "AssumeRole":
             return one("sts:AssumeRole", p.get("RoleArn", "*"))
         return None
+    if service == "cloudtrail":
+        if action == "LookupEvents":
+            return one("cloudtrail:LookupEvents", "*")  # no resource-level permissions
+        return None
     if service == "dynamodb":
         if action in ("PutItem", "UpdateItem", "GetItem", "DeleteItem", "Query"):
             return one("dynamodb:" + action,

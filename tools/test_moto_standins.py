@@ -127,3 +127,60 @@ class Incidents(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class LookupEvents(unittest.TestCase):
+    """CloudTrail LookupEvents' documented rules (moto_cloudtrail)."""
+
+    def setUp(self):
+        import moto_cloudtrail
+        self.ct = moto_cloudtrail
+        self.ct.reset()
+        records = [{"eventID": "e%03d" % i, "eventName": "ListUsers", "eventSource": "iam.amazonaws.com",
+                    "eventTime": "2026-12-01T10:%02d:%02dZ" % (i // 60, i % 60),
+                    "userIdentity": {"accessKeyId": "AKIAA" if i % 2 else "AKIAB"}} for i in range(130)]
+        self.ct.put_events({"region": "us-east-1", "events": records}, "123456789012")
+
+    def look(self, **body):
+        self.ct.ACCEPTED.clear()  # each call on its own, unless a test is about the rate
+        return self.ct.lookup_events(body, "123456789012", "us-east-1")
+
+    def test_pages_newest_first_and_filters_by_key(self):
+        attr = [{"AttributeKey": "AccessKeyId", "AttributeValue": "AKIAA"}]
+        seen, token = [], None
+        while True:
+            body = {"LookupAttributes": attr}
+            if token:
+                body["NextToken"] = token
+            status, reply = self.look(**body)
+            self.assertEqual(status, 200)
+            self.assertLessEqual(len(reply["Events"]), 50)
+            seen += [e["EventId"] for e in reply["Events"]]
+            token = reply.get("NextToken")
+            if not token:
+                break
+        self.assertEqual(len(seen), 65)
+        self.assertEqual(seen, sorted(seen, reverse=True), "newest first")
+        self.assertTrue(all(int(e[1:]) % 2 for e in seen), "only the asked key's events")
+
+    def test_documented_refusals(self):
+        two = [{"AttributeKey": "AccessKeyId", "AttributeValue": "x"},
+               {"AttributeKey": "EventName", "AttributeValue": "y"}]
+        self.assertEqual(self.look(LookupAttributes=two)[1]["__type"], "InvalidLookupAttributesException")
+        bad = [{"AttributeKey": "SourceIp", "AttributeValue": "x"}]
+        self.assertEqual(self.look(LookupAttributes=bad)[1]["__type"], "InvalidLookupAttributesException")
+        self.assertEqual(self.look(MaxResults=51)[1]["__type"], "InvalidMaxResultsException")
+        self.assertEqual(self.look(StartTime=20, EndTime=10)[1]["__type"], "InvalidTimeRangeException")
+        _, first = self.look(LookupAttributes=[{"AttributeKey": "AccessKeyId", "AttributeValue": "AKIAA"}])
+        other = [{"AttributeKey": "AccessKeyId", "AttributeValue": "AKIAB"}]
+        self.assertEqual(self.look(LookupAttributes=other, NextToken=first["NextToken"])[1]["__type"],
+                         "InvalidNextTokenException", "a token is valid only with its own parameters")
+
+    def test_a_third_request_within_a_second_is_throttled(self):
+        self.ct.ACCEPTED.clear()
+        replies = [self.ct.lookup_events({}, "123456789012", "us-east-1") for _ in range(3)]
+        self.assertEqual([r[0] for r in replies], [200, 200, 400])
+        self.assertEqual(replies[2][1]["__type"], "ThrottlingException")
+        other_region = self.ct.lookup_events({}, "123456789012", "eu-west-1")
+        self.assertEqual(other_region[0], 200, "the limit is per region")
+        self.assertEqual([x["throttled"] for x in self.ct.lookups()[1]["lookups"]], [False, False, True, False])

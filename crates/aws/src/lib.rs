@@ -22,6 +22,7 @@ pub mod runbook;
 pub mod secrets;
 pub mod ses;
 pub mod sns;
+pub mod trail;
 pub mod users;
 
 pub use aws_config::SdkConfig;

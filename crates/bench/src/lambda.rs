@@ -76,6 +76,9 @@ fn command(program: &[PathBuf], runtime: &Runtime, world: &Value, dry_run: bool)
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("DRY_RUN", dry_run.to_string())
+        // The sweep runs after the key is Inactive and is paced at CloudTrail's rate: the
+        // containment row measures the containment, not the sweep.
+        .env("LOOKBACK_HOURS", "0")
         .env(
             "RESPONSE_PLAN_ARN",
             "arn:aws:ssm-incidents::123456789012:response-plan/keyguard-key-compromise",

@@ -2,10 +2,13 @@
 //!
 //! The pipeline (`keyguard_core::pipeline`) over containment's policy: parse → target
 //! (the hand-off's MAC checked at the door) → IAM's facts → decide → apply through the
-//! ledger → report.
+//! ledger → report. Then, for every key it contained, the sweep
+//! (`containment::trail`): what the key did in the last `LOOKBACK_HOURS`, the keys it
+//! created contained in the same run, the rest listed in a notice.
 //! Every input, good or bad, ends in a [`Report`] with an HTTP-style `statusCode`; nothing
 //! from outside can make the function panic.
 
+use keyguard_aws::trail::Trail;
 use keyguard_aws::{AwsEffects, DynamoLedger, HandoffKey};
 use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::guard::HandoffCheck;
@@ -40,6 +43,7 @@ pub struct App {
     pub ledger: DynamoLedger,
     pub effects: AwsEffects,
     pub handoff_key: Option<HandoffKey>,
+    pub trail: Trail,
 }
 
 impl App {
@@ -48,6 +52,7 @@ impl App {
         Self {
             effects: AwsEffects::configured(sdk, &settings.common),
             ledger: DynamoLedger::configured(sdk, &settings.common),
+            trail: Trail::new(sdk),
             handoff_key: settings
                 .handoff_key
                 .as_deref()
@@ -94,7 +99,36 @@ impl App {
     /// One invocation at a given time (tests simulate Lambda's retries with it).
     pub async fn handle_at(&self, raw: &Value, now: Timestamp) -> Report {
         let apply = Executor::new(&self.effects, &self.ledger, self.settings.common.dry_run);
-        apply.run(&self.settings.containment, self, raw, now).await
+        let cfg = &self.settings.containment;
+        let report = apply.run(cfg, self, raw, now).await;
+        self.swept(&apply, report, now).await
+    }
+
+    /// The containment's report followed by the sweep's steps: a sweep that could not
+    /// be read fails the run (500, retried; the containment steps are then duplicates).
+    async fn swept(
+        &self,
+        apply: &Executor<'_, AwsEffects, DynamoLedger>,
+        report: Report,
+        now: Timestamp,
+    ) -> Report {
+        let cfg = &self.settings.containment;
+        let keys = containment::trail::swept_keys(&report);
+        let Some(event_ref) = report.event_id.clone() else {
+            return report;
+        };
+        if !cfg.sweep.on() || keys.is_empty() {
+            return report;
+        }
+        match containment::trail::sweep(keys, cfg, &self.trail, &self.effects.iam, &event_ref, now)
+            .await
+        {
+            Ok(plan) => {
+                let more = apply.apply(cfg, plan, now).await;
+                report.followed_by(more)
+            }
+            Err(e) => report.failed_also(format!("the sweep after containment: {e}")),
+        }
     }
 
     /// The plan for one event, nothing applied: what `keyguard plan` shows.

@@ -171,6 +171,28 @@ impl Moto {
         assert_eq!(status, 200, "POST /moto-api/reset");
     }
 
+    /// Puts CloudTrail records into the event history the `LookupEvents` stand-in serves
+    /// for `region`.
+    pub fn put_trail_events(&self, region: &str, events: &[serde_json::Value]) {
+        let body = serde_json::json!({"region": region, "events": events});
+        let (status, reply) = request(
+            &self.endpoint,
+            "POST",
+            "/_keyguard/cloudtrail/events",
+            &body.to_string(),
+        );
+        assert_eq!(status, 200, "put trail events: {reply}");
+    }
+
+    /// Every `LookupEvents` request the stand-in served or throttled, oldest first.
+    pub fn trail_lookups(&self) -> Vec<serde_json::Value> {
+        let (status, body) = request(&self.endpoint, "GET", "/_keyguard/cloudtrail/lookups", "");
+        assert_eq!(status, 200, "GET /_keyguard/cloudtrail/lookups: {body}");
+        let reply: serde_json::Value =
+            serde_json::from_str(&body).expect("the stand-in answers JSON");
+        reply["lookups"].as_array().cloned().unwrap_or_default()
+    }
+
     /// What the stand-ins recorded: automation executions, and incidents with the
     /// `StartIncident` request that opened each.
     pub fn standins(&self) -> serde_json::Value {

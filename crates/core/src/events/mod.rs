@@ -214,6 +214,12 @@ fn parse_enveloped(obj: &Map<String, Value>, value: &Value) -> Result<Trigger, P
     })
 }
 
+/// One CloudTrail record on its own (as `LookupEvents` returns it in `CloudTrailEvent`),
+/// read as every other record is.
+pub fn record(value: &Value) -> Result<CloudTrailRecord, ParseError> {
+    cloudtrail_record(value, "")
+}
+
 fn cloudtrail_record(value: &Value, prefix: &str) -> Result<CloudTrailRecord, ParseError> {
     let mut record: CloudTrailRecord = decode_at(value, prefix)?;
     record.call = ApiCall::decode(&record).map_err(|e| match e {

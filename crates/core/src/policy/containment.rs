@@ -19,6 +19,7 @@
 mod decide;
 mod gather;
 mod target;
+pub mod trail;
 
 pub use crate::guard::SelfIdentity;
 pub use decide::decide;
@@ -56,6 +57,8 @@ pub struct ContainmentConfig {
     /// `HANDOFF_MAX_AGE_SECONDS` (default 21600, Lambda's longest wait for an
     /// asynchronous event): an older hand-off is a replay, refused.
     pub handoff_max_age: Duration,
+    /// `LOOKBACK_HOURS`, `SWEEP_CREATED_KEYS`: what a contained key did, read afterwards.
+    pub sweep: trail::SweepConfig,
 }
 
 impl ContainmentConfig {
@@ -86,6 +89,7 @@ impl ContainmentConfig {
                 delay: config::seconds(env, "NOT_FOUND_RECHECK_SECONDS", 3.0)?,
             },
             handoff_max_age: config::seconds(env, "HANDOFF_MAX_AGE_SECONDS", 21_600.0)?,
+            sweep: trail::SweepConfig::from_env(env)?,
         })
     }
 

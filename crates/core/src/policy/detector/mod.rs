@@ -181,7 +181,7 @@ fn caller_user(record: &CloudTrailRecord) -> Option<&str> {
 }
 
 /// Who a policy call is about (`user NAME`, `role NAME`, `group NAME`), from its request.
-fn policy_holder(params: &serde_json::Value) -> String {
+pub(crate) fn policy_holder(params: &serde_json::Value) -> String {
     ["userName", "roleName", "groupName"]
         .iter()
         .find_map(|k| {

@@ -1,0 +1,585 @@
+//! After a containment: what the contained key did in the last `LOOKBACK_HOURS`, read
+//! from CloudTrail's event history (`LookupEvents`), and what to do about it.
+//!
+//! - Every key it created for a user is contained as a key an event names is: through
+//!   containment's own gather and decide, so exemptions, keyguard's principals and a key
+//!   already Inactive are judged the same, and the created key's user's sessions are
+//!   revoked too. Each is its own step with its own ledger row, under the same event, so
+//!   a redelivery finds them done. `SWEEP_CREATED_KEYS=report` lists them instead.
+//! - Everything else that lets an attacker back in (users, console passwords, roles and
+//!   trust policies, policy attachments and inline policies, MFA removal, session and
+//!   federation tokens) is listed in one notice per contained key, each with its event's
+//!   time and id.
+//!
+//! Only calls that succeeded are listed: a call with an `errorCode` made nothing. The
+//! sweep is one level deep: what a created key did in turn is not read.
+
+use super::{
+    ContainmentConfig, Credential, Facts, IamReader, KeyStatus, Subject, Target, FUNCTION,
+};
+use crate::config::{self, ConfigError, Env};
+use crate::effects::EffectError;
+use crate::events::CloudTrailRecord;
+use crate::key::{AccessKeyId, KeyKind, UserName};
+use crate::notice::{Notice, Severity};
+use crate::plan::{Action, Decision, Plan, Principal, Step};
+use crate::report::{Outcome, Report};
+use crate::scope::Scope;
+use crate::step_key;
+use crate::time::Timestamp;
+use std::future::Future;
+
+/// At most this many contained keys are swept per event (each may take several paced
+/// requests); the others are named in the first key's notice as not swept.
+pub const MAX_SWEPT_KEYS: usize = 3;
+/// At most this many actions are listed in one notice; the rest are counted.
+pub const MAX_LISTED: usize = 60;
+/// CloudTrail's event history keeps 90 days.
+const MAX_LOOKBACK_HOURS: u32 = 90 * 24;
+
+/// `SWEEP_CREATED_KEYS`: what to do with a key the contained credential created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreatedKeys {
+    /// Contain it in the same run (the default).
+    Contain,
+    /// List it in the notice only.
+    Report,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepConfig {
+    /// `LOOKBACK_HOURS` (default 72; 0 turns the sweep off; at most 2160, CloudTrail's 90
+    /// days).
+    pub lookback_hours: u32,
+    pub created_keys: CreatedKeys,
+}
+
+impl SweepConfig {
+    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        let lookback_hours: u32 = config::number(env, "LOOKBACK_HOURS", 72)?;
+        if lookback_hours > MAX_LOOKBACK_HOURS {
+            return Err(ConfigError {
+                variable: "LOOKBACK_HOURS".into(),
+                message: format!(
+                    "at most {MAX_LOOKBACK_HOURS} (CloudTrail's event history keeps 90 days), got {lookback_hours}"
+                ),
+            });
+        }
+        let created_keys = match config::string(env, "SWEEP_CREATED_KEYS", "contain")
+            .trim()
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "contain" => CreatedKeys::Contain,
+            "report" => CreatedKeys::Report,
+            other => {
+                return Err(ConfigError {
+                    variable: "SWEEP_CREATED_KEYS".into(),
+                    message: format!("expected contain or report, got {other:?}"),
+                })
+            }
+        };
+        Ok(Self {
+            lookback_hours,
+            created_keys,
+        })
+    }
+
+    pub fn on(&self) -> bool {
+        self.lookback_hours > 0
+    }
+}
+
+/// A key a run contained, whose history is to be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Swept {
+    pub key_id: AccessKeyId,
+    pub owner: Option<UserName>,
+    pub scope: Option<Scope>,
+}
+
+/// The keys a run contained (deactivated, or whose sessions it revoked), each once, when
+/// every one of its steps went through (or, in a dry run, was planned): a key whose step
+/// failed is swept by the retry that contains it.
+pub fn swept_keys(report: &Report) -> Vec<Swept> {
+    let mut keys: Vec<(Swept, bool)> = Vec::new();
+    for s in &report.steps {
+        let (key_id, owner) = match &s.step.action {
+            Action::DeactivateKey { user, key_id } => (key_id, Some(user.clone())),
+            Action::RevokeSessions {
+                principal,
+                key_id: Some(key_id),
+                ..
+            } => (
+                key_id,
+                match principal {
+                    Principal::User(u) => Some(u.clone()),
+                    Principal::Role(_) => None,
+                },
+            ),
+            _ => continue,
+        };
+        let went_through = matches!(
+            s.outcome,
+            Outcome::Applied { .. } | Outcome::Duplicate | Outcome::Planned
+        );
+        match keys.iter_mut().find(|(k, _)| &k.key_id == key_id) {
+            Some((_, ok)) => *ok &= went_through,
+            None => keys.push((
+                Swept {
+                    key_id: key_id.clone(),
+                    owner,
+                    scope: s.step.scope.clone(),
+                },
+                went_through,
+            )),
+        }
+    }
+    keys.into_iter()
+        .filter_map(|(k, ok)| ok.then_some(k))
+        .collect()
+}
+
+/// What `LookupEvents` returned for one key: each event's `CloudTrailEvent` document.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Lookback {
+    pub events: Vec<serde_json::Value>,
+    /// The reader stopped at its cap of pages: older events were not read.
+    pub truncated: bool,
+    /// The regions read, in order.
+    pub regions: Vec<String>,
+}
+
+/// CloudTrail's event history, by access key: `keyguard-aws` over `LookupEvents`.
+pub trait TrailReader {
+    /// Every event signed by `key_id` from `since` to `until`, newest first, up to the
+    /// reader's documented cap.
+    fn key_events(
+        &self,
+        key_id: &AccessKeyId,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> impl Future<Output = Result<Lookback, EffectError>> + Send;
+}
+
+/// One thing a contained key did that someone must look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activity {
+    pub at: String,
+    pub event_id: String,
+    pub call: String,
+    /// A key it created for a user: contained, or listed.
+    pub created: Option<(UserName, AccessKeyId)>,
+    pub what: String,
+}
+
+/// Who a call acts on when its request names nobody: the caller.
+fn named_or(params: Option<&serde_json::Value>, field: &str, caller: &str) -> String {
+    params
+        .and_then(|p| p.get(field))
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or(caller)
+        .to_owned()
+}
+
+fn text<'a>(params: Option<&'a serde_json::Value>, field: &str) -> &'a str {
+    params
+        .and_then(|p| p.get(field))
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("(unnamed)")
+}
+
+/// What one successful call did, when it is one to list.
+fn described(
+    r: &CloudTrailRecord,
+    caller: &str,
+) -> Option<(String, Option<(UserName, AccessKeyId)>)> {
+    use crate::events::ApiCall;
+    let p = r.request_parameters.as_ref();
+    let user = |field: &str| named_or(p, field, caller);
+    let holder = || {
+        p.map_or_else(
+            || "a principal".into(),
+            crate::policy::detector::policy_holder,
+        )
+    };
+    Some(match (&r.call, r.event_name.as_str()) {
+        (ApiCall::CreateAccessKey(c), _) => {
+            let created = c.created.as_ref();
+            let owner = created
+                .and_then(|k| k.user_name.clone())
+                .or_else(|| c.requested_user.clone())
+                .unwrap_or_else(|| caller.to_owned());
+            let key = created.and_then(|k| k.access_key_id.as_deref());
+            let parsed = key.and_then(|k| AccessKeyId::parse(k).ok());
+            let owner_name = UserName::parse(&owner).ok();
+            let what = format!(
+                "created access key {} for user {owner}",
+                key.unwrap_or("(id not recorded)")
+            );
+            (what, parsed.zip(owner_name).map(|(k, u)| (u, k)))
+        }
+        (ApiCall::CreateUser(_), _) => (format!("created user {}", user("userName")), None),
+        (ApiCall::CreateLoginProfile(_), _) => (
+            format!("gave user {} a console password", user("userName")),
+            None,
+        ),
+        (ApiCall::UpdateLoginProfile(_), _) => (
+            format!("changed the console password of user {}", user("userName")),
+            None,
+        ),
+        (ApiCall::DeactivateMfaDevice(m) | ApiCall::DeleteVirtualMfaDevice(m), name) => (
+            format!(
+                "{} MFA device {}{}",
+                if name == "DeactivateMFADevice" {
+                    "deactivated"
+                } else {
+                    "deleted"
+                },
+                m.serial_number.as_deref().unwrap_or("(unnamed)"),
+                m.user_name
+                    .as_deref()
+                    .map_or_else(String::new, |u| format!(" of user {u}"))
+            ),
+            None,
+        ),
+        (ApiCall::GetFederationToken(f), _) => (
+            format!(
+                "got a federation token (federated user {})",
+                f.name.as_deref().unwrap_or("(unnamed)")
+            ),
+            None,
+        ),
+        (_, "GetSessionToken") => ("got a session token".to_owned(), None),
+        (_, "CreateRole") => (format!("created role {}", text(p, "roleName")), None),
+        (_, "UpdateAssumeRolePolicy") => (
+            format!("changed the trust policy of role {}", text(p, "roleName")),
+            None,
+        ),
+        (_, "AttachUserPolicy" | "AttachRolePolicy" | "AttachGroupPolicy") => (
+            format!("attached policy {} to {}", text(p, "policyArn"), holder()),
+            None,
+        ),
+        (_, "PutUserPolicy" | "PutRolePolicy" | "PutGroupPolicy") => (
+            format!(
+                "put inline policy {} on {}",
+                text(p, "policyName"),
+                holder()
+            ),
+            None,
+        ),
+        _ => return None,
+    })
+}
+
+/// What the key did, oldest first, from the records `LookupEvents` returned: only the
+/// calls it signed that succeeded and that made something. Records that do not parse
+/// are counted.
+pub fn activity(
+    events: &[serde_json::Value],
+    key: &AccessKeyId,
+    owner: Option<&UserName>,
+) -> (Vec<Activity>, usize) {
+    let caller = owner.map_or("(its own user)", UserName::as_str);
+    let mut unreadable = 0;
+    let mut out = Vec::new();
+    for raw in events {
+        let Ok(r) = crate::events::record(raw) else {
+            unreadable += 1;
+            continue;
+        };
+        if r.user_identity.access_key_id.as_deref() != Some(key.as_str()) || !r.succeeded() {
+            continue;
+        }
+        if let Some((what, created)) = described(&r, caller) {
+            out.push(Activity {
+                at: r.event_time.clone().unwrap_or_else(|| "(no time)".into()),
+                event_id: r.event_id.clone().unwrap_or_else(|| "(no id)".into()),
+                call: r.event_name.clone(),
+                created,
+                what,
+            });
+        }
+    }
+    out.sort_by_key(|a| crate::time::parse_time(&a.at));
+    (out, unreadable)
+}
+
+/// One contained key's history, read and sorted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyHistory {
+    pub key: Swept,
+    pub activity: Vec<Activity>,
+    pub read: usize,
+    pub unreadable: usize,
+    pub truncated: bool,
+    pub regions: Vec<String>,
+}
+
+impl KeyHistory {
+    pub fn new(key: Swept, lookback: Lookback) -> Self {
+        let (activity, unreadable) = activity(&lookback.events, &key.key_id, key.owner.as_ref());
+        Self {
+            read: lookback.events.len(),
+            key,
+            activity,
+            unreadable,
+            truncated: lookback.truncated,
+            regions: lookback.regions,
+        }
+    }
+
+    /// The long-term keys it created (never itself), when they are to be contained.
+    fn to_contain(
+        &self,
+        cfg: &SweepConfig,
+    ) -> impl Iterator<Item = (&Activity, &UserName, &AccessKeyId)> {
+        let contain = cfg.created_keys == CreatedKeys::Contain;
+        self.activity.iter().filter_map(move |a| {
+            let (user, key) = a.created.as_ref()?;
+            (contain && key != &self.key.key_id && key.kind() == KeyKind::LongTerm)
+                .then_some((a, user, key))
+        })
+    }
+}
+
+/// The created keys to contain, as a target containment reads and decides as any other.
+pub fn created_target(
+    histories: &[KeyHistory],
+    cfg: &ContainmentConfig,
+    event_ref: &str,
+) -> Target {
+    let mut credentials: Vec<Credential> = Vec::new();
+    for h in histories {
+        for (_, user, key) in h.to_contain(&cfg.sweep) {
+            if credentials.iter().any(|c| c.subject.key_id() == Some(key)) {
+                continue;
+            }
+            credentials.push(Credential {
+                subject: Subject::UserKey {
+                    key_id: key.clone(),
+                    user: Some(user.clone()),
+                },
+                scope: h.key.scope.clone(),
+                foreign: None,
+            });
+        }
+    }
+    Target {
+        credentials,
+        classifier_source: Some("keyguard's CloudTrail sweep".into()),
+        event_ref: event_ref.to_owned(),
+    }
+}
+
+/// The plan after a sweep: each created key that still exists contained (with why:
+/// which contained key made it, when, in which event), then one notice per contained
+/// key listing what it did. Facts are the created target's, in its order.
+pub fn decide(
+    histories: &[KeyHistory],
+    not_swept: &[Swept],
+    target: &Target,
+    facts: &[Facts],
+    cfg: &ContainmentConfig,
+    now: Timestamp,
+) -> Plan {
+    // A created key deleted since has nothing to contain: it is listed as gone.
+    let gone = |f: &Facts| !f.exists || f.key_status.is_none();
+    let (kept, kept_facts): (Vec<Credential>, Vec<Facts>) = target
+        .credentials
+        .iter()
+        .zip(facts)
+        .filter(|(_, f)| !gone(f))
+        .map(|(c, f)| (c.clone(), f.clone()))
+        .unzip();
+    let live = Target {
+        credentials: kept,
+        ..target.clone()
+    };
+    let mut plan = super::decide(&live, cfg, &kept_facts, now);
+    for step in &mut plan.steps {
+        if let Some(a) = step.action.key_id().and_then(|k| {
+            histories
+                .iter()
+                .flat_map(|h| &h.activity)
+                .find(|a| a.created.as_ref().is_some_and(|(_, c)| c == k))
+        }) {
+            step.reason = format!(
+                "{} ({} at {}, CloudTrail event {}): {}",
+                "created with a contained key", a.call, a.at, a.event_id, step.reason
+            );
+        }
+    }
+    let contained: Vec<AccessKeyId> = plan
+        .steps
+        .iter()
+        .filter_map(|s| match &s.action {
+            Action::DeactivateKey { key_id, .. } => Some(key_id.clone()),
+            _ => None,
+        })
+        .collect();
+    let state = |key: &AccessKeyId| -> &'static str {
+        let i = target
+            .credentials
+            .iter()
+            .position(|c| c.subject.key_id() == Some(key));
+        let f = i.and_then(|i| facts.get(i));
+        if contained.contains(key) {
+            "contained in this run"
+        } else if f.is_some_and(gone) {
+            "no longer exists"
+        } else if f.is_some_and(|f| f.key_status == Some(KeyStatus::Inactive)) {
+            "already Inactive"
+        } else if i.is_some() {
+            "not contained: see the refusal"
+        } else {
+            "listed only"
+        }
+    };
+    for (n, h) in histories.iter().enumerate() {
+        let later = if n == 0 { not_swept } else { &[] };
+        if let Some(step) = listing(h, later, cfg, &state, &target.event_ref) {
+            plan.steps.push(step);
+        }
+    }
+    plan.decision = if plan.steps.is_empty() {
+        Decision::NothingToDo {
+            why: format!(
+                "the contained keys made nothing to list in the last {} h",
+                cfg.sweep.lookback_hours
+            ),
+        }
+    } else {
+        Decision::Act
+    };
+    plan
+}
+
+/// The notice listing what one contained key did; `None` when it did nothing to list.
+fn listing(
+    h: &KeyHistory,
+    not_swept: &[Swept],
+    cfg: &ContainmentConfig,
+    state: &dyn Fn(&AccessKeyId) -> &'static str,
+    event_ref: &str,
+) -> Option<Step> {
+    if h.activity.is_empty() && h.unreadable == 0 && !h.truncated && not_swept.is_empty() {
+        return None;
+    }
+    let key = &h.key.key_id;
+    let mut notice = Notice::new(
+        Severity::High,
+        format!(
+            "Contained key {key}: {} action(s) in the last {} h to review",
+            h.activity.len(),
+            cfg.sweep.lookback_hours
+        ),
+    )
+    .key(Some(key.clone()))
+    .user(h.key.owner.clone())
+    .fact(
+        "lookback",
+        format!(
+            "{} h of CloudTrail event history in {}: {} event(s) read",
+            cfg.sweep.lookback_hours,
+            h.regions.join(", "),
+            h.read
+        ),
+    );
+    if let Some(scope) = &h.key.scope {
+        notice = notice.fact("account", scope.account.as_str());
+    }
+    for (i, a) in h.activity.iter().take(MAX_LISTED).enumerate() {
+        let mut line = format!("{} {} (event {}): {}", a.at, a.call, a.event_id, a.what);
+        if let Some((_, created)) = &a.created {
+            line.push_str(&format!(" [{}]", state(created)));
+        }
+        notice = notice.fact(&format!("action {:02}", i + 1), line);
+    }
+    if h.activity.len() > MAX_LISTED {
+        notice = notice.fact(
+            "more",
+            format!("{} more not listed", h.activity.len() - MAX_LISTED),
+        );
+    }
+    if h.truncated {
+        notice = notice.fact(
+            "incomplete",
+            "stopped at the reader's cap of pages: older events were not read",
+        );
+    }
+    if h.unreadable > 0 {
+        notice = notice.fact(
+            "unreadable",
+            format!("{} event(s) could not be read", h.unreadable),
+        );
+    }
+    if !not_swept.is_empty() {
+        let names: Vec<&str> = not_swept.iter().map(|k| k.key_id.as_str()).collect();
+        notice = notice.fact(
+            "not swept",
+            format!(
+                "at most {MAX_SWEPT_KEYS} keys are swept per event; not read: {}",
+                names.join(", ")
+            ),
+        );
+    }
+    let account = h.key.scope.as_ref().map(|s| &s.account);
+    Some(Step {
+        idempotency_key: step_key::step(
+            FUNCTION,
+            "notify",
+            account,
+            &step_key::Subject::other(&format!("sweep/{key}")),
+            event_ref,
+        ),
+        reason: format!(
+            "what contained key {key} did in the last {} h",
+            cfg.sweep.lookback_hours
+        ),
+        action: Action::Notify { notice },
+        window: None,
+        after: None,
+        scope: h.key.scope.clone(),
+    })
+}
+
+/// Reads what each contained key did and plans what follows. `Err` names the key whose
+/// history could not be read: the run fails, and Lambda's retry (whose containment steps
+/// are duplicates) sweeps again.
+pub async fn sweep<T: TrailReader + Sync, R: IamReader + Sync>(
+    keys: Vec<Swept>,
+    cfg: &ContainmentConfig,
+    trail: &T,
+    iam: &R,
+    event_ref: &str,
+    now: Timestamp,
+) -> Result<Plan, EffectError> {
+    let since = now - chrono::Duration::hours(i64::from(cfg.sweep.lookback_hours));
+    let mut keys = keys;
+    let not_swept = keys.split_off(keys.len().min(MAX_SWEPT_KEYS));
+    let mut histories = Vec::with_capacity(keys.len());
+    for key in keys {
+        let lookback = trail
+            .key_events(&key.key_id, since, now)
+            .await
+            .map_err(|e| {
+                EffectError::new(
+                    e.kind,
+                    e.code.as_deref(),
+                    format!(
+                        "reading what key {} did (cloudtrail:LookupEvents): {}",
+                        key.key_id, e.message
+                    ),
+                )
+            })?;
+        histories.push(KeyHistory::new(key, lookback));
+    }
+    let target = created_target(&histories, cfg, event_ref);
+    let facts =
+        super::gather_all(&target.lookups(), iam, cfg.recheck, cfg.sessions_policy()).await?;
+    Ok(decide(&histories, &not_swept, &target, &facts, cfg, now))
+}
+
+#[cfg(test)]
+mod tests;
