@@ -24,6 +24,7 @@ EXPECTED = {
     "createkey-detector": {
         "createkey-detector/backdoor-key.json",
         "createkey-detector/console-backdoor.json",
+        "createkey-detector/role-trust-backdoor.json",
         "createkey-detector/mfa-removed.json",
         "createkey-detector/federation-token.json",
         "createkey-detector/inline-admin-policy.json",

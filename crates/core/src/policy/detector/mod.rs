@@ -17,6 +17,7 @@ mod key_created;
 mod logging_disabled;
 mod mfa_removed;
 mod quarantine_policy;
+mod role_trust_backdoor;
 mod root_key_created;
 mod runs_instances;
 mod threat_ip;
@@ -246,6 +247,7 @@ pub fn evaluate(record: &CloudTrailRecord, cfg: &DetectorConfig) -> Vec<Alert> {
     [
         backdoor_key::check(record, &cfg.trusted_creators),
         console_backdoor::check(record),
+        role_trust_backdoor::check(record),
         mfa_removed::check(record),
         federation_token::check(record),
         root_key_created::check(record),

@@ -6,14 +6,21 @@ use super::{long_term, Alert};
 use crate::events::{ApiCall, CloudTrailRecord};
 use crate::notice::Severity;
 
-/// Instance families with GPUs or ML accelerators.
-const GPU_FAMILIES: &[&str] = &[
-    "p2", "p3", "p4", "p5", "p6", "g3", "g4", "g5", "g6", "g7", "inf", "trn", "dl",
-];
+/// The series (the letters before the generation digit) of every current accelerated
+/// family: GPUs (`p`, `g`, `gr`), ML accelerators (`inf`, `trn`, `dl`), FPGAs (`f`) and
+/// video transcoders (`vt`). The whole series is compared, so `g4dn`, `gr6` and `dl2q`
+/// are accelerated and `m5`, `c7gn` or `mac2` are not.
+const ACCELERATED_SERIES: &[&str] = &["p", "g", "gr", "inf", "trn", "dl", "f", "vt"];
 
 fn is_gpu(instance_type: &str) -> bool {
     let family = instance_type.split('.').next().unwrap_or("");
-    GPU_FAMILIES.iter().any(|g| family.starts_with(g))
+    let series: String = family
+        .chars()
+        .take_while(char::is_ascii_alphabetic)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let has_generation = family[series.len()..].starts_with(|c: char| c.is_ascii_digit());
+    has_generation && ACCELERATED_SERIES.contains(&series.as_str())
 }
 
 pub fn check(r: &CloudTrailRecord, many: u64) -> Option<Alert> {
@@ -45,4 +52,46 @@ pub fn check(r: &CloudTrailRecord, many: u64) -> Option<Alert> {
         ),
         contain: Some(contain),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_accelerated_family_and_no_other() {
+        for t in [
+            "p2.xlarge",
+            "p5e.48xlarge",
+            "p6-b200.48xlarge",
+            "g4dn.xlarge",
+            "g6e.2xlarge",
+            "gr6.4xlarge",
+            "inf2.xlarge",
+            "trn1n.32xlarge",
+            "dl1.24xlarge",
+            "dl2q.24xlarge",
+            "f1.2xlarge",
+            "f2.6xlarge",
+            "vt1.3xlarge",
+            "G5.xlarge",
+        ] {
+            assert!(super::is_gpu(t), "{t}");
+        }
+        for t in [
+            "m5.large",
+            "c7gn.xlarge",
+            "r6g.large",
+            "t4g.nano",
+            "mac2.metal",
+            "x2gd.large",
+            "u-6tb1.metal",
+            "i4g.large",
+            "hpc7g.4xlarge",
+            "im4gn.large",
+            "",
+            "g",
+            "gpu.large",
+        ] {
+            assert!(!super::is_gpu(t), "{t}");
+        }
+    }
 }

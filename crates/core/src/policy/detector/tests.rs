@@ -968,3 +968,156 @@ fn switching_logging_off_is_high_and_contains_a_long_term_key() {
     );
     assert_eq!(stop(role)[0].contain, None);
 }
+
+#[test]
+fn a_role_outsiders_can_assume_is_a_backdoor() {
+    let cfg = cfg_with(&[]);
+    let trust = |event: &str, caller: Value, statement: Value, error: Option<&str>| {
+        let field = if event == "CreateRole" {
+            "assumeRolePolicyDocument"
+        } else {
+            "policyDocument"
+        };
+        let doc = json!({"Version": "2012-10-17", "Statement": statement}).to_string();
+        json!({"eventName": event, "eventSource": "iam.amazonaws.com", "eventID": "ev-1",
+               "userIdentity": caller, "errorCode": error, "recipientAccountId": HOME,
+               "requestParameters": {"roleName": "ops", field: doc}})
+    };
+    let aws = |who: Value| json!([{"Effect": "Allow", "Principal": {"AWS": who}, "Action": "sts:AssumeRole"}]);
+    let service = json!({"type": "AWSService", "invokedBy": "cloudformation.amazonaws.com"});
+    let sso = json!({"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Admin/ALICE", "accessKeyId": "ASIAROLESESSION00001"});
+    let high = vec![("role-trust-backdoor", Severity::High)];
+    type Case<'a> = (&'a str, Value, Vec<(&'a str, Severity)>);
+    let cases: Vec<Case> = vec![
+        (
+            "another account's root",
+            trust(
+                "UpdateAssumeRolePolicy",
+                user("ci-deployer"),
+                aws(json!("arn:aws:iam::999988887777:root")),
+                None,
+            ),
+            high.clone(),
+        ),
+        (
+            "a bare account id among others, on a new role",
+            trust(
+                "CreateRole",
+                user("ci-deployer"),
+                aws(json!([
+                    format!("arn:aws:iam::{HOME}:role/x"),
+                    "999988887777"
+                ])),
+                None,
+            ),
+            high.clone(),
+        ),
+        (
+            "anyone",
+            trust(
+                "CreateRole",
+                sso.clone(),
+                json!({"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole"}),
+                None,
+            ),
+            high.clone(),
+        ),
+        (
+            "anyone behind an external id (panther fires too)",
+            trust(
+                "UpdateAssumeRolePolicy",
+                user("ci-deployer"),
+                json!([{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": ["sts:AssumeRole", "sts:TagSession"], "Condition": {"StringEquals": {"sts:ExternalId": "1"}}}]),
+                None,
+            ),
+            high.clone(),
+        ),
+        (
+            "from a service principal, still a backdoor",
+            trust(
+                "CreateRole",
+                service.clone(),
+                aws(json!("arn:aws:iam::999988887777:root")),
+                None,
+            ),
+            high.clone(),
+        ),
+        (
+            "the organisation only",
+            trust(
+                "UpdateAssumeRolePolicy",
+                user("ci-deployer"),
+                json!([{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-abc"}}}]),
+                None,
+            ),
+            vec![],
+        ),
+        (
+            "its own account",
+            trust(
+                "CreateRole",
+                user("ci-deployer"),
+                aws(json!(format!("arn:aws:iam::{HOME}:user/bob"))),
+                None,
+            ),
+            vec![],
+        ),
+        (
+            "a service",
+            trust(
+                "CreateRole",
+                user("ci-deployer"),
+                json!([{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]),
+                None,
+            ),
+            vec![],
+        ),
+        (
+            "a deny",
+            trust(
+                "UpdateAssumeRolePolicy",
+                user("ci-deployer"),
+                json!([{"Effect": "Deny", "Principal": "*", "Action": "sts:AssumeRole"}]),
+                None,
+            ),
+            vec![],
+        ),
+        (
+            "refused (an error event)",
+            trust(
+                "UpdateAssumeRolePolicy",
+                user("ci-deployer"),
+                aws(json!("999988887777")),
+                Some("AccessDenied"),
+            ),
+            vec![],
+        ),
+        (
+            "an action that is not assuming",
+            trust(
+                "UpdateAssumeRolePolicy",
+                user("ci-deployer"),
+                json!([{"Effect": "Allow", "Principal": {"AWS": "999988887777"}, "Action": "sts:TagSession"}]),
+                None,
+            ),
+            vec![],
+        ),
+    ];
+    for (case, event, want) in cases {
+        assert_eq!(rules(event, &cfg), want, "{case}");
+    }
+    let alert = evaluate(
+        &record(trust(
+            "UpdateAssumeRolePolicy",
+            user("ci-deployer"),
+            aws(json!("999988887777")),
+            None,
+        )),
+        &cfg,
+    );
+    assert_eq!(alert[0].summary, "arn:aws:iam::123456789012:user/ci-deployer changed the trust policy of role ops, assumable by account 999988887777 (999988887777)");
+    assert!(
+        alert[0].contain.is_none(),
+        "the caller is not contained: writing trust policies is an administrator's job"
+    );
+}
