@@ -31,16 +31,54 @@ use crate::time::{parse_time, Timestamp};
 
 pub const FUNCTION: &str = "guardduty-translator";
 
-/// The IAM families of GuardDuty finding types (prefixes, `*` at the end).
+/// Every IAM family of GuardDuty finding types (prefixes, `*` at the end); what each
+/// gets is [`response`]'s.
 pub const DEFAULT_FINDING_TYPES: &[&str] = &[
     "UnauthorizedAccess:IAMUser/*",
     "CredentialAccess:IAMUser/*",
-    "Persistence:IAMUser/*",
-    "PrivilegeEscalation:IAMUser/*",
-    "Impact:IAMUser/*",
+    "DefenseEvasion:IAMUser/*",
+    "Discovery:IAMUser/*",
     "Exfiltration:IAMUser/*",
+    "Impact:IAMUser/*",
+    "InitialAccess:IAMUser/*",
+    "Persistence:IAMUser/*",
+    "PenTest:IAMUser/*",
+    "Policy:IAMUser/*",
+    "PrivilegeEscalation:IAMUser/*",
+    "Recon:IAMUser/*",
+    "Stealth:IAMUser/*",
     "AttackSequence:IAM/*",
 ];
+
+/// GuardDuty's "high" band begins here.
+pub const HIGH_SEVERITY: f64 = 7.0;
+
+/// What a finding type's family gets, at a severity already at or above `MIN_SEVERITY`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Response {
+    /// The key contained, the runbook, the incident, the notice.
+    Contain,
+    /// The incident and the notice only, for this reason.
+    AlertOnly(&'static str),
+}
+
+/// The decision per family. A finding that a key is used by someone else (every family
+/// but these) contains it. Looking around (`Discovery`, `Recon`) and penetration-testing
+/// distributions (`PenTest`: an authorised test calls from Kali as an attacker does) are
+/// weaker signs: contained from GuardDuty's high band up, alerted on below it. A `Policy`
+/// finding reports a practice (root's credentials used), not a key in the wrong hands:
+/// never contained.
+pub fn response(finding_type: &str, severity: f64) -> Response {
+    match finding_type.split(':').next().unwrap_or("") {
+        "Policy" => Response::AlertOnly(
+            "a Policy finding reports a practice, not a key in someone else's hands: never contained",
+        ),
+        "Discovery" | "Recon" | "PenTest" if severity < HIGH_SEVERITY => Response::AlertOnly(
+            "a Discovery, Recon or PenTest finding below high severity (7.0): alert only",
+        ),
+        _ => Response::Contain,
+    }
+}
 
 /// `triggerDetails.rawData`, `title` and `triggerDetails.source` limits of `StartIncident`.
 pub const RAW_DATA_LIMIT: usize = 4000;
@@ -145,12 +183,17 @@ pub struct Target {
     pub foreign: Option<String>,
     /// A GuardDuty sample finding, shown but not applied.
     pub sample: bool,
+    /// Why the finding's family gets an incident and a notice only ([`response`]).
+    pub alert_only: Option<&'static str>,
     pub event_ref: String,
 }
 
 impl Target {
     /// What IAM must say before [`decide`]: deactivate-key's own lookups.
     pub fn lookup(&self) -> Lookup {
+        if self.alert_only.is_some() {
+            return Lookup::Nothing;
+        }
         self.credential().lookup()
     }
 
@@ -269,6 +312,10 @@ pub fn target(trigger: &Trigger, cfg: &TranslatorConfig, event_ref: &str) -> Res
         scope,
         foreign,
         sample,
+        alert_only: match response(&finding.finding_type, finding.severity) {
+            Response::AlertOnly(why) => Some(why),
+            Response::Contain => None,
+        },
         event_ref: event_ref.to_owned(),
     })
 }
@@ -527,6 +574,41 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// The principal a finding's incident and notice are windowed on, and how they name it
+/// (`where_` after it: " in account …", or nothing at home), before IAM is read.
+fn named(target: &Target, where_: &str) -> (step_key::Subject, String) {
+    let finding = &target.finding;
+    let principal = match &target.subject {
+        Subject::UserKey { user: Some(u), .. } => step_key::Subject::user(u.as_str()),
+        Subject::UserKey { key_id, user: None } => {
+            step_key::Subject::other(&format!("key/{key_id}"))
+        }
+        Subject::Session { principal, .. } => step_key::Subject::principal(principal),
+        Subject::Root { .. } => step_key::Subject::other("root"),
+        Subject::Uncontainable { identity, .. } => {
+            step_key::Subject::other(&format!("{identity}/{}", finding.id))
+        }
+    };
+    let about = match &target.subject {
+        Subject::UserKey { key_id, user } => format!(
+            "key {key_id}{}{where_}",
+            user.as_ref()
+                .map_or_else(String::new, |u| format!(" of user {u}"))
+        ),
+        Subject::Session {
+            principal: Principal::Role(r),
+            ..
+        } => format!("role {r}{where_}"),
+        Subject::Session {
+            principal: Principal::User(u),
+            ..
+        } => format!("user {u}{where_}"),
+        Subject::Root { .. } => format!("the root user{where_}"),
+        Subject::Uncontainable { identity, .. } => format!("a {identity} identity{where_}"),
+    };
+    (principal, about)
+}
+
 /// The plan for a finding when IAM could not be read: nothing is contained (there is no
 /// fact to act on), but the finding stands on its own, so its incident and notice still
 /// go out. The run fails (500): Lambda's retry, once IAM answers, finds the incident and
@@ -570,38 +652,23 @@ pub fn decide(target: &Target, cfg: &TranslatorConfig, facts: &Facts, now: Times
         );
         // Windowed per principal of that account, as at home: one member's finding
         // never hides another principal's.
-        let principal = match &target.subject {
-            Subject::UserKey { user: Some(u), .. } => step_key::Subject::user(u.as_str()),
-            Subject::UserKey { key_id, user: None } => {
-                step_key::Subject::other(&format!("key/{key_id}"))
-            }
-            Subject::Session { principal, .. } => step_key::Subject::principal(principal),
-            Subject::Root { .. } => step_key::Subject::other("root"),
-            Subject::Uncontainable { identity, .. } => {
-                step_key::Subject::other(&format!("{identity}/{}", finding.id))
-            }
-        };
+        let (principal, about) = named(target, &format!(" in {account}"));
         let mut b = Builder::new(target, cfg, principal, now);
-        let about = match &target.subject {
-            Subject::UserKey { key_id, user } => format!(
-                "key {key_id}{} in {account}",
-                user.as_ref()
-                    .map_or_else(String::new, |u| format!(" of user {u}"))
-            ),
-            Subject::Session {
-                principal: Principal::Role(r),
-                ..
-            } => format!("role {r} in {account}"),
-            Subject::Session {
-                principal: Principal::User(u),
-                ..
-            } => format!("user {u} in {account}"),
-            _ => account.clone(),
-        };
         b.incident_and_notice(None, target.subject.key_id(), about);
         return b.done(Decision::ForeignAccount {
             why: format!("{why}: incident only"),
         });
+    }
+    if let Some(why) = target.alert_only {
+        // Windowed per principal, as a contained finding's incident is: a burst of
+        // low-severity discovery opens one incident per window.
+        let (principal, about) = named(target, "");
+        let mut b = Builder::new(target, cfg, principal, now);
+        b.incident_and_notice(None, target.subject.key_id(), about);
+        for step in &mut b.plan.steps {
+            step.reason = format!("{}; {why}", step.reason);
+        }
+        return b.done(Decision::Act);
     }
     match &target.subject {
         Subject::UserKey { key_id, user } => {

@@ -671,3 +671,106 @@ fn iam_unreadable_means_incident_and_notice_only_and_a_failed_run() {
         assert_eq!(keys(&plan, "open_incident"), keys(&read, "open_incident"));
     }
 }
+
+/// Every IAM family is taken by default, and each gets its documented response: the
+/// families that say someone else holds the key contain it; looking around and
+/// penetration-testing tools contain from the high band up and alert below it; a Policy
+/// finding never contains. Alert-only findings read nothing from IAM.
+#[test]
+fn each_finding_family_gets_its_documented_response() {
+    let cfg = cfg_with(&[("MIN_SEVERITY", "4.0")]);
+    let defaults = cfg_with(&[]).finding_types;
+    for family in [
+        "UnauthorizedAccess",
+        "CredentialAccess",
+        "DefenseEvasion",
+        "Discovery",
+        "Exfiltration",
+        "Impact",
+        "InitialAccess",
+        "Persistence",
+        "PenTest",
+        "Policy",
+        "PrivilegeEscalation",
+        "Recon",
+        "Stealth",
+    ] {
+        assert!(
+            defaults.contains(&format!("{family}:IAMUser/*")),
+            "{family} missing from {defaults:?}"
+        );
+    }
+    assert!(defaults.contains(&"AttackSequence:IAM/*".to_owned()));
+    let of = |finding_type: &str, severity: f64| {
+        let mut f = user_finding();
+        f["type"] = json!(finding_type);
+        f["severity"] = json!(severity);
+        let t = event("aws.guardduty", f);
+        let target = target(&t, &cfg, "ev-1").unwrap_or_else(|p| panic!("{p:?}"));
+        let lookup = target.lookup();
+        (
+            names(&decide(
+                &target,
+                &cfg,
+                &facts(Some(KeyStatus::Active)),
+                now(),
+            )),
+            lookup,
+        )
+    };
+    let contained = [
+        "deactivate_key",
+        "revoke_sessions",
+        "start_runbook",
+        "open_incident",
+        "notify",
+    ];
+    let alerted = ["open_incident", "notify"];
+    for (finding_type, severity, want) in [
+        (
+            "UnauthorizedAccess:IAMUser/TorIPCaller",
+            5.0,
+            &contained[..],
+        ),
+        (
+            "Stealth:IAMUser/CloudTrailLoggingDisabled",
+            4.0,
+            &contained[..],
+        ),
+        (
+            "InitialAccess:IAMUser/AnomalousBehavior",
+            5.0,
+            &contained[..],
+        ),
+        (
+            "DefenseEvasion:IAMUser/AnomalousBehavior",
+            5.0,
+            &contained[..],
+        ),
+        ("Discovery:IAMUser/AnomalousBehavior", 5.0, &alerted[..]),
+        ("Discovery:IAMUser/AnomalousBehavior", 7.0, &contained[..]),
+        ("Recon:IAMUser/MaliciousIPCaller", 6.9, &alerted[..]),
+        ("Recon:IAMUser/MaliciousIPCaller", 8.0, &contained[..]),
+        ("PenTest:IAMUser/KaliLinux", 5.0, &alerted[..]),
+        ("PenTest:IAMUser/KaliLinux", 7.5, &contained[..]),
+        ("Policy:IAMUser/RootCredentialUsage", 9.0, &alerted[..]),
+    ] {
+        let (steps, lookup) = of(finding_type, severity);
+        assert_eq!(steps, want, "{finding_type} at {severity}");
+        if want == alerted {
+            assert_eq!(
+                lookup,
+                Lookup::Nothing,
+                "{finding_type}: an alert reads nothing"
+            );
+        }
+    }
+    assert_eq!(response("Policy:IAMUser/RootCredentialUsage", 10.0), Response::AlertOnly(
+        "a Policy finding reports a practice, not a key in someone else's hands: never contained"
+    ));
+    // Below MIN_SEVERITY nothing is done, whatever the family.
+    let mut low = user_finding();
+    low["type"] = json!("Discovery:IAMUser/AnomalousBehavior");
+    low["severity"] = json!(5.0);
+    assert!(target(&event("aws.guardduty", low), &cfg_with(&[]), "ev-1").is_err());
+}
