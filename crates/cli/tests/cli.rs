@@ -497,3 +497,67 @@ fn plan_refuses_an_untrusted_schedule_as_the_functions_do() {
         "ignored"
     );
 }
+
+/// `keyguard replay` over a recording of each Stratus Red Team technique a leaked
+/// long-term key is used for (`events/stratus/`, one CloudTrail log file each) finds it
+/// with the technique's own rule, and nothing is found in a technique's reads.
+#[test]
+fn every_stratus_technique_is_found_by_its_rule() {
+    let techniques: &[(&str, &[&str])] = &[
+        ("aws.persistence.iam-backdoor-user", &["backdoor-key"]),
+        (
+            "aws.persistence.iam-create-admin-user",
+            &["admin-policy-attached", "backdoor-key"],
+        ),
+        (
+            "aws.persistence.iam-create-user-login-profile",
+            &["console-backdoor"],
+        ),
+        (
+            "aws.persistence.iam-update-user-login-profile",
+            &["console-backdoor"],
+        ),
+        (
+            "aws.persistence.iam-backdoor-role",
+            &["role-trust-backdoor"],
+        ),
+        (
+            "aws.persistence.iam-create-backdoor-role",
+            &["role-trust-backdoor", "admin-policy-attached"],
+        ),
+        (
+            "aws.persistence.sts-federation-token",
+            &["federation-token"],
+        ),
+        ("aws.defense-evasion.cloudtrail-stop", &["logging-disabled"]),
+        (
+            "aws.defense-evasion.cloudtrail-delete",
+            &["logging-disabled"],
+        ),
+        (
+            "aws.defense-evasion.cloudtrail-event-selectors",
+            &["logging-disabled"],
+        ),
+    ];
+    let dir = keyguard_testkit::workspace_root().join("events/stratus");
+    let on_disk = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|f| f.path().extension().is_some_and(|e| e == "json"))
+        .count();
+    assert_eq!(on_disk, techniques.len(), "every recording is checked");
+    for (technique, want) in techniques {
+        let (code, out, err) = keyguard(&["replay", &format!("events/stratus/{technique}.json")]);
+        assert_eq!(code, 0, "{technique}: {err}");
+        let found: Vec<String> = out
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["rule"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(found, *want, "{technique}: {out}");
+    }
+}
