@@ -224,14 +224,18 @@ def check(endpoint, world_file, results_file, dry_run):
         "backdoor-key": (act_code, detector),
         "gpu-instances": (act_code, detector),
         "backdoor-redelivery": (act_code, [(a, "planned" if dry else "duplicate") for a, _ in detector]),
-        # The key, then the sessions it may have minted (they outlive its deactivation).
-        "leaked-key": (act_code, [("deactivate_key", applied), ("revoke_sessions", applied)]),
+        # The key, then the sessions it may have minted (they outlive its deactivation),
+        # then what the key did read from CloudTrail (the demo's history is empty).
+        "leaked-key": (act_code, [("deactivate_key", applied), ("revoke_sessions", applied),
+                                  ("sweep_history", applied)]),
         # The key is already Inactive by then: only the sessions' step is planned, and the
         # ledger has it done (dry run: all planned again).
-        "redelivery": (act_code, [("deactivate_key", "planned"), ("revoke_sessions", "planned")] if dry
-                       else [("revoke_sessions", "duplicate")]),
-        # Whoever deactivated bob's key, sessions it minted still work: they end.
-        "already-inactive": (act_code, [("revoke_sessions", applied)]),
+        "redelivery": (act_code, [("deactivate_key", "planned"), ("revoke_sessions", "planned"),
+                                  ("sweep_history", "planned")] if dry
+                       else [("revoke_sessions", "duplicate"), ("sweep_history", "duplicate")]),
+        # Whoever deactivated bob's key, sessions it minted still work: they end, and what
+        # the key did is read.
+        "already-inactive": (act_code, [("revoke_sessions", applied), ("sweep_history", applied)]),
         # Nobody holds the key, even on a second read: a notice, never silence.
         "missing-user": (404, [("notify", applied)]),
         # The same hand-off without its MAC: anyone in the account could have sent it.
@@ -352,9 +356,10 @@ def check(endpoint, world_file, results_file, dry_run):
     # The translator: 5 steps + 3 windows, and the second finding's 3 suppressed rows.
     # deactivate-key: leaked-key's key and sessions, bob's sessions, session-key, root,
     # missing-user's notice, and the key and sessions of each of the two hand-offs the
-    # detector made (the forged hand-off writes nothing); the detector: 2 x 4.
+    # detector made (the forged hand-off writes nothing), and the sweep of each of those
+    # four keys; the detector: 2 x 4.
     # keyguard undo: alice's policy, her key, and the notice.
-    want_rows = {} if dry else {"deactivate-key": 10, "guardduty-translator": 11, "secrets-rotator": 5,
+    want_rows = {} if dry else {"deactivate-key": 14, "guardduty-translator": 11, "secrets-rotator": 5,
                                 "age-rotation": 7, "createkey-detector": 8, "keyguard-undo": 3}
     expect(rows == want_rows, f"ledger rows per function {rows}, expected {want_rows}")
     for f in failures:

@@ -53,15 +53,15 @@ def reset():
 
 
 def put_events(body, default_account):
-    """POST /_keyguard/cloudtrail/events {"region": ..., "events": [CloudTrail records]}."""
+    """POST /_keyguard/cloudtrail/events {"region": ..., "account"?: ..., "events": [records]}:
+    the event history of that account (default: the launcher's) and region."""
     events = body.get("events")
     region = body.get("region") or "us-east-1"
+    account = body.get("account") or default_account
     if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
         return "400 Bad Request", {"error": "events must be a list of CloudTrail records"}
     with LOCK:
-        for record in events:
-            account = record.get("recipientAccountId") or default_account
-            EVENTS.setdefault((account, region), []).append(record)
+        EVENTS.setdefault((account, region), []).extend(events)
     return "200 OK", {"stored": len(events)}
 
 
@@ -110,8 +110,11 @@ def _check(body):
     size = body.get("MaxResults", PAGE)
     if not isinstance(size, int) or not 1 <= size <= PAGE:
         raise Refused("InvalidMaxResultsException", "MaxResults must be from 1 to 50.")
-    start, end = body.get("StartTime"), body.get("EndTime")
-    if start is not None and end is not None and float(start) > float(end):
+    try:
+        start, end = (None if body.get(k) is None else float(body[k]) for k in ("StartTime", "EndTime"))
+    except (TypeError, ValueError):
+        raise Refused("SerializationException", "StartTime and EndTime are epoch seconds.") from None
+    if start is not None and end is not None and start > end:
         raise Refused("InvalidTimeRangeException", "Start time is after end time.")
     return attributes, size, start, end
 
@@ -176,9 +179,9 @@ def lookup_events(body, account, region):
         found = []
         for record in EVENTS.get((account, region), []):
             at = _time(record)
-            if start is not None and at < float(start):
+            if start is not None and at < start:
                 continue
-            if end is not None and at > float(end):
+            if end is not None and at > end:
                 continue
             if any(a["AttributeValue"] not in _value(record, a["AttributeKey"]) for a in attributes):
                 continue

@@ -125,10 +125,6 @@ class Incidents(unittest.TestCase):
         self.assertEqual((status, code), (409, "ConflictException"))
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class LookupEvents(unittest.TestCase):
     """CloudTrail LookupEvents' documented rules (moto_cloudtrail)."""
 
@@ -171,6 +167,7 @@ class LookupEvents(unittest.TestCase):
         self.assertEqual(self.look(LookupAttributes=bad)[1]["__type"], "InvalidLookupAttributesException")
         self.assertEqual(self.look(MaxResults=51)[1]["__type"], "InvalidMaxResultsException")
         self.assertEqual(self.look(StartTime=20, EndTime=10)[1]["__type"], "InvalidTimeRangeException")
+        self.assertEqual(self.look(StartTime="soon")[1]["__type"], "SerializationException")
         _, first = self.look(LookupAttributes=[{"AttributeKey": "AccessKeyId", "AttributeValue": "AKIAA"}])
         other = [{"AttributeKey": "AccessKeyId", "AttributeValue": "AKIAB"}]
         self.assertEqual(self.look(LookupAttributes=other, NextToken=first["NextToken"])[1]["__type"],
@@ -184,3 +181,7 @@ class LookupEvents(unittest.TestCase):
         other_region = self.ct.lookup_events({}, "123456789012", "eu-west-1")
         self.assertEqual(other_region[0], 200, "the limit is per region")
         self.assertEqual([x["throttled"] for x in self.ct.lookups()[1]["lookups"]], [False, False, True, False])
+
+
+if __name__ == "__main__":
+    unittest.main()

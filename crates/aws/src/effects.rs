@@ -176,6 +176,15 @@ impl Effects for AwsEffects {
             // carry them and hand everything else here.
             Action::HandOff { .. } => Err(not_wired("Lambda")),
             Action::Alert { .. } => Err(not_wired("webhook")),
+            // The reads were made before this step runs (deactivate-key's sweep): its row
+            // is the record that they were, settled after what they showed was acted on.
+            Action::SweepHistory {
+                key_id,
+                lookback_hours,
+                ..
+            } => Ok(Some(format!(
+                "the last {lookback_hours} h of key {key_id}'s CloudTrail event history read and acted on"
+            ))),
             Action::SendEmail { email } => {
                 let mailer = self.mailer.as_ref().ok_or_else(|| not_wired("SES"))?;
                 let id = mailer.send(email).await?;

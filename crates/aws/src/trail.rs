@@ -7,9 +7,15 @@
 //! - **Regions**: IAM's events are recorded in us-east-1, STS's and most others' in the
 //!   region they were called in, so us-east-1 is read first, then the function's own
 //!   region when it is another.
-//! - **Cap**: at most [`MAX_PAGES`] pages of 50 events per key over all regions (500
-//!   events, about six seconds at the paced rate); a history longer than that is
-//!   reported as incomplete, never as all there was.
+//! - **Cap**: at most [`MAX_PAGES`] pages of 50 events per key over all regions, and no
+//!   page begun after [`BUDGET`] ([`CREATE_BUDGET`] for the pass below); a history longer than that is reported as incomplete,
+//!   never as all there was. Then, so that a flood of cheap calls cannot hide a key the
+//!   credential created, every `CreateAccessKey` of the lookback in IAM's region is read
+//!   by event name (at most [`MAX_CREATE_PAGES`] pages) and kept when this key signed it.
+//! - **Retries**: standard, five attempts: another instance's lookups share the
+//!   account's rate, and a throttled request waits and tries again rather than failing
+//!   the sweep at once. (Adaptive retries were tried: after one throttle they held the
+//!   next requests back for many seconds, past the sweep's time budget.)
 
 use crate::error::effect_error;
 use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
@@ -22,8 +28,16 @@ use tokio::time::Instant;
 /// Requests of one region at least this far apart: under two per second with room for
 /// the clocks' disagreement.
 pub const GAP: Duration = Duration::from_millis(550);
-/// Pages read per key, over all regions.
-pub const MAX_PAGES: usize = 10;
+/// Pages read per key by access key, over all regions.
+pub const MAX_PAGES: usize = 8;
+/// Pages of `CreateAccessKey` events read when the history was cut short.
+pub const MAX_CREATE_PAGES: usize = 4;
+/// No page by access key is begun once the sweep of one key has run this long, and no
+/// `CreateAccessKey` page after [`CREATE_BUDGET`]: with the SDK's retries, a slow or
+/// throttled `LookupEvents` cannot take the invocation's timeout (3 keys, about 12 s
+/// each at worst, within the template's 60 s).
+pub const BUDGET: Duration = Duration::from_secs(8);
+pub const CREATE_BUDGET: Duration = Duration::from_secs(12);
 /// `LookupEvents`' largest page.
 const PAGE: i32 = 50;
 /// Where IAM's (global) events are recorded.
@@ -65,6 +79,9 @@ impl Trail {
             .map(|region| {
                 let conf = aws_sdk_cloudtrail::config::Builder::from(sdk)
                     .region(aws_sdk_cloudtrail::config::Region::new(region.clone()))
+                    .retry_config(
+                        aws_smithy_types::retry::RetryConfig::standard().with_max_attempts(5),
+                    )
                     .build();
                 Regional {
                     client: aws_sdk_cloudtrail::Client::from_conf(conf),
@@ -85,6 +102,71 @@ fn invalid(e: impl std::fmt::Display) -> EffectError {
     )
 }
 
+/// One lookup: the attribute, the time range, and where pages stop.
+struct Lookup<'a> {
+    attribute: LookupAttribute,
+    start: aws_smithy_types::DateTime,
+    end: aws_smithy_types::DateTime,
+    started: Instant,
+    /// No page is begun after this long since `started`.
+    budget: Duration,
+    /// Keep only events this key signed (a lookup by event name returns everyone's).
+    signed_by: Option<&'a str>,
+}
+
+impl Regional {
+    /// Pages of one lookup into `out`, at most `pages`; `Ok(true)` when it read them all.
+    async fn read(
+        &self,
+        q: &Lookup<'_>,
+        pages: &mut usize,
+        seen: &mut std::collections::BTreeSet<String>,
+        out: &mut Vec<serde_json::Value>,
+    ) -> Result<bool, EffectError> {
+        let mut token: Option<String> = None;
+        loop {
+            if *pages == 0 || q.started.elapsed() >= q.budget {
+                return Ok(false);
+            }
+            self.pace().await;
+            let page = self
+                .client
+                .lookup_events()
+                .lookup_attributes(q.attribute.clone())
+                .start_time(q.start)
+                .end_time(q.end)
+                .max_results(PAGE)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| effect_error(&e))?;
+            *pages -= 1;
+            for event in page.events() {
+                if event
+                    .event_id()
+                    .is_some_and(|id| !seen.insert(id.to_owned()))
+                {
+                    continue;
+                }
+                // A document that is not JSON is kept as null: the sweep counts it as
+                // unreadable rather than dropping it unsaid.
+                let doc = event
+                    .cloud_trail_event()
+                    .and_then(|doc| serde_json::from_str::<serde_json::Value>(doc).ok())
+                    .unwrap_or(serde_json::Value::Null);
+                let signer = doc["userIdentity"]["accessKeyId"].as_str();
+                if q.signed_by.is_none_or(|k| signer == Some(k)) {
+                    out.push(doc);
+                }
+            }
+            match page.next_token() {
+                Some(next) if !next.is_empty() => token = Some(next.to_owned()),
+                _ => return Ok(true),
+            }
+        }
+    }
+}
+
 impl TrailReader for Trail {
     async fn key_events(
         &self,
@@ -92,60 +174,53 @@ impl TrailReader for Trail {
         since: Timestamp,
         until: Timestamp,
     ) -> Result<Lookback, EffectError> {
-        let attribute = LookupAttribute::builder()
-            .attribute_key(LookupAttributeKey::AccessKeyId)
-            .attribute_value(key_id.as_str())
-            .build()
-            .map_err(invalid)?;
-        let (start, end) = (
-            aws_smithy_types::DateTime::from_secs(since.timestamp()),
-            aws_smithy_types::DateTime::from_secs(until.timestamp() + 1),
-        );
+        let attribute = |key, value: &str| {
+            LookupAttribute::builder()
+                .attribute_key(key)
+                .attribute_value(value)
+                .build()
+                .map_err(invalid)
+        };
+        let by_key = Lookup {
+            attribute: attribute(LookupAttributeKey::AccessKeyId, key_id.as_str())?,
+            start: aws_smithy_types::DateTime::from_secs(since.timestamp()),
+            end: aws_smithy_types::DateTime::from_secs(until.timestamp() + 1),
+            started: Instant::now(),
+            budget: BUDGET,
+            signed_by: None,
+        };
         let mut out = Lookback::default();
         let mut seen = std::collections::BTreeSet::new();
-        let mut pages = 0;
-        'regions: for r in &self.regions {
-            out.regions.push(r.region.clone());
-            let mut token: Option<String> = None;
-            loop {
-                if pages == MAX_PAGES {
-                    out.truncated = true;
-                    break 'regions;
-                }
-                r.pace().await;
-                let page = r
-                    .client
-                    .lookup_events()
-                    .lookup_attributes(attribute.clone())
-                    .start_time(start)
-                    .end_time(end)
-                    .max_results(PAGE)
-                    .set_next_token(token.take())
-                    .send()
-                    .await
-                    .map_err(|e| effect_error(&e))?;
-                pages += 1;
-                for event in page.events() {
-                    if event
-                        .event_id()
-                        .is_some_and(|id| !seen.insert(id.to_owned()))
-                    {
-                        continue;
-                    }
-                    // A document that is not JSON is kept as null: the sweep counts it
-                    // as unreadable rather than dropping it unsaid.
-                    out.events.push(
-                        event
-                            .cloud_trail_event()
-                            .and_then(|doc| serde_json::from_str(doc).ok())
-                            .unwrap_or(serde_json::Value::Null),
-                    );
-                }
-                match page.next_token() {
-                    Some(next) if !next.is_empty() => token = Some(next.to_owned()),
-                    _ => break,
-                }
+        let mut pages = MAX_PAGES;
+        for r in &self.regions {
+            if pages == 0 || by_key.started.elapsed() >= BUDGET {
+                out.unread_regions.push(r.region.clone());
+                out.truncated = true;
+                continue;
             }
+            out.regions.push(r.region.clone());
+            if !r
+                .read(&by_key, &mut pages, &mut seen, &mut out.events)
+                .await?
+            {
+                out.truncated = true;
+            }
+        }
+        if out.truncated {
+            // The regions are in order: IAM's first.
+            let Some(iam) = self.regions.first() else {
+                return Ok(out);
+            };
+            let created = Lookup {
+                attribute: attribute(LookupAttributeKey::EventName, "CreateAccessKey")?,
+                budget: CREATE_BUDGET,
+                signed_by: Some(key_id.as_str()),
+                ..by_key
+            };
+            let mut pages = MAX_CREATE_PAGES;
+            out.created_complete = iam
+                .read(&created, &mut pages, &mut seen, &mut out.events)
+                .await?;
         }
         Ok(out)
     }

@@ -100,6 +100,14 @@ pub enum Action {
         classifier_source: String,
         event_id: String,
     },
+    /// After a containment: the key's CloudTrail event history read (`LookupEvents`) and
+    /// what it showed acted on. Its ledger row settles only once that went through, so a
+    /// retry after a failed read sweeps again, and a redelivery does not.
+    SweepHistory {
+        user: UserName,
+        key_id: AccessKeyId,
+        lookback_hours: u32,
+    },
     /// SES `SendEmail` of one message to one person.
     SendEmail {
         email: Email,
@@ -172,6 +180,7 @@ impl Action {
             Self::PromotePending { .. } => "promote_pending",
             Self::SendEmail { .. } => "send_email",
             Self::HandOff { .. } => "hand_off",
+            Self::SweepHistory { .. } => "sweep_history",
             Self::StartRunbook { .. } => "start_runbook",
             Self::OpenIncident { .. } => "open_incident",
             Self::Notify { .. } => "notify",
@@ -204,6 +213,7 @@ impl Action {
             Self::PromotePending { .. } => &["secretsmanager:UpdateSecretVersionStage"],
             Self::SendEmail { .. } => &["ses:SendEmail"],
             Self::HandOff { .. } => &["lambda:InvokeFunction", "kms:GenerateMac"],
+            Self::SweepHistory { .. } => &["cloudtrail:LookupEvents"],
             Self::StartRunbook { .. } => &["ssm:StartAutomationExecution", "iam:PassRole"],
             Self::OpenIncident { .. } => &["ssm-incidents:StartIncident"],
             Self::Notify { .. } => &["sns:Publish"],
@@ -235,7 +245,8 @@ impl Action {
             | Self::DeleteKey { user, .. }
             | Self::CreatePendingKey { user, .. }
             | Self::TestPendingKey { user, .. }
-            | Self::StartRunbook { user, .. } => Some(user),
+            | Self::StartRunbook { user, .. }
+            | Self::SweepHistory { user, .. } => Some(user),
             Self::PromotePending { .. } => None,
             Self::OpenIncident { incident } => incident.user.as_ref(),
             Self::SendEmail { email } => email.user.as_ref(),
@@ -256,6 +267,7 @@ impl Action {
             | Self::DeleteKey { key_id, .. }
             | Self::TestPendingKey { key_id, .. }
             | Self::HandOff { key_id, .. }
+            | Self::SweepHistory { key_id, .. }
             | Self::StartRunbook { key_id, .. } => Some(key_id),
             Self::CreatePendingKey { .. }
             | Self::PromotePending { .. }

@@ -100,31 +100,24 @@ impl App {
     pub async fn handle_at(&self, raw: &Value, now: Timestamp) -> Report {
         let apply = Executor::new(&self.effects, &self.ledger, self.settings.common.dry_run);
         let cfg = &self.settings.containment;
-        let report = apply.run(cfg, self, raw, now).await;
-        self.swept(&apply, report, now).await
-    }
-
-    /// The containment's report followed by the sweep's steps: a sweep that could not
-    /// be read fails the run (500, retried; the containment steps are then duplicates).
-    async fn swept(
-        &self,
-        apply: &Executor<'_, AwsEffects, DynamoLedger>,
-        report: Report,
-        now: Timestamp,
-    ) -> Report {
-        let cfg = &self.settings.containment;
-        let keys = containment::trail::swept_keys(&report);
-        let Some(event_ref) = report.event_id.clone() else {
-            return report;
+        let mut plan = match pipeline::plan_raw(cfg, self, raw, now).await {
+            Ok(plan) => plan,
+            Err(e) => return Report::invalid(FUNCTION, self.settings.common.dry_run, e),
         };
-        if !cfg.sweep.on() || keys.is_empty() {
+        let held = containment::trail::hold(&mut plan);
+        let event_ref = plan.event_id.clone().unwrap_or_default();
+        let report = apply.apply(cfg, plan, now).await;
+        let due = containment::trail::due(held, &report);
+        if due.is_empty() {
             return report;
         }
-        match containment::trail::sweep(keys, cfg, &self.trail, &self.effects.iam, &event_ref, now)
+        // The sweep: a history that cannot be read fails the run (500, retried; the
+        // containment steps are then duplicates, and the sweep's own row is not done).
+        match containment::trail::sweep(due, cfg, &self.trail, &self.effects.iam, &event_ref, now)
             .await
         {
-            Ok(plan) => {
-                let more = apply.apply(cfg, plan, now).await;
+            Ok(swept) => {
+                let more = apply.apply(cfg, swept, now).await;
                 report.followed_by(more)
             }
             Err(e) => report.failed_also(format!("the sweep after containment: {e}")),

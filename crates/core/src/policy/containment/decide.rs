@@ -178,6 +178,24 @@ fn decide_key(
     if let Some(revoke) = user_sessions(cfg, &user, key_id, facts, now) {
         one.step(revoke.0, revoke.1);
         if let Some(step) = one.steps.last_mut() {
+            step.after = key_step.clone();
+        }
+    }
+    // What the key did is read once it is contained (`trail`): after its step, and as
+    // its own ledger row, so a retry after a failed read sweeps again.
+    if cfg.sweep.on() {
+        one.step(
+            Action::SweepHistory {
+                user: user.clone(),
+                key_id: key_id.clone(),
+                lookback_hours: cfg.sweep.lookback_hours,
+            },
+            format!(
+                "read what key {key_id} did in the last {} h (CloudTrail event history): contain the keys it created, list the rest",
+                cfg.sweep.lookback_hours
+            ),
+        );
+        if let Some(step) = one.steps.last_mut() {
             step.after = key_step;
         }
     }

@@ -25,15 +25,18 @@ fn me() -> SelfIdentity {
 }
 
 fn cfg() -> ContainmentConfig {
-    let env = |_: &str| None;
-    ContainmentConfig::from_env(&env, me()).unwrap()
+    cfg_with(&[], me())
 }
 
+/// The containment's own steps: the sweep that follows them (`trail`, on by default) is
+/// tested there, so it is off here unless a test turns it on.
 fn cfg_with(env: &[(&str, &str)], identity: SelfIdentity) -> ContainmentConfig {
-    let env: BTreeMap<String, String> = env
+    let mut env: BTreeMap<String, String> = env
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
+    env.entry("LOOKBACK_HOURS".into())
+        .or_insert_with(|| "0".into());
     ContainmentConfig::from_env(&|k: &str| env.get(k).cloned(), identity).unwrap()
 }
 

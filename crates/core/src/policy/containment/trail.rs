@@ -22,7 +22,7 @@ use crate::effects::EffectError;
 use crate::events::CloudTrailRecord;
 use crate::key::{AccessKeyId, KeyKind, UserName};
 use crate::notice::{Notice, Severity};
-use crate::plan::{Action, Decision, Plan, Principal, Step};
+use crate::plan::{Action, Decision, Plan, Step};
 use crate::report::{Outcome, Report};
 use crate::scope::Scope;
 use crate::step_key;
@@ -32,6 +32,9 @@ use std::future::Future;
 /// At most this many contained keys are swept per event (each may take several paced
 /// requests); the others are named in the first key's notice as not swept.
 pub const MAX_SWEPT_KEYS: usize = 3;
+/// At most this many created keys are contained per event (each is an IAM read, a write
+/// and a revocation); more are listed, not contained, and the notice says so.
+pub const MAX_CREATED_KEYS: usize = 10;
 /// At most this many actions are listed in one notice; the rest are counted.
 pub const MAX_LISTED: usize = 60;
 /// CloudTrail's event history keeps 90 days.
@@ -98,45 +101,44 @@ pub struct Swept {
     pub scope: Option<Scope>,
 }
 
-/// The keys a run contained (deactivated, or whose sessions it revoked), each once, when
-/// every one of its steps went through (or, in a dry run, was planned): a key whose step
-/// failed is swept by the retry that contains it.
-pub fn swept_keys(report: &Report) -> Vec<Swept> {
-    let mut keys: Vec<(Swept, bool)> = Vec::new();
-    for s in &report.steps {
-        let (key_id, owner) = match &s.step.action {
-            Action::DeactivateKey { user, key_id } => (key_id, Some(user.clone())),
-            Action::RevokeSessions {
-                principal,
-                key_id: Some(key_id),
-                ..
-            } => (
-                key_id,
-                match principal {
-                    Principal::User(u) => Some(u.clone()),
-                    Principal::Role(_) => None,
-                },
-            ),
-            _ => continue,
-        };
-        let went_through = matches!(
-            s.outcome,
-            Outcome::Applied { .. } | Outcome::Duplicate | Outcome::Planned
-        );
-        match keys.iter_mut().find(|(k, _)| &k.key_id == key_id) {
-            Some((_, ok)) => *ok &= went_through,
-            None => keys.push((
-                Swept {
-                    key_id: key_id.clone(),
-                    owner,
-                    scope: s.step.scope.clone(),
-                },
-                went_through,
-            )),
-        }
-    }
-    keys.into_iter()
-        .filter_map(|(k, ok)| ok.then_some(k))
+/// The sweeps a containment plan asks for ([`Action::SweepHistory`]), taken out of it:
+/// they run once the rest of the plan has, since their reads must come after the key is
+/// Inactive and their steps depend on what the reads return.
+pub fn hold(plan: &mut Plan) -> Vec<Step> {
+    let (held, rest) = std::mem::take(&mut plan.steps)
+        .into_iter()
+        .partition(|s| matches!(s.action, Action::SweepHistory { .. }));
+    plan.steps = rest;
+    held
+}
+
+/// The held sweeps whose key's step went through (or, in a dry run, was planned), or
+/// that wait for none (the key was already Inactive), with the key each reads. A sweep
+/// whose key's step failed is not taken: the run fails, and the retry takes both.
+pub fn due(held: Vec<Step>, report: &Report) -> Vec<(Step, Swept)> {
+    held.into_iter()
+        .filter_map(|mut step| {
+            let through = step.after.as_deref().is_none_or(|first| {
+                report.steps.iter().any(|r| {
+                    r.step.idempotency_key == first
+                        && matches!(
+                            r.outcome,
+                            Outcome::Applied { .. } | Outcome::Duplicate | Outcome::Planned
+                        )
+                })
+            });
+            let Action::SweepHistory { user, key_id, .. } = &step.action else {
+                return None;
+            };
+            let swept = Swept {
+                key_id: key_id.clone(),
+                owner: Some(user.clone()),
+                scope: step.scope.clone(),
+            };
+            // It runs in the sweep's own plan, where the step it waited for is not.
+            step.after = None;
+            through.then_some((step, swept))
+        })
         .collect()
 }
 
@@ -144,10 +146,15 @@ pub fn swept_keys(report: &Report) -> Vec<Swept> {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Lookback {
     pub events: Vec<serde_json::Value>,
-    /// The reader stopped at its cap of pages: older events were not read.
+    /// The reader stopped at its cap (pages or time): older events were not read.
     pub truncated: bool,
-    /// The regions read, in order.
+    /// Whether, the history being cut short, the reader still read every
+    /// `CreateAccessKey` of the lookback (by event name, in IAM's region), so no key the
+    /// credential created can hide behind a flood of other calls.
+    pub created_complete: bool,
+    /// The regions read, in order, and those the cap left unread.
     pub regions: Vec<String>,
+    pub unread_regions: Vec<String>,
 }
 
 /// CloudTrail's event history, by access key: `keyguard-aws` over `LookupEvents`.
@@ -250,7 +257,10 @@ fn described(
             ),
             None,
         ),
-        (_, "GetSessionToken") => ("got a session token".to_owned(), None),
+        _ if r.event_source == "sts.amazonaws.com" && r.event_name == "GetSessionToken" => {
+            ("got a session token".to_owned(), None)
+        }
+        _ if r.event_source != "iam.amazonaws.com" => return None,
         (_, "CreateRole") => (format!("created role {}", text(p, "roleName")), None),
         (_, "UpdateAssumeRolePolicy") => (
             format!("changed the trust policy of role {}", text(p, "roleName")),
@@ -279,6 +289,7 @@ pub fn activity(
     events: &[serde_json::Value],
     key: &AccessKeyId,
     owner: Option<&UserName>,
+    account: Option<&str>,
 ) -> (Vec<Activity>, usize) {
     let caller = owner.map_or("(its own user)", UserName::as_str);
     let mut unreadable = 0;
@@ -288,7 +299,13 @@ pub fn activity(
             unreadable += 1;
             continue;
         };
-        if r.user_identity.access_key_id.as_deref() != Some(key.as_str()) || !r.succeeded() {
+        // Only what this key signed, in its own account, and that succeeded.
+        let elsewhere =
+            account.is_some_and(|a| r.recipient_account_id.as_deref().is_some_and(|r| r != a));
+        if r.user_identity.access_key_id.as_deref() != Some(key.as_str())
+            || !r.succeeded()
+            || elsewhere
+        {
             continue;
         }
         if let Some((what, created)) = described(&r, caller) {
@@ -313,19 +330,25 @@ pub struct KeyHistory {
     pub read: usize,
     pub unreadable: usize,
     pub truncated: bool,
+    pub created_complete: bool,
     pub regions: Vec<String>,
+    pub unread_regions: Vec<String>,
 }
 
 impl KeyHistory {
     pub fn new(key: Swept, lookback: Lookback) -> Self {
-        let (activity, unreadable) = activity(&lookback.events, &key.key_id, key.owner.as_ref());
+        let account = key.scope.as_ref().map(|s| s.account.as_str());
+        let (activity, unreadable) =
+            activity(&lookback.events, &key.key_id, key.owner.as_ref(), account);
         Self {
             read: lookback.events.len(),
             key,
             activity,
             unreadable,
             truncated: lookback.truncated,
+            created_complete: lookback.created_complete,
             regions: lookback.regions,
+            unread_regions: lookback.unread_regions,
         }
     }
 
@@ -384,12 +407,15 @@ pub fn decide(
     now: Timestamp,
 ) -> Plan {
     // A created key deleted since has nothing to contain: it is listed as gone.
-    let gone = |f: &Facts| !f.exists || f.key_status.is_none();
+    // Another account's key is not read, so its empty facts say nothing: it goes on to
+    // containment's decision, which refuses it with a notice.
+    let gone =
+        |c: &Credential, f: &Facts| c.foreign.is_none() && (!f.exists || f.key_status.is_none());
     let (kept, kept_facts): (Vec<Credential>, Vec<Facts>) = target
         .credentials
         .iter()
         .zip(facts)
-        .filter(|(_, f)| !gone(f))
+        .filter(|(c, f)| !gone(c, f))
         .map(|(c, f)| (c.clone(), f.clone()))
         .unzip();
     let live = Target {
@@ -397,6 +423,8 @@ pub fn decide(
         ..target.clone()
     };
     let mut plan = super::decide(&live, cfg, &kept_facts, now);
+    // One level deep: what a created key did in turn is not read.
+    hold(&mut plan);
     for step in &mut plan.steps {
         if let Some(a) = step.action.key_id().and_then(|k| {
             histories
@@ -425,13 +453,19 @@ pub fn decide(
             .position(|c| c.subject.key_id() == Some(key));
         let f = i.and_then(|i| facts.get(i));
         if contained.contains(key) {
-            "contained in this run"
-        } else if f.is_some_and(gone) {
+            "deactivation planned in this run: see its step"
+        } else if i
+            .zip(f)
+            .is_some_and(|(i, f)| gone(&target.credentials[i], f))
+        {
             "no longer exists"
         } else if f.is_some_and(|f| f.key_status == Some(KeyStatus::Inactive)) {
             "already Inactive"
         } else if i.is_some() {
             "not contained: see the refusal"
+        } else if cfg.sweep.created_keys == CreatedKeys::Contain && key.kind() == KeyKind::LongTerm
+        {
+            "not contained: more created keys than the sweep contains at once"
         } else {
             "listed only"
         }
@@ -463,7 +497,12 @@ fn listing(
     state: &dyn Fn(&AccessKeyId) -> &'static str,
     event_ref: &str,
 ) -> Option<Step> {
-    if h.activity.is_empty() && h.unreadable == 0 && !h.truncated && not_swept.is_empty() {
+    if h.activity.is_empty()
+        && h.unreadable == 0
+        && !h.truncated
+        && h.unread_regions.is_empty()
+        && not_swept.is_empty()
+    {
         return None;
     }
     let key = &h.key.key_id;
@@ -505,8 +544,18 @@ fn listing(
     if h.truncated {
         notice = notice.fact(
             "incomplete",
-            "stopped at the reader's cap of pages: older events were not read",
+            if h.created_complete {
+                "stopped at the reader's cap: older events were not read, but every CreateAccessKey of the lookback was (read by event name)"
+            } else {
+                "stopped at the reader's cap: older events were not read, and keys it created may be missing: read its history by hand"
+            },
         );
+        if !h.created_complete {
+            notice.severity = Severity::Critical;
+        }
+    }
+    if !h.unread_regions.is_empty() {
+        notice = notice.fact("regions not read", h.unread_regions.join(", "));
     }
     if h.unreadable > 0 {
         notice = notice.fact(
@@ -544,11 +593,12 @@ fn listing(
     })
 }
 
-/// Reads what each contained key did and plans what follows. `Err` names the key whose
-/// history could not be read: the run fails, and Lambda's retry (whose containment steps
-/// are duplicates) sweeps again.
+/// Reads what each contained key did and plans what follows: the created keys'
+/// containment, the listings, and last the sweeps' own steps (their rows settle only
+/// once the rest went through). `Err` names the key whose history could not be read: the
+/// run fails, and Lambda's retry (whose containment steps are duplicates) sweeps again.
 pub async fn sweep<T: TrailReader + Sync, R: IamReader + Sync>(
-    keys: Vec<Swept>,
+    due: Vec<(Step, Swept)>,
     cfg: &ContainmentConfig,
     trail: &T,
     iam: &R,
@@ -556,10 +606,15 @@ pub async fn sweep<T: TrailReader + Sync, R: IamReader + Sync>(
     now: Timestamp,
 ) -> Result<Plan, EffectError> {
     let since = now - chrono::Duration::hours(i64::from(cfg.sweep.lookback_hours));
-    let mut keys = keys;
-    let not_swept = keys.split_off(keys.len().min(MAX_SWEPT_KEYS));
-    let mut histories = Vec::with_capacity(keys.len());
-    for key in keys {
+    let mut due = due;
+    let not_swept: Vec<Swept> = due
+        .split_off(due.len().min(MAX_SWEPT_KEYS))
+        .into_iter()
+        .map(|(_, k)| k)
+        .collect();
+    let mut histories = Vec::with_capacity(due.len());
+    let mut markers = Vec::with_capacity(due.len());
+    for (marker, key) in due {
         let lookback = trail
             .key_events(&key.key_id, since, now)
             .await
@@ -574,11 +629,37 @@ pub async fn sweep<T: TrailReader + Sync, R: IamReader + Sync>(
                 )
             })?;
         histories.push(KeyHistory::new(key, lookback));
+        markers.push(marker);
     }
     let target = created_target(&histories, cfg, event_ref);
-    let facts =
-        super::gather_all(&target.lookups(), iam, cfg.recheck, cfg.sessions_policy()).await?;
-    Ok(decide(&histories, &not_swept, &target, &facts, cfg, now))
+    let facts = gather_once_rechecked(&target, cfg, iam).await?;
+    let mut plan = decide(&histories, &not_swept, &target, &facts, cfg, now);
+    plan.steps.extend(markers);
+    Ok(plan)
+}
+
+/// The created keys' facts, with one pause for all of them before "gone" is believed
+/// (IAM is eventually consistent), rather than one pause per key.
+async fn gather_once_rechecked<R: IamReader + Sync>(
+    target: &Target,
+    cfg: &ContainmentConfig,
+    iam: &R,
+) -> Result<Vec<Facts>, EffectError> {
+    let once = super::Recheck {
+        delay: std::time::Duration::ZERO,
+    };
+    let lookups = target.lookups();
+    let mut facts = super::gather_all(&lookups, iam, once, cfg.sessions_policy()).await?;
+    let gone: Vec<usize> = (0..facts.len())
+        .filter(|&i| target.credentials[i].foreign.is_none() && facts[i].key_status.is_none())
+        .collect();
+    if !gone.is_empty() && !cfg.recheck.delay.is_zero() {
+        iam.pause(cfg.recheck.delay).await;
+        for i in gone {
+            facts[i] = super::gather(&lookups[i], iam, once, cfg.sessions_policy()).await?;
+        }
+    }
+    Ok(facts)
 }
 
 #[cfg(test)]

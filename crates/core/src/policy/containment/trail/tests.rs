@@ -1,5 +1,5 @@
 use super::*;
-use crate::plan::Principal;
+use crate::notice::Severity;
 use crate::report::{Outcome, Report, StepReport};
 use crate::scope::AccountId;
 use serde_json::{json, Value};
@@ -62,8 +62,8 @@ fn history(events: Vec<Value>) -> KeyHistory {
         swept(),
         Lookback {
             events,
-            truncated: false,
             regions: vec!["us-east-1".into()],
+            ..Lookback::default()
         },
     )
 }
@@ -188,54 +188,86 @@ fn a_key_made_for_itself_belongs_to_the_caller() {
     assert_eq!(h.activity[0].created, Some((user("alice"), key(MADE))));
 }
 
-fn step(action: Action, outcome: Outcome) -> StepReport {
-    StepReport {
-        step: Step {
-            action,
-            reason: String::new(),
-            idempotency_key: "k".into(),
-            window: None,
-            after: None,
-            scope: None,
-        },
-        outcome,
-    }
-}
-
 #[test]
-fn a_key_is_swept_once_and_only_when_its_steps_went_through() {
-    let deactivate = |k: &str| Action::DeactivateKey {
-        user: user("alice"),
-        key_id: key(k),
+fn a_sweep_is_held_out_of_the_plan_and_due_only_once_its_keys_step_went_through() {
+    let cfg = cfg(&[]);
+    let target = Target {
+        credentials: vec![Credential {
+            subject: Subject::UserKey {
+                key_id: key(LEAKED),
+                user: Some(user("alice")),
+            },
+            scope: swept().scope,
+            foreign: None,
+        }],
+        classifier_source: None,
+        event_ref: "ev-1".into(),
     };
-    let revoke = |k: &str| Action::RevokeSessions {
-        principal: Principal::User(user("alice")),
-        issued_before: now(),
-        policy_name: "p".into(),
-        key_id: Some(key(k)),
+    let mut plan =
+        super::super::decide(&target, &cfg, &[facts(Some(KeyStatus::Active), &[])], now());
+    let held = hold(&mut plan);
+    assert_eq!(held.len(), 1);
+    assert_eq!(
+        held[0].idempotency_key,
+        format!("deactivate-key:sweep_history:{HOME}:{LEAKED}:ev-1")
+    );
+    assert_eq!(
+        held[0].after.as_deref(),
+        Some(plan.steps[0].idempotency_key.as_str())
+    );
+    assert!(plan
+        .steps
+        .iter()
+        .all(|s| !matches!(s.action, Action::SweepHistory { .. })));
+    let report = |outcome: Outcome| Report {
+        steps: plan
+            .steps
+            .iter()
+            .map(|s| StepReport {
+                step: s.clone(),
+                outcome: outcome.clone(),
+            })
+            .collect(),
+        ..Report::invalid(FUNCTION, false, "x")
     };
     let failed = Outcome::Failed {
         code: None,
         message: "throttled".into(),
     };
-    let report = Report {
-        steps: vec![
-            step(deactivate(LEAKED), Outcome::Applied { detail: None }),
-            step(revoke(LEAKED), Outcome::Duplicate),
-            step(deactivate(MADE), Outcome::Applied { detail: None }),
-            step(revoke(MADE), failed),
-        ],
-        ..Report::invalid(FUNCTION, false, "x")
-    };
-    let keys: Vec<String> = swept_keys(&report)
-        .iter()
-        .map(|s| s.key_id.to_string())
-        .collect();
-    assert_eq!(
-        keys,
-        [LEAKED],
-        "a key one of whose steps failed waits for the retry"
+    assert!(
+        due(held.clone(), &report(failed)).is_empty(),
+        "a key whose step failed waits for the retry"
     );
+    for through in [
+        Outcome::Applied { detail: None },
+        Outcome::Duplicate,
+        Outcome::Planned,
+    ] {
+        let due = due(held.clone(), &report(through));
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].1.key_id, key(LEAKED));
+        assert!(due[0].0.after.is_none(), "it runs in the sweep's own plan");
+    }
+    // A key already Inactive is swept too (its sweep waits for nothing), unless
+    // LOOKBACK_HOURS=0.
+    let mut plan = super::super::decide(
+        &target,
+        &cfg,
+        &[facts(Some(KeyStatus::Inactive), &[])],
+        now(),
+    );
+    let held = hold(&mut plan);
+    assert_eq!(due(held, &report(Outcome::Duplicate)).len(), 1);
+    let off = super::super::decide(
+        &target,
+        &self::cfg(&[("LOOKBACK_HOURS", "0")]),
+        &[facts(Some(KeyStatus::Active), &[])],
+        now(),
+    );
+    assert!(off
+        .steps
+        .iter()
+        .all(|s| !matches!(s.action, Action::SweepHistory { .. })));
 }
 
 fn facts(status: Option<KeyStatus>, tags: &[(&str, &str)]) -> Facts {
@@ -303,7 +335,14 @@ fn a_created_key_is_contained_as_a_named_key_is() {
     assert!(plan.steps[0]
         .reason
         .starts_with("created with a contained key (CreateAccessKey at 2026-12-01T10:00:00Z"));
-    assert!(listing_of(&plan)[0].ends_with("[contained in this run]"));
+    assert!(listing_of(&plan)[0].ends_with("[deactivation planned in this run: see its step]"));
+    assert!(
+        !plan
+            .steps
+            .iter()
+            .any(|s| matches!(s.action, Action::SweepHistory { .. })),
+        "one level deep: a created key is not swept in turn"
+    );
     assert_eq!(plan.decision, Decision::Act);
 }
 
@@ -367,13 +406,34 @@ fn a_key_that_made_nothing_plans_nothing_and_a_cut_short_history_says_so() {
     let plan = planned(&cfg, &quiet, &[]);
     assert!(plan.steps.is_empty());
     assert!(matches!(plan.decision, Decision::NothingToDo { .. }));
-    let mut cut = quiet.clone();
-    cut[0].truncated = true;
-    let plan = planned(&cfg, &cut, &[]);
-    let Some(Action::Notify { notice }) = plan.steps.first().map(|s| &s.action) else {
-        panic!("{plan:#?}");
-    };
-    assert!(notice.facts.contains_key("incomplete"), "{notice:#?}");
+    for complete in [true, false] {
+        let mut cut = quiet.clone();
+        cut[0].truncated = true;
+        cut[0].created_complete = complete;
+        cut[0].unread_regions = vec!["eu-west-1".into()];
+        let plan = planned(&cfg, &cut, &[]);
+        let Some(Action::Notify { notice }) = plan.steps.first().map(|s| &s.action) else {
+            panic!("{plan:#?}");
+        };
+        assert!(
+            notice.facts["incomplete"].contains(if complete {
+                "every CreateAccessKey"
+            } else {
+                "may be missing"
+            }),
+            "{notice:#?}"
+        );
+        assert_eq!(notice.facts["regions not read"], "eu-west-1");
+        let want = if complete {
+            Severity::High
+        } else {
+            Severity::Critical
+        };
+        assert_eq!(
+            notice.severity, want,
+            "a sweep that may have missed a created key says so loudly"
+        );
+    }
 }
 
 #[test]
