@@ -6,7 +6,7 @@
 mod common;
 
 use aws_sdk_iam::types::StatusType;
-use common::world;
+use common::{assert_steps, world};
 use deactivate_key::Settings;
 use keyguard_testkit::moto;
 use keyguard_testkit::unique;
@@ -29,22 +29,6 @@ fn sample(name: &str, key: &str, user: &str) -> Value {
 
 fn assert_one_step(report: &Value, action: &str, outcome: &str) {
     assert_steps(report, &[(action, outcome)]);
-}
-
-/// The report's steps, in order, as (action, outcome).
-fn assert_steps(report: &Value, want: &[(&str, &str)]) {
-    let steps: Vec<(&str, &str)> = report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["action"]["type"].as_str().unwrap(),
-                s["outcome"].as_str().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(steps, want, "{report:#}");
 }
 
 /// A user key contained: the key, then the user's sessions issued before now.

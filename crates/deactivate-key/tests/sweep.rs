@@ -7,7 +7,7 @@
 mod common;
 
 use aws_sdk_iam::types::StatusType;
-use common::world;
+use common::{assert_steps, world};
 use keyguard_testkit::{moto, unique};
 use serde_json::{json, Value};
 
@@ -222,26 +222,14 @@ async fn the_sweep_contains_what_the_leaked_key_created_and_lists_the_rest() {
     assert_eq!(again["statusCode"], 200, "{again:#}");
     // The key is Inactive by now: no deactivation is planned, and every step that is
     // (the revocations, the created key's, the listing) finds its row.
-    let outcomes: Vec<(&str, &str)> = again["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["action"]["type"].as_str().unwrap(),
-                s["outcome"].as_str().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(
-        outcomes,
-        [
+    assert_steps(
+        &again,
+        &[
             ("revoke_sessions", "duplicate"),
             ("revoke_sessions", "duplicate"),
             ("notify", "duplicate"),
-            ("sweep_history", "duplicate")
+            ("sweep_history", "duplicate"),
         ],
-        "{again:#}"
     );
     let rows = w.step_rows().await;
     assert_eq!(

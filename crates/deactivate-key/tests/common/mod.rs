@@ -106,3 +106,19 @@ impl World {
         self.step_rows().await.len()
     }
 }
+
+/// The report's steps, in order, as (action, outcome).
+pub fn assert_steps(report: &Value, want: &[(&str, &str)]) {
+    let steps: Vec<(&str, &str)> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["action"]["type"].as_str().unwrap(),
+                s["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(steps, want, "{report:#}");
+}
