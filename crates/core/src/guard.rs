@@ -76,6 +76,9 @@ pub enum Protected {
     Keyguard,
     /// `EXEMPT_USERS`, `EXEMPT_ROLES` or the exemption tag.
     Exempt,
+    /// A canary keyguard issued ([`crate::canary`]): containing it would end the
+    /// tracking, and its use is alerted on by itself.
+    Canary,
 }
 
 /// What the adapter found out about a direct hand-off's authentication.
@@ -156,6 +159,11 @@ impl Guard {
         if self.is_keyguard(principal, key_id) {
             return Some(Protected::Keyguard);
         }
+        if let Principal::User(u) = principal {
+            if crate::canary::is_canary(u.as_str(), tags) {
+                return Some(Protected::Canary);
+            }
+        }
         let listed = match principal {
             Principal::User(u) => self.exempt_users.contains(u.as_str()),
             Principal::Role(r) => self.exempt_roles.contains(r.as_str()),
@@ -164,9 +172,12 @@ impl Guard {
     }
 
     /// For the policies that only know a user's name and tags (age, rotation, sweep):
-    /// keyguard's own user or an exempt one.
+    /// keyguard's own user, an exempt one or a canary (old on purpose, never rotated).
     pub fn user_untouchable(&self, user: &str, tags: &BTreeMap<String, String>) -> bool {
-        self.is_me_user(user) || self.exempt_users.contains(user) || self.tagged_exempt(tags)
+        self.is_me_user(user)
+            || self.exempt_users.contains(user)
+            || self.tagged_exempt(tags)
+            || crate::canary::is_canary(user, tags)
     }
 
     /// Why the event cannot be believed, if it cannot. EventBridge lets only AWS publish
@@ -274,6 +285,28 @@ mod tests {
             Some(Protected::Exempt)
         );
         assert!(g.user_untouchable("KEYGUARD-CI", &none));
+    }
+
+    #[test]
+    fn a_canary_is_protected_only_by_its_name_and_tag_together() {
+        let g = guard(&[]);
+        let tagged: BTreeMap<String, String> =
+            [("keyguard:canary".to_owned(), "true".to_owned())].into();
+        let none = BTreeMap::new();
+        assert_eq!(
+            g.protection(&user("keyguard-canary-ci"), None, &tagged),
+            Some(Protected::Canary)
+        );
+        assert!(g.user_untouchable("keyguard-canary-ci", &tagged));
+        for (name, tags) in [("keyguard-canary-ci", &none), ("alice", &tagged)] {
+            assert_eq!(g.protection(&user(name), None, tags), None, "{name}");
+            assert!(!g.user_untouchable(name, tags), "{name}");
+        }
+        assert_eq!(
+            g.protection(&role("keyguard-canary-ci"), None, &tagged),
+            None,
+            "roles are never canaries"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! the [`Effects`] traits, producing a [`Report`]. This crate has no AWS SDK and no async
 //! runtime, so the dangerous logic is tested by the hundred in seconds.
 
+pub mod canary;
 pub mod events;
 pub mod guard;
 pub mod key;

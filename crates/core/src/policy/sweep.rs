@@ -152,6 +152,11 @@ pub fn decide_sweep(
     }
     let limit = i64::from(cfg.unused_days);
     for user in users {
+        // A canary is unused on purpose: reporting it daily would teach people to ignore
+        // the report.
+        if crate::canary::is_canary(&user.name, &user.tags) {
+            continue;
+        }
         let Ok(name) = UserName::parse(&user.name) else {
             continue;
         };

@@ -702,6 +702,13 @@ pub fn decide(target: &Target, cfg: &TranslatorConfig, facts: &Facts, now: Times
                         ),
                     })
                 }
+                Some(Protected::Canary) => {
+                    return b.done(Decision::Refused {
+                        why: format!(
+                            "user {user} is a canary keyguard issued: incident only; rotating key {key_id} would end the tracking"
+                        ),
+                    })
+                }
                 None => {}
             }
             let active = match facts.key_status {

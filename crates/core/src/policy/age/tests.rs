@@ -766,3 +766,28 @@ fn the_summary_is_rewritten_from_what_happened() {
     // The counts of keys in each stage are facts, and stay.
     assert_eq!(notice.facts["keys_deactivate"], "2");
 }
+
+#[test]
+fn a_400_day_old_canary_is_passed_by_untold_and_unlisted() {
+    let mut canary = person("keyguard-canary-ci", None, None, &[(K1, Active, 400)]);
+    canary.tags.insert("keyguard:canary".into(), "true".into());
+    let plan = decide_scan("run-1", &cfg(), &[canary.clone()], now());
+    assert_eq!(outcome(canary.clone(), &cfg()), (vec![], 0));
+    let text = serde_json::to_string(&plan).unwrap();
+    assert!(!text.contains("keyguard-canary-ci"), "{text}");
+    // The same user without the tag is no canary: an untagged user, listed as such.
+    canary.tags.clear();
+    let plan = decide_scan("run-1", &cfg(), &[canary], now());
+    assert!(serde_json::to_string(&plan)
+        .unwrap()
+        .contains("keyguard-canary-ci"));
+    // Tagged as an employee and a canary, it is still a canary: never deactivated.
+    let mut both = person(
+        "keyguard-canary-ci",
+        Some("employee"),
+        Some("x@example.com"),
+        &[(K1, Active, 400)],
+    );
+    both.tags.insert("keyguard:canary".into(), "true".into());
+    assert_eq!(outcome(both, &cfg()), (vec![], 0));
+}

@@ -106,6 +106,12 @@ fn refusal(protected: &Protected, what: &str, how: &str) -> (String, &'static st
             ),
             "Exempt principal's credential named by a security event",
         ),
+        Protected::Canary => (
+            format!(
+                "{what} is a canary keyguard issued: containing it would end the tracking; its use is alerted as canary-key-used, and anyone holding it has been watched"
+            ),
+            "A canary key was named by a security event: someone holds a decoy",
+        ),
     }
 }
 
@@ -134,7 +140,13 @@ fn decide_key(
             &format!("user {user} (key {key_id})"),
             "contain the key",
         );
-        let notice = one.notice(Severity::High, subject).user(Some(user));
+        // Someone holds a decoy: the surest sign of a leak there is.
+        let severity = if p == Protected::Canary {
+            Severity::Critical
+        } else {
+            Severity::High
+        };
+        let notice = one.notice(severity, subject).user(Some(user));
         return one.notice_only(Decision::Refused { why }, notice);
     }
     let Some(status) = facts.key_status else {

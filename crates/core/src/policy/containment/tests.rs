@@ -943,3 +943,20 @@ fn a_finding_about_a_remote_caller_is_that_callers_accounts() {
         .iter()
         .all(|s| matches!(s.action, Action::Notify { .. })));
 }
+
+#[test]
+fn a_canary_named_by_an_event_is_never_contained_and_the_notice_is_critical() {
+    let t = cloudtrail(iam_user("keyguard-canary-ci", KEY), "aws.ec2");
+    let mut canary = active("keyguard-canary-ci");
+    canary.tags.insert("keyguard:canary".into(), "true".into());
+    let plan = plan_for(&t, &canary);
+    assert_eq!(status(&plan), 403, "{plan:#?}");
+    let Action::Notify { notice } = only_action(&plan) else {
+        panic!("{plan:#?}")
+    };
+    assert_eq!(notice.severity, crate::notice::Severity::Critical);
+    assert!(notice.subject.contains("canary"), "{}", notice.subject);
+    // The name alone is no canary: a user so named without the tag is contained.
+    let plan = plan_for(&t, &active("keyguard-canary-ci"));
+    assert_eq!(plan.decision, Decision::Act);
+}

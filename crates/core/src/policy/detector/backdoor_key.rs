@@ -3,7 +3,9 @@
 //! ARN and is compared whole, never as a prefix or suffix (`jack` ≠ `jackson`). The root
 //! user creating a key for an IAM user is not counted: root can do anything anyway, and
 //! the published rule tests treat it as no alert. Nor are roles listed in
-//! `TRUSTED_KEY_CREATORS` (keyguard's own rotator creates keys for others by design).
+//! `TRUSTED_KEY_CREATORS` (keyguard's own rotator creates keys for others by design),
+//! nor a key for a canary (`keyguard canary create` makes one for its decoy user, and a
+//! canary's key can do nothing: its every use is `canary-key-used` anyway).
 
 use super::{caller_role, caller_user, long_term, Alert};
 use crate::events::{ApiCall, CloudTrailRecord, IdentityType};
@@ -23,6 +25,9 @@ pub fn check(r: &CloudTrailRecord, trusted_creators: &NameSet) -> Option<Alert> 
         return None;
     }
     let target = call.requested_user.as_deref()?;
+    if crate::canary::named(target) {
+        return None;
+    }
     if caller_user(r).is_some_and(|me| same_name(me, target)) {
         return None;
     }

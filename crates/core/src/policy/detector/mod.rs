@@ -9,6 +9,7 @@
 
 mod admin_policy;
 mod backdoor_key;
+pub mod canary_key_used;
 mod console_backdoor;
 mod failed_key_creation;
 mod federation_token;
@@ -27,7 +28,7 @@ use crate::events::{CloudTrailRecord, Envelope, Trigger};
 use crate::guard::{Guard, NameSet, SelfIdentity};
 use crate::key::{AccessKeyId, KeyKind, UserName};
 use crate::notice::{Channel, Notice, Severity};
-use crate::plan::{Action, Decision, Plan, Step};
+use crate::plan::{Action, Decision, Plan, Step, Window};
 use crate::scope::Scope;
 use crate::step_key;
 use std::collections::BTreeMap;
@@ -59,6 +60,9 @@ pub struct DetectorConfig {
     pub threat_cidrs: Vec<Cidr>,
     /// `MANY_INSTANCES` (default 10): `RunInstances` of this many is high.
     pub many_instances: u64,
+    /// `CANARY_ALERT_MINUTES` (default 15, at most a day; 0: every call alerts): one
+    /// `canary-key-used` alert per canary in this long.
+    pub canary_alert_minutes: u32,
     /// Trusted sources (`TRUSTED_CUSTOM_SOURCES`) and keyguard's own account, as everywhere.
     pub guard: Guard,
     /// `DISCORD_WEBHOOK_SECRET_ID`, `SLACK_WEBHOOK_SECRET_ID`: the Secrets Manager secret
@@ -86,6 +90,17 @@ fn severity(env: &impl Env, name: &str, default: Severity) -> Result<Severity, C
     }
 }
 
+fn canary_minutes(env: &impl Env) -> Result<u32, ConfigError> {
+    let minutes = config::number(env, "CANARY_ALERT_MINUTES", 15)?;
+    if minutes > 1440 {
+        return Err(ConfigError {
+            variable: "CANARY_ALERT_MINUTES".into(),
+            message: format!("at most 1440 (a day), got {minutes}"),
+        });
+    }
+    Ok(minutes)
+}
+
 impl DetectorConfig {
     pub fn from_env(env: &impl Env, me: SelfIdentity) -> Result<Self, ConfigError> {
         let threat_cidrs = config::list(env, "THREAT_CIDRS")
@@ -102,6 +117,7 @@ impl DetectorConfig {
             contain_min: severity(env, "CONTAIN_MIN_SEVERITY", Severity::High)?,
             threat_cidrs,
             many_instances: config::number(env, "MANY_INSTANCES", 10)?,
+            canary_alert_minutes: canary_minutes(env)?,
             guard: Guard::from_env(env, me)?,
             webhooks: [
                 (Channel::Discord, "DISCORD_WEBHOOK_SECRET_ID"),
@@ -126,7 +142,14 @@ impl DetectorConfig {
         }
     }
 
-    fn alert_steps(&self, notice: &Notice, rule: &str, event_ref: &str, why: &str) -> Vec<Step> {
+    fn alert_steps(
+        &self,
+        notice: &Notice,
+        rule: &str,
+        event_ref: &str,
+        why: &str,
+        window: Option<&Window>,
+    ) -> Vec<Step> {
         let mut notice = notice.clone();
         if !self.unconfigured.is_empty() {
             let names: Vec<&str> = self.unconfigured.iter().map(|c| c.name()).collect();
@@ -157,7 +180,10 @@ impl DetectorConfig {
                 notice: notice.clone(),
             },
             reason: why.to_owned(),
-            window: None,
+            window: window.map(|w| Window {
+                key: format!("{}:{}", w.key, channel.name()),
+                until: w.until,
+            }),
         });
         let sns =
             (self.sns || self.webhooks.is_empty() || !self.unconfigured.is_empty()).then(|| Step {
@@ -168,7 +194,10 @@ impl DetectorConfig {
                     notice: notice.clone(),
                 },
                 reason: why.to_owned(),
-                window: None,
+                window: window.map(|w| Window {
+                    key: format!("{}:notify", w.key),
+                    until: w.until,
+                }),
             });
         webhooks.chain(sns).collect()
     }
@@ -245,6 +274,7 @@ fn key_scope(
 /// Every rule over one record.
 pub fn evaluate(record: &CloudTrailRecord, cfg: &DetectorConfig) -> Vec<Alert> {
     [
+        canary_key_used::check(record),
         backdoor_key::check(record, &cfg.trusted_creators),
         console_backdoor::check(record),
         role_trust_backdoor::check(record),
@@ -265,6 +295,57 @@ pub fn evaluate(record: &CloudTrailRecord, cfg: &DetectorConfig) -> Vec<Alert> {
     .collect()
 }
 
+/// What an alert on a canary's call says besides its summary.
+fn canary_facts(notice: Notice, record: &CloudTrailRecord) -> Notice {
+    let mut notice = notice.fact(
+        "call",
+        format!("{}:{}", record.event_source, record.event_name),
+    );
+    for (name, value) in [
+        ("error_code", &record.error_code),
+        ("user_agent", &record.user_agent),
+        ("region", &record.aws_region),
+        ("event_time", &record.event_time),
+    ] {
+        if let Some(v) = value {
+            notice = notice.fact(name, crate::events::bounded_text(v, 200));
+        }
+    }
+    notice
+}
+
+/// The window a canary's alerts hold: per account and canary, from the call's own time
+/// (the plan stays a function of the event). A call without a readable time, or a
+/// window of 0 minutes, alerts every time: the safe side.
+fn canary_window(
+    caller: &canary_key_used::Caller,
+    record: &CloudTrailRecord,
+    envelope: Option<&Envelope>,
+    cfg: &DetectorConfig,
+) -> Option<Window> {
+    if cfg.canary_alert_minutes == 0 {
+        return None;
+    }
+    let at = crate::parse_time(record.event_time.as_deref()?)?;
+    let account = [
+        record.user_identity.account_id.as_deref(),
+        record.recipient_account_id.as_deref(),
+        envelope.and_then(|e| e.account.as_deref()),
+    ]
+    .into_iter()
+    .flatten()
+    .find_map(|a| crate::scope::AccountId::parse(a).ok());
+    Some(Window {
+        key: step_key::window(
+            FUNCTION,
+            canary_key_used::RULE,
+            account.as_ref(),
+            &step_key::Subject::other(&caller.subject),
+        ),
+        until: at + chrono::Duration::minutes(i64::from(cfg.canary_alert_minutes)),
+    })
+}
+
 /// The plan for one event: hand-offs first (containment must not wait behind a
 /// rate-limited webhook), then alerts.
 pub fn decide(trigger: &Trigger, cfg: &DetectorConfig, event_ref: &str) -> Plan {
@@ -282,6 +363,9 @@ pub fn decide(trigger: &Trigger, cfg: &DetectorConfig, event_ref: &str) -> Plan 
     };
     let mut plan = Plan::for_event(FUNCTION, Decision::Act, event_ref);
     let mut alerts = Vec::new();
+    // A canary's calls are watched, never fought: containing what they touch would tell
+    // the caller it was seen, and the canary itself must keep working as bait.
+    let canary = canary_key_used::caller(record);
     for alert in evaluate(record, cfg) {
         let scope = alert
             .contain
@@ -310,9 +394,21 @@ pub fn decide(trigger: &Trigger, cfg: &DetectorConfig, event_ref: &str) -> Plan 
             if let Some(ip) = &record.source_ip_address {
                 notice = notice.fact("source_ip", ip.clone());
             }
-            alerts.extend(cfg.alert_steps(&notice, alert.rule, event_ref, alert.why));
+            let mut window = None;
+            if let (Some(c), true) = (&canary, alert.rule == canary_key_used::RULE) {
+                notice = canary_facts(notice.key(c.key.clone()).user(c.user.clone()), record);
+                window = canary_window(c, record, envelope.as_ref(), cfg);
+            }
+            alerts.extend(cfg.alert_steps(
+                &notice,
+                alert.rule,
+                event_ref,
+                alert.why,
+                window.as_ref(),
+            ));
         }
-        let containable = alert.severity >= cfg.contain_min && foreign.is_none();
+        let containable =
+            alert.severity >= cfg.contain_min && foreign.is_none() && canary.is_none();
         if let (Some((key_id, user)), true, Some(scope)) = (alert.contain, containable, scope) {
             plan.steps.push(Step {
                 after: None,

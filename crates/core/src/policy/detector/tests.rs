@@ -1121,3 +1121,170 @@ fn a_role_outsiders_can_assume_is_a_backdoor() {
         "the caller is not contained: writing trust policies is an administrator's job"
     );
 }
+
+fn canary(name: &str, path: &str) -> Value {
+    json!({"type": "IAMUser", "userName": name, "accessKeyId": "AKIACANARYKEY0000001",
+           "arn": format!("arn:aws:iam::{HOME}:user{path}{name}"), "accountId": HOME,
+           "principalId": "AIDACANARY"})
+}
+
+fn on_bus(id: &str, detail: Value) -> Trigger {
+    parse(
+        json!({"version": "0", "id": id, "detail-type": "AWS API Call via CloudTrail",
+               "source": "aws.iam", "account": HOME, "detail": detail})
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn any_call_a_canary_signs_is_one_critical_alert_per_window_and_nothing_is_contained() {
+    let cfg = cfg_with(&[
+        ("DISCORD_WEBHOOK_SECRET_ID", "d"),
+        ("NOTICE_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t"),
+    ]);
+    let denied = |who: Value, id: &str, at: &str| {
+        json!({"eventName": "ListUsers", "eventSource": "iam.amazonaws.com", "eventID": id,
+               "eventTime": at, "awsRegion": "us-east-1", "userIdentity": who,
+               "sourceIPAddress": "203.0.113.9", "userAgent": "aws-cli/2.15 Python/3.11",
+               "errorCode": "AccessDenied", "errorMessage": "not authorized"})
+    };
+    let ci = canary("keyguard-canary-ci", "/keyguard/canary/");
+    let plan = decide(
+        &on_bus("e1", denied(ci.clone(), "ct-1", "2026-12-04T10:00:00Z")),
+        &cfg,
+        "e1",
+    );
+    let names: Vec<&str> = plan.steps.iter().map(|s| s.action.name()).collect();
+    assert_eq!(names, ["alert", "notify"], "alerts only, never a hand-off");
+    let Action::Alert { notice, .. } = &plan.steps[0].action else {
+        panic!("{plan:?}")
+    };
+    assert_eq!(notice.severity, Severity::Critical);
+    assert_eq!(
+        notice.key_id.as_ref().unwrap().as_str(),
+        "AKIACANARYKEY0000001"
+    );
+    assert_eq!(notice.user.as_ref().unwrap().as_str(), "keyguard-canary-ci");
+    let text = serde_json::to_string(notice).unwrap();
+    for part in [
+        "iam.amazonaws.com:ListUsers",
+        "AccessDenied",
+        "aws-cli/2.15",
+        "203.0.113.9",
+        "us-east-1",
+    ] {
+        assert!(text.contains(part), "{part} in {text}");
+    }
+    let window = plan.steps[0]
+        .window
+        .clone()
+        .expect("a canary's alert holds a window");
+    assert_eq!(window.until.to_rfc3339(), "2026-12-04T10:15:00+00:00");
+    assert!(window.key.contains(HOME) && window.key.contains("AKIACANARYKEY0000001"));
+    assert!(
+        !window.key.contains("e1"),
+        "a window names no event: {}",
+        window.key
+    );
+    assert_ne!(
+        plan.steps[0].window.as_ref().map(|w| &w.key),
+        plan.steps[1].window.as_ref().map(|w| &w.key),
+        "each channel holds its own window, so Discord's alert does not silence SNS"
+    );
+    // A second call in another event shares the window; each step is its event's own.
+    let again = decide(
+        &on_bus("e2", denied(ci.clone(), "ct-2", "2026-12-04T10:05:00Z")),
+        &cfg,
+        "e2",
+    );
+    assert_eq!(again.steps[0].window.as_ref().unwrap().key, window.key);
+    assert_ne!(
+        again.steps[0].idempotency_key,
+        plan.steps[0].idempotency_key
+    );
+
+    // Known by its name alone, or by its path alone.
+    for who in [
+        canary("keyguard-canary-laptop", "/"),
+        canary("renamed", "/keyguard/canary/"),
+    ] {
+        let found = rules(denied(who.clone(), "x", "2026-12-04T10:00:00Z"), &cfg);
+        assert_eq!(found, [("canary-key-used", Severity::Critical)], "{who}");
+    }
+    // Not a canary: a role session so named, a user elsewhere in the path.
+    for who in [
+        json!({"type": "AssumedRole", "arn": format!("arn:aws:sts::{HOME}:assumed-role/keyguard-canary-x/s"), "accessKeyId": "ASIAROLESESSION00001"}),
+        canary("alice", "/ops/"),
+    ] {
+        assert!(
+            rules(denied(who.clone(), "x", "2026-12-04T10:00:00Z"), &cfg).is_empty(),
+            "{who}"
+        );
+    }
+
+    // A canary's successful mutating call: every rule alerts, nothing is handed off.
+    let plan = decide(
+        &on_bus("e3", create_key(ci.clone(), Some("bob"), None)),
+        &cfg,
+        "e3",
+    );
+    let found = rules(create_key(ci.clone(), Some("bob"), None), &cfg);
+    assert!(
+        found.contains(&("canary-key-used", Severity::Critical)),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&("backdoor-key", Severity::High)),
+        "{found:?}"
+    );
+    assert!(
+        plan.steps.iter().all(|s| s.action.name() != "hand_off"),
+        "{plan:?}"
+    );
+    // Without an event time or with a window of 0, every call alerts: the safe side.
+    let plan = decide(&on_bus("e4", create_key(ci, Some("bob"), None)), &cfg, "e4");
+    assert!(plan.steps.iter().all(|s| s.window.is_none()));
+    let off = cfg_with(&[("CANARY_ALERT_MINUTES", "0")]);
+    let plan = decide(
+        &on_bus(
+            "e5",
+            denied(
+                canary("keyguard-canary-ci", "/"),
+                "ct",
+                "2026-12-04T10:00:00Z",
+            ),
+        ),
+        &off,
+        "e5",
+    );
+    assert!(plan.steps.iter().all(|s| s.window.is_none()));
+    let err = DetectorConfig::from_env(
+        &|k: &str| (k == "CANARY_ALERT_MINUTES").then(|| "1441".to_owned()),
+        home(),
+    )
+    .unwrap_err();
+    assert_eq!(err.variable, "CANARY_ALERT_MINUTES");
+}
+
+#[test]
+fn a_key_made_for_a_canary_is_no_backdoor() {
+    let cfg = cfg_with(&[]);
+    let admin = user("alice");
+    assert!(rules(
+        create_key(admin.clone(), Some("keyguard-canary-ci"), None),
+        &cfg
+    )
+    .is_empty());
+    assert!(rules(
+        create_key(admin.clone(), Some("Keyguard-Canary-CI"), None),
+        &cfg
+    )
+    .is_empty());
+    assert_eq!(
+        rules(create_key(admin, Some("keyguard-canaryci"), None), &cfg),
+        [("backdoor-key", Severity::High)],
+        "only the whole prefix"
+    );
+}

@@ -244,3 +244,23 @@ fn a_notice_that_a_key_was_deleted_or_deactivated_waits_for_it() {
         );
     }
 }
+
+#[test]
+fn a_canary_is_never_swept_nor_reported() {
+    let mut canary = user(
+        "keyguard-canary-ci",
+        Some("employee"),
+        vec![key(K, KeyStatus::Active, 400, None)],
+    );
+    canary
+        .tags
+        .insert("keyguard:canary".to_owned(), "true".to_owned());
+    let p = decide_sweep("ev", &cfg(&[]), &[canary.clone()], &[], now());
+    assert!(p.steps.is_empty(), "{p:#?}");
+    canary.tags.remove("keyguard:canary");
+    let p = decide_sweep("ev", &cfg(&[]), &[canary], &[], now());
+    assert!(
+        !p.steps.is_empty(),
+        "without the tag it is an employee's unused key"
+    );
+}
