@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod ages;
+pub mod canary;
 pub mod effects;
 pub mod error;
 pub mod handoff_mac;

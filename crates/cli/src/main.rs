@@ -5,6 +5,7 @@
 //! - `keyguard scan [--apply [--yes]]`: age-rotation's scan against the configured
 //!   account; it only looks unless `--apply` is given.
 //! - `keyguard replay PATH...`: createkey-detector's rules over CloudTrail log files.
+//! - `keyguard canary create|list|delete`: decoy keys whose every use is an alarm.
 //!
 //! Exit codes: 0 success, 1 a step failed (scan), 2 invalid input or configuration. Never a
 //! panic (101).
@@ -16,6 +17,8 @@ use std::process::ExitCode;
 
 #[cfg(feature = "aws")]
 mod audit;
+#[cfg(feature = "aws")]
+mod canary;
 mod facts;
 #[cfg(feature = "aws")]
 mod ledger;
@@ -106,6 +109,38 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Decoy keys: an IAM user that may do nothing and one access key, planted where
+    /// real keys leak; any use of one is a critical alert, and keyguard never contains it.
+    #[cfg(feature = "aws")]
+    Canary {
+        #[command(subcommand)]
+        command: CanaryCommand,
+    },
+}
+
+#[cfg(feature = "aws")]
+#[derive(Subcommand)]
+enum CanaryCommand {
+    /// Make canary NAME (user keyguard-canary-NAME under /keyguard/canary/, denied
+    /// everything, one key). The credentials go to a new file (mode 0600, credentials
+    /// format) or a new secret, never to the screen. A canary that exists is left as is.
+    #[command(group(clap::ArgGroup::new("to").required(true).args(["out", "secret_id"])))]
+    Create {
+        name: String,
+        /// A new file to write the credentials to (never overwritten).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The profile name in that file.
+        #[arg(long, default_value = "default", requires = "out")]
+        profile: String,
+        /// A new Secrets Manager secret to hold the credentials instead.
+        #[arg(long)]
+        secret_id: Option<String>,
+    },
+    /// Every canary key: its user, id, status, creation and last use (one JSON line each).
+    List,
+    /// Remove canary NAME: its keys, its deny policy, its user. Only a canary.
+    Delete { name: String },
 }
 
 /// Whose steps: exactly one of these (or, for audit, --since).
@@ -279,6 +314,21 @@ fn main() -> ExitCode {
                 "undo takes --key or --event: a user's every containment is too much to reverse at once".into(),
             )),
             None => whose.find(None).and_then(|f| undo::undo(f, &reason, dry_run)),
+        }),
+        #[cfg(feature = "aws")]
+        Command::Canary { command } => exit(match command {
+            CanaryCommand::Create {
+                name,
+                out,
+                profile,
+                secret_id,
+            } => match (out, secret_id) {
+                (Some(path), _) => canary::create(&name, canary::Destination::File { path, profile }),
+                (None, Some(id)) => canary::create(&name, canary::Destination::Secret { id }),
+                (None, None) => Err(InputError("name --out FILE or --secret-id ID".into())),
+            },
+            CanaryCommand::List => canary::list(),
+            CanaryCommand::Delete { name } => canary::delete(&name),
         }),
         Command::Plan {
             function,

@@ -13,7 +13,9 @@
 //!   makes is a critical `canary-key-used` alert, so forging one is loud.
 
 use crate::guard::{same_name, tag_value};
-use crate::key::{IdError, UserName};
+use crate::key::{AccessKeyId, IdError, UserName};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Every canary user's path.
@@ -68,6 +70,21 @@ pub fn arn(arn: &str) -> bool {
 /// Whether IAM's user is a canary keyguard issued: the name and the tag.
 pub fn is_canary(user: &str, tags: &BTreeMap<String, String>) -> bool {
     named(user) && tag_value(tags, TAG.0).is_some_and(|v| same_name(v, TAG.1))
+}
+
+/// One canary's key as IAM reports it: what `keyguard canary list` shows and what the
+/// hourly last-use check compares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CanaryKey {
+    pub user: UserName,
+    pub key_id: AccessKeyId,
+    /// `Active`, `Inactive`, as IAM says.
+    pub status: String,
+    pub created: Option<Timestamp>,
+    /// `GetAccessKeyLastUsed`: when, by which service, in which region (`N/A` when never).
+    pub last_used: Option<Timestamp>,
+    pub service: Option<String>,
+    pub region: Option<String>,
 }
 
 #[cfg(test)]

@@ -1,0 +1,206 @@
+//! IAM for canaries (`keyguard canary`, the hourly last-use check): make one, find them,
+//! remove one. What makes a user a canary is `keyguard_core::canary`.
+
+use crate::error::effect_error;
+use crate::iam::{status_of, Iam};
+use crate::keys::{timestamp, NewKey};
+use aws_sdk_iam::types::Tag;
+use keyguard_core::canary::{self, CanaryKey};
+use keyguard_core::policy::containment::IamReader;
+use keyguard_core::{AccessKeyId, EffectError, ErrorKind, Principal, UserName};
+
+/// What IAM holds under a canary's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    Nothing,
+    /// A user of that name that is not a canary (no tag): never keyguard's to touch.
+    NotACanary,
+    /// A canary, with its keys and whether its deny policy is in place.
+    Canary {
+        keys: Vec<AccessKeyId>,
+        denied: bool,
+    },
+}
+
+fn other(message: impl Into<String>) -> EffectError {
+    EffectError::new(ErrorKind::Other, None, message)
+}
+
+impl Iam {
+    /// What IAM holds under `user`.
+    pub async fn canary(&self, user: &UserName) -> Result<Found, EffectError> {
+        let Some(tags) = self.tags(&Principal::User(user.clone())).await? else {
+            return Ok(Found::Nothing);
+        };
+        if !canary::is_canary(user.as_str(), &tags) {
+            return Ok(Found::NotACanary);
+        }
+        let keys = self
+            .access_keys(user.as_str())
+            .await?
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|k| k.access_key_id().and_then(|id| AccessKeyId::parse(id).ok()))
+            .collect();
+        let denied = self
+            .inline_policy(&Principal::User(user.clone()), canary::DENY_POLICY_NAME)
+            .await?
+            .is_some();
+        Ok(Found::Canary { keys, denied })
+    }
+
+    /// A new canary user under keyguard's path, tagged, denied everything, then its one
+    /// key. The deny is in place before the key exists, so the key never works.
+    pub async fn create_canary(&self, user: &UserName) -> Result<NewKey, EffectError> {
+        let tag = Tag::builder()
+            .key(canary::TAG.0)
+            .value(canary::TAG.1)
+            .build()
+            .map_err(|e| other(format!("the canary tag: {e}")))?;
+        self.client
+            .create_user()
+            .user_name(user.as_str())
+            .path(canary::PATH)
+            .tags(tag)
+            .send()
+            .await
+            .map_err(|e| effect_error(&e))?;
+        self.client
+            .put_user_policy()
+            .user_name(user.as_str())
+            .policy_name(canary::DENY_POLICY_NAME)
+            .policy_document(canary::DENY_DOCUMENT)
+            .send()
+            .await
+            .map_err(|e| effect_error(&e))?;
+        self.create_key(user).await
+    }
+
+    /// Every canary (users under keyguard's path with its tag) and each one's keys with
+    /// their last use.
+    pub async fn canaries(&self) -> Result<Vec<CanaryKey>, EffectError> {
+        let users = self
+            .client
+            .list_users()
+            .path_prefix(canary::PATH)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| effect_error(&e))?;
+        let mut found = Vec::new();
+        for u in users {
+            let Ok(user) = UserName::parse(u.user_name()) else {
+                continue;
+            };
+            match self.canary(&user).await? {
+                Found::Canary { .. } => {}
+                Found::Nothing | Found::NotACanary => continue,
+            }
+            for meta in self.access_keys(user.as_str()).await?.unwrap_or_default() {
+                let Some(key_id) = meta
+                    .access_key_id()
+                    .and_then(|k| AccessKeyId::parse(k).ok())
+                else {
+                    continue;
+                };
+                let used = self
+                    .client
+                    .get_access_key_last_used()
+                    .access_key_id(key_id.as_str())
+                    .send()
+                    .await
+                    .map_err(|e| effect_error(&e))?;
+                let last = used.access_key_last_used();
+                found.push(CanaryKey {
+                    user: user.clone(),
+                    status: meta.status().map_or_else(
+                        || format!("{:?}", status_of(&meta)),
+                        |s| s.as_str().to_owned(),
+                    ),
+                    created: timestamp(meta.create_date()),
+                    last_used: timestamp(last.and_then(|l| l.last_used_date())),
+                    service: last.map(|l| l.service_name().to_owned()),
+                    region: last.map(|l| l.region().to_owned()),
+                    key_id,
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    /// Removes a canary: its keys, its deny policy, then the user. Only a canary: the
+    /// caller checks [`Iam::canary`] first.
+    pub async fn delete_canary(
+        &self,
+        user: &UserName,
+        keys: &[AccessKeyId],
+        denied: bool,
+    ) -> Result<(), EffectError> {
+        for key in keys {
+            self.delete_key(user, key).await?;
+        }
+        if denied {
+            self.client
+                .delete_user_policy()
+                .user_name(user.as_str())
+                .policy_name(canary::DENY_POLICY_NAME)
+                .send()
+                .await
+                .map_err(|e| effect_error(&e))?;
+        }
+        self.client
+            .delete_user()
+            .user_name(user.as_str())
+            .send()
+            .await
+            .map_err(|e| effect_error(&e))?;
+        Ok(())
+    }
+}
+
+/// Whether a Secrets Manager secret of this name or ARN exists (a deleted one that is
+/// scheduled for deletion counts: its name cannot be reused yet).
+pub async fn secret_exists(sdk: &aws_config::SdkConfig, id: &str) -> Result<bool, EffectError> {
+    match aws_sdk_secretsmanager::Client::new(sdk)
+        .describe_secret()
+        .secret_id(id)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) => {
+            let e = effect_error(&e);
+            match e.kind {
+                ErrorKind::NotFound => Ok(false),
+                _ => Err(e),
+            }
+        }
+    }
+}
+
+/// A new secret holding the canary's credentials, in the shape secrets-rotator uses. Not
+/// tagged for rotation: a canary's key never changes.
+pub async fn store(
+    sdk: &aws_config::SdkConfig,
+    id: &str,
+    user: &UserName,
+    key: &NewKey,
+) -> Result<(), EffectError> {
+    let value = serde_json::json!({
+        "UserName": user.as_str(),
+        "AccessKeyId": key.key_id,
+        "SecretAccessKey": key.secret,
+    })
+    .to_string();
+    aws_sdk_secretsmanager::Client::new(sdk)
+        .create_secret()
+        .name(id)
+        .description("keyguard canary: decoy credentials, any use of which is an alarm")
+        .secret_string(value)
+        .send()
+        .await
+        .map_err(|e| effect_error(&e))?;
+    Ok(())
+}
