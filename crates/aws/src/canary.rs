@@ -94,9 +94,10 @@ impl Iam {
             let Ok(user) = UserName::parse(u.user_name()) else {
                 continue;
             };
-            match self.canary(&user).await? {
-                Found::Canary { .. } => {}
-                Found::Nothing | Found::NotACanary => continue,
+            // The tag, as everywhere a canary is left alone: the path alone is not enough.
+            let tags = self.tags(&Principal::User(user.clone())).await?;
+            if !tags.is_some_and(|t| canary::is_canary(user.as_str(), &t)) {
+                continue;
             }
             for meta in self.access_keys(user.as_str()).await?.unwrap_or_default() {
                 let Some(key_id) = meta

@@ -8,7 +8,9 @@
 //! `previous_retired_at`; a saved `credential_report` (CSV) picks the users read. A user
 //! may say `sessions_denied_before`, the cut-off of keyguard's revocation policy on it,
 //! which with its key's `last_used` decides whether an Inactive key's sessions are
-//! revoked again.
+//! revoked again. For createkey-detector's hourly check, `canaries` lists the canary keys
+//! as `keyguard canary list` prints them (`user`, `key_id`, `status`, `created`,
+//! `last_used`, `service`, `region`).
 //!
 //! ```json
 //! {
@@ -20,6 +22,7 @@
 //! ```
 
 use crate::InputError;
+use keyguard_core::canary::CanaryKey;
 use keyguard_core::credential_report;
 use keyguard_core::guard::HandoffCheck;
 use keyguard_core::pipeline::{self, Policy, Source};
@@ -28,7 +31,9 @@ use keyguard_core::policy::containment::{
     self, ContainmentConfig, IamReader, KeyStatus, SelfIdentity, UserKeys,
 };
 use keyguard_core::policy::detector::DetectorConfig;
-use keyguard_core::policy::policies::{RotatorFacts, RotatorTarget, Scan, ScanTarget, SweepFacts};
+use keyguard_core::policy::policies::{
+    DetectorTarget, RotatorFacts, RotatorTarget, Scan, ScanTarget, SweepFacts,
+};
 use keyguard_core::policy::rotation::{HeldKey, RotatorConfig, SecretFacts};
 use keyguard_core::policy::sweep::{KeyFacts, ManagedSecret, UserFacts};
 use keyguard_core::policy::translator::{self, TranslatorConfig};
@@ -56,6 +61,10 @@ pub struct Supplied {
     /// points at are planned, as in the Lambda.
     #[serde(default)]
     credential_report: Option<String>,
+    /// Every canary key with its last use (`keyguard canary list` prints them so), for
+    /// createkey-detector's hourly check.
+    #[serde(default)]
+    canaries: Vec<CanaryKey>,
     /// Configuration variables as the function would see them.
     #[serde(default)]
     env: BTreeMap<String, String>,
@@ -418,6 +427,18 @@ impl Source<RotatorConfig> for Supplied {
             )),
             RotatorTarget::Sweep { .. } => Ok(RotatorFacts::Sweep(self.sweep_facts(cfg, now)?)),
         }
+    }
+}
+
+impl Source<DetectorConfig> for Supplied {
+    async fn lookup(
+        &self,
+        _: &DetectorConfig,
+        target: &DetectorTarget,
+        _: Timestamp,
+    ) -> Result<Vec<CanaryKey>, EffectError> {
+        let DetectorTarget::Canaries { .. } = target;
+        Ok(self.canaries.clone())
     }
 }
 

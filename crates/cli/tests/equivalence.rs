@@ -213,6 +213,7 @@ async fn facts_from(
         "me": {"key_id": me.key_id, "user": me.user, "role": me.role, "account": me.account},
         "handoff_verified": true,
         "credential_report": report,
+        "canaries": keyguard_aws::Iam::new(sdk).canaries().await.unwrap(),
         "env": env,
     })
 }
@@ -393,6 +394,14 @@ async fn keyguard_plan_plans_what_each_function_would() {
         let id = key.access_key().unwrap().access_key_id().to_owned();
         keys.insert(user.clone(), id);
     }
+    // A canary whose key was used: every schedule sample makes the detector's hourly
+    // check alert on it, from moto in the function and from the facts in the CLI.
+    let canary = keyguard_core::canary::user_name("equivalence").unwrap();
+    let made = keyguard_aws::Iam::new(&sdk)
+        .create_canary(&canary)
+        .await
+        .unwrap();
+    keyguard_testkit::iam::use_key(&iam, &made.key_id, &made.secret).await;
     for (_, raw) in &mut samples {
         *raw = with_world_keys(raw, &me, &keys);
     }
@@ -475,6 +484,7 @@ async fn keyguard_plan_plans_what_each_function_would() {
 
     let mut compared = BTreeMap::<(&str, String), usize>::new();
     let mut differ = Vec::new();
+    let mut canary_checks = 0;
     for (i, (name, raw)) in samples.iter().enumerate() {
         let file = dir.join(format!("{i}.json"));
         std::fs::write(&file, serde_json::to_vec(raw).unwrap()).unwrap();
@@ -483,6 +493,9 @@ async fn keyguard_plan_plans_what_each_function_would() {
             let offline = cli_plan(function, &facts, &file, now);
             let decision = ours["decision"].as_str().unwrap_or("invalid").to_owned();
             *compared.entry((function, decision)).or_default() += 1;
+            if function == "createkey-detector" && ours.to_string().contains(&made.key_id) {
+                canary_checks += 1;
+            }
             if ours != offline {
                 differ.push(format!(
                     "{function} {name}:\n  function: {ours}\n  keyguard plan: {offline}"
@@ -499,6 +512,10 @@ async fn keyguard_plan_plans_what_each_function_would() {
         "{} plans differ:\n{}",
         differ.len(),
         differ.join("\n")
+    );
+    assert!(
+        canary_checks > 0,
+        "no schedule sample made the detector's canary check alert"
     );
     // The comparison covered plans that act, for every function that can.
     for function in FUNCTIONS {

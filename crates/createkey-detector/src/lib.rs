@@ -2,7 +2,8 @@
 //! and SNS, and a hand-off to deactivate-key for what IAM can contain.
 //!
 //! parse → rules (keyguard-core, pure) → plan → apply through the ledger → report. The
-//! rules need no AWS read: everything they judge is in the event.
+//! rules need no AWS read: everything they judge is in the event. Its hourly schedule
+//! reads every canary key's last use instead (the safety net behind `canary-key-used`).
 
 pub mod effects;
 pub mod handoff;
@@ -11,11 +12,13 @@ pub mod webhook;
 
 use effects::DetectorEffects;
 use keyguard_aws::{AwsEffects, DynamoLedger};
+use keyguard_core::canary::CanaryKey;
 use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::guard::SelfIdentity;
 use keyguard_core::pipeline::{self, Executor};
 use keyguard_core::policy::detector::{DetectorConfig, FUNCTION};
-use keyguard_core::{ParseError, Plan, Report, Timestamp};
+use keyguard_core::policy::policies::DetectorTarget;
+use keyguard_core::{EffectError, ParseError, Plan, Report, Timestamp};
 use serde_json::Value;
 use std::time::Duration;
 use webhook::{Retry, Webhooks};
@@ -128,7 +131,9 @@ impl App {
 
     /// One invocation.
     pub async fn handle(&self, raw: &Value) -> Report {
-        let apply = Executor::new(&self.effects, &self.ledger, self.settings.common.dry_run);
+        // The hourly check may alert on many canaries: no step begins too near the end.
+        let apply = Executor::new(&self.effects, &self.ledger, self.settings.common.dry_run)
+            .until(keyguard_aws::lambda::deadline());
         apply
             .run(&self.settings.detector, self, raw, chrono::Utc::now())
             .await
@@ -137,6 +142,20 @@ impl App {
     /// The plan for one event, nothing applied: what `keyguard plan` shows.
     pub async fn plan_at(&self, raw: &Value, now: Timestamp) -> Result<Plan, ParseError> {
         pipeline::plan_raw(&self.settings.detector, self, raw, now).await
+    }
+}
+
+/// The function's reads: every canary key, for the hourly check (CloudTrail records
+/// need none).
+impl pipeline::Source<DetectorConfig> for App {
+    async fn lookup(
+        &self,
+        _: &DetectorConfig,
+        target: &DetectorTarget,
+        _: Timestamp,
+    ) -> Result<Vec<CanaryKey>, EffectError> {
+        let DetectorTarget::Canaries { .. } = target;
+        self.effects.aws.iam.canaries().await
     }
 }
 

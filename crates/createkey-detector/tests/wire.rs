@@ -552,3 +552,121 @@ async fn a_placeholder_channel_is_left_out_and_named_and_a_failed_post_reads_its
     );
     assert_eq!(w.posts().last().unwrap().0, "/slack-new");
 }
+
+/// A canary made as `keyguard canary create` makes it: (user, key id, secret).
+async fn canary() -> (String, String, String) {
+    let sdk = keyguard_aws::load_config().await;
+    let user = keyguard_core::canary::user_name(&unique("ci")).unwrap();
+    let key = keyguard_aws::Iam::new(&sdk)
+        .create_canary(&user)
+        .await
+        .unwrap();
+    (user.to_string(), key.key_id.clone(), key.secret.clone())
+}
+
+/// The canary sample, signed by this canary's key at this time.
+fn canary_call(id: &str, user: &str, key: &str, at: chrono::DateTime<chrono::Utc>) -> Value {
+    let path =
+        keyguard_testkit::workspace_root().join("events/createkey-detector/canary-key-used.json");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    v["id"] = json!(id);
+    v["detail"]["eventID"] = json!(id);
+    v["detail"]["eventTime"] = json!(at.to_rfc3339());
+    v["detail"]["userIdentity"]["userName"] = json!(user);
+    v["detail"]["userIdentity"]["accessKeyId"] = json!(key);
+    v["detail"]["userIdentity"]["arn"] = json!(format!(
+        "arn:aws:iam::123456789012:user/keyguard/canary/{user}"
+    ));
+    v
+}
+
+fn hourly(id: &str) -> Value {
+    json!({"version": "0", "id": id, "detail-type": "Scheduled Event", "source": "aws.scheduler",
+           "account": "123456789012", "time": "2026-12-04T10:00:00Z", "region": "us-east-1",
+           "resources": [], "detail": "{}"})
+}
+
+#[tokio::test]
+async fn a_canarys_calls_alert_once_per_window_and_nothing_is_handed_off() {
+    let mut w = world(&[]).await;
+    let (user, key, _) = canary().await;
+    let now = chrono::Utc::now();
+    let first = w
+        .handle(&canary_call(&unique("ev"), &user, &key, now))
+        .await;
+    assert_eq!(first.status_code, 200, "{first:?}");
+    assert_eq!(
+        outcomes(&first),
+        pairs(&[("alert", "applied"), ("alert", "applied")])
+    );
+    let posts = w.posts();
+    assert_eq!(posts.len(), 2);
+    assert_eq!(
+        posts[0].1["embeds"][0]["title"],
+        json!("[CRITICAL] canary-key-used")
+    );
+    let said = posts[0].1.to_string();
+    for part in [key.as_str(), user.as_str(), "AccessDenied", "203.0.113.77"] {
+        assert!(said.contains(part), "{part} in {said}");
+    }
+    // A burst: the next call inside the window is remembered, not posted.
+    let burst = w
+        .handle(&canary_call(
+            &unique("ev"),
+            &user,
+            &key,
+            now + chrono::Duration::minutes(1),
+        ))
+        .await;
+    assert_eq!(
+        outcomes(&burst),
+        pairs(&[("alert", "suppressed"), ("alert", "suppressed")])
+    );
+    // Even a canary's backdoor for another user is alerted, never handed off.
+    let mut backdoor = backdoor_event(&unique("ev"));
+    backdoor["detail"]["userIdentity"] =
+        canary_call("x", &user, &key, now)["detail"]["userIdentity"].clone();
+    let report = w.handle(&backdoor).await;
+    assert!(
+        outcomes(&report).iter().all(|(a, _)| a != "hand_off"),
+        "{report:?}"
+    );
+    assert!(
+        w.lambda.requests().is_empty(),
+        "nothing reaches deactivate-key"
+    );
+}
+
+#[tokio::test]
+async fn the_hourly_check_alerts_on_each_new_recorded_use_and_stays_quiet_otherwise() {
+    let mut w = world(&[("CANARY_ALERT_MINUTES", "0")]).await;
+    let (user, key, secret) = canary().await;
+    let ours = |w: &World| {
+        w.posts()
+            .into_iter()
+            .filter(|(_, body)| body.to_string().contains(&key))
+            .count()
+    };
+    let quiet = w.handle(&hourly(&unique("sched"))).await;
+    assert_eq!(quiet.status_code, 200, "{quiet:?}");
+    assert_eq!(ours(&w), 0, "an unused canary says nothing");
+
+    let sdk = keyguard_aws::load_config().await;
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    // What CloudTrail never delivered: IAM still records the use.
+    keyguard_testkit::iam::use_key(&iam, &key, &secret).await;
+    let found = w.handle(&hourly(&unique("sched"))).await;
+    assert_eq!(found.status_code, 200, "{found:?}");
+    assert_eq!(ours(&w), 2, "one alert per channel: {:?}", w.posts());
+    let said = w.posts().last().unwrap().1.to_string();
+    assert!(said.contains("last-used") && said.contains(&user), "{said}");
+
+    let again = w.handle(&hourly(&unique("sched"))).await;
+    assert_eq!(again.status_code, 200, "{again:?}");
+    assert_eq!(ours(&w), 2, "the same last use is not alerted twice");
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    keyguard_testkit::iam::use_key(&iam, &key, &secret).await;
+    w.handle(&hourly(&unique("sched"))).await;
+    assert_eq!(ours(&w), 4, "a new use is a new alert");
+}

@@ -84,28 +84,19 @@ impl Policy for TranslatorConfig {
     }
 }
 
-/// What createkey-detector reads: nothing. Its rules judge the event alone, so every
-/// plan is finished at [`Policy::target`] and there is never a target to read for.
-#[derive(Debug, Clone, Copy)]
-pub enum NothingToRead {}
-
-/// Any source serves the detector: it reads nothing.
-impl<S: Sync> crate::pipeline::Source<DetectorConfig> for S {
-    async fn lookup(
-        &self,
-        _: &DetectorConfig,
-        target: &NothingToRead,
-        _: Timestamp,
-    ) -> Result<(), EffectError> {
-        match *target {}
-    }
+/// What createkey-detector reads: nothing for a CloudTrail record (its rules judge the
+/// event alone, so that plan is finished at [`Policy::target`]); for its hourly
+/// schedule, every canary key and its last use.
+#[derive(Debug, Clone)]
+pub enum DetectorTarget {
+    Canaries { event_ref: String },
 }
 
 impl Policy for DetectorConfig {
     const FUNCTION: &'static str = detector::FUNCTION;
     type Door = ();
-    type Target = NothingToRead;
-    type Facts = ();
+    type Target = DetectorTarget;
+    type Facts = Vec<crate::canary::CanaryKey>;
 
     fn target(
         &self,
@@ -113,11 +104,20 @@ impl Policy for DetectorConfig {
         event_ref: &str,
         _: &(),
     ) -> Result<Self::Target, Box<Plan>> {
-        Err(Box::new(detector::decide(trigger, self, event_ref)))
+        // The trust check comes first, as for every event: a schedule anyone could send
+        // must not make the detector read IAM.
+        let trusted = self.guard.untrusted(trigger, None).is_none();
+        match trigger {
+            Trigger::Scheduled { .. } if trusted => Ok(DetectorTarget::Canaries {
+                event_ref: event_ref.to_owned(),
+            }),
+            _ => Err(Box::new(detector::decide(trigger, self, event_ref))),
+        }
     }
 
-    fn decide(&self, target: &Self::Target, _: &(), _: Timestamp) -> Plan {
-        match *target {}
+    fn decide(&self, target: &Self::Target, facts: &Self::Facts, _: Timestamp) -> Plan {
+        let DetectorTarget::Canaries { event_ref } = target;
+        detector::canary_check::decide(facts, self, event_ref)
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod admin_policy;
 mod backdoor_key;
+pub mod canary_check;
 pub mod canary_key_used;
 mod console_backdoor;
 mod failed_key_creation;
@@ -356,7 +357,7 @@ pub fn decide(trigger: &Trigger, cfg: &DetectorConfig, event_ref: &str) -> Plan 
         return Plan::for_event(
             FUNCTION,
             Decision::Ignored {
-                why: format!("{FUNCTION} reads CloudTrail records only"),
+                why: format!("{FUNCTION} reads CloudTrail records and its own schedule only"),
             },
             event_ref,
         );

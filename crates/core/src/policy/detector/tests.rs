@@ -1288,3 +1288,72 @@ fn a_key_made_for_a_canary_is_no_backdoor() {
         "only the whole prefix"
     );
 }
+
+fn canary_key(key: &str, used: Option<&str>) -> crate::canary::CanaryKey {
+    crate::canary::CanaryKey {
+        user: crate::UserName::parse("keyguard-canary-ci").unwrap(),
+        key_id: AccessKeyId::parse(key).unwrap(),
+        status: "Active".into(),
+        created: crate::parse_time("2026-01-01T00:00:00Z"),
+        last_used: used.and_then(crate::parse_time),
+        service: used.map(|_| "s3".into()),
+        region: used.map(|_| "eu-west-1".into()),
+    }
+}
+
+#[test]
+fn the_hourly_check_alerts_once_per_recorded_use_in_the_live_rules_window() {
+    let cfg = cfg_with(&[("SLACK_WEBHOOK_SECRET_ID", "s")]);
+    let unused = canary_key("AKIACANARYKEY0000001", None);
+    let plan = canary_check::decide(std::slice::from_ref(&unused), &cfg, "sched-1");
+    assert_eq!(plan.decision.name(), "nothing_to_do");
+    assert!(plan.steps.is_empty());
+
+    let used = canary_key("AKIACANARYKEY0000002", Some("2026-12-04T09:12:00Z"));
+    let plan = canary_check::decide(&[unused.clone(), used.clone()], &cfg, "sched-1");
+    assert_eq!(plan.steps.len(), 1, "{plan:#?}");
+    let step = &plan.steps[0];
+    let Action::Alert { notice, .. } = &step.action else {
+        panic!("{plan:#?}")
+    };
+    assert_eq!(notice.severity, Severity::Critical);
+    let text = serde_json::to_string(notice).unwrap();
+    for part in [
+        "last-used",
+        "s3",
+        "eu-west-1",
+        "AKIACANARYKEY0000002",
+        "keyguard-canary-ci",
+    ] {
+        assert!(text.contains(part), "{part} in {text}");
+    }
+    // The step is the use, not the run: the next hour's run finds it done.
+    let next = canary_check::decide(std::slice::from_ref(&used), &cfg, "sched-2");
+    assert_eq!(next.steps[0].idempotency_key, step.idempotency_key);
+    assert!(
+        !step.idempotency_key.contains("sched-1"),
+        "{}",
+        step.idempotency_key
+    );
+    let later = canary_key("AKIACANARYKEY0000002", Some("2026-12-04T10:40:00Z"));
+    let moved = canary_check::decide(&[later], &cfg, "sched-2");
+    assert_ne!(
+        moved.steps[0].idempotency_key, step.idempotency_key,
+        "a new use is a new alert"
+    );
+
+    // The same window as the live rule's alert on this key's call, on the same channel.
+    let live = decide(
+        &on_bus(
+            "e1",
+            json!({"eventName": "ListBuckets", "eventSource": "s3.amazonaws.com", "eventID": "c",
+                   "eventTime": "2026-12-04T09:12:00Z", "errorCode": "AccessDenied",
+                   "userIdentity": {"type": "IAMUser", "userName": "keyguard-canary-ci",
+                                    "accessKeyId": "AKIACANARYKEY0000002", "accountId": HOME,
+                                    "arn": format!("arn:aws:iam::{HOME}:user/keyguard/canary/keyguard-canary-ci")}}),
+        ),
+        &cfg,
+        "e1",
+    );
+    assert_eq!(live.steps[0].window, step.window, "{live:#?}");
+}
