@@ -82,7 +82,10 @@ def rules(root):
     for path in sorted(glob.glob(os.path.join(root, "infra", "*", "template.yaml"))):
         function = os.path.basename(os.path.dirname(path))
         template = yaml.load(open(path), Loader=CfnLoader)
-        for resource in template.get("Resources", {}).values():
+        for logical, resource in template.get("Resources", {}).items():
+            # A plain rule, where SAM's event source cannot say what the rule needs.
+            if resource.get("Type") == "AWS::Events::Rule" and "EventPattern" in resource.get("Properties", {}):
+                yield function, logical, resource["Properties"]["EventPattern"]
             for name, event in (resource.get("Properties", {}).get("Events") or {}).items():
                 if event.get("Type") == "EventBridgeRule":
                     yield function, name, event["Properties"]["Pattern"]
