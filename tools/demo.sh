@@ -7,7 +7,7 @@
 #   tools/demo.sh --quiet    checks only (make test runs this)
 #   DRY_RUN=1 tools/demo.sh  the same story with nothing applied
 #
-# Five acts: createkey-detector (seed 004), guardduty-translator (seed 001), age-rotation
+# Five acts: createkey-detector (seed 004, then a canary key), guardduty-translator (seed 001), age-rotation
 # (seed 002), secrets-rotator (seed 003) and deactivate-key (seed 000); then the last
 # containment turns out a false positive, and `keyguard audit` and `keyguard undo` run. The launcher also
 # stands in for the Discord and Slack webhooks, and the detector's hand-off reaches
@@ -70,6 +70,9 @@ invoke() { # invoke FUNCTION EVENT_FILE -> the function's JSON result on stdout
 echo '{}' > "$work/warm-up.json"; invoke deactivate-key "$work/warm-up.json" > /dev/null
 
 results="$work/results.jsonl"
+keyguard=target/debug/keyguard
+cli() { AWS_ENDPOINT_URL="$endpoint" AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
+  NOTICE_TOPIC_ARN="$topic" "$keyguard" "$@"; }
 act() { # act FUNCTION NAME EVENT_FILE NARRATION...
   local function=$1 name=$2 file=$3; shift 3
   say ""; say "== $function: $name"; for line in "$@"; do say "   $line"; done
@@ -92,6 +95,28 @@ act createkey-detector "gpu-instances" "$(attack events/createkey-detector/gpu-i
   "is handed off and contained."
 act createkey-detector "backdoor-redelivery" "$(attack events/createkey-detector/backdoor-key.json)" \
   "EventBridge delivers the CreateAccessKey again: no second hand-off, no second alert."
+
+say ""; say "## A canary: a decoy key planted in CI variables. Its first use is the alarm; nothing is contained."
+say "   keyguard canary create demo-ci --out FILE --profile ci: a user that may do nothing, one key;"
+say "   the secret goes to a new file of mode 0600 and nowhere else."
+cli canary create demo-ci --out "$work/canary-credentials" --profile ci > "$work/canary.json"
+$PY -c 'import json,os,stat,sys
+made = json.loads(open(sys.argv[1]).read())
+made["file_mode"] = oct(stat.S_IMODE(os.stat(sys.argv[2]).st_mode))
+print(json.dumps({"act": "canary-created", "result": made}))' "$work/canary.json" "$work/canary-credentials" >> "$results"
+canary_key=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["key_id"])' "$work/canary.json")
+canary_call() { # canary_call ID MINUTES -> the sample, signed by the demo's canary, MINUTES from now
+  local out="$work/canary-$1.json" at
+  at=$($PY -c 'import datetime,sys; print((datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=int(sys.argv[1]))).strftime("%Y-%m-%dT%H:%M:%SZ"))' "$2")
+  sed -e "s/AKIAEXAMPLECANARY001/$canary_key/" -e "s/keyguard-canary-ci-vars/keyguard-canary-demo-ci/g" \
+      -e "s/2026-11-23T10:00:00Z/$at/" -e "s/0000000000c1/$1/g" events/createkey-detector/canary-key-used.json > "$out"
+  echo "$out"
+}
+act createkey-detector "canary-used" "$(canary_call 0000000000d1 0)" \
+  "The CI variables leak. The attacker tries the key (GetCallerIdentity, denied: a canary may do nothing)." \
+  "CloudTrail records the denied call; keyguard alerts critical on Discord, Slack and SNS, and contains nothing."
+act createkey-detector "canary-burst" "$(canary_call 0000000000d2 1)" \
+  "A minute later, another call: inside the canary's 15-minute window, remembered in the ledger, not posted."
 
 say ""; say "## Seed 001: a GuardDuty finding on carol's key becomes a runbook and an incident, once."
 act guardduty-translator "gd-finding" "$(event events/guardduty-translator/iam-user.json "$carol_leaked" carol)" \
@@ -155,9 +180,6 @@ act deactivate-key "root" "events/deactivate-key/root.json" \
   "The root user's key is in use. IAM cannot contain root: a critical notice, no write."
 
 say ""; say "## The contained key was a false positive: alice's key is the nightly export's, rotated on schedule."
-keyguard=target/debug/keyguard
-cli() { AWS_ENDPOINT_URL="$endpoint" AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
-  NOTICE_TOPIC_ARN="$topic" "$keyguard" "$@"; }
 if $dry_run; then
   say "   (dry run: nothing was contained, so there is nothing to audit or undo)"
 else

@@ -169,7 +169,8 @@ def user_policies(endpoint, user):
 def state(endpoint):
     iam, ddb = clients(endpoint)
     keys = {}
-    for user in USERS:
+    canaries = [u["UserName"] for u in iam.list_users(PathPrefix="/keyguard/canary/")["Users"]]
+    for user in list(USERS) + canaries:
         for k in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]:
             keys[k["AccessKeyId"]] = (user, k["Status"])
     policies = iam.list_role_policies(RoleName="app-role")["PolicyNames"]
@@ -224,6 +225,10 @@ def check(endpoint, world_file, results_file, dry_run):
         "backdoor-key": (act_code, detector),
         "gpu-instances": (act_code, detector),
         "backdoor-redelivery": (act_code, [(a, "planned" if dry else "duplicate") for a, _ in detector]),
+        # A canary's call: alerts only, never a hand-off; the next call inside its window is
+        # suppressed (dry run records nothing, so it is planned again).
+        "canary-used": (act_code, [("alert", applied), ("alert", applied), ("notify", applied)]),
+        "canary-burst": (act_code, [(a, "planned" if dry else "suppressed") for a in ("alert", "alert", "notify")]),
         # The key, then the sessions it may have minted (they outlive its deactivation),
         # then what the key did read from CloudTrail (the demo's history is empty).
         "leaked-key": (act_code, [("deactivate_key", applied), ("revoke_sessions", applied),
@@ -304,7 +309,14 @@ def check(endpoint, world_file, results_file, dry_run):
     expect(keys[world["ci_leaked"]][1] == leaked, f"ci-deployer's leaked key is {keys[world['ci_leaked']][1]}, expected {leaked}")
     expect(keys[world["admin_own"]][1] == "Active", "admin's own key must stay Active")
     posts = sorted(p["channel"] for p in webhook_posts(endpoint))
-    want_posts = [] if dry else ["discord", "discord", "slack", "slack"]
+    want_posts = [] if dry else ["discord"] * 3 + ["slack"] * 3
+    # The canary: made with its secret in a 0600 file, alerted on, never contained.
+    canary = results.get("canary-created", {})
+    expect(canary.get("created") is True and canary.get("file_mode") == "0o600",
+           f"keyguard canary create: {canary}")
+    expect(keys.get(canary.get("key_id"), ("", ""))[1] == "Active", "the canary's key must stay Active")
+    canary_posts = [p for p in webhook_posts(endpoint) if canary.get("key_id", "?") in json.dumps(p["body"])]
+    expect(len(canary_posts) == (0 if dry else 2), f"{len(canary_posts)} canary posts, expected one per channel")
     expect(posts == want_posts, f"webhook posts {posts}, expected {want_posts}")
     expect(all(p["body"].get("allowed_mentions") == {"parse": []} for p in webhook_posts(endpoint) if p["channel"] == "discord"),
            "every Discord post has allowed_mentions empty")
@@ -357,10 +369,11 @@ def check(endpoint, world_file, results_file, dry_run):
     # deactivate-key: leaked-key's key and sessions, bob's sessions, session-key, root,
     # missing-user's notice, and the key and sessions of each of the two hand-offs the
     # detector made (the forged hand-off writes nothing), and the sweep of each of those
-    # four keys; the detector: 2 x 4.
+    # four keys; the detector: 2 x 4, then the canary's three alerts, their three windows
+    # and the burst's three suppressed rows.
     # keyguard undo: alice's policy, her key, and the notice.
     want_rows = {} if dry else {"deactivate-key": 14, "guardduty-translator": 11, "secrets-rotator": 5,
-                                "age-rotation": 7, "createkey-detector": 8, "keyguard-undo": 3}
+                                "age-rotation": 7, "createkey-detector": 17, "keyguard-undo": 3}
     expect(rows == want_rows, f"ledger rows per function {rows}, expected {want_rows}")
     for f in failures:
         print(f"demo: MISSING: {f}")
