@@ -113,8 +113,8 @@ canary_call() { # canary_call ID MINUTES -> the sample, signed by the demo's can
   echo "$out"
 }
 act createkey-detector "canary-used" "$(canary_call 0000000000d1 0)" \
-  "The CI variables leak. The attacker tries the key (GetCallerIdentity, denied: a canary may do nothing)." \
-  "CloudTrail records the denied call; keyguard alerts critical on Discord, Slack and SNS, and contains nothing."
+  "The CI variables leak. The attacker asks whose key it is (GetCallerIdentity: it needs no permission," \
+  "so it works under the canary's deny). keyguard alerts critical on Discord, Slack and SNS; nothing is contained."
 act createkey-detector "canary-burst" "$(canary_call 0000000000d2 1)" \
   "A minute later, another call: inside the canary's 15-minute window, remembered in the ledger, not posted."
 

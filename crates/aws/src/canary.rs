@@ -106,13 +106,20 @@ impl Iam {
                 else {
                     continue;
                 };
-                let used = self
+                // A canary deleted between the listing and this read is simply gone.
+                let used = match self
                     .client
                     .get_access_key_last_used()
                     .access_key_id(key_id.as_str())
                     .send()
                     .await
-                    .map_err(|e| effect_error(&e))?;
+                {
+                    Ok(used) => used,
+                    Err(e) => match effect_error(&e) {
+                        e if e.kind == ErrorKind::NotFound => continue,
+                        e => return Err(e),
+                    },
+                };
                 let last = used.access_key_last_used();
                 found.push(CanaryKey {
                     user: user.clone(),

@@ -242,6 +242,16 @@ impl IamReader for Iam {
         }
     }
 
+    async fn canary_denied(&self, user: &UserName) -> Result<bool, EffectError> {
+        Ok(self
+            .inline_policy(
+                &Principal::User(user.clone()),
+                keyguard_core::canary::DENY_POLICY_NAME,
+            )
+            .await?
+            .is_some_and(|d| keyguard_core::canary::denies_everything(&d)))
+    }
+
     async fn revocation_cut_off(
         &self,
         principal: &Principal,

@@ -199,6 +199,24 @@ impl DynamoLedger {
         })
     }
 
+    /// Until when the window under `key` holds, if anything ever held it (the hourly
+    /// canary check reads the live alerts' windows so).
+    pub async fn held_until(
+        &self,
+        key: &str,
+    ) -> Result<Option<keyguard_core::Timestamp>, EffectError> {
+        let Some(item) = self.item(key).await? else {
+            return Ok(None);
+        };
+        Ok(match item.get("held_until") {
+            Some(AttributeValue::N(n)) => n
+                .parse::<i64>()
+                .ok()
+                .and_then(|t| chrono::DateTime::from_timestamp(t, 0)),
+            _ => None,
+        })
+    }
+
     /// Every row, for tests and the demo's audit table.
     pub async fn rows(&self) -> Result<Vec<HashMap<String, String>>, EffectError> {
         let items = self

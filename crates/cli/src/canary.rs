@@ -48,6 +48,11 @@ fn open_new(path: &Path, profile: &str) -> Result<Opened, InputError> {
             "--profile {profile:?}: letters, digits, '-', '_' and '.' only"
         )));
     }
+    // Mode 0600 is the promise; where it cannot be made, no file is written.
+    #[cfg(not(unix))]
+    return Err(InputError(
+        "--out needs a Unix file mode (0600) here: use --secret-id".into(),
+    ));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -67,20 +72,29 @@ fn open_new(path: &Path, profile: &str) -> Result<Opened, InputError> {
 }
 
 impl Opened {
+    /// The credentials into the file; a file that could not be written whole is
+    /// removed, so no part of the secret stays behind.
     fn write(mut self, key: &NewKey) -> Result<String, InputError> {
         let text = format!(
             "[{}]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
             self.profile, key.key_id, key.secret
         );
-        self.file
+        match self
+            .file
             .write_all(text.as_bytes())
             .and_then(|()| self.file.sync_all())
-            .map_err(|e| failed(&self.path.display().to_string(), e))?;
-        Ok(format!(
-            "{} (profile {})",
-            self.path.display(),
-            self.profile
-        ))
+        {
+            Ok(()) => Ok(format!(
+                "{} (profile {})",
+                self.path.display(),
+                self.profile
+            )),
+            Err(e) => {
+                let what = failed(&format!("{} (removed)", self.path.display()), e);
+                self.discard();
+                Err(what)
+            }
+        }
     }
 
     fn discard(self) {

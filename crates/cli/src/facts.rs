@@ -8,9 +8,12 @@
 //! `previous_retired_at`; a saved `credential_report` (CSV) picks the users read. A user
 //! may say `sessions_denied_before`, the cut-off of keyguard's revocation policy on it,
 //! which with its key's `last_used` decides whether an Inactive key's sessions are
-//! revoked again. For createkey-detector's hourly check, `canaries` lists the canary keys
+//! revoked again. A user may say `canary_denied: true`: its canary deny policy is in
+//! place, so with a canary's name and tag containment leaves it alone. For
+//! createkey-detector's hourly check, `canaries` lists the canary keys
 //! as `keyguard canary list` prints them (`user`, `key_id`, `status`, `created`,
-//! `last_used`, `service`, `region`).
+//! `last_used`, `service`, `region`), and `canary_windows` until when each key's live
+//! alert window holds (`{"AKIA…": "2026-12-04T10:15:00Z"}`).
 //!
 //! ```json
 //! {
@@ -30,6 +33,7 @@ use keyguard_core::policy::age::{AgeConfig, KeyAge, Person};
 use keyguard_core::policy::containment::{
     self, ContainmentConfig, IamReader, KeyStatus, SelfIdentity, UserKeys,
 };
+use keyguard_core::policy::detector::canary_check::CanaryFacts;
 use keyguard_core::policy::detector::DetectorConfig;
 use keyguard_core::policy::policies::{
     DetectorTarget, RotatorFacts, RotatorTarget, Scan, ScanTarget, SweepFacts,
@@ -65,6 +69,10 @@ pub struct Supplied {
     /// createkey-detector's hourly check.
     #[serde(default)]
     canaries: Vec<CanaryKey>,
+    /// Until when a live `canary-key-used` alert's window holds, by key id (what the
+    /// function reads from its ledger).
+    #[serde(default)]
+    canary_windows: BTreeMap<String, Timestamp>,
     /// Configuration variables as the function would see them.
     #[serde(default)]
     env: BTreeMap<String, String>,
@@ -83,6 +91,10 @@ struct SuppliedUser {
     /// The cut-off of keyguard's revocation policy on the user, when it has one.
     #[serde(default)]
     sessions_denied_before: Option<String>,
+    /// The user's `keyguard-canary-deny-all` policy denies everything (a canary that can
+    /// do nothing, which containment leaves alone).
+    #[serde(default)]
+    canary_denied: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -261,6 +273,14 @@ impl IamReader for Supplied {
         })
     }
 
+    async fn canary_denied(&self, user: &UserName) -> Result<bool, EffectError> {
+        Ok(self
+            .users
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(user.as_str()))
+            .is_some_and(|(_, u)| u.canary_denied))
+    }
+
     async fn pause(&self, _wait: std::time::Duration) {}
 
     async fn tags(
@@ -436,9 +456,12 @@ impl Source<DetectorConfig> for Supplied {
         _: &DetectorConfig,
         target: &DetectorTarget,
         _: Timestamp,
-    ) -> Result<Vec<CanaryKey>, EffectError> {
+    ) -> Result<CanaryFacts, EffectError> {
         let DetectorTarget::Canaries { .. } = target;
-        Ok(self.canaries.clone())
+        Ok(CanaryFacts {
+            keys: self.canaries.clone(),
+            alerted_until: self.canary_windows.clone(),
+        })
     }
 }
 

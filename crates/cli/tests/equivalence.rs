@@ -395,7 +395,7 @@ async fn keyguard_plan_plans_what_each_function_would() {
         keys.insert(user.clone(), id);
     }
     // A canary whose key was used: every schedule sample makes the detector's hourly
-    // check alert on it, from moto in the function and from the facts in the CLI.
+    // check read it, from moto in the function and from the facts in the CLI.
     let canary = keyguard_core::canary::user_name("equivalence").unwrap();
     let made = keyguard_aws::Iam::new(&sdk)
         .create_canary(&canary)
@@ -493,7 +493,13 @@ async fn keyguard_plan_plans_what_each_function_would() {
             let offline = cli_plan(function, &facts, &file, now);
             let decision = ours["decision"].as_str().unwrap_or("invalid").to_owned();
             *compared.entry((function, decision)).or_default() += 1;
-            if function == "createkey-detector" && ours.to_string().contains(&made.key_id) {
+            // The plans are made 100 days on (for the age samples): the canary's use is
+            // then old news to both, which only a read of it can tell.
+            if function == "createkey-detector"
+                && ours
+                    .to_string()
+                    .contains("1 use(s) already reported or older than 7 days")
+            {
                 canary_checks += 1;
             }
             if ours != offline {
@@ -515,7 +521,7 @@ async fn keyguard_plan_plans_what_each_function_would() {
     );
     assert!(
         canary_checks > 0,
-        "no schedule sample made the detector's canary check alert"
+        "no schedule sample made the detector's canary check read the used canary"
     );
     // The comparison covered plans that act, for every function that can.
     for function in FUNCTIONS {

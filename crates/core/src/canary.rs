@@ -3,14 +3,18 @@
 //! them, the detector that alerts on them and the policies that must leave them alone.
 //!
 //! Two ways of knowing, for two uses:
-//! - **To alert**, the name or the path is enough (`keyguard-canary-…`, or
-//!   `/keyguard/canary/`): both are in every CloudTrail record the key signs, so the
-//!   detector's EventBridge pattern matches a canary without a list. A false match only
-//!   costs an alert.
-//! - **To leave alone** (never contain, never age out, never sweep), the name *and* the
-//!   tag `keyguard:canary=true`, as IAM reports them. Anyone who can create users can
-//!   forge both; a forged canary is never contained automatically, but every call it
-//!   makes is a critical `canary-key-used` alert, so forging one is loud.
+//! - **To alert**, the name: `keyguard-canary-…`, exactly (keyguard makes it so), in the
+//!   account keyguard runs in. Every CloudTrail record the key signs carries it, so the
+//!   detector's EventBridge pattern matches a canary without a list. The path
+//!   (`/keyguard/canary/`) is set too, but proves nothing: `UpdateUser` moves any user.
+//! - **To leave alone**, proof that the user is harmless: the name, the tag
+//!   `keyguard:canary=true` and keyguard's deny-everything inline policy, as IAM reports
+//!   them now (containment reads the policy). Anyone who can create users can forge
+//!   all three, but a user under an explicit `Deny *` can do nothing, so a forgery is
+//!   as harmless as a canary. A user that merely looks like one (name and tag, the deny
+//!   gone) is contained like any other. age-rotation and the secrets sweep, which read
+//!   no policy, go by name and tag; a forged canary there keeps an old key, and every
+//!   call that key makes is a critical alert.
 
 use crate::guard::{same_name, tag_value};
 use crate::key::{AccessKeyId, IdError, UserName};
@@ -52,22 +56,43 @@ pub fn user_name(name: &str) -> Result<UserName, IdError> {
     })
 }
 
-/// Whether a user name is a canary's (IAM names compare regardless of case).
+/// Whether a user name is a canary's: the prefix exactly as keyguard writes it. A
+/// `Keyguard-Canary-…` user is no canary anywhere, so nothing treats as one a user that
+/// EventBridge's case-sensitive prefix match would not deliver.
 pub fn named(user: &str) -> bool {
-    user.len() >= NAME_PREFIX.len()
-        && user.is_char_boundary(NAME_PREFIX.len())
-        && same_name(&user[..NAME_PREFIX.len()], NAME_PREFIX)
+    user.starts_with(NAME_PREFIX)
 }
 
-/// Whether an IAM user's ARN is a canary's, by its path or its name.
-pub fn arn(arn: &str) -> bool {
-    let Some((_, rest)) = arn.split_once(":user/") else {
+/// Whether an inline policy document is keyguard's canary deny: one statement denying
+/// every action on every resource, unconditionally. Anything else (an allow beside it,
+/// a condition, a narrower deny) is not, whatever its name.
+pub fn denies_everything(document: &str) -> bool {
+    let Ok(doc) = serde_json::from_str::<serde_json::Value>(document) else {
         return false;
     };
-    rest.starts_with(&PATH[1..]) || rest.rsplit('/').next().is_some_and(named)
+    let statements = match &doc["Statement"] {
+        serde_json::Value::Array(list) => list.clone(),
+        one @ serde_json::Value::Object(_) => vec![one.clone()],
+        _ => return false,
+    };
+    let all = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s == "*",
+        serde_json::Value::Array(a) => a.iter().any(|x| x == "*"),
+        _ => false,
+    };
+    let [only] = statements.as_slice() else {
+        return false;
+    };
+    only["Effect"] == "Deny"
+        && all(&only["Action"])
+        && all(&only["Resource"])
+        && ["Condition", "NotAction", "NotResource", "NotPrincipal"]
+            .iter()
+            .all(|k| only.get(k).is_none())
 }
 
-/// Whether IAM's user is a canary keyguard issued: the name and the tag.
+/// Whether IAM's user carries a canary's name and tag (what age-rotation and the sweep
+/// go by; containment also needs [`denies_everything`]).
 pub fn is_canary(user: &str, tags: &BTreeMap<String, String>) -> bool {
     named(user) && tag_value(tags, TAG.0).is_some_and(|v| same_name(v, TAG.1))
 }
@@ -116,24 +141,35 @@ mod tests {
     }
 
     #[test]
-    fn a_canary_is_known_by_name_or_path_for_alerts() {
+    fn a_canary_is_known_by_its_exact_prefix() {
         assert!(named("keyguard-canary-x"));
-        assert!(named("KEYGUARD-Canary-x"));
+        assert!(
+            !named("KEYGUARD-Canary-x"),
+            "EventBridge would not deliver it"
+        );
         assert!(!named("keyguard-canar"));
         assert!(!named("alice-keyguard-canary-x"));
         assert!(!named("kéyguard-canary-x"));
-        assert!(arn(
-            "arn:aws:iam::111122223333:user/keyguard/canary/keyguard-canary-ci"
+    }
+
+    #[test]
+    fn only_keyguards_unconditional_deny_of_everything_is_one() {
+        assert!(denies_everything(DENY_DOCUMENT));
+        assert!(denies_everything(
+            r#"{"Statement":{"Effect":"Deny","Action":["*"],"Resource":"*"}}"#
         ));
-        assert!(arn(
-            "arn:aws:iam::111122223333:user/keyguard/canary/renamed"
-        ));
-        assert!(arn("arn:aws:iam::111122223333:user/keyguard-canary-ci"));
-        assert!(!arn("arn:aws:iam::111122223333:user/alice"));
-        assert!(!arn("arn:aws:iam::111122223333:user/ops/keyguard/canary/x"));
-        assert!(!arn(
-            "arn:aws:sts::111122223333:assumed-role/keyguard-canary-r/s"
-        ));
+        for other in [
+            r#"{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
+            r#"{"Statement":[{"Effect":"Deny","Action":"s3:*","Resource":"*"}]}"#,
+            r#"{"Statement":[{"Effect":"Deny","Action":"*","Resource":"arn:aws:s3:::b"}]}"#,
+            r#"{"Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"Bool":{"aws:ViaAWSService":"false"}}}]}"#,
+            r#"{"Statement":[{"Effect":"Deny","NotAction":"iam:*","Action":"*","Resource":"*"}]}"#,
+            r#"{"Statement":[{"Effect":"Deny","Action":"*","Resource":"*"},{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
+            "not json",
+            "{}",
+        ] {
+            assert!(!denies_everything(other), "{other}");
+        }
     }
 
     #[test]

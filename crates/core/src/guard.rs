@@ -76,8 +76,8 @@ pub enum Protected {
     Keyguard,
     /// `EXEMPT_USERS`, `EXEMPT_ROLES` or the exemption tag.
     Exempt,
-    /// A canary keyguard issued ([`crate::canary`]): containing it would end the
-    /// tracking, and its use is alerted on by itself.
+    /// A canary keyguard issued, proven harmless by its deny ([`crate::canary`]):
+    /// containing it would end the tracking, and its use is alerted on by itself.
     Canary,
 }
 
@@ -158,11 +158,6 @@ impl Guard {
     ) -> Option<Protected> {
         if self.is_keyguard(principal, key_id) {
             return Some(Protected::Keyguard);
-        }
-        if let Principal::User(u) = principal {
-            if crate::canary::is_canary(u.as_str(), tags) {
-                return Some(Protected::Canary);
-            }
         }
         let listed = match principal {
             Principal::User(u) => self.exempt_users.contains(u.as_str()),
@@ -288,24 +283,23 @@ mod tests {
     }
 
     #[test]
-    fn a_canary_is_protected_only_by_its_name_and_tag_together() {
+    fn age_and_sweep_leave_alone_a_user_with_a_canarys_name_and_tag() {
         let g = guard(&[]);
         let tagged: BTreeMap<String, String> =
             [("keyguard:canary".to_owned(), "true".to_owned())].into();
         let none = BTreeMap::new();
-        assert_eq!(
-            g.protection(&user("keyguard-canary-ci"), None, &tagged),
-            Some(Protected::Canary)
-        );
         assert!(g.user_untouchable("keyguard-canary-ci", &tagged));
-        for (name, tags) in [("keyguard-canary-ci", &none), ("alice", &tagged)] {
-            assert_eq!(g.protection(&user(name), None, tags), None, "{name}");
+        for (name, tags) in [
+            ("keyguard-canary-ci", &none),
+            ("alice", &tagged),
+            ("Keyguard-Canary-ci", &tagged),
+        ] {
             assert!(!g.user_untouchable(name, tags), "{name}");
         }
+        // Containment needs the deny as well, which only its facts know.
         assert_eq!(
-            g.protection(&role("keyguard-canary-ci"), None, &tagged),
-            None,
-            "roles are never canaries"
+            g.protection(&user("keyguard-canary-ci"), None, &tagged),
+            None
         );
     }
 

@@ -12,10 +12,10 @@ pub mod webhook;
 
 use effects::DetectorEffects;
 use keyguard_aws::{AwsEffects, DynamoLedger};
-use keyguard_core::canary::CanaryKey;
 use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::guard::SelfIdentity;
 use keyguard_core::pipeline::{self, Executor};
+use keyguard_core::policy::detector::canary_check::{self, CanaryFacts};
 use keyguard_core::policy::detector::{DetectorConfig, FUNCTION};
 use keyguard_core::policy::policies::DetectorTarget;
 use keyguard_core::{EffectError, ParseError, Plan, Report, Timestamp};
@@ -145,17 +145,30 @@ impl App {
     }
 }
 
-/// The function's reads: every canary key, for the hourly check (CloudTrail records
-/// need none).
+/// The function's reads: every canary key and the live alerts' windows on it, for the
+/// hourly check (CloudTrail records need none).
 impl pipeline::Source<DetectorConfig> for App {
     async fn lookup(
         &self,
         _: &DetectorConfig,
         target: &DetectorTarget,
         _: Timestamp,
-    ) -> Result<Vec<CanaryKey>, EffectError> {
+    ) -> Result<CanaryFacts, EffectError> {
         let DetectorTarget::Canaries { .. } = target;
-        self.effects.aws.iam.canaries().await
+        let keys = self.effects.aws.iam.canaries().await?;
+        let mut alerted_until = std::collections::BTreeMap::new();
+        for key in keys.iter().filter(|k| k.last_used.is_some()) {
+            for item in canary_check::window_items(&self.settings.detector, key.key_id.as_str()) {
+                if let Some(until) = self.ledger.held_until(&item).await? {
+                    let latest = alerted_until.entry(key.key_id.to_string()).or_insert(until);
+                    *latest = (*latest).max(until);
+                }
+            }
+        }
+        Ok(CanaryFacts {
+            keys,
+            alerted_until,
+        })
     }
 }
 

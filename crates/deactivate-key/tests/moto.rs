@@ -563,3 +563,38 @@ async fn a_replayed_or_unsigned_hand_off_is_refused_and_nothing_is_written() {
     );
     assert_eq!(w.ledger_rows().await, 0);
 }
+
+#[tokio::test]
+async fn a_canary_is_left_alone_only_while_its_deny_stands() {
+    let w = world(&[]).await;
+    let sdk = keyguard_aws::load_config().await;
+    let user = keyguard_core::canary::user_name(&unique("ci")).unwrap();
+    let made = keyguard_aws::Iam::new(&sdk)
+        .create_canary(&user)
+        .await
+        .unwrap();
+    let event = || {
+        json!({"accessKeyId": made.key_id, "userName": user.as_str(), "eventId": unique("ev"),
+                          "classifierSource": "createkey-detector/threat-ip"})
+    };
+    let refused = w.run(&event()).await;
+    assert_eq!(refused["statusCode"], 403, "{refused}");
+    assert_eq!(refused["decision"], "refused", "{refused}");
+    assert!(
+        refused["why"].as_str().unwrap().contains("canary"),
+        "{refused}"
+    );
+    assert_eq!(w.statuses(user.as_str()).await[&made.key_id], "Active");
+    // The deny replaced by an allow: a user dressed as a canary, contained like any.
+    w.iam
+        .put_user_policy()
+        .user_name(user.as_str())
+        .policy_name(keyguard_core::canary::DENY_POLICY_NAME)
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    let contained = w.run(&event()).await;
+    assert_contained(&contained, "applied");
+    assert_eq!(w.statuses(user.as_str()).await[&made.key_id], "Inactive");
+}

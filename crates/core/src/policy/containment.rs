@@ -235,6 +235,24 @@ pub struct Facts {
     /// user. A key last used before that cut-off has no session left to end.
     pub last_used: Option<Timestamp>,
     pub sessions_denied_before: Option<Timestamp>,
+    /// The owner is a canary keyguard issued and still harmless: its name, its tag and
+    /// keyguard's deny of everything, read now ([`crate::canary`]).
+    pub canary: bool,
+}
+
+impl Facts {
+    /// Why keyguard must leave this credential alone, if it must: keyguard's own and
+    /// exempt principals (the guard), and a canary still harmless (these facts).
+    pub fn protection(
+        &self,
+        guard: &crate::guard::Guard,
+        principal: &Principal,
+        key_id: Option<&str>,
+    ) -> Option<crate::guard::Protected> {
+        guard
+            .protection(principal, key_id, &self.tags)
+            .or_else(|| self.canary.then_some(crate::guard::Protected::Canary))
+    }
 }
 
 /// A user's keys as `ListAccessKeys` returns them.
@@ -276,6 +294,12 @@ pub trait IamReader {
         principal: &Principal,
         policy_name: &str,
     ) -> impl Future<Output = Result<Option<Timestamp>, EffectError>> + Send;
+    /// Whether the user's inline policy `keyguard-canary-deny-all` denies everything
+    /// ([`crate::canary::denies_everything`]); `false` when it has none.
+    fn canary_denied(
+        &self,
+        user: &UserName,
+    ) -> impl Future<Output = Result<bool, EffectError>> + Send;
     /// Waits before a second read (IAM is eventually consistent). Offline readers return
     /// at once.
     fn pause(&self, wait: Duration) -> impl Future<Output = ()> + Send;

@@ -96,7 +96,7 @@ impl Policy for DetectorConfig {
     const FUNCTION: &'static str = detector::FUNCTION;
     type Door = ();
     type Target = DetectorTarget;
-    type Facts = Vec<crate::canary::CanaryKey>;
+    type Facts = detector::canary_check::CanaryFacts;
 
     fn target(
         &self,
@@ -115,9 +115,9 @@ impl Policy for DetectorConfig {
         }
     }
 
-    fn decide(&self, target: &Self::Target, facts: &Self::Facts, _: Timestamp) -> Plan {
+    fn decide(&self, target: &Self::Target, facts: &Self::Facts, now: Timestamp) -> Plan {
         let DetectorTarget::Canaries { event_ref } = target;
-        detector::canary_check::decide(facts, self, event_ref)
+        detector::canary_check::decide(facts, self, event_ref, now)
     }
 }
 

@@ -689,7 +689,7 @@ pub fn decide(target: &Target, cfg: &TranslatorConfig, facts: &Facts, now: Times
                 });
             };
             let principal = Principal::User(user.clone());
-            match cfg.containment.guard.protection(&principal, Some(key_id.as_str()), &facts.tags) {
+            match facts.protection(&cfg.containment.guard, &principal, Some(key_id.as_str())) {
                 Some(Protected::Keyguard) => {
                     return b.done(Decision::Refused {
                         why: format!("key {key_id} of {user} is keyguard's own credential: incident only, rotate it by hand"),

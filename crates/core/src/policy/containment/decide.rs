@@ -131,10 +131,7 @@ fn decide_key(
         return one.notice_only(Decision::NotFound { what }, notice);
     };
     let principal = Principal::User(user.clone());
-    if let Some(p) = cfg
-        .guard
-        .protection(&principal, Some(key_id.as_str()), &facts.tags)
-    {
+    if let Some(p) = facts.protection(&cfg.guard, &principal, Some(key_id.as_str())) {
         let (why, subject) = refusal(
             &p,
             &format!("user {user} (key {key_id})"),
@@ -271,10 +268,7 @@ fn decide_session(
         Principal::Role(r) => ("role", r.as_str()),
         Principal::User(u) => ("user", u.as_str()),
     };
-    if let Some(p) = cfg
-        .guard
-        .protection(principal, Some(key_id.as_str()), &facts.tags)
-    {
+    if let Some(p) = facts.protection(&cfg.guard, principal, Some(key_id.as_str())) {
         let (why, subject) = refusal(&p, &format!("{label} {name}"), "revoke its sessions");
         let notice = one.notice(Severity::High, subject);
         return one.notice_only(Decision::Refused { why }, notice);

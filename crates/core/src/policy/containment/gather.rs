@@ -91,6 +91,13 @@ pub async fn gather<R: IamReader + Sync>(
     // Boxed: the reads nest deep enough to pass the compiler's layout limit in the
     // functions' binaries.
     let mut facts = Box::pin(read(lookup, iam, recheck)).await?;
+    // A canary is left alone only while it can do nothing: its deny is read now, and
+    // only for a user with a canary's name and tag (one read, rarely).
+    if let (Lookup::UserKey { .. }, Some(user)) = (lookup, facts.owner.clone()) {
+        if facts.exists && crate::canary::is_canary(user.as_str(), &facts.tags) {
+            facts.canary = iam.canary_denied(&user).await?;
+        }
+    }
     if let (Lookup::UserKey { key_id, .. }, Some(policy), Some(user), Some(KeyStatus::Inactive)) = (
         lookup,
         sessions_policy,

@@ -809,6 +809,9 @@ struct Lagging {
 }
 
 impl IamReader for Lagging {
+    async fn canary_denied(&self, _: &UserName) -> Result<bool, crate::EffectError> {
+        Ok(false)
+    }
     async fn key_owner(&self, key: &AccessKeyId) -> Result<Option<UserName>, crate::EffectError> {
         let seen = *self.reads.lock().unwrap() >= 2;
         Ok((key.as_str() == KEY && seen).then(|| UserName::parse(self.owner).unwrap()))
@@ -945,10 +948,11 @@ fn a_finding_about_a_remote_caller_is_that_callers_accounts() {
 }
 
 #[test]
-fn a_canary_named_by_an_event_is_never_contained_and_the_notice_is_critical() {
+fn a_canary_named_by_an_event_is_never_contained_while_it_can_do_nothing() {
     let t = cloudtrail(iam_user("keyguard-canary-ci", KEY), "aws.ec2");
     let mut canary = active("keyguard-canary-ci");
     canary.tags.insert("keyguard:canary".into(), "true".into());
+    canary.canary = true;
     let plan = plan_for(&t, &canary);
     assert_eq!(status(&plan), 403, "{plan:#?}");
     let Action::Notify { notice } = only_action(&plan) else {
@@ -956,7 +960,89 @@ fn a_canary_named_by_an_event_is_never_contained_and_the_notice_is_critical() {
     };
     assert_eq!(notice.severity, crate::notice::Severity::Critical);
     assert!(notice.subject.contains("canary"), "{}", notice.subject);
-    // The name alone is no canary: a user so named without the tag is contained.
-    let plan = plan_for(&t, &active("keyguard-canary-ci"));
-    assert_eq!(plan.decision, Decision::Act);
+    // Its name and tag without the deny (or without the tag): it can act, so it is
+    // contained like any other user.
+    let lookalike = Facts {
+        canary: false,
+        ..canary
+    };
+    assert_eq!(plan_for(&t, &lookalike).decision, Decision::Act);
+    assert_eq!(
+        plan_for(&t, &active("keyguard-canary-ci")).decision,
+        Decision::Act
+    );
+}
+
+/// IAM as a canary's facts: the name, maybe the tag, maybe the deny.
+struct CanaryIam {
+    tagged: bool,
+    denied: bool,
+}
+
+impl IamReader for CanaryIam {
+    async fn key_owner(&self, _: &AccessKeyId) -> Result<Option<UserName>, crate::EffectError> {
+        Ok(Some(UserName::parse("keyguard-canary-ci").unwrap()))
+    }
+    async fn user_keys(&self, user: &UserName) -> Result<Option<UserKeys>, crate::EffectError> {
+        Ok(Some(UserKeys {
+            user: Some(user.clone()),
+            keys: vec![(KEY.to_owned(), KeyStatus::Active)],
+        }))
+    }
+    async fn tags(
+        &self,
+        _: &Principal,
+    ) -> Result<Option<BTreeMap<String, String>>, crate::EffectError> {
+        Ok(Some(if self.tagged {
+            [("keyguard:canary".to_owned(), "true".to_owned())].into()
+        } else {
+            BTreeMap::new()
+        }))
+    }
+    async fn key_last_used(
+        &self,
+        _: &AccessKeyId,
+    ) -> Result<Option<Timestamp>, crate::EffectError> {
+        Ok(None)
+    }
+    async fn revocation_cut_off(
+        &self,
+        _: &Principal,
+        _: &str,
+    ) -> Result<Option<Timestamp>, crate::EffectError> {
+        Ok(None)
+    }
+    async fn canary_denied(&self, _: &UserName) -> Result<bool, crate::EffectError> {
+        assert!(
+            self.tagged,
+            "the deny is read only for a user with a canary's tag"
+        );
+        Ok(self.denied)
+    }
+    async fn pause(&self, _: std::time::Duration) {}
+}
+
+#[test]
+fn gather_reads_a_canarys_deny_and_only_a_harmless_one_is_protected() {
+    let lookup = Lookup::UserKey {
+        key_id: AccessKeyId::parse(KEY).unwrap(),
+        user: Some(UserName::parse("keyguard-canary-ci").unwrap()),
+    };
+    for (tagged, denied, protected) in [
+        (true, true, true),
+        (true, false, false),
+        (false, false, false),
+    ] {
+        let iam = CanaryIam { tagged, denied };
+        let facts = futures::executor::block_on(gather(
+            &lookup,
+            &iam,
+            Recheck {
+                delay: std::time::Duration::ZERO,
+            },
+            None,
+        ))
+        .unwrap();
+        assert_eq!(facts.canary, protected, "tagged {tagged}, denied {denied}");
+    }
 }

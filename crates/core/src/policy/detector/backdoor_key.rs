@@ -3,9 +3,12 @@
 //! ARN and is compared whole, never as a prefix or suffix (`jack` ≠ `jackson`). The root
 //! user creating a key for an IAM user is not counted: root can do anything anyway, and
 //! the published rule tests treat it as no alert. Nor are roles listed in
-//! `TRUSTED_KEY_CREATORS` (keyguard's own rotator creates keys for others by design),
-//! nor a key for a canary (`keyguard canary create` makes one for its decoy user, and a
-//! canary's key can do nothing: its every use is `canary-key-used` anyway).
+//! `TRUSTED_KEY_CREATORS` (keyguard's own rotator creates keys for others by design).
+//! A key for a user named like a canary is `canary-key-issued` (medium) instead:
+//! `keyguard canary create` makes one, and containing it would end the tracking, but so
+//! might someone dressing a backdoor user as a decoy. It is alerted, and handed off only
+//! when `CONTAIN_MIN_SEVERITY` is medium or lower; deactivate-key then leaves a canary
+//! that can do nothing alone. Every call the key makes is `canary-key-used` anyway.
 
 use super::{caller_role, caller_user, long_term, Alert};
 use crate::events::{ApiCall, CloudTrailRecord, IdentityType};
@@ -25,9 +28,6 @@ pub fn check(r: &CloudTrailRecord, trusted_creators: &NameSet) -> Option<Alert> 
         return None;
     }
     let target = call.requested_user.as_deref()?;
-    if crate::canary::named(target) {
-        return None;
-    }
     if caller_user(r).is_some_and(|me| same_name(me, target)) {
         return None;
     }
@@ -37,14 +37,24 @@ pub fn check(r: &CloudTrailRecord, trusted_creators: &NameSet) -> Option<Alert> 
         .as_deref()
         .unwrap_or("an unknown caller");
     let created = call.created.as_ref();
+    let contain = long_term(
+        created.and_then(|c| c.access_key_id.as_deref()),
+        Some(target),
+    );
+    if crate::canary::named(target) {
+        return Some(Alert {
+            rule: "canary-key-issued",
+            severity: Severity::Medium,
+            why: "a key for a canary is routine when keyguard canary create made it; otherwise a backdoor dressed as a decoy",
+            summary: format!("{caller} created an access key for canary {target}"),
+            contain,
+        });
+    }
     Some(Alert {
         rule: "backdoor-key",
         severity: Severity::High,
         why: "an access key created for another user is a way to keep access after a compromise",
         summary: format!("{caller} created an access key for user {target}"),
-        contain: long_term(
-            created.and_then(|c| c.access_key_id.as_deref()),
-            Some(target),
-        ),
+        contain,
     })
 }

@@ -5,26 +5,79 @@
 //! gets one critical alert (source: last-used) naming the service and region AWS
 //! reports.
 //!
-//! "Has not alerted on" is the ledger's own record: the alert's step is keyed on the
-//! key and its last-use time, so the same last use is a duplicate on every later run and
-//! a new one is a new step. The alert holds the same per-canary window as the live rule,
-//! so a check that runs while a live alert's window is held stays quiet; one that runs
-//! later confirms the use the live alert reported, once, saying it is the same key.
+//! "Has not alerted on" is the ledger's own record, twice over:
+//! - a live alert's window (the facts carry until when it holds, per key): a use at or
+//!   before that was reported live, or was a call of the burst the window kept quiet;
+//! - the check's own step, keyed on the key and its last-use time: the same use is a
+//!   duplicate on every later run, and a new one is a new step.
+//!
+//! Uses older than [`LOOKBACK_DAYS`] are left to `keyguard canary list`: a ledger row
+//! lives `LEDGER_TTL_DAYS`, and an old use must not come back as new when its row
+//! expires (nor every past use alert on the first run after deployment).
 
 use super::{canary_key_used, DetectorConfig, FUNCTION};
 use crate::canary::CanaryKey;
 use crate::notice::{Notice, Severity};
 use crate::plan::{Decision, Plan, Window};
+use crate::scope::AccountId;
 use crate::step_key;
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
-/// The plan for one check of `keys` (every canary key IAM lists).
-pub fn decide(keys: &[CanaryKey], cfg: &DetectorConfig, event_ref: &str) -> Plan {
+/// How far back a recorded use is still news.
+pub const LOOKBACK_DAYS: i64 = 7;
+
+/// What the check reads: every canary key IAM lists, and until when a live alert's
+/// window holds for each key that has one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CanaryFacts {
+    pub keys: Vec<CanaryKey>,
+    #[serde(default)]
+    pub alerted_until: BTreeMap<String, Timestamp>,
+}
+
+/// The window every alert about one canary holds, before its channel is added (the live
+/// rule and this check share it).
+pub fn window_key(account: Option<&AccountId>, subject: &str) -> String {
+    step_key::window(
+        FUNCTION,
+        canary_key_used::RULE,
+        account,
+        &step_key::Subject::other(subject),
+    )
+}
+
+/// The ledger items holding a key's windows, one per channel an alert may go to.
+pub fn window_items(cfg: &DetectorConfig, key_id: &str) -> Vec<String> {
+    let base = window_key(cfg.guard.me.account.as_ref(), key_id);
+    cfg.webhooks
+        .keys()
+        .map(|c| c.name())
+        .chain(["notify"])
+        .map(|channel| format!("{base}:{channel}"))
+        .collect()
+}
+
+/// The plan for one check.
+pub fn decide(facts: &CanaryFacts, cfg: &DetectorConfig, event_ref: &str, now: Timestamp) -> Plan {
     let mut plan = Plan::for_event(FUNCTION, Decision::Act, event_ref);
     let account = cfg.guard.me.account.as_ref();
-    for key in keys {
+    let since = now - chrono::Duration::days(LOOKBACK_DAYS);
+    let mut known = 0;
+    for key in &facts.keys {
         let Some(used) = key.last_used else {
             continue;
         };
+        if used < since
+            || facts
+                .alerted_until
+                .get(key.key_id.as_str())
+                .is_some_and(|until| used <= *until)
+        {
+            known += 1;
+            continue;
+        }
         let service = key.service.as_deref().unwrap_or("an unknown service");
         let region = key.region.as_deref().unwrap_or("an unknown region");
         let at = used.to_rfc3339();
@@ -45,12 +98,7 @@ pub fn decide(keys: &[CanaryKey], cfg: &DetectorConfig, event_ref: &str) -> Plan
         .fact("region", region)
         .fact("last_used", at.as_str());
         let window = (cfg.canary_alert_minutes > 0).then(|| Window {
-            key: step_key::window(
-                FUNCTION,
-                canary_key_used::RULE,
-                account,
-                &step_key::Subject::other(key.key_id.as_str()),
-            ),
+            key: window_key(account, key.key_id.as_str()),
             until: used + chrono::Duration::minutes(i64::from(cfg.canary_alert_minutes)),
         });
         // The last use stands in for the event: the same use is the same step on every run.
@@ -66,8 +114,8 @@ pub fn decide(keys: &[CanaryKey], cfg: &DetectorConfig, event_ref: &str) -> Plan
     if plan.steps.is_empty() {
         plan.decision = Decision::NothingToDo {
             why: format!(
-                "no canary key has a recorded use ({} canary key(s) read)",
-                keys.len()
+                "no canary key has a new recorded use ({} canary key(s) read, {known} use(s) already reported or older than {LOOKBACK_DAYS} days)",
+                facts.keys.len()
             ),
         };
     }

@@ -275,7 +275,7 @@ fn key_scope(
 /// Every rule over one record.
 pub fn evaluate(record: &CloudTrailRecord, cfg: &DetectorConfig) -> Vec<Alert> {
     [
-        canary_key_used::check(record),
+        canary_key_used::check(record, cfg.guard.me.account.as_ref()),
         backdoor_key::check(record, &cfg.trusted_creators),
         console_backdoor::check(record),
         role_trust_backdoor::check(record),
@@ -337,12 +337,7 @@ fn canary_window(
     .flatten()
     .find_map(|a| crate::scope::AccountId::parse(a).ok());
     Some(Window {
-        key: step_key::window(
-            FUNCTION,
-            canary_key_used::RULE,
-            account.as_ref(),
-            &step_key::Subject::other(&caller.subject),
-        ),
+        key: canary_check::window_key(account.as_ref(), &caller.subject),
         until: at + chrono::Duration::minutes(i64::from(cfg.canary_alert_minutes)),
     })
 }
@@ -364,9 +359,10 @@ pub fn decide(trigger: &Trigger, cfg: &DetectorConfig, event_ref: &str) -> Plan 
     };
     let mut plan = Plan::for_event(FUNCTION, Decision::Act, event_ref);
     let mut alerts = Vec::new();
-    // A canary's calls are watched, never fought: containing what they touch would tell
-    // the caller it was seen, and the canary itself must keep working as bait.
-    let canary = canary_key_used::caller(record);
+    // A canary's alerts hold its window; what they contain is decided as for anyone
+    // (a canary that can do nothing makes no containable call but a threat-ip one, and
+    // deactivate-key leaves a harmless canary alone).
+    let canary = canary_key_used::caller(record, cfg.guard.me.account.as_ref());
     for alert in evaluate(record, cfg) {
         let scope = alert
             .contain
@@ -408,8 +404,7 @@ pub fn decide(trigger: &Trigger, cfg: &DetectorConfig, event_ref: &str) -> Plan 
                 window.as_ref(),
             ));
         }
-        let containable =
-            alert.severity >= cfg.contain_min && foreign.is_none() && canary.is_none();
+        let containable = alert.severity >= cfg.contain_min && foreign.is_none();
         if let (Some((key_id, user)), true, Some(scope)) = (alert.contain, containable, scope) {
             plan.steps.push(Step {
                 after: None,

@@ -1205,18 +1205,24 @@ fn any_call_a_canary_signs_is_one_critical_alert_per_window_and_nothing_is_conta
         plan.steps[0].idempotency_key
     );
 
-    // Known by its name alone, or by its path alone.
-    for who in [
-        canary("keyguard-canary-laptop", "/"),
-        canary("renamed", "/keyguard/canary/"),
-    ] {
-        let found = rules(denied(who.clone(), "x", "2026-12-04T10:00:00Z"), &cfg);
-        assert_eq!(found, [("canary-key-used", Severity::Critical)], "{who}");
-    }
-    // Not a canary: a role session so named, a user elsewhere in the path.
+    // Known by its exact name: anywhere in the account's paths, never in another case,
+    // never another account's user, never a role session so named.
+    let found = rules(
+        denied(
+            canary("keyguard-canary-laptop", "/"),
+            "x",
+            "2026-12-04T10:00:00Z",
+        ),
+        &cfg,
+    );
+    assert_eq!(found, [("canary-key-used", Severity::Critical)]);
+    let mut foreign = canary("keyguard-canary-ci", "/keyguard/canary/");
+    foreign["accountId"] = json!("999999999999");
     for who in [
         json!({"type": "AssumedRole", "arn": format!("arn:aws:sts::{HOME}:assumed-role/keyguard-canary-x/s"), "accessKeyId": "ASIAROLESESSION00001"}),
-        canary("alice", "/ops/"),
+        canary("alice", "/keyguard/canary/"),
+        canary("Keyguard-Canary-ci", "/keyguard/canary/"),
+        foreign,
     ] {
         assert!(
             rules(denied(who.clone(), "x", "2026-12-04T10:00:00Z"), &cfg).is_empty(),
@@ -1224,7 +1230,8 @@ fn any_call_a_canary_signs_is_one_critical_alert_per_window_and_nothing_is_conta
         );
     }
 
-    // A canary's successful mutating call: every rule alerts, nothing is handed off.
+    // A canary's call that succeeded needs a permission its deny should have refused: the
+    // deny is gone, and its key is handed off with whatever else the call made.
     let plan = decide(
         &on_bus("e3", create_key(ci.clone(), Some("bob"), None)),
         &cfg,
@@ -1239,10 +1246,25 @@ fn any_call_a_canary_signs_is_one_critical_alert_per_window_and_nothing_is_conta
         found.contains(&("backdoor-key", Severity::High)),
         "{found:?}"
     );
+    let handed: Vec<&str> = plan
+        .steps
+        .iter()
+        .filter_map(|s| match &s.action {
+            Action::HandOff { key_id, .. } => Some(key_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(handed, ["AKIACANARYKEY0000001", NEW_KEY], "{plan:#?}");
+    // One that needs no permission (GetCallerIdentity succeeds under any deny) proves
+    // nothing: alerted, nothing handed off.
+    let whoami = json!({"eventName": "GetCallerIdentity", "eventSource": "sts.amazonaws.com",
+                        "eventID": "w", "eventTime": "2026-12-04T10:00:00Z", "userIdentity": ci.clone()});
+    let plan = decide(&on_bus("e6", whoami), &cfg, "e6");
     assert!(
         plan.steps.iter().all(|s| s.action.name() != "hand_off"),
-        "{plan:?}"
+        "{plan:#?}"
     );
+    assert!(!plan.steps.is_empty());
     // Without an event time or with a window of 0, every call alerts: the safe side.
     let plan = decide(&on_bus("e4", create_key(ci, Some("bob"), None)), &cfg, "e4");
     assert!(plan.steps.iter().all(|s| s.window.is_none()));
@@ -1269,24 +1291,48 @@ fn any_call_a_canary_signs_is_one_critical_alert_per_window_and_nothing_is_conta
 }
 
 #[test]
-fn a_key_made_for_a_canary_is_no_backdoor() {
+fn a_key_made_for_a_canary_is_alerted_below_the_containment_line() {
     let cfg = cfg_with(&[]);
     let admin = user("alice");
-    assert!(rules(
-        create_key(admin.clone(), Some("keyguard-canary-ci"), None),
-        &cfg
-    )
-    .is_empty());
-    assert!(rules(
-        create_key(admin.clone(), Some("Keyguard-Canary-CI"), None),
-        &cfg
-    )
-    .is_empty());
     assert_eq!(
-        rules(create_key(admin, Some("keyguard-canaryci"), None), &cfg),
-        [("backdoor-key", Severity::High)],
-        "only the whole prefix"
+        rules(
+            create_key(admin.clone(), Some("keyguard-canary-ci"), None),
+            &cfg
+        ),
+        [("canary-key-issued", Severity::Medium)]
     );
+    let plan = decide(
+        &on_bus(
+            "e",
+            create_key(admin.clone(), Some("keyguard-canary-ci"), None),
+        ),
+        &cfg,
+        "e",
+    );
+    assert!(
+        plan.steps.iter().all(|s| s.action.name() != "hand_off"),
+        "{plan:#?}"
+    );
+    let eager = cfg_with(&[("CONTAIN_MIN_SEVERITY", "medium")]);
+    let plan = decide(
+        &on_bus(
+            "e",
+            create_key(admin.clone(), Some("keyguard-canary-ci"), None),
+        ),
+        &eager,
+        "e",
+    );
+    assert!(
+        plan.steps.iter().any(|s| s.action.name() == "hand_off"),
+        "deactivate-key decides whether it is a harmless canary: {plan:#?}"
+    );
+    for other in ["Keyguard-Canary-CI", "keyguard-canaryci"] {
+        assert_eq!(
+            rules(create_key(admin.clone(), Some(other), None), &cfg),
+            [("backdoor-key", Severity::High)],
+            "{other} is no canary"
+        );
+    }
 }
 
 fn canary_key(key: &str, used: Option<&str>) -> crate::canary::CanaryKey {
@@ -1305,12 +1351,22 @@ fn canary_key(key: &str, used: Option<&str>) -> crate::canary::CanaryKey {
 fn the_hourly_check_alerts_once_per_recorded_use_in_the_live_rules_window() {
     let cfg = cfg_with(&[("SLACK_WEBHOOK_SECRET_ID", "s")]);
     let unused = canary_key("AKIACANARYKEY0000001", None);
-    let plan = canary_check::decide(std::slice::from_ref(&unused), &cfg, "sched-1");
+    let now = crate::parse_time("2026-12-04T10:00:00Z").unwrap();
+    let facts = |keys: &[crate::canary::CanaryKey]| canary_check::CanaryFacts {
+        keys: keys.to_vec(),
+        ..Default::default()
+    };
+    let plan = canary_check::decide(&facts(std::slice::from_ref(&unused)), &cfg, "sched-1", now);
     assert_eq!(plan.decision.name(), "nothing_to_do");
     assert!(plan.steps.is_empty());
 
     let used = canary_key("AKIACANARYKEY0000002", Some("2026-12-04T09:12:00Z"));
-    let plan = canary_check::decide(&[unused.clone(), used.clone()], &cfg, "sched-1");
+    let plan = canary_check::decide(
+        &facts(&[unused.clone(), used.clone()]),
+        &cfg,
+        "sched-1",
+        now,
+    );
     assert_eq!(plan.steps.len(), 1, "{plan:#?}");
     let step = &plan.steps[0];
     let Action::Alert { notice, .. } = &step.action else {
@@ -1328,7 +1384,7 @@ fn the_hourly_check_alerts_once_per_recorded_use_in_the_live_rules_window() {
         assert!(text.contains(part), "{part} in {text}");
     }
     // The step is the use, not the run: the next hour's run finds it done.
-    let next = canary_check::decide(std::slice::from_ref(&used), &cfg, "sched-2");
+    let next = canary_check::decide(&facts(std::slice::from_ref(&used)), &cfg, "sched-2", now);
     assert_eq!(next.steps[0].idempotency_key, step.idempotency_key);
     assert!(
         !step.idempotency_key.contains("sched-1"),
@@ -1336,7 +1392,7 @@ fn the_hourly_check_alerts_once_per_recorded_use_in_the_live_rules_window() {
         step.idempotency_key
     );
     let later = canary_key("AKIACANARYKEY0000002", Some("2026-12-04T10:40:00Z"));
-    let moved = canary_check::decide(&[later], &cfg, "sched-2");
+    let moved = canary_check::decide(&facts(std::slice::from_ref(&later)), &cfg, "sched-2", now);
     assert_ne!(
         moved.steps[0].idempotency_key, step.idempotency_key,
         "a new use is a new alert"
@@ -1356,4 +1412,27 @@ fn the_hourly_check_alerts_once_per_recorded_use_in_the_live_rules_window() {
         "e1",
     );
     assert_eq!(live.steps[0].window, step.window, "{live:#?}");
+
+    // A use a live alert's window covers was reported: the check stays quiet. One after
+    // the window, or one older than the lookback, is treated as news and as old news.
+    let covered = canary_check::CanaryFacts {
+        keys: vec![used.clone()],
+        alerted_until: [(
+            used.key_id.to_string(),
+            live.steps[0].window.clone().unwrap().until,
+        )]
+        .into(),
+    };
+    assert!(canary_check::decide(&covered, &cfg, "s", now)
+        .steps
+        .is_empty());
+    let after = canary_check::CanaryFacts {
+        keys: vec![later.clone()],
+        ..covered.clone()
+    };
+    assert_eq!(canary_check::decide(&after, &cfg, "s", now).steps.len(), 1);
+    let long_ago = canary_key("AKIACANARYKEY0000003", Some("2026-11-20T09:00:00Z"));
+    assert!(canary_check::decide(&facts(&[long_ago]), &cfg, "s", now)
+        .steps
+        .is_empty());
 }
