@@ -10,7 +10,7 @@
 //! `suppressed` so that a redelivery of its event stays quiet after the window ends.
 
 use crate::error::effect_error;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use keyguard_core::{Claim, EffectError, Ledger, LedgerEntry, Outcome, Prior};
 use std::collections::HashMap;
 
@@ -288,8 +288,17 @@ impl Ledger for DynamoLedger {
                 put = put.item(name, s(v));
             }
         }
-        match put.send().await {
-            Ok(_) => {}
+        // What the item held before: a retry (after a failure, or of a stale claim) keeps
+        // the snapshot its first attempt took before writing, which is what the step
+        // replaced; a second read could find the first attempt's own write.
+        match put.return_values(ReturnValue::AllOld).send().await {
+            Ok(out) => {
+                if let Some(AttributeValue::S(first)) =
+                    out.attributes.as_ref().and_then(|old| old.get("replaces"))
+                {
+                    self.keep_prior(&entry.idempotency_key, first).await?;
+                }
+            }
             Err(e) => {
                 let err = effect_error(&e);
                 if !is_condition_failure(&err) {
@@ -375,20 +384,36 @@ impl Ledger for DynamoLedger {
     async fn record_prior(&self, entry: &LedgerEntry, prior: &Prior) -> Result<(), EffectError> {
         let prior = serde_json::to_string(prior)
             .map_err(|e| EffectError::new(keyguard_core::ErrorKind::Other, None, e.to_string()))?;
-        // Only onto this step's own claim: a row settled meanwhile keeps what it has.
-        self.client
+        // Only onto this step's own claim (a row settled meanwhile keeps what it has), and
+        // only the first snapshot: one an earlier attempt kept stays.
+        let kept = self
+            .client
             .update_item()
             .table_name(&self.table)
             .key(KEY, s(&entry.idempotency_key))
             .update_expression("SET replaces = :p")
-            .condition_expression("#s = :claimed")
+            .condition_expression("#s = :claimed AND attribute_not_exists(replaces)")
             .expression_attribute_names("#s", "status")
             .expression_attribute_values(":claimed", s("claimed"))
             .expression_attribute_values(":p", s(prior))
             .send()
-            .await
-            .map_err(|e| effect_error(&e))?;
-        Ok(())
+            .await;
+        match kept {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let err = effect_error(&e);
+                let first_kept = is_condition_failure(&err)
+                    && self.item(&entry.idempotency_key).await?.is_some_and(|item| {
+                        matches!(item.get("status"), Some(AttributeValue::S(v)) if v == "claimed")
+                            && item.contains_key("replaces")
+                    });
+                if first_kept {
+                    Ok(())
+                } else {
+                    Err(err)
+                }
+            }
+        }
     }
 }
 
@@ -550,6 +575,23 @@ impl DynamoLedger {
                 }
             }
         }
+    }
+
+    /// Puts an earlier attempt's snapshot back on the claim that just replaced its item.
+    async fn keep_prior(&self, key: &str, prior: &str) -> Result<(), EffectError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY, s(key))
+            .update_expression("SET replaces = :p")
+            .condition_expression("#s = :claimed")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":claimed", s("claimed"))
+            .expression_attribute_values(":p", s(prior))
+            .send()
+            .await
+            .map_err(|e| effect_error(&e))?;
+        Ok(())
     }
 
     async fn set_status(&self, key: &str, status: &str, outcome: &str) -> Result<(), EffectError> {

@@ -7,7 +7,7 @@
 
 use keyguard_aws::DynamoLedger;
 use keyguard_core::effects::memory::MemoryLedger;
-use keyguard_core::{Claim, Ledger, LedgerEntry, Outcome, Window};
+use keyguard_core::{Claim, Ledger, LedgerEntry, Outcome, Prior, Window};
 use keyguard_testkit::moto;
 
 /// What the suite reads back from a ledger: a row's status, the step holding a window and
@@ -16,6 +16,7 @@ trait Inspect: Ledger + Sync {
     async fn status(&self, key: &str) -> Option<String>;
     async fn held(&self, window: &str) -> (Option<String>, Option<i64>);
     async fn done(&self, key: &str) -> bool;
+    async fn prior(&self, key: &str) -> Option<Prior>;
 }
 
 impl Inspect for DynamoLedger {
@@ -36,6 +37,12 @@ impl Inspect for DynamoLedger {
     async fn done(&self, key: &str) -> bool {
         self.done_at(key).await.unwrap().is_some()
     }
+    async fn prior(&self, key: &str) -> Option<Prior> {
+        let rows = self.rows().await.unwrap();
+        let row = rows.iter().find(|r| r["idempotency_key"] == key)?;
+        row.get("replaces")
+            .map(|p| serde_json::from_str(p).unwrap())
+    }
 }
 
 impl Inspect for MemoryLedger {
@@ -48,6 +55,9 @@ impl Inspect for MemoryLedger {
     }
     async fn done(&self, key: &str) -> bool {
         self.done_at(key).is_some()
+    }
+    async fn prior(&self, key: &str) -> Option<Prior> {
+        self.row(key).and_then(|r| r.prior)
     }
 }
 
@@ -244,4 +254,61 @@ async fn stale_window_on(l: &impl Inspect) {
         ..step(after)
     };
     assert_eq!(l.claim(&other).await.unwrap(), Claim::Held);
+}
+
+#[tokio::test]
+async fn a_retry_keeps_the_snapshot_its_first_attempt_took() {
+    retry_prior_on(&ledger("ledger-prior").await).await;
+    retry_prior_on(&MemoryLedger::new(LEASE_SECONDS)).await;
+}
+
+async fn retry_prior_on(l: &impl Inspect) {
+    let t0 = chrono::Utc::now();
+    let after = t0 + chrono::Duration::seconds(i64::from(LEASE_SECONDS) + 10);
+    let was = |status: &str| Prior::KeyStatus {
+        status: status.into(),
+    };
+    let failed = Outcome::Failed {
+        code: None,
+        message: "timed out".into(),
+    };
+    // The first attempt kept Active, wrote, and died before settling: the takeover reads
+    // the key Inactive (its own write), but the row still says what the step replaced.
+    assert_eq!(l.claim(&entry("p", t0)).await.unwrap(), Claim::Won);
+    l.record_prior(&entry("p", t0), &was("Active"))
+        .await
+        .unwrap();
+    assert_eq!(l.claim(&entry("p", after)).await.unwrap(), Claim::Won);
+    l.record_prior(&entry("p", after), &was("Inactive"))
+        .await
+        .unwrap();
+    assert_eq!(l.prior("p").await, Some(was("Active")));
+    // The same after a failure that may have written (a timeout).
+    assert_eq!(l.claim(&entry("q", t0)).await.unwrap(), Claim::Won);
+    l.record_prior(&entry("q", t0), &was("Active"))
+        .await
+        .unwrap();
+    l.settle(&entry("q", t0), &failed).await.unwrap();
+    assert_eq!(l.claim(&entry("q", t0)).await.unwrap(), Claim::Won);
+    l.record_prior(&entry("q", t0), &was("Inactive"))
+        .await
+        .unwrap();
+    assert_eq!(l.prior("q").await, Some(was("Active")));
+    // A first attempt that kept nothing: the retry's own snapshot is the first.
+    assert_eq!(l.claim(&entry("r", t0)).await.unwrap(), Claim::Won);
+    l.settle(&entry("r", t0), &failed).await.unwrap();
+    assert_eq!(l.claim(&entry("r", t0)).await.unwrap(), Claim::Won);
+    l.record_prior(&entry("r", t0), &was("Active"))
+        .await
+        .unwrap();
+    assert_eq!(l.prior("r").await, Some(was("Active")));
+    // A settled row takes no snapshot: the step is not this invocation's any more.
+    l.settle(&entry("r", t0), &Outcome::Applied { detail: None })
+        .await
+        .unwrap();
+    assert!(l
+        .record_prior(&entry("r", t0), &was("Expired"))
+        .await
+        .is_err());
+    assert_eq!(l.prior("r").await, Some(was("Active")));
 }

@@ -91,12 +91,15 @@ impl Ledger for MemoryLedger {
             row.status = "unknown".into();
             return Ok(Claim::Unsettled);
         }
+        // A retry keeps the snapshot its first attempt took, as the DynamoDB ledger does.
+        let prior = rows.get(key).and_then(|r| r.prior.clone());
         rows.insert(
             key.clone(),
             Row {
                 status: "claimed".into(),
                 claimed_at: now,
                 at: Some(entry.at),
+                prior,
                 ..Row::default()
             },
         );
@@ -143,9 +146,16 @@ impl Ledger for MemoryLedger {
     }
 
     async fn record_prior(&self, entry: &LedgerEntry, prior: &Prior) -> Result<(), EffectError> {
-        if let Some(row) = self.rows().get_mut(&entry.idempotency_key) {
-            row.prior = Some(prior.clone());
+        match self.rows().get_mut(&entry.idempotency_key) {
+            Some(row) if row.status == "claimed" => {
+                row.prior.get_or_insert_with(|| prior.clone());
+                Ok(())
+            }
+            _ => Err(EffectError::new(
+                crate::effects::ErrorKind::Conflict,
+                Some("ConditionalCheckFailedException"),
+                "the step is no longer claimed: its snapshot is not kept",
+            )),
         }
-        Ok(())
     }
 }
