@@ -342,10 +342,23 @@ impl Ledger for DynamoLedger {
             .expression_attribute_names("#s", "status")
             .expression_attribute_values(":failed", s("failed"))
             .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllOld)
             .send()
             .await;
         match held {
-            Ok(_) => Ok(Claim::Won),
+            // How many steps the window it replaces kept quiet (not its own, retaken).
+            Ok(out) => Ok(match out.attributes.as_ref() {
+                Some(old) if !matches!(old.get("held_by"), Some(AttributeValue::S(by)) if by == &entry.idempotency_key) => {
+                    match old.get("held_off") {
+                        Some(AttributeValue::N(count)) => match count.parse::<u32>() {
+                            Ok(held) if held > 0 => Claim::WonAfterHeld(held),
+                            _ => Claim::Won,
+                        },
+                        _ => Claim::Won,
+                    }
+                }
+                _ => Claim::Won,
+            }),
             Err(e) => {
                 let err = effect_error(&e);
                 if !is_condition_failure(&err) {
@@ -361,6 +374,19 @@ impl Ledger for DynamoLedger {
                     &format!("window {} held", window.key),
                 )
                 .await?;
+                // Counted on the window, for the next step that takes it over to say. A
+                // count lost (the window expired meanwhile) only leaves that number out.
+                let _ = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .key(KEY, s(&window.key))
+                    .update_expression("ADD held_off :one")
+                    .condition_expression("attribute_exists(#k)")
+                    .expression_attribute_names("#k", KEY)
+                    .expression_attribute_values(":one", n(1))
+                    .send()
+                    .await;
                 Ok(Claim::Held)
             }
         }

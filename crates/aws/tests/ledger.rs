@@ -205,8 +205,12 @@ async fn windows_on(l: &impl Inspect) {
         l.claim(&windowed("ev-b", after)).await.unwrap(),
         Claim::Taken
     );
-    // A new finding after the window acts, and holds the window anew.
-    assert_eq!(l.claim(&windowed("ev-c", after)).await.unwrap(), Claim::Won);
+    // A new finding after the window acts, holds the window anew, and is told the one
+    // the window kept quiet.
+    assert_eq!(
+        l.claim(&windowed("ev-c", after)).await.unwrap(),
+        Claim::WonAfterHeld(1)
+    );
     let failed = Outcome::Failed {
         code: Some("InternalServerError".into()),
         message: "x".into(),
@@ -311,4 +315,40 @@ async fn retry_prior_on(l: &impl Inspect) {
         .await
         .is_err());
     assert_eq!(l.prior("r").await, Some(was("Active")));
+}
+
+#[tokio::test]
+async fn a_window_counts_what_it_kept_quiet_for_the_next_step_that_takes_it() {
+    held_count_on(&ledger("ledger-held-count").await).await;
+    held_count_on(&MemoryLedger::new(LEASE_SECONDS)).await;
+}
+
+async fn held_count_on(l: &impl Inspect) {
+    let t0 = chrono::Utc::now();
+    let call = |key: &str, at: chrono::DateTime<chrono::Utc>| LedgerEntry {
+        window: Some(Window {
+            key: "canary:AKIACANARY:discord".into(),
+            until: at + chrono::Duration::minutes(15),
+        }),
+        action: "alert",
+        repeatable: false,
+        ..entry(key, at)
+    };
+    let soon = t0 + chrono::Duration::minutes(1);
+    let later = t0 + chrono::Duration::minutes(20);
+    let much_later = t0 + chrono::Duration::minutes(40);
+    assert_eq!(l.claim(&call("c1", t0)).await.unwrap(), Claim::Won);
+    assert_eq!(l.claim(&call("c2", soon)).await.unwrap(), Claim::Held);
+    assert_eq!(l.claim(&call("c3", soon)).await.unwrap(), Claim::Held);
+    // A redelivery of a quiet step is a duplicate, and is not counted again.
+    assert_eq!(l.claim(&call("c3", soon)).await.unwrap(), Claim::Taken);
+    assert_eq!(
+        l.claim(&call("c4", later)).await.unwrap(),
+        Claim::WonAfterHeld(2)
+    );
+    assert_eq!(
+        l.claim(&call("c5", much_later)).await.unwrap(),
+        Claim::Won,
+        "the count starts again"
+    );
 }

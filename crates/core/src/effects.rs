@@ -104,8 +104,11 @@ pub enum Claim {
     /// invocation fails, so Lambda's retry (after the lease) decides.
     InProgress,
     /// This step is new, but another step holds its window: do nothing, and remember
-    /// this step as suppressed so its redelivery stays quiet too.
+    /// this step as suppressed so its redelivery stays quiet too. The window counts it.
     Held,
+    /// Won, taking over a window that had kept this many steps quiet since the step
+    /// that held it: the notice says so (a canary's burst, counted in its next alert).
+    WonAfterHeld(u32),
     /// An earlier claim of a step that must not happen twice ended without recording
     /// its outcome (its settle failed, or its invocation died): it may have happened.
     /// The ledger marks it `unknown`; it is reported failed once and never repeated.
@@ -239,8 +242,13 @@ async fn run_step<E: Effects + Sync, L: Ledger + Sync>(
         window: step.window.clone(),
         repeatable: step.action.repeat_is_harmless(),
     };
+    let mut held_off = 0;
     let ledger_down = match ledger.claim(&entry).await {
         Ok(Claim::Won) => None,
+        Ok(Claim::WonAfterHeld(n)) => {
+            held_off = n;
+            None
+        }
         Ok(Claim::Taken) => return Outcome::Duplicate,
         Ok(Claim::InProgress) => {
             return Outcome::InProgress {
@@ -276,12 +284,17 @@ async fn run_step<E: Effects + Sync, L: Ledger + Sync>(
             }
         }
     };
+    let counted;
+    let action = match step.action.with_held_off(held_off) {
+        Some(told) => {
+            counted = told;
+            &counted
+        }
+        None => &step.action,
+    };
     let outcome = match snapshot(step, effects, ledger, &entry, ledger_down.is_some()).await {
         Err(outcome) => outcome,
-        Ok(prior) => applied(
-            effects.perform(&step.action, prior.as_ref()).await,
-            &ledger_down,
-        ),
+        Ok(prior) => applied(effects.perform(action, prior.as_ref()).await, &ledger_down),
     };
     if ledger_down.is_none() {
         if let Err(e) = ledger.settle(&entry, &outcome).await {

@@ -260,6 +260,30 @@ impl Action {
         }
     }
 
+    /// The same notice or alert saying how many steps its window kept quiet since the
+    /// last one went out; `None` when there were none, or the action tells nobody.
+    pub fn with_held_off(&self, held_off: u32) -> Option<Self> {
+        if held_off == 0 {
+            return None;
+        }
+        let fact = |n: &Notice| {
+            n.clone().fact(
+                "held_since_last_alert",
+                format!("{held_off} more in the window before this alert, not sent"),
+            )
+        };
+        match self {
+            Self::Alert { channel, notice } => Some(Self::Alert {
+                channel: *channel,
+                notice: fact(notice),
+            }),
+            Self::Notify { notice } => Some(Self::Notify {
+                notice: fact(notice),
+            }),
+            _ => None,
+        }
+    }
+
     pub fn key_id(&self) -> Option<&AccessKeyId> {
         match self {
             Self::DeactivateKey { key_id, .. }

@@ -131,12 +131,15 @@ impl App {
 
     /// One invocation.
     pub async fn handle(&self, raw: &Value) -> Report {
+        self.handle_at(raw, chrono::Utc::now()).await
+    }
+
+    /// One invocation at a given time (tests move the clock past a window with it).
+    pub async fn handle_at(&self, raw: &Value, now: Timestamp) -> Report {
         // The hourly check may alert on many canaries: no step begins too near the end.
         let apply = Executor::new(&self.effects, &self.ledger, self.settings.common.dry_run)
             .until(keyguard_aws::lambda::deadline());
-        apply
-            .run(&self.settings.detector, self, raw, chrono::Utc::now())
-            .await
+        apply.run(&self.settings.detector, self, raw, now).await
     }
 
     /// The plan for one event, nothing applied: what `keyguard plan` shows.

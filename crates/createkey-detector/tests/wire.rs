@@ -631,6 +631,23 @@ async fn a_canarys_calls_alert_once_per_window_and_only_a_call_that_worked_is_ha
         outcomes(&burst),
         pairs(&[("alert", "suppressed"), ("alert", "suppressed")])
     );
+    // After the window, the next call alerts again and counts the one kept quiet.
+    let before = w.posts().len();
+    let twenty = now + chrono::Duration::minutes(20);
+    let next = w
+        .app
+        .handle_at(&canary_call(&unique("ev"), &user, &key, twenty), twenty)
+        .await;
+    assert_eq!(
+        outcomes(&next),
+        pairs(&[("alert", "applied"), ("alert", "applied")])
+    );
+    for (path, body) in &w.posts()[before..] {
+        assert!(
+            body.to_string().contains("1 more in the window"),
+            "{path}: {body}"
+        );
+    }
     // A use the live alert reported is not news to the hourly check, though IAM
     // records it: it stays quiet while the window covers the last use.
     let sdk = keyguard_aws::load_config().await;

@@ -23,6 +23,8 @@ pub struct Row {
     pub held_until: Option<i64>,
     /// What the step's write replaced, kept before it was made.
     pub prior: Option<Prior>,
+    /// For a window: how many steps it kept quiet.
+    pub held_off: u32,
 }
 
 pub struct MemoryLedger {
@@ -114,6 +116,10 @@ impl Ledger for MemoryLedger {
                     || w.held_by.as_deref() == Some(key.as_str())
             }
         };
+        let held_off = rows
+            .get(&window.key)
+            .filter(|w| w.held_by.as_deref() != Some(key.as_str()))
+            .map_or(0, |w| w.held_off);
         if open {
             rows.insert(
                 window.key.clone(),
@@ -124,12 +130,20 @@ impl Ledger for MemoryLedger {
                     held_by: Some(key.clone()),
                     held_until: Some(window.until.timestamp()),
                     prior: None,
+                    held_off: 0,
                 },
             );
-            Ok(Claim::Won)
+            Ok(if held_off > 0 {
+                Claim::WonAfterHeld(held_off)
+            } else {
+                Claim::Won
+            })
         } else {
             if let Some(row) = rows.get_mut(key) {
                 row.status = "suppressed".into();
+            }
+            if let Some(w) = rows.get_mut(&window.key) {
+                w.held_off += 1;
             }
             Ok(Claim::Held)
         }
