@@ -79,10 +79,11 @@ impl Iam {
     /// Every canary (users under keyguard's path with its tag) and each one's keys with
     /// their last use.
     pub async fn canaries(&self) -> Result<Vec<CanaryKey>, EffectError> {
+        // Every user, not only those under the canary path: a user named like a canary
+        // anywhere is alerted on, so it is checked here too (by name, then its tag).
         let users = self
             .client
             .list_users()
-            .path_prefix(canary::PATH)
             .into_paginator()
             .items()
             .send()
@@ -91,14 +92,17 @@ impl Iam {
             .map_err(|e| effect_error(&e))?;
         let mut found = Vec::new();
         for u in users {
+            if !canary::named(u.user_name()) {
+                continue;
+            }
             let Ok(user) = UserName::parse(u.user_name()) else {
                 continue;
             };
-            // The tag, as everywhere a canary is left alone: the path alone is not enough.
             let tags = self.tags(&Principal::User(user.clone())).await?;
             if !tags.is_some_and(|t| canary::is_canary(user.as_str(), &t)) {
                 continue;
             }
+            let denied = self.canary_denied(&user).await?;
             for meta in self.access_keys(user.as_str()).await?.unwrap_or_default() {
                 let Some(key_id) = meta
                     .access_key_id()
@@ -131,6 +135,7 @@ impl Iam {
                     last_used: timestamp(last.and_then(|l| l.last_used_date())),
                     service: last.map(|l| l.service_name().to_owned()),
                     region: last.map(|l| l.region().to_owned()),
+                    denied,
                     key_id,
                 });
             }

@@ -199,8 +199,8 @@ impl DynamoLedger {
         })
     }
 
-    /// Until when the window under `key` holds, if anything ever held it (the hourly
-    /// canary check reads the live alerts' windows so).
+    /// Until when the window under `key` holds, if a step holds it or held it and did
+    /// not fail (the hourly canary check reads the live alerts' windows so).
     pub async fn held_until(
         &self,
         key: &str,
@@ -208,6 +208,10 @@ impl DynamoLedger {
         let Some(item) = self.item(key).await? else {
             return Ok(None);
         };
+        // A window freed by its step's failure reported nothing.
+        if matches!(item.get("status"), Some(AttributeValue::S(v)) if v == "failed") {
+            return Ok(None);
+        }
         Ok(match item.get("held_until") {
             Some(AttributeValue::N(n)) => n
                 .parse::<i64>()

@@ -110,6 +110,10 @@ pub struct CanaryKey {
     pub last_used: Option<Timestamp>,
     pub service: Option<String>,
     pub region: Option<String>,
+    /// Its deny of everything is in place ([`denies_everything`]): it can do nothing.
+    /// A used key of a canary without it is a live credential, and is handed off.
+    #[serde(default)]
+    pub denied: bool,
 }
 
 #[cfg(test)]

@@ -160,12 +160,19 @@ impl pipeline::Source<DetectorConfig> for App {
         let DetectorTarget::Canaries { .. } = target;
         let keys = self.effects.aws.iam.canaries().await?;
         let mut alerted_until = std::collections::BTreeMap::new();
+        // Reported means reported on every channel: the earliest window of them, and none
+        // if a channel's alert failed (its window freed) or never went.
         for key in keys.iter().filter(|k| k.last_used.is_some()) {
+            let mut earliest: Option<Timestamp> = None;
+            let mut everywhere = true;
             for item in canary_check::window_items(&self.settings.detector, key.key_id.as_str()) {
-                if let Some(until) = self.ledger.held_until(&item).await? {
-                    let latest = alerted_until.entry(key.key_id.to_string()).or_insert(until);
-                    *latest = (*latest).max(until);
+                match self.ledger.held_until(&item).await? {
+                    Some(until) => earliest = Some(earliest.map_or(until, |e| e.min(until))),
+                    None => everywhere = false,
                 }
+            }
+            if let (true, Some(until)) = (everywhere, earliest) {
+                alerted_until.insert(key.key_id.to_string(), until);
             }
         }
         Ok(CanaryFacts {

@@ -653,9 +653,20 @@ async fn a_canarys_calls_alert_once_per_window_and_only_a_call_that_worked_is_ha
     let sdk = keyguard_aws::load_config().await;
     let iam = aws_sdk_iam::Client::new(&sdk);
     keyguard_testkit::iam::use_key(&iam, &key, &secret).await;
+    let listed = keyguard_aws::Iam::new(&sdk).canaries().await.unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|k| k.key_id.as_str() == key && k.last_used.is_some() && k.denied),
+        "IAM records the use, and the canary can do nothing: {listed:?}"
+    );
     let before = w.posts().len();
     let checked = w.handle(&hourly(&unique("sched"))).await;
     assert_eq!(checked.status_code, 200, "{checked:?}");
+    assert!(
+        !serde_json::to_string(&checked).unwrap().contains(&key),
+        "no step about a use the live alert reported: {checked:?}"
+    );
     assert!(
         w.posts()[before..]
             .iter()

@@ -94,6 +94,9 @@ impl One<'_> {
     }
 }
 
+/// The detector's rule for a key made for a user named like a canary.
+const ISSUED_CANARY: &str = "createkey-detector/canary-key-issued";
+
 fn refusal(protected: &Protected, what: &str, how: &str) -> (String, &'static str) {
     match protected {
         Protected::Keyguard => (
@@ -137,11 +140,17 @@ fn decide_key(
             &format!("user {user} (key {key_id})"),
             "contain the key",
         );
-        // Someone holds a decoy: the surest sign of a leak there is.
-        let severity = if p == Protected::Canary {
-            Severity::Critical
-        } else {
-            Severity::High
+        // Someone holds a decoy: the surest sign of a leak there is. Except when the
+        // detector hands over a canary's key because it was just made (its signed
+        // hand-off names the rule): then the check that it can do nothing is the news.
+        let issued = one.source == ISSUED_CANARY;
+        let (severity, subject) = match p {
+            Protected::Canary if issued => (
+                Severity::Low,
+                "A new canary's key was checked: it can do nothing, and is left alone",
+            ),
+            Protected::Canary => (Severity::Critical, subject),
+            _ => (Severity::High, subject),
         };
         let notice = one.notice(severity, subject).user(Some(user));
         return one.notice_only(Decision::Refused { why }, notice);

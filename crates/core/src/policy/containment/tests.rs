@@ -960,6 +960,15 @@ fn a_canary_named_by_an_event_is_never_contained_while_it_can_do_nothing() {
     };
     assert_eq!(notice.severity, crate::notice::Severity::Critical);
     assert!(notice.subject.contains("canary"), "{}", notice.subject);
+    // The detector handing over a canary's key because it was just made: the check is
+    // the news, at low severity.
+    let issued = handoff(json!({"accessKeyId": KEY, "userName": "keyguard-canary-ci",
+                                "classifierSource": "createkey-detector/canary-key-issued"}));
+    let plan = plan_for(&issued, &canary);
+    let Action::Notify { notice } = only_action(&plan) else {
+        panic!("{plan:#?}")
+    };
+    assert_eq!(notice.severity, crate::notice::Severity::Low, "{notice:?}");
     // Its name and tag without the deny (or without the tag): it can act, so it is
     // contained like any other user.
     let lookalike = Facts {

@@ -4,11 +4,11 @@
 //! user creating a key for an IAM user is not counted: root can do anything anyway, and
 //! the published rule tests treat it as no alert. Nor are roles listed in
 //! `TRUSTED_KEY_CREATORS` (keyguard's own rotator creates keys for others by design).
-//! A key for a user named like a canary is `canary-key-issued` (medium) instead:
-//! `keyguard canary create` makes one, and containing it would end the tracking, but so
-//! might someone dressing a backdoor user as a decoy. It is alerted, and handed off only
-//! when `CONTAIN_MIN_SEVERITY` is medium or lower; deactivate-key then leaves a canary
-//! that can do nothing alone. Every call the key makes is `canary-key-used` anyway.
+//! A key for a user named like a canary is `canary-key-issued` (high) instead:
+//! `keyguard canary create` makes one, but so might someone dressing a backdoor user as
+//! a decoy. It is handed off like any backdoor, and deactivate-key decides: a canary
+//! that can do nothing (keyguard puts its deny before its key) is left alone with a
+//! low notice, anything else is contained.
 
 use super::{caller_role, caller_user, long_term, Alert};
 use crate::events::{ApiCall, CloudTrailRecord, IdentityType};
@@ -44,8 +44,8 @@ pub fn check(r: &CloudTrailRecord, trusted_creators: &NameSet) -> Option<Alert> 
     if crate::canary::named(target) {
         return Some(Alert {
             rule: "canary-key-issued",
-            severity: Severity::Medium,
-            why: "a key for a canary is routine when keyguard canary create made it; otherwise a backdoor dressed as a decoy",
+            severity: Severity::High,
+            why: "a key for a user named like a canary: routine when keyguard canary create made it (deactivate-key checks it can do nothing), otherwise a backdoor dressed as a decoy",
             summary: format!("{caller} created an access key for canary {target}"),
             contain,
         });

@@ -18,8 +18,8 @@
 use super::{canary_key_used, DetectorConfig, FUNCTION};
 use crate::canary::CanaryKey;
 use crate::notice::{Notice, Severity};
-use crate::plan::{Decision, Plan, Window};
-use crate::scope::AccountId;
+use crate::plan::{Action, Decision, Plan, Step, Window};
+use crate::scope::{AccountId, Scope};
 use crate::step_key;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -48,13 +48,14 @@ pub fn window_key(account: Option<&AccountId>, subject: &str) -> String {
     )
 }
 
-/// The ledger items holding a key's windows, one per channel an alert may go to.
+/// The ledger items holding a key's windows, one per channel its alerts go to (as
+/// [`DetectorConfig::alert_steps`] picks them).
 pub fn window_items(cfg: &DetectorConfig, key_id: &str) -> Vec<String> {
     let base = window_key(cfg.guard.me.account.as_ref(), key_id);
     cfg.webhooks
         .keys()
         .map(|c| c.name())
-        .chain(["notify"])
+        .chain(cfg.to_sns().then_some("notify"))
         .map(|channel| format!("{base}:{channel}"))
         .collect()
 }
@@ -97,12 +98,52 @@ pub fn decide(facts: &CanaryFacts, cfg: &DetectorConfig, event_ref: &str, now: T
         .fact("service", service)
         .fact("region", region)
         .fact("last_used", at.as_str());
+        let notice = if key.denied {
+            notice
+        } else {
+            notice.fact(
+                "deny",
+                "gone: the canary can act, so its key is handed to deactivate-key",
+            )
+        };
         let window = (cfg.canary_alert_minutes > 0).then(|| Window {
             key: window_key(account, key.key_id.as_str()),
             until: used + chrono::Duration::minutes(i64::from(cfg.canary_alert_minutes)),
         });
         // The last use stands in for the event: the same use is the same step on every run.
         let seen = format!("last-used:{}:{}", key.key_id, used.timestamp());
+        // A canary without its deny is a live credential that was used: handed off first,
+        // as every containable alert is, for deactivate-key to contain.
+        if let (false, Some(account)) = (key.denied, account) {
+            plan.steps.push(Step {
+                after: None,
+                idempotency_key: step_key::step(
+                    FUNCTION,
+                    "hand_off",
+                    Some(account),
+                    &step_key::Subject::other(canary_key_used::RULE).with_key(key.key_id.as_str()),
+                    &seen,
+                ),
+                reason: format!(
+                    "{}: canary {} can act (its deny is gone) and its key was used: contain {}",
+                    canary_key_used::RULE,
+                    key.user,
+                    key.key_id
+                ),
+                action: Action::HandOff {
+                    key_id: key.key_id.clone(),
+                    user: Some(key.user.clone()),
+                    account: account.clone(),
+                    classifier_source: format!("{FUNCTION}/{}", canary_key_used::RULE),
+                    event_id: seen.clone(),
+                },
+                scope: Some(Scope {
+                    account: account.clone(),
+                    region: None,
+                }),
+                window: None,
+            });
+        }
         plan.steps.extend(cfg.alert_steps(
             &notice,
             canary_key_used::RULE,

@@ -3,7 +3,8 @@
 //! canary may do nothing, so its calls mostly come back `AccessDenied`). Nobody
 //! legitimate holds a canary key: its first use means one of the places it was planted
 //! has leaked. A denied call is watched, not fought: nothing is contained. A call that
-//! succeeded although it needs a permission means the canary's deny is gone, and the
+//! got past authorization (it succeeded, or failed for another reason than a refusal)
+//! although it needs a permission means the canary's deny is gone, and the
 //! key is handed to deactivate-key, which contains it unless it finds the canary still
 //! harmless. One alert per canary per `CANARY_ALERT_MINUTES` (the ledger window), so a
 //! burst does not flood the channel.
@@ -87,12 +88,18 @@ pub fn check(r: &CloudTrailRecord, home: Option<&AccountId>) -> Option<Alert> {
     let proves_nothing = NEED_NO_PERMISSION
         .iter()
         .any(|(source, name)| r.event_source == *source && r.event_name == *name);
-    let acted = r.succeeded() && !proves_nothing;
+    // Any answer but a refusal came after IAM let the call through (a validation error,
+    // a dry run, a missing resource): the deny is gone as surely as on success.
+    let refused = r.error_code.as_deref().is_some_and(|code| {
+        let code = code.rsplit('.').next().unwrap_or(code);
+        code.starts_with("AccessDenied") || code.starts_with("Unauthorized") || code == "Forbidden"
+    });
+    let acted = !refused && !proves_nothing;
     Some(Alert {
         rule: RULE,
         severity: Severity::Critical,
         why: if acted {
-            "a canary key's call succeeded: its deny is gone, so the key is a live leaked credential"
+            "a canary key's call got past authorization: its deny is gone, so the key is a live leaked credential"
         } else {
             "nobody legitimate holds a canary key: one of the places it was planted has leaked"
         },

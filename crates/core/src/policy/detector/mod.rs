@@ -143,6 +143,11 @@ impl DetectorConfig {
         }
     }
 
+    /// Whether an alert also goes to SNS: a topic is set, or no webhook can take it.
+    pub(crate) fn to_sns(&self) -> bool {
+        self.sns || self.webhooks.is_empty() || !self.unconfigured.is_empty()
+    }
+
     fn alert_steps(
         &self,
         notice: &Notice,
@@ -186,20 +191,19 @@ impl DetectorConfig {
                 until: w.until,
             }),
         });
-        let sns =
-            (self.sns || self.webhooks.is_empty() || !self.unconfigured.is_empty()).then(|| Step {
-                after: None,
-                scope: None,
-                idempotency_key: key("notify"),
-                action: Action::Notify {
-                    notice: notice.clone(),
-                },
-                reason: why.to_owned(),
-                window: window.map(|w| Window {
-                    key: format!("{}:notify", w.key),
-                    until: w.until,
-                }),
-            });
+        let sns = self.to_sns().then(|| Step {
+            after: None,
+            scope: None,
+            idempotency_key: key("notify"),
+            action: Action::Notify {
+                notice: notice.clone(),
+            },
+            reason: why.to_owned(),
+            window: window.map(|w| Window {
+                key: format!("{}:notify", w.key),
+                until: w.until,
+            }),
+        });
         webhooks.chain(sns).collect()
     }
 }

@@ -1291,7 +1291,7 @@ fn any_call_a_canary_signs_is_one_critical_alert_per_window_and_nothing_is_conta
 }
 
 #[test]
-fn a_key_made_for_a_canary_is_alerted_below_the_containment_line() {
+fn a_key_made_for_a_canary_is_handed_off_for_deactivate_key_to_check() {
     let cfg = cfg_with(&[]);
     let admin = user("alice");
     assert_eq!(
@@ -1299,7 +1299,7 @@ fn a_key_made_for_a_canary_is_alerted_below_the_containment_line() {
             create_key(admin.clone(), Some("keyguard-canary-ci"), None),
             &cfg
         ),
-        [("canary-key-issued", Severity::Medium)]
+        [("canary-key-issued", Severity::High)]
     );
     let plan = decide(
         &on_bus(
@@ -1309,29 +1309,44 @@ fn a_key_made_for_a_canary_is_alerted_below_the_containment_line() {
         &cfg,
         "e",
     );
-    assert!(
-        plan.steps.iter().all(|s| s.action.name() != "hand_off"),
-        "{plan:#?}"
-    );
-    let eager = cfg_with(&[("CONTAIN_MIN_SEVERITY", "medium")]);
-    let plan = decide(
-        &on_bus(
-            "e",
-            create_key(admin.clone(), Some("keyguard-canary-ci"), None),
-        ),
-        &eager,
-        "e",
-    );
-    assert!(
-        plan.steps.iter().any(|s| s.action.name() == "hand_off"),
-        "deactivate-key decides whether it is a harmless canary: {plan:#?}"
-    );
+    let Action::HandOff {
+        key_id,
+        classifier_source,
+        ..
+    } = &plan.steps[0].action
+    else {
+        panic!("{plan:#?}")
+    };
+    assert_eq!(key_id.as_str(), NEW_KEY);
+    assert_eq!(classifier_source, "createkey-detector/canary-key-issued");
     for other in ["Keyguard-Canary-CI", "keyguard-canaryci"] {
         assert_eq!(
             rules(create_key(admin.clone(), Some(other), None), &cfg),
             [("backdoor-key", Severity::High)],
             "{other} is no canary"
         );
+    }
+}
+
+#[test]
+fn a_canary_calls_past_authorization_hand_off_and_refusals_do_not() {
+    let cfg = cfg_with(&[]);
+    let ci = canary("keyguard-canary-ci", "/keyguard/canary/");
+    let call = |code: Option<&str>| {
+        json!({"eventName": "DescribeInstances", "eventSource": "ec2.amazonaws.com", "eventID": "x",
+               "eventTime": "2026-12-04T10:00:00Z", "userIdentity": ci.clone(), "errorCode": code})
+    };
+    for (code, handed) in [
+        (None, true),
+        (Some("Client.DryRunOperation"), true),
+        (Some("InvalidParameterValue"), true),
+        (Some("AccessDenied"), false),
+        (Some("AccessDeniedException"), false),
+        (Some("Client.UnauthorizedOperation"), false),
+    ] {
+        let plan = decide(&on_bus("e", call(code)), &cfg, "e");
+        let got = plan.steps.iter().any(|s| s.action.name() == "hand_off");
+        assert_eq!(got, handed, "{code:?}: {plan:#?}");
     }
 }
 
@@ -1344,6 +1359,7 @@ fn canary_key(key: &str, used: Option<&str>) -> crate::canary::CanaryKey {
         last_used: used.and_then(crate::parse_time),
         service: used.map(|_| "s3".into()),
         region: used.map(|_| "eu-west-1".into()),
+        denied: true,
     }
 }
 
@@ -1435,4 +1451,17 @@ fn the_hourly_check_alerts_once_per_recorded_use_in_the_live_rules_window() {
     assert!(canary_check::decide(&facts(&[long_ago]), &cfg, "s", now)
         .steps
         .is_empty());
+
+    // A canary whose deny is gone, used: a live credential, handed off before the alert.
+    let live = crate::canary::CanaryKey {
+        denied: false,
+        ..used.clone()
+    };
+    let plan = canary_check::decide(&facts(&[live]), &cfg, "s", now);
+    let names: Vec<&str> = plan.steps.iter().map(|s| s.action.name()).collect();
+    assert_eq!(names, ["hand_off", "alert"], "{plan:#?}");
+    let Action::HandOff { key_id, .. } = &plan.steps[0].action else {
+        panic!()
+    };
+    assert_eq!(key_id.as_str(), "AKIACANARYKEY0000002");
 }
