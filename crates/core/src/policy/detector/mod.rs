@@ -11,6 +11,7 @@ mod admin_policy;
 mod backdoor_key;
 pub mod canary_check;
 pub mod canary_key_used;
+mod canary_tampered;
 mod console_backdoor;
 mod failed_key_creation;
 mod federation_token;
@@ -280,6 +281,7 @@ fn key_scope(
 pub fn evaluate(record: &CloudTrailRecord, cfg: &DetectorConfig) -> Vec<Alert> {
     [
         canary_key_used::check(record, cfg.guard.me.account.as_ref()),
+        canary_tampered::check(record),
         backdoor_key::check(record, &cfg.trusted_creators),
         console_backdoor::check(record),
         role_trust_backdoor::check(record),

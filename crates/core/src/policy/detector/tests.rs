@@ -1465,3 +1465,109 @@ fn the_hourly_check_alerts_once_per_recorded_use_in_the_live_rules_window() {
     };
     assert_eq!(key_id.as_str(), "AKIACANARYKEY0000002");
 }
+
+#[test]
+fn a_disguise_as_a_canary_or_out_of_one_is_alerted() {
+    let cfg = cfg_with(&[]);
+    let admin = json!({"type": "AssumedRole", "arn": format!("arn:aws:sts::{HOME}:assumed-role/ops/alice"), "accessKeyId": "ASIAROLESESSION00001"});
+    let call = |name: &str, params: Value| {
+        json!({"eventName": name, "eventSource": "iam.amazonaws.com", "eventID": "t",
+               "userIdentity": admin.clone(), "requestParameters": params})
+    };
+    let deny = crate::canary::DENY_DOCUMENT;
+    let allow = r#"{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+    let cases: Vec<(Value, Vec<(&str, Severity)>)> = vec![
+        (
+            call(
+                "UpdateUser",
+                json!({"userName": "ci-deployer", "newUserName": "keyguard-canary-x"}),
+            ),
+            vec![("canary-tampered", Severity::High)],
+        ),
+        (
+            call(
+                "UpdateUser",
+                json!({"userName": "keyguard-canary-x", "newUserName": "ci-deployer"}),
+            ),
+            vec![("canary-tampered", Severity::High)],
+        ),
+        (
+            call(
+                "UpdateUser",
+                json!({"userName": "keyguard-canary-x", "newPath": "/"}),
+            ),
+            vec![],
+        ),
+        (
+            call(
+                "UpdateUser",
+                json!({"userName": "bob", "newUserName": "robert"}),
+            ),
+            vec![],
+        ),
+        (
+            call(
+                "UntagUser",
+                json!({"userName": "keyguard-canary-x", "tagKeys": ["keyguard:canary"]}),
+            ),
+            vec![("canary-tampered", Severity::Medium)],
+        ),
+        (
+            call(
+                "UntagUser",
+                json!({"userName": "keyguard-canary-x", "tagKeys": ["team"]}),
+            ),
+            vec![],
+        ),
+        (
+            call(
+                "UntagUser",
+                json!({"userName": "bob", "tagKeys": ["keyguard:canary"]}),
+            ),
+            vec![],
+        ),
+        (
+            call(
+                "DeleteUserPolicy",
+                json!({"userName": "keyguard-canary-x", "policyName": "keyguard-canary-deny-all"}),
+            ),
+            vec![("canary-tampered", Severity::Medium)],
+        ),
+        (
+            call(
+                "DeleteUserPolicy",
+                json!({"userName": "keyguard-canary-x", "policyName": "other"}),
+            ),
+            vec![],
+        ),
+        (
+            call(
+                "PutUserPolicy",
+                json!({"userName": "keyguard-canary-x", "policyName": "keyguard-canary-deny-all", "policyDocument": deny}),
+            ),
+            vec![],
+        ),
+        (
+            call(
+                "PutUserPolicy",
+                json!({"userName": "keyguard-canary-x", "policyName": "keyguard-canary-deny-all", "policyDocument": allow}),
+            ),
+            vec![
+                ("canary-tampered", Severity::Medium),
+                ("inline-admin-policy", Severity::High),
+            ],
+        ),
+    ];
+    for (event, want) in cases {
+        assert_eq!(rules(event.clone(), &cfg), want, "{event}");
+    }
+    let mut failed = call(
+        "UpdateUser",
+        json!({"userName": "ci-deployer", "newUserName": "keyguard-canary-x"}),
+    );
+    failed["errorCode"] = json!("AccessDenied");
+    assert!(
+        rules(failed, &cfg).is_empty(),
+        "a refused write changed nothing"
+    );
+}
