@@ -247,16 +247,20 @@ def check(endpoint, world_file, results_file, dry_run):
         "forged-handoff": (403, []),
         "session-key": (act_code, [("revoke_sessions", applied)]),
         "root": (403, [("notify", applied)]),
-        "gd-finding": (act_code, [(a, applied) for a in TRANSLATOR_STEPS]),
+        # The key, its sessions, the runbook and the paperwork; then what the key did, read
+        # from CloudTrail once it is contained (the demo's history is empty).
+        "gd-finding": (act_code, [(a, applied) for a in TRANSLATOR_STEPS] + [("sweep_history", applied)]),
         # Dry run records nothing, so a redelivery is planned again; applied, it is a duplicate.
         # Applied, carol's key is Inactive by then and was last used before the cut-off: only
         # the rest is planned, and each is a duplicate.
-        "gd-redelivery": (act_code, [(a, "planned") for a in TRANSLATOR_STEPS] if dry
-                          else [(a, "duplicate") for a in TRANSLATOR_STEPS[2:]]),
+        "gd-redelivery": (act_code, [(a, "planned") for a in TRANSLATOR_STEPS + ("sweep_history",)] if dry
+                          else [(a, "duplicate") for a in TRANSLATOR_STEPS[2:] + ("sweep_history",)]),
         # The key is Inactive and was last used before the cut-off in force: nothing to
         # contain, and the rest is held by the window (dry run: all planned again).
-        "gd-second-finding": (act_code, [(a, "planned") for a in TRANSLATOR_STEPS] if dry
-                              else [(a, "suppressed") for a in TRANSLATOR_STEPS[2:]]),
+        # A new finding reads the key's history again, as deactivate-key does for a new
+        # event about a contained key.
+        "gd-second-finding": (act_code, [(a, "planned") for a in TRANSLATOR_STEPS + ("sweep_history",)] if dry
+                              else [(a, "suppressed") for a in TRANSLATOR_STEPS[2:]] + [("sweep_history", "applied")]),
         "gd-custom-source": (403, []),
         # Each person is told first; their key action waits for that email.
         "age-scan": (act_code, [("send_email", applied), ("deactivate_key", applied),
@@ -365,14 +369,15 @@ def check(endpoint, world_file, results_file, dry_run):
     if not dry:
         leaked = records.get("keyguard:deactivated:" + world["alice_leaked"], {})
         expect("contained_at" in leaked, f"alice's contained key has no containment record: {leaked}")
-    # The translator: 5 steps + 3 windows, and the second finding's 3 suppressed rows.
+    # The translator: 5 steps + 3 windows, and the second finding's 3 suppressed rows;
+    # each finding's sweep.
     # deactivate-key: leaked-key's key and sessions, bob's sessions, session-key, root,
     # missing-user's notice, and the key and sessions of each of the two hand-offs the
     # detector made (the forged hand-off writes nothing), and the sweep of each of those
     # four keys; the detector: 2 x 4, then the canary's three alerts, their three windows
     # and the burst's three suppressed rows.
     # keyguard undo: alice's policy, her key, and the notice.
-    want_rows = {} if dry else {"deactivate-key": 14, "guardduty-translator": 11, "secrets-rotator": 5,
+    want_rows = {} if dry else {"deactivate-key": 14, "guardduty-translator": 13, "secrets-rotator": 5,
                                 "age-rotation": 7, "createkey-detector": 17, "keyguard-undo": 3}
     expect(rows == want_rows, f"ledger rows per function {rows}, expected {want_rows}")
     for f in failures:

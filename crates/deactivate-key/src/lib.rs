@@ -100,28 +100,21 @@ impl App {
     pub async fn handle_at(&self, raw: &Value, now: Timestamp) -> Report {
         let apply = Executor::new(&self.effects, &self.ledger, self.settings.common.dry_run);
         let cfg = &self.settings.containment;
-        let mut plan = match pipeline::plan_raw(cfg, self, raw, now).await {
+        let plan = match pipeline::plan_raw(cfg, self, raw, now).await {
             Ok(plan) => plan,
             Err(e) => return Report::invalid(FUNCTION, self.settings.common.dry_run, e),
         };
-        let held = containment::trail::hold(&mut plan);
-        let event_ref = plan.event_id.clone().unwrap_or_default();
-        let report = apply.apply(cfg, plan, now).await;
-        let due = containment::trail::due(held, &report);
-        if due.is_empty() {
-            return report;
-        }
-        // The sweep: a history that cannot be read fails the run (500, retried; the
-        // containment steps are then duplicates, and the sweep's own row is not done).
-        match containment::trail::sweep(due, cfg, &self.trail, &self.effects.iam, &event_ref, now)
-            .await
-        {
-            Ok(swept) => {
-                let more = apply.apply(cfg, swept, now).await;
-                report.followed_by(more)
-            }
-            Err(e) => report.failed_also(format!("the sweep after containment: {e}")),
-        }
+        containment::trail::apply_and_sweep(
+            &apply,
+            cfg,
+            plan,
+            cfg,
+            &self.trail,
+            &self.effects.iam,
+            FUNCTION,
+            now,
+        )
+        .await
     }
 
     /// The plan for one event, nothing applied: what `keyguard plan` shows.

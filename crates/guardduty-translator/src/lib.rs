@@ -6,6 +6,7 @@
 //! → IAM's facts (deactivate-key's own reads) → decide → apply through the ledger (with
 //! its windows) → report. The decisions are in `keyguard_core::policy::translator`.
 
+use keyguard_aws::trail::Trail;
 use keyguard_aws::{AwsEffects, DynamoLedger, Incidents, Runbooks};
 use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::pipeline::{self, Executor, Source};
@@ -35,6 +36,7 @@ pub struct App {
     pub settings: Settings,
     pub ledger: DynamoLedger,
     pub effects: AwsEffects,
+    pub trail: Trail,
 }
 
 impl App {
@@ -47,6 +49,7 @@ impl App {
                 ..AwsEffects::configured(sdk, &settings.common)
             },
             ledger: DynamoLedger::configured(sdk, &settings.common),
+            trail: Trail::new(sdk),
             settings,
         }
     }
@@ -63,10 +66,26 @@ impl App {
         self.handle_at(raw, chrono::Utc::now()).await
     }
 
-    /// One invocation at a given time: the window is measured from `now`.
+    /// One invocation at a given time: the window is measured from `now`. The key it
+    /// contains is swept as deactivate-key sweeps one (`containment::trail`).
     pub async fn handle_at(&self, raw: &Value, now: Timestamp) -> Report {
         let apply = Executor::new(&self.effects, &self.ledger, self.settings.common.dry_run);
-        apply.run(&self.settings.translator, self, raw, now).await
+        let cfg = &self.settings.translator;
+        let plan = match pipeline::plan_raw(cfg, self, raw, now).await {
+            Ok(plan) => plan,
+            Err(e) => return Report::invalid(FUNCTION, self.settings.common.dry_run, e),
+        };
+        containment::trail::apply_and_sweep(
+            &apply,
+            cfg,
+            plan,
+            &cfg.containment,
+            &self.trail,
+            &self.effects.iam,
+            FUNCTION,
+            now,
+        )
+        .await
     }
 
     /// The plan for one event, nothing applied: what `keyguard plan` shows.

@@ -34,6 +34,9 @@ async fn world(env: &[(&str, &str)]) -> World {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     vars.insert("LEDGER_TABLE".into(), unique("ledger"));
+    // The sweep reads CloudTrail at two requests a second: only its own test turns it on.
+    vars.entry("LOOKBACK_HOURS".into())
+        .or_insert_with(|| "0".into());
     vars.entry("RESPONSE_PLAN_ARN".into())
         .or_insert_with(|| PLAN.into());
     let lookup = move |k: &str| vars.get(k).cloned();
@@ -612,5 +615,63 @@ async fn a_rotation_secrets_manager_refuses_is_reported_failed_and_told() {
     assert!(
         told[0].contains(&secret) && told[0].contains("InvalidRequestException"),
         "{told:#?}"
+    );
+}
+
+/// The key a finding names is contained, then what it did is read (LookupEvents through
+/// the stand-in): the key it made for another user is contained in the same run, under
+/// the translator's own name in the ledger.
+#[tokio::test]
+async fn the_findings_key_is_swept_and_the_key_it_made_for_another_user_contained() {
+    let w = world(&[("LOOKBACK_HOURS", "72")]).await;
+    let (user, leaked, _) = w.user_with_two_keys().await;
+    let victim = keyguard_testkit::iam::user(&w.iam, &[]).await;
+    let (made, _) = keyguard_testkit::iam::key(&w.iam, &victim).await;
+    let at = chrono::Utc::now() - chrono::Duration::minutes(5);
+    moto::shared().put_trail_events(
+        "us-east-1",
+        &[serde_json::json!({
+            "eventVersion": "1.08", "eventID": unique("trail"),
+            "eventTime": at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            "eventSource": "iam.amazonaws.com", "eventName": "CreateAccessKey",
+            "awsRegion": "us-east-1", "sourceIPAddress": "203.0.113.9",
+            "recipientAccountId": "123456789012",
+            "userIdentity": {"type": "IAMUser", "accountId": "123456789012", "accessKeyId": leaked,
+                             "userName": user, "arn": format!("arn:aws:iam::123456789012:user/{user}")},
+            "requestParameters": {"userName": victim},
+            "responseElements": {"accessKey": {"accessKeyId": made, "userName": victim}},
+        })],
+    );
+    let report =
+        serde_json::to_value(w.app.handle(&sample("iam-user.json", &leaked, &user)).await).unwrap();
+    assert_eq!(report["statusCode"], 200, "{report:#}");
+    assert_eq!(w.status(&user, &leaked).await, "Inactive");
+    assert_eq!(w.status(&victim, &made).await, "Inactive", "{report:#}");
+    let steps = report["steps"].as_array().unwrap();
+    let made_step = steps
+        .iter()
+        .find(|s| s["action"]["type"] == "deactivate_key" && s["action"]["key_id"] == made.as_str())
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(made_step["outcome"], "applied");
+    assert!(
+        made_step["idempotency_key"]
+            .as_str()
+            .unwrap()
+            .starts_with("guardduty-translator:"),
+        "{made_step}"
+    );
+    assert!(steps
+        .iter()
+        .any(|s| s["action"]["type"] == "sweep_history" && s["outcome"] == "applied"));
+    // Delivered again: every step a duplicate, nothing read twice into action.
+    let again =
+        serde_json::to_value(w.app.handle(&sample("iam-user.json", &leaked, &user)).await).unwrap();
+    assert!(
+        again["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["outcome"] != "applied"),
+        "{again:#}"
     );
 }

@@ -745,7 +745,7 @@ pub fn decide(target: &Target, cfg: &TranslatorConfig, facts: &Facts, now: Times
             {
                 b.push(revoke, why, false);
                 if let Some(step) = b.plan.steps.last_mut() {
-                    step.after = deactivated;
+                    step.after.clone_from(&deactivated);
                 }
                 containing += 1;
                 b.tell(
@@ -755,6 +755,26 @@ pub fn decide(target: &Target, cfg: &TranslatorConfig, facts: &Facts, now: Times
                         cfg.containment.revoke_policy_name
                     ),
                 );
+            }
+            // What the key did, read once it is contained (as deactivate-key does): the
+            // keys it created contained, the rest listed in a notice.
+            if cfg.containment.sweep.on() {
+                b.push(
+                    Action::SweepHistory {
+                        user: user.clone(),
+                        key_id: key_id.clone(),
+                        lookback_hours: cfg.containment.sweep.lookback_hours,
+                    },
+                    format!(
+                        "read what key {key_id} did in the last {} h (CloudTrail event history): contain the keys it created, list the rest",
+                        cfg.containment.sweep.lookback_hours
+                    ),
+                    false,
+                );
+                if let Some(step) = b.plan.steps.last_mut() {
+                    step.after.clone_from(&deactivated);
+                }
+                containing += 1;
             }
             let reason = if active.is_some() {
                 format!("key {key_id} of {user} is being deactivated by keyguard: the runbook confirms it Inactive, then rotates the user's managed secret")

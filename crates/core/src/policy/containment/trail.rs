@@ -664,3 +664,66 @@ async fn gather_once_rechecked<R: IamReader + Sync>(
 
 #[cfg(test)]
 mod tests;
+
+/// The sweep's plan under another function's name (guardduty-translator sweeps what the
+/// key it contained did): containment names its steps `deactivate-key:…`, and the
+/// ledger and audit must say who acted.
+pub fn as_function(mut plan: Plan, function: &str) -> Plan {
+    let ours = format!("{FUNCTION}:");
+    let theirs = format!("{function}:");
+    let rename = |key: &mut String| {
+        if let Some(rest) = key.strip_prefix(&ours) {
+            *key = format!("{theirs}{rest}");
+        }
+    };
+    plan.function = function.to_owned();
+    for step in &mut plan.steps {
+        rename(&mut step.idempotency_key);
+        if let Some(after) = &mut step.after {
+            rename(after);
+        }
+        if let Some(window) = &mut step.window {
+            rename(&mut window.key);
+        }
+    }
+    plan
+}
+
+/// A containment plan applied, then what its contained keys did swept and the sweep's
+/// plan applied, under `function`'s name: the flow deactivate-key and
+/// guardduty-translator share. A history that cannot be read fails the run (500,
+/// retried: the containment steps are then duplicates, and the sweep's own row is not
+/// done).
+#[allow(clippy::too_many_arguments)] // the flow's parts, each from its own owner
+pub async fn apply_and_sweep<E, L, P, T, R>(
+    apply: &crate::pipeline::Executor<'_, E, L>,
+    policy: &P,
+    mut plan: Plan,
+    cfg: &ContainmentConfig,
+    trail: &T,
+    iam: &R,
+    function: &str,
+    now: crate::time::Timestamp,
+) -> Report
+where
+    E: crate::effects::Effects + Sync,
+    L: crate::effects::Ledger + Sync,
+    P: crate::pipeline::Policy,
+    T: TrailReader + Sync,
+    R: IamReader + Sync,
+{
+    let held = hold(&mut plan);
+    let event_ref = plan.event_id.clone().unwrap_or_default();
+    let report = apply.apply(policy, plan, now).await;
+    let due = due(held, &report);
+    if due.is_empty() {
+        return report;
+    }
+    match sweep(due, cfg, trail, iam, &event_ref, now).await {
+        Ok(swept) => {
+            let more = apply.apply(policy, as_function(swept, function), now).await;
+            report.followed_by(more)
+        }
+        Err(e) => report.failed_also(format!("the sweep after containment: {e}")),
+    }
+}

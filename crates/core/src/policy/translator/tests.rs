@@ -17,7 +17,8 @@ fn env(pairs: &[(&str, &str)]) -> impl Env {
 }
 
 fn cfg_with(extra: &[(&str, &str)]) -> TranslatorConfig {
-    let mut pairs = vec![("RESPONSE_PLAN_ARN", PLAN_ARN)];
+    // The sweep is off unless a test turns it on: most tables are about the rest.
+    let mut pairs = vec![("RESPONSE_PLAN_ARN", PLAN_ARN), ("LOOKBACK_HOURS", "0")];
     pairs.extend_from_slice(extra);
     TranslatorConfig::from_env(
         &env(&pairs),
@@ -773,4 +774,47 @@ fn each_finding_family_gets_its_documented_response() {
     low["type"] = json!("Discovery:IAMUser/AnomalousBehavior");
     low["severity"] = json!(5.0);
     assert!(target(&event("aws.guardduty", low), &cfg_with(&[]), "ev-1").is_err());
+}
+
+#[test]
+fn the_key_a_finding_names_is_swept_once_contained() {
+    let swept = cfg_with(&[("LOOKBACK_HOURS", "72")]);
+    let p = plan_with(
+        &swept,
+        &event("aws.guardduty", user_finding()),
+        &facts(Some(KeyStatus::Active)),
+    );
+    assert_eq!(
+        names(&p),
+        [
+            "deactivate_key",
+            "revoke_sessions",
+            "sweep_history",
+            "start_runbook",
+            "open_incident",
+            "notify"
+        ]
+    );
+    let sweep = &p.steps[2];
+    assert_eq!(
+        sweep.after.as_deref(),
+        Some(p.steps[0].idempotency_key.as_str()),
+        "read once the key is contained"
+    );
+    assert!(sweep
+        .idempotency_key
+        .starts_with("guardduty-translator:sweep_history:"));
+    // Already Inactive: swept all the same (a retry after a failed read must read again).
+    let p = plan_with(
+        &swept,
+        &event("aws.guardduty", user_finding()),
+        &facts(Some(KeyStatus::Inactive)),
+    );
+    assert!(names(&p).contains(&"sweep_history"), "{p:#?}");
+    // Off, as the other tables run: no sweep.
+    let p = plan(
+        &event("aws.guardduty", user_finding()),
+        &facts(Some(KeyStatus::Active)),
+    );
+    assert!(!names(&p).contains(&"sweep_history"));
 }

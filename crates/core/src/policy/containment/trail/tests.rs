@@ -464,3 +464,37 @@ fn the_sweep_settings_are_checked() {
             .on()
     );
 }
+
+#[test]
+fn a_sweep_under_another_function_names_every_step_and_link_after_it() {
+    let mut plan = Plan::for_event(FUNCTION, Decision::Act, "ev");
+    plan.steps.push(Step {
+        after: Some(format!("{FUNCTION}:deactivate_key:1:k:ev")),
+        idempotency_key: format!("{FUNCTION}:revoke_sessions:1:k:ev"),
+        action: Action::Notify {
+            notice: Notice::new(Severity::Low, "x"),
+        },
+        reason: String::new(),
+        scope: None,
+        window: None,
+    });
+    plan.steps.push(Step {
+        after: None,
+        idempotency_key: "guardduty-translator:sweep_history:1:k:ev".into(),
+        ..plan.steps[0].clone()
+    });
+    let renamed = as_function(plan, "guardduty-translator");
+    assert_eq!(renamed.function, "guardduty-translator");
+    assert_eq!(
+        renamed.steps[0].idempotency_key,
+        "guardduty-translator:revoke_sessions:1:k:ev"
+    );
+    assert_eq!(
+        renamed.steps[0].after.as_deref(),
+        Some("guardduty-translator:deactivate_key:1:k:ev")
+    );
+    assert_eq!(
+        renamed.steps[1].idempotency_key, "guardduty-translator:sweep_history:1:k:ev",
+        "a step already the function's is left as it is"
+    );
+}
