@@ -201,12 +201,7 @@ pub async fn store(
     user: &UserName,
     key: &NewKey,
 ) -> Result<(), EffectError> {
-    let value = serde_json::json!({
-        "UserName": user.as_str(),
-        "AccessKeyId": key.key_id,
-        "SecretAccessKey": key.secret,
-    })
-    .to_string();
+    let value = key.secret_value(user);
     aws_sdk_secretsmanager::Client::new(sdk)
         .create_secret()
         .name(id)

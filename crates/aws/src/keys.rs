@@ -20,6 +20,19 @@ pub struct NewKey {
     pub secret: String,
 }
 
+impl NewKey {
+    /// The secret value keyguard stores for a user's key, as secrets-rotator reads it:
+    /// `{"UserName", "AccessKeyId", "SecretAccessKey"}`. Only for Secrets Manager.
+    pub fn secret_value(&self, user: &UserName) -> String {
+        serde_json::json!({
+            "UserName": user.as_str(),
+            "AccessKeyId": self.key_id,
+            "SecretAccessKey": self.secret,
+        })
+        .to_string()
+    }
+}
+
 impl std::fmt::Debug for NewKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "NewKey({}, secret redacted)", self.key_id)

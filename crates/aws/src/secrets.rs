@@ -171,12 +171,7 @@ impl Secrets {
         user: &UserName,
         key: &NewKey,
     ) -> Result<(), EffectError> {
-        let value = serde_json::json!({
-            "UserName": user.as_str(),
-            "AccessKeyId": key.key_id,
-            "SecretAccessKey": key.secret,
-        })
-        .to_string();
+        let value = key.secret_value(user);
         self.client
             .put_secret_value()
             .secret_id(id)

@@ -149,18 +149,19 @@ fn plan_for_guardduty_translator_shows_runbook_incident_and_window() {
         [
             "deactivate_key",
             "revoke_sessions",
+            "sweep_history",
             "start_runbook",
             "open_incident",
             "notify"
         ]
     );
-    assert_eq!(plan["steps"][2]["window"]["until"], "2026-11-23T10:30:00Z");
+    assert_eq!(plan["steps"][3]["window"]["until"], "2026-11-23T10:30:00Z");
     assert_eq!(
         plan["steps"][1]["action"]["issued_before"],
         "2026-11-23T10:15:00Z"
     );
     // Without RESPONSE_PLAN_ARN in the facts, the placeholder shows where it goes.
-    assert!(plan["steps"][3]["action"]["incident"]["response_plan_arn"]
+    assert!(plan["steps"][4]["action"]["incident"]["response_plan_arn"]
         .as_str()
         .unwrap()
         .ends_with("response-plan/unset"));
