@@ -15,7 +15,7 @@ pub enum Found {
     Nothing,
     /// A user of that name that is not a canary (no tag): never keyguard's to touch.
     NotACanary,
-    /// A canary, with its keys and whether its deny policy is in place.
+    /// A canary, with its keys and whether its deny is in place and denies everything.
     Canary {
         keys: Vec<AccessKeyId>,
         denied: bool,
@@ -42,10 +42,8 @@ impl Iam {
             .iter()
             .filter_map(|k| k.access_key_id().and_then(|id| AccessKeyId::parse(id).ok()))
             .collect();
-        let denied = self
-            .inline_policy(&Principal::User(user.clone()), canary::DENY_POLICY_NAME)
-            .await?
-            .is_some();
+        // In place and still denying everything: a deny rewritten into an allow is no deny.
+        let denied = self.canary_denied(user).await?;
         Ok(Found::Canary { keys, denied })
     }
 
@@ -149,19 +147,24 @@ impl Iam {
         &self,
         user: &UserName,
         keys: &[AccessKeyId],
-        denied: bool,
     ) -> Result<(), EffectError> {
         for key in keys {
             self.delete_key(user, key).await?;
         }
-        if denied {
-            self.client
-                .delete_user_policy()
-                .user_name(user.as_str())
-                .policy_name(canary::DENY_POLICY_NAME)
-                .send()
-                .await
-                .map_err(|e| effect_error(&e))?;
+        // The policy of that name, whatever it says now (an allow in its place too);
+        // none at all is fine.
+        if let Err(e) = self
+            .client
+            .delete_user_policy()
+            .user_name(user.as_str())
+            .policy_name(canary::DENY_POLICY_NAME)
+            .send()
+            .await
+        {
+            let e = effect_error(&e);
+            if e.kind != ErrorKind::NotFound {
+                return Err(e);
+            }
         }
         self.client
             .delete_user()

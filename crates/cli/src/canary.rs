@@ -236,8 +236,8 @@ pub fn delete(name: &str) -> Result<bool, InputError> {
                 canary::TAG.0,
                 canary::TAG.1
             ))),
-            Found::Canary { keys, denied } => {
-                iam.delete_canary(&user, &keys, denied)
+            Found::Canary { keys, .. } => {
+                iam.delete_canary(&user, &keys)
                     .await
                     .map_err(|e| failed(&format!("deleting canary {name}"), e))?;
                 emit(&json!({"canary": name, "user": user, "deleted": true, "keys": keys}));

@@ -152,6 +152,19 @@ fn a_canary_is_made_once_its_secret_goes_only_to_its_file_and_delete_removes_it(
     assert!(listed(&after)["last_used"].is_string(), "{:?}", after.lines);
     assert!(!after.stdout.contains(&secret));
 
+    // Its deny rewritten into an allow: no longer complete, and still deleted whole.
+    rt.block_on(
+        iam.put_user_policy()
+            .user_name(&user)
+            .policy_name("keyguard-canary-deny-all")
+            .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#)
+            .send(),
+    )
+    .unwrap();
+    let loosened = keyguard(&["canary", "create", &name, "--out", other.to_str().unwrap()]);
+    assert_eq!(loosened.lines[0]["denied"], false, "{:?}", loosened.lines);
+    assert_eq!(loosened.code, 1, "an incomplete canary is not a success");
+    assert!(!other.exists());
     let gone = keyguard(&["canary", "delete", &name]);
     assert_eq!(gone.code, 0, "{}", gone.stderr);
     assert_eq!(gone.lines[0]["deleted"], true);
