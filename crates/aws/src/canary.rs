@@ -74,8 +74,8 @@ impl Iam {
         self.create_key(user).await
     }
 
-    /// Every canary (users under keyguard's path with its tag) and each one's keys with
-    /// their last use.
+    /// Every canary (a user with a canary's name, on any path, and its tag), whether it
+    /// can still do nothing, and each of its keys with their last use.
     pub async fn canaries(&self) -> Result<Vec<CanaryKey>, EffectError> {
         // Every user, not only those under the canary path: a user named like a canary
         // anywhere is alerted on, so it is checked here too (by name, then its tag).

@@ -284,14 +284,8 @@ async fn run_step<E: Effects + Sync, L: Ledger + Sync>(
             }
         }
     };
-    let counted;
-    let action = match step.action.with_held_off(held_off) {
-        Some(told) => {
-            counted = told;
-            &counted
-        }
-        None => &step.action,
-    };
+    let counted = step.action.with_held_off(held_off);
+    let action = counted.as_ref().unwrap_or(&step.action);
     let outcome = match snapshot(step, effects, ledger, &entry, ledger_down.is_some()).await {
         Err(outcome) => outcome,
         Ok(prior) => applied(effects.perform(action, prior.as_ref()).await, &ledger_down),
