@@ -36,9 +36,13 @@ EXPECTED = {
         "createkey-detector/inline-admin-policy.json",
         "createkey-detector/logging-disabled.json",
         "createkey-detector/gpu-instances.json",
+        "createkey-detector/exemption-tagged.json",
         # deactivate-key's CloudTrail sample is a RunInstances by a long-term key, which the
         # detector should see too.
         "deactivate-key/cloudtrail-iam-user.json",
+        # ...and its root sample is a CreateUser, which the detector reads for the
+        # exemption tag (exemption-tagged); this one carries none, so no rule fires.
+        "deactivate-key/root.json",
     },
     "guardduty-translator": {
         "guardduty-translator/assumed-role.json",

@@ -131,6 +131,32 @@ impl Guard {
         tag_value(tags, &self.exempt_tag.0).is_some_and(|v| same_name(v, &self.exempt_tag.1))
     }
 
+    /// Whether a CloudTrail request (`TagUser`, `TagRole`, `CreateUser`, `CreateRole`)
+    /// sets the exemption tag: its `tags` list holds it. The tag is written by whoever
+    /// may tag the principal, a leaked key on its own user included, so who set it is
+    /// what tells an exemption from an escape.
+    pub fn sets_exemption(&self, request: Option<&serde_json::Value>) -> bool {
+        let field = |tag: &serde_json::Value, names: [&str; 2]| {
+            names
+                .iter()
+                .find_map(|n| tag.get(*n).and_then(serde_json::Value::as_str))
+                .map(str::to_owned)
+        };
+        request
+            .and_then(|r| r.get("tags"))
+            .and_then(serde_json::Value::as_array)
+            .is_some_and(|tags| {
+                tags.iter().any(|t| {
+                    let (Some(k), Some(v)) =
+                        (field(t, ["key", "Key"]), field(t, ["value", "Value"]))
+                    else {
+                        return false;
+                    };
+                    self.tagged_exempt(&[(k, v)].into())
+                })
+            })
+    }
+
     /// Whether the user is keyguard's own (the user it runs as).
     pub fn is_me_user(&self, user: &str) -> bool {
         self.me.user.as_deref().is_some_and(|u| same_name(u, user))

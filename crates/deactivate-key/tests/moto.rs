@@ -427,6 +427,31 @@ async fn exempt_users_are_never_touched_and_the_notice_reaches_sns() {
 }
 
 #[tokio::test]
+async fn a_key_that_tagged_its_own_user_exempt_is_contained_from_the_detectors_hand_off() {
+    let w = world(&[]).await;
+    let (user, named, other) = w.user_with_two_keys(&[("keyguard:exempt", "true")]).await;
+    let escape = json!({"accessKeyId": named, "userName": user, "eventId": unique("ev"),
+                        "classifierSource": "createkey-detector/exemption-tagged"});
+    let report = w.run(&escape).await;
+    assert_contained(&report, "applied");
+    let statuses = w.statuses(&user).await;
+    assert_eq!(
+        (statuses[&named].as_str(), statuses[&other].as_str()),
+        ("Inactive", "Active"),
+        "the key that tagged itself, and only it"
+    );
+    // Any other hand-off about the same tagged user still finds it exempt.
+    let report = w
+        .run(
+            &json!({"accessKeyId": other, "userName": user, "eventId": unique("ev"),
+                     "classifierSource": "createkey-detector/threat-ip"}),
+        )
+        .await;
+    assert_eq!(report["statusCode"], 403, "{report:#}");
+    assert_eq!(w.statuses(&user).await[&other], "Active");
+}
+
+#[tokio::test]
 async fn bad_input_is_a_400_with_no_action() {
     let w = world(&[]).await;
     for event in [

@@ -25,6 +25,7 @@ pub use crate::guard::SelfIdentity;
 pub use decide::decide;
 pub(crate) use decide::user_sessions;
 pub use gather::{gather, gather_all, Recheck};
+pub use target::SELF_EXEMPTION;
 pub use target::{finding_subject, role_from_arn, target, Early};
 
 use crate::config::{self, ConfigError, Env};
@@ -146,6 +147,12 @@ pub struct Credential {
     /// Why this credential is not keyguard's to act on (another account, or an event
     /// that names none), if it is not: it gets a notice, and nothing is read.
     pub foreign: Option<String>,
+    /// Why the exemption tag on the credential's user is not believed, when it is not:
+    /// the tag is written by whoever may tag the user, and here the leaked side wrote it
+    /// (the key tagged its own user: the detector's `exemption-tagged` hand-off; or a
+    /// contained key tagged the user it made a key for: the sweep's history). An
+    /// exemption by name (`EXEMPT_USERS`) still holds.
+    pub tag_not_believed: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,14 +250,18 @@ pub struct Facts {
 impl Facts {
     /// Why keyguard must leave this credential alone, if it must: keyguard's own and
     /// exempt principals (the guard), and a canary still harmless (these facts).
+    /// `believe_tag` false leaves the exemption tag out ([`Credential::tag_not_believed`]).
     pub fn protection(
         &self,
         guard: &crate::guard::Guard,
         principal: &Principal,
         key_id: Option<&str>,
+        believe_tag: bool,
     ) -> Option<crate::guard::Protected> {
+        let none = BTreeMap::new();
+        let tags = if believe_tag { &self.tags } else { &none };
         guard
-            .protection(principal, key_id, &self.tags)
+            .protection(principal, key_id, tags)
             .or_else(|| self.canary.then_some(crate::guard::Protected::Canary))
     }
 }

@@ -202,6 +202,7 @@ impl Target {
             subject: self.subject.clone(),
             scope: self.scope.clone(),
             foreign: self.foreign.clone(),
+            tag_not_believed: None,
         }
     }
 
@@ -689,7 +690,9 @@ pub fn decide(target: &Target, cfg: &TranslatorConfig, facts: &Facts, now: Times
                 });
             };
             let principal = Principal::User(user.clone());
-            match facts.protection(&cfg.containment.guard, &principal, Some(key_id.as_str())) {
+            // A finding says nothing about who set the tag: it is believed, as an
+            // exemption an administrator made.
+            match facts.protection(&cfg.containment.guard, &principal, Some(key_id.as_str()), true) {
                 Some(Protected::Keyguard) => {
                     return b.done(Decision::Refused {
                         why: format!("key {key_id} of {user} is keyguard's own credential: incident only, rotate it by hand"),

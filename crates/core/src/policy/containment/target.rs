@@ -325,6 +325,10 @@ fn handoff_subject(h: &crate::events::Handoff, event_ref: &str) -> Result<Subjec
     }
 }
 
+/// The detector's hand-off of a key that tagged its own user exempt. Only the detector
+/// can sign a hand-off, and it sends this one for that call alone.
+pub const SELF_EXEMPTION: &str = "createkey-detector/exemption-tagged";
+
 /// Reads which credentials the event names. `Err` is a finished plan: refused, ignored
 /// or invalid, with nothing to look up. `handoff` is what the adapter found when it
 /// checked a hand-off's MAC.
@@ -379,10 +383,17 @@ pub fn target(
             ));
         }
     };
+    let self_tagged = match trigger {
+        Trigger::Handoff(h) if h.classifier_source.as_deref() == Some(SELF_EXEMPTION) => Some(
+            "the key itself tagged its own user exempt (createkey-detector's exemption-tagged rule): a leaked key's escape, not an administrator's exemption".to_owned(),
+        ),
+        _ => None,
+    };
     let credentials = named
         .into_iter()
         .map(|(subject, scope)| Credential {
             foreign: cfg.guard.foreign(scope.as_ref()),
+            tag_not_believed: self_tagged.clone(),
             subject,
             scope,
         })

@@ -1055,3 +1055,68 @@ fn gather_reads_a_canarys_deny_and_only_a_harmless_one_is_protected() {
         assert_eq!(facts.canary, protected, "tagged {tagged}, denied {denied}");
     }
 }
+
+#[test]
+fn a_key_that_tagged_its_own_user_exempt_is_contained_and_any_other_tag_is_believed() {
+    let cfg = cfg_with(
+        &[("EXEMPT_USERS", "breakglass")],
+        SelfIdentity {
+            user: Some("keyguard-bot".into()),
+            ..me()
+        },
+    );
+    let tagged = |user: &str| {
+        let mut f = active(user);
+        f.tags.insert("KeyGuard:Exempt".into(), "True".into());
+        f
+    };
+    let escape = |user: &str| {
+        handoff(json!({"accessKeyId": KEY, "userName": user,
+                       "classifierSource": "createkey-detector/exemption-tagged", "eventId": "ct-1"}))
+    };
+    let plan = plan_with(&escape("ci"), &cfg, &tagged("ci"));
+    let Action::DeactivateKey { key_id, .. } = contained_action(&plan) else {
+        panic!("{plan:#?}")
+    };
+    assert_eq!(key_id.as_str(), KEY);
+    assert!(
+        plan.steps[0]
+            .reason
+            .contains("exemption tag is not believed: the key itself tagged its own user exempt"),
+        "{}",
+        plan.steps[0].reason
+    );
+    // A user without the tag: contained, the reason silent about a tag.
+    let plan = plan_with(&escape("ci"), &cfg, &active("ci"));
+    assert!(
+        !plan.steps[0].reason.contains("not believed"),
+        "{}",
+        plan.steps[0].reason
+    );
+    // An exemption by name, and keyguard's own user, still hold.
+    for user in ["BreakGlass", "keyguard-bot"] {
+        let plan = plan_with(&escape(user), &cfg, &tagged(user));
+        assert!(
+            matches!(plan.decision, Decision::Refused { .. }),
+            "{user}: {plan:#?}"
+        );
+    }
+    // The tag is believed from any other source: another rule's hand-off, or an event.
+    let other = handoff(json!({"accessKeyId": KEY, "userName": "ci",
+                               "classifierSource": "createkey-detector/backdoor-key"}));
+    for t in [other, cloudtrail(iam_user("ci", KEY), "aws.ec2")] {
+        let plan = plan_with(&t, &cfg, &tagged("ci"));
+        assert!(
+            matches!(plan.decision, Decision::Refused { .. }),
+            "{plan:#?}"
+        );
+    }
+    // Only an authenticated hand-off says so: one whose MAC did not verify is refused.
+    let rejected = target(
+        &escape("ci"),
+        &cfg,
+        "ev-1",
+        Some(&HandoffCheck::Rejected("bad mac".into())),
+    );
+    assert!(rejected.is_err());
+}

@@ -177,6 +177,9 @@ pub struct Activity {
     pub call: String,
     /// A key it created for a user: contained, or listed.
     pub created: Option<(UserName, AccessKeyId)>,
+    /// A user it tagged exempt from keyguard (`TagUser`, or `CreateUser` with the tag):
+    /// a key it made for that user is contained all the same.
+    pub exempted: Option<UserName>,
     pub what: String,
 }
 
@@ -200,10 +203,16 @@ fn text<'a>(params: Option<&'a serde_json::Value>, field: &str) -> &'a str {
 fn described(
     r: &CloudTrailRecord,
     caller: &str,
+    guard: &crate::guard::Guard,
 ) -> Option<(String, Option<(UserName, AccessKeyId)>)> {
     use crate::events::ApiCall;
     let p = r.request_parameters.as_ref();
     let user = |field: &str| named_or(p, field, caller);
+    let exempt = if r.event_source == "iam.amazonaws.com" && guard.sets_exemption(p) {
+        ", tagged exempt from keyguard"
+    } else {
+        ""
+    };
     let holder = || {
         p.map_or_else(
             || "a principal".into(),
@@ -226,7 +235,7 @@ fn described(
             );
             (what, parsed.zip(owner_name).map(|(k, u)| (u, k)))
         }
-        (ApiCall::CreateUser(_), _) => (format!("created user {}", user("userName")), None),
+        (ApiCall::CreateUser(_), _) => (format!("created user {}{exempt}", user("userName")), None),
         (ApiCall::CreateLoginProfile(_), _) => (
             format!("gave user {} a console password", user("userName")),
             None,
@@ -261,7 +270,18 @@ fn described(
             ("got a session token".to_owned(), None)
         }
         _ if r.event_source != "iam.amazonaws.com" => return None,
-        (_, "CreateRole") => (format!("created role {}", text(p, "roleName")), None),
+        (_, "CreateRole") => (
+            format!("created role {}{exempt}", text(p, "roleName")),
+            None,
+        ),
+        (_, "TagUser") if !exempt.is_empty() => (
+            format!("tagged user {} exempt from keyguard", user("userName")),
+            None,
+        ),
+        (_, "TagRole") if !exempt.is_empty() => (
+            format!("tagged role {} exempt from keyguard", text(p, "roleName")),
+            None,
+        ),
         (_, "UpdateAssumeRolePolicy") => (
             format!("changed the trust policy of role {}", text(p, "roleName")),
             None,
@@ -290,6 +310,7 @@ pub fn activity(
     key: &AccessKeyId,
     owner: Option<&UserName>,
     account: Option<&str>,
+    guard: &crate::guard::Guard,
 ) -> (Vec<Activity>, usize) {
     let caller = owner.map_or("(its own user)", UserName::as_str);
     let mut unreadable = 0;
@@ -308,12 +329,19 @@ pub fn activity(
         {
             continue;
         }
-        if let Some((what, created)) = described(&r, caller) {
+        if let Some((what, created)) = described(&r, caller, guard) {
+            let p = r.request_parameters.as_ref();
+            let exempted = (matches!(r.event_name.as_str(), "TagUser" | "CreateUser")
+                && r.event_source == "iam.amazonaws.com"
+                && guard.sets_exemption(p))
+            .then(|| UserName::parse(&named_or(p, "userName", caller)).ok())
+            .flatten();
             out.push(Activity {
                 at: r.event_time.clone().unwrap_or_else(|| "(no time)".into()),
                 event_id: r.event_id.clone().unwrap_or_else(|| "(no id)".into()),
                 call: r.event_name.clone(),
                 created,
+                exempted,
                 what,
             });
         }
@@ -336,10 +364,15 @@ pub struct KeyHistory {
 }
 
 impl KeyHistory {
-    pub fn new(key: Swept, lookback: Lookback) -> Self {
+    pub fn new(key: Swept, lookback: Lookback, guard: &crate::guard::Guard) -> Self {
         let account = key.scope.as_ref().map(|s| s.account.as_str());
-        let (activity, unreadable) =
-            activity(&lookback.events, &key.key_id, key.owner.as_ref(), account);
+        let (activity, unreadable) = activity(
+            &lookback.events,
+            &key.key_id,
+            key.owner.as_ref(),
+            account,
+            guard,
+        );
         Self {
             read: lookback.events.len(),
             key,
@@ -366,6 +399,21 @@ impl KeyHistory {
     }
 }
 
+/// Why a user's exemption tag is not believed: a contained key set it.
+fn exempted_by_a_contained_key(histories: &[KeyHistory], user: &UserName) -> Option<String> {
+    histories.iter().find_map(|h| {
+        let a = h.activity.iter().find(|a| {
+            a.exempted
+                .as_ref()
+                .is_some_and(|u| crate::guard::same_name(u.as_str(), user.as_str()))
+        })?;
+        Some(format!(
+            "contained key {} tagged user {user} exempt ({} at {}, CloudTrail event {})",
+            h.key.key_id, a.call, a.at, a.event_id
+        ))
+    })
+}
+
 /// The created keys to contain, as a target containment reads and decides as any other.
 pub fn created_target(
     histories: &[KeyHistory],
@@ -385,6 +433,7 @@ pub fn created_target(
                 },
                 scope: h.key.scope.clone(),
                 foreign: None,
+                tag_not_believed: exempted_by_a_contained_key(histories, user),
             });
         }
     }
@@ -628,7 +677,7 @@ pub async fn sweep<T: TrailReader + Sync, R: IamReader + Sync>(
                     ),
                 )
             })?;
-        histories.push(KeyHistory::new(key, lookback));
+        histories.push(KeyHistory::new(key, lookback, &cfg.guard));
         markers.push(marker);
     }
     let target = created_target(&histories, cfg, event_ref);

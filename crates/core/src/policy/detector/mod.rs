@@ -13,6 +13,7 @@ pub mod canary_check;
 pub mod canary_key_used;
 mod canary_tampered;
 mod console_backdoor;
+pub mod exemption_tagged;
 mod failed_key_creation;
 mod federation_token;
 mod inline_admin_policy;
@@ -282,6 +283,7 @@ pub fn evaluate(record: &CloudTrailRecord, cfg: &DetectorConfig) -> Vec<Alert> {
     [
         canary_key_used::check(record, cfg.guard.me.account.as_ref()),
         canary_tampered::check(record),
+        exemption_tagged::check(record, &cfg.guard),
         backdoor_key::check(record, &cfg.trusted_creators),
         console_backdoor::check(record),
         role_trust_backdoor::check(record),

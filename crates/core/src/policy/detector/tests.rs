@@ -1571,3 +1571,156 @@ fn a_disguise_as_a_canary_or_out_of_one_is_alerted() {
         "a refused write changed nothing"
     );
 }
+
+#[test]
+fn a_principal_tagged_exempt_is_alerted_and_a_key_exempting_its_own_user_is_handed_off() {
+    let cfg = cfg_with(&[("EXEMPT_TAG", "Break:Glass=yes")]);
+    let exempt = json!([{"key": "break:glass", "value": "YES"}]);
+    let admin = json!({"type": "AssumedRole", "arn": format!("arn:aws:sts::{HOME}:assumed-role/ops/alice"),
+                       "accessKeyId": "ASIAROLESESSION00001", "accountId": HOME});
+    let call = |caller: &Value, name: &str, params: Value| {
+        json!({"eventName": name, "eventSource": "iam.amazonaws.com", "eventID": "t",
+               "recipientAccountId": HOME, "userIdentity": caller.clone(), "requestParameters": params})
+    };
+    let critical = vec![("exemption-tagged", Severity::Critical)];
+    let high = vec![("exemption-tagged", Severity::High)];
+    let cases: Vec<(Value, Vec<(&str, Severity)>)> = vec![
+        // The escape: a user's key tags its own user, its name in another case.
+        (
+            call(
+                &user("ci-deployer"),
+                "TagUser",
+                json!({"userName": "CI-Deployer", "tags": exempt}),
+            ),
+            critical.clone(),
+        ),
+        // A role's session tags its own role.
+        (
+            call(
+                &admin,
+                "TagRole",
+                json!({"roleName": "ops", "tags": exempt}),
+            ),
+            critical,
+        ),
+        // An administrator exempts someone else, or creates a principal already exempt.
+        (
+            call(
+                &admin,
+                "TagUser",
+                json!({"userName": "ci-deployer", "tags": exempt}),
+            ),
+            high.clone(),
+        ),
+        (
+            call(
+                &user("ci-deployer"),
+                "TagUser",
+                json!({"userName": "ci-deployer2", "tags": exempt}),
+            ),
+            high.clone(),
+        ),
+        (
+            call(
+                &admin,
+                "CreateUser",
+                json!({"userName": "svc", "tags": [{"Key": "Break:Glass", "Value": "yes"}]}),
+            ),
+            high.clone(),
+        ),
+        (
+            call(
+                &admin,
+                "CreateRole",
+                json!({"roleName": "svc", "tags": exempt, "assumeRolePolicyDocument": "{}"}),
+            ),
+            high,
+        ),
+        // Not the exemption: another value, another key, the default tag under a custom one.
+        (
+            call(
+                &user("ci-deployer"),
+                "TagUser",
+                json!({"userName": "ci-deployer", "tags": [{"key": "break:glass", "value": "no"}]}),
+            ),
+            vec![],
+        ),
+        (
+            call(
+                &user("ci-deployer"),
+                "TagUser",
+                json!({"userName": "ci-deployer", "tags": [{"key": "keyguard:exempt", "value": "true"}]}),
+            ),
+            vec![],
+        ),
+        (
+            call(&admin, "CreateUser", json!({"userName": "svc"})),
+            vec![],
+        ),
+        // A service principal's record names no caller: someone else's tagging, high.
+        (
+            call(
+                &json!({"type": "AWSService", "invokedBy": "cloudformation.amazonaws.com"}),
+                "TagUser",
+                json!({"userName": "svc", "tags": exempt}),
+            ),
+            vec![("exemption-tagged", Severity::High)],
+        ),
+    ];
+    for (event, want) in cases {
+        assert_eq!(rules(event.clone(), &cfg), want, "{event}");
+    }
+    let mut refused = call(
+        &user("ci-deployer"),
+        "TagUser",
+        json!({"userName": "ci-deployer", "tags": exempt}),
+    );
+    refused["errorCode"] = json!("AccessDenied");
+    assert!(rules(refused, &cfg).is_empty(), "a refused tag set nothing");
+
+    // Only the escape is handed off, as the classifier deactivate-key looks for.
+    let trigger = |v: Value| {
+        parse(
+            json!({"version": "0", "id": "ev-7", "detail-type": "AWS API Call via CloudTrail",
+                   "source": "aws.iam", "detail": v})
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap()
+    };
+    let own = call(
+        &user("ci-deployer"),
+        "TagUser",
+        json!({"userName": "ci-deployer", "tags": exempt}),
+    );
+    let plan = decide(&trigger(own), &cfg, "ev-7");
+    let Some(Action::HandOff {
+        key_id,
+        user: named,
+        classifier_source,
+        ..
+    }) = plan.steps.first().map(|s| &s.action)
+    else {
+        panic!("{plan:#?}")
+    };
+    assert_eq!(key_id.as_str(), CALLER_KEY);
+    assert_eq!(named.as_ref().map(|u| u.as_str()), Some("ci-deployer"));
+    assert_eq!(
+        classifier_source,
+        crate::policy::containment::SELF_EXEMPTION,
+        "the hand-off deactivate-key does not believe the tag for"
+    );
+    let other = call(
+        &admin,
+        "TagUser",
+        json!({"userName": "ci-deployer", "tags": exempt}),
+    );
+    let plan = decide(&trigger(other), &cfg, "ev-7");
+    assert!(
+        !plan
+            .steps
+            .iter()
+            .any(|s| matches!(s.action, Action::HandOff { .. })),
+        "{plan:#?}"
+    );
+}

@@ -65,6 +65,7 @@ fn history(events: Vec<Value>) -> KeyHistory {
             regions: vec!["us-east-1".into()],
             ..Lookback::default()
         },
+        &cfg(&[]).guard,
     )
 }
 
@@ -199,6 +200,7 @@ fn a_sweep_is_held_out_of_the_plan_and_due_only_once_its_keys_step_went_through(
             },
             scope: swept().scope,
             foreign: None,
+            tag_not_believed: None,
         }],
         classifier_source: None,
         event_ref: "ev-1".into(),
@@ -389,6 +391,82 @@ fn exempt_deleted_already_inactive_and_report_only_keys_are_not_deactivated() {
             listing_of(&plan)[0].ends_with(said),
             "{said}: {:?}",
             listing_of(&plan)
+        );
+    }
+}
+
+#[test]
+fn a_user_the_contained_key_tagged_exempt_has_its_new_key_contained_all_the_same() {
+    let cfg = cfg(&[]);
+    let exempt = json!([{"key": "KeyGuard:Exempt", "value": "TRUE"}]);
+    let tagged = facts(Some(KeyStatus::Active), &[("keyguard:exempt", "true")]);
+    for how in ["TagUser", "CreateUser"] {
+        let h = [history(vec![
+            record(
+                LEAKED,
+                how,
+                json!({"userName": "bob", "tags": exempt}),
+                json!(null),
+                "2026-12-01T09:00:00Z",
+            ),
+            created(LEAKED, MADE, Some("bob"), "2026-12-01T10:00:00Z"),
+        ])];
+        assert_eq!(h[0].activity[0].exempted, Some(user("bob")), "{how}");
+        let plan = planned(&cfg, &h, std::slice::from_ref(&tagged));
+        let first = &plan.steps[0];
+        assert!(
+            matches!(&first.action, Action::DeactivateKey { key_id, .. } if key_id == &key(MADE)),
+            "{how}: {plan:#?}"
+        );
+        assert!(
+            first.reason.contains(&format!(
+                "exemption tag is not believed: contained key {LEAKED} tagged user bob exempt ({how} at 2026-12-01T09:00:00Z"
+            )),
+            "{how}: {}",
+            first.reason
+        );
+        assert!(
+            listing_of(&plan)[0].contains("exempt from keyguard"),
+            "{how}: {:?}",
+            listing_of(&plan)
+        );
+    }
+    // Another user's tag, another tag, or the tag set by someone else is believed.
+    let other = [
+        record(
+            LEAKED,
+            "TagUser",
+            json!({"userName": "carol", "tags": exempt}),
+            json!(null),
+            "2026-12-01T09:00:00Z",
+        ),
+        record(
+            LEAKED,
+            "TagUser",
+            json!({"userName": "bob", "tags": [{"key": "keyguard:exempt", "value": "false"}]}),
+            json!(null),
+            "2026-12-01T09:00:00Z",
+        ),
+        record(
+            MADE,
+            "TagUser",
+            json!({"userName": "bob", "tags": exempt}),
+            json!(null),
+            "2026-12-01T09:00:00Z",
+        ),
+    ];
+    for tag in other {
+        let h = [history(vec![
+            tag.clone(),
+            created(LEAKED, MADE, Some("bob"), "2026-12-01T10:00:00Z"),
+        ])];
+        let plan = planned(&cfg, &h, std::slice::from_ref(&tagged));
+        assert!(
+            !plan
+                .steps
+                .iter()
+                .any(|s| matches!(s.action, Action::DeactivateKey { .. })),
+            "{tag}: {plan:#?}"
         );
     }
 }
