@@ -211,6 +211,8 @@ def permissions(service, action, region, account, p):
     if service == "ssm-incidents":
         if action == "StartIncident":
             return one("ssm-incidents:StartIncident", p.get("responsePlanArn", "*"))
+        if action == "CreateTimelineEvent":
+            return one("ssm-incidents:CreateTimelineEvent", p.get("incidentRecordArn", "*"))
         return None
     if service == "kms":
         if action in ("GenerateMac", "VerifyMac"):
@@ -237,6 +239,8 @@ def rest_action(service, method, path):
         return "SendEmail"
     if service == "ssm-incidents" and method == "POST" and path == "/startIncident":
         return "StartIncident"
+    if service == "ssm-incidents" and method == "POST" and path == "/createTimelineEvent":
+        return "CreateTimelineEvent"
     return None
 
 

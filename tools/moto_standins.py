@@ -24,6 +24,12 @@ Incident Manager (REST-JSON, signing name ssm-incidents):
                             no response plans to look up);
                             clientToken: same token and request give the same record.
   GetIncidentRecord, ListIncidentRecords.
+  CreateTimelineEvent       on an incident record that exists (else
+                            ResourceNotFoundException), eventType "Custom Event" or
+                            "Note", eventData 12,000, clientToken 128, at most 10
+                            eventReferences; the same token and request give the same
+                            event, another request ConflictException.
+  GetTimelineEvent, ListTimelineEvents.
 Secrets Manager RotateSecret (moto's own, corrected): AWS refuses it while AWSPENDING is
                             attached to a version other than AWSCURRENT (a rotation that
                             did not finish); moto 5.2.5 refuses the opposite case instead,
@@ -44,6 +50,8 @@ EXECUTION_TOKENS = {}  # client token (lower case) -> (request fingerprint, exec
 INCIDENTS = {}  # arn -> record
 INCIDENT_TOKENS = {}  # client token -> (request fingerprint, arn)
 REQUESTS = {}  # incident arn -> the StartIncident request, for tests to read back
+TIMELINE = {}  # incident arn -> [timeline event]
+TIMELINE_TOKENS = {}  # client token -> (request fingerprint, event id)
 SELF = {"endpoint": None}
 
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -66,6 +74,8 @@ def reset():
         INCIDENTS.clear()
         INCIDENT_TOKENS.clear()
         REQUESTS.clear()
+        TIMELINE.clear()
+        TIMELINE_TOKENS.clear()
 
 
 def snapshot():
@@ -74,7 +84,7 @@ def snapshot():
         return {
             "automation_executions": sorted(EXECUTIONS.values(), key=lambda r: r["ExecutionStartTime"]),
             "incidents": [
-                {"record": INCIDENTS[arn], "request": REQUESTS.get(arn)}
+                {"record": INCIDENTS[arn], "request": REQUESTS.get(arn), "timeline": list(TIMELINE.get(arn, []))}
                 for arn in sorted(INCIDENTS, key=lambda a: INCIDENTS[a]["creationTime"])
             ],
         }
@@ -355,6 +365,23 @@ def incidents(method, path, query, body, account, region):
             if record is None:
                 raise ServiceError(404, "ResourceNotFoundException", f"Incident record {arn} not found")
             return 200, {"incidentRecord": record}, None
+        if method == "POST" and path == "/createTimelineEvent":
+            return 200, _create_timeline_event(body), None
+        if method == "POST" and path == "/listTimelineEvents":
+            arn = body.get("incidentRecordArn")
+            with LOCK:
+                if arn not in INCIDENTS:
+                    raise ServiceError(404, "ResourceNotFoundException", f"Incident record {arn} not found")
+                events = [{k: v for k, v in e.items() if k != "eventData"} for e in TIMELINE.get(arn, [])]
+            return 200, {"eventSummaries": events}, None
+        if path == "/getTimelineEvent":
+            arn = (query.get("incidentRecordArn") or [None])[0]
+            event_id = (query.get("eventId") or [None])[0]
+            with LOCK:
+                found = [e for e in TIMELINE.get(arn, []) if e["eventId"] == event_id]
+            if not found:
+                raise ServiceError(404, "ResourceNotFoundException", f"Timeline event {event_id} not found")
+            return 200, {"event": found[0]}, None
         if method == "POST" and path == "/listIncidentRecords":
             with LOCK:
                 records = sorted(INCIDENTS.values(), key=lambda r: r["creationTime"])
@@ -432,6 +459,51 @@ def _start_incident(body, account):
         if token:
             INCIDENT_TOKENS[token] = (fingerprint, arn)
     return {"incidentRecordArn": arn}
+
+
+def _create_timeline_event(body):
+    arn = body.get("incidentRecordArn")
+    data = body.get("eventData")
+    kind = body.get("eventType")
+    token = body.get("clientToken")
+    problems = []
+    if not isinstance(data, str) or len(data) > 12000:
+        problems.append("eventData missing or longer than 12000")
+    if kind not in ("Custom Event", "Note"):
+        problems.append("eventType must be Custom Event or Note")
+    if not isinstance(body.get("eventTime"), (int, float)):
+        problems.append("eventTime missing")
+    if token is not None and len(token) > 128:
+        problems.append("clientToken longer than 128")
+    if len(body.get("eventReferences") or []) > 10:
+        problems.append("more than 10 eventReferences")
+    if not isinstance(arn, str) or len(arn) > 1000 or not TRIGGER_ARN_RE.match(arn):
+        problems.append("incidentRecordArn does not match the documented pattern")
+    if problems:
+        raise ServiceError(400, "ValidationException", "; ".join(problems))
+    fingerprint = _fingerprint(body, {"clientToken"})
+    with LOCK:
+        if arn not in INCIDENTS:
+            raise ServiceError(404, "ResourceNotFoundException", f"Incident record {arn} not found")
+        seen = TIMELINE_TOKENS.get(token) if token else None
+        if seen is not None:
+            if seen[0] != fingerprint:
+                raise ServiceError(409, "ConflictException", "clientToken was used with other details")
+            return {"eventId": seen[1], "incidentRecordArn": arn}
+        event_id = str(uuid.uuid4())
+        now = time.time()
+        TIMELINE.setdefault(arn, []).append({
+            "eventId": event_id,
+            "incidentRecordArn": arn,
+            "eventTime": body["eventTime"],
+            "eventUpdatedTime": now,
+            "eventType": kind,
+            "eventData": data,
+            "eventReferences": body.get("eventReferences") or [],
+        })
+        if token:
+            TIMELINE_TOKENS[token] = (fingerprint, event_id)
+    return {"eventId": event_id, "incidentRecordArn": arn}
 
 
 def rotate_secret_as_aws(secret_id, account, region, lambda_arn=None):

@@ -125,6 +125,32 @@ class Incidents(unittest.TestCase):
         self.assertEqual((status, code), (409, "ConflictException"))
 
 
+    def add(self, arn, **over):
+        body = {"incidentRecordArn": arn, "eventTime": 1.0, "eventType": "Custom Event",
+                "eventData": "what the key did", "clientToken": "t-1"}
+        body.update(over)
+        return s.incidents("POST", "/createTimelineEvent", {}, body, "123456789012", "us-east-1")
+
+    def test_a_timeline_event_needs_its_incident_and_keeps_the_limits(self):
+        arn = self.start()[1]["incidentRecordArn"]
+        status, reply, _ = self.add(arn)
+        self.assertEqual(status, 200)
+        self.assertEqual(self.add(arn), (200, reply, None), "the same token, the same event")
+        self.assertEqual(self.add(arn, eventData="other")[2], "ConflictException")
+        missing = arn.rsplit("/", 1)[0] + "/00000000-0000-4000-8000-000000000000"
+        self.assertEqual(self.add(missing, clientToken="t-2")[:1] + (self.add(missing, clientToken="t-2")[2],),
+                         (404, "ResourceNotFoundException"))
+        for over in [{"eventData": "x" * 12_001}, {"eventType": "Page"}, {"clientToken": "x" * 129},
+                     {"eventReferences": [{"resource": arn}] * 11}, {"eventTime": None}]:
+            with self.subTest(over=list(over)):
+                self.assertEqual(self.add(arn, **{"clientToken": "t-3", **over})[2], "ValidationException")
+        listed = s.incidents("POST", "/listTimelineEvents", {}, {"incidentRecordArn": arn}, "1", "r")[1]
+        self.assertEqual([e["eventId"] for e in listed["eventSummaries"]], [reply["eventId"]])
+        got = s.incidents("GET", "/getTimelineEvent", {"incidentRecordArn": [arn], "eventId": [reply["eventId"]]},
+                          {}, "1", "r")[1]
+        self.assertEqual(got["event"]["eventData"], "what the key did")
+
+
 class LookupEvents(unittest.TestCase):
     """CloudTrail LookupEvents' documented rules (moto_cloudtrail)."""
 

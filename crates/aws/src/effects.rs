@@ -217,7 +217,23 @@ impl Effects for AwsEffects {
                     .as_ref()
                     .ok_or_else(|| not_wired("Incident Manager"))?;
                 let arn = incidents.start(incident).await?;
-                Ok(Some(format!("incident {arn}")))
+                Ok(Some(keyguard_core::plan::incident_detail(&arn)))
+            }
+            Action::AddToIncident {
+                incident_arn,
+                event_time,
+                event_data,
+                client_token,
+                ..
+            } => {
+                let incidents = self
+                    .incidents
+                    .as_ref()
+                    .ok_or_else(|| not_wired("Incident Manager"))?;
+                let id = incidents
+                    .add_to_timeline(incident_arn, *event_time, event_data, client_token)
+                    .await?;
+                Ok(Some(format!("timeline event {id} on {incident_arn}")))
             }
             Action::Notify { notice } => match &self.notifier {
                 Some(n) => n

@@ -57,4 +57,26 @@ impl Incidents {
         let out = call.send().await.map_err(|e| effect_error(&e))?;
         Ok(out.incident_record_arn().to_owned())
     }
+
+    /// A custom event on the incident's timeline; returns its event id.
+    pub async fn add_to_timeline(
+        &self,
+        incident_arn: &str,
+        at: keyguard_core::Timestamp,
+        text: &str,
+        client_token: &str,
+    ) -> Result<String, EffectError> {
+        let out = self
+            .client
+            .create_timeline_event()
+            .incident_record_arn(incident_arn)
+            .event_time(aws_smithy_types::DateTime::from_secs(at.timestamp()))
+            .event_type("Custom Event")
+            .event_data(text)
+            .client_token(client_token)
+            .send()
+            .await
+            .map_err(|e| effect_error(&e))?;
+        Ok(out.event_id().to_owned())
+    }
 }

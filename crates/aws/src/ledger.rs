@@ -199,6 +199,18 @@ impl DynamoLedger {
         })
     }
 
+    /// The settled outcome (as JSON) of the step or window under `key`, if it has one: what
+    /// a later step reads back from an earlier one (the incident a retry did not open).
+    pub async fn settled_outcome(&self, key: &str) -> Result<Option<String>, EffectError> {
+        Ok(self
+            .item(key)
+            .await?
+            .and_then(|item| match item.get("outcome") {
+                Some(AttributeValue::S(d)) => Some(d.clone()),
+                _ => None,
+            }))
+    }
+
     /// Until when the window under `key` holds, if a step holds it or held it and did
     /// not fail (the hourly canary check reads the live alerts' windows so).
     pub async fn held_until(

@@ -116,6 +116,20 @@ pub enum Action {
     OpenIncident {
         incident: Incident,
     },
+    /// `ssm-incidents:CreateTimelineEvent`: what was learnt after an incident opened (the
+    /// sweep's list, read once the key is Inactive) put on that incident's timeline.
+    AddToIncident {
+        incident_arn: String,
+        event_time: Timestamp,
+        /// At most [`TIMELINE_EVENT_LIMIT`] characters, as the service allows.
+        event_data: String,
+        /// The step's idempotency key, digested: the service refuses a second event for it.
+        client_token: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        user: Option<UserName>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        key_id: Option<AccessKeyId>,
+    },
     Notify {
         notice: Notice,
     },
@@ -125,6 +139,22 @@ pub enum Action {
         channel: Channel,
         notice: Notice,
     },
+}
+
+/// `CreateTimelineEvent`'s `eventData` limit (characters).
+pub const TIMELINE_EVENT_LIMIT: usize = 12_000;
+
+/// What an applied `StartIncident` step reports, and how the record's ARN is read back
+/// from it (by the step that adds to the incident later, from the report or the ledger).
+pub fn incident_detail(arn: &str) -> String {
+    format!("incident {arn}")
+}
+
+/// The incident record ARN in an applied `OpenIncident` step's detail.
+pub fn incident_in_detail(detail: &str) -> Option<&str> {
+    detail
+        .strip_prefix("incident ")
+        .filter(|arn| arn.starts_with("arn:"))
 }
 
 /// What `StartIncident` is called with. `client_token` is the step's idempotency key, so
@@ -183,6 +213,7 @@ impl Action {
             Self::SweepHistory { .. } => "sweep_history",
             Self::StartRunbook { .. } => "start_runbook",
             Self::OpenIncident { .. } => "open_incident",
+            Self::AddToIncident { .. } => "add_to_incident",
             Self::Notify { .. } => "notify",
             Self::Alert { .. } => "alert",
         }
@@ -216,6 +247,7 @@ impl Action {
             Self::SweepHistory { .. } => &["cloudtrail:LookupEvents"],
             Self::StartRunbook { .. } => &["ssm:StartAutomationExecution", "iam:PassRole"],
             Self::OpenIncident { .. } => &["ssm-incidents:StartIncident"],
+            Self::AddToIncident { .. } => &["ssm-incidents:CreateTimelineEvent"],
             Self::Notify { .. } => &["sns:Publish"],
             Self::Alert { .. } => &["secretsmanager:GetSecretValue"],
         }
@@ -249,6 +281,7 @@ impl Action {
             | Self::SweepHistory { user, .. } => Some(user),
             Self::PromotePending { .. } => None,
             Self::OpenIncident { incident } => incident.user.as_ref(),
+            Self::AddToIncident { user, .. } => user.as_ref(),
             Self::SendEmail { email } => email.user.as_ref(),
             Self::HandOff { user, .. } => user.as_ref(),
             Self::RevokeSessions {
@@ -297,6 +330,7 @@ impl Action {
             | Self::PromotePending { .. }
             | Self::SendEmail { .. } => None,
             Self::OpenIncident { incident } => incident.key_id.as_ref(),
+            Self::AddToIncident { key_id, .. } => key_id.as_ref(),
             Self::Notify { notice } | Self::Alert { notice, .. } => notice.key_id.as_ref(),
             Self::RevokeSessions { key_id, .. } | Self::RestorePolicy { key_id, .. } => {
                 key_id.as_ref()

@@ -11,6 +11,7 @@ use keyguard_aws::{AwsEffects, DynamoLedger, Incidents, Runbooks};
 use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::pipeline::{self, Executor, Source};
 use keyguard_core::policy::containment::{self, SelfIdentity};
+use keyguard_core::policy::translator::timeline::IncidentAt;
 use keyguard_core::policy::translator::{self, TranslatorConfig, FUNCTION};
 use keyguard_core::{EffectError, ParseError, Plan, Report, Timestamp};
 use serde_json::Value;
@@ -75,7 +76,7 @@ impl App {
             Ok(plan) => plan,
             Err(e) => return Report::invalid(FUNCTION, self.settings.common.dry_run, e),
         };
-        containment::trail::apply_and_sweep(
+        let report = containment::trail::apply_and_sweep(
             &apply,
             cfg,
             plan,
@@ -85,7 +86,53 @@ impl App {
             FUNCTION,
             now,
         )
-        .await
+        .await;
+        self.onto_incident(&apply, report, now).await
+    }
+
+    /// The sweep's list put on the incident, which was opened before the sweep. An
+    /// incident opened earlier is read back from its ledger row; a ledger that cannot be
+    /// read fails the run (Lambda's retry finds everything else done), and an incident
+    /// keyguard cannot find is said in the log, the list being in the sweep's notice.
+    async fn onto_incident(
+        &self,
+        apply: &Executor<'_, AwsEffects, DynamoLedger>,
+        report: Report,
+        now: Timestamp,
+    ) -> Report {
+        let listed = report
+            .steps
+            .iter()
+            .any(|r| containment::trail::is_listing(&r.step));
+        let at = translator::timeline::incident(&report);
+        let arn = match (listed, at) {
+            (false, _) | (true, None) => return report,
+            (true, Some(IncidentAt::Opened(arn))) => arn,
+            (true, Some(IncidentAt::Recorded(row))) => {
+                let found = match self.ledger.settled_outcome(&row).await {
+                    Ok(found) => found,
+                    Err(e) => {
+                        return report.failed_also(format!(
+                            "reading the incident opened earlier from the ledger, to add the sweep's list: {e}"
+                        ))
+                    }
+                };
+                let Some(arn) = found
+                    .as_deref()
+                    .and_then(translator::timeline::arn_in_ledger_outcome)
+                else {
+                    tracing::warn!(
+                        ledger_row = %row,
+                        "the incident opened earlier is not in the ledger: the sweep's list is in its notice only"
+                    );
+                    return report;
+                };
+                arn
+            }
+        };
+        let plan = translator::timeline::plan(&report, &arn, now);
+        let more = apply.apply(&self.settings.translator, plan, now).await;
+        report.followed_by(more)
     }
 
     /// The plan for one event, nothing applied: what `keyguard plan` shows.

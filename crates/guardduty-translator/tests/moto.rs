@@ -663,7 +663,39 @@ async fn the_findings_key_is_swept_and_the_key_it_made_for_another_user_containe
     assert!(steps
         .iter()
         .any(|s| s["action"]["type"] == "sweep_history" && s["outcome"] == "applied"));
-    // Delivered again: every step a duplicate, nothing read twice into action.
+    // The incident, opened before the sweep, carries the list on its timeline.
+    let incident = steps
+        .iter()
+        .find(|s| s["action"]["type"] == "open_incident")
+        .and_then(|s| s["detail"].as_str())
+        .and_then(|d| d.strip_prefix("incident "))
+        .unwrap_or_else(|| panic!("{report:#}"))
+        .to_owned();
+    let timeline = |arn: &str| -> Vec<serde_json::Value> {
+        moto::shared().standins()["incidents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["record"]["arn"] == arn)
+            .map(|i| i["timeline"].as_array().unwrap().clone())
+            .unwrap_or_default()
+    };
+    let events = timeline(&incident);
+    assert_eq!(events.len(), 1, "{report:#}");
+    let text = events[0]["eventData"].as_str().unwrap();
+    assert!(
+        text.starts_with(&format!("Contained key {leaked}")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("created access key {made} for user {victim}")),
+        "{text}"
+    );
+    assert!(steps
+        .iter()
+        .any(|s| s["action"]["type"] == "add_to_incident" && s["outcome"] == "applied"));
+    // Delivered again: every step a duplicate, nothing read twice into action; the
+    // incident is found again from its ledger row, and its timeline gets nothing twice.
     let again =
         serde_json::to_value(w.app.handle(&sample("iam-user.json", &leaked, &user)).await).unwrap();
     assert!(
@@ -674,4 +706,13 @@ async fn the_findings_key_is_swept_and_the_key_it_made_for_another_user_containe
             .all(|s| s["outcome"] != "applied"),
         "{again:#}"
     );
+    assert!(
+        again["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["action"]["type"] == "add_to_incident" && s["outcome"] == "duplicate"),
+        "{again:#}"
+    );
+    assert_eq!(timeline(&incident).len(), 1);
 }

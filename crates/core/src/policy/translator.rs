@@ -15,6 +15,8 @@
 //!   finding for the same user inside the window is suppressed, a redelivered one is a
 //!   duplicate. Session revocation is not windowed: each finding revokes what came before it.
 
+pub mod timeline;
+
 use crate::config::{self, ConfigError, Env};
 use crate::digest::uuid_from;
 use crate::events::{Finding, Trigger};

@@ -538,6 +538,25 @@ pub fn decide(
     plan
 }
 
+/// The subject of a contained key's listing, and of anything made from it.
+pub fn listed(key: &AccessKeyId) -> step_key::Subject {
+    step_key::Subject::other(&format!("sweep/{key}"))
+}
+
+/// Whether a step is a sweep's listing of what a contained key did, under any
+/// function's name ([`as_function`]).
+pub fn is_listing(step: &Step) -> bool {
+    let Action::Notify { notice } = &step.action else {
+        return false;
+    };
+    notice.key_id.as_ref().is_some_and(|key| {
+        step.idempotency_key.split(':').nth(1) == Some("notify")
+            && step
+                .idempotency_key
+                .contains(&format!(":{}:", listed(key).as_str()))
+    })
+}
+
 /// The notice listing what one contained key did; `None` when it did nothing to list.
 fn listing(
     h: &KeyHistory,
@@ -624,13 +643,7 @@ fn listing(
     }
     let account = h.key.scope.as_ref().map(|s| &s.account);
     Some(Step {
-        idempotency_key: step_key::step(
-            FUNCTION,
-            "notify",
-            account,
-            &step_key::Subject::other(&format!("sweep/{key}")),
-            event_ref,
-        ),
+        idempotency_key: step_key::step(FUNCTION, "notify", account, &listed(key), event_ref),
         reason: format!(
             "what contained key {key} did in the last {} h",
             cfg.sweep.lookback_hours
