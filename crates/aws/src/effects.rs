@@ -14,6 +14,8 @@ pub struct AwsEffects {
     pub secrets: Option<Secrets>,
     /// SES, for age-rotation.
     pub mailer: Option<Mailer>,
+    /// keyguard's record of who set exemption tags, for createkey-detector.
+    pub exemptions: Option<crate::Exemptions>,
 }
 
 impl AwsEffects {
@@ -32,6 +34,7 @@ impl AwsEffects {
             incidents: None,
             secrets: None,
             mailer: None,
+            exemptions: None,
         }
     }
 }
@@ -218,6 +221,26 @@ impl Effects for AwsEffects {
                     .ok_or_else(|| not_wired("Incident Manager"))?;
                 let arn = incidents.start(incident).await?;
                 Ok(Some(keyguard_core::plan::incident_detail(&arn)))
+            }
+            Action::RecordExemption {
+                principal,
+                account,
+                provenance,
+            } => {
+                let record = self
+                    .exemptions
+                    .as_ref()
+                    .ok_or_else(|| not_wired("exemption record"))?;
+                let kept = record.record(account.as_ref(), principal, provenance).await?;
+                let (kind, name) = match principal {
+                    keyguard_core::Principal::User(u) => ("user", u.as_str()),
+                    keyguard_core::Principal::Role(r) => ("role", r.as_str()),
+                };
+                Ok(Some(if kept {
+                    format!("recorded: {kind} {name} tagged exempt by {}", provenance.set_by)
+                } else {
+                    "a later call's record is kept".to_owned()
+                }))
             }
             Action::AddToIncident {
                 incident_arn,

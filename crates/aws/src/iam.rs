@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 #[derive(Clone)]
 pub struct Iam {
     pub(crate) client: aws_sdk_iam::Client,
+    /// keyguard's record of who set exemption tags, for the functions that contain.
+    exemptions: Option<crate::Exemptions>,
 }
 
 /// IAM answers "no such user/role" with NoSuchEntity: that is a fact (`None`), not a failure.
@@ -30,7 +32,16 @@ impl Iam {
 
     /// IAM through a client built elsewhere (e.g. with another account's credentials).
     pub fn from_client(client: aws_sdk_iam::Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            exemptions: None,
+        }
+    }
+
+    /// This IAM view, reading keyguard's record of who set exemption tags as well.
+    pub fn with_exemptions(mut self, exemptions: crate::Exemptions) -> Self {
+        self.exemptions = Some(exemptions);
+        self
     }
 
     /// `UpdateAccessKey Status=Inactive` for exactly this key of this user.
@@ -211,6 +222,16 @@ pub fn plain_policy(raw: &str) -> String {
 }
 
 impl IamReader for Iam {
+    async fn exemption_set(
+        &self,
+        principal: &Principal,
+    ) -> Result<Option<keyguard_core::exemption::Provenance>, EffectError> {
+        match &self.exemptions {
+            Some(record) => record.read(principal).await,
+            None => Ok(None),
+        }
+    }
+
     async fn key_owner(&self, key_id: &AccessKeyId) -> Result<Option<UserName>, EffectError> {
         let out = match self
             .client

@@ -24,6 +24,17 @@ const LEDGER_ATTEMPTS: u32 = 6;
 const LEDGER_RETRY_QUOTA: usize = 5_000;
 const LEDGER_QUOTA_REFILL_PER_SECOND: f32 = 50.0;
 
+/// What a ledger row says of how its step ended ([`DynamoLedger::outcome_of`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowOutcome {
+    /// No such row (never claimed, or expired).
+    Missing,
+    /// Claimed and not settled yet: its step may be running now.
+    Unsettled,
+    /// Settled: the outcome it recorded (JSON for a step that ran, text for one held).
+    Settled(String),
+}
+
 #[derive(Clone)]
 pub struct DynamoLedger {
     client: aws_sdk_dynamodb::Client,
@@ -199,16 +210,17 @@ impl DynamoLedger {
         })
     }
 
-    /// The settled outcome (as JSON) of the step or window under `key`, if it has one: what
-    /// a later step reads back from an earlier one (the incident a retry did not open).
-    pub async fn settled_outcome(&self, key: &str) -> Result<Option<String>, EffectError> {
-        Ok(self
-            .item(key)
-            .await?
-            .and_then(|item| match item.get("outcome") {
-                Some(AttributeValue::S(d)) => Some(d.clone()),
-                _ => None,
-            }))
+    /// How the step or window under `key` ended, as far as its row says: what a later
+    /// step reads back from an earlier one (the incident a retry did not open).
+    pub async fn outcome_of(&self, key: &str) -> Result<RowOutcome, EffectError> {
+        let Some(item) = self.item(key).await? else {
+            return Ok(RowOutcome::Missing);
+        };
+        let claimed = matches!(item.get("status"), Some(AttributeValue::S(v)) if v == "claimed");
+        Ok(match item.get("outcome") {
+            Some(AttributeValue::S(o)) if !claimed => RowOutcome::Settled(o.clone()),
+            _ => RowOutcome::Unsettled,
+        })
     }
 
     /// Until when the window under `key` holds, if a step holds it or held it and did
@@ -250,6 +262,10 @@ impl DynamoLedger {
 
     pub(crate) fn table(&self) -> &str {
         &self.table
+    }
+
+    pub(crate) fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
     }
 }
 

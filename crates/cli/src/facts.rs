@@ -9,7 +9,9 @@
 //! may say `sessions_denied_before`, the cut-off of keyguard's revocation policy on it,
 //! which with its key's `last_used` decides whether an Inactive key's sessions are
 //! revoked again. A user may say `canary_denied: true`: its canary deny policy is in
-//! place, so with a canary's name and tag containment leaves it alone. For
+//! place, so with a canary's name and tag containment leaves it alone. A user or role
+//! tagged exempt may say `exemption_set_by` (`{set_by, own, long_term_key, call, at,
+//! event_id}`), who set the tag as createkey-detector recorded it. For
 //! createkey-detector's hourly check, `canaries` lists the canary keys
 //! as `keyguard canary list` prints them (`user`, `key_id`, `status`, `created`,
 //! `last_used`, `service`, `region`), and `canary_windows` until when each key's live
@@ -95,6 +97,9 @@ struct SuppliedUser {
     /// do nothing, which containment leaves alone).
     #[serde(default)]
     canary_denied: bool,
+    /// Who set its exemption tag, as createkey-detector recorded it.
+    #[serde(default)]
+    exemption_set_by: Option<keyguard_core::exemption::Provenance>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -102,6 +107,8 @@ struct SuppliedUser {
 struct SuppliedRole {
     #[serde(default)]
     tags: BTreeMap<String, String>,
+    #[serde(default)]
+    exemption_set_by: Option<keyguard_core::exemption::Provenance>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -281,6 +288,25 @@ impl IamReader for Supplied {
             .is_some_and(|(_, u)| u.canary_denied))
     }
 
+    async fn exemption_set(
+        &self,
+        principal: &Principal,
+    ) -> Result<Option<keyguard_core::exemption::Provenance>, EffectError> {
+        let same = |name: &String, other: &str| name.eq_ignore_ascii_case(other);
+        Ok(match principal {
+            Principal::User(u) => self
+                .users
+                .iter()
+                .find(|(name, _)| same(name, u.as_str()))
+                .and_then(|(_, u)| u.exemption_set_by.clone()),
+            Principal::Role(r) => self
+                .roles
+                .iter()
+                .find(|(name, _)| same(name, r.as_str()))
+                .and_then(|(_, r)| r.exemption_set_by.clone()),
+        })
+    }
+
     async fn pause(&self, _wait: std::time::Duration) {}
 
     async fn tags(
@@ -416,7 +442,7 @@ impl Source<ContainmentConfig> for Supplied {
         target: &containment::Target,
         _: Timestamp,
     ) -> Result<Vec<containment::Facts>, EffectError> {
-        containment::gather_all(&target.lookups(), self, NO_RECHECK, cfg.sessions_policy()).await
+        containment::gather_all(&target.lookups(), self, NO_RECHECK, cfg.reads()).await
     }
 }
 
@@ -427,7 +453,7 @@ impl Source<TranslatorConfig> for Supplied {
         target: &translator::Target,
         _: Timestamp,
     ) -> Result<containment::Facts, EffectError> {
-        let policy = cfg.containment.sessions_policy();
+        let policy = cfg.containment.reads();
         containment::gather(&target.lookup(), self, NO_RECHECK, policy).await
     }
 }

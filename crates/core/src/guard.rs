@@ -98,6 +98,9 @@ pub struct Guard {
     pub exempt_users: NameSet,
     /// `EXEMPT_ROLES`: roles whose sessions are never revoked automatically.
     pub exempt_roles: NameSet,
+    /// `EXEMPT_TAGGERS`: the roles whose sessions may set the exemption tag; when set, a
+    /// tag anyone else set is not believed ([`crate::exemption`]).
+    pub exempt_taggers: NameSet,
     /// `TRUSTED_CUSTOM_SOURCES`: non-`aws.*` EventBridge sources accepted anyway.
     pub trusted_sources: BTreeSet<String>,
     /// `KEYGUARD_ROLES` (default [`DEFAULT_KEYGUARD_ROLES`]), plus the role keyguard runs as.
@@ -121,6 +124,7 @@ impl Guard {
             exempt_tag: config::pair(env, "EXEMPT_TAG", ("keyguard:exempt", "true"))?,
             exempt_users: config::list(env, "EXEMPT_USERS").iter().collect(),
             exempt_roles: config::list(env, "EXEMPT_ROLES").iter().collect(),
+            exempt_taggers: config::list(env, "EXEMPT_TAGGERS").iter().collect(),
             trusted_sources: config::list(env, "TRUSTED_CUSTOM_SOURCES"),
             keyguard_roles: roles.iter().collect(),
             me,

@@ -8,6 +8,7 @@
 
 pub mod canary;
 pub mod events;
+pub mod exemption;
 pub mod guard;
 pub mod key;
 pub mod scope;

@@ -116,6 +116,14 @@ pub enum Action {
     OpenIncident {
         incident: Incident,
     },
+    /// The ledger's record of who set a principal's exemption tag, the latest call
+    /// winning ([`crate::exemption`]): containment reads it before it believes the tag.
+    RecordExemption {
+        principal: Principal,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        account: Option<crate::scope::AccountId>,
+        provenance: crate::exemption::Provenance,
+    },
     /// `ssm-incidents:CreateTimelineEvent`: what was learnt after an incident opened (the
     /// sweep's list, read once the key is Inactive) put on that incident's timeline.
     AddToIncident {
@@ -214,6 +222,7 @@ impl Action {
             Self::StartRunbook { .. } => "start_runbook",
             Self::OpenIncident { .. } => "open_incident",
             Self::AddToIncident { .. } => "add_to_incident",
+            Self::RecordExemption { .. } => "record_exemption",
             Self::Notify { .. } => "notify",
             Self::Alert { .. } => "alert",
         }
@@ -248,6 +257,7 @@ impl Action {
             Self::StartRunbook { .. } => &["ssm:StartAutomationExecution", "iam:PassRole"],
             Self::OpenIncident { .. } => &["ssm-incidents:StartIncident"],
             Self::AddToIncident { .. } => &["ssm-incidents:CreateTimelineEvent"],
+            Self::RecordExemption { .. } => &["dynamodb:PutItem"],
             Self::Notify { .. } => &["sns:Publish"],
             Self::Alert { .. } => &["secretsmanager:GetSecretValue"],
         }
@@ -282,6 +292,11 @@ impl Action {
             Self::PromotePending { .. } => None,
             Self::OpenIncident { incident } => incident.user.as_ref(),
             Self::AddToIncident { user, .. } => user.as_ref(),
+            Self::RecordExemption {
+                principal: Principal::User(user),
+                ..
+            } => Some(user),
+            Self::RecordExemption { .. } => None,
             Self::SendEmail { email } => email.user.as_ref(),
             Self::HandOff { user, .. } => user.as_ref(),
             Self::RevokeSessions {
@@ -331,6 +346,7 @@ impl Action {
             | Self::SendEmail { .. } => None,
             Self::OpenIncident { incident } => incident.key_id.as_ref(),
             Self::AddToIncident { key_id, .. } => key_id.as_ref(),
+            Self::RecordExemption { .. } => None,
             Self::Notify { notice } | Self::Alert { notice, .. } => notice.key_id.as_ref(),
             Self::RevokeSessions { key_id, .. } | Self::RestorePolicy { key_id, .. } => {
                 key_id.as_ref()

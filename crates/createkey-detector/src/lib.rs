@@ -92,9 +92,14 @@ pub struct App {
 impl App {
     pub fn new(sdk: &keyguard_aws::SdkConfig, settings: Settings) -> Result<Self, String> {
         let sdk = &keyguard_aws::as_function(sdk, FUNCTION);
+        let ledger = DynamoLedger::configured(sdk, &settings.common);
+        let home = settings.detector.guard.me.account.clone();
         Ok(Self {
             effects: DetectorEffects {
-                aws: AwsEffects::configured(sdk, &settings.common),
+                aws: AwsEffects {
+                    exemptions: Some(keyguard_aws::Exemptions::new(&ledger, home)),
+                    ..AwsEffects::configured(sdk, &settings.common)
+                },
                 webhooks: Webhooks::new(sdk, settings.detector.webhooks.clone(), settings.retry)?,
                 invoker: handoff::Invoker::new(
                     sdk,
@@ -102,7 +107,7 @@ impl App {
                     &settings.handoff_key,
                 ),
             },
-            ledger: DynamoLedger::configured(sdk, &settings.common),
+            ledger,
             settings,
         })
     }

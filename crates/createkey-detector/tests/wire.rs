@@ -727,3 +727,58 @@ async fn the_hourly_check_alerts_on_each_new_recorded_use_and_stays_quiet_otherw
     w.handle(&hourly(&unique("sched"))).await;
     assert_eq!(ours(&w), 4, "a new use is a new alert");
 }
+
+#[tokio::test]
+async fn who_set_an_exemption_tag_is_recorded_and_the_latest_call_wins() {
+    let mut w = world(&[]).await;
+    let path =
+        keyguard_testkit::workspace_root().join("events/createkey-detector/exemption-tagged.json");
+    let sample: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let user = unique("svc");
+    let at = |event: &mut Value, id: &str, time: &str| {
+        event["id"] = json!(id);
+        event["detail"]["eventID"] = json!(id);
+        event["detail"]["eventTime"] = json!(time);
+        event["detail"]["requestParameters"]["userName"] = json!(user);
+        event["detail"]["userIdentity"]["userName"] = json!(user);
+        event["detail"]["userIdentity"]["arn"] =
+            json!(format!("arn:aws:iam::123456789012:user/{user}"));
+    };
+    let mut own = sample.clone();
+    at(&mut own, &unique("ev"), "2026-12-01T10:00:00Z");
+    let report = w.handle(&own).await;
+    let got = outcomes(&report);
+    assert_eq!(
+        got[0],
+        ("record_exemption".into(), "applied".into()),
+        "{got:?}"
+    );
+    assert_eq!(got[1], ("hand_off".into(), "applied".into()), "{got:?}");
+    let home = keyguard_core::AccountId::parse("123456789012").ok();
+    let record = keyguard_aws::Exemptions::new(&w.app.ledger, home);
+    let principal = keyguard_core::Principal::User(keyguard_core::UserName::parse(&user).unwrap());
+    let kept = record.read(&principal).await.unwrap().unwrap();
+    assert!(kept.own && kept.long_term_key, "{kept:?}");
+    // An administrator's call from before arrives late: the later one is kept.
+    let mut admin = sample.clone();
+    at(&mut admin, &unique("ev"), "2026-12-01T09:00:00Z");
+    admin["detail"]["userIdentity"] = json!({"type": "AssumedRole", "accountId": "123456789012",
+        "arn": "arn:aws:sts::123456789012:assumed-role/ops/alice", "accessKeyId": "ASIAROLESESSION00001"});
+    let report = w.handle(&admin).await;
+    assert_eq!(
+        outcomes(&report)[0],
+        ("record_exemption".into(), "applied".into())
+    );
+    assert!(record.read(&principal).await.unwrap().unwrap().own);
+    // The administrator tags it again, later: that call is kept, and believed.
+    at(&mut admin, &unique("ev"), "2026-12-01T11:00:00Z");
+    admin["detail"]["userIdentity"]["arn"] =
+        json!("arn:aws:sts::123456789012:assumed-role/ops/alice");
+    w.handle(&admin).await;
+    let kept = record.read(&principal).await.unwrap().unwrap();
+    assert!(!kept.own && !kept.long_term_key, "{kept:?}");
+    assert_eq!(
+        kept.set_by,
+        "arn:aws:sts::123456789012:assumed-role/ops/alice"
+    );
+}

@@ -9,7 +9,7 @@
 //! from outside can make the function panic.
 
 use keyguard_aws::trail::Trail;
-use keyguard_aws::{AwsEffects, DynamoLedger, HandoffKey};
+use keyguard_aws::{AwsEffects, DynamoLedger, Exemptions, HandoffKey};
 use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::guard::HandoffCheck;
 use keyguard_core::pipeline::{self, Executor, Source};
@@ -49,9 +49,13 @@ pub struct App {
 impl App {
     pub fn new(sdk: &keyguard_aws::SdkConfig, settings: Settings) -> Self {
         let sdk = &keyguard_aws::as_function(sdk, FUNCTION);
+        let ledger = DynamoLedger::configured(sdk, &settings.common);
+        let mut effects = AwsEffects::configured(sdk, &settings.common);
+        let home = settings.containment.guard.me.account.clone();
+        effects.iam = effects.iam.with_exemptions(Exemptions::new(&ledger, home));
         Self {
-            effects: AwsEffects::configured(sdk, &settings.common),
-            ledger: DynamoLedger::configured(sdk, &settings.common),
+            effects,
+            ledger,
             trail: Trail::new(sdk),
             handoff_key: settings
                 .handoff_key
@@ -144,7 +148,7 @@ impl Source<ContainmentConfig> for App {
             &target.lookups(),
             &self.effects.iam,
             cfg.recheck,
-            cfg.sessions_policy(),
+            cfg.reads(),
         )
         .await
     }

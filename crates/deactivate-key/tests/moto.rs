@@ -452,6 +452,54 @@ async fn a_key_that_tagged_its_own_user_exempt_is_contained_from_the_detectors_h
 }
 
 #[tokio::test]
+async fn an_exemption_tag_set_with_a_long_term_key_is_not_believed() {
+    let w = world(&[]).await;
+    let (user, named, _) = w.user_with_two_keys(&[("keyguard:exempt", "true")]).await;
+    let record = keyguard_aws::Exemptions::new(
+        &w.app.ledger,
+        keyguard_core::AccountId::parse("123456789012").ok(),
+    );
+    let principal = keyguard_core::Principal::User(keyguard_core::UserName::parse(&user).unwrap());
+    let event = || {
+        json!({"accessKeyId": named, "userName": user, "eventId": unique("ev"),
+                          "classifierSource": "createkey-detector/threat-ip"})
+    };
+    // Never seen set: believed, as before.
+    let report = w.run(&event()).await;
+    assert_eq!(report["statusCode"], 403, "{report:#}");
+    // Seen set by another user's long-term key: not believed, whatever event comes.
+    let provenance = keyguard_core::exemption::Provenance {
+        set_by: "arn:aws:iam::123456789012:user/ci-deployer".into(),
+        own: false,
+        long_term_key: true,
+        role_session: false,
+        call: "TagUser".into(),
+        at: "2026-12-01T10:00:00Z".into(),
+        event_id: "ct-1".into(),
+    };
+    assert!(record
+        .record(
+            keyguard_core::AccountId::parse("123456789012")
+                .ok()
+                .as_ref(),
+            &principal,
+            &provenance
+        )
+        .await
+        .unwrap());
+    let report = w.run(&event()).await;
+    assert_contained(&report, "applied");
+    assert!(
+        report["steps"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("set with a long-term access key"),
+        "{report:#}"
+    );
+    assert_eq!(w.statuses(&user).await[&named], "Inactive");
+}
+
+#[tokio::test]
 async fn bad_input_is_a_400_with_no_action() {
     let w = world(&[]).await;
     for event in [

@@ -7,7 +7,7 @@
 //! its windows) → report. The decisions are in `keyguard_core::policy::translator`.
 
 use keyguard_aws::trail::Trail;
-use keyguard_aws::{AwsEffects, DynamoLedger, Incidents, Runbooks};
+use keyguard_aws::{AwsEffects, DynamoLedger, Exemptions, Incidents, Runbooks};
 use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::pipeline::{self, Executor, Source};
 use keyguard_core::policy::containment::{self, SelfIdentity};
@@ -43,13 +43,20 @@ pub struct App {
 impl App {
     pub fn new(sdk: &keyguard_aws::SdkConfig, settings: Settings) -> Self {
         let sdk = &keyguard_aws::as_function(sdk, FUNCTION);
+        let ledger = DynamoLedger::configured(sdk, &settings.common);
+        let configured = AwsEffects::configured(sdk, &settings.common);
+        let home = settings.translator.containment.guard.me.account.clone();
         Self {
             effects: AwsEffects {
                 runbooks: Some(Runbooks::new(sdk, settings.common.notice_topic_arn.clone())),
                 incidents: Some(Incidents::new(sdk)),
-                ..AwsEffects::configured(sdk, &settings.common)
+                iam: configured
+                    .iam
+                    .clone()
+                    .with_exemptions(Exemptions::new(&ledger, home)),
+                ..configured
             },
-            ledger: DynamoLedger::configured(sdk, &settings.common),
+            ledger,
             trail: Trail::new(sdk),
             settings,
         }
@@ -108,31 +115,49 @@ impl App {
         let arn = match (listed, at) {
             (false, _) | (true, None) => return report,
             (true, Some(IncidentAt::Opened(arn))) => arn,
-            (true, Some(IncidentAt::Recorded(row))) => {
-                let found = match self.ledger.settled_outcome(&row).await {
-                    Ok(found) => found,
-                    Err(e) => {
-                        return report.failed_also(format!(
-                            "reading the incident opened earlier from the ledger, to add the sweep's list: {e}"
-                        ))
-                    }
-                };
-                let Some(arn) = found
-                    .as_deref()
-                    .and_then(translator::timeline::arn_in_ledger_outcome)
-                else {
+            (true, Some(IncidentAt::Recorded(rows))) => match self.recorded_incident(&rows).await {
+                Ok(Some(arn)) => arn,
+                Ok(None) => {
                     tracing::warn!(
-                        ledger_row = %row,
+                        ledger_rows = ?rows,
                         "the incident opened earlier is not in the ledger: the sweep's list is in its notice only"
                     );
                     return report;
-                };
-                arn
-            }
+                }
+                Err(why) => return report.failed_also(why),
+            },
         };
         let plan = translator::timeline::plan(&report, &arn, now);
         let more = apply.apply(&self.settings.translator, plan, now).await;
         report.followed_by(more)
+    }
+
+    /// The incident an earlier step opened, from the first of `rows` that names one.
+    /// A row still claimed (the step holding the window may be opening it now) fails the
+    /// run, so Lambda's retry finds it settled.
+    async fn recorded_incident(&self, rows: &[String]) -> Result<Option<String>, String> {
+        use keyguard_aws::ledger::RowOutcome;
+        for row in rows {
+            match self.ledger.outcome_of(row).await {
+                Ok(RowOutcome::Settled(o)) => {
+                    if let Some(arn) = translator::timeline::arn_in_ledger_outcome(&o) {
+                        return Ok(Some(arn));
+                    }
+                }
+                Ok(RowOutcome::Missing) => {}
+                Ok(RowOutcome::Unsettled) => {
+                    return Err(format!(
+                        "the incident step {row} has not recorded its incident yet: the sweep's list waits for the retry"
+                    ))
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "reading the incident opened earlier from the ledger, to add the sweep's list: {e}"
+                    ))
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// The plan for one event, nothing applied: what `keyguard plan` shows.
@@ -150,13 +175,7 @@ impl Source<TranslatorConfig> for App {
         _: Timestamp,
     ) -> Result<containment::Facts, EffectError> {
         let c = &cfg.containment;
-        containment::gather(
-            &target.lookup(),
-            &self.effects.iam,
-            c.recheck,
-            c.sessions_policy(),
-        )
-        .await
+        containment::gather(&target.lookup(), &self.effects.iam, c.recheck, c.reads()).await
     }
 }
 

@@ -715,4 +715,29 @@ async fn the_findings_key_is_swept_and_the_key_it_made_for_another_user_containe
         "{again:#}"
     );
     assert_eq!(timeline(&incident).len(), 1);
+    // Another finding about the same key within the window: its incident is held by
+    // the first one's, so its sweep's list goes on the first incident.
+    let second = serde_json::to_value(
+        w.app
+            .handle(&sample("iam-user-second-finding.json", &leaked, &user))
+            .await,
+    )
+    .unwrap();
+    assert_eq!(second["statusCode"], 200, "{second:#}");
+    let held = second["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["action"]["type"] == "open_incident")
+        .unwrap_or_else(|| panic!("{second:#}"));
+    assert_eq!(held["outcome"], "suppressed", "{second:#}");
+    let added = second["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["action"]["type"] == "add_to_incident")
+        .unwrap_or_else(|| panic!("{second:#}"));
+    assert_eq!(added["outcome"], "applied", "{second:#}");
+    assert_eq!(added["action"]["incident_arn"], incident.as_str());
+    assert_eq!(timeline(&incident).len(), 2);
 }

@@ -104,6 +104,22 @@ impl ContainmentConfig {
         self.revoke_user_sessions
             .then_some(self.revoke_policy_name.as_str())
     }
+
+    /// What [`gather`] reads beyond the credential.
+    pub fn reads(&self) -> Reads<'_> {
+        Reads {
+            sessions_policy: self.sessions_policy(),
+            guard: &self.guard,
+        }
+    }
+}
+
+/// What [`gather`] reads beyond the credential, from containment's configuration: the
+/// revocation in force for a key already Inactive, and who set an exemption tag.
+#[derive(Debug, Clone, Copy)]
+pub struct Reads<'a> {
+    pub sessions_policy: Option<&'a str>,
+    pub guard: &'a Guard,
 }
 
 /// The credential an event names.
@@ -245,12 +261,28 @@ pub struct Facts {
     /// The owner is a canary keyguard issued and still harmless: its name, its tag and
     /// keyguard's deny of everything, read now ([`crate::canary`]).
     pub canary: bool,
+    /// Who set the principal's exemption tag, as createkey-detector recorded it: read
+    /// only for a principal tagged exempt ([`crate::exemption`]).
+    pub exemption: Option<crate::exemption::Provenance>,
 }
 
 impl Facts {
     /// Why keyguard must leave this credential alone, if it must: keyguard's own and
     /// exempt principals (the guard), and a canary still harmless (these facts).
-    /// `believe_tag` false leaves the exemption tag out ([`Credential::tag_not_believed`]).
+    /// Why the exemption tag on this credential's principal is not believed, if it is
+    /// not: the event says the credential set it itself, or keyguard's record of who set
+    /// it says so ([`crate::exemption`]).
+    pub fn tag_doubt(&self, guard: &Guard, credential: &Credential) -> Option<String> {
+        if !guard.tagged_exempt(&self.tags) {
+            return None;
+        }
+        credential
+            .tag_not_believed
+            .clone()
+            .or_else(|| self.exemption.as_ref().and_then(|p| guard.doubts(p)))
+    }
+
+    /// `believe_tag` false leaves the exemption tag out ([`Self::tag_doubt`]).
     pub fn protection(
         &self,
         guard: &crate::guard::Guard,
@@ -311,6 +343,16 @@ pub trait IamReader {
         &self,
         user: &UserName,
     ) -> impl Future<Output = Result<bool, EffectError>> + Send;
+    /// Who set the principal's exemption tag, as keyguard recorded it; `None` when it
+    /// recorded nothing (a reader without the record).
+    fn exemption_set(
+        &self,
+        principal: &Principal,
+    ) -> impl Future<Output = Result<Option<crate::exemption::Provenance>, EffectError>> + Send
+    {
+        let _ = principal;
+        async { Ok(None) }
+    }
     /// Waits before a second read (IAM is eventually consistent). Offline readers return
     /// at once.
     fn pause(&self, wait: Duration) -> impl Future<Output = ()> + Send;

@@ -692,9 +692,10 @@ pub fn decide(target: &Target, cfg: &TranslatorConfig, facts: &Facts, now: Times
                 });
             };
             let principal = Principal::User(user.clone());
-            // A finding says nothing about who set the tag: it is believed, as an
-            // exemption an administrator made.
-            match facts.protection(&cfg.containment.guard, &principal, Some(key_id.as_str()), true) {
+            // Believed unless keyguard's record of who set it says otherwise.
+            let guard = &cfg.containment.guard;
+            let believe = facts.tag_doubt(guard, &target.credential()).is_none();
+            match facts.protection(guard, &principal, Some(key_id.as_str()), believe) {
                 Some(Protected::Keyguard) => {
                     return b.done(Decision::Refused {
                         why: format!("key {key_id} of {user} is keyguard's own credential: incident only, rotate it by hand"),

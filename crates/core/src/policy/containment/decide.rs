@@ -134,7 +134,7 @@ fn decide_key(
         return one.notice_only(Decision::NotFound { what }, notice);
     };
     let principal = Principal::User(user.clone());
-    let doubted = one.credential.tag_not_believed.as_deref();
+    let doubted = facts.tag_doubt(&cfg.guard, one.credential);
     if let Some(p) = facts.protection(
         &cfg.guard,
         &principal,
@@ -180,12 +180,9 @@ fn decide_key(
         let renamed = facts.named_other.as_ref().map_or_else(String::new, |n| {
             format!(" (the event named {n}, who does not hold it; IAM says {user} does)")
         });
-        let tag = match doubted {
-            Some(why) if cfg.guard.tagged_exempt(&facts.tags) => {
-                format!("; its user's exemption tag is not believed: {why}")
-            }
-            _ => String::new(),
-        };
+        let tag = doubted.as_ref().map_or_else(String::new, |why| {
+            format!("; its user's exemption tag is not believed: {why}")
+        });
         let reason = format!(
             "long-term key {key_id} of {user} is {status:?}, not Inactive, and named by {}{renamed}{tag}",
             one.source
@@ -289,7 +286,7 @@ fn decide_session(
         Principal::Role(r) => ("role", r.as_str()),
         Principal::User(u) => ("user", u.as_str()),
     };
-    let believe_tag = one.credential.tag_not_believed.is_none();
+    let believe_tag = facts.tag_doubt(&cfg.guard, one.credential).is_none();
     if let Some(p) = facts.protection(&cfg.guard, principal, Some(key_id.as_str()), believe_tag) {
         let (why, subject) = refusal(&p, &format!("{label} {name}"), "revoke its sessions");
         let notice = one.notice(Severity::High, subject);

@@ -86,8 +86,9 @@ pub async fn gather<R: IamReader + Sync>(
     lookup: &Lookup,
     iam: &R,
     recheck: Recheck,
-    sessions_policy: Option<&str>,
+    reads: super::Reads<'_>,
 ) -> Result<Facts, EffectError> {
+    let sessions_policy = reads.sessions_policy;
     // Boxed: the reads nest deep enough to pass the compiler's layout limit in the
     // functions' binaries.
     let mut facts = Box::pin(read(lookup, iam, recheck)).await?;
@@ -97,6 +98,19 @@ pub async fn gather<R: IamReader + Sync>(
         if facts.exists && crate::canary::is_canary(user.as_str(), &facts.tags) {
             // A deny that cannot be read is not proof: the key is contained.
             facts.canary = iam.canary_denied(&user).await.unwrap_or(false);
+        }
+    }
+    // Who set an exemption tag, read only for a principal that has one. A record that
+    // cannot be read fails the read (retried): believing the tag then would let an
+    // outage, or anyone who can throttle the table, stand in for an administrator.
+    if facts.exists && reads.guard.tagged_exempt(&facts.tags) {
+        let principal = match (lookup, &facts.owner) {
+            (Lookup::UserKey { .. }, Some(user)) => Some(Principal::User(user.clone())),
+            (Lookup::Principal(p), _) => Some(p.clone()),
+            _ => None,
+        };
+        if let Some(p) = principal {
+            facts.exemption = iam.exemption_set(&p).await?;
         }
     }
     if let (Lookup::UserKey { key_id, .. }, Some(policy), Some(user), Some(KeyStatus::Inactive)) = (
@@ -153,11 +167,11 @@ pub async fn gather_all<R: IamReader + Sync>(
     lookups: &[Lookup],
     iam: &R,
     recheck: Recheck,
-    sessions_policy: Option<&str>,
+    reads: super::Reads<'_>,
 ) -> Result<Vec<Facts>, EffectError> {
     let mut all = Vec::with_capacity(lookups.len());
     for lookup in lookups {
-        all.push(gather(lookup, iam, recheck, sessions_policy).await?);
+        all.push(gather(lookup, iam, recheck, reads).await?);
     }
     Ok(all)
 }

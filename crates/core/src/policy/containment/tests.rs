@@ -83,6 +83,15 @@ fn active(user: &str) -> Facts {
     }
 }
 
+/// What gather reads with the default guard and no session revocation.
+fn no_sessions() -> super::Reads<'static> {
+    static CFG: std::sync::LazyLock<ContainmentConfig> = std::sync::LazyLock::new(cfg);
+    super::Reads {
+        sessions_policy: None,
+        guard: &CFG.guard,
+    }
+}
+
 fn plan_for(t: &Trigger, facts: &Facts) -> Plan {
     plan_with(t, &cfg(), facts)
 }
@@ -873,7 +882,7 @@ fn a_renamed_user_or_a_key_not_listed_yet_is_still_contained() {
         key_id: AccessKeyId::parse(KEY).unwrap(),
         user: Some(UserName::parse("admin").unwrap()),
     };
-    let facts = futures::executor::block_on(gather(&lookup, &iam, recheck, None)).unwrap();
+    let facts = futures::executor::block_on(gather(&lookup, &iam, recheck, no_sessions())).unwrap();
     assert_eq!(
         facts.owner.as_ref().map(UserName::as_str),
         Some("admin-old")
@@ -902,7 +911,7 @@ fn a_renamed_user_or_a_key_not_listed_yet_is_still_contained() {
         key_id: AccessKeyId::parse(KEY).unwrap(),
         user: Some(UserName::parse("BreakGlass").unwrap()),
     };
-    let facts = futures::executor::block_on(gather(&lookup, &iam, recheck, None)).unwrap();
+    let facts = futures::executor::block_on(gather(&lookup, &iam, recheck, no_sessions())).unwrap();
     assert_eq!(
         facts.owner.as_ref().map(UserName::as_str),
         Some("breakglass")
@@ -918,7 +927,8 @@ fn a_renamed_user_or_a_key_not_listed_yet_is_still_contained() {
         key_id: AccessKeyId::parse("AKIAIOSFODNN7NOBODY1").unwrap(),
         user: None,
     };
-    let facts = futures::executor::block_on(gather(&lookup, &nobody, recheck, None)).unwrap();
+    let facts =
+        futures::executor::block_on(gather(&lookup, &nobody, recheck, no_sessions())).unwrap();
     assert_eq!(facts.owner, None);
     assert_eq!(nobody.paused.lock().unwrap().len(), 1);
 }
@@ -1049,7 +1059,7 @@ fn gather_reads_a_canarys_deny_and_only_a_harmless_one_is_protected() {
             Recheck {
                 delay: std::time::Duration::ZERO,
             },
-            None,
+            no_sessions(),
         ))
         .unwrap();
         assert_eq!(facts.canary, protected, "tagged {tagged}, denied {denied}");
@@ -1119,4 +1129,142 @@ fn a_key_that_tagged_its_own_user_exempt_is_contained_and_any_other_tag_is_belie
         Some(&HandoffCheck::Rejected("bad mac".into())),
     );
     assert!(rejected.is_err());
+}
+
+#[test]
+fn a_tag_keyguard_saw_set_by_the_leaked_side_is_not_believed_for_any_event() {
+    let cfg = cfg();
+    let set_by = |arn: &str, own: bool, long_term_key: bool| crate::exemption::Provenance {
+        set_by: arn.into(),
+        own,
+        long_term_key,
+        role_session: arn.contains(":assumed-role/"),
+        call: "TagUser".into(),
+        at: "2026-11-23T09:00:00Z".into(),
+        event_id: "ct-7".into(),
+    };
+    let tagged = |p: Option<crate::exemption::Provenance>| {
+        let mut f = active("ci");
+        f.tags.insert("keyguard:exempt".into(), "true".into());
+        f.exemption = p;
+        f
+    };
+    let event = cloudtrail(iam_user("ci", KEY), "aws.ec2");
+    for doubted in [
+        set_by(&format!("arn:aws:iam::{HOME}:user/ci"), true, true),
+        set_by(&format!("arn:aws:iam::{HOME}:user/other"), false, true),
+    ] {
+        let plan = plan_with(&event, &cfg, &tagged(Some(doubted.clone())));
+        let Action::DeactivateKey { .. } = contained_action(&plan) else {
+            panic!("{plan:#?}")
+        };
+        assert!(
+            plan.steps[0]
+                .reason
+                .contains("exemption tag is not believed")
+                && plan.steps[0].reason.contains("CloudTrail event ct-7"),
+            "{}",
+            plan.steps[0].reason
+        );
+    }
+    // Set by an administrator's role, or never seen set: believed.
+    let admin = set_by(
+        &format!("arn:aws:sts::{HOME}:assumed-role/ops/alice"),
+        false,
+        false,
+    );
+    for facts in [tagged(Some(admin)), tagged(None)] {
+        let plan = plan_with(&event, &cfg, &facts);
+        assert!(
+            matches!(plan.decision, Decision::Refused { .. }),
+            "{plan:#?}"
+        );
+    }
+    // A role that tagged itself: its sessions are revoked all the same.
+    let session = cloudtrail(
+        json!({"type": "AssumedRole", "accessKeyId": "ASIAROLESESSION00001", "accountId": HOME,
+               "arn": format!("arn:aws:sts::{HOME}:assumed-role/app/s"),
+               "sessionContext": {"sessionIssuer": {"type": "Role", "userName": "app", "accountId": HOME,
+                                                    "arn": format!("arn:aws:iam::{HOME}:role/app")}}}),
+        "aws.ec2",
+    );
+    let role = Facts {
+        exists: true,
+        tags: [("keyguard:exempt".to_owned(), "true".to_owned())].into(),
+        exemption: Some(set_by(
+            &format!("arn:aws:sts::{HOME}:assumed-role/app/s"),
+            true,
+            false,
+        )),
+        ..Facts::default()
+    };
+    let plan = plan_with(&session, &cfg, &role);
+    assert!(
+        matches!(only_action(&plan), Action::RevokeSessions { .. }),
+        "{plan:#?}"
+    );
+    // The record is read for a principal tagged exempt, and only then.
+    struct Recorded(std::sync::atomic::AtomicUsize);
+    impl IamReader for Recorded {
+        async fn key_owner(&self, _: &AccessKeyId) -> Result<Option<UserName>, crate::EffectError> {
+            Ok(None)
+        }
+        async fn user_keys(&self, user: &UserName) -> Result<Option<UserKeys>, crate::EffectError> {
+            Ok(Some(UserKeys {
+                user: Some(user.clone()),
+                keys: vec![(KEY.to_owned(), KeyStatus::Active)],
+            }))
+        }
+        async fn tags(
+            &self,
+            p: &Principal,
+        ) -> Result<Option<BTreeMap<String, String>>, crate::EffectError> {
+            let exempt = matches!(p, Principal::User(u) if u.as_str() == "ci");
+            Ok(Some(if exempt {
+                [("KeyGuard:Exempt".to_owned(), "TRUE".to_owned())].into()
+            } else {
+                BTreeMap::new()
+            }))
+        }
+        async fn key_last_used(
+            &self,
+            _: &AccessKeyId,
+        ) -> Result<Option<Timestamp>, crate::EffectError> {
+            Ok(None)
+        }
+        async fn revocation_cut_off(
+            &self,
+            _: &Principal,
+            _: &str,
+        ) -> Result<Option<Timestamp>, crate::EffectError> {
+            Ok(None)
+        }
+        async fn canary_denied(&self, _: &UserName) -> Result<bool, crate::EffectError> {
+            Ok(false)
+        }
+        async fn exemption_set(
+            &self,
+            _: &Principal,
+        ) -> Result<Option<crate::exemption::Provenance>, crate::EffectError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(None)
+        }
+        async fn pause(&self, _: std::time::Duration) {}
+    }
+    let iam = Recorded(std::sync::atomic::AtomicUsize::new(0));
+    let recheck = Recheck {
+        delay: std::time::Duration::ZERO,
+    };
+    for (user, reads) in [("bob", 0), ("ci", 1)] {
+        let lookup = Lookup::UserKey {
+            key_id: AccessKeyId::parse(KEY).unwrap(),
+            user: Some(UserName::parse(user).unwrap()),
+        };
+        futures::executor::block_on(gather(&lookup, &iam, recheck, no_sessions())).unwrap();
+        assert_eq!(
+            iam.0.load(std::sync::atomic::Ordering::SeqCst),
+            reads,
+            "{user}"
+        );
+    }
 }

@@ -711,14 +711,14 @@ async fn gather_once_rechecked<R: IamReader + Sync>(
         delay: std::time::Duration::ZERO,
     };
     let lookups = target.lookups();
-    let mut facts = super::gather_all(&lookups, iam, once, cfg.sessions_policy()).await?;
+    let mut facts = super::gather_all(&lookups, iam, once, cfg.reads()).await?;
     let gone: Vec<usize> = (0..facts.len())
         .filter(|&i| target.credentials[i].foreign.is_none() && facts[i].key_status.is_none())
         .collect();
     if !gone.is_empty() && !cfg.recheck.delay.is_zero() {
         iam.pause(cfg.recheck.delay).await;
         for i in gone {
-            facts[i] = super::gather(&lookups[i], iam, once, cfg.sessions_policy()).await?;
+            facts[i] = super::gather(&lookups[i], iam, once, cfg.reads()).await?;
         }
     }
     Ok(facts)

@@ -1,74 +1,136 @@
-//! `exemption-tagged` (critical when a key tags its own user; high otherwise): a
-//! successful `TagUser`, `TagRole`, `CreateUser` or `CreateRole` that sets keyguard's
-//! exemption tag (`EXEMPT_TAG`). The tag is written by whoever may tag the principal, so
-//! a leaked key allowed `iam:TagUser` on its own user could make containment leave it
-//! alone.
+//! `exemption-tagged`: a successful `TagUser`, `TagRole`, `CreateUser` or `CreateRole`
+//! that sets keyguard's exemption tag (`EXEMPT_TAG`). The tag is written by whoever may
+//! tag the principal, so a leaked key could make containment leave it alone. Who set it
+//! is recorded for containment to judge ([`crate::exemption`]); the alert says what
+//! containment will make of it.
 //!
-//! - An IAM user's `AKIA` key tagging its own user is the escape itself: critical, and
-//!   the calling key is handed off. deactivate-key does not believe the tag for this
-//!   hand-off ([`crate::policy::containment::Credential::tag_not_believed`]); an exemption
-//!   by name (`EXEMPT_USERS`) still holds.
-//! - A role's session tagging its own role is critical too, and contained by nothing: the
-//!   hand-off carries user keys only.
-//! - Anyone tagging another principal, or creating one already exempt, is high and
-//!   contains nothing: making exemptions is an administrator's job, and one must look.
+//! - critical: a credential tagged its own principal (an IAM user's key its user, a
+//!   role's session its role). A user's key (long-term or a session of the user) is
+//!   handed off, and deactivate-key does not believe the tag for that hand-off; a role
+//!   is alerted on only (the hand-off carries user keys).
+//! - high: anyone else, and the alert says whether the tag will be believed (not when a
+//!   long-term key set it, or, with `EXEMPT_TAGGERS`, anyone but those roles).
+//! - low: a session of a role in `EXEMPT_TAGGERS`, as configured.
+//! - medium: a tagging call whose tags cannot be read: an exemption may have been set
+//!   unseen.
 
-use super::{caller_role, caller_user, long_term, Alert};
+use super::{caller_user, Alert};
 use crate::events::CloudTrailRecord;
-use crate::guard::{same_name, Guard};
+use crate::exemption::Provenance;
+use crate::guard::Guard;
+use crate::key::{AccessKeyId, RoleName, UserName};
 use crate::notice::Severity;
+use crate::plan::Principal;
 use serde_json::Value;
 
 pub const RULE: &str = "exemption-tagged";
 
-pub fn check(r: &CloudTrailRecord, guard: &Guard) -> Option<Alert> {
-    if !r.succeeded() || r.event_source != "iam.amazonaws.com" {
+const CALLS: [&str; 4] = ["TagUser", "TagRole", "CreateUser", "CreateRole"];
+
+fn applies(r: &CloudTrailRecord) -> bool {
+    r.succeeded() && r.event_source == "iam.amazonaws.com" && CALLS.contains(&r.event_name.as_str())
+}
+
+fn principal(r: &CloudTrailRecord) -> Option<Principal> {
+    let params = r.request_parameters.as_ref()?;
+    let name = |field: &str| params.get(field).and_then(Value::as_str);
+    if r.event_name.ends_with("User") {
+        UserName::parse(name("userName")?).ok().map(Principal::User)
+    } else {
+        RoleName::parse(name("roleName")?).ok().map(Principal::Role)
+    }
+}
+
+/// The principal a call made exempt, and who made it so.
+pub fn exempted(r: &CloudTrailRecord, guard: &Guard) -> Option<(Principal, Provenance)> {
+    if !applies(r) || !guard.sets_exemption(r.request_parameters.as_ref()) {
         return None;
     }
-    let params = r.request_parameters.as_ref();
-    if !guard.sets_exemption(params) {
-        return None;
-    }
-    let name = |field: &str| params?.get(field).and_then(Value::as_str);
-    let (kind, target) = match r.event_name.as_str() {
-        "TagUser" | "CreateUser" => ("user", name("userName")?),
-        "TagRole" | "CreateRole" => ("role", name("roleName")?),
-        _ => return None,
+    let principal = principal(r)?;
+    let provenance = Provenance::of(r, &principal);
+    Some((principal, provenance))
+}
+
+/// A tagging call whose `tags` are there but not as `[{key, value}]`: what it set is
+/// unknown.
+fn unreadable(r: &CloudTrailRecord) -> bool {
+    let Some(tags) = r.request_parameters.as_ref().and_then(|p| p.get("tags")) else {
+        return r.event_name.starts_with("Tag");
     };
+    let pair = |t: &Value| {
+        ["key", "Key"]
+            .iter()
+            .any(|k| t.get(*k).is_some_and(Value::is_string))
+            && ["value", "Value"]
+                .iter()
+                .any(|k| t.get(*k).is_some_and(Value::is_string))
+    };
+    !tags.as_array().is_some_and(|list| list.iter().all(pair))
+}
+
+pub fn check(r: &CloudTrailRecord, guard: &Guard) -> Option<Alert> {
+    if !applies(r) {
+        return None;
+    }
     let who = r
         .user_identity
         .arn
         .as_deref()
         .unwrap_or("an unknown caller");
-    let tagging = r.event_name.starts_with("Tag");
-    let own_user =
-        tagging && kind == "user" && caller_user(r).is_some_and(|u| same_name(u, target));
-    let own_role =
-        tagging && kind == "role" && caller_role(r).is_some_and(|u| same_name(u, target));
-    let contain = own_user
-        .then(|| long_term(r.user_identity.access_key_id.as_deref(), caller_user(r)))
+    let Some((principal, p)) = exempted(r, guard) else {
+        return unreadable(r).then(|| Alert {
+            rule: RULE,
+            severity: Severity::Medium,
+            why: "a tagging call whose tags could not be read: an exemption from keyguard may have been set unseen",
+            summary: format!("{who} called {} with tags keyguard cannot read", r.event_name),
+            contain: None,
+        });
+    };
+    let (kind, name) = match &principal {
+        Principal::User(u) => ("user", u.as_str()),
+        Principal::Role(r) => ("role", r.as_str()),
+    };
+    let doubt = guard.doubts(&p);
+    let contain = (p.own && kind == "user")
+        .then(|| {
+            let key = AccessKeyId::parse(r.user_identity.access_key_id.as_deref()?).ok()?;
+            let user = caller_user(r).and_then(|u| UserName::parse(u).ok());
+            Some((key, user))
+        })
         .flatten();
-    let (severity, why) = if own_user || own_role {
-        (
+    let (severity, why) = match (&doubt, p.own) {
+        (_, true) => (
             Severity::Critical,
             "a credential tagged its own principal exempt from keyguard: the escape a leaked key would make before containment reads the tag",
-        )
-    } else {
-        (
+        ),
+        (Some(_), false) => (
+            Severity::High,
+            "a principal tagged exempt from keyguard by a caller keyguard does not believe: containment will act on it all the same",
+        ),
+        (None, false) if !guard.exempt_taggers.is_empty() => (
+            Severity::Low,
+            "a principal tagged exempt from keyguard by a role in EXEMPT_TAGGERS",
+        ),
+        (None, false) => (
             Severity::High,
             "a principal made exempt from keyguard by tag: containment will leave its keys alone",
-        )
+        ),
     };
-    let summary = if tagging {
-        format!("{who} tagged {kind} {target} exempt from keyguard")
+    let verb = if r.event_name.starts_with("Tag") {
+        format!("tagged {kind} {name} exempt from keyguard")
     } else {
-        format!("{who} created {kind} {target}, tagged exempt from keyguard")
+        format!("created {kind} {name}, tagged exempt from keyguard")
+    };
+    let believed = if doubt.is_some() {
+        " (not believed)"
+    } else {
+        ""
     };
     Some(Alert {
         rule: RULE,
         severity,
         why,
-        summary,
+        summary: format!("{who} {verb}{believed}"),
         contain,
     })
 }

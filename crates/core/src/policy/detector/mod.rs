@@ -366,6 +366,38 @@ pub fn decide(trigger: &Trigger, cfg: &DetectorConfig, event_ref: &str) -> Plan 
         );
     };
     let mut plan = Plan::for_event(FUNCTION, Decision::Act, event_ref);
+    // Who set an exemption tag is kept before anything is handed off: containment reads
+    // it before it believes the tag.
+    if let Some((principal, provenance)) = exemption_tagged::exempted(record, &cfg.guard) {
+        let account = [
+            record.recipient_account_id.as_deref(),
+            envelope.as_ref().and_then(|e| e.account.as_deref()),
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(|a| crate::scope::AccountId::parse(a).ok());
+        plan.steps.push(Step {
+            after: None,
+            scope: None,
+            idempotency_key: step_key::step(
+                FUNCTION,
+                "record_exemption",
+                account.as_ref(),
+                &step_key::Subject::principal(&principal),
+                event_ref,
+            ),
+            reason: format!(
+                "who set the exemption tag ({}), for containment to judge before it believes it",
+                provenance.set_by
+            ),
+            action: Action::RecordExemption {
+                principal,
+                account,
+                provenance,
+            },
+            window: None,
+        });
+    }
     let mut alerts = Vec::new();
     // A canary's alerts hold its window; what they contain is decided as for anyone
     // (a canary that can do nothing makes no containable call but a threat-ip one, and

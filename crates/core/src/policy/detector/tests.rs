@@ -1578,14 +1578,18 @@ fn a_principal_tagged_exempt_is_alerted_and_a_key_exempting_its_own_user_is_hand
     let exempt = json!([{"key": "break:glass", "value": "YES"}]);
     let admin = json!({"type": "AssumedRole", "arn": format!("arn:aws:sts::{HOME}:assumed-role/ops/alice"),
                        "accessKeyId": "ASIAROLESESSION00001", "accountId": HOME});
+    let session = json!({"type": "IAMUser", "userName": "ci-deployer", "accessKeyId": "ASIAUSERSESSION00001",
+                         "arn": format!("arn:aws:iam::{HOME}:user/ci-deployer"), "accountId": HOME});
     let call = |caller: &Value, name: &str, params: Value| {
         json!({"eventName": name, "eventSource": "iam.amazonaws.com", "eventID": "t",
+               "eventTime": "2026-12-01T10:00:00Z",
                "recipientAccountId": HOME, "userIdentity": caller.clone(), "requestParameters": params})
     };
     let critical = vec![("exemption-tagged", Severity::Critical)];
     let high = vec![("exemption-tagged", Severity::High)];
     let cases: Vec<(Value, Vec<(&str, Severity)>)> = vec![
-        // The escape: a user's key tags its own user, its name in another case.
+        // The escape: a user's key, or a session of the user, tags its own user (its
+        // name in another case), or a role's session its role.
         (
             call(
                 &user("ci-deployer"),
@@ -1594,7 +1598,14 @@ fn a_principal_tagged_exempt_is_alerted_and_a_key_exempting_its_own_user_is_hand
             ),
             critical.clone(),
         ),
-        // A role's session tags its own role.
+        (
+            call(
+                &session,
+                "TagUser",
+                json!({"userName": "ci-deployer", "tags": exempt}),
+            ),
+            critical.clone(),
+        ),
         (
             call(
                 &admin,
@@ -1603,7 +1614,8 @@ fn a_principal_tagged_exempt_is_alerted_and_a_key_exempting_its_own_user_is_hand
             ),
             critical,
         ),
-        // An administrator exempts someone else, or creates a principal already exempt.
+        // Anyone else: an administrator's role, a user's long-term key (not believed),
+        // a principal created already exempt.
         (
             call(
                 &admin,
@@ -1634,7 +1646,7 @@ fn a_principal_tagged_exempt_is_alerted_and_a_key_exempting_its_own_user_is_hand
                 "CreateRole",
                 json!({"roleName": "svc", "tags": exempt, "assumeRolePolicyDocument": "{}"}),
             ),
-            high,
+            high.clone(),
         ),
         // Not the exemption: another value, another key, the default tag under a custom one.
         (
@@ -1657,14 +1669,27 @@ fn a_principal_tagged_exempt_is_alerted_and_a_key_exempting_its_own_user_is_hand
             call(&admin, "CreateUser", json!({"userName": "svc"})),
             vec![],
         ),
-        // A service principal's record names no caller: someone else's tagging, high.
+        // Tags keyguard cannot read: something may have been set unseen.
+        (
+            call(
+                &admin,
+                "TagUser",
+                json!({"userName": "svc", "tags": [{"tagKey": "break:glass", "tagValue": "yes"}]}),
+            ),
+            vec![("exemption-tagged", Severity::Medium)],
+        ),
+        (
+            call(&admin, "TagUser", json!({"userName": "svc"})),
+            vec![("exemption-tagged", Severity::Medium)],
+        ),
+        // A service principal's record names no caller: someone else's tagging.
         (
             call(
                 &json!({"type": "AWSService", "invokedBy": "cloudformation.amazonaws.com"}),
                 "TagUser",
                 json!({"userName": "svc", "tags": exempt}),
             ),
-            vec![("exemption-tagged", Severity::High)],
+            high,
         ),
     ];
     for (event, want) in cases {
@@ -1677,8 +1702,29 @@ fn a_principal_tagged_exempt_is_alerted_and_a_key_exempting_its_own_user_is_hand
     );
     refused["errorCode"] = json!("AccessDenied");
     assert!(rules(refused, &cfg).is_empty(), "a refused tag set nothing");
+    // With EXEMPT_TAGGERS, a listed role's exemption is expected (low), anyone else's is
+    // not believed (high, and said so).
+    let listed = cfg_with(&[("EXEMPT_TAG", "Break:Glass=yes"), ("EXEMPT_TAGGERS", "ops")]);
+    let by_ops = call(
+        &admin,
+        "TagUser",
+        json!({"userName": "svc", "tags": exempt}),
+    );
+    assert_eq!(
+        rules(by_ops, &listed),
+        [("exemption-tagged", Severity::Low)]
+    );
+    let by_key = call(
+        &user("ci-deployer"),
+        "TagUser",
+        json!({"userName": "svc", "tags": exempt}),
+    );
+    let alerts = evaluate(&record(by_key), &listed);
+    assert_eq!(alerts[0].severity, Severity::High);
+    assert!(alerts[0].summary.ends_with("(not believed)"), "{alerts:?}");
 
-    // Only the escape is handed off, as the classifier deactivate-key looks for.
+    // The plan: who set it recorded first, then the hand-off, as the classifier
+    // deactivate-key looks for; only the escape is handed off.
     let trigger = |v: Value| {
         parse(
             json!({"version": "0", "id": "ev-7", "detail-type": "AWS API Call via CloudTrail",
@@ -1688,39 +1734,55 @@ fn a_principal_tagged_exempt_is_alerted_and_a_key_exempting_its_own_user_is_hand
         )
         .unwrap()
     };
-    let own = call(
-        &user("ci-deployer"),
-        "TagUser",
-        json!({"userName": "ci-deployer", "tags": exempt}),
-    );
-    let plan = decide(&trigger(own), &cfg, "ev-7");
-    let Some(Action::HandOff {
-        key_id,
-        user: named,
-        classifier_source,
-        ..
-    }) = plan.steps.first().map(|s| &s.action)
-    else {
-        panic!("{plan:#?}")
-    };
-    assert_eq!(key_id.as_str(), CALLER_KEY);
-    assert_eq!(named.as_ref().map(|u| u.as_str()), Some("ci-deployer"));
-    assert_eq!(
-        classifier_source,
-        crate::policy::containment::SELF_EXEMPTION,
-        "the hand-off deactivate-key does not believe the tag for"
-    );
+    for (caller, key) in [
+        (user("ci-deployer"), CALLER_KEY),
+        (session.clone(), "ASIAUSERSESSION00001"),
+    ] {
+        let own = call(
+            &caller,
+            "TagUser",
+            json!({"userName": "ci-deployer", "tags": exempt}),
+        );
+        let plan = decide(&trigger(own), &cfg, "ev-7");
+        let names: Vec<&str> = plan.steps.iter().map(|s| s.action.name()).collect();
+        assert_eq!(names[..2], ["record_exemption", "hand_off"], "{plan:#?}");
+        let Action::RecordExemption {
+            principal,
+            account,
+            provenance,
+        } = &plan.steps[0].action
+        else {
+            panic!()
+        };
+        assert_eq!(
+            principal,
+            &crate::plan::Principal::User(UserName::parse("ci-deployer").unwrap())
+        );
+        assert_eq!(account.as_ref().map(|a| a.as_str()), Some(HOME));
+        assert!(provenance.own, "{provenance:?}");
+        let Action::HandOff {
+            key_id,
+            user: named,
+            classifier_source,
+            ..
+        } = &plan.steps[1].action
+        else {
+            panic!("{plan:#?}")
+        };
+        assert_eq!(key_id.as_str(), key);
+        assert_eq!(named.as_ref().map(|u| u.as_str()), Some("ci-deployer"));
+        assert_eq!(
+            classifier_source,
+            crate::policy::containment::SELF_EXEMPTION,
+            "the hand-off deactivate-key does not believe the tag for"
+        );
+    }
     let other = call(
         &admin,
         "TagUser",
         json!({"userName": "ci-deployer", "tags": exempt}),
     );
     let plan = decide(&trigger(other), &cfg, "ev-7");
-    assert!(
-        !plan
-            .steps
-            .iter()
-            .any(|s| matches!(s.action, Action::HandOff { .. })),
-        "{plan:#?}"
-    );
+    let names: Vec<&str> = plan.steps.iter().map(|s| s.action.name()).collect();
+    assert_eq!(names, ["record_exemption", "notify"], "{plan:#?}");
 }

@@ -19,8 +19,10 @@ pub enum IncidentAt {
     /// Opened in this run: its record ARN.
     Opened(String),
     /// Opened earlier (a redelivery, a retry, or another finding whose window held this
-    /// one): the ledger row whose settled outcome names it.
-    Recorded(String),
+    /// one): the ledger rows whose settled outcome may name it, in the order to read.
+    /// A step held by its window on an earlier attempt is a duplicate now, and its own
+    /// row says only that: the window's row names the incident.
+    Recorded(Vec<String>),
 }
 
 /// The incident this run's report opened or found, if it has one.
@@ -34,9 +36,13 @@ pub fn incident(report: &Report) -> Option<IncidentAt> {
                 .as_deref()
                 .and_then(incident_in_detail)
                 .map(|arn| IncidentAt::Opened(arn.to_owned())),
-            Outcome::Duplicate => Some(IncidentAt::Recorded(r.step.idempotency_key.clone())),
+            Outcome::Duplicate => {
+                let mut rows = vec![r.step.idempotency_key.clone()];
+                rows.extend(r.step.window.as_ref().map(|w| w.key.clone()));
+                Some(IncidentAt::Recorded(rows))
+            }
             Outcome::Suppressed { window } if !window.is_empty() => {
-                Some(IncidentAt::Recorded(window.clone()))
+                Some(IncidentAt::Recorded(vec![window.clone()]))
             }
             _ => None,
         }
@@ -84,7 +90,13 @@ pub fn plan(report: &Report, arn: &str, now: Timestamp) -> Plan {
     let event_ref = report.event_id.clone().unwrap_or_default();
     let mut plan = Plan::for_event(FUNCTION, Decision::Act, event_ref.clone());
     plan.classifier_source = report.classifier_source.clone();
-    for r in &report.steps {
+    // Steps are keyed on the event: without one, two events' steps would be one.
+    let steps = if event_ref.is_empty() {
+        &[][..]
+    } else {
+        &report.steps[..]
+    };
+    for r in steps {
         if !trail::is_listing(&r.step) {
             continue;
         }

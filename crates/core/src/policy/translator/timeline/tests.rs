@@ -15,6 +15,20 @@ fn scope() -> Option<Scope> {
     })
 }
 
+trait Windowed {
+    fn windowed(self, key: &str) -> Self;
+}
+
+impl Windowed for Step {
+    fn windowed(mut self, key: &str) -> Self {
+        self.window = Some(crate::plan::Window {
+            key: key.into(),
+            until: crate::parse_time("2026-12-01T11:00:00Z").unwrap(),
+        });
+        self
+    }
+}
+
 fn step(action: Action, key: &str) -> Step {
     Step {
         action,
@@ -46,6 +60,7 @@ fn incident_step() -> Step {
         },
         "guardduty-translator:open_incident:111111111111:alice:f-1",
     )
+    .windowed("guardduty-translator:open_incident:111111111111:alice")
 }
 
 fn listing(facts: usize) -> Step {
@@ -85,17 +100,18 @@ fn the_incident_is_found_where_the_run_left_it() {
         (applied, Some(IncidentAt::Opened(ARN.into()))),
         (
             Outcome::Duplicate,
-            Some(IncidentAt::Recorded(
+            Some(IncidentAt::Recorded(vec![
                 "guardduty-translator:open_incident:111111111111:alice:f-1".into(),
-            )),
+                "guardduty-translator:open_incident:111111111111:alice".into(),
+            ])),
         ),
         (
             Outcome::Suppressed {
                 window: "guardduty-translator:open_incident:111111111111:alice".into(),
             },
-            Some(IncidentAt::Recorded(
+            Some(IncidentAt::Recorded(vec![
                 "guardduty-translator:open_incident:111111111111:alice".into(),
-            )),
+            ])),
         ),
         (
             Outcome::Failed {
@@ -187,9 +203,12 @@ fn each_listing_becomes_one_timeline_event_within_the_limit() {
     };
     assert!(event_data.chars().count() <= TIMELINE_EVENT_LIMIT);
     assert!(event_data.ends_with("more line(s) not shown: see the notice"));
-    // Nothing listed, nothing to add.
+    // Nothing listed, nothing to add; nor without an event to key the steps on.
     assert_eq!(
         plan(&report(vec![]), ARN, now).decision.name(),
         "nothing_to_do"
     );
+    let mut unnamed = report(vec![(listing(2), Outcome::Duplicate)]);
+    unnamed.event_id = None;
+    assert!(plan(&unnamed, ARN, now).steps.is_empty());
 }
