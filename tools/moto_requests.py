@@ -212,7 +212,10 @@ def permissions(service, action, region, account, p):
         if action == "StartIncident":
             return one("ssm-incidents:StartIncident", p.get("responsePlanArn", "*"))
         if action == "CreateTimelineEvent":
-            return one("ssm-incidents:CreateTimelineEvent", p.get("incidentRecordArn", "*"))
+            # Authorized against the incident record and its response plan, both.
+            record = p.get("incidentRecordArn", "*")
+            plan = re.sub(r":incident-record/([^/]+)/.*$", r":response-plan/\1", record)
+            return one("ssm-incidents:CreateTimelineEvent", record) + one("ssm-incidents:CreateTimelineEvent", plan)
         return None
     if service == "kms":
         if action in ("GenerateMac", "VerifyMac"):
