@@ -37,6 +37,7 @@ LOCK = threading.Lock()
 EVENTS = {}  # (account, region) -> [record]
 ACCEPTED = {}  # (account, region) -> [monotonic times of requests served]
 LOOKUPS = []  # every request: {"at", "account", "region", "attribute", "throttled"}
+DISABLED = set()  # (account, region) not enabled for the account: every request refused
 
 
 class Refused(Exception):
@@ -50,11 +51,14 @@ def reset():
         EVENTS.clear()
         ACCEPTED.clear()
         LOOKUPS.clear()
+        DISABLED.clear()
 
 
 def put_events(body, default_account):
     """POST /_keyguard/cloudtrail/events {"region": ..., "account"?: ..., "events": [records]}:
-    the event history of that account (default: the launcher's) and region."""
+    the event history of that account (default: the launcher's) and region. With
+    "disabled": true the region is one the account has not enabled: AWS refuses every
+    request there as it does for an opt-in region left off."""
     events = body.get("events")
     region = body.get("region") or "us-east-1"
     account = body.get("account") or default_account
@@ -62,6 +66,8 @@ def put_events(body, default_account):
         return "400 Bad Request", {"error": "events must be a list of CloudTrail records"}
     with LOCK:
         EVENTS.setdefault((account, region), []).extend(events)
+        if body.get("disabled") is True:
+            DISABLED.add((account, region))
     return "200 OK", {"stored": len(events)}
 
 
@@ -171,6 +177,9 @@ def lookup_events(body, account, region):
                         "attribute": attribute, "throttled": throttled})
         if throttled:
             return 400, {"__type": "ThrottlingException", "message": "Rate exceeded"}
+        if (account, region) in DISABLED:
+            return 400, {"__type": "UnrecognizedClientException",
+                         "message": "The security token included in the request is invalid."}
         try:
             attributes, size, start, end = _check(body)
             offset = _offset(body)

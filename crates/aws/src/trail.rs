@@ -6,7 +6,12 @@
 //!   SDK's standard retries absorb.
 //! - **Regions**: IAM's events are recorded in us-east-1, STS's and most others' in the
 //!   region they were called in, so us-east-1 is read first, then the function's own
-//!   region when it is another.
+//!   region when it is another. Every other region of `LOOKBACK_REGIONS` is read beside
+//!   them, at once (each has its own rate), at most [`OTHER_PAGES`] pages each and within
+//!   the same [`BUDGET`]: a session or
+//!   federation token minted through a regional STS endpoint is only there. A region
+//!   that refuses (not enabled, or denied by an SCP) is named as not read, and does not
+//!   fail the sweep.
 //! - **Cap**: at most [`MAX_PAGES`] pages of 50 events per key over all regions, and no
 //!   page begun after [`BUDGET`] ([`CREATE_BUDGET`] for the pass below); a history longer than that is reported as incomplete,
 //!   never as all there was. Then, so that a flood of cheap calls cannot hide a key the
@@ -30,6 +35,8 @@ use tokio::time::Instant;
 pub const GAP: Duration = Duration::from_millis(550);
 /// Pages read per key by access key, over all regions.
 pub const MAX_PAGES: usize = 8;
+/// Pages read per key in each region besides IAM's and the function's own.
+pub const OTHER_PAGES: usize = 2;
 /// Pages of `CreateAccessKey` events read when the history was cut short.
 pub const MAX_CREATE_PAGES: usize = 4;
 /// No page by access key is begun once the sweep of one key has run this long, and no
@@ -62,11 +69,28 @@ impl Regional {
 }
 
 pub struct Trail {
+    /// IAM's region, then the function's own: read in turn, within the cap.
     regions: Vec<Regional>,
+    /// The other regions of `LOOKBACK_REGIONS`: read at once, a few pages each.
+    others: Vec<Regional>,
+}
+
+fn regional(sdk: &aws_config::SdkConfig, region: String) -> Regional {
+    let conf = aws_sdk_cloudtrail::config::Builder::from(sdk)
+        .region(aws_sdk_cloudtrail::config::Region::new(region.clone()))
+        .retry_config(aws_smithy_types::retry::RetryConfig::standard().with_max_attempts(5))
+        .build();
+    Regional {
+        client: aws_sdk_cloudtrail::Client::from_conf(conf),
+        region,
+        last: Mutex::new(None),
+    }
 }
 
 impl Trail {
-    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+    /// `others`: the regions read besides IAM's and the function's own
+    /// (`SweepConfig::regions`).
+    pub fn new(sdk: &aws_config::SdkConfig, others: &[String]) -> Self {
         let home = sdk
             .region()
             .map_or_else(|| IAM_REGION.to_owned(), |r| r.as_ref().to_owned());
@@ -74,23 +98,17 @@ impl Trail {
         if home != IAM_REGION {
             names.push(home);
         }
-        let regions = names
+        let rest: Vec<String> = others
+            .iter()
+            .filter(|r| !names.contains(r))
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
-            .map(|region| {
-                let conf = aws_sdk_cloudtrail::config::Builder::from(sdk)
-                    .region(aws_sdk_cloudtrail::config::Region::new(region.clone()))
-                    .retry_config(
-                        aws_smithy_types::retry::RetryConfig::standard().with_max_attempts(5),
-                    )
-                    .build();
-                Regional {
-                    client: aws_sdk_cloudtrail::Client::from_conf(conf),
-                    region,
-                    last: Mutex::new(None),
-                }
-            })
             .collect();
-        Self { regions }
+        Self {
+            regions: names.into_iter().map(|r| regional(sdk, r)).collect(),
+            others: rest.into_iter().map(|r| regional(sdk, r)).collect(),
+        }
     }
 }
 
@@ -189,21 +207,57 @@ impl TrailReader for Trail {
             budget: BUDGET,
             signed_by: None,
         };
-        let mut out = Lookback::default();
-        let mut seen = std::collections::BTreeSet::new();
-        let mut pages = MAX_PAGES;
-        for r in &self.regions {
-            if pages == 0 || by_key.started.elapsed() >= BUDGET {
-                out.unread_regions.push(r.region.clone());
-                out.truncated = true;
-                continue;
+        // IAM's region and the function's own in turn, the other regions at once beside
+        // them (each its own rate and pages): all within the key's one budget, so the
+        // invocation's bound is what it was with two regions.
+        let main = async {
+            let mut out = Lookback::default();
+            let mut seen = std::collections::BTreeSet::new();
+            let mut pages = MAX_PAGES;
+            for r in &self.regions {
+                if pages == 0 || by_key.started.elapsed() >= BUDGET {
+                    out.unread_regions.push(r.region.clone());
+                    out.truncated = true;
+                    continue;
+                }
+                out.regions.push(r.region.clone());
+                if !r
+                    .read(&by_key, &mut pages, &mut seen, &mut out.events)
+                    .await?
+                {
+                    out.truncated = true;
+                }
             }
-            out.regions.push(r.region.clone());
-            if !r
-                .read(&by_key, &mut pages, &mut seen, &mut out.events)
-                .await?
-            {
-                out.truncated = true;
+            Ok::<_, EffectError>((out, seen))
+        };
+        let others = futures::future::join_all(self.others.iter().map(|r| {
+            let by_key = &by_key;
+            async move {
+                let mut pages = OTHER_PAGES;
+                let mut seen = std::collections::BTreeSet::new();
+                let mut events = Vec::new();
+                let read = r.read(by_key, &mut pages, &mut seen, &mut events).await;
+                (r.region.clone(), read, events)
+            }
+        }));
+        let (main, others) = futures::future::join(main, others).await;
+        let (mut out, mut seen) = main?;
+        for (region, read, events) in others {
+            match read {
+                Ok(complete) => {
+                    out.regions.push(region);
+                    out.truncated |= !complete;
+                }
+                Err(e) => {
+                    let code = e.code.unwrap_or_else(|| "error".to_owned());
+                    out.unread_regions.push(format!("{region} ({code})"));
+                }
+            }
+            for doc in events {
+                let id = doc["eventID"].as_str().map(str::to_owned);
+                if id.is_none_or(|id| seen.insert(id)) {
+                    out.events.push(doc);
+                }
             }
         }
         if out.truncated {

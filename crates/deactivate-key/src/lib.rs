@@ -56,7 +56,7 @@ impl App {
         Self {
             effects,
             ledger,
-            trail: Trail::new(sdk),
+            trail: Trail::new(sdk, &settings.containment.sweep.regions),
             handoff_key: settings
                 .handoff_key
                 .as_deref()

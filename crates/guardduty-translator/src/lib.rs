@@ -57,7 +57,7 @@ impl App {
                 ..configured
             },
             ledger,
-            trail: Trail::new(sdk),
+            trail: Trail::new(sdk, &settings.translator.containment.sweep.regions),
             settings,
         }
     }

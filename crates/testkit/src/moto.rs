@@ -184,6 +184,20 @@ impl Moto {
         assert_eq!(status, 200, "put trail events: {reply}");
     }
 
+    /// Makes `region` one the account has not enabled: the CloudTrail stand-in refuses
+    /// every `LookupEvents` there, as AWS does.
+    pub fn disable_trail_region(&self, region: &str) {
+        let body =
+            serde_json::json!({"region": region, "events": [], "disabled": true}).to_string();
+        let (status, reply) = request(
+            &self.endpoint,
+            "POST",
+            "/_keyguard/cloudtrail/events",
+            &body,
+        );
+        assert_eq!(status, 200, "POST /_keyguard/cloudtrail/events: {reply}");
+    }
+
     /// Every `LookupEvents` request the stand-in served or throttled, oldest first.
     pub fn trail_lookups(&self) -> Vec<serde_json::Value> {
         let (status, body) = request(&self.endpoint, "GET", "/_keyguard/cloudtrail/lookups", "");

@@ -40,6 +40,42 @@ pub const MAX_LISTED: usize = 60;
 /// CloudTrail's event history keeps 90 days.
 const MAX_LOOKBACK_HOURS: u32 = 90 * 24;
 
+/// The regions every account has enabled unless someone disabled them (the opt-in ones
+/// are left out): where a leaked key's STS calls, and its other regional calls, are
+/// recorded when it used their endpoints. The event history is regional.
+pub const DEFAULT_REGIONS: &[&str] = &[
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "ca-central-1",
+    "sa-east-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-central-1",
+    "eu-north-1",
+    "ap-south-1",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-southeast-1",
+    "ap-southeast-2",
+];
+
+fn region_name(r: &str) -> bool {
+    let parts: Vec<&str> = r.split('-').collect();
+    parts.len() >= 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+        && parts
+            .last()
+            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+        && r.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 /// `SWEEP_CREATED_KEYS`: what to do with a key the contained credential created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CreatedKeys {
@@ -55,6 +91,9 @@ pub struct SweepConfig {
     /// days).
     pub lookback_hours: u32,
     pub created_keys: CreatedKeys,
+    /// `LOOKBACK_REGIONS` (default [`DEFAULT_REGIONS`]; `none`: only IAM's region and the
+    /// function's own): the other regions whose history is read too.
+    pub regions: Vec<String>,
 }
 
 impl SweepConfig {
@@ -82,9 +121,25 @@ impl SweepConfig {
                 })
             }
         };
+        let regions = match env.get("LOOKBACK_REGIONS") {
+            None => DEFAULT_REGIONS.iter().map(|r| (*r).to_owned()).collect(),
+            Some(v) if v.trim().eq_ignore_ascii_case("none") => Vec::new(),
+            Some(_) => {
+                let listed: Vec<String> =
+                    config::list(env, "LOOKBACK_REGIONS").into_iter().collect();
+                if let Some(bad) = listed.iter().find(|r| !region_name(r)) {
+                    return Err(ConfigError {
+                        variable: "LOOKBACK_REGIONS".into(),
+                        message: format!("not a region name: {bad:?} (or say none)"),
+                    });
+                }
+                listed
+            }
+        };
         Ok(Self {
             lookback_hours,
             created_keys,
+            regions,
         })
     }
 

@@ -541,6 +541,30 @@ fn the_sweep_settings_are_checked() {
             .unwrap()
             .on()
     );
+    // Every region enabled by default is read unless told otherwise.
+    assert_eq!(default.regions.len(), DEFAULT_REGIONS.len());
+    assert!(default.regions.iter().any(|r| r == "eu-west-1"));
+    let regions = |v: &str| {
+        SweepConfig::from_env(&|k: &str| (k == "LOOKBACK_REGIONS").then(|| v.to_owned()))
+            .map(|c| c.regions)
+            .map_err(|e| e.variable)
+    };
+    assert_eq!(regions(" None "), Ok(vec![]));
+    assert_eq!(
+        regions("eu-south-1, ap-east-1"),
+        Ok(vec!["ap-east-1".to_owned(), "eu-south-1".to_owned()])
+    );
+    for wrong in ["eu_west_1", "EU-WEST-1", "eu-west", "us-gov-west-1x", "*"] {
+        assert_eq!(
+            regions(wrong),
+            Err("LOOKBACK_REGIONS".to_owned()),
+            "{wrong}"
+        );
+    }
+    assert_eq!(
+        regions("us-gov-west-1"),
+        Ok(vec!["us-gov-west-1".to_owned()])
+    );
 }
 
 #[test]
