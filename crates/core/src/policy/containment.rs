@@ -267,8 +267,6 @@ pub struct Facts {
 }
 
 impl Facts {
-    /// Why keyguard must leave this credential alone, if it must: keyguard's own and
-    /// exempt principals (the guard), and a canary still harmless (these facts).
     /// Why the exemption tag on this credential's principal is not believed, if it is
     /// not: the event says the credential set it itself, or keyguard's record of who set
     /// it says so ([`crate::exemption`]).
@@ -282,6 +280,8 @@ impl Facts {
             .or_else(|| self.exemption.as_ref().and_then(|p| guard.doubts(p)))
     }
 
+    /// Why keyguard must leave this credential alone, if it must: keyguard's own and
+    /// exempt principals (the guard), and a canary still harmless (these facts).
     /// `believe_tag` false leaves the exemption tag out ([`Self::tag_doubt`]).
     pub fn protection(
         &self,

@@ -286,8 +286,13 @@ fn decide_session(
         Principal::Role(r) => ("role", r.as_str()),
         Principal::User(u) => ("user", u.as_str()),
     };
-    let believe_tag = facts.tag_doubt(&cfg.guard, one.credential).is_none();
-    if let Some(p) = facts.protection(&cfg.guard, principal, Some(key_id.as_str()), believe_tag) {
+    let doubted = facts.tag_doubt(&cfg.guard, one.credential);
+    if let Some(p) = facts.protection(
+        &cfg.guard,
+        principal,
+        Some(key_id.as_str()),
+        doubted.is_none(),
+    ) {
         let (why, subject) = refusal(&p, &format!("{label} {name}"), "revoke its sessions");
         let notice = one.notice(Severity::High, subject);
         return one.notice_only(Decision::Refused { why }, notice);
@@ -308,7 +313,10 @@ fn decide_session(
             policy_name: cfg.revoke_policy_name.clone(),
             key_id: Some(key_id.clone()),
         },
-        format!("temporary key {key_id} cannot be deactivated: deny every session of {label} {name} issued before now"),
+        format!(
+            "temporary key {key_id} cannot be deactivated: deny every session of {label} {name} issued before now{}",
+            doubted.map_or_else(String::new, |why| format!("; its exemption tag is not believed: {why}"))
+        ),
     );
     one.done(Decision::Act)
 }

@@ -992,15 +992,32 @@ fn a_canary_named_by_an_event_is_never_contained_while_it_can_do_nothing() {
     );
 }
 
-/// IAM as a canary's facts: the name, maybe the tag, maybe the deny.
-struct CanaryIam {
-    tagged: bool,
+/// IAM as one user holding KEY: its tags, maybe keyguard's canary deny. It counts the
+/// reads of who set an exemption tag.
+struct OneUser {
+    name: &'static str,
+    tags: BTreeMap<String, String>,
     denied: bool,
+    exemption_reads: std::sync::atomic::AtomicUsize,
 }
 
-impl IamReader for CanaryIam {
+impl OneUser {
+    fn new(name: &'static str, tags: &[(&str, &str)], denied: bool) -> Self {
+        Self {
+            name,
+            tags: tags
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            denied,
+            exemption_reads: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+}
+
+impl IamReader for OneUser {
     async fn key_owner(&self, _: &AccessKeyId) -> Result<Option<UserName>, crate::EffectError> {
-        Ok(Some(UserName::parse("keyguard-canary-ci").unwrap()))
+        Ok(Some(UserName::parse(self.name).unwrap()))
     }
     async fn user_keys(&self, user: &UserName) -> Result<Option<UserKeys>, crate::EffectError> {
         Ok(Some(UserKeys {
@@ -1012,11 +1029,7 @@ impl IamReader for CanaryIam {
         &self,
         _: &Principal,
     ) -> Result<Option<BTreeMap<String, String>>, crate::EffectError> {
-        Ok(Some(if self.tagged {
-            [("keyguard:canary".to_owned(), "true".to_owned())].into()
-        } else {
-            BTreeMap::new()
-        }))
+        Ok(Some(self.tags.clone()))
     }
     async fn key_last_used(
         &self,
@@ -1033,10 +1046,18 @@ impl IamReader for CanaryIam {
     }
     async fn canary_denied(&self, _: &UserName) -> Result<bool, crate::EffectError> {
         assert!(
-            self.tagged,
+            self.tags.contains_key("keyguard:canary"),
             "the deny is read only for a user with a canary's tag"
         );
         Ok(self.denied)
+    }
+    async fn exemption_set(
+        &self,
+        _: &Principal,
+    ) -> Result<Option<crate::exemption::Provenance>, crate::EffectError> {
+        self.exemption_reads
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(None)
     }
     async fn pause(&self, _: std::time::Duration) {}
 }
@@ -1052,7 +1073,12 @@ fn gather_reads_a_canarys_deny_and_only_a_harmless_one_is_protected() {
         (true, false, false),
         (false, false, false),
     ] {
-        let iam = CanaryIam { tagged, denied };
+        let tags: &[(&str, &str)] = if tagged {
+            &[("keyguard:canary", "true")]
+        } else {
+            &[]
+        };
+        let iam = OneUser::new("keyguard-canary-ci", tags, denied);
         let facts = futures::executor::block_on(gather(
             &lookup,
             &iam,
@@ -1203,68 +1229,27 @@ fn a_tag_keyguard_saw_set_by_the_leaked_side_is_not_believed_for_any_event() {
         matches!(only_action(&plan), Action::RevokeSessions { .. }),
         "{plan:#?}"
     );
+    assert!(
+        plan.steps[0]
+            .reason
+            .contains("exemption tag is not believed: the principal tagged itself exempt"),
+        "{}",
+        plan.steps[0].reason
+    );
     // The record is read for a principal tagged exempt, and only then.
-    struct Recorded(std::sync::atomic::AtomicUsize);
-    impl IamReader for Recorded {
-        async fn key_owner(&self, _: &AccessKeyId) -> Result<Option<UserName>, crate::EffectError> {
-            Ok(None)
-        }
-        async fn user_keys(&self, user: &UserName) -> Result<Option<UserKeys>, crate::EffectError> {
-            Ok(Some(UserKeys {
-                user: Some(user.clone()),
-                keys: vec![(KEY.to_owned(), KeyStatus::Active)],
-            }))
-        }
-        async fn tags(
-            &self,
-            p: &Principal,
-        ) -> Result<Option<BTreeMap<String, String>>, crate::EffectError> {
-            let exempt = matches!(p, Principal::User(u) if u.as_str() == "ci");
-            Ok(Some(if exempt {
-                [("KeyGuard:Exempt".to_owned(), "TRUE".to_owned())].into()
-            } else {
-                BTreeMap::new()
-            }))
-        }
-        async fn key_last_used(
-            &self,
-            _: &AccessKeyId,
-        ) -> Result<Option<Timestamp>, crate::EffectError> {
-            Ok(None)
-        }
-        async fn revocation_cut_off(
-            &self,
-            _: &Principal,
-            _: &str,
-        ) -> Result<Option<Timestamp>, crate::EffectError> {
-            Ok(None)
-        }
-        async fn canary_denied(&self, _: &UserName) -> Result<bool, crate::EffectError> {
-            Ok(false)
-        }
-        async fn exemption_set(
-            &self,
-            _: &Principal,
-        ) -> Result<Option<crate::exemption::Provenance>, crate::EffectError> {
-            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            Ok(None)
-        }
-        async fn pause(&self, _: std::time::Duration) {}
-    }
-    let iam = Recorded(std::sync::atomic::AtomicUsize::new(0));
     let recheck = Recheck {
         delay: std::time::Duration::ZERO,
     };
-    for (user, reads) in [("bob", 0), ("ci", 1)] {
+    for (tags, reads) in [(&[][..], 0), (&[("KeyGuard:Exempt", "TRUE")][..], 1)] {
+        let iam = OneUser::new("ci", tags, false);
         let lookup = Lookup::UserKey {
             key_id: AccessKeyId::parse(KEY).unwrap(),
-            user: Some(UserName::parse(user).unwrap()),
+            user: Some(UserName::parse("ci").unwrap()),
         };
         futures::executor::block_on(gather(&lookup, &iam, recheck, no_sessions())).unwrap();
-        assert_eq!(
-            iam.0.load(std::sync::atomic::Ordering::SeqCst),
-            reads,
-            "{user}"
-        );
+        let read = iam
+            .exemption_reads
+            .load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(read, reads, "{tags:?}");
     }
 }
