@@ -38,6 +38,7 @@ EVENTS = {}  # (account, region) -> [record]
 ACCEPTED = {}  # (account, region) -> [monotonic times of requests served]
 LOOKUPS = []  # every request: {"at", "account", "region", "attribute", "throttled"}
 DISABLED = set()  # (account, region) not enabled for the account: every request refused
+FAILING = set()  # (account, region) whose service is failing: every request a 500
 
 
 class Refused(Exception):
@@ -52,13 +53,15 @@ def reset():
         ACCEPTED.clear()
         LOOKUPS.clear()
         DISABLED.clear()
+        FAILING.clear()
 
 
 def put_events(body, default_account):
     """POST /_keyguard/cloudtrail/events {"region": ..., "account"?: ..., "events": [records]}:
     the event history of that account (default: the launcher's) and region. With
     "disabled": true the region is one the account has not enabled: AWS refuses every
-    request there as it does for an opt-in region left off."""
+    request there as it does for an opt-in region left off; "failing": true (false)
+    makes (stops making) every request there fail as a service fault."""
     events = body.get("events")
     region = body.get("region") or "us-east-1"
     account = body.get("account") or default_account
@@ -68,6 +71,8 @@ def put_events(body, default_account):
         EVENTS.setdefault((account, region), []).extend(events)
         if body.get("disabled") is True:
             DISABLED.add((account, region))
+        if "failing" in body:
+            (FAILING.add if body["failing"] is True else FAILING.discard)((account, region))
     return "200 OK", {"stored": len(events)}
 
 
@@ -177,6 +182,8 @@ def lookup_events(body, account, region):
                         "attribute": attribute, "throttled": throttled})
         if throttled:
             return 400, {"__type": "ThrottlingException", "message": "Rate exceeded"}
+        if (account, region) in FAILING:
+            return 500, {"__type": "InternalFailure", "message": "the stand-in fails this region"}
         if (account, region) in DISABLED:
             return 400, {"__type": "UnrecognizedClientException",
                          "message": "The security token included in the request is invalid."}

@@ -45,6 +45,21 @@ pub const MAX_CREATE_PAGES: usize = 4;
 /// each at worst, within the template's 60 s).
 pub const BUDGET: Duration = Duration::from_secs(8);
 pub const CREATE_BUDGET: Duration = Duration::from_secs(12);
+/// One `LookupEvents` request, all its attempts together: a page begun by the budget
+/// ends by the budget plus this, so one key's sweep ends within [`CREATE_BUDGET`] plus
+/// this (17 s), three within the template's 60 s.
+pub const CALL_LIMIT: Duration = Duration::from_secs(5);
+/// What AWS answers in a region keyguard may not read: an opt-in region the account has
+/// not enabled (its token is not valid there), or one an SCP denies. Any other error
+/// (throttled past the retries, a timeout, a 5xx) fails the sweep, so the retry reads
+/// again: a region skipped for a passing fault would lose its events for good.
+const REFUSED: &[&str] = &[
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "OptInRequired",
+    "AccessDeniedException",
+    "AccessDenied",
+];
 /// `LookupEvents`' largest page.
 const PAGE: i32 = 50;
 /// Where IAM's (global) events are recorded.
@@ -79,6 +94,11 @@ fn regional(sdk: &aws_config::SdkConfig, region: String) -> Regional {
     let conf = aws_sdk_cloudtrail::config::Builder::from(sdk)
         .region(aws_sdk_cloudtrail::config::Region::new(region.clone()))
         .retry_config(aws_smithy_types::retry::RetryConfig::standard().with_max_attempts(5))
+        .timeout_config(
+            aws_smithy_types::timeout::TimeoutConfig::builder()
+                .operation_timeout(CALL_LIMIT)
+                .build(),
+        )
         .build();
     Regional {
         client: aws_sdk_cloudtrail::Client::from_conf(conf),
@@ -228,6 +248,23 @@ impl TrailReader for Trail {
                     out.truncated = true;
                 }
             }
+            // As soon as IAM's history is cut short, not after the other regions: its
+            // budget runs from the same start.
+            if out.truncated {
+                // The regions are in order: IAM's first.
+                if let Some(iam) = self.regions.first() {
+                    let created = Lookup {
+                        attribute: attribute(LookupAttributeKey::EventName, "CreateAccessKey")?,
+                        budget: CREATE_BUDGET,
+                        signed_by: Some(key_id.as_str()),
+                        ..by_key
+                    };
+                    let mut pages = MAX_CREATE_PAGES;
+                    out.created_complete = iam
+                        .read(&created, &mut pages, &mut seen, &mut out.events)
+                        .await?;
+                }
+            }
             Ok::<_, EffectError>((out, seen))
         };
         let others = futures::future::join_all(self.others.iter().map(|r| {
@@ -242,15 +279,23 @@ impl TrailReader for Trail {
         }));
         let (main, others) = futures::future::join(main, others).await;
         let (mut out, mut seen) = main?;
+        let truncated_main = out.truncated;
         for (region, read, events) in others {
             match read {
                 Ok(complete) => {
                     out.regions.push(region);
                     out.truncated |= !complete;
                 }
-                Err(e) => {
-                    let code = e.code.unwrap_or_else(|| "error".to_owned());
+                Err(e) if e.code.as_deref().is_some_and(|c| REFUSED.contains(&c)) => {
+                    let code = e.code.unwrap_or_default();
                     out.unread_regions.push(format!("{region} ({code})"));
+                }
+                Err(e) => {
+                    return Err(EffectError::new(
+                        e.kind,
+                        e.code.as_deref(),
+                        format!("reading {region}'s event history: {}", e.message),
+                    ))
                 }
             }
             for doc in events {
@@ -260,21 +305,10 @@ impl TrailReader for Trail {
                 }
             }
         }
-        if out.truncated {
-            // The regions are in order: IAM's first.
-            let Some(iam) = self.regions.first() else {
-                return Ok(out);
-            };
-            let created = Lookup {
-                attribute: attribute(LookupAttributeKey::EventName, "CreateAccessKey")?,
-                budget: CREATE_BUDGET,
-                signed_by: Some(key_id.as_str()),
-                ..by_key
-            };
-            let mut pages = MAX_CREATE_PAGES;
-            out.created_complete = iam
-                .read(&created, &mut pages, &mut seen, &mut out.events)
-                .await?;
+        // The created-keys pass reads IAM's region, whose history is whole unless the
+        // main read was cut short: another region's cut says nothing about it.
+        if !truncated_main {
+            out.created_complete = true;
         }
         Ok(out)
     }

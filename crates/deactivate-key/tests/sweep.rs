@@ -12,6 +12,10 @@ use keyguard_testkit::{moto, unique};
 use serde_json::{json, Value};
 
 /// A CloudTrail record of a call signed by `key` of `user`, `ago` seconds before now.
+/// The sweeps read the same account's us-east-1 history, whose rate (two a second) the
+/// first test proves is kept: one at a time, so neither throttles the other.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn signed(
     key: &str,
     user: &str,
@@ -47,8 +51,15 @@ fn signed(
 /// is listed and left alone.
 #[tokio::test]
 async fn the_sweep_contains_what_the_leaked_key_created_and_lists_the_rest() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     const IAM: &str = "iam.amazonaws.com";
-    let w = world(&[("LOOKBACK_HOURS", "72")]).await;
+    // eu-west-1 is enabled in every account; ap-east-1 is an opt-in region, here one
+    // the account has not enabled.
+    let w = world(&[
+        ("LOOKBACK_HOURS", "72"),
+        ("LOOKBACK_REGIONS", "eu-west-1, ap-east-1"),
+    ])
+    .await;
     let moto = moto::shared();
     let (alice, leaked, _) = w.user_with_two_keys(&[]).await;
     let (bob, made, bobs_own) = w.user_with_two_keys(&[]).await;
@@ -132,7 +143,7 @@ async fn the_sweep_contains_what_the_leaked_key_created_and_lists_the_rest() {
     );
     token["awsRegion"] = json!("eu-west-1");
     moto.put_trail_events("eu-west-1", std::slice::from_ref(&token));
-    moto.disable_trail_region("ap-northeast-3");
+    moto.disable_trail_region("ap-east-1");
 
     let event = json!({"accessKeyId": leaked, "userName": alice, "eventId": unique("ev")});
     let report = w.run(&event).await;
@@ -204,7 +215,7 @@ async fn the_sweep_contains_what_the_leaked_key_created_and_lists_the_rest() {
     assert!(
         facts["regions not read"]
             .as_str()
-            .is_some_and(|r| r.contains("ap-northeast-3 (UnrecognizedClientException)")),
+            .is_some_and(|r| r.contains("ap-east-1 (UnrecognizedClientException)")),
         "{facts:#}"
     );
     assert!(
@@ -362,5 +373,54 @@ async fn the_sweep_contains_what_the_leaked_key_created_and_lists_the_rest() {
             .unwrap()
             .contains("every CreateAccessKey"),
         "{facts:#}"
+    );
+}
+
+/// A region that fails for another reason than refusing keyguard (a service fault, a
+/// throttle past the retries) fails the sweep: its events are not given up as unread,
+/// and the retry, whose containment steps are duplicates, reads it again.
+#[tokio::test]
+async fn a_region_that_fails_fails_the_sweep_and_the_retry_reads_it() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let w = world(&[("LOOKBACK_HOURS", "72"), ("LOOKBACK_REGIONS", "me-south-1")]).await;
+    let moto = moto::shared();
+    let (alice, leaked, _) = w.user_with_two_keys(&[]).await;
+    let mut token = signed(
+        &leaked,
+        &alice,
+        ("sts.amazonaws.com", "GetSessionToken"),
+        json!({}),
+        json!(null),
+        60,
+    );
+    token["awsRegion"] = json!("me-south-1");
+    moto.put_trail_events("me-south-1", std::slice::from_ref(&token));
+    moto.fail_trail_region("me-south-1", true);
+    let event = json!({"accessKeyId": leaked, "userName": alice, "eventId": unique("ev")});
+    let failed = w.run(&event).await;
+    moto.fail_trail_region("me-south-1", false);
+    assert_eq!(failed["statusCode"], 500, "{failed:#}");
+    assert!(
+        failed["why"].as_str().unwrap().contains("me-south-1"),
+        "{failed:#}"
+    );
+    assert_eq!(
+        w.statuses(&alice).await[&leaked],
+        "Inactive",
+        "contained first"
+    );
+    let retried = w.run(&event).await;
+    assert_eq!(retried["statusCode"], 200, "{retried:#}");
+    let listing = retried["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["action"]["type"] == "notify")
+        .unwrap_or_else(|| panic!("{retried:#}"));
+    assert!(
+        listing
+            .to_string()
+            .contains(token["eventID"].as_str().unwrap()),
+        "{listing:#}"
     );
 }

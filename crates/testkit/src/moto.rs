@@ -198,6 +198,18 @@ impl Moto {
         assert_eq!(status, 200, "POST /_keyguard/cloudtrail/events: {reply}");
     }
 
+    /// Makes every `LookupEvents` in `region` fail as a service fault (`on`), or stop.
+    pub fn fail_trail_region(&self, region: &str, on: bool) {
+        let body = serde_json::json!({"region": region, "events": [], "failing": on}).to_string();
+        let (status, reply) = request(
+            &self.endpoint,
+            "POST",
+            "/_keyguard/cloudtrail/events",
+            &body,
+        );
+        assert_eq!(status, 200, "POST /_keyguard/cloudtrail/events: {reply}");
+    }
+
     /// Every `LookupEvents` request the stand-in served or throttled, oldest first.
     pub fn trail_lookups(&self) -> Vec<serde_json::Value> {
         let (status, body) = request(&self.endpoint, "GET", "/_keyguard/cloudtrail/lookups", "");

@@ -40,9 +40,10 @@ pub const MAX_LISTED: usize = 60;
 /// CloudTrail's event history keeps 90 days.
 const MAX_LOOKBACK_HOURS: u32 = 90 * 24;
 
-/// The regions every account has enabled unless someone disabled them (the opt-in ones
-/// are left out): where a leaked key's STS calls, and its other regional calls, are
-/// recorded when it used their endpoints. The event history is regional.
+/// The regions enabled in every account, which cannot be disabled (those AWS launched
+/// before 20 March 2019; later ones are opt-in): where a leaked key's STS calls, and its
+/// other regional calls, are recorded when it used their endpoints. The event history
+/// is regional.
 pub const DEFAULT_REGIONS: &[&str] = &[
     "us-east-1",
     "us-east-2",
@@ -124,6 +125,14 @@ impl SweepConfig {
         let regions = match env.get("LOOKBACK_REGIONS") {
             None => DEFAULT_REGIONS.iter().map(|r| (*r).to_owned()).collect(),
             Some(v) if v.trim().eq_ignore_ascii_case("none") => Vec::new(),
+            Some(v) if v.trim().is_empty() => {
+                return Err(ConfigError {
+                    variable: "LOOKBACK_REGIONS".into(),
+                    message:
+                        "empty: list the regions, or say none (unset reads the default regions)"
+                            .into(),
+                })
+            }
             Some(_) => {
                 let listed: Vec<String> =
                     config::list(env, "LOOKBACK_REGIONS").into_iter().collect();

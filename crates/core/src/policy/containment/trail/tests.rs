@@ -554,7 +554,14 @@ fn the_sweep_settings_are_checked() {
         regions("eu-south-1, ap-east-1"),
         Ok(vec!["ap-east-1".to_owned(), "eu-south-1".to_owned()])
     );
-    for wrong in ["eu_west_1", "EU-WEST-1", "eu-west", "us-gov-west-1x", "*"] {
+    for wrong in [
+        "eu_west_1",
+        "EU-WEST-1",
+        "eu-west",
+        "us-gov-west-1x",
+        "*",
+        " ",
+    ] {
         assert_eq!(
             regions(wrong),
             Err("LOOKBACK_REGIONS".to_owned()),
