@@ -13,8 +13,15 @@ use serde_json::{json, Value};
 
 /// A CloudTrail record of a call signed by `key` of `user`, `ago` seconds before now.
 /// The sweeps read the same account's us-east-1 history, whose rate (two a second) the
-/// first test proves is kept: one at a time, so neither throttles the other.
+/// first test proves is kept: one at a time, each after the last one's requests have
+/// left the stand-in's one-second window, so neither throttles the other.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn alone() -> tokio::sync::MutexGuard<'static, ()> {
+    let guard = ONE_AT_A_TIME.lock().await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    guard
+}
 
 fn signed(
     key: &str,
@@ -51,7 +58,7 @@ fn signed(
 /// is listed and left alone.
 #[tokio::test]
 async fn the_sweep_contains_what_the_leaked_key_created_and_lists_the_rest() {
-    let _alone = ONE_AT_A_TIME.lock().await;
+    let _alone = alone().await;
     const IAM: &str = "iam.amazonaws.com";
     // eu-west-1 is enabled in every account; ap-east-1 is an opt-in region, here one
     // the account has not enabled.
@@ -381,7 +388,7 @@ async fn the_sweep_contains_what_the_leaked_key_created_and_lists_the_rest() {
 /// and the retry, whose containment steps are duplicates, reads it again.
 #[tokio::test]
 async fn a_region_that_fails_fails_the_sweep_and_the_retry_reads_it() {
-    let _alone = ONE_AT_A_TIME.lock().await;
+    let _alone = alone().await;
     let w = world(&[("LOOKBACK_HOURS", "72"), ("LOOKBACK_REGIONS", "me-south-1")]).await;
     let moto = moto::shared();
     let (alice, leaked, _) = w.user_with_two_keys(&[]).await;

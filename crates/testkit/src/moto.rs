@@ -174,40 +174,25 @@ impl Moto {
     /// Puts CloudTrail records into the event history the `LookupEvents` stand-in serves
     /// for `region`.
     pub fn put_trail_events(&self, region: &str, events: &[serde_json::Value]) {
-        let body = serde_json::json!({"region": region, "events": events});
-        let (status, reply) = request(
-            &self.endpoint,
-            "POST",
-            "/_keyguard/cloudtrail/events",
-            &body.to_string(),
-        );
-        assert_eq!(status, 200, "put trail events: {reply}");
+        self.trail_region(serde_json::json!({"region": region, "events": events}));
     }
 
     /// Makes `region` one the account has not enabled: the CloudTrail stand-in refuses
     /// every `LookupEvents` there, as AWS does.
     pub fn disable_trail_region(&self, region: &str) {
-        let body =
-            serde_json::json!({"region": region, "events": [], "disabled": true}).to_string();
-        let (status, reply) = request(
-            &self.endpoint,
-            "POST",
-            "/_keyguard/cloudtrail/events",
-            &body,
-        );
-        assert_eq!(status, 200, "POST /_keyguard/cloudtrail/events: {reply}");
+        self.trail_region(serde_json::json!({"region": region, "events": [], "disabled": true}));
     }
 
     /// Makes every `LookupEvents` in `region` fail as a service fault (`on`), or stop.
     pub fn fail_trail_region(&self, region: &str, on: bool) {
-        let body = serde_json::json!({"region": region, "events": [], "failing": on}).to_string();
-        let (status, reply) = request(
-            &self.endpoint,
-            "POST",
-            "/_keyguard/cloudtrail/events",
-            &body,
-        );
-        assert_eq!(status, 200, "POST /_keyguard/cloudtrail/events: {reply}");
+        self.trail_region(serde_json::json!({"region": region, "events": [], "failing": on}));
+    }
+
+    /// The stand-in's one route for a region's event history and how it answers.
+    fn trail_region(&self, body: serde_json::Value) {
+        let path = "/_keyguard/cloudtrail/events";
+        let (status, reply) = request(&self.endpoint, "POST", path, &body.to_string());
+        assert_eq!(status, 200, "POST {path}: {reply}");
     }
 
     /// Every `LookupEvents` request the stand-in served or throttled, oldest first.
