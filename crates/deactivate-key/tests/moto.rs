@@ -524,6 +524,15 @@ async fn hostile_input_is_turned_away() {
 }
 
 #[test]
+fn the_templates_default_regions_are_the_sweeps() {
+    let env = keyguard_testkit::infra::template_env("deactivate-key");
+    let default = keyguard_core::policy::containment::trail::DEFAULT_REGIONS.join(",");
+    assert_eq!(env.get("LOOKBACK_REGIONS"), Some(&default));
+    let translator = keyguard_testkit::infra::template_env("guardduty-translator");
+    assert_eq!(translator.get("LOOKBACK_REGIONS"), Some(&default));
+}
+
+#[test]
 fn the_template_sets_what_the_function_reads_and_nothing_else() {
     keyguard_testkit::infra::check_env("deactivate-key", |env| {
         Settings::from_env(&|k: &str| env(k), Default::default())
