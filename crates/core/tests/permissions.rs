@@ -129,6 +129,11 @@ fn actions() -> Vec<(&'static str, Vec<Action>)> {
         (
             "createkey-detector",
             vec![
+                Action::RecordExemption {
+                    principal: Principal::User(user.clone()),
+                    account: keyguard_core::AccountId::parse("123456789012").ok(),
+                    provenance: keyguard_core::exemption::Provenance::unreadable(),
+                },
                 Action::HandOff {
                     key_id: key,
                     user: Some(user),
