@@ -16,6 +16,8 @@ pub struct AwsEffects {
     pub mailer: Option<Mailer>,
     /// keyguard's record of who set exemption tags, for createkey-detector.
     pub exemptions: Option<crate::Exemptions>,
+    /// createkey-detector's memory of created keys and users.
+    pub memory: Option<crate::memory::Memory>,
 }
 
 impl AwsEffects {
@@ -35,6 +37,7 @@ impl AwsEffects {
             secrets: None,
             mailer: None,
             exemptions: None,
+            memory: None,
         }
     }
 }
@@ -240,6 +243,19 @@ impl Effects for AwsEffects {
                     format!("recorded: {kind} {name} tagged exempt by {}", provenance.set_by)
                 } else {
                     "a later call's record is kept".to_owned()
+                }))
+            }
+            Action::Remember {
+                account,
+                memo,
+                until,
+            } => {
+                let memory = self.memory.as_ref().ok_or_else(|| not_wired("memory"))?;
+                let kept = memory.remember(account, memo, *until).await?;
+                Ok(Some(if kept {
+                    format!("remembered until {}: {}", until.to_rfc3339(), memo.summary())
+                } else {
+                    "a later event's memory is kept".to_owned()
                 }))
             }
             Action::AddToIncident {

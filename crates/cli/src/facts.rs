@@ -15,7 +15,12 @@
 //! createkey-detector's hourly check, `canaries` lists the canary keys
 //! as `keyguard canary list` prints them (`user`, `key_id`, `status`, `created`,
 //! `last_used`, `service`, `region`), and `canary_windows` until when each key's live
-//! alert window holds (`{"AKIA…": "2026-12-04T10:15:00Z"}`).
+//! alert window holds (`{"AKIA…": "2026-12-04T10:15:00Z"}`). For a CloudTrail record,
+//! `memory` is what the detector remembers of earlier ones: `created_keys` (by key id:
+//! `{key_id, user, created_by, source_ip?, user_agent?, at, event_id}`), `created_users`
+//! (by name: `{user, created_by, at, event_id}`) and `launches` (by key id: a list of
+//! `{event_id, at, count}`); the record's own launch is counted with them, as the
+//! function counts it.
 //!
 //! ```json
 //! {
@@ -36,9 +41,10 @@ use keyguard_core::policy::containment::{
     self, ContainmentConfig, IamReader, KeyStatus, SelfIdentity, UserKeys,
 };
 use keyguard_core::policy::detector::canary_check::CanaryFacts;
+use keyguard_core::policy::detector::memory;
 use keyguard_core::policy::detector::DetectorConfig;
 use keyguard_core::policy::policies::{
-    DetectorTarget, RotatorFacts, RotatorTarget, Scan, ScanTarget, SweepFacts,
+    DetectorFacts, DetectorTarget, RotatorFacts, RotatorTarget, Scan, ScanTarget, SweepFacts,
 };
 use keyguard_core::policy::rotation::{HeldKey, RotatorConfig, SecretFacts};
 use keyguard_core::policy::sweep::{KeyFacts, ManagedSecret, UserFacts};
@@ -75,6 +81,9 @@ pub struct Supplied {
     /// function reads from its ledger).
     #[serde(default)]
     canary_windows: BTreeMap<String, Timestamp>,
+    /// What createkey-detector remembers of earlier CloudTrail records.
+    #[serde(default)]
+    memory: SuppliedMemory,
     /// Configuration variables as the function would see them.
     #[serde(default)]
     env: BTreeMap<String, String>,
@@ -100,6 +109,39 @@ struct SuppliedUser {
     /// Who set its exemption tag, as createkey-detector recorded it.
     #[serde(default)]
     exemption_set_by: Option<keyguard_core::exemption::Provenance>,
+}
+
+/// createkey-detector's memory, in the home account (or the record's).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SuppliedMemory {
+    #[serde(default)]
+    created_keys: BTreeMap<String, memory::KeyCreation>,
+    #[serde(default)]
+    created_users: BTreeMap<String, memory::UserCreation>,
+    #[serde(default)]
+    launches: BTreeMap<AccessKeyId, Vec<memory::Launch>>,
+}
+
+impl SuppliedMemory {
+    /// What the function would recall: the memory as the ledger would hold it, asked
+    /// the same way.
+    fn recall(&self, ask: &memory::Ask, minutes: u32) -> memory::Recall {
+        let mut held = memory::InProcess::default();
+        let key_account = ask.signer.as_ref().map_or(&ask.account, |(a, _)| a);
+        for created in self.created_keys.values() {
+            held.remember(key_account, &memory::Memo::KeyCreated(created.clone()));
+        }
+        for created in self.created_users.values() {
+            held.remember(&ask.account, &memory::Memo::UserCreated(created.clone()));
+        }
+        for (key, launches) in &self.launches {
+            for launch in launches {
+                held.launched(&ask.account, key, launch.clone());
+            }
+        }
+        held.recall(ask, minutes)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -479,14 +521,18 @@ impl Source<RotatorConfig> for Supplied {
 impl Source<DetectorConfig> for Supplied {
     async fn lookup(
         &self,
-        _: &DetectorConfig,
+        cfg: &DetectorConfig,
         target: &DetectorTarget,
         _: Timestamp,
-    ) -> Result<CanaryFacts, EffectError> {
-        let DetectorTarget::Canaries { .. } = target;
-        Ok(CanaryFacts {
-            keys: self.canaries.clone(),
-            alerted_until: self.canary_windows.clone(),
+    ) -> Result<DetectorFacts, EffectError> {
+        Ok(match target {
+            DetectorTarget::Canaries { .. } => DetectorFacts::Canaries(CanaryFacts {
+                keys: self.canaries.clone(),
+                alerted_until: self.canary_windows.clone(),
+            }),
+            DetectorTarget::Recall { ask, .. } => {
+                DetectorFacts::Recall(self.memory.recall(ask, cfg.correlation_minutes))
+            }
         })
     }
 }

@@ -161,6 +161,7 @@ impl<E: Effects + Sync, L: Ledger + Sync> Executor<'_, E, L> {
             (self.effects, self.ledger, self.dry_run, self.deadline);
         let held = policy.held_back(&mut plan);
         let unread = std::mem::take(&mut plan.unread);
+        let unread_also = plan.unread_also.take();
         let mut tail = plan.clone();
         let report = execute_within(plan, effects, ledger, dry_run, now, deadline).await;
         let report = match held {
@@ -171,7 +172,11 @@ impl<E: Effects + Sync, L: Ledger + Sync> Executor<'_, E, L> {
                 report.followed_by(told)
             }
         };
-        crate::unread::with_unread(report, &unread)
+        let report = crate::unread::with_unread(report, &unread);
+        match unread_also {
+            Some(why) => report.failed_also(why),
+            None => report,
+        }
     }
 
     /// One invocation: parse, plan, apply. Input that is not an event is 400, nothing

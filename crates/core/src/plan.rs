@@ -124,6 +124,14 @@ pub enum Action {
         account: Option<crate::scope::AccountId>,
         provenance: crate::exemption::Provenance,
     },
+    /// createkey-detector's memory of a created key or user, kept until `until` for the
+    /// rules that compare later calls with it, the latest event winning
+    /// ([`crate::policy::detector::memory`]).
+    Remember {
+        account: crate::scope::AccountId,
+        memo: crate::policy::detector::memory::Memo,
+        until: Timestamp,
+    },
     /// `ssm-incidents:CreateTimelineEvent`: what was learnt after an incident opened (the
     /// sweep's list, read once the key is Inactive) put on that incident's timeline.
     AddToIncident {
@@ -223,6 +231,7 @@ impl Action {
             Self::OpenIncident { .. } => "open_incident",
             Self::AddToIncident { .. } => "add_to_incident",
             Self::RecordExemption { .. } => "record_exemption",
+            Self::Remember { .. } => "remember",
             Self::Notify { .. } => "notify",
             Self::Alert { .. } => "alert",
         }
@@ -257,7 +266,7 @@ impl Action {
             Self::StartRunbook { .. } => &["ssm:StartAutomationExecution", "iam:PassRole"],
             Self::OpenIncident { .. } => &["ssm-incidents:StartIncident"],
             Self::AddToIncident { .. } => &["ssm-incidents:CreateTimelineEvent"],
-            Self::RecordExemption { .. } => &["dynamodb:PutItem"],
+            Self::RecordExemption { .. } | Self::Remember { .. } => &["dynamodb:PutItem"],
             Self::Notify { .. } => &["sns:Publish"],
             Self::Alert { .. } => &["secretsmanager:GetSecretValue"],
         }
@@ -296,7 +305,7 @@ impl Action {
                 principal: Principal::User(user),
                 ..
             } => Some(user),
-            Self::RecordExemption { .. } => None,
+            Self::RecordExemption { .. } | Self::Remember { .. } => None,
             Self::SendEmail { email } => email.user.as_ref(),
             Self::HandOff { user, .. } => user.as_ref(),
             Self::RevokeSessions {
@@ -346,7 +355,7 @@ impl Action {
             | Self::SendEmail { .. } => None,
             Self::OpenIncident { incident } => incident.key_id.as_ref(),
             Self::AddToIncident { key_id, .. } => key_id.as_ref(),
-            Self::RecordExemption { .. } => None,
+            Self::RecordExemption { .. } | Self::Remember { .. } => None,
             Self::Notify { notice } | Self::Alert { notice, .. } => notice.key_id.as_ref(),
             Self::RevokeSessions { key_id, .. } | Self::RestorePolicy { key_id, .. } => {
                 key_id.as_ref()
@@ -462,6 +471,10 @@ pub struct Plan {
     /// them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unread: Vec<crate::unread::Unread>,
+    /// Something else the plan was made without (createkey-detector's memory): the run
+    /// that applies it fails, naming it, so the retry reads it again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread_also: Option<String>,
 }
 
 impl Plan {
@@ -480,6 +493,7 @@ impl Plan {
             decision,
             steps: Vec::new(),
             unread: Vec::new(),
+            unread_also: None,
         }
     }
 }

@@ -134,6 +134,18 @@ fn actions() -> Vec<(&'static str, Vec<Action>)> {
                     account: keyguard_core::AccountId::parse("123456789012").ok(),
                     provenance: keyguard_core::exemption::Provenance::unreadable(),
                 },
+                Action::Remember {
+                    account: keyguard_core::AccountId::parse("123456789012").unwrap(),
+                    memo: keyguard_core::policy::detector::memory::Memo::UserCreated(
+                        keyguard_core::policy::detector::memory::UserCreation {
+                            user: "u".into(),
+                            created_by: "c".into(),
+                            at: keyguard_core::parse_time("2026-11-23T10:00:00Z").unwrap(),
+                            event_id: "e".into(),
+                        },
+                    ),
+                    until: keyguard_core::parse_time("2026-11-23T11:00:00Z").unwrap(),
+                },
                 Action::HandOff {
                     key_id: key,
                     user: Some(user),

@@ -1,9 +1,11 @@
 //! createkey-detector: the rules over one CloudTrail call, then alerts to Discord, Slack
 //! and SNS, and a hand-off to deactivate-key for what IAM can contain.
 //!
-//! parse → rules (keyguard-core, pure) → plan → apply through the ledger → report. The
-//! rules need no AWS read: everything they judge is in the event. Its hourly schedule
-//! reads every canary key's last use instead (the safety net behind `canary-key-used`).
+//! parse → recall → rules (keyguard-core, pure) → plan → apply through the ledger →
+//! report. The rules judge the event and what the detector remembers of earlier ones
+//! (who created the signing key, who created the user a key is made for, the key's
+//! launches), read from the ledger's table. Its hourly schedule reads every canary key's
+//! last use instead (the safety net behind `canary-key-used`).
 
 pub mod effects;
 pub mod handoff;
@@ -11,13 +13,14 @@ pub mod render;
 pub mod webhook;
 
 use effects::DetectorEffects;
+use keyguard_aws::memory::Memory;
 use keyguard_aws::{AwsEffects, DynamoLedger};
 use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::guard::SelfIdentity;
 use keyguard_core::pipeline::{self, Executor};
 use keyguard_core::policy::detector::canary_check::{self, CanaryFacts};
 use keyguard_core::policy::detector::{DetectorConfig, FUNCTION};
-use keyguard_core::policy::policies::DetectorTarget;
+use keyguard_core::policy::policies::{DetectorFacts, DetectorTarget};
 use keyguard_core::{EffectError, ParseError, Plan, Report, Timestamp};
 use serde_json::Value;
 use std::time::Duration;
@@ -86,6 +89,8 @@ impl Settings {
 pub struct App {
     pub settings: Settings,
     pub ledger: DynamoLedger,
+    /// What the rules recall of earlier events (the ledger's table).
+    pub memory: Memory,
     pub effects: DetectorEffects,
 }
 
@@ -94,10 +99,12 @@ impl App {
         let sdk = &keyguard_aws::as_function(sdk, FUNCTION);
         let ledger = DynamoLedger::configured(sdk, &settings.common);
         let home = settings.detector.guard.me.account.clone();
+        let memory = Memory::new(&ledger);
         Ok(Self {
             effects: DetectorEffects {
                 aws: AwsEffects {
                     exemptions: Some(keyguard_aws::Exemptions::new(&ledger, home)),
+                    memory: Some(memory.clone()),
                     ..AwsEffects::configured(sdk, &settings.common)
                 },
                 webhooks: Webhooks::new(sdk, settings.detector.webhooks.clone(), settings.retry)?,
@@ -108,6 +115,7 @@ impl App {
                 ),
             },
             ledger,
+            memory,
             settings,
         })
     }
@@ -153,16 +161,31 @@ impl App {
     }
 }
 
-/// The function's reads: every canary key and the live alerts' windows on it, for the
-/// hourly check (CloudTrail records need none).
+/// The function's reads: what the memory holds for a CloudTrail record; every canary
+/// key and the live alerts' windows on it, for the hourly check.
 impl pipeline::Source<DetectorConfig> for App {
     async fn lookup(
         &self,
-        _: &DetectorConfig,
+        cfg: &DetectorConfig,
         target: &DetectorTarget,
         _: Timestamp,
-    ) -> Result<CanaryFacts, EffectError> {
-        let DetectorTarget::Canaries { .. } = target;
+    ) -> Result<DetectorFacts, EffectError> {
+        match target {
+            DetectorTarget::Canaries { .. } => Ok(DetectorFacts::Canaries(self.canaries().await?)),
+            DetectorTarget::Recall { ask, .. } => {
+                let recall = self
+                    .memory
+                    .recall(ask, cfg.correlation_minutes, self.settings.common.dry_run)
+                    .await?;
+                Ok(DetectorFacts::Recall(recall))
+            }
+        }
+    }
+}
+
+impl App {
+    /// Every canary key and the live alerts' windows on it.
+    async fn canaries(&self) -> Result<CanaryFacts, EffectError> {
         let keys = self.effects.aws.iam.canaries().await?;
         let mut alerted_until = std::collections::BTreeMap::new();
         // Reported means reported on every channel: the earliest window of them, and none

@@ -135,6 +135,7 @@ async fn a_backdoor_key_is_handed_off_then_alerted_once_even_when_redelivered() 
             ("hand_off", "applied"),
             ("alert", "applied"),
             ("alert", "applied"),
+            ("remember", "applied"),
         ])
     );
     // The Invoke request, as Lambda receives it.
@@ -214,7 +215,8 @@ async fn a_backdoor_key_is_handed_off_then_alerted_once_even_when_redelivered() 
     assert_eq!(w.lambda.requests().len(), 1);
     assert_eq!(w.posts().len(), 2);
 
-    // A new event, two copies at the same moment: one hand-off, one post per channel.
+    // A new event, two copies at the same moment: one hand-off, one post per channel,
+    // one memory of the key.
     let fresh = backdoor_event(&unique("ev"));
     let (a, b) = tokio::join!(w.app.report(&fresh), w.app.report(&fresh));
     let applied = outcomes(&a)
@@ -222,7 +224,7 @@ async fn a_backdoor_key_is_handed_off_then_alerted_once_even_when_redelivered() 
         .chain(outcomes(&b))
         .filter(|(_, o)| o == "applied")
         .count();
-    assert_eq!(applied, 3, "{a:?} {b:?}");
+    assert_eq!(applied, 4, "{a:?} {b:?}");
     assert_eq!(w.lambda.requests().len(), 2);
     assert_eq!(w.posts().len(), 4);
 }
@@ -246,6 +248,7 @@ async fn a_429_waits_as_asked_and_a_rejected_post_fails_only_its_own_step() {
             ("hand_off", "applied"),
             ("alert", "applied"),
             ("alert", "failed"),
+            ("remember", "applied"),
         ])
     );
     assert!(
@@ -273,6 +276,7 @@ async fn a_429_waits_as_asked_and_a_rejected_post_fails_only_its_own_step() {
             ("hand_off", "duplicate"),
             ("alert", "duplicate"),
             ("alert", "applied"),
+            ("remember", "duplicate"),
         ])
     );
     assert!(!w.app.fails(&event, &retried));
@@ -333,6 +337,7 @@ async fn a_missing_deactivate_function_fails_the_hand_off_and_the_invocation() {
             ("hand_off", "applied"),
             ("alert", "duplicate"),
             ("alert", "duplicate"),
+            ("remember", "duplicate"),
         ])
     );
 }
@@ -360,6 +365,7 @@ async fn webhook_urls_stay_out_of_logs_reports_and_errors() {
             ("hand_off", "applied"),
             ("alert", "failed"),
             ("alert", "failed"),
+            ("remember", "applied"),
         ])
     );
     let text = serde_json::to_string(&report).unwrap();
@@ -517,7 +523,8 @@ async fn a_placeholder_channel_is_left_out_and_named_and_a_failed_post_reads_its
         pairs(&[
             ("hand_off", "applied"),
             ("alert", "failed"),
-            ("notify", "applied")
+            ("notify", "applied"),
+            ("remember", "applied"),
         ]),
         "Discord left out, its alert not lost: SNS carries it"
     );
@@ -547,7 +554,8 @@ async fn a_placeholder_channel_is_left_out_and_named_and_a_failed_post_reads_its
         pairs(&[
             ("hand_off", "duplicate"),
             ("alert", "applied"),
-            ("notify", "duplicate")
+            ("notify", "duplicate"),
+            ("remember", "duplicate"),
         ])
     );
     assert_eq!(w.posts().last().unwrap().0, "/slack-new");
@@ -781,4 +789,199 @@ async fn who_set_an_exemption_tag_is_recorded_and_the_latest_call_wins() {
         kept.set_by,
         "arn:aws:sts::123456789012:assumed-role/ops/alice"
     );
+}
+
+/// A CloudTrail call of ci-deployer's key `key`, as the backdoor sample's envelope
+/// carries it, at `time` from `ip`.
+fn call_by(key: &str, name: &str, time: &str, ip: &str) -> Value {
+    let mut v = backdoor_event(&unique("ev"));
+    let detail = &mut v["detail"];
+    detail["userIdentity"]["accessKeyId"] = json!(key);
+    detail["eventName"] = json!(name);
+    detail["eventTime"] = json!(time);
+    detail["sourceIPAddress"] = json!(ip);
+    detail["requestParameters"] = Value::Null;
+    detail["responseElements"] = Value::Null;
+    v
+}
+
+fn rules_fired(report: &Report) -> Vec<String> {
+    let mut rules: Vec<String> = report
+        .steps
+        .iter()
+        .filter_map(|s| match &s.step.action {
+            keyguard_core::Action::Alert { notice, .. } => notice.facts.get("rule").cloned(),
+            _ => None,
+        })
+        .collect();
+    rules.dedup();
+    rules
+}
+
+fn handed_off(report: &Report) -> Vec<String> {
+    report
+        .steps
+        .iter()
+        .filter_map(|s| match &s.step.action {
+            keyguard_core::Action::HandOff {
+                key_id,
+                classifier_source,
+                ..
+            } => Some(format!("{classifier_source} {key_id}")),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_detector_remembers_who_made_a_user_and_a_key_and_where_the_key_was_made() {
+    let mut w = world(&[]).await;
+    let leaked = "AKIAIOSFODNN7EXAMPLE";
+    let backdoor = "AKIABACKDOORKEY00001";
+    let user = unique("bk");
+    // The leaked key makes a user, then a key for it, from the attacker's address.
+    let mut made = call_by(leaked, "CreateUser", "2026-12-07T10:00:00Z", "203.0.113.50");
+    made["detail"]["requestParameters"] = json!({"userName": user});
+    let report = w.handle(&made).await;
+    assert_eq!(outcomes(&report), pairs(&[("remember", "applied")]));
+    let mut keyed = call_by(
+        leaked,
+        "CreateAccessKey",
+        "2026-12-07T10:02:00Z",
+        "203.0.113.50",
+    );
+    keyed["detail"]["requestParameters"] = json!({"userName": user.to_uppercase()});
+    keyed["detail"]["responseElements"] =
+        json!({"accessKey": {"accessKeyId": backdoor, "userName": user, "status": "Active"}});
+    let report = w.handle(&keyed).await;
+    assert_eq!(
+        rules_fired(&report),
+        ["backdoor-key", "user-created-with-key"],
+        "{report:?}"
+    );
+    assert_eq!(
+        handed_off(&report),
+        [
+            format!("createkey-detector/backdoor-key {backdoor}"),
+            format!("createkey-detector/user-created-with-key {leaked}"),
+        ]
+    );
+    // The new key is used from another address: medium, alerted, not contained (below
+    // the default CONTAIN_MIN_SEVERITY).
+    let used = call_by(
+        backdoor,
+        "AttachUserPolicy",
+        "2026-12-07T10:07:00Z",
+        "192.0.2.44",
+    );
+    let report = w.handle(&used).await;
+    assert_eq!(
+        rules_fired(&report),
+        ["new-key-used-elsewhere"],
+        "{report:?}"
+    );
+    assert!(handed_off(&report).is_empty());
+    // The same use an hour and a minute after the key was made: nothing.
+    let late = call_by(
+        backdoor,
+        "AttachUserPolicy",
+        "2026-12-07T11:02:01Z",
+        "192.0.2.44",
+    );
+    assert!(rules_fired(&w.handle(&late).await).is_empty());
+    // Made by another caller, the user is not this caller's.
+    let mut other = keyed.clone();
+    other["id"] = json!(unique("ev"));
+    other["detail"]["eventID"] = json!(unique("ev"));
+    other["detail"]["userIdentity"]["arn"] = json!("arn:aws:iam::123456789012:user/someone");
+    other["detail"]["userIdentity"]["userName"] = json!("someone");
+    assert_eq!(rules_fired(&w.handle(&other).await), ["backdoor-key"]);
+}
+
+#[tokio::test]
+async fn a_keys_launches_are_counted_together_once_each_even_when_they_arrive_at_once() {
+    let mut w = world(&[]).await;
+    let key = "AKIALAUNCHINGKEY0001";
+    let launch = |time: &str, n: u64| {
+        let mut v = call_by(key, "RunInstances", time, "203.0.113.50");
+        v["source"] = json!("aws.ec2");
+        v["detail"]["eventSource"] = json!("ec2.amazonaws.com");
+        v["detail"]["requestParameters"] = json!({"instanceType": "t3.micro", "instancesSet": {"items": [{"minCount": n, "maxCount": n}]}});
+        v
+    };
+    let severity = |r: &Report| {
+        r.steps.iter().find_map(|s| match &s.step.action {
+            keyguard_core::Action::Alert { notice, .. } => Some(format!("{:?}", notice.severity)),
+            _ => None,
+        })
+    };
+    let first = launch("2026-12-07T10:00:00Z", 3);
+    assert_eq!(severity(&w.handle(&first).await).as_deref(), Some("Medium"));
+    // Delivered again: counted once.
+    let again = w.handle(&first).await;
+    assert!(
+        outcomes(&again).iter().all(|(_, o)| o == "duplicate"),
+        "{again:?}"
+    );
+    let second = launch("2026-12-07T10:05:00Z", 3);
+    assert_eq!(
+        severity(&w.handle(&second).await).as_deref(),
+        Some("Medium")
+    );
+    // Two launches at the same moment: the one that counts second sees all four, 12
+    // instances against MANY_INSTANCES' 10, and hands the key off.
+    let (a, b) = (
+        launch("2026-12-07T10:06:00Z", 3),
+        launch("2026-12-07T10:06:00Z", 3),
+    );
+    let (a, b) = tokio::join!(w.app.report(&a), w.app.report(&b));
+    let high: Vec<&Report> = [&a, &b]
+        .into_iter()
+        .filter(|r| severity(r).as_deref() == Some("High"))
+        .collect();
+    assert!(!high.is_empty(), "{a:?} {b:?}");
+    assert_eq!(
+        handed_off(high[0]),
+        [format!(
+            "createkey-detector/long-term-key-runs-instances {key}"
+        )]
+    );
+    let summary = serde_json::to_string(&high[0].steps).unwrap();
+    assert!(summary.contains("12 in 4 launches"), "{summary}");
+}
+
+#[tokio::test]
+async fn a_memory_that_cannot_be_read_still_alerts_and_fails_the_run_for_its_retry() {
+    let mut w = world(&[]).await;
+    let sdk = keyguard_aws::load_config().await;
+    let good = w.app.memory.clone();
+    // A table that is not there: DynamoDB refuses at once (ResourceNotFoundException).
+    w.app.memory = keyguard_aws::memory::Memory::new(&keyguard_aws::DynamoLedger::new(
+        &sdk,
+        &unique("no-such-table"),
+        1,
+        150,
+    ));
+    let event = backdoor_event(&unique("ev"));
+    let report = w.handle(&event).await;
+    assert_eq!(report.status_code, 500, "{report:?}");
+    assert!(
+        format!("{:?}", report.decision).contains("reading the detector's memory"),
+        "{:?}",
+        report.decision
+    );
+    assert_eq!(
+        outcomes(&report),
+        pairs(&[
+            ("hand_off", "applied"),
+            ("alert", "applied"),
+            ("alert", "applied"),
+            ("remember", "applied"),
+        ])
+    );
+    // Lambda's retry, with the memory back: nothing twice, and the run succeeds.
+    w.app.memory = good;
+    let retried = w.handle(&event).await;
+    assert_eq!(retried.status_code, 200, "{retried:?}");
+    assert!(outcomes(&retried).iter().all(|(_, o)| o == "duplicate"));
 }

@@ -84,19 +84,34 @@ impl Policy for TranslatorConfig {
     }
 }
 
-/// What createkey-detector reads: nothing for a CloudTrail record (its rules judge the
-/// event alone, so that plan is finished at [`Policy::target`]); for its hourly
-/// schedule, every canary key and its last use.
+/// What createkey-detector reads: for a CloudTrail record, what its memory holds of the
+/// signing key, the user a key is made for and the key's launches (a record that asks
+/// nothing is finished at [`Policy::target`]); for its hourly schedule, every canary key
+/// and its last use.
 #[derive(Debug, Clone)]
 pub enum DetectorTarget {
-    Canaries { event_ref: String },
+    Canaries {
+        event_ref: String,
+    },
+    Recall {
+        trigger: Box<Trigger>,
+        event_ref: String,
+        ask: detector::memory::Ask,
+    },
+}
+
+/// What createkey-detector read for its target.
+#[derive(Debug, Clone)]
+pub enum DetectorFacts {
+    Canaries(detector::canary_check::CanaryFacts),
+    Recall(detector::memory::Recall),
 }
 
 impl Policy for DetectorConfig {
     const FUNCTION: &'static str = detector::FUNCTION;
     type Door = ();
     type Target = DetectorTarget;
-    type Facts = detector::canary_check::CanaryFacts;
+    type Facts = DetectorFacts;
 
     fn target(
         &self,
@@ -107,17 +122,63 @@ impl Policy for DetectorConfig {
         // The trust check comes first, as for every event: a schedule anyone could send
         // must not make the detector read IAM.
         let trusted = self.guard.untrusted(trigger, None).is_none();
-        match trigger {
-            Trigger::Scheduled { .. } if trusted => Ok(DetectorTarget::Canaries {
+        let ask = match trigger {
+            Trigger::CloudTrail { record, envelope } if trusted => {
+                detector::memory::ask(record, envelope.as_ref())
+            }
+            _ => None,
+        };
+        match (trigger, ask) {
+            (Trigger::Scheduled { .. }, _) if trusted => Ok(DetectorTarget::Canaries {
                 event_ref: event_ref.to_owned(),
+            }),
+            (_, Some(ask)) => Ok(DetectorTarget::Recall {
+                trigger: Box::new(trigger.clone()),
+                event_ref: event_ref.to_owned(),
+                ask,
             }),
             _ => Err(Box::new(detector::decide(trigger, self, event_ref))),
         }
     }
 
     fn decide(&self, target: &Self::Target, facts: &Self::Facts, now: Timestamp) -> Plan {
-        let DetectorTarget::Canaries { event_ref } = target;
-        detector::canary_check::decide(facts, self, event_ref, now)
+        match (target, facts) {
+            (DetectorTarget::Canaries { event_ref }, DetectorFacts::Canaries(facts)) => {
+                detector::canary_check::decide(facts, self, event_ref, now)
+            }
+            (
+                DetectorTarget::Recall {
+                    trigger, event_ref, ..
+                },
+                DetectorFacts::Recall(recall),
+            ) => detector::decide_with(trigger, self, event_ref, recall),
+            (
+                DetectorTarget::Canaries { event_ref } | DetectorTarget::Recall { event_ref, .. },
+                _,
+            ) => failed::<Self>("the facts read are not the target's".into(), event_ref),
+        }
+    }
+
+    /// The memory could not be read: every rule that needs none still alerts and hands
+    /// off, and the run fails naming the read, so Lambda's retry recalls again (what
+    /// went out is a duplicate then, and only the correlations are new).
+    fn unreadable(
+        &self,
+        target: &Self::Target,
+        error: &EffectError,
+        event_ref: &str,
+        _: Timestamp,
+    ) -> Plan {
+        match target {
+            DetectorTarget::Canaries { .. } => {
+                failed::<Self>(format!("reading facts: {error}"), event_ref)
+            }
+            DetectorTarget::Recall { trigger, .. } => {
+                let mut plan = detector::decide(trigger, self, event_ref);
+                plan.unread_also = Some(format!("reading the detector's memory: {error}"));
+                plan
+            }
+        }
     }
 }
 

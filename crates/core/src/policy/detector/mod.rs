@@ -5,7 +5,9 @@
 //! [`evaluate`] runs them all; [`decide`] turns alerts into a plan: for every alert at or
 //! above `ALERT_MIN_SEVERITY`, one post per configured webhook (and an SNS notice when a
 //! topic is set, or when nothing else is), and a hand-off to deactivate-key for every
-//! containable alert at or above `CONTAIN_MIN_SEVERITY`.
+//! containable alert at or above `CONTAIN_MIN_SEVERITY`. Three rules also read what the
+//! detector remembers of earlier events ([`memory`]), and the plan keeps what this one
+//! leaves there.
 
 mod admin_policy;
 mod backdoor_key;
@@ -16,15 +18,20 @@ mod console_backdoor;
 pub mod exemption_tagged;
 mod failed_key_creation;
 mod federation_token;
+#[cfg(test)]
+pub(crate) mod fixtures;
 mod inline_admin_policy;
 mod key_created;
 mod logging_disabled;
+pub mod memory;
 mod mfa_removed;
+pub mod new_key_used_elsewhere;
 mod quarantine_policy;
 mod role_trust_backdoor;
 mod root_key_created;
 mod runs_instances;
 mod threat_ip;
+pub mod user_created_with_key;
 
 use crate::config::{self, ConfigError, Env};
 use crate::events::{CloudTrailRecord, Envelope, Trigger};
@@ -66,6 +73,9 @@ pub struct DetectorConfig {
     /// `CANARY_ALERT_MINUTES` (default 15, at most a day; 0: every call alerts): one
     /// `canary-key-used` alert per canary in this long.
     pub canary_alert_minutes: u32,
+    /// `CORRELATION_MINUTES` (default 60, 1 to 1440): how long the detector remembers a
+    /// created key, a created user and a key's launches ([`memory`]).
+    pub correlation_minutes: u32,
     /// Trusted sources (`TRUSTED_CUSTOM_SOURCES`) and keyguard's own account, as everywhere.
     pub guard: Guard,
     /// `DISCORD_WEBHOOK_SECRET_ID`, `SLACK_WEBHOOK_SECRET_ID`: the Secrets Manager secret
@@ -91,6 +101,17 @@ fn severity(env: &impl Env, name: &str, default: Severity) -> Result<Severity, C
                 message: format!("expected info, low, medium, high or critical, got {v:?}"),
             }),
     }
+}
+
+fn correlation_minutes(env: &impl Env) -> Result<u32, ConfigError> {
+    let minutes = config::number(env, "CORRELATION_MINUTES", memory::DEFAULT_MINUTES)?;
+    if !(1..=memory::MAX_MINUTES).contains(&minutes) {
+        return Err(ConfigError {
+            variable: "CORRELATION_MINUTES".into(),
+            message: format!("from 1 to {} (a day), got {minutes}", memory::MAX_MINUTES),
+        });
+    }
+    Ok(minutes)
 }
 
 fn canary_minutes(env: &impl Env) -> Result<u32, ConfigError> {
@@ -121,6 +142,7 @@ impl DetectorConfig {
             threat_cidrs,
             many_instances: config::number(env, "MANY_INSTANCES", 10)?,
             canary_alert_minutes: canary_minutes(env)?,
+            correlation_minutes: correlation_minutes(env)?,
             guard: Guard::from_env(env, me)?,
             webhooks: [
                 (Channel::Discord, "DISCORD_WEBHOOK_SECRET_ID"),
@@ -278,13 +300,26 @@ fn key_scope(
     Scope::from_raw(&accounts, region).ok().flatten()
 }
 
-/// Every rule over one record.
+/// Every rule over one record, with nothing recalled (the correlations stay silent, and
+/// launches count per call).
 pub fn evaluate(record: &CloudTrailRecord, cfg: &DetectorConfig) -> Vec<Alert> {
+    evaluate_with(record, cfg, &memory::Recall::default())
+}
+
+/// Every rule over one record and what the memory held for it.
+pub fn evaluate_with(
+    record: &CloudTrailRecord,
+    cfg: &DetectorConfig,
+    recall: &memory::Recall,
+) -> Vec<Alert> {
+    let minutes = cfg.correlation_minutes;
     [
         canary_key_used::check(record, cfg.guard.me.account.as_ref()),
         canary_tampered::check(record),
         exemption_tagged::check(record, &cfg.guard),
         backdoor_key::check(record, &cfg.trusted_creators),
+        user_created_with_key::check(record, recall, minutes, &cfg.trusted_creators),
+        new_key_used_elsewhere::check(record, recall, minutes),
         console_backdoor::check(record),
         role_trust_backdoor::check(record),
         mfa_removed::check(record),
@@ -296,7 +331,7 @@ pub fn evaluate(record: &CloudTrailRecord, cfg: &DetectorConfig) -> Vec<Alert> {
         admin_policy::check(record),
         inline_admin_policy::check(record),
         logging_disabled::check(record),
-        runs_instances::check(record, cfg.many_instances),
+        runs_instances::check(record, cfg.many_instances, recall),
         threat_ip::check(record, &cfg.threat_cidrs),
     ]
     .into_iter()
@@ -350,9 +385,56 @@ fn canary_window(
     })
 }
 
-/// The plan for one event: hand-offs first (containment must not wait behind a
-/// rate-limited webhook), then alerts.
+/// The plan for one event that needs nothing recalled ([`memory::ask`] is `None`), or
+/// is refused or ignored before anything is.
 pub fn decide(trigger: &Trigger, cfg: &DetectorConfig, event_ref: &str) -> Plan {
+    decide_with(trigger, cfg, event_ref, &memory::Recall::default())
+}
+
+/// What the event leaves in the memory, as steps: each the latest of its item.
+fn remember_steps(
+    record: &CloudTrailRecord,
+    envelope: Option<&Envelope>,
+    cfg: &DetectorConfig,
+    event_ref: &str,
+) -> Vec<Step> {
+    let until = |memo: &memory::Memo| {
+        memo.at() + chrono::Duration::minutes(i64::from(cfg.correlation_minutes))
+    };
+    memory::memos(record, envelope, &cfg.trusted_creators)
+        .into_iter()
+        .map(|(account, memo)| Step {
+            after: None,
+            scope: None,
+            idempotency_key: step_key::step(
+                FUNCTION,
+                "remember",
+                Some(&account),
+                &step_key::Subject::other(&memo.subject()),
+                event_ref,
+            ),
+            reason: format!(
+                "for the rules that compare later calls with it ({} min)",
+                cfg.correlation_minutes
+            ),
+            action: Action::Remember {
+                until: until(&memo),
+                account,
+                memo,
+            },
+            window: None,
+        })
+        .collect()
+}
+
+/// The plan for one event: hand-offs first (containment must not wait behind a
+/// rate-limited webhook), then alerts, then what it leaves in the memory.
+pub fn decide_with(
+    trigger: &Trigger,
+    cfg: &DetectorConfig,
+    event_ref: &str,
+    recall: &memory::Recall,
+) -> Plan {
     if let Some(why) = cfg.guard.untrusted(trigger, None) {
         return Plan::for_event(FUNCTION, Decision::Refused { why }, event_ref);
     }
@@ -403,7 +485,7 @@ pub fn decide(trigger: &Trigger, cfg: &DetectorConfig, event_ref: &str) -> Plan 
     // (a canary that can do nothing makes no containable call but a threat-ip one, and
     // deactivate-key leaves a harmless canary alone).
     let canary = canary_key_used::caller(record, cfg.guard.me.account.as_ref());
-    for alert in evaluate(record, cfg) {
+    for alert in evaluate_with(record, cfg, recall) {
         let scope = alert
             .contain
             .as_ref()
@@ -469,6 +551,8 @@ pub fn decide(trigger: &Trigger, cfg: &DetectorConfig, event_ref: &str) -> Plan 
         }
     }
     plan.steps.extend(alerts);
+    plan.steps
+        .extend(remember_steps(record, envelope.as_ref(), cfg, event_ref));
     if plan.steps.is_empty() {
         plan.decision = Decision::NothingToDo {
             why: "no rule matched at or above ALERT_MIN_SEVERITY".into(),

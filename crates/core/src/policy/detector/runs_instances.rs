@@ -1,7 +1,11 @@
 //! `long-term-key-runs-instances` (medium; high for many or GPU instances): `RunInstances`
 //! signed by a long-term `AKIA` key, the attack seed 004 shows (a leaked key mining on GPU
 //! instances). Applications on EC2 use roles; people rarely launch with access keys.
+//! "Many" counts every instance the key launched within `CORRELATION_MINUTES` of this
+//! call (the detector's memory), so nine launches of two instances are many where one of
+//! eighteen would be: an attacker gains nothing by launching a few at a time.
 
+use super::memory::Recall;
 use super::{long_term, Alert};
 use crate::events::{ApiCall, CloudTrailRecord};
 use crate::notice::Severity;
@@ -23,7 +27,7 @@ fn is_gpu(instance_type: &str) -> bool {
     has_generation && ACCELERATED_SERIES.contains(&series.as_str())
 }
 
-pub fn check(r: &CloudTrailRecord, many: u64) -> Option<Alert> {
+pub fn check(r: &CloudTrailRecord, many: u64, recall: &Recall) -> Option<Alert> {
     let ApiCall::RunInstances(call) = &r.call else {
         return None;
     };
@@ -36,7 +40,13 @@ pub fn check(r: &CloudTrailRecord, many: u64) -> Option<Alert> {
     )?;
     let count = call.started.max(call.requested);
     let kind = call.instance_type.as_deref().unwrap_or("unknown");
-    let severity = if count >= many || is_gpu(kind) {
+    // The window's launches include this one; without them (nothing recalled), this
+    // call alone.
+    let (in_window, launches) = match recall.instances() {
+        (_, 0) => (count, 1),
+        (total, n) => (total.max(count), n),
+    };
+    let severity = if in_window >= many || is_gpu(kind) {
         Severity::High
     } else {
         Severity::Medium
@@ -46,9 +56,14 @@ pub fn check(r: &CloudTrailRecord, many: u64) -> Option<Alert> {
         severity,
         why: "instances launched with a long-term access key, as a leaked key is used for mining",
         summary: format!(
-            "{} launched {count} {kind} instance(s) with key {}",
+            "{} launched {count} {kind} instance(s) with key {}{}",
             r.user_identity.arn.as_deref().unwrap_or("a caller"),
-            contain.0
+            contain.0,
+            if launches > 1 {
+                format!(" ({in_window} in {launches} launches within the window)")
+            } else {
+                String::new()
+            }
         ),
         contain: Some(contain),
     })
