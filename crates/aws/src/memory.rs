@@ -91,14 +91,14 @@ impl Memory {
         }))
     }
 
-    /// What the memory holds for one record. Its launch is counted as it is read (one
-    /// conditional write that returns the key's launches, see the core module), except
-    /// in a dry run, which only reads and counts it beside them.
+    /// What the memory holds for one record. With `count`, its launch is counted as it
+    /// is read (one conditional write that returns the key's launches, see the core
+    /// module); without (a dry run, a plan), it is only put beside them.
     pub async fn recall(
         &self,
         ask: &Ask,
         minutes: u32,
-        dry_run: bool,
+        count: bool,
     ) -> Result<Recall, EffectError> {
         let signer = async {
             match &ask.signer {
@@ -122,7 +122,7 @@ impl Memory {
             match &ask.launch {
                 None => Ok(Vec::new()),
                 Some((key, launch)) => {
-                    let all = if dry_run {
+                    let all = if !count {
                         let mut all = launches_of(
                             self.get(&memory::launches_item(&ask.account, key))
                                 .await?

@@ -531,7 +531,7 @@ impl Source<DetectorConfig> for Supplied {
                 alerted_until: self.canary_windows.clone(),
             }),
             DetectorTarget::Recall { ask, .. } => {
-                DetectorFacts::Recall(self.memory.recall(ask, cfg.correlation_minutes))
+                DetectorFacts::Recall(Box::new(self.memory.recall(ask, cfg.correlation_minutes)))
             }
         })
     }

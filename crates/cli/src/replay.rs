@@ -3,10 +3,13 @@
 //! directories walked recursively). Records are read one at a time, so memory stays flat
 //! however large a file is. One JSON line per finding on stdout; progress (when stderr
 //! is a terminal) and a summary on stderr. This is how a team hunts its history on the
-//! day it installs keyguard.
+//! day it installs keyguard. The rules that compare a call with earlier ones (a new key
+//! used elsewhere, a key for a user its caller just made, a key's launches counted
+//! together) remember what the replay has read so far, in file order, as the detector
+//! remembers in its ledger.
 
 use crate::InputError;
-use keyguard_core::policy::detector::{evaluate, DetectorConfig};
+use keyguard_core::policy::detector::{evaluate_with, memory, DetectorConfig};
 use keyguard_core::Trigger;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -87,6 +90,7 @@ pub fn replay(paths: &[PathBuf], cfg: &DetectorConfig) -> Result<Summary, InputE
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut closed = false;
+    let mut held = memory::InProcess::default();
     for path in files(paths)? {
         summary.files += 1;
         let name = path.display().to_string();
@@ -98,11 +102,19 @@ pub fn replay(paths: &[PathBuf], cfg: &DetectorConfig) -> Result<Summary, InputE
                     summary.files, summary.records
                 );
             }
-            let Ok(Trigger::CloudTrail { record, .. }) = keyguard_core::parse_value(&record) else {
+            let Ok(Trigger::CloudTrail { record, envelope }) = keyguard_core::parse_value(&record)
+            else {
                 summary.unreadable += 1;
                 return;
             };
-            for alert in evaluate(&record, cfg) {
+            let recall = memory::ask(&record, envelope.as_ref())
+                .map(|ask| held.recall(&ask, cfg.correlation_minutes))
+                .unwrap_or_default();
+            for (account, memo) in memory::memos(&record, envelope.as_ref(), &cfg.trusted_creators)
+            {
+                held.remember(&account, &memo);
+            }
+            for alert in evaluate_with(&record, cfg, &recall) {
                 *summary.by_rule.entry(alert.rule).or_default() += 1;
                 let line = json!({
                     "file": name,

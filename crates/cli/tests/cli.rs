@@ -508,7 +508,11 @@ fn every_stratus_technique_is_found_by_its_rule() {
         ("aws.persistence.iam-backdoor-user", &["backdoor-key"]),
         (
             "aws.persistence.iam-create-admin-user",
-            &["admin-policy-attached", "backdoor-key"],
+            &[
+                "admin-policy-attached",
+                "backdoor-key",
+                "user-created-with-key",
+            ],
         ),
         (
             "aws.persistence.iam-create-user-login-profile",
@@ -561,4 +565,77 @@ fn every_stratus_technique_is_found_by_its_rule() {
             .collect();
         assert_eq!(found, *want, "{technique}: {out}");
     }
+}
+
+#[test]
+fn replay_remembers_across_files_what_the_correlations_compare() {
+    let identity = |key: &str| {
+        serde_json::json!({"type": "IAMUser", "userName": "dev", "accessKeyId": key,
+            "arn": "arn:aws:iam::123456789012:user/dev", "accountId": "123456789012"})
+    };
+    let call = |key: &str, name: &str, time: &str, ip: &str, extra: Value| {
+        let mut v = serde_json::json!({"eventName": name, "eventSource": "iam.amazonaws.com",
+            "eventID": format!("{name}-{time}"), "eventTime": time, "userIdentity": identity(key),
+            "recipientAccountId": "123456789012", "sourceIPAddress": ip, "userAgent": "aws-cli/2"});
+        for (k, val) in extra.as_object().unwrap() {
+            v[k] = val.clone();
+        }
+        v
+    };
+    let made = call(
+        "AKIADEVKEY0000000001",
+        "CreateAccessKey",
+        "2026-12-07T10:00:00Z",
+        "198.51.100.7",
+        serde_json::json!({"responseElements": {"accessKey": {"accessKeyId": "AKIADEVNEWKEY0000001", "userName": "dev"}}}),
+    );
+    let run = |time: &str| {
+        let mut v = call(
+            "AKIADEVNEWKEY0000001",
+            "RunInstances",
+            time,
+            "203.0.113.9",
+            serde_json::json!({"requestParameters": {"instanceType": "t3.micro",
+                "instancesSet": {"items": [{"minCount": 4, "maxCount": 4}]}}}),
+        );
+        v["eventSource"] = "ec2.amazonaws.com".into();
+        v
+    };
+    let first = temp(
+        "correlation-1.json",
+        serde_json::json!({"Records": [made]})
+            .to_string()
+            .as_bytes(),
+    );
+    let second = temp(
+        "correlation-2.json",
+        serde_json::json!({"Records": [run("2026-12-07T10:05:00Z"), run("2026-12-07T10:06:00Z"), run("2026-12-07T10:07:00Z")]})
+            .to_string()
+            .as_bytes(),
+    );
+    let (code, out, err) = keyguard(&["replay", &first, &second]);
+    assert_eq!(code, 0, "{err}");
+    let found: Vec<(String, String)> = out
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (
+                v["rule"].as_str().unwrap().to_owned(),
+                v["severity"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("key-created", "info"),
+        ("new-key-used-elsewhere", "medium"),
+        ("long-term-key-runs-instances", "medium"),
+        ("new-key-used-elsewhere", "medium"),
+        ("long-term-key-runs-instances", "medium"),
+        ("new-key-used-elsewhere", "medium"),
+        ("long-term-key-runs-instances", "high"),
+    ]
+    .iter()
+    .map(|(r, s)| (r.to_string(), s.to_string()))
+    .collect();
+    assert_eq!(found, want, "{out}");
 }

@@ -479,12 +479,14 @@ async fn keyguard_plan_plans_what_each_function_would() {
     let dir = std::env::temp_dir().join(keyguard_testkit::unique("equivalence"));
     std::fs::create_dir_all(&dir).unwrap();
     let facts = dir.join("facts.json");
-    let written = facts_from(&sdk, &users, &roles, &secret_arns, &me, &env).await;
+    let mut written = facts_from(&sdk, &users, &roles, &secret_arns, &me, &env).await;
+    written["memory"] = remembered(&app.ledger, &keys["ci-deployer"]).await;
     std::fs::write(&facts, serde_json::to_vec(&written).unwrap()).unwrap();
 
     let mut compared = BTreeMap::<(&str, String), usize>::new();
     let mut differ = Vec::new();
     let mut canary_checks = 0;
+    let mut correlations = std::collections::BTreeSet::new();
     for (i, (name, raw)) in samples.iter().enumerate() {
         let file = dir.join(format!("{i}.json"));
         std::fs::write(&file, serde_json::to_vec(raw).unwrap()).unwrap();
@@ -501,6 +503,15 @@ async fn keyguard_plan_plans_what_each_function_would() {
                     .contains("1 use(s) already reported or older than 7 days")
             {
                 canary_checks += 1;
+            }
+            for rule in [
+                "new-key-used-elsewhere",
+                "user-created-with-key",
+                "launches within the window",
+            ] {
+                if ours.to_string().contains(rule) {
+                    correlations.insert(rule);
+                }
             }
             if ours != offline {
                 differ.push(format!(
@@ -523,6 +534,11 @@ async fn keyguard_plan_plans_what_each_function_would() {
         canary_checks > 0,
         "no schedule sample made the detector's canary check read the used canary"
     );
+    assert_eq!(
+        correlations.len(),
+        3,
+        "the detector's memory was not read by every rule that reads it: {correlations:?}"
+    );
     // The comparison covered plans that act, for every function that can.
     for function in FUNCTIONS {
         assert!(
@@ -530,4 +546,56 @@ async fn keyguard_plan_plans_what_each_function_would() {
             "{function} never acted: {compared:?}"
         );
     }
+}
+
+/// The detector's memory as the samples meet it: the samples' leaked key (ci-deployer's,
+/// as the world's keys replaced it) was made ten
+/// minutes before them from another address, it launched eight instances just before
+/// the GPU sample, and its user made the user it gives a key to. Written to the
+/// function's table, and returned as the facts file says it.
+async fn remembered(ledger: &keyguard_aws::DynamoLedger, leaked: &str) -> Value {
+    use keyguard_core::policy::detector::memory::{Ask, KeyCreation, Launch, Memo, UserCreation};
+    let memory = keyguard_aws::memory::Memory::new(ledger);
+    let account = keyguard_core::AccountId::parse("123456789012").unwrap();
+    let key = keyguard_core::AccessKeyId::parse(leaked).unwrap();
+    let at = |t: &str| keyguard_core::parse_time(t).unwrap();
+    let created = KeyCreation {
+        key_id: key.clone(),
+        user: "ci-deployer".into(),
+        created_by: "arn:aws:iam::123456789012:user/admin-bootstrap".into(),
+        source_ip: Some("198.51.100.1".into()),
+        user_agent: Some("console.amazonaws.com".into()),
+        at: at("2026-11-23T09:55:00Z"),
+        event_id: "made-the-leaked-key".into(),
+    };
+    let user = UserCreation {
+        user: "admin".into(),
+        created_by: "arn:aws:iam::123456789012:user/ci-deployer".into(),
+        at: at("2026-11-23T09:50:00Z"),
+        event_id: "made-admin".into(),
+    };
+    let launch = Launch {
+        event_id: "launched-eight".into(),
+        at: at("2026-11-23T09:58:00Z"),
+        count: 8,
+    };
+    let until = at("2026-11-23T11:00:00Z");
+    for memo in [
+        Memo::KeyCreated(created.clone()),
+        Memo::UserCreated(user.clone()),
+    ] {
+        assert!(memory.remember(&account, &memo, until).await.unwrap());
+    }
+    let ask = Ask {
+        account: account.clone(),
+        signer: None,
+        created_user: None,
+        launch: Some((key.clone(), launch.clone())),
+    };
+    memory.recall(&ask, 60, true).await.unwrap();
+    json!({
+        "created_keys": {key.as_str(): created},
+        "created_users": {"admin": user},
+        "launches": {key.as_str(): [launch]},
+    })
 }

@@ -155,9 +155,40 @@ impl App {
         apply.run(&self.settings.detector, self, raw, now).await
     }
 
-    /// The plan for one event, nothing applied: what `keyguard plan` shows.
+    /// The plan for one event, nothing applied: what `keyguard plan` shows. Nothing is
+    /// written either: a launch is counted beside the memory's, not into it.
     pub async fn plan_at(&self, raw: &Value, now: Timestamp) -> Result<Plan, ParseError> {
-        pipeline::plan_raw(&self.settings.detector, self, raw, now).await
+        pipeline::plan_raw(&self.settings.detector, &Looking(self), raw, now).await
+    }
+
+    async fn lookup_at(
+        &self,
+        cfg: &DetectorConfig,
+        target: &DetectorTarget,
+        count: bool,
+    ) -> Result<DetectorFacts, EffectError> {
+        match target {
+            DetectorTarget::Canaries { .. } => Ok(DetectorFacts::Canaries(self.canaries().await?)),
+            DetectorTarget::Recall { ask, .. } => Ok(DetectorFacts::Recall(Box::new(
+                self.memory
+                    .recall(ask, cfg.correlation_minutes, count)
+                    .await?,
+            ))),
+        }
+    }
+}
+
+/// The function's reads without its one write (a launch counted): for a plan.
+struct Looking<'a>(&'a App);
+
+impl pipeline::Source<DetectorConfig> for Looking<'_> {
+    async fn lookup(
+        &self,
+        cfg: &DetectorConfig,
+        target: &DetectorTarget,
+        _: Timestamp,
+    ) -> Result<DetectorFacts, EffectError> {
+        self.0.lookup_at(cfg, target, false).await
     }
 }
 
@@ -170,16 +201,9 @@ impl pipeline::Source<DetectorConfig> for App {
         target: &DetectorTarget,
         _: Timestamp,
     ) -> Result<DetectorFacts, EffectError> {
-        match target {
-            DetectorTarget::Canaries { .. } => Ok(DetectorFacts::Canaries(self.canaries().await?)),
-            DetectorTarget::Recall { ask, .. } => {
-                let recall = self
-                    .memory
-                    .recall(ask, cfg.correlation_minutes, self.settings.common.dry_run)
-                    .await?;
-                Ok(DetectorFacts::Recall(recall))
-            }
-        }
+        // A dry run reads and counts its launch beside the memory's, writing nothing.
+        self.lookup_at(cfg, target, !self.settings.common.dry_run)
+            .await
     }
 }
 

@@ -104,7 +104,7 @@ pub enum DetectorTarget {
 #[derive(Debug, Clone)]
 pub enum DetectorFacts {
     Canaries(detector::canary_check::CanaryFacts),
-    Recall(detector::memory::Recall),
+    Recall(Box<detector::memory::Recall>),
 }
 
 impl Policy for DetectorConfig {
