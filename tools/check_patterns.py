@@ -35,6 +35,7 @@ EXPECTED = {
         "createkey-detector/federation-token.json",
         "createkey-detector/inline-admin-policy.json",
         "createkey-detector/logging-disabled.json",
+        "createkey-detector/trail-narrowed.json",
         "createkey-detector/gpu-instances.json",
         "createkey-detector/exemption-tagged.json",
         # deactivate-key's CloudTrail sample is a RunInstances by a long-term key, which the

@@ -1,7 +1,9 @@
 //! `logging-disabled` (high): the record of what a leaked key does, switched off (Stratus
 //! Red Team's `cloudtrail-stop`, `cloudtrail-delete`, `cloudtrail-event-selectors`):
 //! CloudTrail's `StopLogging` and `DeleteTrail`, `PutEventSelectors` that leaves out
-//! management events (or selects none at all), and GuardDuty's `DeleteDetector`, or
+//! management events (or selects none at all), `UpdateTrail` that narrows what a trail
+//! records (global services such as IAM and STS, other regions, or the organisation's
+//! other accounts), and GuardDuty's `DeleteDetector`, or
 //! `UpdateDetector` with `enable: false`. When the caller signed with a long-term `AKIA`
 //! key, that key is contained: trails and detectors are run by roles and pipelines, and a
 //! key that turns logging off is hiding what comes next.
@@ -35,6 +37,26 @@ fn drops_management(params: &Value) -> bool {
     }
 }
 
+/// What an `UpdateTrail` stops recording, if anything: each of these flags set to
+/// `false` takes events out of the trail (a bucket or key change moves them elsewhere,
+/// which is not judged here).
+fn narrows(params: &Value) -> Option<&'static str> {
+    [
+        (
+            "includeGlobalServiceEvents",
+            "took global services (IAM, STS) out of a trail",
+        ),
+        ("isMultiRegionTrail", "narrowed a trail to one region"),
+        (
+            "isOrganizationTrail",
+            "took the organisation's accounts out of a trail",
+        ),
+    ]
+    .into_iter()
+    .find(|(flag, _)| params[*flag] == Value::Bool(false))
+    .map(|(_, what)| what)
+}
+
 pub fn check(r: &CloudTrailRecord) -> Option<Alert> {
     if !r.succeeded() {
         return None;
@@ -46,6 +68,7 @@ pub fn check(r: &CloudTrailRecord) -> Option<Alert> {
         ("cloudtrail.amazonaws.com", "PutEventSelectors") if drops_management(&params) => {
             "left management events out of a trail"
         }
+        ("cloudtrail.amazonaws.com", "UpdateTrail") => narrows(&params)?,
         ("guardduty.amazonaws.com", "DeleteDetector") => "deleted the GuardDuty detector",
         ("guardduty.amazonaws.com", "UpdateDetector") if params["enable"] == Value::Bool(false) => {
             "disabled the GuardDuty detector"

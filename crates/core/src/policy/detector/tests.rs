@@ -901,6 +901,61 @@ fn switching_logging_off_is_high_and_contains_a_long_term_key() {
             vec![],
         ),
         (
+            "UpdateTrail without global services",
+            call(
+                trail,
+                "UpdateTrail",
+                user("ci-deployer"),
+                json!({"name": "main", "includeGlobalServiceEvents": false}),
+                None,
+            ),
+            high.clone(),
+        ),
+        (
+            "UpdateTrail to one region",
+            call(
+                trail,
+                "UpdateTrail",
+                role.clone(),
+                json!({"name": "main", "isMultiRegionTrail": false}),
+                None,
+            ),
+            high.clone(),
+        ),
+        (
+            "UpdateTrail out of the organisation",
+            call(
+                trail,
+                "UpdateTrail",
+                user("ci-deployer"),
+                json!({"name": "main", "isOrganizationTrail": false}),
+                None,
+            ),
+            high.clone(),
+        ),
+        (
+            "UpdateTrail widening",
+            call(
+                trail,
+                "UpdateTrail",
+                user("ci-deployer"),
+                json!({"name": "main", "isMultiRegionTrail": true, "includeGlobalServiceEvents": true}),
+                None,
+            ),
+            vec![],
+        ),
+        (
+            "UpdateTrail refused",
+            call(
+                trail,
+                "UpdateTrail",
+                user("ci-deployer"),
+                json!({"name": "main", "isMultiRegionTrail": false}),
+                Some("AccessDenied"),
+            ),
+            vec![],
+        ),
+        (
             "DeleteDetector",
             call(
                 gd,

@@ -256,3 +256,49 @@ fn launches_count_within_the_window_either_side_once_each() {
     let r = record(run(alice, "2026-12-07T12:41:00Z", 2));
     assert_eq!(held.recall(&ask(&r, None).unwrap(), 60).instances(), (2, 1));
 }
+
+#[test]
+fn only_a_trusted_record_reads_the_memory_and_one_that_cannot_be_read_still_alerts() {
+    use crate::pipeline::Policy;
+    use crate::policy::policies::DetectorTarget;
+    let cfg = cfg_with(&[]);
+    let detail = create_key(
+        iam_user("alice", ALICE_KEY),
+        Some("bob"),
+        "2026-12-07T10:00:00Z",
+    );
+    let envelope = |source: &str| {
+        json!({"version": "0", "id": "ev-1", "detail-type": "AWS API Call via CloudTrail",
+               "source": source, "account": HOME, "time": "2026-12-07T10:00:00Z",
+               "region": "us-east-1", "resources": [], "detail": detail})
+    };
+    let trigger =
+        |source: &str| crate::events::parse(envelope(source).to_string().as_bytes()).unwrap();
+
+    // A forged source is refused before anything is read or remembered.
+    let forged = cfg.target(&trigger("custom.iam"), "ev-1", &()).unwrap_err();
+    assert_eq!(forged.decision.name(), "refused");
+    assert!(forged.steps.iter().all(|s| s.action.name() != "remember"));
+
+    let Ok(target @ DetectorTarget::Recall { .. }) = cfg.target(&trigger("aws.iam"), "ev-1", &())
+    else {
+        panic!("a trusted record signed by a long-term key asks the memory")
+    };
+    let error = crate::EffectError::new(
+        crate::ErrorKind::Other,
+        Some("ThrottlingException"),
+        "slow down",
+    );
+    let plan = cfg.unreadable(
+        &target,
+        &error,
+        "ev-1",
+        crate::parse_time("2026-12-07T10:00:00Z").unwrap(),
+    );
+    let actions: Vec<&str> = plan.steps.iter().map(|s| s.action.name()).collect();
+    assert_eq!(actions, ["hand_off", "notify", "remember"], "{plan:?}");
+    assert!(
+        plan.unread_also.as_deref().is_some_and(|w| w.contains("reading the detector's memory") && w.contains("slow down")),
+        "{plan:?}"
+    );
+}
