@@ -5,7 +5,10 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = keyguard_core::events::each_record(data, |record| {
-        let _ = keyguard_core::parse_value(&record);
+    // A small cap, so the fuzzer reaches the over-the-cap path too.
+    let _ = keyguard_core::events::each_record(data, 4096, |item| {
+        if let keyguard_core::events::LogItem::Record(record) = item {
+            let _ = keyguard_core::parse_value(&record);
+        }
     });
 });

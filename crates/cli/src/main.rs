@@ -64,6 +64,10 @@ enum Command {
     Replay {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// The most bytes one record may hold; a larger one is skipped and named, so one
+        /// hostile record cannot bloat the replay.
+        #[arg(long, default_value_t = keyguard_core::events::DEFAULT_MAX_RECORD_BYTES)]
+        max_record_bytes: usize,
     },
     /// Print the keys by stage and what age-rotation would do, against the account the
     /// environment names (configuration as for the Lambda: SENDER_EMAIL, LEDGER_TABLE,
@@ -266,7 +270,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Parse { files } => parse_files(&files),
-        Command::Replay { paths } => {
+        Command::Replay {
+            paths,
+            max_record_bytes,
+        } => {
             // Replay judges records, it contains nothing: it needs no identity.
             let cfg = match keyguard_core::policy::detector::DetectorConfig::from_env(
                 &keyguard_core::config::process_env,
@@ -278,13 +285,18 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            match replay::replay(&paths, &cfg) {
+            match replay::replay(&paths, &cfg, max_record_bytes) {
                 Ok(s) => {
                     eprintln!(
-                        "keyguard replay: {} file(s), {} record(s), {} unreadable, findings: {:?}",
-                        s.files, s.records, s.unreadable, s.by_rule
+                        "keyguard replay: {} file(s), {} record(s), {} unreadable, {} path(s) not read whole, findings: {:?}",
+                        s.files, s.records, s.unreadable, s.unreadable_paths, s.by_rule
                     );
-                    ExitCode::SUCCESS
+                    // Findings stand either way; 1 says some of the input was not read.
+                    if s.unreadable_paths > 0 {
+                        ExitCode::from(1)
+                    } else {
+                        ExitCode::SUCCESS
+                    }
                 }
                 Err(InputError(e)) => {
                     eprintln!("keyguard: {e}");

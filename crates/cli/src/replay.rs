@@ -9,9 +9,10 @@
 //! remembers in its ledger.
 
 use crate::InputError;
+use keyguard_core::events::LogItem;
 use keyguard_core::policy::detector::{evaluate_with, memory, DetectorConfig};
 use keyguard_core::Trigger;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::{BufReader, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -20,16 +21,56 @@ use std::path::{Path, PathBuf};
 pub struct Summary {
     pub files: u64,
     pub records: u64,
-    /// Records that are not CloudTrail records keyguard can read.
+    /// Records that could not be read (over the size cap, nested past the parser's limit,
+    /// not JSON) or are not CloudTrail records keyguard can read: each named on stderr.
     pub unreadable: u64,
+    /// Paths that could not be read at all, or files whose own shape broke part way
+    /// (the records before the fault were replayed): each named on stderr.
+    pub unreadable_paths: u64,
     pub by_rule: BTreeMap<&'static str, u64>,
 }
 
-/// Every file under the paths, directories walked in name order.
-fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
+/// Unreadable records and paths named on stderr, at most: past it they are counted.
+const NAMED: u64 = 1_000;
+
+/// Says why something could not be read, while fewer than [`NAMED`] were.
+fn name_unreadable(count: u64, what: std::fmt::Arguments) {
+    if count <= NAMED {
+        eprintln!("keyguard replay: skipped {what}");
+    } else if count == NAMED + 1 {
+        eprintln!("keyguard replay: more skipped records or paths are counted, not named");
+    }
+}
+
+/// Every file under the paths, directories walked in name order. A path the user named
+/// that does not exist is an error (a typo should not pass as an empty hunt); anything
+/// met while walking that cannot be read (a dangling link, a FIFO, a directory without
+/// permission) is named and skipped.
+fn files(paths: &[PathBuf], summary: &mut Summary) -> Result<Vec<PathBuf>, InputError> {
+    for path in paths {
+        if !path.exists() {
+            return Err(InputError(format!(
+                "{}: no such file or directory",
+                path.display()
+            )));
+        }
+    }
     let mut out = Vec::new();
-    walk(paths, &mut std::collections::BTreeSet::new(), &mut out)?;
+    walk(
+        paths,
+        &mut std::collections::BTreeSet::new(),
+        &mut out,
+        summary,
+    );
     Ok(out)
+}
+
+fn skip(path: &Path, why: &dyn std::fmt::Display, summary: &mut Summary) {
+    summary.unreadable_paths += 1;
+    name_unreadable(
+        summary.unreadable + summary.unreadable_paths,
+        format_args!("{}: {why}", path.display()),
+    );
 }
 
 /// Walks each directory once: a symlink back to a directory already walked (a cycle,
@@ -39,20 +80,29 @@ fn walk(
     paths: &[PathBuf],
     seen: &mut std::collections::BTreeSet<PathBuf>,
     out: &mut Vec<PathBuf>,
-) -> Result<(), InputError> {
+    summary: &mut Summary,
+) {
     for path in paths {
         if path.is_dir() {
-            let real = std::fs::canonicalize(path)
-                .map_err(|e| InputError(format!("{}: {e}", path.display())))?;
+            let real = match std::fs::canonicalize(path) {
+                Ok(real) => real,
+                Err(e) => {
+                    skip(path, &e, summary);
+                    continue;
+                }
+            };
             if !seen.insert(real) {
                 continue;
             }
-            let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(|e| InputError(format!("{}: {e}", path.display())))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .collect();
+            let mut entries: Vec<PathBuf> = match std::fs::read_dir(path) {
+                Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+                Err(e) => {
+                    skip(path, &e, summary);
+                    continue;
+                }
+            };
             entries.sort();
-            walk(&entries, seen, out)?;
+            walk(&entries, seen, out, summary);
         } else if path.is_file() {
             let name = path.to_string_lossy();
             // CloudTrail writes its digest files (no `Records`) into the same bucket.
@@ -63,38 +113,53 @@ fn walk(
                 out.push(path.clone());
             }
         } else {
-            return Err(InputError(format!(
-                "{}: no such file or directory",
-                path.display()
-            )));
+            let why = match std::fs::symlink_metadata(path) {
+                Ok(m) if m.file_type().is_symlink() => "a link to nothing".to_owned(),
+                Ok(_) => "neither a file nor a directory (a FIFO, socket or device)".to_owned(),
+                Err(e) => e.to_string(),
+            };
+            skip(path, &why, summary);
         }
     }
-    Ok(())
 }
 
-fn open(path: &Path) -> Result<Box<dyn Read>, InputError> {
-    let file =
-        std::fs::File::open(path).map_err(|e| InputError(format!("{}: {e}", path.display())))?;
+/// The file's bytes, inflated when it is gzip: every member of it, as `zcat` reads them.
+fn open(path: &Path) -> std::io::Result<Box<dyn Read>> {
+    let file = std::fs::File::open(path)?;
     Ok(if path.to_string_lossy().ends_with(".gz") {
-        Box::new(BufReader::new(flate2::read::GzDecoder::new(
-            BufReader::new(file),
-        )))
+        Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(file)))
     } else {
-        Box::new(BufReader::new(file))
+        Box::new(file)
     })
 }
 
-pub fn replay(paths: &[PathBuf], cfg: &DetectorConfig) -> Result<Summary, InputError> {
+pub fn replay(
+    paths: &[PathBuf],
+    cfg: &DetectorConfig,
+    max_record_bytes: usize,
+) -> Result<Summary, InputError> {
     let progress = std::io::stderr().is_terminal();
     let mut summary = Summary::default();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut closed = false;
     let mut held = memory::InProcess::default();
-    for path in files(paths)? {
+    for path in files(paths, &mut summary)? {
         summary.files += 1;
         let name = path.display().to_string();
-        let mut each = |record: Value| {
+        let reader = match open(&path) {
+            Ok(reader) => reader,
+            Err(e) => {
+                summary.unreadable_paths += 1;
+                name_unreadable(
+                    summary.unreadable + summary.unreadable_paths,
+                    format_args!("{name}: {e}"),
+                );
+                continue;
+            }
+        };
+        let mut in_file = 0u64;
+        let mut each = |item: LogItem| {
             summary.records += 1;
             if progress && summary.records % 50_000 == 0 {
                 eprint!(
@@ -102,10 +167,25 @@ pub fn replay(paths: &[PathBuf], cfg: &DetectorConfig) -> Result<Summary, InputE
                     summary.files, summary.records
                 );
             }
-            let Ok(Trigger::CloudTrail { record, envelope }) = keyguard_core::parse_value(&record)
-            else {
-                summary.unreadable += 1;
-                return;
+            let index = in_file;
+            in_file += 1;
+            let parsed = match item {
+                LogItem::Record(raw) => keyguard_core::parse_value(&raw).map_err(|e| e.to_string()),
+                LogItem::Unreadable { why, .. } => Err(why),
+            };
+            let (record, envelope) = match parsed {
+                Ok(Trigger::CloudTrail { record, envelope }) => (record, envelope),
+                other => {
+                    summary.unreadable += 1;
+                    let why = other
+                        .err()
+                        .unwrap_or_else(|| "not a CloudTrail record".to_owned());
+                    name_unreadable(
+                        summary.unreadable + summary.unreadable_paths,
+                        format_args!("{name}: record {index}: {why}"),
+                    );
+                    return;
+                }
             };
             let recall = memory::ask(&record, envelope.as_ref())
                 .map(|ask| held.recall(&ask, cfg.correlation_minutes))
@@ -133,8 +213,14 @@ pub fn replay(paths: &[PathBuf], cfg: &DetectorConfig) -> Result<Summary, InputE
                 }
             }
         };
-        keyguard_core::events::each_record(open(&path)?, &mut each)
-            .map_err(|e| InputError(format!("{name}: {e}")))?;
+        // A file whose shape breaks part way keeps the records read before it.
+        if let Err(e) = keyguard_core::events::each_record(reader, max_record_bytes, &mut each) {
+            summary.unreadable_paths += 1;
+            name_unreadable(
+                summary.unreadable + summary.unreadable_paths,
+                format_args!("the rest of {name}: {e}"),
+            );
+        }
     }
     let _ = out.flush();
     if progress {
@@ -156,7 +242,8 @@ mod tests {
         std::fs::write(inner.join("a.json"), br#"{"Records": []}"#).unwrap();
         // r/loop -> root: walking it naively never ends.
         std::os::unix::fs::symlink(&root, inner.join("loop")).unwrap();
-        let found = files(std::slice::from_ref(&root)).unwrap_or_else(|e| panic!("{}", e.0));
+        let found = files(std::slice::from_ref(&root), &mut Summary::default())
+            .unwrap_or_else(|e| panic!("{}", e.0));
         std::fs::remove_dir_all(&root).unwrap();
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].ends_with("AWSLogs/r/a.json"));

@@ -639,3 +639,110 @@ fn replay_remembers_across_files_what_the_correlations_compare() {
     .collect();
     assert_eq!(found, want, "{out}");
 }
+
+/// One finding's event id per line of replay's output.
+fn event_ids(stdout: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["event_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+#[cfg(unix)]
+fn replay_skips_and_names_what_it_cannot_read_and_reads_the_rest() {
+    use std::io::Write;
+    let dir = std::env::temp_dir().join(keyguard_testkit::unique("keyguard-replay-bad"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let finding = |id: &str| {
+        serde_json::json!({"eventName": "ListBuckets", "eventSource": "s3.amazonaws.com", "eventID": id,
+            "userIdentity": {"type": "IAMUser", "userName": "ci", "accessKeyId": "AKIAIOSFODNN7EXAMPLE"},
+            "sourceIPAddress": "203.0.113.9"})
+        .to_string()
+    };
+    // Two gzip members, as a log concatenated by another tool: zcat reads both.
+    let members = {
+        let mut all = Vec::new();
+        for part in [
+            format!("{{\"Records\": [{},", finding("member-1")),
+            format!("{}]}}", finding("member-2")),
+        ] {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(part.as_bytes()).unwrap();
+            all.extend(gz.finish().unwrap());
+        }
+        all
+    };
+    std::fs::write(dir.join("a-members.json.gz"), members).unwrap();
+    // A record nested past the parser's limit, one over the cap (a 50 MB field, 50 KB
+    // compressed), and one that is no JSON, each between two that are fine.
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    write!(
+        gz,
+        "{{\"Records\": [{}, {deep}, {{\"x\": \"",
+        finding("before")
+    )
+    .unwrap();
+    for _ in 0..50 {
+        gz.write_all(&[b'a'; 1 << 20]).unwrap();
+    }
+    write!(gz, "\"}}, {{\"eventName\": nul}}, {}]}}", finding("after")).unwrap();
+    std::fs::write(dir.join("b-hostile.json.gz"), gz.finish().unwrap()).unwrap();
+    // A file cut short: its first record counts, the rest is named.
+    std::fs::write(
+        dir.join("c-truncated.json"),
+        format!("{{\"Records\": [{}, {{\"eventName\": ", finding("cut")),
+    )
+    .unwrap();
+    // A link to nothing and a FIFO anywhere in the tree are named and passed by.
+    std::os::unix::fs::symlink(dir.join("gone.json"), dir.join("d-dangling.json")).unwrap();
+    let fifo = dir.join("e-fifo.json");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    std::fs::write(
+        dir.join("f-last.json"),
+        format!("{{\"Records\": [{}]}}", finding("last")),
+    )
+    .unwrap();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_keyguard"))
+        .args(["replay", dir.to_str().unwrap()])
+        .env("THREAT_CIDRS", "203.0.113.0/24")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "some input was not read: {stderr}"
+    );
+    assert_eq!(
+        event_ids(&out.stdout),
+        ["member-1", "member-2", "before", "after", "cut", "last"],
+        "{stderr}"
+    );
+    for named in [
+        "b-hostile.json.gz: record 1: recursion limit exceeded",
+        "b-hostile.json.gz: record 2: larger than 1048576 bytes",
+        "b-hostile.json.gz: record 3:",
+        "the rest of",
+        "d-dangling.json: a link to nothing",
+        "e-fifo.json: neither a file nor a directory",
+    ] {
+        assert!(stderr.contains(named), "{named}: {stderr}");
+    }
+    assert!(
+        stderr.contains("3 unreadable, 3 path(s) not read whole"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

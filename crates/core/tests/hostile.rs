@@ -16,7 +16,12 @@ fn hostile_bytes_are_typed_errors() {
         assert!(text.len() <= MAX_ERROR, "{case}: {} bytes", text.len());
         // The same bytes as a CloudTrail log file: an error, never a panic.
         assert!(
-            keyguard_core::events::each_record(&bytes[..], |_| {}).is_err(),
+            keyguard_core::events::each_record(
+                &bytes[..],
+                keyguard_core::events::DEFAULT_MAX_RECORD_BYTES,
+                |_| {}
+            )
+            .is_err(),
             "{case}"
         );
     }

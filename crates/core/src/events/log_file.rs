@@ -1,114 +1,347 @@
 //! CloudTrail log files as CloudTrail delivers them to S3, `{"Records": [...]}`, read one
-//! record at a time: memory stays flat however large the file, and each record goes to
-//! the caller as it is read, readable or not (the caller's intake decides).
+//! record at a time. Memory stays flat however large the file: the file is walked by a
+//! scanner that keeps no structure but a nesting count, each record's bytes are held up
+//! to a cap and parsed on their own, and a record that cannot be read (over the cap,
+//! nested past the parser's limit, not JSON) is passed on as [`Item::Unreadable`] with
+//! its index and why, and the next one is read. Only a file whose own shape is broken
+//! (truncated, not `{"Records": [...]}`, trailing bytes) stops, with where.
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
-use std::fmt;
-use std::io::Read;
+use std::io::{ErrorKind, Read};
 
-/// Calls `each` for every record of the log file `reader` holds, in order. A file that is
-/// not one `{"Records": [...]}` document (truncated, another shape, trailing bytes) is an
-/// error naming where; the records before the fault have been passed on already.
+/// The bytes one record may hold by default: larger than any CloudTrail record keyguard
+/// has met. `keyguard replay --max-record-bytes` changes it.
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
+
+/// One record of a log file, as read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    Record(Value),
+    /// The record at this index (from 0) could not be read, and why; the file goes on.
+    Unreadable {
+        index: u64,
+        why: String,
+    },
+}
+
+/// A log file whose own shape is broken: where, and what was wrong. The records before
+/// it have been passed on.
+#[derive(Debug, thiserror::Error)]
+#[error("at byte {offset}: {message}")]
+pub struct LogFileError {
+    pub offset: u64,
+    pub message: String,
+}
+
+/// Calls `each` for every record of the log file `reader` holds, in order, holding at
+/// most `max_record_bytes` of any one record.
 pub fn each_record<R: Read>(
     reader: R,
-    mut each: impl FnMut(Value),
-) -> Result<(), serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_reader(reader);
-    Records(&mut each).deserialize(&mut de)?;
-    de.end()
+    max_record_bytes: usize,
+    mut each: impl FnMut(Item),
+) -> Result<(), LogFileError> {
+    let mut scan = Scan::new(reader);
+    scan.file(max_record_bytes, &mut each)
 }
 
-struct Records<'a, F: FnMut(Value)>(&'a mut F);
+const BUFFER: usize = 64 * 1024;
 
-impl<'de, F: FnMut(Value)> DeserializeSeed<'de> for Records<'_, F> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
+struct Scan<R> {
+    reader: R,
+    buf: Box<[u8]>,
+    pos: usize,
+    len: usize,
+    /// Bytes consumed before `buf`'s start.
+    base: u64,
+}
+
+/// Where a value's bytes go: kept up to `max`, counted past it.
+struct Capture {
+    bytes: Vec<u8>,
+    max: usize,
+    over: bool,
+}
+
+impl Capture {
+    fn new(max: usize) -> Self {
+        Self {
+            bytes: Vec::new(),
+            max,
+            over: false,
+        }
+    }
+
+    fn push(&mut self, chunk: &[u8]) {
+        if self.over {
+            return;
+        }
+        if self.bytes.len() + chunk.len() > self.max {
+            self.over = true;
+            self.bytes = Vec::new();
+        } else {
+            self.bytes.extend_from_slice(chunk);
+        }
     }
 }
 
-impl<'de, F: FnMut(Value)> Visitor<'de> for Records<'_, F> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(r#"a CloudTrail log file: {"Records": [...]}"#)
+impl<R: Read> Scan<R> {
+    fn new(reader: R) -> Self {
+        Self {
+            reader,
+            buf: vec![0; BUFFER].into_boxed_slice(),
+            pos: 0,
+            len: 0,
+            base: 0,
+        }
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut seen = false;
-        while let Some(key) = map.next_key::<String>()? {
-            if key == "Records" && !seen {
-                seen = true;
-                map.next_value_seed(Each(&mut *self.0))?;
-            } else if key == "Records" {
-                return Err(serde::de::Error::duplicate_field("Records"));
-            } else {
-                map.next_value::<IgnoredAny>()?;
+
+    fn offset(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
+    fn fail<T>(&self, message: impl Into<String>) -> Result<T, LogFileError> {
+        Err(LogFileError {
+            offset: self.offset(),
+            message: message.into(),
+        })
+    }
+
+    /// The unread bytes, refilled when empty; empty at the end of the input.
+    fn available(&mut self) -> Result<&[u8], LogFileError> {
+        if self.pos == self.len {
+            self.base += self.len as u64;
+            self.pos = 0;
+            self.len = 0;
+            loop {
+                match self.reader.read(&mut self.buf) {
+                    Ok(n) => {
+                        self.len = n;
+                        break;
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(e) => return self.fail(format!("reading: {e}")),
+                }
             }
         }
-        // Any other object (a single event, an export of another kind) is not a log file.
-        if seen {
-            Ok(())
-        } else {
-            Err(serde::de::Error::missing_field("Records"))
+        Ok(&self.buf[self.pos..self.len])
+    }
+
+    /// The next byte that is not white space, not consumed; `None` at the end.
+    fn peek_token(&mut self) -> Result<Option<u8>, LogFileError> {
+        loop {
+            let bytes = self.available()?;
+            if bytes.is_empty() {
+                return Ok(None);
+            }
+            match bytes.iter().position(|b| !b.is_ascii_whitespace()) {
+                Some(i) => {
+                    let b = bytes[i];
+                    self.pos += i;
+                    return Ok(Some(b));
+                }
+                None => self.pos = self.len,
+            }
         }
     }
-}
 
-struct Each<'a, F: FnMut(Value)>(&'a mut F);
-
-impl<'de, F: FnMut(Value)> DeserializeSeed<'de> for Each<'_, F> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
+    fn expect(&mut self, want: u8, what: &str) -> Result<(), LogFileError> {
+        match self.peek_token()? {
+            Some(b) if b == want => {
+                self.pos += 1;
+                Ok(())
+            }
+            Some(b) => self.fail(format!("expected {what}, found {:?}", char::from(b))),
+            None => self.fail(format!("expected {what}, found the end of the file")),
+        }
     }
-}
 
-impl<'de, F: FnMut(Value)> Visitor<'de> for Each<'_, F> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array of CloudTrail records")
+    /// The rest of a string whose opening quote was consumed, closing quote included.
+    fn string_rest(&mut self, out: &mut Capture) -> Result<(), LogFileError> {
+        let mut escaped = false;
+        loop {
+            let bytes = self.available()?;
+            if bytes.is_empty() {
+                return self.fail("the file ends inside a string");
+            }
+            let mut end = None;
+            for (i, &b) in bytes.iter().enumerate() {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == b'"' {
+                    end = Some(i + 1);
+                    break;
+                }
+            }
+            let take = end.unwrap_or(bytes.len());
+            out.push(&bytes[..take]);
+            self.pos += take;
+            if end.is_some() {
+                return Ok(());
+            }
+        }
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(record) = seq.next_element::<Value>()? {
-            (self.0)(record);
+
+    /// One JSON value's bytes, however deep: objects and arrays are followed by a count,
+    /// not by recursion, and checked by the parser afterwards.
+    fn value(&mut self, out: &mut Capture) -> Result<(), LogFileError> {
+        let Some(first) = self.peek_token()? else {
+            return self.fail("expected a value, found the end of the file");
+        };
+        match first {
+            b'"' => {
+                self.pos += 1;
+                out.push(b"\"");
+                self.string_rest(out)
+            }
+            b'{' | b'[' => self.nested(out),
+            b'}' | b']' | b',' | b':' => {
+                self.fail(format!("expected a value, found {:?}", char::from(first)))
+            }
+            _ => loop {
+                let bytes = self.available()?;
+                if bytes.is_empty() {
+                    return Ok(());
+                }
+                let end = bytes
+                    .iter()
+                    .position(|b| matches!(b, b',' | b']' | b'}') || b.is_ascii_whitespace());
+                let take = end.unwrap_or(bytes.len());
+                out.push(&bytes[..take]);
+                self.pos += take;
+                if end.is_some() {
+                    return Ok(());
+                }
+            },
+        }
+    }
+
+    fn nested(&mut self, out: &mut Capture) -> Result<(), LogFileError> {
+        let mut depth: u64 = 0;
+        loop {
+            let bytes = self.available()?;
+            if bytes.is_empty() {
+                return self.fail("the file ends inside a record");
+            }
+            let mut consumed = bytes.len();
+            let mut string = false;
+            let mut closed = false;
+            for (i, &b) in bytes.iter().enumerate() {
+                match b {
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth = depth.saturating_sub(1);
+                        if depth == 0 {
+                            consumed = i + 1;
+                            closed = true;
+                            break;
+                        }
+                    }
+                    b'"' => {
+                        consumed = i + 1;
+                        string = true;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            out.push(&bytes[..consumed]);
+            self.pos += consumed;
+            if closed {
+                return Ok(());
+            }
+            if string {
+                self.string_rest(out)?;
+            }
+        }
+    }
+
+    /// `{"Records": [...], ...}` and nothing after it.
+    fn file(
+        &mut self,
+        max_record_bytes: usize,
+        each: &mut impl FnMut(Item),
+    ) -> Result<(), LogFileError> {
+        self.expect(b'{', r#"a CloudTrail log file, {"Records": [...]}"#)?;
+        let mut seen = false;
+        if self.peek_token()? == Some(b'}') {
+            self.pos += 1;
+        } else {
+            loop {
+                self.expect(b'"', "a key")?;
+                let mut key = Capture::new(16);
+                self.string_rest(&mut key)?;
+                self.expect(b':', "':'")?;
+                if !key.over && key.bytes == b"Records\"" {
+                    if seen {
+                        return self.fail("a second \"Records\"");
+                    }
+                    seen = true;
+                    self.records(max_record_bytes, each)?;
+                } else {
+                    self.value(&mut Capture::new(0))?;
+                }
+                match self.peek_token()? {
+                    Some(b',') => self.pos += 1,
+                    Some(b'}') => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return self.fail("expected ',' or '}' after a value"),
+                }
+            }
+        }
+        if self.peek_token()?.is_some() {
+            return self.fail("more after the log file's object");
+        }
+        if !seen {
+            // Any other object (a single event, an export of another kind) is no log file.
+            return self.fail("no \"Records\": not a CloudTrail log file");
         }
         Ok(())
+    }
+
+    fn records(
+        &mut self,
+        max_record_bytes: usize,
+        each: &mut impl FnMut(Item),
+    ) -> Result<(), LogFileError> {
+        self.expect(b'[', "the array of records")?;
+        if self.peek_token()? == Some(b']') {
+            self.pos += 1;
+            return Ok(());
+        }
+        let mut index = 0u64;
+        loop {
+            let mut record = Capture::new(max_record_bytes);
+            self.value(&mut record)?;
+            each(if record.over {
+                Item::Unreadable {
+                    index,
+                    why: format!("larger than {max_record_bytes} bytes"),
+                }
+            } else {
+                match serde_json::from_slice(&record.bytes) {
+                    Ok(v) => Item::Record(v),
+                    Err(e) => Item::Unreadable {
+                        index,
+                        why: e.to_string(),
+                    },
+                }
+            });
+            index += 1;
+            match self.peek_token()? {
+                Some(b',') => self.pos += 1,
+                Some(b']') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                _ => return self.fail("expected ',' or ']' after a record"),
+            }
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::each_record;
-
-    fn names(text: &str) -> Result<Vec<String>, String> {
-        let mut out = Vec::new();
-        each_record(text.as_bytes(), |r| {
-            out.push(r["eventName"].as_str().unwrap_or("?").to_owned())
-        })
-        .map_err(|e| e.to_string())?;
-        Ok(out)
-    }
-
-    #[test]
-    fn every_record_in_order_other_keys_skipped() {
-        let text =
-            r#"{"Other": {"x": [1]}, "Records": [{"eventName": "A"}, 7, {"eventName": "B"}]}"#;
-        assert_eq!(names(text).unwrap(), ["A", "?", "B"]);
-    }
-
-    #[test]
-    fn a_file_of_another_shape_is_an_error() {
-        for bad in [
-            r#"{"Records": {"eventName": "A"}}"#,
-            r#"[{"eventName": "A"}]"#,
-            r#"{"Records": [{"eventName": "A"}"#,
-            r#"{"Records": []} {"Records": []}"#,
-            r#"{"eventName": "CreateAccessKey"}"#,
-            r#"{"Records": [], "Records": [{"eventName": "A"}]}"#,
-            "",
-        ] {
-            assert!(names(bad).is_err(), "{bad}");
-        }
-        assert_eq!(names(r#"{"Records": []}  "#).unwrap(), Vec::<String>::new());
-    }
-}
+mod tests;

@@ -24,7 +24,7 @@ pub use envelope::Envelope;
 pub use guardduty::{AccessKeyDetails, Finding};
 pub use handoff::{Handoff, MAC_ALGORITHM};
 pub use health::{AffectedEntity, HealthEvent, Risk, CREDENTIALS_EXPOSED};
-pub use log_file::each_record;
+pub use log_file::{each_record, Item as LogItem, LogFileError, DEFAULT_MAX_RECORD_BYTES};
 pub use rotation::{RotationEvent, RotationStep};
 
 use serde::{de::DeserializeOwned, Serialize};
