@@ -359,8 +359,13 @@ def check(endpoint, world_file, results_file, dry_run):
     rows = {}
     records = {row["idempotency_key"]["S"]: row for row in ledger
                if row["idempotency_key"]["S"].startswith("keyguard:deactivated:")}
+    # The detector's memory: what it keeps of created keys and users and of a key's
+    # launches, beside the steps (no function of its own).
+    memory = sorted(row["idempotency_key"]["S"].split(":", 2)[2] for row in ledger
+                    if row["idempotency_key"]["S"].startswith("memory:"))
     for row in ledger:
-        if row["idempotency_key"]["S"] in records:
+        key = row["idempotency_key"]["S"]
+        if key in records or key.startswith("memory:"):
             continue
         fn = row["function"]["S"]
         rows[fn] = rows.get(fn, 0) + 1
@@ -376,9 +381,15 @@ def check(endpoint, world_file, results_file, dry_run):
     # detector made (the forged hand-off writes nothing), and the sweep of each of those
     # four keys; the detector: 2 x 4, then the canary's three alerts, their three windows
     # and the burst's three suppressed rows.
+    # and the remember step of the backdoor key's creation (its redelivery a duplicate);
     # keyguard undo: alice's policy, her key, and the notice.
     want_rows = {} if dry else {"deactivate-key": 14, "guardduty-translator": 13, "secrets-rotator": 5,
-                                "age-rotation": 7, "createkey-detector": 17, "keyguard-undo": 3}
+                                "age-rotation": 7, "createkey-detector": 18, "keyguard-undo": 3}
+    # The detector remembers the backdoor key's creation and the leaked key's launch; a
+    # dry run writes no memory.
+    want_memory = [] if dry else sorted([f"123456789012:key/{world['admin_backdoor']}",
+                                         f"123456789012:launches/{world['ci_leaked']}"])
+    expect(memory == want_memory, f"the detector's memory holds {memory}, expected {want_memory}")
     expect(rows == want_rows, f"ledger rows per function {rows}, expected {want_rows}")
     for f in failures:
         print(f"demo: MISSING: {f}")

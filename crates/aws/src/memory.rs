@@ -19,11 +19,16 @@ const LAUNCHES: &str = "launches";
 const TTL_MARGIN_SECONDS: i64 = 86_400;
 /// Stale launches removed from an item at most per call (the expression stays small).
 const PRUNED_PER_CALL: usize = 50;
+/// Launches one key's item keeps at most: about 140 bytes each, far under DynamoDB's
+/// 400 KB item limit. A key past it has launched far more than `MANY_INSTANCES` within
+/// the window; its further launches are counted with the kept ones, not written.
+const LAUNCHES_KEPT: usize = 1_000;
 
 #[derive(Clone)]
 pub struct Memory {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    launches_kept: usize,
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -61,6 +66,15 @@ impl Memory {
         Self {
             client: ledger.client().clone(),
             table: ledger.table().to_owned(),
+            launches_kept: LAUNCHES_KEPT,
+        }
+    }
+
+    /// The same memory keeping at most `n` launches a key (tests reach the limit with it).
+    pub fn keeping_launches(self, n: usize) -> Self {
+        Self {
+            launches_kept: n,
+            ..self
         }
     }
 
@@ -148,7 +162,8 @@ impl Memory {
 
     /// Adds one launch to the key's item, keyed by its event (a redelivery counts once),
     /// and returns every launch the item then holds. The map is created by the first
-    /// launch; a launch that finds it created meanwhile adds itself again.
+    /// launch; a launch that finds it created meanwhile adds itself again. A full item
+    /// takes no more: the launch is counted beside what it holds.
     async fn count(
         &self,
         account: &AccountId,
@@ -159,18 +174,24 @@ impl Memory {
         let item = memory::launches_item(account, key);
         let entry = encode(launch)?;
         let expires = expiry(launch.at, minutes);
-        for _ in 0..2 {
+        for _ in 0..3 {
             let added = self
                 .client
                 .update_item()
                 .table_name(&self.table)
                 .key(crate::ledger::KEY, s(&item))
                 .update_expression("SET #l.#e = :v, expires_at = :x")
-                .condition_expression("attribute_exists(#l)")
+                .condition_expression(
+                    "attribute_exists(#l) AND (size(#l) < :cap OR attribute_exists(#l.#e))",
+                )
                 .expression_attribute_names("#l", LAUNCHES)
                 .expression_attribute_names("#e", &launch.event_id)
                 .expression_attribute_values(":v", s(&entry))
                 .expression_attribute_values(":x", n(expires))
+                .expression_attribute_values(
+                    ":cap",
+                    n(i64::try_from(self.launches_kept).unwrap_or(i64::MAX)),
+                )
                 .return_values(ReturnValue::AllNew)
                 .send()
                 .await
@@ -205,6 +226,15 @@ impl Memory {
                 Err(e) if conditional_failed(&e) => {}
                 Err(e) => return Err(e),
             }
+            // The item exists, so the update found it full (or lost a race with the first
+            // launch's write: then the next round adds this one).
+            let mut held = launches_of(self.get(&item).await?.as_ref());
+            if held.len() >= self.launches_kept {
+                held.retain(|l| l.event_id != launch.event_id);
+                held.push(launch.clone());
+                self.prune(&item, &held, launch.at, minutes).await;
+                return Ok(held);
+            }
         }
         Err(EffectError::new(
             ErrorKind::Other,
@@ -216,7 +246,10 @@ impl Memory {
     /// Removes launches no window can reach any more, so a key's item stays small. Best
     /// effort: a failure leaves them for the next launch, and the count is right either way.
     async fn prune(&self, item: &str, all: &[Launch], at: Timestamp, minutes: u32) {
-        let stale_before = at - chrono::Duration::minutes(2 * i64::from(minutes));
+        let reach = chrono::Duration::minutes(2 * i64::from(minutes));
+        let Some(stale_before) = at.checked_sub_signed(reach) else {
+            return;
+        };
         let stale: Vec<&Launch> = all
             .iter()
             .filter(|l| l.at < stale_before)
@@ -236,7 +269,9 @@ impl Memory {
             update = update.expression_attribute_names(format!("#s{i}"), &launch.event_id);
             paths.push(format!("#l.#s{i}"));
         }
+        // Never an item of its own: an update on a key that is gone would create one.
         if let Err(e) = update
+            .condition_expression("attribute_exists(#l)")
             .update_expression(format!("REMOVE {}", paths.join(", ")))
             .send()
             .await

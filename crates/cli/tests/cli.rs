@@ -377,15 +377,17 @@ fn plan_for_createkey_detector_shows_alerts_and_hand_offs() {
     };
     let p = plan("events/createkey-detector/backdoor-key.json");
     let steps = p["steps"].as_array().unwrap();
-    // Containment first, then the alert.
-    assert_eq!(steps[0]["action"]["type"], "hand_off");
+    // The key's creation remembered, then containment, then the alert.
+    assert_eq!(steps[0]["action"]["type"], "remember");
+    assert_eq!(steps[0]["action"]["memo"]["key_id"], "AKIAI44QH8DHBEXAMPLE");
+    assert_eq!(steps[1]["action"]["type"], "hand_off");
     assert_eq!(
-        steps[0]["action"]["key_id"], "AKIAI44QH8DHBEXAMPLE",
+        steps[1]["action"]["key_id"], "AKIAI44QH8DHBEXAMPLE",
         "the backdoor key"
     );
-    assert_eq!(steps[0]["action"]["user"], "admin");
+    assert_eq!(steps[1]["action"]["user"], "admin");
     assert_eq!(
-        steps[1]["action"]["notice"]["facts"]["rule"],
+        steps[2]["action"]["notice"]["facts"]["rule"],
         "backdoor-key"
     );
     let p = plan("events/createkey-detector/gpu-instances.json");

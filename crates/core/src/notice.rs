@@ -16,6 +16,19 @@ pub enum Severity {
     Critical,
 }
 
+impl Severity {
+    /// The stable name, as in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
+        }
+    }
+}
+
 /// A chat webhook an alert can go to. The URL is a secret (anyone holding it can post):
 /// it lives in Secrets Manager and only the adapter ever reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

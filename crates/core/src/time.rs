@@ -7,7 +7,16 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 
 pub type Timestamp = DateTime<Utc>;
 
+/// Years an event can carry. chrono reads a year of any width with a sign, and a time in
+/// year 262143 would overflow the first minutes added to it: outside these, no time.
+const YEARS: std::ops::RangeInclusive<i32> = 1970..=9999;
+
 pub fn parse_time(raw: &str) -> Option<Timestamp> {
+    use chrono::Datelike;
+    parse_any(raw).filter(|t| YEARS.contains(&t.year()))
+}
+
+fn parse_any(raw: &str) -> Option<Timestamp> {
     let raw = raw.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
         return Some(t.with_timezone(&Utc));
@@ -33,6 +42,23 @@ pub fn parse_time(raw: &str) -> Option<Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_year_no_event_can_carry_is_no_time() {
+        for bad in [
+            "+262143-12-31 23:59:59",
+            "262143-12-31T23:59:59",
+            "-0001-01-01 00:00:00",
+            "1969-12-31T23:59:59Z",
+        ] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
+        let last = parse_time("9999-12-31T23:59:59Z").unwrap();
+        // What the detector adds to an event's time cannot overflow.
+        assert!(last
+            .checked_add_signed(chrono::Duration::minutes(2 * 1440))
+            .is_some());
+    }
 
     #[test]
     fn every_published_format() {

@@ -132,10 +132,10 @@ async fn a_backdoor_key_is_handed_off_then_alerted_once_even_when_redelivered() 
     assert_eq!(
         outcomes(&report),
         pairs(&[
+            ("remember", "applied"),
             ("hand_off", "applied"),
             ("alert", "applied"),
             ("alert", "applied"),
-            ("remember", "applied"),
         ])
     );
     // The Invoke request, as Lambda receives it.
@@ -245,10 +245,10 @@ async fn a_429_waits_as_asked_and_a_rejected_post_fails_only_its_own_step() {
     assert_eq!(
         outcomes(&report),
         pairs(&[
+            ("remember", "applied"),
             ("hand_off", "applied"),
             ("alert", "applied"),
             ("alert", "failed"),
-            ("remember", "applied"),
         ])
     );
     assert!(
@@ -262,7 +262,7 @@ async fn a_429_waits_as_asked_and_a_rejected_post_fails_only_its_own_step() {
         waited >= Duration::from_millis(380),
         "retried after {waited:?}"
     );
-    let text = serde_json::to_string(&report.steps[2].outcome).unwrap();
+    let text = serde_json::to_string(&report.steps[3].outcome).unwrap();
     assert!(
         text.contains("WebhookRejected") && text.contains("404"),
         "{text}"
@@ -273,10 +273,10 @@ async fn a_429_waits_as_asked_and_a_rejected_post_fails_only_its_own_step() {
     assert_eq!(
         outcomes(&retried),
         pairs(&[
+            ("remember", "duplicate"),
             ("hand_off", "duplicate"),
             ("alert", "duplicate"),
             ("alert", "applied"),
-            ("remember", "duplicate"),
         ])
     );
     assert!(!w.app.fails(&event, &retried));
@@ -290,7 +290,7 @@ async fn a_429_waits_as_asked_and_a_rejected_post_fails_only_its_own_step() {
         .script([Reply::status(429).header("retry-after", "60")]);
     let event = backdoor_event(&unique("ev"));
     let report = w.handle(&event).await;
-    let text = serde_json::to_string(&report.steps[1].outcome).unwrap();
+    let text = serde_json::to_string(&report.steps[2].outcome).unwrap();
     assert!(text.contains("WebhookRateLimited"), "{text}");
     // A hostile or broken Retry-After ("NaN" parses as an f64) is a default wait, never a panic.
     w.hooks.script([
@@ -298,14 +298,14 @@ async fn a_429_waits_as_asked_and_a_rejected_post_fails_only_its_own_step() {
         Reply::status(204),
     ]);
     let report = w.handle(&backdoor_event(&unique("ev"))).await;
-    assert_eq!(report.steps[1].outcome.name(), "applied", "{report:?}");
+    assert_eq!(report.steps[2].outcome.name(), "applied", "{report:?}");
     // 5xx are retried WEBHOOK_ATTEMPTS times, then reported.
     w.hooks.script((0..3).map(|_| Reply::status(502)));
     let event = backdoor_event(&unique("ev"));
     let before = w.hooks.requests().len();
     let report = w.handle(&event).await;
-    assert_eq!(report.steps[1].outcome.name(), "failed");
-    let text = serde_json::to_string(&report.steps[1].outcome).unwrap();
+    assert_eq!(report.steps[2].outcome.name(), "failed");
+    let text = serde_json::to_string(&report.steps[2].outcome).unwrap();
     assert!(
         text.contains("WebhookUnreachable") && text.contains("502"),
         "{text}"
@@ -326,7 +326,7 @@ async fn a_missing_deactivate_function_fails_the_hand_off_and_the_invocation() {
         .body(r#"{"Type": "User", "Message": "Function not found: keyguard-deactivate-key"}"#)]);
     let event = backdoor_event(&unique("ev"));
     let report = w.handle(&event).await;
-    assert_eq!(report.steps[0].outcome.name(), "failed", "{report:?}");
+    assert_eq!(report.steps[1].outcome.name(), "failed", "{report:?}");
     assert_eq!(report.status_code, 500);
     assert!(w.app.fails(&event, &report), "Lambda must retry it");
     // The retry hands off (the function exists now) and does not alert twice.
@@ -334,10 +334,10 @@ async fn a_missing_deactivate_function_fails_the_hand_off_and_the_invocation() {
     assert_eq!(
         outcomes(&retried),
         pairs(&[
+            ("remember", "duplicate"),
             ("hand_off", "applied"),
             ("alert", "duplicate"),
             ("alert", "duplicate"),
-            ("remember", "duplicate"),
         ])
     );
 }
@@ -362,10 +362,10 @@ async fn webhook_urls_stay_out_of_logs_reports_and_errors() {
     assert_eq!(
         outcomes(&report),
         pairs(&[
+            ("remember", "applied"),
             ("hand_off", "applied"),
             ("alert", "failed"),
             ("alert", "failed"),
-            ("remember", "applied"),
         ])
     );
     let text = serde_json::to_string(&report).unwrap();
@@ -521,14 +521,14 @@ async fn a_placeholder_channel_is_left_out_and_named_and_a_failed_post_reads_its
     assert_eq!(
         outcomes(&report),
         pairs(&[
+            ("remember", "applied"),
             ("hand_off", "applied"),
             ("alert", "failed"),
             ("notify", "applied"),
-            ("remember", "applied"),
         ]),
         "Discord left out, its alert not lost: SNS carries it"
     );
-    let notice = serde_json::to_value(&report.steps[2].step.action).unwrap();
+    let notice = serde_json::to_value(&report.steps[3].step.action).unwrap();
     assert!(
         notice["notice"]["facts"]["channels_not_configured"]
             .as_str()
@@ -552,10 +552,10 @@ async fn a_placeholder_channel_is_left_out_and_named_and_a_failed_post_reads_its
     assert_eq!(
         outcomes(&retried),
         pairs(&[
+            ("remember", "duplicate"),
             ("hand_off", "duplicate"),
             ("alert", "applied"),
             ("notify", "duplicate"),
-            ("remember", "duplicate"),
         ])
     );
     assert_eq!(w.posts().last().unwrap().0, "/slack-new");
@@ -881,6 +881,25 @@ async fn the_detector_remembers_who_made_a_user_and_a_key_and_where_the_key_was_
         "{report:?}"
     );
     assert!(handed_off(&report).is_empty());
+    // More calls from elsewhere: held by the key's window, one alert per channel.
+    let again = call_by(
+        backdoor,
+        "PutUserPolicy",
+        "2026-12-07T10:08:00Z",
+        "192.0.2.44",
+    );
+    let report = w.handle(&again).await;
+    assert!(
+        outcomes(&report).iter().all(|(_, o)| o == "suppressed"),
+        "{report:?}"
+    );
+    assert_eq!(
+        w.posts()
+            .iter()
+            .filter(|(_, b)| b.to_string().contains("new-key-used-elsewhere"))
+            .count(),
+        2
+    );
     // The same use an hour and a minute after the key was made: nothing.
     let late = call_by(
         backdoor,
@@ -973,15 +992,105 @@ async fn a_memory_that_cannot_be_read_still_alerts_and_fails_the_run_for_its_ret
     assert_eq!(
         outcomes(&report),
         pairs(&[
+            ("remember", "applied"),
             ("hand_off", "applied"),
             ("alert", "applied"),
             ("alert", "applied"),
-            ("remember", "applied"),
         ])
     );
     // Lambda's retry, with the memory back: nothing twice, and the run succeeds.
-    w.app.memory = good;
+    w.app.memory = good.clone();
     let retried = w.handle(&event).await;
     assert_eq!(retried.status_code, 200, "{retried:?}");
     assert!(outcomes(&retried).iter().all(|(_, o)| o == "duplicate"));
+
+    // A key that launched nine instances launches three more while the memory is down:
+    // from the event alone that is medium; the retry recalls twelve, and the high alert
+    // and the hand-off it adds go out, not taken for the medium ones.
+    let key = "AKIALAUNCHINGKEY0002";
+    let launch = |time: &str| {
+        let mut v = call_by(key, "RunInstances", time, "203.0.113.50");
+        v["source"] = json!("aws.ec2");
+        v["detail"]["eventSource"] = json!("ec2.amazonaws.com");
+        v["detail"]["requestParameters"] = json!({"instanceType": "t3.micro",
+            "instancesSet": {"items": [{"minCount": 3, "maxCount": 3}]}});
+        v
+    };
+    for t in [
+        "2026-12-07T10:00:00Z",
+        "2026-12-07T10:01:00Z",
+        "2026-12-07T10:02:00Z",
+    ] {
+        assert_eq!(w.handle(&launch(t)).await.status_code, 200);
+    }
+    w.app.memory = keyguard_aws::memory::Memory::new(&keyguard_aws::DynamoLedger::new(
+        &sdk,
+        &unique("no-such-table"),
+        1,
+        150,
+    ));
+    let fourth = launch("2026-12-07T10:03:00Z");
+    let report = w.handle(&fourth).await;
+    assert_eq!(report.status_code, 500);
+    assert_eq!(
+        outcomes(&report),
+        pairs(&[("alert", "applied"), ("alert", "applied")])
+    );
+    w.app.memory = good;
+    let retried = w.handle(&fourth).await;
+    assert_eq!(retried.status_code, 200, "{retried:?}");
+    assert_eq!(
+        outcomes(&retried),
+        pairs(&[
+            ("hand_off", "applied"),
+            ("alert", "applied"),
+            ("alert", "applied"),
+        ]),
+        "{retried:?}"
+    );
+    let text = serde_json::to_string(&retried).unwrap();
+    assert!(text.contains("12 in 4 launches"), "{text}");
+}
+
+#[tokio::test]
+async fn a_keys_item_takes_no_more_launches_than_it_keeps_and_still_counts_them() {
+    let mut w = world(&[]).await;
+    w.app.memory = w.app.memory.clone().keeping_launches(3);
+    let key = "AKIALAUNCHINGKEY0003";
+    let launch = |time: &str| {
+        let mut v = call_by(key, "RunInstances", time, "203.0.113.50");
+        v["source"] = json!("aws.ec2");
+        v["detail"]["eventSource"] = json!("ec2.amazonaws.com");
+        v["detail"]["requestParameters"] = json!({"instanceType": "t3.micro",
+            "instancesSet": {"items": [{"minCount": 2, "maxCount": 2}]}});
+        v
+    };
+    let mut last = None;
+    for minute in 0..6 {
+        let report = w
+            .handle(&launch(&format!("2026-12-07T10:0{minute}:00Z")))
+            .await;
+        assert_eq!(report.status_code, 200, "{report:?}");
+        last = Some(report);
+    }
+    // Three kept, the sixth counted beside them: 8 instances in 4 launches.
+    let text = serde_json::to_string(&last.unwrap()).unwrap();
+    assert!(text.contains("8 in 4 launches"), "{text}");
+    let sdk = keyguard_aws::load_config().await;
+    let item = aws_sdk_dynamodb::Client::new(&sdk)
+        .get_item()
+        .table_name(&w.app.settings.common.ledger_table)
+        .key(
+            "idempotency_key",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!(
+                "memory:123456789012:launches/{key}"
+            )),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let kept = item["launches"].as_m().unwrap();
+    assert_eq!(kept.len(), 3, "{kept:?}");
 }

@@ -147,7 +147,9 @@ impl Recall {
     /// Instances the launches started, and how many launches.
     pub fn instances(&self) -> (u64, usize) {
         (
-            self.launches.iter().map(|l| l.count).sum(),
+            self.launches
+                .iter()
+                .fold(0u64, |sum, l| sum.saturating_add(l.count)),
             self.launches.len(),
         )
     }
@@ -376,8 +378,10 @@ impl InProcess {
                     .launches
                     .entry(launches_item(&ask.account, key))
                     .or_default();
-                let keep_from = launch.at - chrono::Duration::minutes(2 * i64::from(minutes));
-                all.retain(|l| l.at >= keep_from);
+                let reach = chrono::Duration::minutes(2 * i64::from(minutes));
+                if let Some(keep_from) = launch.at.checked_sub_signed(reach) {
+                    all.retain(|l| l.at >= keep_from);
+                }
                 if all.len() > Self::LAUNCHES_KEPT {
                     let extra = all.len() - Self::LAUNCHES_KEPT;
                     all.drain(..extra);

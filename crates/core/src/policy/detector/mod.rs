@@ -192,15 +192,11 @@ impl DetectorConfig {
             );
         }
         let notice = &notice;
-        let key = |action: &str| {
-            step_key::step(
-                FUNCTION,
-                action,
-                None,
-                &step_key::Subject::other(rule),
-                event_ref,
-            )
-        };
+        // The severity is part of the key: a retry that recalled more (a launch count
+        // that reached MANY_INSTANCES) raises an alert that the first attempt did not
+        // post, and it must be posted, not taken for a duplicate.
+        let subject = step_key::Subject::other(&format!("{rule}/{}", notice.severity.name()));
+        let key = |action: &str| step_key::step(FUNCTION, action, None, &subject, event_ref);
         let webhooks = self.webhooks.keys().map(|&channel| Step {
             after: None,
             scope: None,
@@ -385,6 +381,33 @@ fn canary_window(
     })
 }
 
+/// The window `new-key-used-elsewhere` holds per key and severity, until the key's
+/// correlation window ends: a fresh key's stream of calls from elsewhere is one alert
+/// per channel (the next one counts what it held back), not a post per call.
+fn new_key_window(
+    alert: &Alert,
+    account: Option<&crate::scope::AccountId>,
+    recall: &memory::Recall,
+    cfg: &DetectorConfig,
+) -> Option<Window> {
+    let created = recall.signer_created.as_ref()?;
+    let (key, _) = alert.contain.as_ref()?;
+    let until = created
+        .at
+        .checked_add_signed(chrono::Duration::minutes(i64::from(
+            cfg.correlation_minutes,
+        )))?;
+    Some(Window {
+        key: step_key::window(
+            FUNCTION,
+            alert.rule,
+            account,
+            &step_key::Subject::other(&format!("{key}/{}", alert.severity.name())),
+        ),
+        until,
+    })
+}
+
 /// The plan for one event that needs nothing recalled ([`memory::ask`] is `None`), or
 /// is refused or ignored before anything is.
 pub fn decide(trigger: &Trigger, cfg: &DetectorConfig, event_ref: &str) -> Plan {
@@ -398,12 +421,11 @@ fn remember_steps(
     cfg: &DetectorConfig,
     event_ref: &str,
 ) -> Vec<Step> {
-    let until = |memo: &memory::Memo| {
-        memo.at() + chrono::Duration::minutes(i64::from(cfg.correlation_minutes))
-    };
+    let window = chrono::Duration::minutes(i64::from(cfg.correlation_minutes));
     memory::memos(record, envelope, &cfg.trusted_creators)
         .into_iter()
-        .map(|(account, memo)| Step {
+        .filter_map(|(account, memo)| Some((memo.at().checked_add_signed(window)?, account, memo)))
+        .map(|(until, account, memo)| Step {
             after: None,
             scope: None,
             idempotency_key: step_key::step(
@@ -418,7 +440,7 @@ fn remember_steps(
                 cfg.correlation_minutes
             ),
             action: Action::Remember {
-                until: until(&memo),
+                until,
                 account,
                 memo,
             },
@@ -480,6 +502,10 @@ pub fn decide_with(
             window: None,
         });
     }
+    // What this call leaves in the memory, before the hand-offs: the next call of a
+    // scripted attack may be processed a few hundred milliseconds after this one.
+    plan.steps
+        .extend(remember_steps(record, envelope.as_ref(), cfg, event_ref));
     let mut alerts = Vec::new();
     // A canary's alerts hold its window; what they contain is decided as for anyone
     // (a canary that can do nothing makes no containable call but a threat-ip one, and
@@ -518,6 +544,9 @@ pub fn decide_with(
                 notice = canary_facts(notice.key(c.key.clone()).user(c.user.clone()), record);
                 window = canary_window(c, record, envelope.as_ref(), cfg);
             }
+            if alert.rule == new_key_used_elsewhere::RULE {
+                window = new_key_window(&alert, scope.as_ref().map(|s| &s.account), recall, cfg);
+            }
             alerts.extend(cfg.alert_steps(
                 &notice,
                 alert.rule,
@@ -551,8 +580,6 @@ pub fn decide_with(
         }
     }
     plan.steps.extend(alerts);
-    plan.steps
-        .extend(remember_steps(record, envelope.as_ref(), cfg, event_ref));
     if plan.steps.is_empty() {
         plan.decision = Decision::NothingToDo {
             why: "no rule matched at or above ALERT_MIN_SEVERITY".into(),

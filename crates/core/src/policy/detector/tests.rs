@@ -367,11 +367,11 @@ fn alerts_go_to_each_configured_webhook_and_to_sns_only_when_asked() {
     );
     // One idempotency key per channel: a failed Slack post retries Slack alone.
     assert!(
-        got[1].1.contains(":alert_discord:-:backdoor-key:ev-7"),
+        got[1].1.contains(":alert_discord:-:backdoor-key/high:ev-7"),
         "{got:?}"
     );
     assert!(
-        got[2].1.contains(":alert_slack:-:backdoor-key:ev-7"),
+        got[2].1.contains(":alert_slack:-:backdoor-key/high:ev-7"),
         "{got:?}"
     );
     let with_topic = cfg_with(&[

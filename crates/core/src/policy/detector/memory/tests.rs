@@ -296,7 +296,7 @@ fn only_a_trusted_record_reads_the_memory_and_one_that_cannot_be_read_still_aler
         crate::parse_time("2026-12-07T10:00:00Z").unwrap(),
     );
     let actions: Vec<&str> = plan.steps.iter().map(|s| s.action.name()).collect();
-    assert_eq!(actions, ["hand_off", "notify", "remember"], "{plan:?}");
+    assert_eq!(actions, ["remember", "hand_off", "notify"], "{plan:?}");
     assert!(
         plan.unread_also.as_deref().is_some_and(|w| w.contains("reading the detector's memory") && w.contains("slow down")),
         "{plan:?}"
