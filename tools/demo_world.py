@@ -221,10 +221,12 @@ def check(endpoint, world_file, results_file, dry_run):
     act_code = 202 if dry else 200
     applied = "planned" if dry else "applied"
     detector = [("hand_off", applied), ("alert", applied), ("alert", applied), ("notify", applied)]
+    # A key's creation is remembered first, for the rules that compare later calls with it.
+    remembered = [("remember", applied)] + detector
     expect_acts = {
-        "backdoor-key": (act_code, detector),
+        "backdoor-key": (act_code, remembered),
         "gpu-instances": (act_code, detector),
-        "backdoor-redelivery": (act_code, [(a, "planned" if dry else "duplicate") for a, _ in detector]),
+        "backdoor-redelivery": (act_code, [(a, "planned" if dry else "duplicate") for a, _ in remembered]),
         # A canary's call: alerts only, never a hand-off; the next call inside its window is
         # suppressed (dry run records nothing, so it is planned again).
         "canary-used": (act_code, [("alert", applied), ("alert", applied), ("notify", applied)]),
@@ -361,6 +363,7 @@ def check(endpoint, world_file, results_file, dry_run):
                if row["idempotency_key"]["S"].startswith("keyguard:deactivated:")}
     # The detector's memory: what it keeps of created keys and users and of a key's
     # launches, beside the steps (no function of its own).
+    # (`memory:ACCOUNT:WHAT`, shown without the prefix and the account)
     memory = sorted(row["idempotency_key"]["S"].split(":", 2)[2] for row in ledger
                     if row["idempotency_key"]["S"].startswith("memory:"))
     for row in ledger:
@@ -387,8 +390,8 @@ def check(endpoint, world_file, results_file, dry_run):
                                 "age-rotation": 7, "createkey-detector": 18, "keyguard-undo": 3}
     # The detector remembers the backdoor key's creation and the leaked key's launch; a
     # dry run writes no memory.
-    want_memory = [] if dry else sorted([f"123456789012:key/{world['admin_backdoor']}",
-                                         f"123456789012:launches/{world['ci_leaked']}"])
+    want_memory = [] if dry else sorted([f"key/{world['admin_backdoor']}",
+                                         f"launches/{world['ci_leaked']}"])
     expect(memory == want_memory, f"the detector's memory holds {memory}, expected {want_memory}")
     expect(rows == want_rows, f"ledger rows per function {rows}, expected {want_rows}")
     for f in failures:

@@ -438,22 +438,10 @@ fn replay_finds_exactly_the_planted_events_in_a_large_gzipped_log() {
     )
     .unwrap();
 
-    let out = Command::new(env!("CARGO_BIN_EXE_keyguard"))
-        .args(["replay", dir.to_str().unwrap()])
-        .env("THREAT_CIDRS", "203.0.113.0/24")
-        .output()
-        .unwrap();
+    let out = replay_with_threats(&dir);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    let mut found: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["event_id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let mut found = event_ids(&out.stdout);
     found.sort();
     planted.sort();
     assert_eq!(found, planted);
@@ -642,6 +630,15 @@ fn replay_remembers_across_files_what_the_correlations_compare() {
     assert_eq!(found, want, "{out}");
 }
 
+/// `keyguard replay DIR` with 203.0.113.0/24 as threat addresses.
+fn replay_with_threats(dir: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_keyguard"))
+        .args(["replay", dir.to_str().unwrap()])
+        .env("THREAT_CIDRS", "203.0.113.0/24")
+        .output()
+        .unwrap()
+}
+
 /// One finding's event id per line of replay's output.
 fn event_ids(stdout: &[u8]) -> Vec<String> {
     String::from_utf8_lossy(stdout)
@@ -716,11 +713,7 @@ fn replay_skips_and_names_what_it_cannot_read_and_reads_the_rest() {
     )
     .unwrap();
 
-    let out = Command::new(env!("CARGO_BIN_EXE_keyguard"))
-        .args(["replay", dir.to_str().unwrap()])
-        .env("THREAT_CIDRS", "203.0.113.0/24")
-        .output()
-        .unwrap();
+    let out = replay_with_threats(&dir);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         out.status.code(),

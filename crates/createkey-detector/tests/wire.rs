@@ -805,6 +805,16 @@ fn call_by(key: &str, name: &str, time: &str, ip: &str) -> Value {
     v
 }
 
+/// `RunInstances` of `n` t3.micro signed by `key`, at `time`.
+fn launch_by(key: &str, time: &str, n: u64) -> Value {
+    let mut v = call_by(key, "RunInstances", time, "203.0.113.50");
+    v["source"] = json!("aws.ec2");
+    v["detail"]["eventSource"] = json!("ec2.amazonaws.com");
+    v["detail"]["requestParameters"] = json!({"instanceType": "t3.micro",
+        "instancesSet": {"items": [{"minCount": n, "maxCount": n}]}});
+    v
+}
+
 fn rules_fired(report: &Report) -> Vec<String> {
     let mut rules: Vec<String> = report
         .steps
@@ -921,13 +931,7 @@ async fn the_detector_remembers_who_made_a_user_and_a_key_and_where_the_key_was_
 async fn a_keys_launches_are_counted_together_once_each_even_when_they_arrive_at_once() {
     let mut w = world(&[]).await;
     let key = "AKIALAUNCHINGKEY0001";
-    let launch = |time: &str, n: u64| {
-        let mut v = call_by(key, "RunInstances", time, "203.0.113.50");
-        v["source"] = json!("aws.ec2");
-        v["detail"]["eventSource"] = json!("ec2.amazonaws.com");
-        v["detail"]["requestParameters"] = json!({"instanceType": "t3.micro", "instancesSet": {"items": [{"minCount": n, "maxCount": n}]}});
-        v
-    };
+    let launch = |time: &str, n: u64| launch_by(key, time, n);
     let severity = |r: &Report| {
         r.steps.iter().find_map(|s| match &s.step.action {
             keyguard_core::Action::Alert { notice, .. } => Some(format!("{:?}", notice.severity)),
@@ -1008,14 +1012,7 @@ async fn a_memory_that_cannot_be_read_still_alerts_and_fails_the_run_for_its_ret
     // from the event alone that is medium; the retry recalls twelve, and the high alert
     // and the hand-off it adds go out, not taken for the medium ones.
     let key = "AKIALAUNCHINGKEY0002";
-    let launch = |time: &str| {
-        let mut v = call_by(key, "RunInstances", time, "203.0.113.50");
-        v["source"] = json!("aws.ec2");
-        v["detail"]["eventSource"] = json!("ec2.amazonaws.com");
-        v["detail"]["requestParameters"] = json!({"instanceType": "t3.micro",
-            "instancesSet": {"items": [{"minCount": 3, "maxCount": 3}]}});
-        v
-    };
+    let launch = |time: &str| launch_by(key, time, 3);
     for t in [
         "2026-12-07T10:00:00Z",
         "2026-12-07T10:01:00Z",
@@ -1057,14 +1054,7 @@ async fn a_keys_item_takes_no_more_launches_than_it_keeps_and_still_counts_them(
     let mut w = world(&[]).await;
     w.app.memory = w.app.memory.clone().keeping_launches(3);
     let key = "AKIALAUNCHINGKEY0003";
-    let launch = |time: &str| {
-        let mut v = call_by(key, "RunInstances", time, "203.0.113.50");
-        v["source"] = json!("aws.ec2");
-        v["detail"]["eventSource"] = json!("ec2.amazonaws.com");
-        v["detail"]["requestParameters"] = json!({"instanceType": "t3.micro",
-            "instancesSet": {"items": [{"minCount": 2, "maxCount": 2}]}});
-        v
-    };
+    let launch = |time: &str| launch_by(key, time, 2);
     let mut last = None;
     for minute in 0..6 {
         let report = w
