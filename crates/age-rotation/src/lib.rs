@@ -30,6 +30,20 @@ pub struct Settings {
     pub member_role_name: String,
     /// `ACCOUNT_CONCURRENCY` (default 4): accounts scanned at once.
     pub account_concurrency: usize,
+    /// `APPLY_CONCURRENCY` (default 8, 1 to 64): people whose steps are applied at once
+    /// (each person's in order: the email before the key action).
+    pub apply_concurrency: usize,
+}
+
+fn apply_concurrency(env: &impl Env) -> Result<usize, ConfigError> {
+    let n = config::number::<usize>(env, "APPLY_CONCURRENCY", 8)?;
+    if !(1..=64).contains(&n) {
+        return Err(ConfigError {
+            variable: "APPLY_CONCURRENCY".into(),
+            message: format!("from 1 to 64, got {n}"),
+        });
+    }
+    Ok(n)
 }
 
 impl Settings {
@@ -45,6 +59,7 @@ impl Settings {
                 "keyguard-age-rotation-member",
             ),
             account_concurrency: config::number::<usize>(env, "ACCOUNT_CONCURRENCY", 4)?.max(1),
+            apply_concurrency: apply_concurrency(env)?,
         })
     }
 }
@@ -113,6 +128,7 @@ impl App {
     fn executor<'a>(&'a self, effects: &'a AwsEffects) -> Executor<'a, AwsEffects, DynamoLedger> {
         Executor::new(effects, &self.ledger, self.settings.common.dry_run)
             .until(keyguard_aws::lambda::deadline())
+            .concurrently(self.settings.apply_concurrency)
     }
 
     /// The people to scan: the report's candidates, else everyone; then, for their old

@@ -167,15 +167,106 @@ pub async fn execute_within<E: Effects + Sync, L: Ledger + Sync>(
     now: Timestamp,
     deadline: Option<std::time::Instant>,
 ) -> Report {
+    execute_with(plan, effects, ledger, dry_run, now, deadline, 1).await
+}
+
+/// [`execute_within`], with up to `concurrency` chains of steps under way at once. A
+/// chain is a step and every step that waits for it (`after`), transitively: a person's
+/// email and the actions on their keys. Its steps stay in order; chains are independent
+/// (different people), so running them side by side changes no outcome, and the ledger
+/// claims each step as before. With 1, the plan is walked in its own order.
+pub async fn execute_with<E: Effects + Sync, L: Ledger + Sync>(
+    plan: Plan,
+    effects: &E,
+    ledger: &L,
+    dry_run: bool,
+    now: Timestamp,
+    deadline: Option<std::time::Instant>,
+    concurrency: usize,
+) -> Report {
+    use futures::stream::StreamExt;
     let dry_run = dry_run || matches!(plan.decision, Decision::PlanOnly { .. });
-    let mut reports = Vec::with_capacity(plan.steps.len());
-    for step in &plan.steps {
-        let out_of_time = deadline
+    let run = Run {
+        plan: &plan,
+        effects,
+        ledger,
+        dry_run,
+        now,
+        deadline,
+    };
+    let reports = if concurrency <= 1 {
+        run.chain((0..plan.steps.len()).collect()).await
+    } else {
+        let mut done: Vec<(usize, StepReport)> = futures::stream::iter(chains(&plan.steps))
+            .map(|chain| run.chain(chain))
+            .buffer_unordered(concurrency)
+            .flat_map(futures::stream::iter)
+            .collect()
+            .await;
+        done.sort_by_key(|(i, _)| *i);
+        done
+    };
+    let reports = reports.into_iter().map(|(_, r)| r).collect();
+    Report::new(plan, dry_run, reports)
+}
+
+/// The plan's steps in chains (indexes, in plan order within each): a step joins the
+/// chain of the step it waits for; any other starts one of its own.
+fn chains(steps: &[Step]) -> Vec<Vec<usize>> {
+    let mut chain_of: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut chains: Vec<Vec<usize>> = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        let chain = match step.after.as_deref().and_then(|k| chain_of.get(k)) {
+            Some(&c) => c,
+            None => {
+                chains.push(Vec::new());
+                chains.len() - 1
+            }
+        };
+        chains[chain].push(i);
+        chain_of.insert(&step.idempotency_key, chain);
+    }
+    chains
+}
+
+/// One application of a plan: what every step of it shares.
+struct Run<'a, E, L> {
+    plan: &'a Plan,
+    effects: &'a E,
+    ledger: &'a L,
+    dry_run: bool,
+    now: Timestamp,
+    deadline: Option<std::time::Instant>,
+}
+
+impl<E: Effects + Sync, L: Ledger + Sync> Run<'_, E, L> {
+    /// The steps at these indexes, one after another, each with its report.
+    async fn chain(&self, chain: Vec<usize>) -> Vec<(usize, StepReport)> {
+        let mut reports: Vec<(usize, StepReport)> = Vec::with_capacity(chain.len());
+        for i in chain {
+            let step = &self.plan.steps[i];
+            let outcome = self.outcome(step, &reports).await;
+            reports.push((
+                i,
+                StepReport {
+                    step: step.clone(),
+                    outcome,
+                },
+            ));
+        }
+        reports
+    }
+
+    /// How one step ends, given the reports of the steps before it that it may wait for.
+    async fn outcome(&self, step: &Step, earlier: &[(usize, StepReport)]) -> Outcome {
+        let out_of_time = self
+            .deadline
             .is_some_and(|d| d.saturating_duration_since(std::time::Instant::now()) < STEP_MARGIN);
         let awaited = step.after.as_deref().and_then(|first| {
-            reports
+            earlier
                 .iter()
-                .find(|r: &&StepReport| r.step.idempotency_key == first)
+                .map(|(_, r)| r)
+                .find(|r| r.step.idempotency_key == first)
         });
         let waiting = step.after.as_deref().filter(|_| {
             !awaited.is_some_and(|r| {
@@ -188,7 +279,7 @@ pub async fn execute_within<E: Effects + Sync, L: Ledger + Sync>(
         // What it waits for found nothing to act on (a key deleted meanwhile): it is not
         // taken, and, like that step, it is not a failure to retry.
         let gone = awaited.filter(|r| matches!(r.outcome, Outcome::NotFound { .. }));
-        let outcome = if dry_run {
+        if self.dry_run {
             Outcome::Planned
         } else if out_of_time {
             Outcome::Failed {
@@ -211,14 +302,9 @@ pub async fn execute_within<E: Effects + Sync, L: Ledger + Sync>(
                 message: format!("not taken: it waits for {first}, which did not go through"),
             }
         } else {
-            run_step(&plan, step, effects, ledger, now).await
-        };
-        reports.push(StepReport {
-            step: step.clone(),
-            outcome,
-        });
+            run_step(self.plan, step, self.effects, self.ledger, self.now).await
+        }
     }
-    Report::new(plan, dry_run, reports)
 }
 
 async fn run_step<E: Effects + Sync, L: Ledger + Sync>(

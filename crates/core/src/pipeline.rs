@@ -7,7 +7,7 @@
 //! source; `keyguard plan` is the same policy over another source, so it plans exactly
 //! what the function would (the plan-equivalence test runs every sample through both).
 
-use crate::effects::{execute_within, EffectError, Effects, Ledger};
+use crate::effects::{execute_with, EffectError, Effects, Ledger};
 use crate::events::Trigger;
 use crate::plan::{Decision, Plan, Step};
 use crate::report::{Report, StepReport};
@@ -134,6 +134,9 @@ pub struct Executor<'a, E, L> {
     pub ledger: &'a L,
     pub dry_run: bool,
     pub deadline: Option<std::time::Instant>,
+    /// Independent chains of steps under way at once ([`crate::effects::execute_with`]);
+    /// 1 walks the plan in order.
+    pub concurrency: usize,
 }
 
 impl<'a, E, L> Executor<'a, E, L> {
@@ -144,6 +147,15 @@ impl<'a, E, L> Executor<'a, E, L> {
             ledger,
             dry_run,
             deadline: None,
+            concurrency: 1,
+        }
+    }
+
+    /// The same, with up to `n` independent chains of steps (people) under way at once.
+    pub fn concurrently(self, n: usize) -> Self {
+        Self {
+            concurrency: n.max(1),
+            ..self
         }
     }
 
@@ -157,18 +169,23 @@ impl<E: Effects + Sync, L: Ledger + Sync> Executor<'_, E, L> {
     /// Every step in order, then the held-back one rewritten from how they ended; the
     /// users the facts could not read fail the run, named.
     pub async fn apply<P: Policy>(&self, policy: &P, mut plan: Plan, now: Timestamp) -> Report {
-        let (effects, ledger, dry_run, deadline) =
-            (self.effects, self.ledger, self.dry_run, self.deadline);
+        let (effects, ledger, dry_run, deadline, concurrency) = (
+            self.effects,
+            self.ledger,
+            self.dry_run,
+            self.deadline,
+            self.concurrency,
+        );
         let held = policy.held_back(&mut plan);
         let unread = std::mem::take(&mut plan.unread);
         let unread_also = plan.unread_also.take();
         let mut tail = plan.clone();
-        let report = execute_within(plan, effects, ledger, dry_run, now, deadline).await;
+        let report = execute_with(plan, effects, ledger, dry_run, now, deadline, concurrency).await;
         let report = match held {
             None => report,
             Some(held) => {
                 tail.steps = vec![policy.rewrite(held, &report.steps)];
-                let told = execute_within(tail, effects, ledger, dry_run, now, deadline).await;
+                let told = execute_with(tail, effects, ledger, dry_run, now, deadline, 1).await;
                 report.followed_by(told)
             }
         };

@@ -558,3 +558,208 @@ fn a_write_whose_prior_state_cannot_be_read_is_not_made() {
     assert_eq!(*iam.calls.lock().unwrap(), ["read deactivate_key"]);
     assert_eq!(ledger.state("k-1").as_deref(), Some("failed"));
 }
+
+/// Effects that yield once inside every call and note how many calls were under way at
+/// once, and in which order calls began and ended.
+#[derive(Default)]
+struct Overlapping {
+    in_flight: Mutex<(usize, usize)>,
+    log: Mutex<Vec<String>>,
+    fail_email_of: Option<&'static str>,
+}
+
+/// Pending once, then ready: lets the executor poll another chain.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            std::task::Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    }
+}
+
+impl Effects for Overlapping {
+    async fn before(&self, _: &Action) -> Result<Option<Prior>, EffectError> {
+        Ok(None)
+    }
+
+    async fn perform(
+        &self,
+        action: &Action,
+        _: Option<&Prior>,
+    ) -> Result<Option<String>, EffectError> {
+        let who = action.user().map(|u| u.to_string()).unwrap_or_default();
+        {
+            let mut n = self.in_flight.lock().unwrap();
+            n.0 += 1;
+            n.1 = n.1.max(n.0);
+        }
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("begin {} {who}", action.name()));
+        YieldOnce(false).await;
+        self.in_flight.lock().unwrap().0 -= 1;
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("end {} {who}", action.name()));
+        match (action, self.fail_email_of) {
+            (Action::SendEmail { .. }, Some(u)) if u == who => Err(EffectError::new(
+                ErrorKind::Other,
+                Some("Throttling"),
+                "slow down",
+            )),
+            _ => Ok(Some("done".into())),
+        }
+    }
+}
+
+/// For each of `people`, an email, then the deactivation of their key waiting for it.
+fn emails_then_keys(people: &[&str]) -> Plan {
+    let mut plan = Plan::new("age-rotation", Decision::Act);
+    plan.event_id = Some("ev-1".into());
+    for (i, p) in people.iter().enumerate() {
+        let user = UserName::parse(p).unwrap();
+        let email = Step {
+            after: None,
+            scope: None,
+            action: Action::SendEmail {
+                email: crate::plan::Email {
+                    to: format!("{p}@example.com"),
+                    from: "k@example.com".into(),
+                    subject: "s".into(),
+                    text: "t".into(),
+                    html: "h".into(),
+                    user: Some(user.clone()),
+                },
+            },
+            reason: "test".into(),
+            idempotency_key: format!("email:{p}"),
+            window: None,
+        };
+        let key = Step {
+            after: Some(format!("email:{p}")),
+            action: Action::DeactivateKey {
+                user,
+                key_id: AccessKeyId::parse(&format!("AKIAPERSONKEY{i:07}")).unwrap(),
+            },
+            idempotency_key: format!("key:{p}"),
+            ..email.clone()
+        };
+        plan.steps.push(email);
+        plan.steps.push(key);
+    }
+    plan
+}
+
+#[test]
+fn chains_are_a_step_and_all_that_wait_for_it() {
+    let mut plan = emails_then_keys(&["ann", "bo"]);
+    // A notice of its own, and a second action of ann's after her key.
+    plan.steps.push(plan_with(notify()).steps[0].clone());
+    let mut again = plan.steps[1].clone();
+    again.idempotency_key = "key2:ann".into();
+    again.after = Some("key:ann".into());
+    plan.steps.push(again);
+    assert_eq!(
+        chains(&plan.steps),
+        vec![vec![0, 1, 5], vec![2, 3], vec![4]]
+    );
+}
+
+#[test]
+fn people_are_applied_side_by_side_each_in_order_and_the_report_keeps_the_plans_order() {
+    let people = [
+        "ann", "bo", "cy", "di", "ed", "flo", "gus", "hal", "ida", "jo",
+    ];
+    let run_with = |n: usize, effects: &Overlapping| {
+        let ledger = MemLedger::default();
+        let plan = emails_then_keys(&people);
+        futures::executor::block_on(execute_with(
+            plan,
+            effects,
+            &ledger,
+            false,
+            chrono::Utc::now(),
+            None,
+            n,
+        ))
+    };
+    let one = Overlapping::default();
+    let sequential = run_with(1, &one);
+    assert_eq!(one.in_flight.lock().unwrap().1, 1);
+    let eight = Overlapping::default();
+    let report = run_with(8, &eight);
+    assert_eq!(
+        eight.in_flight.lock().unwrap().1,
+        8,
+        "eight people at once, no more"
+    );
+    // The same steps, in the plan's order, with the same outcomes.
+    let outcomes = |r: &Report| -> Vec<(String, String)> {
+        r.steps
+            .iter()
+            .map(|s| (s.step.idempotency_key.clone(), s.outcome.name().to_owned()))
+            .collect()
+    };
+    assert_eq!(outcomes(&report), outcomes(&sequential));
+    // Nobody's key before their email went through.
+    let log = eight.log.lock().unwrap();
+    for p in people {
+        let at = |what: &str| log.iter().position(|l| l == what).unwrap();
+        assert!(
+            at(&format!("end send_email {p}")) < at(&format!("begin deactivate_key {p}")),
+            "{p}: {log:?}"
+        );
+    }
+}
+
+#[test]
+fn a_failed_email_holds_back_only_its_persons_key_when_applied_side_by_side() {
+    let effects = Overlapping {
+        fail_email_of: Some("bo"),
+        ..Overlapping::default()
+    };
+    let ledger = MemLedger::default();
+    let report = futures::executor::block_on(execute_with(
+        emails_then_keys(&["ann", "bo", "cy"]),
+        &effects,
+        &ledger,
+        false,
+        chrono::Utc::now(),
+        None,
+        8,
+    ));
+    let got: Vec<(&str, &str)> = report
+        .steps
+        .iter()
+        .map(|s| (s.step.idempotency_key.as_str(), s.outcome.name()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("email:ann", "applied"),
+            ("key:ann", "applied"),
+            ("email:bo", "failed"),
+            ("key:bo", "failed"),
+            ("email:cy", "applied"),
+            ("key:cy", "applied"),
+        ]
+    );
+    assert!(!effects
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("deactivate_key bo")));
+}
