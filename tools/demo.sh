@@ -198,4 +198,4 @@ for line in open(sys.argv[1]):
 fi
 
 $quiet || $PY tools/demo_world.py table "$endpoint" "after"
-$PY tools/demo_world.py check "$endpoint" "$work/world.json" "$results" "$dry_run"
+$PY tools/demo_world.py check "$endpoint" "$work/world.json" "$results" "$dry_run" "$work/watch.log"

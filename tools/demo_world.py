@@ -211,7 +211,23 @@ def table(endpoint, title):
         print(f"     {n[2] if len(n) > 2 and n[2] else json.loads(n[1]).get('subject', '')}")
 
 
-def check(endpoint, world_file, results_file, dry_run):
+def emf_functions(watch_log):
+    """The functions that wrote an EMF document (one a invocation) to the emulator's log,
+    and the documents whose directive is not keyguard's."""
+    seen, wrong = set(), []
+    for line in open(watch_log, errors="replace"):
+        if not line.startswith("{") or '"_aws"' not in line:
+            continue
+        doc = json.loads(line)
+        directive = doc["_aws"]["CloudWatchMetrics"][0]
+        names = [m["Name"] for m in directive["Metrics"]]
+        if directive["Namespace"] != "keyguard" or not all(isinstance(doc.get(n), (int, float)) for n in names):
+            wrong.append(line.strip())
+        seen.add(doc["function"])
+    return seen, wrong
+
+
+def check(endpoint, world_file, results_file, dry_run, watch_log=None):
     world = json.load(open(world_file))
     results = {}
     for line in open(results_file):
@@ -394,6 +410,10 @@ def check(endpoint, world_file, results_file, dry_run):
                                          f"launches/{world['ci_leaked']}"])
     expect(memory == want_memory, f"the detector's memory holds {memory}, expected {want_memory}")
     expect(rows == want_rows, f"ledger rows per function {rows}, expected {want_rows}")
+    if watch_log:
+        seen, wrong = emf_functions(watch_log)
+        want = {"deactivate-key", "guardduty-translator", "age-rotation", "createkey-detector", "secrets-rotator"}
+        expect(seen == want and not wrong, f"metrics lines from {sorted(seen)}, malformed {wrong[:2]}")
     for f in failures:
         print(f"demo: MISSING: {f}")
     print(f"demo: {passed} passed, {len(failures)} failed")

@@ -151,8 +151,16 @@ pub async fn run<A: Handler>(
                 remaining_ms = left.map(|l| l.as_millis() as u64),
                 "invocation"
             );
+            let started = std::time::Instant::now();
             let report = app.report(&event.payload).await;
             crate::observe::log_report(&report);
+            // The invocation's metrics, as a line of its own: CloudWatch extracts them
+            // from the log only when the line is the EMF document itself.
+            let took = started.elapsed().as_secs_f64() * 1000.0;
+            println!(
+                "{}",
+                keyguard_core::metrics::emf(&report, took, chrono::Utc::now())
+            );
             let value = serde_json::to_value(&report).map_err(Error::from)?;
             if app.fails(&event.payload, &report) {
                 return Err(Error::from(value.to_string()));

@@ -21,6 +21,7 @@ pub use scope::{AccountId, Region, Scope};
 pub use time::{parse_time, Timestamp};
 pub mod effects;
 pub mod history;
+pub mod metrics;
 pub mod notice;
 pub mod plan;
 pub mod report;
