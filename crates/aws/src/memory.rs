@@ -6,7 +6,7 @@
 use crate::error::effect_error;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use keyguard_core::policy::detector::memory::{
-    self, Ask, KeyCreation, Launch, Memo, Recall, UserCreation,
+    self, Ask, KeyCreation, Launch, Memo, Recall, SessionMint, UserCreation,
 };
 use keyguard_core::{AccessKeyId, AccountId, EffectError, ErrorKind, Timestamp};
 use std::collections::HashMap;
@@ -114,6 +114,14 @@ impl Memory {
         minutes: u32,
         count: bool,
     ) -> Result<Recall, EffectError> {
+        // Which key minted the signing session comes first: a launch is counted under it.
+        let session_parent = match &ask.session {
+            Some((account, key)) => {
+                self.memo::<SessionMint>(&memory::session_item(account, key))
+                    .await?
+            }
+            None => None,
+        };
         let signer = async {
             match &ask.signer {
                 Some((account, key)) => {
@@ -135,7 +143,8 @@ impl Memory {
         let launches = async {
             match &ask.launch {
                 None => Ok(Vec::new()),
-                Some((key, launch)) => {
+                Some((signer, launch)) => {
+                    let key = memory::counted_under(signer, session_parent.as_ref());
                     let all = if !count {
                         let mut all = launches_of(
                             self.get(&memory::launches_item(&ask.account, key))
@@ -156,6 +165,7 @@ impl Memory {
         Ok(Recall {
             signer_created,
             user_created,
+            session_parent,
             launches,
         })
     }
@@ -291,6 +301,7 @@ impl Memory {
         let json = match memo {
             Memo::KeyCreated(k) => encode(k)?,
             Memo::UserCreated(u) => encode(u)?,
+            Memo::SessionMinted(s) => encode(s)?,
         };
         // An event from the future would hold the item against every later one.
         let now = chrono::Utc::now().timestamp();

@@ -18,8 +18,9 @@
 //! alert window holds (`{"AKIA…": "2026-12-04T10:15:00Z"}`). For a CloudTrail record,
 //! `memory` is what the detector remembers of earlier ones: `created_keys` (by key id:
 //! `{key_id, user, created_by, source_ip?, user_agent?, at, event_id}`), `created_users`
-//! (by name: `{user, created_by, at, event_id}`) and `launches` (by key id: a list of
-//! `{event_id, at, count}`); the record's own launch is counted with them, as the
+//! (by name: `{user, created_by, at, event_id}`), `launches` (by key id: a list of
+//! `{event_id, at, count}`) and `sessions` (by session key id: `{session_key, parent_key,
+//! user, at, until, event_id}`); the record's own launch is counted with them, as the
 //! function counts it.
 //!
 //! ```json
@@ -121,6 +122,9 @@ struct SuppliedMemory {
     created_users: BTreeMap<String, memory::UserCreation>,
     #[serde(default)]
     launches: BTreeMap<AccessKeyId, Vec<memory::Launch>>,
+    /// Session tokens and the long-term key that minted each, by session key id.
+    #[serde(default)]
+    sessions: BTreeMap<String, memory::SessionMint>,
 }
 
 impl SuppliedMemory {
@@ -134,6 +138,13 @@ impl SuppliedMemory {
         }
         for created in self.created_users.values() {
             held.remember(&ask.account, &memory::Memo::UserCreated(created.clone()));
+        }
+        let session_account = ask.session.as_ref().map_or(&ask.account, |(a, _)| a);
+        for minted in self.sessions.values() {
+            held.remember(
+                session_account,
+                &memory::Memo::SessionMinted(minted.clone()),
+            );
         }
         for (key, launches) in &self.launches {
             for launch in launches {

@@ -590,6 +590,7 @@ async fn remembered(ledger: &keyguard_aws::DynamoLedger, leaked: &str) -> Value 
         account: account.clone(),
         signer: None,
         created_user: None,
+        session: None,
         launch: Some((key.clone(), launch.clone())),
     };
     memory.recall(&ask, 60, true).await.unwrap();

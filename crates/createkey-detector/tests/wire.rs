@@ -1084,3 +1084,37 @@ async fn a_keys_item_takes_no_more_launches_than_it_keeps_and_still_counts_them(
     let kept = item["launches"].as_m().unwrap();
     assert_eq!(kept.len(), 3, "{kept:?}");
 }
+
+#[tokio::test]
+async fn a_launch_through_a_session_the_leaked_key_minted_contains_the_key() {
+    let mut w = world(&[]).await;
+    let leaked = "AKIALEAKEDMINTER0001";
+    let session = "ASIAMINTEDSESSION001";
+    let mut minted = call_by(
+        leaked,
+        "GetSessionToken",
+        "2026-12-07T10:00:00Z",
+        "203.0.113.50",
+    );
+    minted["source"] = json!("aws.sts");
+    minted["detail"]["eventSource"] = json!("sts.amazonaws.com");
+    minted["detail"]["responseElements"] = json!({"credentials": {"accessKeyId": session}});
+    let report = w.handle(&minted).await;
+    assert_eq!(outcomes(&report), pairs(&[("remember", "applied")]));
+    // GPU instances through the session: the key that minted it is handed off.
+    let mut gpu = launch_by(session, "2026-12-07T10:05:00Z", 1);
+    gpu["detail"]["requestParameters"]["instanceType"] = json!("p5.48xlarge");
+    let report = w.handle(&gpu).await;
+    assert_eq!(
+        handed_off(&report),
+        [format!(
+            "createkey-detector/long-term-key-runs-instances {leaked}"
+        )],
+        "{report:?}"
+    );
+    let text = serde_json::to_string(&report).unwrap();
+    assert!(
+        text.contains(&format!("through its session {session}")),
+        "{text}"
+    );
+}

@@ -96,7 +96,7 @@ pub enum DetectorTarget {
     Recall {
         trigger: Box<Trigger>,
         event_ref: String,
-        ask: detector::memory::Ask,
+        ask: Box<detector::memory::Ask>,
     },
 }
 
@@ -135,7 +135,7 @@ impl Policy for DetectorConfig {
             (_, Some(ask)) => Ok(DetectorTarget::Recall {
                 trigger: Box::new(trigger.clone()),
                 event_ref: event_ref.to_owned(),
-                ask,
+                ask: Box::new(ask),
             }),
             _ => Err(Box::new(detector::decide(trigger, self, event_ref))),
         }

@@ -4,7 +4,11 @@
 //!   (`new-key-used-elsewhere`);
 //! - who created each user (`user-created-with-key`);
 //! - how many instances each long-term key launched lately
-//!   (`long-term-key-runs-instances` counts over a sliding window, not per call).
+//!   (`long-term-key-runs-instances` counts over a sliding window, not per call);
+//! - which long-term key minted each session token (`GetSessionToken`,
+//!   `GetFederationToken`): a launch signed with the session counts, and is contained,
+//!   as the key's own, because a leaked key that launches through a session it minted
+//!   would otherwise be seen by nothing.
 //!
 //! Each memory is one ledger item per account and key or user, kept for
 //! `CORRELATION_MINUTES` past its event (DynamoDB's TTL removes it later; reads check the
@@ -58,6 +62,23 @@ pub struct UserCreation {
     pub event_id: String,
 }
 
+/// A session token a long-term key minted: its calls are the key's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionMint {
+    pub session_key: AccessKeyId,
+    pub parent_key: AccessKeyId,
+    /// The user the parent key belongs to.
+    pub user: String,
+    pub at: Timestamp,
+    /// When the session ends (its `durationSeconds`, 12 hours by default, at most 36).
+    pub until: Timestamp,
+    pub event_id: String,
+}
+
+/// How long a session token lives when the call does not say, and at most (seconds).
+const SESSION_DEFAULT_SECONDS: i64 = 43_200;
+const SESSION_MAX_SECONDS: i64 = 129_600;
+
 /// One `RunInstances` call of a long-term key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Launch {
@@ -72,6 +93,7 @@ pub struct Launch {
 pub enum Memo {
     KeyCreated(KeyCreation),
     UserCreated(UserCreation),
+    SessionMinted(SessionMint),
 }
 
 impl Memo {
@@ -79,6 +101,16 @@ impl Memo {
         match self {
             Self::KeyCreated(k) => k.at,
             Self::UserCreated(u) => u.at,
+            Self::SessionMinted(s) => s.at,
+        }
+    }
+
+    /// Until when it is kept: a creation for the correlation window, a session token for
+    /// as long as it lives.
+    pub fn until(&self, window: chrono::Duration) -> Option<Timestamp> {
+        match self {
+            Self::SessionMinted(s) => Some(s.until),
+            _ => self.at().checked_add_signed(window),
         }
     }
 
@@ -88,6 +120,7 @@ impl Memo {
         match self {
             Self::KeyCreated(k) => format!("key/{}", k.key_id),
             Self::UserCreated(u) => format!("user/{}", u.user.to_ascii_lowercase()),
+            Self::SessionMinted(s) => format!("session/{}", s.session_key),
         }
     }
 
@@ -103,6 +136,10 @@ impl Memo {
                 k.key_id, k.user, k.created_by
             ),
             Self::UserCreated(u) => format!("user {} created by {}", u.user, u.created_by),
+            Self::SessionMinted(s) => format!(
+                "session {} minted by key {} of user {}",
+                s.session_key, s.parent_key, s.user
+            ),
         }
     }
 }
@@ -119,6 +156,10 @@ pub fn launches_item(account: &AccountId, key: &AccessKeyId) -> String {
     format!("memory:{account}:launches/{key}")
 }
 
+pub fn session_item(account: &AccountId, key: &AccessKeyId) -> String {
+    format!("memory:{account}:session/{key}")
+}
+
 /// What one record asks the memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ask {
@@ -129,7 +170,11 @@ pub struct Ask {
     pub signer: Option<(AccountId, AccessKeyId)>,
     /// The user a `CreateAccessKey` made a key for: who created the user?
     pub created_user: Option<UserName>,
-    /// This call's launch, to be counted with the key's others.
+    /// The session token (a user's, or a federated user's) that signed the call, and
+    /// its account: which long-term key minted it?
+    pub session: Option<(AccountId, AccessKeyId)>,
+    /// This call's launch and the key that signed it, to be counted with the key's
+    /// others (with the minting key's, when the signer is a session it minted).
     pub launch: Option<(AccessKeyId, Launch)>,
 }
 
@@ -138,6 +183,8 @@ pub struct Ask {
 pub struct Recall {
     pub signer_created: Option<KeyCreation>,
     pub user_created: Option<UserCreation>,
+    /// The long-term key that minted the signing session.
+    pub session_parent: Option<SessionMint>,
     /// The key's launches within the window of this one, before or after it (events
     /// arrive out of order), this one included. Empty when nothing was asked.
     pub launches: Vec<Launch>,
@@ -177,18 +224,35 @@ fn signer(record: &CloudTrailRecord) -> Option<AccessKeyId> {
     (key.kind() == KeyKind::LongTerm).then_some(key)
 }
 
+/// The session token that signed the call, when a user's session (`GetSessionToken`) or
+/// a federated user's (`GetFederationToken`) signed it: sessions of roles are minted by
+/// no key.
+fn session_signer(record: &CloudTrailRecord) -> Option<AccessKeyId> {
+    let id = &record.user_identity;
+    let key = AccessKeyId::parse(id.access_key_id.as_deref()?).ok()?;
+    let minted = matches!(
+        id.identity_type,
+        IdentityType::IamUser | IdentityType::FederatedUser
+    );
+    (key.kind() == KeyKind::Temporary && minted).then_some(key)
+}
+
+/// The account the signing credential lives in: the caller's own.
+fn signer_account(record: &CloudTrailRecord, call: &AccountId) -> AccountId {
+    record
+        .user_identity
+        .account_id
+        .as_deref()
+        .and_then(|a| AccountId::parse(a).ok())
+        .unwrap_or_else(|| call.clone())
+}
+
 /// What to look up for a record: `None` when nothing is (most calls of roles' sessions).
 pub fn ask(record: &CloudTrailRecord, envelope: Option<&Envelope>) -> Option<Ask> {
     let account = call_account(record, envelope)?;
-    let signed_by = signer(record).map(|key| {
-        let home = record
-            .user_identity
-            .account_id
-            .as_deref()
-            .and_then(|a| AccountId::parse(a).ok())
-            .unwrap_or_else(|| account.clone());
-        (home, key)
-    });
+    let home = signer_account(record, &account);
+    let signed_by = signer(record);
+    let session = session_signer(record);
     let created_user = match &record.call {
         ApiCall::CreateAccessKey(call) if record.succeeded() => call
             .requested_user
@@ -196,15 +260,20 @@ pub fn ask(record: &CloudTrailRecord, envelope: Option<&Envelope>) -> Option<Ask
             .and_then(|u| UserName::parse(u).ok()),
         _ => None,
     };
-    let launch = match (&record.call, &signed_by, event_time(record)) {
-        (ApiCall::RunInstances(call), Some((_, key)), Some(at)) if record.succeeded() => {
+    let launch = match (
+        &record.call,
+        signed_by.as_ref().or(session.as_ref()),
+        event_time(record),
+    ) {
+        (ApiCall::RunInstances(call), Some(key), Some(at)) if record.succeeded() => {
             Some((key.clone(), launch_of(record, call, at)))
         }
         _ => None,
     };
-    (signed_by.is_some() || created_user.is_some()).then_some(Ask {
+    (signed_by.is_some() || session.is_some() || created_user.is_some()).then(|| Ask {
+        signer: signed_by.map(|k| (home.clone(), k)),
+        session: session.map(|k| (home.clone(), k)),
         account,
-        signer: signed_by,
         created_user,
         launch,
     })
@@ -255,6 +324,9 @@ pub fn memos(
         .clone()
         .unwrap_or_else(|| "unknown".into());
     let event_id = record.event_id.clone().unwrap_or_default();
+    if let Some(minted) = session_minted(record, at, &event_id) {
+        return vec![(account, Memo::SessionMinted(minted))];
+    }
     let memo = match &record.call {
         ApiCall::CreateAccessKey(call) => {
             let Some(created) = call.created.as_ref() else {
@@ -304,6 +376,41 @@ pub fn memos(
     vec![(account, memo)]
 }
 
+/// The session a long-term key minted with `GetSessionToken` or `GetFederationToken`, from
+/// the call's response (`credentials.accessKeyId`) and its `durationSeconds`.
+fn session_minted(record: &CloudTrailRecord, at: Timestamp, event_id: &str) -> Option<SessionMint> {
+    if record.event_source != "sts.amazonaws.com"
+        || !matches!(
+            record.event_name.as_str(),
+            "GetSessionToken" | "GetFederationToken"
+        )
+    {
+        return None;
+    }
+    let parent_key = signer(record)?;
+    let response = match record.response_elements.as_ref()? {
+        serde_json::Value::String(text) => serde_json::from_str(text).ok()?,
+        v => v.clone(),
+    };
+    let session_key = AccessKeyId::parse(response["credentials"]["accessKeyId"].as_str()?)
+        .ok()
+        .filter(|k| k.kind() == KeyKind::Temporary)?;
+    let seconds = record
+        .request_parameters
+        .as_ref()
+        .and_then(|p| p["durationSeconds"].as_i64())
+        .unwrap_or(SESSION_DEFAULT_SECONDS)
+        .clamp(0, SESSION_MAX_SECONDS);
+    Some(SessionMint {
+        session_key,
+        parent_key,
+        user: record.user_identity.user_name.clone().unwrap_or_default(),
+        at,
+        until: at.checked_add_signed(chrono::Duration::seconds(seconds))?,
+        event_id: event_id.to_owned(),
+    })
+}
+
 /// The principal behind an ARN, for "the same caller": the account and the user's name,
 /// or the role's name for any of its sessions, lower-cased (IAM's names are unique
 /// regardless of case). `None` for an ARN that names neither.
@@ -337,6 +444,17 @@ pub fn same_caller(a: &str, b: &str) -> bool {
     }
 }
 
+/// The key a launch is counted under: the one that minted the signing session, when it
+/// is known, else the signer.
+pub fn counted_under<'a>(
+    signer: &'a AccessKeyId,
+    parent: Option<&'a SessionMint>,
+) -> &'a AccessKeyId {
+    parent
+        .filter(|m| &m.session_key == signer)
+        .map_or(signer, |m| &m.parent_key)
+}
+
 /// The launches that count for one at `at`: within the window before or after it.
 pub fn within(launches: Vec<Launch>, at: Timestamp, minutes: u32) -> Vec<Launch> {
     let window = chrono::Duration::minutes(i64::from(minutes));
@@ -352,6 +470,7 @@ pub fn within(launches: Vec<Launch>, at: Timestamp, minutes: u32) -> Vec<Launch>
 pub struct InProcess {
     keys: HashMap<String, KeyCreation>,
     users: HashMap<String, UserCreation>,
+    sessions: HashMap<String, SessionMint>,
     launches: HashMap<String, Vec<Launch>>,
 }
 
@@ -370,9 +489,14 @@ impl InProcess {
                 .get(&user_item(&ask.account, u.as_str()))
                 .cloned()
         });
+        let session_parent = ask
+            .session
+            .as_ref()
+            .and_then(|(account, k)| self.sessions.get(&session_item(account, k)).cloned());
         let launches = match &ask.launch {
             None => Vec::new(),
-            Some((key, launch)) => {
+            Some((signer, launch)) => {
+                let key = counted_under(signer, session_parent.as_ref());
                 self.launched(&ask.account, key, launch.clone());
                 let all = self
                     .launches
@@ -392,6 +516,7 @@ impl InProcess {
         Recall {
             signer_created,
             user_created,
+            session_parent,
             launches,
         }
     }
@@ -420,6 +545,9 @@ impl InProcess {
                 if self.users.get(&item).is_none_or(|old| old.at <= u.at) {
                     self.users.insert(item, u.clone());
                 }
+            }
+            Memo::SessionMinted(m) => {
+                self.sessions.insert(item, m.clone());
             }
         }
     }

@@ -424,7 +424,7 @@ fn remember_steps(
     let window = chrono::Duration::minutes(i64::from(cfg.correlation_minutes));
     memory::memos(record, envelope, &cfg.trusted_creators)
         .into_iter()
-        .filter_map(|(account, memo)| Some((memo.at().checked_add_signed(window)?, account, memo)))
+        .filter_map(|(account, memo)| Some((memo.until(window)?, account, memo)))
         .map(|(until, account, memo)| Step {
             after: None,
             scope: None,
@@ -436,8 +436,8 @@ fn remember_steps(
                 event_ref,
             ),
             reason: format!(
-                "for the rules that compare later calls with it ({} min)",
-                cfg.correlation_minutes
+                "for the rules that compare later calls with it, until {}",
+                until.to_rfc3339()
             ),
             action: Action::Remember {
                 until,

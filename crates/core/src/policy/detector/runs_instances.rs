@@ -2,12 +2,18 @@
 //! signed by a long-term `AKIA` key, the attack seed 004 shows (a leaked key mining on GPU
 //! instances). Applications on EC2 use roles; people rarely launch with access keys.
 //! "Many" counts every instance the key launched within `CORRELATION_MINUTES` of this
-//! call (the detector's memory), so nine launches of two instances are many where one of
-//! eighteen would be: an attacker gains nothing by launching a few at a time.
+//! call (the detector's memory), so five launches of two in the window are many, as one
+//! of ten is. A launch signed with a session token a long-term key minted
+//! (`GetSessionToken`, `GetFederationToken`) is that key's: counted with its launches,
+//! and the key itself is contained. A user's session whose minting key the memory does
+//! not hold is contained as a session (deactivate-key revokes the user's sessions). A
+//! session opened with MFA is a person's and is not judged, nor are roles' sessions
+//! (applications on EC2 use roles).
 
 use super::memory::Recall;
-use super::{long_term, Alert};
-use crate::events::{ApiCall, CloudTrailRecord};
+use super::Alert;
+use crate::events::{ApiCall, CloudTrailRecord, IdentityType};
+use crate::key::{AccessKeyId, KeyKind, UserName};
 use crate::notice::Severity;
 
 /// The series (the letters before the generation digit) of every current accelerated
@@ -34,10 +40,36 @@ pub fn check(r: &CloudTrailRecord, many: u64, recall: &Recall) -> Option<Alert> 
     if !r.succeeded() {
         return None;
     }
-    let contain = long_term(
-        r.user_identity.access_key_id.as_deref(),
-        r.user_identity.user_name.as_deref(),
-    )?;
+    let id = &r.user_identity;
+    let signer = AccessKeyId::parse(id.access_key_id.as_deref()?).ok()?;
+    // A session opened with MFA is a person's: a leaked key alone cannot open one.
+    let with_mfa = id
+        .session_context
+        .as_ref()
+        .and_then(|c| c.attributes.as_ref())
+        .and_then(|a| a.mfa_authenticated.as_deref())
+        .is_some_and(|m| m.eq_ignore_ascii_case("true"));
+    if signer.kind() == KeyKind::Temporary && with_mfa {
+        return None;
+    }
+    let user = |name: Option<&str>| name.and_then(|u| UserName::parse(u).ok());
+    let minted = recall
+        .session_parent
+        .as_ref()
+        .filter(|m| m.session_key == signer);
+    let contain = match (signer.kind(), minted) {
+        (KeyKind::LongTerm, _) => (signer.clone(), user(id.user_name.as_deref())),
+        (KeyKind::Temporary, Some(m)) => (m.parent_key.clone(), user(Some(m.user.as_str()))),
+        (KeyKind::Temporary, None) if id.identity_type == IdentityType::IamUser => {
+            (signer.clone(), user(id.user_name.as_deref()))
+        }
+        (KeyKind::Temporary, None) => return None,
+    };
+    let through = if contain.0 == signer {
+        String::new()
+    } else {
+        format!(" (through its session {signer})")
+    };
     let count = call.started.max(call.requested);
     let kind = call.instance_type.as_deref().unwrap_or("unknown");
     // The window's launches include this one; without them (nothing recalled), this
@@ -54,9 +86,9 @@ pub fn check(r: &CloudTrailRecord, many: u64, recall: &Recall) -> Option<Alert> 
     Some(Alert {
         rule: "long-term-key-runs-instances",
         severity,
-        why: "instances launched with a long-term access key, as a leaked key is used for mining",
+        why: "instances launched with a long-term access key or a session it minted, as a leaked key is used for mining",
         summary: format!(
-            "{} launched {count} {kind} instance(s) with key {}{}",
+            "{} launched {count} {kind} instance(s) with key {}{through}{}",
             r.user_identity.arn.as_deref().unwrap_or("a caller"),
             contain.0,
             if launches > 1 {

@@ -188,6 +188,7 @@ fn a_memo_is_kept_where_it_is_looked_up_and_the_latest_event_wins() {
         account: account(),
         signer: Some((account(), key.clone())),
         created_user: Some(UserName::parse("BOB").unwrap()),
+        session: None,
         launch: None,
     };
     assert_eq!(
@@ -301,4 +302,111 @@ fn only_a_trusted_record_reads_the_memory_and_one_that_cannot_be_read_still_aler
         plan.unread_also.as_deref().is_some_and(|w| w.contains("reading the detector's memory") && w.contains("slow down")),
         "{plan:?}"
     );
+}
+
+const SESSION_KEY: &str = "ASIASESSIONKEY000001";
+
+fn mint(time: &str, duration: Option<i64>) -> Value {
+    let mut v = call(
+        "sts.amazonaws.com",
+        "GetSessionToken",
+        iam_user("alice", ALICE_KEY),
+        time,
+        HERE,
+    );
+    v["requestParameters"] = duration.map_or(Value::Null, |d| json!({"durationSeconds": d}));
+    v["responseElements"] = json!({"credentials": {"accessKeyId": SESSION_KEY, "sessionToken": "x",
+        "expiration": "Dec 7, 2026, 10:00:00 PM"}});
+    v
+}
+
+/// alice's session (`GetSessionToken`) signing a call, with or without MFA.
+fn session_identity(mfa: bool) -> Value {
+    let mut id = iam_user("alice", SESSION_KEY);
+    id["sessionContext"] = json!({"attributes": {"mfaAuthenticated": mfa.to_string(), "creationDate": "2026-12-07T10:00:00Z"}});
+    id
+}
+
+#[test]
+fn a_session_a_key_minted_is_remembered_for_as_long_as_it_lives() {
+    let trusted = cfg_with(&[]).trusted_creators;
+    for (duration, hours) in [(None, 12), (Some(3_600), 1), (Some(999_999), 36)] {
+        let kept = memos(
+            &record(mint("2026-12-07T10:00:00Z", duration)),
+            None,
+            &trusted,
+        );
+        let [(_, Memo::SessionMinted(m))] = kept.as_slice() else {
+            panic!("{kept:?}")
+        };
+        assert_eq!(m.session_key.as_str(), SESSION_KEY);
+        assert_eq!(m.parent_key.as_str(), ALICE_KEY);
+        assert_eq!(m.user, "alice");
+        assert_eq!((m.until - m.at).num_hours(), hours, "{duration:?}");
+        assert_eq!(
+            Memo::SessionMinted(m.clone()).until(chrono::Duration::minutes(60)),
+            Some(m.until)
+        );
+    }
+    // Minted by a session (no long-term key), or refused: nothing to remember.
+    let mut by_session = mint("2026-12-07T10:00:00Z", None);
+    by_session["userIdentity"] = role_session("ops", "s");
+    let mut refused = mint("2026-12-07T10:00:00Z", None);
+    refused["errorCode"] = json!("AccessDenied");
+    for v in [by_session, refused] {
+        assert_eq!(memos(&record(v.clone()), None, &trusted), vec![], "{v}");
+    }
+}
+
+#[test]
+fn a_launch_through_a_minted_session_is_the_minting_keys_counted_and_contained() {
+    let cfg = cfg_with(&[("MANY_INSTANCES", "10")]);
+    let mut held = InProcess::default();
+    let rule = |r: &crate::events::CloudTrailRecord, recall: &Recall| {
+        super::super::evaluate_with(r, &cfg, recall)
+            .into_iter()
+            .find(|a| a.rule == "long-term-key-runs-instances")
+    };
+    // Six instances with the key itself, then the session it minted launches six more.
+    let own = record(run(iam_user("alice", ALICE_KEY), "2026-12-07T10:00:00Z", 6));
+    let recall = held.recall(&ask(&own, None).unwrap(), 60);
+    assert_eq!(
+        rule(&own, &recall).unwrap().severity,
+        crate::notice::Severity::Medium
+    );
+    for (account, memo) in memos(
+        &record(mint("2026-12-07T10:01:00Z", None)),
+        None,
+        &cfg.trusted_creators,
+    ) {
+        held.remember(&account, &memo);
+    }
+    let through = record(run(session_identity(false), "2026-12-07T10:02:00Z", 6));
+    let asked = ask(&through, None).unwrap();
+    assert_eq!(
+        asked.session.as_ref().map(|(_, k)| k.as_str()),
+        Some(SESSION_KEY)
+    );
+    let recall = held.recall(&asked, 60);
+    assert_eq!(
+        recall.instances(),
+        (12, 2),
+        "counted with the key's own launch"
+    );
+    let alert = rule(&through, &recall).unwrap();
+    assert_eq!(alert.severity, crate::notice::Severity::High);
+    let (key, user) = alert.contain.unwrap();
+    assert_eq!(key.as_str(), ALICE_KEY, "the key that minted the session");
+    assert_eq!(user.unwrap().as_str(), "alice");
+    assert!(alert.summary.contains(SESSION_KEY), "{}", alert.summary);
+
+    // A user's session nobody saw minted: contained as a session (its user's sessions).
+    let unknown = record(run(session_identity(false), "2026-12-07T10:02:00Z", 1));
+    let alert = rule(&unknown, &Recall::default()).unwrap();
+    assert_eq!(alert.contain.unwrap().0.as_str(), SESSION_KEY);
+    // A session opened with MFA is a person's; a role's session is not judged here.
+    let with_mfa = record(run(session_identity(true), "2026-12-07T10:02:00Z", 1));
+    assert!(rule(&with_mfa, &recall).is_none());
+    let role = record(run(role_session("ops", "s"), "2026-12-07T10:02:00Z", 1));
+    assert!(rule(&role, &Recall::default()).is_none());
 }
