@@ -16,11 +16,16 @@ STACK_PREFIX ?= keyguard
 SAM_BUCKET ?= SET-SAM_BUCKET
 SCANNER_ACCOUNT_ID ?= SET-SCANNER_ACCOUNT_ID
 ORG_ROOT_OU ?= SET-ORG_ROOT_OU
+# The Regions the regional forwarder goes to: every enabled one but HOME_REGION (in the
+# home Region of the home account it makes nothing).
+HOME_REGION ?= us-east-1
+FORWARD_REGIONS ?= SET-FORWARD_REGIONS
+HOME_ACCOUNT_ID ?=
 # DRY_RUN=1 prints the deploy commands instead of running them.
 RUN := $(if $(filter 1 true yes,$(DRY_RUN)),@echo,)
 
 .PHONY: help venv test lint unit demo bench fuzz clean infra package deploy deploy-shared \
-	deploy-age-rotation-members $(addprefix build-,$(FUNCTIONS)) $(addprefix deploy-,$(FUNCTIONS))
+	deploy-age-rotation-members deploy-regional $(addprefix build-,$(FUNCTIONS)) $(addprefix deploy-,$(FUNCTIONS))
 
 help:
 	@echo "make demo   run keyguard's story locally (moto + the real binaries under the Lambda emulator)"
@@ -138,6 +143,12 @@ deploy: deploy-shared $(addprefix deploy-,$(FUNCTIONS))
 deploy-age-rotation-members:
 	$(RUN) aws cloudformation create-stack-set --stack-set-name $(STACK_PREFIX)-age-rotation-members --template-body file://infra/age-rotation/member-role.yaml --permission-model SERVICE_MANAGED --auto-deployment Enabled=true,RetainStacksOnAccountRemoval=false --capabilities CAPABILITY_NAMED_IAM --parameters ParameterKey=ScannerAccountId,ParameterValue=$(SCANNER_ACCOUNT_ID)
 	$(RUN) aws cloudformation create-stack-instances --stack-set-name $(STACK_PREFIX)-age-rotation-members --deployment-targets OrganizationalUnitIds=$(ORG_ROOT_OU) --regions us-east-1
+
+# The regional forwarder in every other Region of this account (a self-managed StackSet;
+# an organisation deploys it service-managed with HOME_ACCOUNT_ID set, see README).
+deploy-regional:
+	$(RUN) aws cloudformation create-stack-set --stack-set-name $(STACK_PREFIX)-regional --template-body file://infra/regional/template.yaml --capabilities CAPABILITY_IAM --parameters ParameterKey=HomeRegion,ParameterValue=$(HOME_REGION) ParameterKey=HomeAccountId,ParameterValue=$(HOME_ACCOUNT_ID)
+	$(RUN) aws cloudformation create-stack-instances --stack-set-name $(STACK_PREFIX)-regional --accounts $(SCANNER_ACCOUNT_ID) --regions $(FORWARD_REGIONS)
 
 clean:
 	rm -rf $(VENV) $(INFRA_VENV) $(CHECKOV_VENV) target

@@ -56,6 +56,27 @@ EXPECTED = {
         "deactivate-key/guardduty-iam-user.json",
         # not seed-custom-source.json: a custom source must never reach a function.
     },
+    # The regional forwarder (infra/regional) takes, in every other Region, what the
+    # home rules take there: the detector's calls but IAM's, canaries' calls, findings.
+    "regional/ForwardCalls": {
+        "createkey-detector/federation-token.json",
+        "createkey-detector/session-token.json",
+        "createkey-detector/gpu-instances.json",
+        "createkey-detector/logging-disabled.json",
+        "createkey-detector/trail-narrowed.json",
+        "deactivate-key/cloudtrail-iam-user.json",
+    },
+    "regional/ForwardCanaryCalls": {
+        "createkey-detector/canary-key-used.json",
+    },
+    "regional/ForwardFindings": {
+        "guardduty-translator/assumed-role.json",
+        "guardduty-translator/iam-user.json",
+        "guardduty-translator/iam-user-second-finding.json",
+        "guardduty-translator/root.json",
+        "guardduty-translator/sample.json",
+        "deactivate-key/guardduty-iam-user.json",
+    },
     "deactivate-key": {
         "deactivate-key/health-exposed-key.json",
         "deactivate-key/health-exposure-suspected.json",
@@ -105,6 +126,31 @@ def samples(root):
             yield os.path.relpath(path, os.path.join(root, "events")), event
 
 
+# Each forwarding rule and the home rule whose events it forwards: the same pattern, but
+# for the sources AWS records globally (IAM's calls reach the home Region by themselves).
+FORWARDS = {
+    "regional/ForwardCalls": ("createkey-detector/DangerousCalls", {"aws.iam"}),
+    "regional/ForwardCanaryCalls": ("createkey-detector/CanaryCalls", set()),
+    "regional/ForwardFindings": ("guardduty-translator/Finding", set()),
+}
+
+
+def forwarding_drift(found):
+    """How each forwarding rule's pattern differs from its home rule's, if it does."""
+    patterns = {f"{f}/{n}": p for f, n, p in found}
+    drift = []
+    for forward, (home, global_sources) in FORWARDS.items():
+        if forward not in patterns or home not in patterns:
+            drift.append(f"{forward} or {home} is missing from infra/")
+            continue
+        want = dict(patterns[home])
+        if "source" in want:
+            want["source"] = [s for s in want["source"] if s not in global_sources]
+        if patterns[forward] != want:
+            drift.append(f"{forward} does not forward what {home} takes: {json.dumps(patterns[forward])} != {json.dumps(want)}")
+    return drift
+
+
 def main(endpoint):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     kw = dict(endpoint_url=endpoint, region_name="us-east-1",
@@ -112,7 +158,7 @@ def main(endpoint):
     events, sqs = boto3.client("events", **kw), boto3.client("sqs", **kw)
     found = list(rules(root))
     evs = list(samples(root))
-    failures = []
+    failures = forwarding_drift(found)
     functions = {k.split("/")[0] for k in EXPECTED}
     if {f for f, _, _ in found} != functions:
         failures.append(f"rules in infra/ for {sorted({f for f, _, _ in found})}, expected {sorted(functions)}")

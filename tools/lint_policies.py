@@ -90,8 +90,11 @@ def concrete(value, template):
         if tag == "Ref":
             return ref(arg)
         if tag == "Sub":
-            text = arg[0] if isinstance(arg, list) else arg
-            return re.sub(r"\$\{([^}]+)\}", lambda m: ref(m.group(1)), text)
+            # `!Sub [text, {Name: value}]` names its own variables before parameters.
+            text, names = (arg[0], arg[1]) if isinstance(arg, list) else (arg, {})
+            # (a value no simpler than a function, `!Select` say, stays the variable's name)
+            own = {k: c for k, v in names.items() if isinstance(c := concrete(v, template), str)}
+            return re.sub(r"\$\{([^}]+)\}", lambda m: own.get(m.group(1)) or ref(m.group(1)), text)
         if tag == "GetAtt":
             target = arg.split(".")[0] if isinstance(arg, str) else arg[0]
             return ref(target)
