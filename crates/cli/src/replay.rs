@@ -94,13 +94,23 @@ fn walk(
             if !seen.insert(real) {
                 continue;
             }
-            let mut entries: Vec<PathBuf> = match std::fs::read_dir(path) {
-                Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+            let mut entries: Vec<PathBuf> = Vec::new();
+            match std::fs::read_dir(path) {
+                Ok(read) => {
+                    for entry in read {
+                        match entry {
+                            Ok(e) => entries.push(e.path()),
+                            Err(e) => {
+                                skip(path, &format!("an entry could not be read: {e}"), summary)
+                            }
+                        }
+                    }
+                }
                 Err(e) => {
                     skip(path, &e, summary);
                     continue;
                 }
-            };
+            }
             entries.sort();
             walk(&entries, seen, out, summary);
         } else if path.is_file() {

@@ -70,7 +70,14 @@ fn a_daily_scan_that_did_not_run_is_an_alarm() {
         alarm(&t, "AWS/Lambda", "Invocations").expect("an alarm on age-rotation's invocations");
     assert_eq!(none["ComparisonOperator"], "LessThanThreshold");
     assert_eq!(none["TreatMissingData"], "breaching", "no data is no run");
+    // Hours with nothing, over a day and an hour: every one of them empty. A single
+    // day-long period would page each morning between yesterday's run and today's.
+    let period = none["Period"].as_u64().unwrap();
+    let hours = none["EvaluationPeriods"].as_u64().unwrap();
+    assert_eq!(period, 3600);
+    assert_eq!(none["DatapointsToAlarm"].as_u64(), Some(hours));
     assert!(
-        none["Period"].as_u64().unwrap() * none["EvaluationPeriods"].as_u64().unwrap() <= 86_400
+        (24 * 3600 + 1..=26 * 3600).contains(&(period * hours)),
+        "{hours} h"
     );
 }

@@ -174,6 +174,9 @@ pub struct CloudTrailRecord {
     pub error_message: Option<String>,
     #[serde(default)]
     pub recipient_account_id: Option<String>,
+    /// `"true"` when the caller is an IAM user's console (or CloudShell) session.
+    #[serde(default, deserialize_with = "super::lenient::string")]
+    pub session_credential_from_console: Option<String>,
     #[serde(default)]
     pub request_parameters: Option<Value>,
     #[serde(default)]

@@ -6,9 +6,11 @@
 //! of ten is. A launch signed with a session token a long-term key minted
 //! (`GetSessionToken`, `GetFederationToken`) is that key's: counted with its launches,
 //! and the key itself is contained. A user's session whose minting key the memory does
-//! not hold is contained as a session (deactivate-key revokes the user's sessions). A
-//! session opened with MFA is a person's and is not judged, nor are roles' sessions
-//! (applications on EC2 use roles).
+//! not hold is contained as a session (deactivate-key revokes the user's sessions; a
+//! federated user's, its minting user's). Such a session opened with MFA or from the
+//! console is a person's and is not judged, nor are roles' sessions (applications on
+//! EC2 use roles). A session the memory saw a key mint is judged whatever it says of
+//! MFA: a leaked key can enrol a device of its own.
 
 use super::memory::Recall;
 use super::Alert;
@@ -33,6 +35,36 @@ fn is_gpu(instance_type: &str) -> bool {
     has_generation && ACCELERATED_SERIES.contains(&series.as_str())
 }
 
+/// A session of unknown origin that a person holds: opened with MFA, or the console's (a
+/// leaked key alone can open neither). Such launches are not judged here.
+fn person(r: &CloudTrailRecord) -> bool {
+    let mfa = r
+        .user_identity
+        .session_context
+        .as_ref()
+        .and_then(|c| c.attributes.as_ref())
+        .and_then(|a| a.mfa_authenticated.as_deref())
+        .is_some_and(|m| m.eq_ignore_ascii_case("true"));
+    let console = r
+        .session_credential_from_console
+        .as_deref()
+        .is_some_and(|c| c.eq_ignore_ascii_case("true"));
+    mfa || console
+}
+
+/// The IAM user behind a federated user's session.
+fn issuer_user(r: &CloudTrailRecord) -> Option<&str> {
+    let issuer = r
+        .user_identity
+        .session_context
+        .as_ref()?
+        .session_issuer
+        .as_ref()?;
+    (issuer.issuer_type.as_deref() == Some("IAMUser"))
+        .then_some(issuer.user_name.as_deref())
+        .flatten()
+}
+
 pub fn check(r: &CloudTrailRecord, many: u64, recall: &Recall) -> Option<Alert> {
     let ApiCall::RunInstances(call) = &r.call else {
         return None;
@@ -42,16 +74,6 @@ pub fn check(r: &CloudTrailRecord, many: u64, recall: &Recall) -> Option<Alert> 
     }
     let id = &r.user_identity;
     let signer = AccessKeyId::parse(id.access_key_id.as_deref()?).ok()?;
-    // A session opened with MFA is a person's: a leaked key alone cannot open one.
-    let with_mfa = id
-        .session_context
-        .as_ref()
-        .and_then(|c| c.attributes.as_ref())
-        .and_then(|a| a.mfa_authenticated.as_deref())
-        .is_some_and(|m| m.eq_ignore_ascii_case("true"));
-    if signer.kind() == KeyKind::Temporary && with_mfa {
-        return None;
-    }
     let user = |name: Option<&str>| name.and_then(|u| UserName::parse(u).ok());
     let minted = recall
         .session_parent
@@ -59,11 +81,16 @@ pub fn check(r: &CloudTrailRecord, many: u64, recall: &Recall) -> Option<Alert> 
         .filter(|m| m.session_key == signer);
     let contain = match (signer.kind(), minted) {
         (KeyKind::LongTerm, _) => (signer.clone(), user(id.user_name.as_deref())),
+        // Whatever the session says of MFA: a leaked key can enrol its own device, and the
+        // memory saw this key mint this session.
         (KeyKind::Temporary, Some(m)) => (m.parent_key.clone(), user(Some(m.user.as_str()))),
-        (KeyKind::Temporary, None) if id.identity_type == IdentityType::IamUser => {
-            (signer.clone(), user(id.user_name.as_deref()))
-        }
-        (KeyKind::Temporary, None) => return None,
+        (KeyKind::Temporary, None) if person(r) => return None,
+        (KeyKind::Temporary, None) => match id.identity_type {
+            IdentityType::IamUser => (signer.clone(), user(id.user_name.as_deref())),
+            // A federated user's session answers to the user that minted it.
+            IdentityType::FederatedUser => (signer.clone(), user(issuer_user(r))),
+            _ => return None,
+        },
     };
     let through = if contain.0 == signer {
         String::new()
@@ -97,7 +124,8 @@ pub fn check(r: &CloudTrailRecord, many: u64, recall: &Recall) -> Option<Alert> 
                 String::new()
             }
         ),
-        contain: Some(contain),
+        // A session with no user to answer for it cannot be contained: alerted only.
+        contain: (contain.0.kind() == KeyKind::LongTerm || contain.1.is_some()).then_some(contain),
     })
 }
 

@@ -404,9 +404,48 @@ fn a_launch_through_a_minted_session_is_the_minting_keys_counted_and_contained()
     let unknown = record(run(session_identity(false), "2026-12-07T10:02:00Z", 1));
     let alert = rule(&unknown, &Recall::default()).unwrap();
     assert_eq!(alert.contain.unwrap().0.as_str(), SESSION_KEY);
-    // A session opened with MFA is a person's; a role's session is not judged here.
+    // A session seen minted by the key is the key's, whatever it says of MFA (a leaked
+    // key can enrol a device of its own).
     let with_mfa = record(run(session_identity(true), "2026-12-07T10:02:00Z", 1));
-    assert!(rule(&with_mfa, &recall).is_none());
+    assert_eq!(
+        rule(&with_mfa, &recall)
+            .unwrap()
+            .contain
+            .unwrap()
+            .0
+            .as_str(),
+        ALICE_KEY
+    );
+    // Of unknown origin, a session opened with MFA or from the console is a person's;
+    // a role's session is not judged here.
+    assert!(rule(&with_mfa, &Recall::default()).is_none());
+    let mut console = run(session_identity(false), "2026-12-07T10:02:00Z", 1);
+    console["sessionCredentialFromConsole"] = json!("true");
+    assert!(rule(&record(console), &Recall::default()).is_none());
     let role = record(run(role_session("ops", "s"), "2026-12-07T10:02:00Z", 1));
     assert!(rule(&role, &Recall::default()).is_none());
+    // A federated user's session of unknown origin answers to the user that minted it.
+    let federated = json!({"type": "FederatedUser", "accessKeyId": "ASIAFEDERATEDKEY0001",
+        "arn": format!("arn:aws:sts::{HOME}:federated-user/x"), "accountId": HOME,
+        "sessionContext": {"sessionIssuer": {"type": "IAMUser", "userName": "alice",
+            "arn": format!("arn:aws:iam::{HOME}:user/alice"), "accountId": HOME}}});
+    let alert = rule(
+        &record(run(federated.clone(), "2026-12-07T10:02:00Z", 1)),
+        &Recall::default(),
+    )
+    .unwrap();
+    let (key, user) = alert.contain.unwrap();
+    assert_eq!(
+        (key.as_str(), user.unwrap().as_str()),
+        ("ASIAFEDERATEDKEY0001", "alice")
+    );
+    // With no user behind it, alerted and not handed off.
+    let mut orphan = federated;
+    orphan["sessionContext"] = json!({});
+    let alert = rule(
+        &record(run(orphan, "2026-12-07T10:02:00Z", 1)),
+        &Recall::default(),
+    )
+    .unwrap();
+    assert_eq!(alert.contain, None);
 }
