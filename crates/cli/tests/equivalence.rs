@@ -18,19 +18,12 @@
 use keyguard_core::policy::containment::{ContainmentConfig, Lookup, SelfIdentity};
 use keyguard_core::policy::translator::TranslatorConfig;
 use keyguard_core::{Policy, Principal, Timestamp, Trigger};
+use keyguard_testkit::infra::FUNCTIONS;
 use keyguard_testkit::moto;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-const FUNCTIONS: [&str; 5] = [
-    "deactivate-key",
-    "guardduty-translator",
-    "createkey-detector",
-    "secrets-rotator",
-    "age-rotation",
-];
 
 /// Every sample: `events/**.json` but the facts files, and the corpus's files.
 fn samples() -> Vec<(String, Value)> {

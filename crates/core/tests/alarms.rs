@@ -5,16 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
-use keyguard_testkit::infra;
+use keyguard_testkit::infra::{self, FUNCTIONS};
 use serde_json::{json, Value};
-
-const FUNCTIONS: [&str; 5] = [
-    "deactivate-key",
-    "guardduty-translator",
-    "createkey-detector",
-    "secrets-rotator",
-    "age-rotation",
-];
 
 /// The template's alarm on `namespace`/`metric`, if there is one.
 fn alarm<'a>(t: &'a Value, namespace: &str, metric: &str) -> Option<&'a Value> {

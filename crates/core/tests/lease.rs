@@ -6,19 +6,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
 use keyguard_core::config::DEFAULT_LEASE_SECONDS;
-use keyguard_testkit::infra;
+use keyguard_testkit::infra::{self, FUNCTIONS};
 
 /// Lambda retries an asynchronous invocation about one minute, then two more, after a
 /// failed attempt: the second retry comes at least three minutes after the claim.
 const SECOND_RETRY_AFTER_SECONDS: u64 = 180;
-
-const FUNCTIONS: [&str; 5] = [
-    "deactivate-key",
-    "guardduty-translator",
-    "createkey-detector",
-    "secrets-rotator",
-    "age-rotation",
-];
 
 #[test]
 fn every_lease_outlasts_its_timeout_and_event_functions_reclaim_before_lambdas_second_retry() {

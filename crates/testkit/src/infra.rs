@@ -12,6 +12,15 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Read by the runtime or the SDK rather than the function's settings.
 const RUNTIME: &[&str] = &["LOG_LEVEL", "AWS_MAX_ATTEMPTS"];
 
+/// The five functions, each with its template under `infra/<function>/`.
+pub const FUNCTIONS: [&str; 5] = [
+    "deactivate-key",
+    "guardduty-translator",
+    "createkey-detector",
+    "secrets-rotator",
+    "age-rotation",
+];
+
 pub fn template(function: &str) -> Value {
     template_at(&super::workspace_root().join(format!("infra/{function}/template.yaml")))
 }
