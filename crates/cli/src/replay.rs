@@ -62,7 +62,29 @@ fn files(paths: &[PathBuf], summary: &mut Summary) -> Result<Vec<PathBuf>, Input
         &mut out,
         summary,
     );
+    // In the order CloudTrail wrote them, so the correlations meet a key's creation
+    // before its use: CloudTrail's layout (`…/CloudTrail/REGION/YYYY/MM/DD/`) walked by
+    // name replays one Region after another, and IAM's calls are all in us-east-1.
+    out.sort_by_cached_key(|p| (written_at(p), p.clone()));
     Ok(out)
+}
+
+/// When CloudTrail wrote a log file, from its name
+/// (`ACCOUNT_CloudTrail_REGION_YYYYMMDDTHHMMZ_UNIQUE.json.gz`); `None`, first, for a name
+/// of another form, which keeps the walk's order among such files.
+fn written_at(path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_str()?;
+    name.split('_').find_map(|part| {
+        let stamp = part.as_bytes();
+        let ok = stamp.len() == 14
+            && stamp[8] == b'T'
+            && stamp[13] == b'Z'
+            && stamp[..8]
+                .iter()
+                .chain(&stamp[9..13])
+                .all(u8::is_ascii_digit);
+        ok.then(|| part.to_owned())
+    })
 }
 
 fn skip(path: &Path, why: &dyn std::fmt::Display, summary: &mut Summary) {

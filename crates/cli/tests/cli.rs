@@ -741,3 +741,62 @@ fn replay_skips_and_names_what_it_cannot_read_and_reads_the_rest() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn replay_reads_cloudtrails_files_in_the_order_they_were_written_across_regions() {
+    let root = std::env::temp_dir().join(keyguard_testkit::unique("keyguard-replay-order"));
+    let file = |region: &str, stamp: &str, records: Value| {
+        let dir = root.join(format!(
+            "AWSLogs/123456789012/CloudTrail/{region}/2026/12/07"
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let name = format!("123456789012_CloudTrail_{region}_{stamp}_Ab1Cd2.json");
+        std::fs::write(
+            dir.join(name),
+            serde_json::json!({ "Records": records }).to_string(),
+        )
+        .unwrap();
+    };
+    let identity = |key: &str| {
+        serde_json::json!({"type": "IAMUser", "userName": "dev", "accessKeyId": key,
+            "arn": "arn:aws:iam::123456789012:user/dev", "accountId": "123456789012"})
+    };
+    // The key is made in us-east-1 (IAM is global) at 10:00 and used in eu-west-1 at
+    // 10:05: by name, eu-west-1's file comes first.
+    file(
+        "us-east-1",
+        "20261207T1000Z",
+        serde_json::json!([{
+        "eventName": "CreateAccessKey", "eventSource": "iam.amazonaws.com", "eventID": "made",
+        "eventTime": "2026-12-07T10:00:00Z", "userIdentity": identity("AKIADEVKEY0000000001"),
+        "recipientAccountId": "123456789012", "sourceIPAddress": "198.51.100.7", "userAgent": "aws-cli/2",
+        "responseElements": {"accessKey": {"accessKeyId": "AKIADEVNEWKEY0000002", "userName": "dev"}}}]),
+    );
+    file(
+        "eu-west-1",
+        "20261207T1005Z",
+        serde_json::json!([{
+        "eventName": "RunInstances", "eventSource": "ec2.amazonaws.com", "eventID": "used",
+        "eventTime": "2026-12-07T10:05:00Z", "userIdentity": identity("AKIADEVNEWKEY0000002"),
+        "recipientAccountId": "123456789012", "sourceIPAddress": "203.0.113.9", "userAgent": "aws-cli/2",
+        "awsRegion": "eu-west-1",
+        "requestParameters": {"instanceType": "t3.micro", "instancesSet": {"items": [{"minCount": 1, "maxCount": 1}]}}}]),
+    );
+    let out = replay_with_threats(&root);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let rules: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["rule"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        rules.contains(&"new-key-used-elsewhere".to_owned()),
+        "{rules:?}"
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}
