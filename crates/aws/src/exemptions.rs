@@ -4,6 +4,7 @@
 //! principal tagged exempt. It has no TTL: a tag lasts until someone removes it.
 
 use crate::error::effect_error;
+use crate::ledger::s;
 use aws_sdk_dynamodb::types::AttributeValue;
 use keyguard_core::exemption::{ledger_key, Provenance};
 use keyguard_core::{AccountId, EffectError, ErrorKind, Principal};
@@ -14,10 +15,6 @@ pub struct Exemptions {
     table: String,
     /// The account reads are about: keyguard's own (containment acts in no other).
     home: Option<AccountId>,
-}
-
-fn s(v: &str) -> AttributeValue {
-    AttributeValue::S(v.to_owned())
 }
 
 impl Exemptions {
@@ -39,33 +36,15 @@ impl Exemptions {
     ) -> Result<bool, EffectError> {
         let json = serde_json::to_string(p)
             .map_err(|e| EffectError::new(ErrorKind::Other, None, e.to_string()))?;
-        // A call from the future would hold the record against every later one.
-        let now = chrono::Utc::now().timestamp();
-        let at = keyguard_core::parse_time(&p.at).map_or(0, |t| t.timestamp().min(now + 300));
-        let out = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item(crate::ledger::KEY, s(&ledger_key(account, principal)))
-            .item("kind", s("exemption"))
-            .item("provenance", s(&json))
-            .item("set_at", AttributeValue::N(at.to_string()))
-            .condition_expression("attribute_not_exists(#k) OR set_at <= :t")
-            .expression_attribute_names("#k", crate::ledger::KEY)
-            .expression_attribute_values(":t", AttributeValue::N(at.to_string()))
-            .send()
-            .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e) => {
-                let e = effect_error(&e);
-                if e.code.as_deref() == Some("ConditionalCheckFailedException") {
-                    Ok(false)
-                } else {
-                    Err(e)
-                }
-            }
-        }
+        let at = keyguard_core::parse_time(&p.at).map_or(0, |t| t.timestamp());
+        crate::ledger::put_latest(
+            &self.client,
+            &self.table,
+            ledger_key(account, principal),
+            at,
+            vec![("kind", s("exemption")), ("provenance", s(&json))],
+        )
+        .await
     }
 
     /// Who set the principal's tag in keyguard's account, if keyguard saw it set.
@@ -76,7 +55,7 @@ impl Exemptions {
             .table_name(&self.table)
             .key(
                 crate::ledger::KEY,
-                s(&ledger_key(self.home.as_ref(), principal)),
+                s(ledger_key(self.home.as_ref(), principal)),
             )
             .consistent_read(true)
             .send()

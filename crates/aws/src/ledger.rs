@@ -43,11 +43,11 @@ pub struct DynamoLedger {
     lease_seconds: i64,
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn n(v: i64) -> AttributeValue {
+pub(crate) fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
@@ -485,7 +485,37 @@ pub(crate) fn strings(item: HashMap<String, AttributeValue>) -> HashMap<String, 
         .collect()
 }
 
-fn is_condition_failure(err: &EffectError) -> bool {
+/// A record of the ledger's table kept under `key` (with `attributes`) unless one made
+/// by a later event is there already: EventBridge does not deliver in order. The event's
+/// time counts as at most five minutes ahead of now, or a time from the future would
+/// hold the item against every later one. Returns whether this one was kept.
+pub(crate) async fn put_latest(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    key: String,
+    at: i64,
+    attributes: Vec<(&str, AttributeValue)>,
+) -> Result<bool, EffectError> {
+    let at = at.min(chrono::Utc::now().timestamp() + 300);
+    let mut put = client
+        .put_item()
+        .table_name(table)
+        .item(KEY, s(key))
+        .item("set_at", n(at))
+        .condition_expression("attribute_not_exists(#k) OR set_at <= :t")
+        .expression_attribute_names("#k", KEY)
+        .expression_attribute_values(":t", n(at));
+    for (name, value) in attributes {
+        put = put.item(name, value);
+    }
+    match put.send().await.map_err(|e| effect_error(&e)) {
+        Ok(_) => Ok(true),
+        Err(e) if is_condition_failure(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+pub(crate) fn is_condition_failure(err: &EffectError) -> bool {
     err.code.as_deref() == Some("ConditionalCheckFailedException")
 }
 

@@ -4,6 +4,7 @@
 //! `keyguard audit` never lists them, and expire through the table's TTL.
 
 use crate::error::effect_error;
+use crate::ledger::{is_condition_failure, n, s};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use keyguard_core::policy::detector::memory::{
     self, Ask, KeyCreation, Launch, Memo, Recall, SessionMint, UserCreation,
@@ -31,21 +32,9 @@ pub struct Memory {
     launches_kept: usize,
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: i64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
 fn encode<T: serde::Serialize>(value: &T) -> Result<String, EffectError> {
     serde_json::to_string(value)
         .map_err(|e| EffectError::new(ErrorKind::Other, None, e.to_string()))
-}
-
-fn conditional_failed(e: &EffectError) -> bool {
-    e.code.as_deref() == Some("ConditionalCheckFailedException")
 }
 
 /// The launches an item's map holds; an entry that does not read back counts nothing.
@@ -212,7 +201,7 @@ impl Memory {
                     self.prune(&item, &all, launch.at, minutes).await;
                     return Ok(all);
                 }
-                Err(e) if conditional_failed(&e) => {}
+                Err(e) if is_condition_failure(&e) => {}
                 Err(e) => return Err(e),
             }
             let first = self
@@ -233,7 +222,7 @@ impl Memory {
                 .map_err(|e| effect_error(&e));
             match first {
                 Ok(_) => return Ok(vec![launch.clone()]),
-                Err(e) if conditional_failed(&e) => {}
+                Err(e) if is_condition_failure(&e) => {}
                 Err(e) => return Err(e),
             }
             // The item exists, so the update found it full (or lost a race with the first
@@ -290,8 +279,8 @@ impl Memory {
         }
     }
 
-    /// Keeps a memo until `until`, unless a later event's is kept (EventBridge does not
-    /// deliver in order). Returns whether this one was kept.
+    /// Keeps a memo until `until`, unless a later event's is kept
+    /// ([`crate::ledger::put_latest`]). Returns whether this one was kept.
     pub async fn remember(
         &self,
         account: &AccountId,
@@ -303,29 +292,18 @@ impl Memory {
             Memo::UserCreated(u) => encode(u)?,
             Memo::SessionMinted(s) => encode(s)?,
         };
-        // An event from the future would hold the item against every later one.
-        let now = chrono::Utc::now().timestamp();
-        let at = memo.at().timestamp().min(now + 300).to_string();
-        let out = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item(crate::ledger::KEY, s(memo.item(account)))
-            .item("kind", s("memory"))
-            .item(MEMO, s(json))
-            .item("set_at", AttributeValue::N(at.clone()))
-            .item("expires_at", n(until.timestamp() + TTL_MARGIN_SECONDS))
-            .condition_expression("attribute_not_exists(#k) OR set_at <= :t")
-            .expression_attribute_names("#k", crate::ledger::KEY)
-            .expression_attribute_values(":t", AttributeValue::N(at))
-            .send()
-            .await
-            .map_err(|e| effect_error(&e));
-        match out {
-            Ok(_) => Ok(true),
-            Err(e) if conditional_failed(&e) => Ok(false),
-            Err(e) => Err(e),
-        }
+        crate::ledger::put_latest(
+            &self.client,
+            &self.table,
+            memo.item(account),
+            memo.at().timestamp(),
+            vec![
+                ("kind", s("memory")),
+                (MEMO, s(json)),
+                ("expires_at", n(until.timestamp() + TTL_MARGIN_SECONDS)),
+            ],
+        )
+        .await
     }
 }
 

@@ -544,15 +544,7 @@ fn every_stratus_technique_is_found_by_its_rule() {
     for (technique, want) in techniques {
         let (code, out, err) = keyguard(&["replay", &format!("events/stratus/{technique}.json")]);
         assert_eq!(code, 0, "{technique}: {err}");
-        let found: Vec<String> = out
-            .lines()
-            .map(|l| {
-                serde_json::from_str::<Value>(l).unwrap()["rule"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned()
-            })
-            .collect();
+        let found = findings(out.as_bytes(), "rule");
         assert_eq!(found, *want, "{technique}: {out}");
     }
 }
@@ -641,10 +633,15 @@ fn replay_with_threats(dir: &std::path::Path) -> std::process::Output {
 
 /// One finding's event id per line of replay's output.
 fn event_ids(stdout: &[u8]) -> Vec<String> {
+    findings(stdout, "event_id")
+}
+
+/// One field of each finding replay printed.
+fn findings(stdout: &[u8], field: &str) -> Vec<String> {
     String::from_utf8_lossy(stdout)
         .lines()
         .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["event_id"]
+            serde_json::from_str::<Value>(l).unwrap()[field]
                 .as_str()
                 .unwrap()
                 .to_owned()
@@ -785,15 +782,7 @@ fn replay_reads_cloudtrails_files_in_the_order_they_were_written_across_regions(
     let out = replay_with_threats(&root);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    let rules: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["rule"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let rules = findings(&out.stdout, "rule");
     assert!(
         rules.contains(&"new-key-used-elsewhere".to_owned()),
         "{rules:?}"

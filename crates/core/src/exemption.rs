@@ -56,7 +56,7 @@ pub fn ledger_key(account: Option<&AccountId>, principal: &Principal) -> String 
 
 /// The name of the principal behind a caller's ARN: `user/NAME` or the role of
 /// `assumed-role/ROLE/SESSION` (IAM names hold no `/`).
-fn caller_name(arn: &str) -> Option<&str> {
+pub(crate) fn caller_name(arn: &str) -> Option<&str> {
     if let Some((_, rest)) = arn.split_once(":assumed-role/") {
         return rest.split('/').next();
     }

@@ -144,7 +144,7 @@ impl<R: Read> Scan<R> {
         }
     }
 
-    fn expect(&mut self, want: u8, what: &str) -> Result<(), LogFileError> {
+    fn consume(&mut self, want: u8, what: &str) -> Result<(), LogFileError> {
         match self.peek_token()? {
             Some(b) if b == want => {
                 self.pos += 1;
@@ -263,16 +263,16 @@ impl<R: Read> Scan<R> {
         max_record_bytes: usize,
         each: &mut impl FnMut(Item),
     ) -> Result<(), LogFileError> {
-        self.expect(b'{', r#"a CloudTrail log file, {"Records": [...]}"#)?;
+        self.consume(b'{', r#"a CloudTrail log file, {"Records": [...]}"#)?;
         let mut seen = false;
         if self.peek_token()? == Some(b'}') {
             self.pos += 1;
         } else {
             loop {
-                self.expect(b'"', "a key")?;
+                self.consume(b'"', "a key")?;
                 let mut key = Capture::new(16);
                 self.string_rest(&mut key)?;
-                self.expect(b':', "':'")?;
+                self.consume(b':', "':'")?;
                 if !key.over && key.bytes == b"Records\"" {
                     if seen {
                         return self.fail("a second \"Records\"");
@@ -307,7 +307,7 @@ impl<R: Read> Scan<R> {
         max_record_bytes: usize,
         each: &mut impl FnMut(Item),
     ) -> Result<(), LogFileError> {
-        self.expect(b'[', "the array of records")?;
+        self.consume(b'[', "the array of records")?;
         if self.peek_token()? == Some(b']') {
             self.pos += 1;
             return Ok(());

@@ -106,10 +106,17 @@ pub fn decide(facts: &CanaryFacts, cfg: &DetectorConfig, event_ref: &str, now: T
                 "gone: the canary can act, so its key is handed to deactivate-key",
             )
         };
-        let window = (cfg.canary_alert_minutes > 0).then(|| Window {
-            key: window_key(account, key.key_id.as_str()),
-            until: used + chrono::Duration::minutes(i64::from(cfg.canary_alert_minutes)),
-        });
+        // A last use no window can follow (a facts file's far-off year) holds none: the
+        // alert goes out, which is the safe side.
+        let window = used
+            .checked_add_signed(chrono::Duration::minutes(i64::from(
+                cfg.canary_alert_minutes,
+            )))
+            .filter(|_| cfg.canary_alert_minutes > 0)
+            .map(|until| Window {
+                key: window_key(account, key.key_id.as_str()),
+                until,
+            });
         // The last use stands in for the event: the same use is the same step on every run.
         let seen = format!("last-used:{}:{}", key.key_id, used.timestamp());
         // A canary without its deny is a live credential that was used: handed off first,

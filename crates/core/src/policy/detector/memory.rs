@@ -208,7 +208,10 @@ pub fn event_time(record: &CloudTrailRecord) -> Option<Timestamp> {
 }
 
 /// The account the call ran in.
-fn call_account(record: &CloudTrailRecord, envelope: Option<&Envelope>) -> Option<AccountId> {
+pub(crate) fn call_account(
+    record: &CloudTrailRecord,
+    envelope: Option<&Envelope>,
+) -> Option<AccountId> {
     [
         record.recipient_account_id.as_deref(),
         envelope.and_then(|e| e.account.as_deref()),
@@ -220,8 +223,7 @@ fn call_account(record: &CloudTrailRecord, envelope: Option<&Envelope>) -> Optio
 
 /// The long-term key that signed the call, when an IAM user signed it with one.
 fn signer(record: &CloudTrailRecord) -> Option<AccessKeyId> {
-    let key = AccessKeyId::parse(record.user_identity.access_key_id.as_deref()?).ok()?;
-    (key.kind() == KeyKind::LongTerm).then_some(key)
+    super::long_term(record.user_identity.access_key_id.as_deref(), None).map(|(k, _)| k)
 }
 
 /// The session token that signed the call, when a user's session (`GetSessionToken`) or
@@ -415,23 +417,19 @@ fn session_minted(record: &CloudTrailRecord, at: Timestamp, event_id: &str) -> O
 /// or the role's name for any of its sessions, lower-cased (IAM's names are unique
 /// regardless of case). `None` for an ARN that names neither.
 pub fn principal_of(arn: &str) -> Option<(String, String)> {
-    let mut parts = arn.splitn(6, ':');
-    let (_, _, _, _, account, resource) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
-    let name = if let Some(rest) = resource.strip_prefix("assumed-role/") {
-        format!("role/{}", rest.split('/').next()?)
-    } else if let Some(rest) = resource.strip_prefix("user/") {
-        format!("user/{}", rest.rsplit('/').next()?)
+    let account = arn.split(':').nth(4)?;
+    let kind = if arn.contains(":assumed-role/") {
+        "role"
+    } else if arn.contains(":user/") {
+        "user"
     } else {
         return None;
     };
-    Some((account.to_owned(), name.to_ascii_lowercase()))
+    let name = crate::exemption::caller_name(arn)?;
+    Some((
+        account.to_owned(),
+        format!("{kind}/{name}").to_ascii_lowercase(),
+    ))
 }
 
 /// Whether two ARNs are the same caller ([`principal_of`]).

@@ -473,13 +473,7 @@ pub fn decide_with(
     // Who set an exemption tag is kept before anything is handed off: containment reads
     // it before it believes the tag.
     if let Some((principal, provenance)) = exemption_tagged::exempted(record, &cfg.guard) {
-        let account = [
-            record.recipient_account_id.as_deref(),
-            envelope.as_ref().and_then(|e| e.account.as_deref()),
-        ]
-        .into_iter()
-        .flatten()
-        .find_map(|a| crate::scope::AccountId::parse(a).ok());
+        let account = memory::call_account(record, envelope.as_ref());
         plan.steps.push(Step {
             after: None,
             scope: None,

@@ -1841,3 +1841,24 @@ fn a_principal_tagged_exempt_is_alerted_and_a_key_exempting_its_own_user_is_hand
     let names: Vec<&str> = plan.steps.iter().map(|s| s.action.name()).collect();
     assert_eq!(names, ["record_exemption", "notify"], "{plan:#?}");
 }
+
+#[test]
+fn a_last_use_in_a_year_no_window_can_follow_still_alerts_and_never_panics() {
+    // A facts file's canary may carry any time chrono reads (`keyguard plan`).
+    let cfg = cfg_with(&[("SLACK_WEBHOOK_SECRET_ID", "s")]);
+    let mut far = canary_key("AKIACANARYKEY0000003", Some("2026-12-04T09:12:00Z"));
+    far.last_used = Some(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+    let now = crate::parse_time("2026-12-04T10:00:00Z").unwrap();
+    let facts = canary_check::CanaryFacts {
+        keys: vec![far],
+        ..Default::default()
+    };
+    let plan = canary_check::decide(&facts, &cfg, "sched-1", now);
+    let alerts: Vec<&Step> = plan
+        .steps
+        .iter()
+        .filter(|s| matches!(s.action, Action::Alert { .. }))
+        .collect();
+    assert_eq!(alerts.len(), 1, "{plan:#?}");
+    assert_eq!(alerts[0].window, None);
+}
