@@ -1,8 +1,12 @@
 //! The [`Effects`] implementation: each planned action to the SDK call that carries it out.
 
+use crate::members::Members;
 use crate::{Iam, Incidents, Mailer, Runbooks, Secrets, SnsNotifier};
-use keyguard_core::{AccessKeyId, Action, EffectError, Effects, ErrorKind, Notifier, Prior};
+use keyguard_core::organization::Membership;
+use keyguard_core::{AccessKeyId, Action, EffectError, Effects, ErrorKind, Notifier, Prior, Scope};
+use std::sync::Arc;
 
+#[derive(Clone)]
 pub struct AwsEffects {
     pub iam: Iam,
     /// Where notices go; without one they are only logged (and say so in the report).
@@ -18,6 +22,9 @@ pub struct AwsEffects {
     pub exemptions: Option<crate::Exemptions>,
     /// createkey-detector's memory of created keys and users.
     pub memory: Option<crate::memory::Memory>,
+    /// Organisation mode: a step whose scope is a member account acts there, its IAM and
+    /// SSM calls made as the member role. Without it every step acts here.
+    pub members: Option<Arc<Members>>,
 }
 
 impl AwsEffects {
@@ -38,6 +45,33 @@ impl AwsEffects {
             mailer: None,
             exemptions: None,
             memory: None,
+            members: None,
+        }
+    }
+
+    /// The effects of the account a step acts in: these, or (organisation mode, a member
+    /// account) the same with IAM as the member role there. Notices, incidents, emails
+    /// and the ledger stay in keyguard's account. No runbook is started in a member (the
+    /// runbook and its role are the home account's), so such a step fails rather than
+    /// act in the wrong account. An account the organisation does not have is refused
+    /// here too, whatever the plan says.
+    async fn at(&self, at: Option<&Scope>) -> Result<Option<Self>, EffectError> {
+        let (Some(scope), Some(members)) = (at, &self.members) else {
+            return Ok(None);
+        };
+        match members.membership(&scope.account).await? {
+            Membership::Home => Ok(None),
+            Membership::Outside(why) => Err(EffectError::new(
+                ErrorKind::Rejected,
+                Some("ForeignAccount"),
+                format!("not acted in: {why}"),
+            )),
+            Membership::Member => Ok(Some(Self {
+                iam: members.iam_in(&scope.account, None).await?,
+                runbooks: None,
+                members: None,
+                ..self.clone()
+            })),
         }
     }
 }
@@ -51,9 +85,34 @@ fn not_wired(what: &str) -> EffectError {
 }
 
 impl Effects for AwsEffects {
+    async fn before(
+        &self,
+        at: Option<&Scope>,
+        action: &Action,
+    ) -> Result<Option<Prior>, EffectError> {
+        match self.at(at).await? {
+            Some(member) => member.before_here(action).await,
+            None => self.before_here(action).await,
+        }
+    }
+
+    async fn perform(
+        &self,
+        at: Option<&Scope>,
+        action: &Action,
+        prior: Option<&Prior>,
+    ) -> Result<Option<String>, EffectError> {
+        match self.at(at).await? {
+            Some(member) => member.perform_here(action, prior).await,
+            None => self.perform_here(action, prior).await,
+        }
+    }
+}
+
+impl AwsEffects {
     /// What containment's writes replace, so `keyguard undo` can put it back: the key's
     /// status, and the principal's policy of the revocation's name.
-    async fn before(&self, action: &Action) -> Result<Option<Prior>, EffectError> {
+    async fn before_here(&self, action: &Action) -> Result<Option<Prior>, EffectError> {
         Ok(match action {
             Action::DeactivateKey { user, key_id } => Some(Prior::KeyStatus {
                 status: self.iam.key_status(user, key_id).await?,
@@ -69,7 +128,7 @@ impl Effects for AwsEffects {
         })
     }
 
-    async fn perform(
+    async fn perform_here(
         &self,
         action: &Action,
         prior: Option<&Prior>,

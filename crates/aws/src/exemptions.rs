@@ -26,6 +26,14 @@ impl Exemptions {
         }
     }
 
+    /// The same record, read about `account` (a member account's principals).
+    pub fn in_account(&self, account: &AccountId) -> Self {
+        Self {
+            home: Some(account.clone()),
+            ..self.clone()
+        }
+    }
+
     /// Keeps who set the tag, unless a call made later is already kept (EventBridge does
     /// not deliver in order). Returns whether this one was kept.
     pub async fn record(

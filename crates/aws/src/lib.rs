@@ -19,6 +19,7 @@ pub mod incidents;
 pub mod keys;
 pub mod lambda;
 pub mod ledger;
+pub mod members;
 pub mod memory;
 pub mod observe;
 pub mod runbook;

@@ -3,6 +3,7 @@
 
 use crate::plan::{Action, Decision, Plan, Step, Window};
 use crate::report::{Outcome, Report, StepReport};
+use crate::scope::Scope;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
@@ -50,22 +51,26 @@ pub enum Prior {
     InlinePolicy { document: Option<String> },
 }
 
-/// Carries out one action. Returns a short detail for the report (an id, a status).
+/// Carries out one action where its step says it acts (`at`: the credential's account,
+/// `None` for a step that acts on no account's principal). Returns a short detail for
+/// the report (an id, a status).
 pub trait Effects {
     /// What the action would replace, for the actions that can be undone (a key's
     /// deactivation, a revocation policy); `None` for the others. An error means the
     /// state could not be read, and the step is not taken.
     fn before(
         &self,
+        at: Option<&Scope>,
         action: &Action,
     ) -> impl Future<Output = Result<Option<Prior>, EffectError>> + Send {
-        let _ = action;
+        let _ = (at, action);
         async { Ok(None) }
     }
 
     /// `prior` is what [`Self::before`] read, already in the ledger.
     fn perform(
         &self,
+        at: Option<&Scope>,
         action: &Action,
         prior: Option<&Prior>,
     ) -> impl Future<Output = Result<Option<String>, EffectError>> + Send;
@@ -374,7 +379,12 @@ async fn run_step<E: Effects + Sync, L: Ledger + Sync>(
     let action = counted.as_ref().unwrap_or(&step.action);
     let outcome = match snapshot(step, effects, ledger, &entry, ledger_down.is_some()).await {
         Err(outcome) => outcome,
-        Ok(prior) => applied(effects.perform(action, prior.as_ref()).await, &ledger_down),
+        Ok(prior) => applied(
+            effects
+                .perform(step.scope.as_ref(), action, prior.as_ref())
+                .await,
+            &ledger_down,
+        ),
     };
     if ledger_down.is_none() {
         if let Err(e) = ledger.settle(&entry, &outcome).await {
@@ -404,7 +414,7 @@ async fn snapshot<E: Effects + Sync, L: Ledger + Sync>(
     entry: &LedgerEntry,
     ledger_down: bool,
 ) -> Result<Option<Prior>, Outcome> {
-    let prior = match effects.before(&step.action).await {
+    let prior = match effects.before(step.scope.as_ref(), &step.action).await {
         Ok(p) => p,
         // Not listed (IAM's listing can lag a new key): the write itself says whether the
         // key is there, as it did before snapshots; nothing is kept, so undo refuses it.

@@ -106,6 +106,9 @@ pub struct Guard {
     /// `KEYGUARD_ROLES` (default [`DEFAULT_KEYGUARD_ROLES`]), plus the role keyguard runs as.
     pub keyguard_roles: NameSet,
     pub me: SelfIdentity,
+    /// Organisation mode, for the functions that act in member accounts; `None`: keyguard
+    /// acts in its own account only.
+    pub organization: Option<crate::organization::Organization>,
 }
 
 impl Guard {
@@ -128,7 +131,20 @@ impl Guard {
             trusted_sources: config::list(env, "TRUSTED_CUSTOM_SOURCES"),
             keyguard_roles: roles.iter().collect(),
             me,
+            organization: None,
         })
+    }
+
+    /// Acts in member accounts too (`ORGANIZATION_MODE`, read by the functions that can);
+    /// the member role joins keyguard's own roles, never contained.
+    pub fn with_organization(mut self, org: Option<crate::organization::Organization>) -> Self {
+        if let Some(o) = &org {
+            self.keyguard_roles
+                .0
+                .insert(o.member_role.to_ascii_lowercase());
+        }
+        self.organization = org;
+        self
     }
 
     pub fn tagged_exempt(&self, tags: &BTreeMap<String, String>) -> bool {
@@ -236,7 +252,10 @@ impl Guard {
         }
     }
 
-    /// Why a credential in `scope` is not keyguard's to act on, if it is not.
+    /// Why a credential in `scope` is not keyguard's to act on, if it is not: with
+    /// organisation mode off, any account but keyguard's own; with it on, an account
+    /// `MEMBER_ACCOUNTS` leaves out. Whether the organisation has the account is read
+    /// later, with the credential ([`crate::organization::Membership`]).
     pub fn foreign(&self, scope: Option<&Scope>) -> Option<String> {
         let Some(home) = &self.me.account else {
             return Some(
@@ -244,14 +263,23 @@ impl Guard {
                     .to_owned(),
             );
         };
-        match scope {
-            None => Some("the event names no account for the credential".to_owned()),
-            Some(s) if &s.account != home => Some(format!(
+        let s = match scope {
+            None => return Some("the event names no account for the credential".to_owned()),
+            Some(s) if &s.account == home => return None,
+            Some(s) => s,
+        };
+        match &self.organization {
+            None => Some(format!(
                 "the credential belongs to account {}, not keyguard's account {home}: organisation mode is not on",
                 s.account
             )),
-            Some(_) => None,
+            Some(org) => org.refuses(&s.account),
         }
+    }
+
+    /// Whether `account` is keyguard's own.
+    pub fn is_home(&self, account: &AccountId) -> bool {
+        self.me.account.as_ref() == Some(account)
     }
 }
 
@@ -389,6 +417,34 @@ mod tests {
         let mut blind = g.clone();
         blind.me.account = None;
         assert!(blind.foreign(Some(&scope("111111111111"))).is_some());
+    }
+
+    #[test]
+    fn organisation_mode_opens_the_allowed_members_only() {
+        let env: BTreeMap<String, String> = [
+            ("ORGANIZATION_MODE", "true"),
+            ("MEMBER_ACCOUNTS", "222222222222"),
+            ("MEMBER_ROLE_NAME", "Sec-Member"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let org =
+            crate::organization::Organization::from_env(&|k: &str| env.get(k).cloned()).unwrap();
+        let g = guard(&[]).with_organization(org);
+        let scope = |a: &str| Scope {
+            account: AccountId::parse(a).unwrap(),
+            region: None,
+        };
+        assert_eq!(g.foreign(Some(&scope("111111111111"))), None);
+        assert_eq!(g.foreign(Some(&scope("222222222222"))), None);
+        assert!(g
+            .foreign(Some(&scope("333333333333")))
+            .unwrap()
+            .contains("MEMBER_ACCOUNTS"));
+        assert!(g.foreign(None).is_some(), "an event naming no account");
+        // The member role is keyguard's own, whatever its case.
+        assert!(g.keyguard_roles.contains("sec-member"));
     }
 
     #[test]

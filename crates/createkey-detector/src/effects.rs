@@ -4,7 +4,7 @@
 use crate::handoff::Invoker;
 use crate::webhook::Webhooks;
 use keyguard_aws::AwsEffects;
-use keyguard_core::{Action, EffectError, Effects, Prior};
+use keyguard_core::{Action, EffectError, Effects, Prior, Scope};
 
 pub struct DetectorEffects {
     pub aws: AwsEffects,
@@ -13,12 +13,17 @@ pub struct DetectorEffects {
 }
 
 impl Effects for DetectorEffects {
-    async fn before(&self, action: &Action) -> Result<Option<Prior>, EffectError> {
-        self.aws.before(action).await
+    async fn before(
+        &self,
+        at: Option<&Scope>,
+        action: &Action,
+    ) -> Result<Option<Prior>, EffectError> {
+        self.aws.before(at, action).await
     }
 
     async fn perform(
         &self,
+        at: Option<&Scope>,
         action: &Action,
         prior: Option<&Prior>,
     ) -> Result<Option<String>, EffectError> {
@@ -45,7 +50,7 @@ impl Effects for DetectorEffects {
                 };
                 self.invoker.hand_off(h, chrono::Utc::now()).await.map(Some)
             }
-            other => self.aws.perform(other, prior).await,
+            other => self.aws.perform(at, other, prior).await,
         }
     }
 }

@@ -8,14 +8,17 @@
 //! Every input, good or bad, ends in a [`Report`] with an HTTP-style `statusCode`; nothing
 //! from outside can make the function panic.
 
+use keyguard_aws::members::Members;
 use keyguard_aws::trail::Trail;
 use keyguard_aws::{AwsEffects, DynamoLedger, Exemptions, HandoffKey};
 use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::guard::HandoffCheck;
+use keyguard_core::organization::Membership;
 use keyguard_core::pipeline::{self, Executor, Source};
 use keyguard_core::policy::containment::{self, ContainmentConfig, SelfIdentity, FUNCTION};
 use keyguard_core::{EffectError, ParseError, Plan, Report, Timestamp, Trigger};
 use serde_json::Value;
+use std::sync::Arc;
 
 /// Configuration, read once at cold start.
 #[derive(Debug, Clone)]
@@ -52,7 +55,22 @@ impl App {
         let ledger = DynamoLedger::configured(sdk, &settings.common);
         let mut effects = AwsEffects::configured(sdk, &settings.common);
         let home = settings.containment.guard.me.account.clone();
-        effects.iam = effects.iam.with_exemptions(Exemptions::new(&ledger, home));
+        effects.iam = effects
+            .iam
+            .with_exemptions(Exemptions::new(&ledger, home.clone()));
+        // Organisation mode needs keyguard's own account to tell members from home; without
+        // it the guard refuses every credential (it cannot tell whose it is).
+        effects.members = settings
+            .containment
+            .guard
+            .organization
+            .clone()
+            .zip(home.clone())
+            .map(|(org, home)| {
+                let members = Members::new(sdk, org, home.clone(), FUNCTION)
+                    .with_exemptions(Exemptions::new(&ledger, Some(home)));
+                Arc::new(members)
+            });
         Self {
             effects,
             ledger,
@@ -108,17 +126,39 @@ impl App {
             Ok(plan) => plan,
             Err(e) => return Report::invalid(FUNCTION, self.settings.common.dry_run, e),
         };
-        containment::trail::apply_and_sweep(
-            &apply,
-            cfg,
-            plan,
-            cfg,
-            &self.trail,
-            &self.effects.iam,
-            FUNCTION,
-            now,
-        )
-        .await
+        // The sweep reads the history and IAM of the account the key lives in: an event
+        // names one account (every credential of it is that account's).
+        let member =
+            match swept_member(&plan, self.effects.members.as_deref(), &cfg.sweep.regions).await {
+                Ok(m) => m,
+                Err(e) => {
+                    return apply
+                        .apply(cfg, plan, now)
+                        .await
+                        .failed_also(format!("reaching the member account for the sweep: {e}"))
+                }
+            };
+        match &member {
+            Some((trail, iam)) => {
+                containment::trail::apply_and_sweep(
+                    &apply, cfg, plan, cfg, trail, iam, FUNCTION, now,
+                )
+                .await
+            }
+            None => {
+                containment::trail::apply_and_sweep(
+                    &apply,
+                    cfg,
+                    plan,
+                    cfg,
+                    &self.trail,
+                    &self.effects.iam,
+                    FUNCTION,
+                    now,
+                )
+                .await
+            }
+        }
     }
 
     /// The plan for one event, nothing applied: what `keyguard plan` shows.
@@ -138,20 +178,68 @@ impl Source<ContainmentConfig> for App {
         self.check_handoff(trigger, now).await
     }
 
+    /// Each credential read in its own account: keyguard's through its own IAM, a
+    /// member's (organisation mode) through the member role, and one the organisation
+    /// does not have read not at all.
     async fn lookup(
         &self,
         cfg: &ContainmentConfig,
         target: &containment::Target,
         _: Timestamp,
     ) -> Result<Vec<containment::Facts>, EffectError> {
-        containment::gather_all(
-            &target.lookups(),
-            &self.effects.iam,
-            cfg.recheck,
-            cfg.reads(),
-        )
-        .await
+        let mut all = Vec::with_capacity(target.credentials.len());
+        for credential in &target.credentials {
+            let lookup = credential.lookup();
+            let member = match (&self.effects.members, &credential.scope, &lookup) {
+                (Some(members), Some(scope), l) if *l != containment::Lookup::Nothing => {
+                    match members.membership(&scope.account).await? {
+                        Membership::Home => None,
+                        Membership::Member => Some(
+                            members
+                                .iam_in(&scope.account, Some(&target.event_ref))
+                                .await?,
+                        ),
+                        Membership::Outside(why) => {
+                            all.push(containment::Facts {
+                                outside: Some(why),
+                                ..Default::default()
+                            });
+                            continue;
+                        }
+                    }
+                }
+                _ => None,
+            };
+            let iam = member.as_ref().unwrap_or(&self.effects.iam);
+            all.push(containment::gather(&lookup, iam, cfg.recheck, cfg.reads()).await?);
+        }
+        Ok(all)
     }
+}
+
+/// The member account whose keys the plan's sweep reads, with its CloudTrail and IAM as
+/// the member role; `None` when the sweep reads keyguard's own (or there is none).
+async fn swept_member(
+    plan: &Plan,
+    members: Option<&Members>,
+    regions: &[String],
+) -> Result<Option<(Trail, keyguard_aws::Iam)>, EffectError> {
+    let Some(members) = members else {
+        return Ok(None);
+    };
+    let account = plan.steps.iter().find_map(|s| match (&s.action, &s.scope) {
+        (keyguard_core::Action::SweepHistory { .. }, Some(scope)) => Some(&scope.account),
+        _ => None,
+    });
+    let Some(account) = account.filter(|a| *a != members.home()) else {
+        return Ok(None);
+    };
+    let event = plan.event_id.as_deref();
+    let sdk = members.sdk_in(account, event).await?;
+    Ok(Some((
+        Trail::new(&sdk, regions),
+        members.iam_in(account, event).await?,
+    )))
 }
 
 impl keyguard_aws::lambda::Handler for App {

@@ -17,7 +17,11 @@ struct FakeIam {
 }
 
 impl Effects for FakeIam {
-    async fn before(&self, action: &Action) -> Result<Option<Prior>, EffectError> {
+    async fn before(
+        &self,
+        _: Option<&Scope>,
+        action: &Action,
+    ) -> Result<Option<Prior>, EffectError> {
         if self.prior.is_some() {
             self.calls
                 .lock()
@@ -29,6 +33,7 @@ impl Effects for FakeIam {
 
     async fn perform(
         &self,
+        _: Option<&Scope>,
         action: &Action,
         prior: Option<&Prior>,
     ) -> Result<Option<String>, EffectError> {
@@ -588,12 +593,13 @@ impl std::future::Future for YieldOnce {
 }
 
 impl Effects for Overlapping {
-    async fn before(&self, _: &Action) -> Result<Option<Prior>, EffectError> {
+    async fn before(&self, _: Option<&Scope>, _: &Action) -> Result<Option<Prior>, EffectError> {
         Ok(None)
     }
 
     async fn perform(
         &self,
+        _: Option<&Scope>,
         action: &Action,
         _: Option<&Prior>,
     ) -> Result<Option<String>, EffectError> {

@@ -79,7 +79,8 @@ impl ContainmentConfig {
 
     pub fn from_env(env: &impl Env, me: SelfIdentity) -> Result<Self, ConfigError> {
         Ok(Self {
-            guard: Guard::from_env(env, me)?,
+            guard: Guard::from_env(env, me)?
+                .with_organization(crate::organization::Organization::from_env(env)?),
             revoke_policy_name: config::string(
                 env,
                 "REVOKE_POLICY_NAME",
@@ -264,6 +265,9 @@ pub struct Facts {
     /// Who set the principal's exemption tag, as createkey-detector recorded it: read
     /// only for a principal tagged exempt ([`crate::exemption`]).
     pub exemption: Option<crate::exemption::Provenance>,
+    /// Organisation mode: the organisation does not have the credential's account as an
+    /// ACTIVE member, and why. Nothing else was read.
+    pub outside: Option<String>,
 }
 
 impl Facts {

@@ -333,6 +333,7 @@ pub fn decide(
     // each finds the policy as it left it. The steps of one run share their planned time:
     // then the one claimed later goes first, and without that record a revocation (which
     // comes after its key's step), the later cut-off first.
+    let caller_account = by.split(':').nth(4).filter(|a| !a.is_empty());
     let mut writes: Vec<&Record> = records
         .iter()
         .filter(|r| WRITES.contains(&r.action.as_str()) && asked.covers(r))
@@ -362,6 +363,16 @@ pub fn decide(
         }
         if !CONTAINMENT.contains(&r.function.as_str()) {
             d.refuse(r, format!("{} is not containment: undo reverses only what deactivate-key and guardduty-translator contained", r.function));
+            continue;
+        }
+        // undo acts with the caller's own credentials, in the caller's account: a step
+        // keyguard took in a member account is reversed from there, never here on a
+        // same-named user.
+        if let Some(acted_in) = r.account.as_deref().filter(|a| Some(*a) != caller_account) {
+            d.refuse(r, format!(
+                "it acted in account {acted_in}, and undo acts with your credentials in account {}: run it with credentials of account {acted_in}",
+                caller_account.unwrap_or("(unknown)")
+            ));
             continue;
         }
         let Some(user) = user_of(r) else {

@@ -327,7 +327,7 @@ fn decide_one(
     facts: &Facts,
     now: Timestamp,
 ) -> (Decision, Vec<Step>) {
-    if let Some(why) = &one.credential.foreign {
+    if let Some(why) = one.credential.foreign.as_ref().or(facts.outside.as_ref()) {
         let notice = one.notice(
             Severity::High,
             "Security event names another account's credential",

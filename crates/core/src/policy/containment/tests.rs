@@ -737,6 +737,57 @@ fn another_accounts_credential_is_never_acted_on_here() {
 }
 
 #[test]
+fn organisation_mode_acts_in_the_members_account_and_names_it_everywhere() {
+    let org = cfg_with(&[("ORGANIZATION_MODE", "true")], me());
+    let h = handoff(json!({"accessKeyId": KEY, "userName": "bob", "accountId": OTHER}));
+    let plan = plan_with(&h, &org, &active("bob"));
+    assert_eq!(plan.decision, Decision::Act, "{plan:#?}");
+    let contained = plan
+        .steps
+        .iter()
+        .find(|s| matches!(s.action, Action::DeactivateKey { .. }))
+        .unwrap();
+    assert_eq!(contained.scope.as_ref().unwrap().account.as_str(), OTHER);
+    assert!(contained.idempotency_key.contains(OTHER), "{contained:#?}");
+    // The same key id and user in keyguard's own account is another step, never this one.
+    let home = handoff(json!({"accessKeyId": KEY, "userName": "bob", "accountId": HOME}));
+    let at_home = plan_with(&home, &org, &active("bob"));
+    let home_key = at_home
+        .steps
+        .iter()
+        .find(|s| matches!(s.action, Action::DeactivateKey { .. }))
+        .unwrap();
+    assert_ne!(home_key.idempotency_key, contained.idempotency_key);
+    // The organisation does not have the account: a notice, nothing else.
+    let outside = Facts {
+        outside: Some(format!(
+            "account {OTHER} is not an account of keyguard's organisation"
+        )),
+        ..Facts::default()
+    };
+    let plan = plan_with(&h, &org, &outside);
+    assert_eq!(plan.decision.name(), "foreign_account");
+    assert!(plan
+        .steps
+        .iter()
+        .all(|s| matches!(s.action, Action::Notify { .. })));
+    // Outside MEMBER_ACCOUNTS: refused before anything is read.
+    let listed = cfg_with(
+        &[
+            ("ORGANIZATION_MODE", "true"),
+            ("MEMBER_ACCOUNTS", "333333333333"),
+        ],
+        me(),
+    );
+    let t = target(&h, &listed, "e", Some(&HandoffCheck::Verified)).unwrap();
+    assert_eq!(t.lookups(), vec![Lookup::Nothing]);
+    assert_eq!(
+        plan_with(&h, &listed, &active("bob")).decision.name(),
+        "foreign_account"
+    );
+}
+
+#[test]
 fn only_enveloped_events_and_authenticated_hand_offs_are_believed() {
     let bare = trigger(
         json!({"eventName": "RunInstances", "eventSource": "ec2.amazonaws.com",

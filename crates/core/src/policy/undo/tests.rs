@@ -197,6 +197,17 @@ fn what_undo_cannot_prove_or_must_not_reverse_is_refused_with_why() {
         None,
     );
     assert!(refused(&[runbook], &inactive)[0].contains("rotation"));
+    // A containment in a member account is not reversed with the caller's credentials
+    // in another account, whatever the same-named user there.
+    let member = Record {
+        account: Some("222222222222".into()),
+        ..deactivated()
+    };
+    let why = refused(&[member], &inactive);
+    assert!(
+        why[0].contains("account 222222222222") && why[0].contains("account 123456789012"),
+        "{why:?}"
+    );
     // No snapshot; a key that was Inactive already; a step never settled.
     let bare = row(
         "deactivate-key",

@@ -1,0 +1,177 @@
+//! Organisation mode's way into a member account: whether the organisation has it
+//! (`organizations:DescribeAccount`, kept for the instance's life), and the member role
+//! assumed there (`sts:AssumeRole`), its clients kept while the credentials last.
+
+use crate::error::effect_error;
+use crate::{Exemptions, Iam};
+use aws_sdk_sts::config::{Credentials, SharedCredentialsProvider};
+use keyguard_core::organization::{session_name, Membership, Organization};
+use keyguard_core::{AccountId, EffectError, ErrorKind};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+/// A session is not reused when less than this is left of it: a Lambda invocation
+/// lasts at most 15 minutes, so no call of a run outlives the credentials it began with.
+const SESSION_MARGIN: Duration = Duration::from_secs(16 * 60);
+
+pub struct Members {
+    sdk: aws_config::SdkConfig,
+    org: Organization,
+    home: AccountId,
+    function: String,
+    exemptions: Option<Exemptions>,
+    known: Mutex<HashMap<AccountId, Membership>>,
+    sessions: Mutex<HashMap<AccountId, (aws_config::SdkConfig, SystemTime)>>,
+}
+
+impl Members {
+    pub fn new(
+        sdk: &aws_config::SdkConfig,
+        org: Organization,
+        home: AccountId,
+        function: &str,
+    ) -> Self {
+        Self {
+            sdk: sdk.clone(),
+            org,
+            home,
+            function: function.to_owned(),
+            exemptions: None,
+            known: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A member's IAM reads keyguard's record of who set exemption tags in that account.
+    pub fn with_exemptions(mut self, exemptions: Exemptions) -> Self {
+        self.exemptions = Some(exemptions);
+        self
+    }
+
+    pub fn home(&self) -> &AccountId {
+        &self.home
+    }
+
+    /// What the organisation says of `account`. An error (Organizations unreachable,
+    /// throttled, not allowed) is a failure to retry, never an answer.
+    pub async fn membership(&self, account: &AccountId) -> Result<Membership, EffectError> {
+        if account == &self.home {
+            return Ok(Membership::Home);
+        }
+        if let Some(why) = self.org.refuses(account) {
+            return Ok(Membership::Outside(why));
+        }
+        if let Some(known) = self.known.lock().ok().and_then(|k| k.get(account).cloned()) {
+            return Ok(known);
+        }
+        let asked = aws_sdk_organizations::Client::new(&self.sdk)
+            .describe_account()
+            .account_id(account.as_str())
+            .send()
+            .await;
+        let found = match asked {
+            Ok(out) => {
+                let a = out.account();
+                // `State` replaced `Status` (retired 9 September 2026); an older answer
+                // may carry only `Status`.
+                let state = a
+                    .and_then(|a| a.state().map(|s| s.as_str().to_owned()))
+                    .or_else(|| a.and_then(|a| a.status().map(|s| s.as_str().to_owned())));
+                match state.as_deref() {
+                    Some("ACTIVE") => Membership::Member,
+                    other => Membership::Outside(format!(
+                        "account {account} is {} in the organisation, not ACTIVE",
+                        other.unwrap_or("of no state")
+                    )),
+                }
+            }
+            Err(e) => {
+                let e = effect_error(&e);
+                if e.code.as_deref() == Some("AccountNotFoundException") {
+                    Membership::Outside(format!(
+                        "the credential belongs to account {account}, which is not an account of keyguard's organisation"
+                    ))
+                } else {
+                    return Err(EffectError {
+                        message: format!("organizations:DescribeAccount {account}: {}", e.message),
+                        ..e
+                    });
+                }
+            }
+        };
+        if let Ok(mut known) = self.known.lock() {
+            known.insert(account.clone(), found.clone());
+        }
+        Ok(found)
+    }
+
+    /// The SDK configuration acting in `account` as the member role. `event` names the
+    /// session (with the function) when it is made; a session is reused while it lasts.
+    pub async fn sdk_in(
+        &self,
+        account: &AccountId,
+        event: Option<&str>,
+    ) -> Result<aws_config::SdkConfig, EffectError> {
+        let now = SystemTime::now();
+        if let Some((sdk, _)) = self.sessions.lock().ok().and_then(|s| {
+            s.get(account)
+                .filter(|(_, until)| *until > now + SESSION_MARGIN)
+                .cloned()
+        }) {
+            return Ok(sdk);
+        }
+        let arn = self.org.role_arn(account);
+        let out = aws_sdk_sts::Client::new(&self.sdk)
+            .assume_role()
+            .role_arn(&arn)
+            .role_session_name(session_name(&self.function, event.unwrap_or("")))
+            .send()
+            .await
+            .map_err(|e| {
+                let e = effect_error(&e);
+                EffectError {
+                    message: format!("assuming {arn}: {}", e.message),
+                    ..e
+                }
+            })?;
+        let c = out.credentials().ok_or_else(|| {
+            EffectError::new(
+                ErrorKind::Other,
+                None,
+                format!("AssumeRole {arn} returned no credentials"),
+            )
+        })?;
+        let until = SystemTime::try_from(*c.expiration()).unwrap_or(now);
+        let credentials = Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_owned()),
+            Some(until),
+            "keyguard-member",
+        );
+        let sdk = self
+            .sdk
+            .to_builder()
+            .credentials_provider(SharedCredentialsProvider::new(credentials))
+            .build();
+        if let Ok(mut sessions) = self.sessions.lock() {
+            sessions.insert(account.clone(), (sdk.clone(), until));
+        }
+        Ok(sdk)
+    }
+
+    /// IAM in `account` as the member role.
+    pub async fn iam_in(
+        &self,
+        account: &AccountId,
+        event: Option<&str>,
+    ) -> Result<Iam, EffectError> {
+        let sdk = self.sdk_in(account, event).await?;
+        let iam = Iam::new(&sdk);
+        Ok(match &self.exemptions {
+            Some(e) => iam.with_exemptions(e.in_account(account)),
+            None => iam,
+        })
+    }
+}
