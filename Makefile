@@ -21,11 +21,12 @@ ORG_ROOT_OU ?= SET-ORG_ROOT_OU
 HOME_REGION ?= us-east-1
 FORWARD_REGIONS ?= SET-FORWARD_REGIONS
 HOME_ACCOUNT_ID ?=
+ORGANIZATION_ID ?= SET-ORGANIZATION_ID
 # DRY_RUN=1 prints the deploy commands instead of running them.
 RUN := $(if $(filter 1 true yes,$(DRY_RUN)),@echo,)
 
 .PHONY: help venv test lint unit demo bench fuzz clean infra package deploy deploy-shared \
-	deploy-age-rotation-members deploy-regional $(addprefix build-,$(FUNCTIONS)) $(addprefix deploy-,$(FUNCTIONS))
+	deploy-age-rotation-members deploy-members deploy-regional $(addprefix build-,$(FUNCTIONS)) $(addprefix deploy-,$(FUNCTIONS))
 
 help:
 	@echo "make demo   run keyguard's story locally (moto + the real binaries under the Lambda emulator)"
@@ -143,6 +144,13 @@ deploy: deploy-shared $(addprefix deploy-,$(FUNCTIONS))
 deploy-age-rotation-members:
 	$(RUN) aws cloudformation create-stack-set --stack-set-name $(STACK_PREFIX)-age-rotation-members --template-body file://infra/age-rotation/member-role.yaml --permission-model SERVICE_MANAGED --auto-deployment Enabled=true,RetainStacksOnAccountRemoval=false --capabilities CAPABILITY_NAMED_IAM --parameters ParameterKey=ScannerAccountId,ParameterValue=$(SCANNER_ACCOUNT_ID)
 	$(RUN) aws cloudformation create-stack-instances --stack-set-name $(STACK_PREFIX)-age-rotation-members --deployment-targets OrganizationalUnitIds=$(ORG_ROOT_OU) --regions us-east-1
+
+# Organisation mode for containment: keyguard-member in every member account (IAM is
+# global: one Region). Deploy the home account's functions first: the role's trust policy
+# names deactivate-key's role, which must exist.
+deploy-members:
+	$(RUN) aws cloudformation create-stack-set --stack-set-name $(STACK_PREFIX)-members --template-body file://infra/member/template.yaml --permission-model SERVICE_MANAGED --auto-deployment Enabled=true,RetainStacksOnAccountRemoval=false --capabilities CAPABILITY_NAMED_IAM --parameters ParameterKey=HomeAccountId,ParameterValue=$(HOME_ACCOUNT_ID) ParameterKey=OrganizationId,ParameterValue=$(ORGANIZATION_ID)
+	$(RUN) aws cloudformation create-stack-instances --stack-set-name $(STACK_PREFIX)-members --deployment-targets OrganizationalUnitIds=$(ORG_ROOT_OU) --regions us-east-1
 
 # The regional forwarder in every other Region of this account (a self-managed StackSet;
 # an organisation deploys it service-managed with HOME_ACCOUNT_ID set, see README).

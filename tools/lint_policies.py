@@ -52,6 +52,8 @@ ACCEPTED = {
     # iam:GetAccessKeyLastUsed names only the key, so no policy can name the user it
     # belongs to: "*" is the only resource that works for finding a key's owner.
     ("*", "RESOURCE_STAR", "iam:getaccesskeylastused"): "the key's owner is what the call finds",
+    # sts:GetAccessKeyInfo has no resource type (the Service Authorization Reference).
+    ("*", "RESOURCE_STAR", "sts:getaccesskeyinfo"): "it names a key of any account: no ARN to scope it to",
 }
 
 

@@ -110,6 +110,18 @@ def _key_owner_arn(account, key_id):
     return f"arn:{PARTITION}:iam::{account}:user/*"
 
 
+def _org_account_arn(account, target):
+    """The ARN IAM evaluates for an Organizations call about account `target`, asked by
+    the organisation's management account `account` (the Service Authorization
+    Reference's `account` resource type)."""
+    from moto.organizations.models import organizations_backends
+
+    org = organizations_backends[account][PARTITION].org
+    org_id = org.id if org else "o-none"
+    manager = org.master_account_id if org else account
+    return f"arn:{PARTITION}:organizations::{manager}:account/{org_id}/{target}"
+
+
 def _secret(account, region, secret_id):
     from moto.secretsmanager.models import secretsmanager_backends
 
@@ -169,6 +181,8 @@ def permissions(service, action, region, account, p):
             return []  # needs no permission
         if action == "AssumeRole":
             return one("sts:AssumeRole", p.get("RoleArn", "*"))
+        if action == "GetAccessKeyInfo":
+            return one("sts:GetAccessKeyInfo", "*")
         return None
     if service == "cloudtrail":
         if action == "LookupEvents":
@@ -225,7 +239,7 @@ def permissions(service, action, region, account, p):
         if action == "ListAccounts":
             return one("organizations:ListAccounts", "*")
         if action == "DescribeAccount":
-            return one("organizations:DescribeAccount", "*")
+            return one("organizations:DescribeAccount", _org_account_arn(account, p.get("AccountId", "")))
         return None
     if service == "ses":
         if action == "SendEmail":

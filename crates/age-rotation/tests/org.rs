@@ -51,7 +51,7 @@ async fn three_member_accounts_are_scanned_each_through_its_own_role() {
     for account in &members {
         // keyguard's own way in must work for the account.
         accounts::iam_in(&sdk, account, ROLE).await.unwrap();
-        let client = iam_client(&sdk, account).await;
+        let client = keyguard_testkit::org::iam_in(&sdk, account, ROLE).await;
         let user = keyguard_testkit::iam::user(
             &client,
             &[
@@ -82,7 +82,7 @@ async fn three_member_accounts_are_scanned_each_through_its_own_role() {
     assert_eq!(of("send_email").len(), 3);
     assert_eq!(of("notify").len(), 3, "one summary per account");
     for (account, (user, key)) in &keys {
-        let client = iam_client(&sdk, account).await;
+        let client = keyguard_testkit::org::iam_in(&sdk, account, ROLE).await;
         let statuses = keyguard_testkit::iam::statuses(&client, user).await;
         assert_eq!(statuses[key], "Inactive", "account {account}");
         assert!(steps.iter().any(|s| s["reason"]
@@ -103,31 +103,6 @@ async fn three_member_accounts_are_scanned_each_through_its_own_role() {
             1
         );
     }
-}
-
-/// A raw IAM client in `account`, as the member role (for the test's own setup and checks).
-async fn iam_client(sdk: &keyguard_aws::SdkConfig, account: &str) -> aws_sdk_iam::Client {
-    let out = aws_sdk_sts::Client::new(sdk)
-        .assume_role()
-        .role_arn(format!("arn:aws:iam::{account}:role/{ROLE}"))
-        // A fixture's session: its requests are not checked against the member role.
-        .role_session_name("keyguard-fixture")
-        .send()
-        .await
-        .unwrap();
-    let c = out.credentials().unwrap();
-    let creds = aws_sdk_iam::config::Credentials::new(
-        c.access_key_id(),
-        c.secret_access_key(),
-        Some(c.session_token().to_owned()),
-        None,
-        "test",
-    );
-    aws_sdk_iam::Client::from_conf(
-        aws_sdk_iam::config::Builder::from(sdk)
-            .credentials_provider(creds)
-            .build(),
-    )
 }
 
 #[test]

@@ -55,8 +55,9 @@ impl AwsEffects {
     /// runbook and its role are the home account's), so such a step fails rather than
     /// act in the wrong account. An account the organisation does not have is refused
     /// here too, whatever the plan says.
-    async fn at(&self, at: Option<&Scope>) -> Result<Option<Self>, EffectError> {
-        let (Some(scope), Some(members)) = (at, &self.members) else {
+    async fn at(&self, at: Option<&Scope>, action: &Action) -> Result<Option<Self>, EffectError> {
+        let (Some(scope), Some(members), true) = (at, &self.members, action.acts_in_account())
+        else {
             return Ok(None);
         };
         match members.membership(&scope.account).await? {
@@ -90,7 +91,7 @@ impl Effects for AwsEffects {
         at: Option<&Scope>,
         action: &Action,
     ) -> Result<Option<Prior>, EffectError> {
-        match self.at(at).await? {
+        match self.at(at, action).await? {
             Some(member) => member.before_here(action).await,
             None => self.before_here(action).await,
         }
@@ -102,7 +103,7 @@ impl Effects for AwsEffects {
         action: &Action,
         prior: Option<&Prior>,
     ) -> Result<Option<String>, EffectError> {
-        match self.at(at).await? {
+        match self.at(at, action).await? {
             Some(member) => member.perform_here(action, prior).await,
             None => self.perform_here(action, prior).await,
         }

@@ -15,13 +15,18 @@ use std::time::{Duration, SystemTime};
 /// lasts at most 15 minutes, so no call of a run outlives the credentials it began with.
 const SESSION_MARGIN: Duration = Duration::from_secs(16 * 60);
 
+/// How long an account's membership is believed: an account that leaves the organisation
+/// is not acted in for more than this after. A refusal is not kept at all, so that a new
+/// member (or a transient answer) is asked again at the next event.
+const MEMBERSHIP_TTL: Duration = Duration::from_secs(15 * 60);
+
 pub struct Members {
     sdk: aws_config::SdkConfig,
     org: Organization,
     home: AccountId,
     function: String,
     exemptions: Option<Exemptions>,
-    known: Mutex<HashMap<AccountId, Membership>>,
+    known: Mutex<HashMap<AccountId, SystemTime>>,
     sessions: Mutex<HashMap<AccountId, (aws_config::SdkConfig, SystemTime)>>,
 }
 
@@ -62,8 +67,15 @@ impl Members {
         if let Some(why) = self.org.refuses(account) {
             return Ok(Membership::Outside(why));
         }
-        if let Some(known) = self.known.lock().ok().and_then(|k| k.get(account).cloned()) {
-            return Ok(known);
+        let now = SystemTime::now();
+        let fresh = self
+            .known
+            .lock()
+            .ok()
+            .and_then(|k| k.get(account).copied())
+            .is_some_and(|until| until > now);
+        if fresh {
+            return Ok(Membership::Member);
         }
         let asked = aws_sdk_organizations::Client::new(&self.sdk)
             .describe_account()
@@ -88,9 +100,11 @@ impl Members {
             }
             Err(e) => {
                 let e = effect_error(&e);
+                // Also what Organizations answers when keyguard's own account is in no
+                // organisation: then every member is refused, loudly, by name.
                 if e.code.as_deref() == Some("AccountNotFoundException") {
                     Membership::Outside(format!(
-                        "the credential belongs to account {account}, which is not an account of keyguard's organisation"
+                        "the credential belongs to account {account}, which is not an account of keyguard's organisation (or keyguard's account is in none)"
                     ))
                 } else {
                     return Err(EffectError {
@@ -100,10 +114,38 @@ impl Members {
                 }
             }
         };
-        if let Ok(mut known) = self.known.lock() {
-            known.insert(account.clone(), found.clone());
+        if found == Membership::Member {
+            if let Ok(mut known) = self.known.lock() {
+                known.insert(account.clone(), now + MEMBERSHIP_TTL);
+            }
         }
         Ok(found)
+    }
+
+    /// The account an access key belongs to, as STS says (`sts:GetAccessKeyInfo`, which
+    /// any principal may ask about any key): what an event says of a key's account is
+    /// checked against it before keyguard acts there.
+    pub async fn key_account(&self, key_id: &str) -> Result<AccountId, EffectError> {
+        let out = aws_sdk_sts::Client::new(&self.sdk)
+            .get_access_key_info()
+            .access_key_id(key_id)
+            .send()
+            .await
+            .map_err(|e| {
+                let e = effect_error(&e);
+                EffectError {
+                    message: format!("sts:GetAccessKeyInfo {key_id}: {}", e.message),
+                    ..e
+                }
+            })?;
+        let raw = out.account().unwrap_or_default();
+        AccountId::parse(raw).map_err(|e| {
+            EffectError::new(
+                ErrorKind::Other,
+                None,
+                format!("sts:GetAccessKeyInfo {key_id} answered no account: {e}"),
+            )
+        })
     }
 
     /// The SDK configuration acting in `account` as the member role. `event` names the

@@ -109,6 +109,9 @@ pub struct Guard {
     /// Organisation mode, for the functions that act in member accounts; `None`: keyguard
     /// acts in its own account only.
     pub organization: Option<crate::organization::Organization>,
+    /// A member account's view ([`Self::in_account`]): there keyguard may not have seen
+    /// who set an exemption tag, and a tag it did not see set is not believed.
+    pub member_view: bool,
 }
 
 impl Guard {
@@ -132,6 +135,7 @@ impl Guard {
             keyguard_roles: roles.iter().collect(),
             me,
             organization: None,
+            member_view: false,
         })
     }
 
@@ -275,6 +279,41 @@ impl Guard {
             )),
             Some(org) => org.refuses(&s.account),
         }
+    }
+
+    /// The guard for a credential of `account`. With organisation mode on, names mean
+    /// different principals in different accounts: in a member account only the member
+    /// role is keyguard's (a user or role named like keyguard's own there is somebody
+    /// else's), and `EXEMPT_USERS`/`EXEMPT_ROLES` hold there only as `ACCOUNT:NAME`; a
+    /// bare name is keyguard's own account's. Otherwise the guard as it is.
+    pub fn in_account(&self, account: Option<&AccountId>) -> std::borrow::Cow<'_, Self> {
+        use std::borrow::Cow;
+        let (Some(org), Some(account)) = (&self.organization, account) else {
+            return Cow::Borrowed(self);
+        };
+        let home = self.is_home(account);
+        let prefix = format!("{account}:");
+        let here = |names: &NameSet| -> NameSet {
+            names
+                .0
+                .iter()
+                .filter_map(|n| match n.split_once(':') {
+                    Some(_) => n.strip_prefix(&prefix),
+                    None => home.then_some(n.as_str()),
+                })
+                .collect()
+        };
+        let mut view = Self {
+            exempt_users: here(&self.exempt_users),
+            exempt_roles: here(&self.exempt_roles),
+            ..self.clone()
+        };
+        if !home {
+            view.keyguard_roles = std::iter::once(org.member_role.as_str()).collect();
+            view.me.user = None;
+            view.member_view = true;
+        }
+        Cow::Owned(view)
     }
 
     /// Whether `account` is keyguard's own.
@@ -445,6 +484,57 @@ mod tests {
         assert!(g.foreign(None).is_some(), "an event naming no account");
         // The member role is keyguard's own, whatever its case.
         assert!(g.keyguard_roles.contains("sec-member"));
+    }
+
+    #[test]
+    fn in_a_member_account_only_the_member_role_and_that_accounts_exemptions_protect() {
+        let env: BTreeMap<String, String> = [("ORGANIZATION_MODE", "true")]
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let org =
+            crate::organization::Organization::from_env(&|k: &str| env.get(k).cloned()).unwrap();
+        let g = guard(&[
+            ("EXEMPT_USERS", "BreakGlass,222222222222:Member-Admin"),
+            ("EXEMPT_ROLES", "ops-admin"),
+        ])
+        .with_organization(org);
+        let none = BTreeMap::new();
+        let home = AccountId::parse("111111111111").unwrap();
+        let member = AccountId::parse("222222222222").unwrap();
+        let other = AccountId::parse("333333333333").unwrap();
+        let at_home = g.in_account(Some(&home));
+        assert!(at_home
+            .protection(&user("BreakGlass"), None, &none)
+            .is_some());
+        assert!(at_home
+            .protection(&role("keyguard-runbook"), None, &none)
+            .is_some());
+        assert!(at_home
+            .protection(&user("Member-Admin"), None, &none)
+            .is_none());
+        let there = g.in_account(Some(&member));
+        assert_eq!(
+            there.protection(&user("member-admin"), None, &none),
+            Some(Protected::Exempt)
+        );
+        // A role or user named like keyguard's own, or like a home exemption, made in a
+        // member is not protected there.
+        for p in [
+            user("BreakGlass"),
+            role("keyguard-runbook"),
+            role("ops-admin"),
+        ] {
+            assert_eq!(there.protection(&p, None, &none), None, "{p:?}");
+        }
+        assert_eq!(
+            there.protection(&role("KEYGUARD-MEMBER"), None, &none),
+            Some(Protected::Keyguard)
+        );
+        assert!(g
+            .in_account(Some(&other))
+            .protection(&user("Member-Admin"), None, &none)
+            .is_none());
     }
 
     #[test]

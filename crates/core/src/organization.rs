@@ -31,11 +31,11 @@ pub enum Membership {
 }
 
 impl Organization {
-    /// `None` unless `ORGANIZATION_MODE` is true.
+    /// `None` unless `ORGANIZATION_MODE` is true. The other settings are checked either
+    /// way, so that a bad one fails the deployment that sets it, not the day the mode is
+    /// turned on.
     pub fn from_env(env: &impl Env) -> Result<Option<Self>, ConfigError> {
-        if !config::flag(env, "ORGANIZATION_MODE", false)? {
-            return Ok(None);
-        }
+        let on = config::flag(env, "ORGANIZATION_MODE", false)?;
         let member_role = config::string(env, "MEMBER_ROLE_NAME", DEFAULT_MEMBER_ROLE);
         if !is_role_name(&member_role) {
             return Err(ConfigError {
@@ -60,7 +60,7 @@ impl Organization {
                 })?;
             Some(parsed)
         };
-        Ok(Some(Self {
+        Ok(on.then_some(Self {
             member_role,
             allowed,
         }))
@@ -161,6 +161,7 @@ mod tests {
     fn bad_settings_name_their_variable() {
         for (vars, variable) in [
             (vec![("ORGANIZATION_MODE", "maybe")], "ORGANIZATION_MODE"),
+            (vec![("MEMBER_ACCOUNTS", "x")], "MEMBER_ACCOUNTS"),
             (
                 vec![("ORGANIZATION_MODE", "true"), ("MEMBER_ACCOUNTS", "2222")],
                 "MEMBER_ACCOUNTS",

@@ -288,6 +288,32 @@ impl Action {
         )
     }
 
+    /// Whether the action calls the credential's account (its IAM, its SSM), and so is
+    /// made there; the rest (notices, alerts, emails, incidents, the ledger's records)
+    /// are keyguard's own, made in keyguard's account whatever the step's scope.
+    pub fn acts_in_account(&self) -> bool {
+        match self {
+            Self::DeactivateKey { .. }
+            | Self::RevokeSessions { .. }
+            | Self::ReactivateKey { .. }
+            | Self::RestorePolicy { .. }
+            | Self::DeleteKey { .. }
+            | Self::CreatePendingKey { .. }
+            | Self::StartRunbook { .. } => true,
+            Self::TestPendingKey { .. }
+            | Self::PromotePending { .. }
+            | Self::HandOff { .. }
+            | Self::SweepHistory { .. }
+            | Self::SendEmail { .. }
+            | Self::OpenIncident { .. }
+            | Self::RecordExemption { .. }
+            | Self::Remember { .. }
+            | Self::AddToIncident { .. }
+            | Self::Notify { .. }
+            | Self::Alert { .. } => false,
+        }
+    }
+
     pub fn user(&self) -> Option<&UserName> {
         match self {
             Self::DeactivateKey { user, .. }

@@ -13,7 +13,7 @@ use keyguard_aws::trail::Trail;
 use keyguard_aws::{AwsEffects, DynamoLedger, Exemptions, HandoffKey};
 use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::guard::HandoffCheck;
-use keyguard_core::organization::Membership;
+use keyguard_core::organization::{Membership, Organization};
 use keyguard_core::pipeline::{self, Executor, Source};
 use keyguard_core::policy::containment::{self, ContainmentConfig, SelfIdentity, FUNCTION};
 use keyguard_core::{EffectError, ParseError, Plan, Report, Timestamp, Trigger};
@@ -34,7 +34,8 @@ impl Settings {
     pub fn from_env(env: &impl Env, me: SelfIdentity) -> Result<Self, ConfigError> {
         Ok(Self {
             common: Common::from_env(env)?,
-            containment: ContainmentConfig::from_env(env, me)?,
+            containment: ContainmentConfig::from_env(env, me)?
+                .in_organization(Organization::from_env(env)?),
             handoff_key: env.get("HANDOFF_KEY_ID").filter(|k| !k.trim().is_empty()),
         })
     }
@@ -190,16 +191,12 @@ impl Source<ContainmentConfig> for App {
         let mut all = Vec::with_capacity(target.credentials.len());
         for credential in &target.credentials {
             let lookup = credential.lookup();
-            let member = match (&self.effects.members, &credential.scope, &lookup) {
-                (Some(members), Some(scope), l) if *l != containment::Lookup::Nothing => {
-                    match members.membership(&scope.account).await? {
-                        Membership::Home => None,
-                        Membership::Member => Some(
-                            members
-                                .iam_in(&scope.account, Some(&target.event_ref))
-                                .await?,
-                        ),
-                        Membership::Outside(why) => {
+            let iam = match (&self.effects.members, &lookup) {
+                (Some(members), l) if *l != containment::Lookup::Nothing => {
+                    match reach(members, credential, &target.event_ref).await? {
+                        Reach::Home => None,
+                        Reach::Member(iam) => Some(iam),
+                        Reach::Outside(why) => {
                             all.push(containment::Facts {
                                 outside: Some(why),
                                 ..Default::default()
@@ -210,11 +207,47 @@ impl Source<ContainmentConfig> for App {
                 }
                 _ => None,
             };
-            let iam = member.as_ref().unwrap_or(&self.effects.iam);
+            let iam = iam.as_ref().unwrap_or(&self.effects.iam);
             all.push(containment::gather(&lookup, iam, cfg.recheck, cfg.reads()).await?);
         }
         Ok(all)
     }
+}
+
+/// Where a credential is read and acted on in organisation mode.
+enum Reach {
+    Home,
+    Member(keyguard_aws::Iam),
+    Outside(String),
+}
+
+/// The credential's account, as the organisation has it and as STS says the key's is:
+/// an event that names one account for a key of another (a GuardDuty finding's remote
+/// account, a forged custom event) acts in neither.
+async fn reach(
+    members: &Members,
+    credential: &containment::Credential,
+    event: &str,
+) -> Result<Reach, EffectError> {
+    let Some(scope) = &credential.scope else {
+        return Ok(Reach::Outside(
+            "the event names no account for the credential".into(),
+        ));
+    };
+    if let Some(key_id) = credential.subject.key_id() {
+        let owner = members.key_account(key_id.as_str()).await?;
+        if owner != scope.account {
+            return Ok(Reach::Outside(format!(
+                "the event names account {} for key {key_id}, but STS says the key belongs to account {owner}",
+                scope.account
+            )));
+        }
+    }
+    Ok(match members.membership(&scope.account).await? {
+        Membership::Home => Reach::Home,
+        Membership::Member => Reach::Member(members.iam_in(&scope.account, Some(event)).await?),
+        Membership::Outside(why) => Reach::Outside(why),
+    })
 }
 
 /// The member account whose keys the plan's sweep reads, with its CloudTrail and IAM as

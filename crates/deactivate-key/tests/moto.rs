@@ -6,26 +6,11 @@
 mod common;
 
 use aws_sdk_iam::types::StatusType;
-use common::{assert_steps, world};
+use common::{assert_steps, sample, world};
 use deactivate_key::Settings;
 use keyguard_testkit::moto;
 use keyguard_testkit::unique;
 use serde_json::{json, Value};
-
-/// A sample from events/deactivate-key/ with its placeholder key, user and event id
-/// replaced by real ones.
-fn sample(name: &str, key: &str, user: &str) -> Value {
-    let path = keyguard_testkit::workspace_root()
-        .join("events/deactivate-key")
-        .join(name);
-    let text = std::fs::read_to_string(&path).unwrap();
-    let text = text
-        .replace("AKIAIOSFODNN7EXAMPLE", key)
-        .replace("\"alice\"", &format!("\"{user}\""))
-        .replace("user/alice", &format!("user/{user}"))
-        .replace("6f1c2d3e-0000-4000-8000-00000000000", &unique("ev"));
-    serde_json::from_str(&text).unwrap()
-}
 
 fn assert_one_step(report: &Value, action: &str, outcome: &str) {
     assert_steps(report, &[(action, outcome)]);

@@ -23,6 +23,8 @@ pub mod iam;
 pub mod infra;
 pub mod logs;
 pub mod moto;
+#[cfg(feature = "org")]
+pub mod org;
 pub mod policy;
 pub mod receiver;
 pub mod report;

@@ -79,8 +79,7 @@ impl ContainmentConfig {
 
     pub fn from_env(env: &impl Env, me: SelfIdentity) -> Result<Self, ConfigError> {
         Ok(Self {
-            guard: Guard::from_env(env, me)?
-                .with_organization(crate::organization::Organization::from_env(env)?),
+            guard: Guard::from_env(env, me)?,
             revoke_policy_name: config::string(
                 env,
                 "REVOKE_POLICY_NAME",
@@ -93,6 +92,14 @@ impl ContainmentConfig {
             handoff_max_age: config::seconds(env, "HANDOFF_MAX_AGE_SECONDS", 21_600.0)?,
             sweep: trail::SweepConfig::from_env(env)?,
         })
+    }
+
+    /// Containment in member accounts too (deactivate-key's `ORGANIZATION_MODE`). Only a
+    /// function whose effects reach a member through its role may turn it on: the other
+    /// users of this configuration keep refusing another account's credential.
+    pub fn in_organization(mut self, org: Option<crate::organization::Organization>) -> Self {
+        self.guard = self.guard.with_organization(org);
+        self
     }
 
     pub fn me(&self) -> &SelfIdentity {
@@ -273,15 +280,20 @@ pub struct Facts {
 impl Facts {
     /// Why the exemption tag on this credential's principal is not believed, if it is
     /// not: the event says the credential set it itself, or keyguard's record of who set
-    /// it says so ([`crate::exemption`]).
+    /// it says so ([`crate::exemption`]), or (a member account) keyguard has no record
+    /// of who set it.
     pub fn tag_doubt(&self, guard: &Guard, credential: &Credential) -> Option<String> {
         if !guard.tagged_exempt(&self.tags) {
             return None;
         }
-        credential
-            .tag_not_believed
-            .clone()
-            .or_else(|| self.exemption.as_ref().and_then(|p| guard.doubts(p)))
+        credential.tag_not_believed.clone().or_else(|| match &self.exemption {
+            Some(p) => guard.doubts(p),
+            None if guard.member_view => Some(
+                "in a member account keyguard believes an exemption tag only when it saw who set it (exempt by name with EXEMPT_USERS=ACCOUNT:NAME)"
+                    .to_owned(),
+            ),
+            None => None,
+        })
     }
 
     /// Why keyguard must leave this credential alone, if it must: keyguard's own and

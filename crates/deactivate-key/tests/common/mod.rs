@@ -122,3 +122,17 @@ pub fn assert_steps(report: &Value, want: &[(&str, &str)]) {
         .collect();
     assert_eq!(steps, want, "{report:#}");
 }
+
+/// A sample of `events/deactivate-key/` naming `key` of `user`, with a fresh event id.
+pub fn sample(name: &str, key: &str, user: &str) -> Value {
+    let path = keyguard_testkit::workspace_root()
+        .join("events/deactivate-key")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text
+        .replace("AKIAIOSFODNN7EXAMPLE", key)
+        .replace("\"alice\"", &format!("\"{user}\""))
+        .replace("user/alice", &format!("user/{user}"))
+        .replace("6f1c2d3e-0000-4000-8000-00000000000", &unique("ev"));
+    serde_json::from_str(&text).unwrap()
+}

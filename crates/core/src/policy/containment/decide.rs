@@ -134,13 +134,12 @@ fn decide_key(
         return one.notice_only(Decision::NotFound { what }, notice);
     };
     let principal = Principal::User(user.clone());
-    let doubted = facts.tag_doubt(&cfg.guard, one.credential);
-    if let Some(p) = facts.protection(
-        &cfg.guard,
-        &principal,
-        Some(key_id.as_str()),
-        doubted.is_none(),
-    ) {
+    let guard = cfg
+        .guard
+        .in_account(one.credential.scope.as_ref().map(|s| &s.account));
+    let doubted = facts.tag_doubt(&guard, one.credential);
+    if let Some(p) = facts.protection(&guard, &principal, Some(key_id.as_str()), doubted.is_none())
+    {
         let (why, subject) = refusal(
             &p,
             &format!("user {user} (key {key_id})"),
@@ -286,13 +285,11 @@ fn decide_session(
         Principal::Role(r) => ("role", r.as_str()),
         Principal::User(u) => ("user", u.as_str()),
     };
-    let doubted = facts.tag_doubt(&cfg.guard, one.credential);
-    if let Some(p) = facts.protection(
-        &cfg.guard,
-        principal,
-        Some(key_id.as_str()),
-        doubted.is_none(),
-    ) {
+    let guard = cfg
+        .guard
+        .in_account(one.credential.scope.as_ref().map(|s| &s.account));
+    let doubted = facts.tag_doubt(&guard, one.credential);
+    if let Some(p) = facts.protection(&guard, principal, Some(key_id.as_str()), doubted.is_none()) {
         let (why, subject) = refusal(&p, &format!("{label} {name}"), "revoke its sessions");
         let notice = one.notice(Severity::High, subject);
         return one.notice_only(Decision::Refused { why }, notice);

@@ -738,8 +738,23 @@ fn another_accounts_credential_is_never_acted_on_here() {
 
 #[test]
 fn organisation_mode_acts_in_the_members_account_and_names_it_everywhere() {
-    let org = cfg_with(&[("ORGANIZATION_MODE", "true")], me());
+    let in_org = |env: &[(&str, &str)]| {
+        let env: BTreeMap<String, String> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        cfg().in_organization(
+            crate::organization::Organization::from_env(&|k: &str| env.get(k).cloned()).unwrap(),
+        )
+    };
+    // Read by deactivate-key alone: the shared configuration never turns it on.
+    let shared = cfg_with(&[("ORGANIZATION_MODE", "true")], me());
     let h = handoff(json!({"accessKeyId": KEY, "userName": "bob", "accountId": OTHER}));
+    assert_eq!(
+        plan_with(&h, &shared, &active("bob")).decision.name(),
+        "foreign_account"
+    );
+    let org = in_org(&[("ORGANIZATION_MODE", "true")]);
     let plan = plan_with(&h, &org, &active("bob"));
     assert_eq!(plan.decision, Decision::Act, "{plan:#?}");
     let contained = plan
@@ -771,6 +786,13 @@ fn organisation_mode_acts_in_the_members_account_and_names_it_everywhere() {
         .steps
         .iter()
         .all(|s| matches!(s.action, Action::Notify { .. })));
+    // A member's exemption tag that keyguard never saw set is not believed; at home it is.
+    let tagged = Facts {
+        tags: [("keyguard:exempt".to_owned(), "true".to_owned())].into(),
+        ..active("bob")
+    };
+    assert_eq!(plan_with(&h, &org, &tagged).decision, Decision::Act);
+    assert_eq!(plan_with(&home, &org, &tagged).decision.name(), "refused");
     // Outside MEMBER_ACCOUNTS: refused before anything is read.
     let listed = cfg_with(
         &[
