@@ -69,6 +69,25 @@ EXPECTED = {
     "regional/ForwardCanaryCalls": {
         "createkey-detector/canary-key-used.json",
     },
+    # In a member account: its IAM calls (us-east-1) and its Health risk events.
+    "regional/ForwardIamCalls": {
+        "createkey-detector/backdoor-key.json",
+        "createkey-detector/console-backdoor.json",
+        "createkey-detector/role-trust-backdoor.json",
+        "createkey-detector/mfa-removed.json",
+        "createkey-detector/inline-admin-policy.json",
+        "createkey-detector/exemption-tagged.json",
+        "deactivate-key/root.json",
+    },
+    "regional/ForwardHealth": {
+        "deactivate-key/health-exposed-key.json",
+        "deactivate-key/health-exposure-suspected.json",
+        "deactivate-key/health-compromised.json",
+        "deactivate-key/health-compromise-suspected.json",
+        "deactivate-key/health-iam-quarantine.json",
+        "deactivate-key/health-console-compromise.json",
+        "deactivate-key/health-organization-view.json",
+    },
     "regional/ForwardFindings": {
         "guardduty-translator/assumed-role.json",
         "guardduty-translator/iam-user.json",
@@ -128,10 +147,13 @@ def samples(root):
 
 # Each forwarding rule and the home rule whose events it forwards: the same pattern, but
 # for the sources AWS records globally (IAM's calls reach the home Region by themselves).
+# Each entry: (home rule, sources left out, sources kept alone or None for all others).
 FORWARDS = {
-    "regional/ForwardCalls": ("createkey-detector/DangerousCalls", {"aws.iam"}),
-    "regional/ForwardCanaryCalls": ("createkey-detector/CanaryCalls", set()),
-    "regional/ForwardFindings": ("guardduty-translator/Finding", set()),
+    "regional/ForwardCalls": ("createkey-detector/DangerousCalls", {"aws.iam"}, None),
+    "regional/ForwardIamCalls": ("createkey-detector/DangerousCalls", set(), {"aws.iam"}),
+    "regional/ForwardCanaryCalls": ("createkey-detector/CanaryCalls", set(), None),
+    "regional/ForwardFindings": ("guardduty-translator/Finding", set(), None),
+    "regional/ForwardHealth": ("deactivate-key/ExposedKey", set(), None),
 }
 
 
@@ -139,13 +161,14 @@ def forwarding_drift(found):
     """How each forwarding rule's pattern differs from its home rule's, if it does."""
     patterns = {f"{f}/{n}": p for f, n, p in found}
     drift = []
-    for forward, (home, global_sources) in FORWARDS.items():
+    for forward, (home, global_sources, only) in FORWARDS.items():
         if forward not in patterns or home not in patterns:
             drift.append(f"{forward} or {home} is missing from infra/")
             continue
         want = dict(patterns[home])
         if "source" in want:
-            want["source"] = [s for s in want["source"] if s not in global_sources]
+            want["source"] = [s for s in want["source"]
+                              if s not in global_sources and (only is None or s in only)]
         if patterns[forward] != want:
             drift.append(f"{forward} does not forward what {home} takes: {json.dumps(patterns[forward])} != {json.dumps(want)}")
     return drift
