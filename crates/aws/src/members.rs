@@ -5,7 +5,7 @@
 use crate::error::effect_error;
 use crate::{Exemptions, Iam};
 use aws_sdk_sts::config::{Credentials, SharedCredentialsProvider};
-use keyguard_core::organization::{session_name, Membership, Organization};
+use keyguard_core::organization::{not_a_member, session_name, Membership, Organization};
 use keyguard_core::{AccountId, EffectError, ErrorKind};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -103,9 +103,7 @@ impl Members {
                 // Also what Organizations answers when keyguard's own account is in no
                 // organisation: then every member is refused, loudly, by name.
                 if e.code.as_deref() == Some("AccountNotFoundException") {
-                    Membership::Outside(format!(
-                        "the credential belongs to account {account}, which is not an account of keyguard's organisation (or keyguard's account is in none)"
-                    ))
+                    Membership::Outside(not_a_member(account))
                 } else {
                     return Err(EffectError {
                         message: format!("organizations:DescribeAccount {account}: {}", e.message),

@@ -85,6 +85,11 @@ pub struct Supplied {
     /// What createkey-detector remembers of earlier CloudTrail records.
     #[serde(default)]
     memory: SuppliedMemory,
+    /// Organisation mode (deactivate-key): the member accounts the organisation has as
+    /// ACTIVE, each with its own `users` and `roles` (the rest of an entry is unused). Any
+    /// other account but keyguard's own is planned as the organisation not having it.
+    #[serde(default)]
+    members: BTreeMap<keyguard_core::AccountId, Supplied>,
     /// Configuration variables as the function would see them.
     #[serde(default)]
     env: BTreeMap<String, String>,
@@ -445,7 +450,12 @@ pub fn plan(
     let event_ref = keyguard_core::event_ref(trigger, raw);
     let event = (trigger, event_ref.as_str());
     match function {
-        F::DeactivateKey => run(&ContainmentConfig::from_env(&env, me), event, facts, now),
+        F::DeactivateKey => run(
+            &ContainmentConfig::deactivate_key_from_env(&env, me),
+            event,
+            facts,
+            now,
+        ),
         F::GuarddutyTranslator => run(&TranslatorConfig::from_env(&env, me), event, facts, now),
         F::SecretsRotator => run(&RotatorConfig::from_env(&env, me), event, facts, now),
         F::AgeRotation => run(&AgeConfig::from_env(&env, me), event, facts, now),
@@ -489,13 +499,64 @@ impl Source<ContainmentConfig> for Supplied {
             .or_else(|| self.handoff_check(trigger)))
     }
 
+    /// As deactivate-key reads: each credential in its own account (organisation mode),
+    /// a key's account as the facts hold it standing for what STS would say.
     async fn lookup(
         &self,
         cfg: &ContainmentConfig,
         target: &containment::Target,
         _: Timestamp,
     ) -> Result<Vec<containment::Facts>, EffectError> {
-        containment::gather_all(&target.lookups(), self, NO_RECHECK, cfg.reads()).await
+        let mut all = Vec::with_capacity(target.credentials.len());
+        for credential in &target.credentials {
+            let lookup = credential.lookup();
+            let account = credential.scope.as_ref().map(|s| &s.account);
+            let reader = match (&cfg.guard.organization, account) {
+                (Some(_), Some(account)) if lookup != containment::Lookup::Nothing => {
+                    match self.reach(account, credential.subject.key_id()) {
+                        Ok(reader) => reader,
+                        Err(why) => {
+                            all.push(containment::Facts {
+                                outside: Some(why),
+                                ..Default::default()
+                            });
+                            continue;
+                        }
+                    }
+                }
+                _ => self,
+            };
+            all.push(containment::gather(&lookup, reader, NO_RECHECK, cfg.reads()).await?);
+        }
+        Ok(all)
+    }
+}
+
+impl Supplied {
+    /// The facts of `account` (keyguard's own, or a member's), or why it is not acted in.
+    fn reach(
+        &self,
+        account: &keyguard_core::AccountId,
+        key: Option<&AccessKeyId>,
+    ) -> Result<&Self, String> {
+        let home = self.me.account.as_ref();
+        if let Some(key) = key {
+            let holds = |f: &Self| f.users.values().any(|u| u.keys.contains_key(key.as_str()));
+            let owner = home
+                .filter(|_| holds(self))
+                .or_else(|| self.members.iter().find(|(_, f)| holds(f)).map(|(a, _)| a));
+            if let Some(why) =
+                owner.and_then(|o| keyguard_core::organization::key_elsewhere(account, key, o))
+            {
+                return Err(why);
+            }
+        }
+        if home == Some(account) {
+            return Ok(self);
+        }
+        self.members
+            .get(account)
+            .ok_or_else(|| keyguard_core::organization::not_a_member(account))
     }
 }
 

@@ -789,3 +789,49 @@ fn replay_reads_cloudtrails_files_in_the_order_they_were_written_across_regions(
     );
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn plan_in_organisation_mode_reads_each_credential_in_its_own_account() {
+    let facts = "events/deactivate-key/facts-organization.json";
+    let plan = |key: &str, account: &str| -> Value {
+        let event = temp(
+            &format!("org-{key}-{account}.json"),
+            serde_json::json!({"accessKeyId": key, "userName": "alice", "accountId": account,
+                               "eventId": "org", "issuedAt": "2026-11-23T11:00:00Z", "mac": "x"})
+            .to_string()
+            .as_bytes(),
+        );
+        let (code, out, err) = keyguard(&[
+            "plan",
+            "--function",
+            "deactivate-key",
+            "--facts",
+            facts,
+            "--now",
+            "2026-11-23T12:00:00Z",
+            &event,
+        ]);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    };
+    // The member's alice, in the member: her key there is contained.
+    let member = plan("AKIAMEMBERKEY0000001", "222222222222");
+    assert_eq!(member["decision"], "act", "{member:#}");
+    let step = &member["steps"][0];
+    assert_eq!(step["action"]["type"], "deactivate_key");
+    assert_eq!(step["scope"]["account"], "222222222222");
+    // A home key named as the member's is neither account's to act on.
+    let misnamed = plan("AKIAIOSFODNN7EXAMPLE", "222222222222");
+    assert_eq!(misnamed["decision"], "foreign_account", "{misnamed:#}");
+    assert!(misnamed["why"]
+        .as_str()
+        .unwrap()
+        .contains("belongs to account 123456789012"));
+    // An account the facts' organisation does not have.
+    let stranger = plan("AKIAMEMBERKEY0000009", "999999999999");
+    assert_eq!(stranger["decision"], "foreign_account");
+    assert!(stranger["why"]
+        .as_str()
+        .unwrap()
+        .contains("not an account of keyguard's organisation"));
+}

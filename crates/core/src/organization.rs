@@ -83,6 +83,28 @@ impl Organization {
     }
 }
 
+/// Why a key an event names as `named`'s is not acted on, when STS says it belongs to
+/// `owner` (`sts:GetAccessKeyInfo`): an event that names one account for a key of another
+/// (a finding's remote account, a forged custom event) acts in neither.
+pub fn key_elsewhere(
+    named: &AccountId,
+    key_id: &crate::key::AccessKeyId,
+    owner: &AccountId,
+) -> Option<String> {
+    (named != owner).then(|| {
+        format!(
+            "the event names account {named} for key {key_id}, but STS says the key belongs to account {owner}"
+        )
+    })
+}
+
+/// Why a member account the organisation does not have is not acted in.
+pub fn not_a_member(account: &AccountId) -> String {
+    format!(
+        "the credential belongs to account {account}, which is not an account of keyguard's organisation (or keyguard's account is in none)"
+    )
+}
+
 /// IAM's rule for role names.
 fn is_role_name(name: &str) -> bool {
     (1..=64).contains(&name.len())

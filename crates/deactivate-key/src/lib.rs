@@ -13,7 +13,7 @@ use keyguard_aws::trail::Trail;
 use keyguard_aws::{AwsEffects, DynamoLedger, Exemptions, HandoffKey};
 use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::guard::HandoffCheck;
-use keyguard_core::organization::{Membership, Organization};
+use keyguard_core::organization::{self, Membership};
 use keyguard_core::pipeline::{self, Executor, Source};
 use keyguard_core::policy::containment::{self, ContainmentConfig, SelfIdentity, FUNCTION};
 use keyguard_core::{EffectError, ParseError, Plan, Report, Timestamp, Trigger};
@@ -34,8 +34,7 @@ impl Settings {
     pub fn from_env(env: &impl Env, me: SelfIdentity) -> Result<Self, ConfigError> {
         Ok(Self {
             common: Common::from_env(env)?,
-            containment: ContainmentConfig::from_env(env, me)?
-                .in_organization(Organization::from_env(env)?),
+            containment: ContainmentConfig::deactivate_key_from_env(env, me)?,
             handoff_key: env.get("HANDOFF_KEY_ID").filter(|k| !k.trim().is_empty()),
         })
     }
@@ -236,11 +235,8 @@ async fn reach(
     };
     if let Some(key_id) = credential.subject.key_id() {
         let owner = members.key_account(key_id.as_str()).await?;
-        if owner != scope.account {
-            return Ok(Reach::Outside(format!(
-                "the event names account {} for key {key_id}, but STS says the key belongs to account {owner}",
-                scope.account
-            )));
+        if let Some(why) = organization::key_elsewhere(&scope.account, key_id, &owner) {
+            return Ok(Reach::Outside(why));
         }
     }
     Ok(match members.membership(&scope.account).await? {

@@ -94,6 +94,13 @@ impl ContainmentConfig {
         })
     }
 
+    /// deactivate-key's configuration: containment's, with its organisation mode. One
+    /// place, so that `keyguard plan` reads what the function reads.
+    pub fn deactivate_key_from_env(env: &impl Env, me: SelfIdentity) -> Result<Self, ConfigError> {
+        Ok(Self::from_env(env, me)?
+            .in_organization(crate::organization::Organization::from_env(env)?))
+    }
+
     /// Containment in member accounts too (deactivate-key's `ORGANIZATION_MODE`). Only a
     /// function whose effects reach a member through its role may turn it on: the other
     /// users of this configuration keep refusing another account's credential.

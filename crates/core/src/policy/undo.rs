@@ -370,7 +370,7 @@ pub fn decide(
         // same-named user.
         if let Some(acted_in) = r.account.as_deref().filter(|a| Some(*a) != caller_account) {
             d.refuse(r, format!(
-                "it acted in account {acted_in}, and undo acts with your credentials in account {}: run it with credentials of account {acted_in}",
+                "it acted in account {acted_in}, and undo acts with your credentials in account {}, where a same-named principal is somebody else: reverse it in account {acted_in} by hand (keyguard audit shows what the step replaced)",
                 caller_account.unwrap_or("(unknown)")
             ));
             continue;
