@@ -20,13 +20,15 @@ ORG_ROOT_OU ?= SET-ORG_ROOT_OU
 # home Region of the home account it makes nothing).
 HOME_REGION ?= us-east-1
 FORWARD_REGIONS ?= SET-FORWARD_REGIONS
+# Every enabled Region of the members, us-east-1 included.
+MEMBER_REGIONS ?= SET-MEMBER_REGIONS
 HOME_ACCOUNT_ID ?=
 ORGANIZATION_ID ?= SET-ORGANIZATION_ID
 # DRY_RUN=1 prints the deploy commands instead of running them.
 RUN := $(if $(filter 1 true yes,$(DRY_RUN)),@echo,)
 
 .PHONY: help venv test lint unit demo bench fuzz clean infra package deploy deploy-shared \
-	deploy-age-rotation-members deploy-members deploy-regional $(addprefix build-,$(FUNCTIONS)) $(addprefix deploy-,$(FUNCTIONS))
+	deploy-age-rotation-members deploy-members deploy-regional deploy-regional-members $(addprefix build-,$(FUNCTIONS)) $(addprefix deploy-,$(FUNCTIONS))
 
 help:
 	@echo "make demo   run keyguard's story locally (moto + the real binaries under the Lambda emulator)"
@@ -157,6 +159,12 @@ deploy-members:
 deploy-regional:
 	$(RUN) aws cloudformation create-stack-set --stack-set-name $(STACK_PREFIX)-regional --template-body file://infra/regional/template.yaml --capabilities CAPABILITY_IAM --parameters ParameterKey=HomeRegion,ParameterValue=$(HOME_REGION) ParameterKey=HomeAccountId,ParameterValue=$(HOME_ACCOUNT_ID)
 	$(RUN) aws cloudformation create-stack-instances --stack-set-name $(STACK_PREFIX)-regional --accounts $(SCANNER_ACCOUNT_ID) --regions $(FORWARD_REGIONS)
+
+# The same forwarder in every member account of the organisation, every Region named
+# (include us-east-1: a member's IAM calls and Health events are forwarded from there).
+deploy-regional-members:
+	$(RUN) aws cloudformation create-stack-set --stack-set-name $(STACK_PREFIX)-regional-members --template-body file://infra/regional/template.yaml --permission-model SERVICE_MANAGED --auto-deployment Enabled=true,RetainStacksOnAccountRemoval=false --capabilities CAPABILITY_IAM --parameters ParameterKey=HomeRegion,ParameterValue=$(HOME_REGION) ParameterKey=HomeAccountId,ParameterValue=$(HOME_ACCOUNT_ID)
+	$(RUN) aws cloudformation create-stack-instances --stack-set-name $(STACK_PREFIX)-regional-members --deployment-targets OrganizationalUnitIds=$(ORG_ROOT_OU) --regions $(MEMBER_REGIONS)
 
 clean:
 	rm -rf $(VENV) $(INFRA_VENV) $(CHECKOV_VENV) target
