@@ -9,7 +9,8 @@
 #
 # Five acts: createkey-detector (seed 004, then a canary key), guardduty-translator (seed 001), age-rotation
 # (seed 002), secrets-rotator (seed 003) and deactivate-key (seed 000); then the last
-# containment turns out a false positive, and `keyguard audit` and `keyguard undo` run. The launcher also
+# containment turns out a false positive, and `keyguard audit` and `keyguard undo` run; between them, a
+# member account's key is contained through the member role (organisation mode). The launcher also
 # stands in for the Discord and Slack webhooks, and the detector's hand-off reaches
 # deactivate-key through the emulator's own Lambda Invoke API.
 set -euo pipefail
@@ -22,7 +23,7 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   # The functions' own log lines, for make test's secrets sweep (sweep-logs).
-  mkdir -p target/test-logs && cp "$work/watch.log" target/test-logs/demo-watch.log 2>/dev/null || true
+  mkdir -p target/test-logs && cat "$work/watch.log" "$work/watch-org.log" > target/test-logs/demo-watch.log 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
@@ -55,13 +56,16 @@ event() { # event FILE KEY USER -> a path with the placeholders replaced
 }
 $quiet || $PY tools/demo_world.py table "$endpoint" "before"
 
-port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+env_vars="AWS_ENDPOINT_URL=$endpoint,AWS_REGION=us-east-1,AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing,AWS_EC2_METADATA_DISABLED=true,DRY_RUN=$dry_run,RESPONSE_PLAN_ARN=arn:aws:ssm-incidents::123456789012:response-plan/keyguard-key-compromise,NOTICE_TOPIC_ARN=$topic,SENDER_EMAIL=keyguard@example.com,REPORT_WAIT_SECONDS=10,DISCORD_WEBHOOK_SECRET_ID=keyguard/discord-webhook,SLACK_WEBHOOK_SECRET_ID=keyguard/slack-webhook,DEACTIVATE_FUNCTION_NAME=deactivate-key,HANDOFF_KEY_ID=$handoff_key,LOG_LEVEL=${DEMO_LOG_LEVEL:-trace}"
 cargo lambda watch --ignore-changes --invoke-port "$port" \
-  --env-var "AWS_ENDPOINT_URL=$endpoint,AWS_REGION=us-east-1,AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing,AWS_EC2_METADATA_DISABLED=true,DRY_RUN=$dry_run,RESPONSE_PLAN_ARN=arn:aws:ssm-incidents::123456789012:response-plan/keyguard-key-compromise,NOTICE_TOPIC_ARN=$topic,SENDER_EMAIL=keyguard@example.com,REPORT_WAIT_SECONDS=10,DISCORD_WEBHOOK_SECRET_ID=keyguard/discord-webhook,SLACK_WEBHOOK_SECRET_ID=keyguard/slack-webhook,DEACTIVATE_FUNCTION_NAME=deactivate-key,HANDOFF_KEY_ID=$handoff_key,LOG_LEVEL=${DEMO_LOG_LEVEL:-trace},AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:$port" \
+  --env-var "$env_vars,AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:$port" \
   > "$work/watch.log" 2>&1 & pids+=($!)
 
+act_port=$port; act_log="$work/watch.log"
 invoke() { # invoke FUNCTION EVENT_FILE -> the function's JSON result on stdout
-  $PY tools/invoke.py "$port" "$1" "$2" || { tail -20 "$work/watch.log" >&2; return 1; }
+  $PY tools/invoke.py "$act_port" "$1" "$2" || { tail -20 "$act_log" >&2; return 1; }
 }
 
 # The emulator starts a function's process on its first invocation. The detector's hand-off
@@ -178,6 +182,23 @@ act deactivate-key "session-key" "$(signed "$work/handoff-session-key.json")" \
   "An ASIA session key of app-role leaked. It cannot be deactivated: every older session of the role is denied."
 act deactivate-key "root" "events/deactivate-key/root.json" \
   "The root user's key is in use. IAM cannot contain root: a critical notice, no write."
+
+say ""; say "## An organisation: this account is GuardDuty's administrator, and member account B has its own alice."
+# deactivate-key as deployed with OrganizationMode=true (the emulator's variables are
+# every function's, and age-rotation has an organisation mode of its own): its own emulator.
+org_port=$(free_port)
+cargo lambda watch --ignore-changes --invoke-port "$org_port" \
+  --env-var "$env_vars,ORGANIZATION_MODE=true,AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:$org_port" \
+  > "$work/watch-org.log" 2>&1 & pids+=($!)
+act_port=$org_port; act_log="$work/watch-org.log"
+member=$(field member); member_leaked=$(field member_leaked)
+member_finding=$(event events/deactivate-key/guardduty-iam-user.json "$member_leaked" alice)
+sed -i -e "s/\"accountId\": \"123456789012\"/\"accountId\": \"$member\"/" "$member_finding"
+act deactivate-key "member-finding" "$member_finding" \
+  "GuardDuty finds member B's alice's key in use from a malicious address; the finding reaches the home account." \
+  "STS says the key is B's, the organisation says B is ACTIVE: keyguard assumes keyguard-member in B and contains" \
+  "the key there, and only there. The home account's alice, the same name, is not touched."
+act_port=$port; act_log="$work/watch.log"
 
 say ""; say "## The contained key was a false positive: alice's key is the nightly export's, rotated on schedule."
 if $dry_run; then

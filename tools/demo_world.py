@@ -63,6 +63,16 @@ def standins(endpoint):
         return json.load(reply)
 
 
+def member_client(endpoint, account):
+    """IAM in member `account`, as a fixture's session of the member role."""
+    kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    creds = boto3.client("sts", **kw).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/keyguard-member", RoleSessionName="keyguard-fixture")["Credentials"]
+    return boto3.client("iam", **{**kw, "aws_access_key_id": creds["AccessKeyId"],
+                                  "aws_secret_access_key": creds["SecretAccessKey"],
+                                  "aws_session_token": creds["SessionToken"]})
+
+
 def setup(endpoint):
     iam, ddb = clients(endpoint)
     kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -134,11 +144,23 @@ def setup(endpoint):
         if not active:
             iam.update_access_key(UserName=user, AccessKeyId=key, Status="Inactive")
         aged[user] = key
+    # An organisation: this account manages it, and member account B has its own alice,
+    # whose key GuardDuty (administered from here) finds. Made through a fixture's session
+    # in B, so none of it counts as keyguard's own requests.
+    org = boto3.client("organizations", **kw)
+    org.create_organization(FeatureSet="ALL")
+    member = org.create_account(Email="member-b@example.com", AccountName="member-b")[
+        "CreateAccountStatus"]["AccountId"]
+    member_iam = member_client(endpoint, member)
+    member_iam.create_user(UserName="alice")
+    member_leaked, member_spare = (member_iam.create_access_key(UserName="alice")["AccessKey"]["AccessKeyId"]
+                                   for _ in range(2))
     print(json.dumps({"ci_leaked": ci_leaked, "admin_own": admin_own, "admin_backdoor": admin_backdoor,
                       "alice_leaked": leaked, "alice_spare": spare, "bob_key": bob_key,
                       "carol_leaked": carol_leaked, "carol_spare": carol_spare,
                       "dave_old": dave["AccessKeyId"], "dave_secret": secret["ARN"], "topic": topic,
                       "handoff_key": handoff_key,
+                      "member": member, "member_leaked": member_leaked, "member_spare": member_spare,
                       "aged": aged}))
 
 
@@ -265,6 +287,10 @@ def check(endpoint, world_file, results_file, dry_run, watch_log=None):
         "forged-handoff": (403, []),
         "session-key": (act_code, [("revoke_sessions", applied)]),
         "root": (403, [("notify", applied)]),
+        # Member B's key, found by GuardDuty and received by the home account: contained
+        # in B, through the member role, as at home.
+        "member-finding": (act_code, [("deactivate_key", applied), ("revoke_sessions", applied),
+                                      ("sweep_history", applied)]),
         # The key, its sessions, the runbook and the paperwork; then what the key did, read
         # from CloudTrail once it is contained (the demo's history is empty).
         "gd-finding": (act_code, [(a, applied) for a in TRANSLATOR_STEPS] + [("sweep_history", applied)]),
@@ -370,6 +396,16 @@ def check(endpoint, world_file, results_file, dry_run, watch_log=None):
         expect(keys.get(now_current, ("", ""))[1] == "Active", "dave's new key must be Active")
     created = [n for n in notices(endpoint) if "created" in json.dumps(n) and "dave" in json.dumps(n)]
     expect(len(created) == (0 if dry else 1), f"{len(created)} key-creation notices")
+    # The organisation: member B's alice's key contained in B through keyguard-member, her
+    # other key untouched; the home account's alice (checked above) is not B's.
+    member_keys = {k["AccessKeyId"]: k["Status"] for k in
+                   member_client(endpoint, world["member"]).list_access_keys(UserName="alice")["AccessKeyMetadata"]}
+    expect(member_keys.get(world["member_leaked"]) == leaked,
+           f"member B's alice's key is {member_keys.get(world['member_leaked'])}, expected {leaked}")
+    expect(member_keys.get(world["member_spare"]) == "Active", "member B's alice's other key must stay Active")
+    member_act = results.get("member-finding", {})
+    expect(all(s.get("scope", {}).get("account") == world["member"] for s in member_act.get("steps", [])),
+           "every step of the member's finding names member B's account")
     executions, incidents = len(stood_in["automation_executions"]), len(stood_in["incidents"])
     want = 0 if dry else 1
     expect(executions == want, f"{executions} runbook executions, expected {want}")
@@ -402,7 +438,8 @@ def check(endpoint, world_file, results_file, dry_run, watch_log=None):
     # and the burst's three suppressed rows.
     # and the remember step of the backdoor key's creation (its redelivery a duplicate);
     # keyguard undo: alice's policy, her key, and the notice.
-    want_rows = {} if dry else {"deactivate-key": 14, "guardduty-translator": 13, "secrets-rotator": 5,
+    # deactivate-key's organisation act: the member's key, its sessions and its sweep.
+    want_rows = {} if dry else {"deactivate-key": 17, "guardduty-translator": 13, "secrets-rotator": 5,
                                 "age-rotation": 7, "createkey-detector": 18, "keyguard-undo": 3}
     # The detector remembers the backdoor key's creation and the leaked key's launch; a
     # dry run writes no memory.

@@ -143,9 +143,12 @@ impl<'a> Deciding<'a> {
     /// Another write that still stands and that undoing `r` would overturn: a later
     /// write on the key by a function undo does not reverse, or another containment not
     /// asked about, later than `r` or its twin.
+    /// A row of another account names another principal, whatever its name: it never
+    /// stands on this one.
     fn overturned(&self, r: &Record, same: impl Fn(&Record) -> bool) -> Option<&'a Record> {
         self.records.iter().find(|d| {
             d.idempotency_key != r.idempotency_key
+                && d.account == r.account
                 && d.status == "done"
                 && WRITES.contains(&d.action.as_str())
                 && same(d)

@@ -319,11 +319,21 @@ fn a_containment_another_still_stands_on_is_left_to_it() {
     theirs.idempotency_key =
         "deactivate-key:revoke_sessions:123456789012:user/bob/AKIAI44QH8DHBEXAMPLE:health-2".into();
     let policy = now(None, policy_at("2026-12-03T10:00:00Z"));
-    let undo = decide(&ev(), &[mine, theirs], &policy, "r", BY);
+    let undo = decide(&ev(), &[mine.clone(), theirs.clone()], &policy, "r", BY);
     assert!(undo.plans.is_empty(), "{undo:#?}");
     assert!(
         undo.refused[0].why.contains("health-2"),
         "{:?}",
         undo.refused
     );
+    // The same name in a member account is another user: its revocation stands on
+    // nothing here (make demo found this).
+    let member = Record {
+        account: Some("222222222222".into()),
+        idempotency_key: theirs.idempotency_key.replace("123456789012", "222222222222"),
+        ..theirs
+    };
+    let undo = decide(&ev(), &[mine, member], &policy, "r", BY);
+    assert!(undo.refused.is_empty(), "{:?}", undo.refused);
+    assert_eq!(names(&undo.plans[0]), ["restore_policy", "notify"]);
 }
