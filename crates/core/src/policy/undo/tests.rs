@@ -330,7 +330,9 @@ fn a_containment_another_still_stands_on_is_left_to_it() {
     // nothing here (make demo found this).
     let member = Record {
         account: Some("222222222222".into()),
-        idempotency_key: theirs.idempotency_key.replace("123456789012", "222222222222"),
+        idempotency_key: theirs
+            .idempotency_key
+            .replace("123456789012", "222222222222"),
         ..theirs
     };
     let undo = decide(&ev(), &[mine, member], &policy, "r", BY);
