@@ -235,6 +235,13 @@ def permissions(service, action, region, account, p):
         if action in ("GenerateMac", "VerifyMac"):
             return one("kms:" + action, _kms_arn(account, region, p.get("KeyId")))
         return None
+    if service == "sqs":
+        if action in ("SendMessage", "SendMessageBatch"):
+            # A queue URL ends in ACCOUNT/NAME; IAM evaluates the queue's ARN.
+            parts = str(p.get("QueueUrl", "")).rstrip("/").split("/")
+            owner, name = (parts[-2], parts[-1]) if len(parts) >= 2 else (account, "*")
+            return one("sqs:SendMessage", f"arn:{PARTITION}:sqs:{region}:{owner}:{name}")
+        return None
     if service == "organizations":
         if action == "ListAccounts":
             return one("organizations:ListAccounts", "*")

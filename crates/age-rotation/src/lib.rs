@@ -28,8 +28,16 @@ pub struct Settings {
     /// `MEMBER_ROLE_NAME` (default `keyguard-age-rotation-member`): the role assumed in
     /// each member account (infra/ ships it as a stack set).
     pub member_role_name: String,
-    /// `ACCOUNT_CONCURRENCY` (default 4): accounts scanned at once.
+    /// `ACCOUNT_CONCURRENCY` (default 4): accounts scanned at once (in one invocation,
+    /// or of one SQS batch).
     pub account_concurrency: usize,
+    /// `ACCOUNT_QUEUE_URL` (unset: every account in one invocation): in organisation
+    /// mode, the schedule sends one message per account to this queue, and the function,
+    /// triggered by it, scans one account per message.
+    pub account_queue_url: Option<String>,
+    /// `MAX_RECEIVES` (default 3, as the queue's redrive policy's `maxReceiveCount`): on
+    /// its last delivery a failing account's line goes into the organisation summary.
+    pub max_receives: u32,
     /// `APPLY_CONCURRENCY` (default 1, at most 64): people whose steps are applied at
     /// once (each person's in order: the email before the key action). Not 8 by default:
     /// under injected faults on moto, 8 sent one person's email twice once (see the
@@ -61,6 +69,10 @@ impl Settings {
                 "keyguard-age-rotation-member",
             ),
             account_concurrency: config::number::<usize>(env, "ACCOUNT_CONCURRENCY", 4)?.max(1),
+            account_queue_url: env
+                .get("ACCOUNT_QUEUE_URL")
+                .filter(|u| !u.trim().is_empty()),
+            max_receives: config::number::<u32>(env, "MAX_RECEIVES", 3)?.max(1),
             apply_concurrency: apply_concurrency(env)?,
         })
     }
@@ -72,6 +84,8 @@ pub struct App {
     pub sdk: keyguard_aws::SdkConfig,
     pub ledger: DynamoLedger,
     pub effects: AwsEffects,
+    /// The SQS fan-out, when `ACCOUNT_QUEUE_URL` is set.
+    pub fanout: Option<keyguard_aws::fanout::FanOut>,
 }
 
 pub use keyguard_aws::users::Source;
@@ -84,12 +98,17 @@ impl App {
             &keyguard_aws::as_function(sdk, FUNCTION),
             keyguard_core::effects::CALL_LIMIT,
         );
+        let ledger = DynamoLedger::configured(sdk, &settings.common);
         Self {
             effects: AwsEffects {
                 mailer: Some(Mailer::new(sdk)),
                 ..AwsEffects::configured(sdk, &settings.common)
             },
-            ledger: DynamoLedger::configured(sdk, &settings.common),
+            fanout: settings
+                .account_queue_url
+                .as_deref()
+                .map(|url| keyguard_aws::fanout::FanOut::new(sdk, url, &ledger)),
+            ledger,
             sdk: sdk.clone(),
             settings,
         }
@@ -108,11 +127,18 @@ impl App {
 
     pub async fn handle_at(&self, raw: &Value, now: Timestamp) -> Report {
         let cfg = &self.settings.age;
+        if let Some(items) = age::fanout::batch(raw) {
+            // Boxed: the batch's future nests too deep for the compiler's layout limit.
+            return Box::pin(self.scan_batch(items, now)).await;
+        }
         if self.settings.organization_mode {
             if let Ok(trigger) = keyguard_core::parse_value(raw) {
                 if age::gate(&trigger, cfg).is_none() {
                     let event_ref = keyguard_core::event_ref(&trigger, raw);
-                    return self.scan_organization(&event_ref, now).await;
+                    return match &self.fanout {
+                        Some(fanout) => self.dispatch(fanout, &event_ref).await,
+                        None => self.scan_organization(&event_ref, now).await,
+                    };
                 }
             }
         }
@@ -319,8 +345,166 @@ impl App {
     }
 }
 
+/// The SQS fan-out: the schedule's dispatch, and a batch of account messages.
+impl App {
+    /// Lists the organisation's ACTIVE accounts and sends one message per account.
+    async fn dispatch(&self, fanout: &keyguard_aws::fanout::FanOut, scan: &str) -> Report {
+        let dry_run = self.settings.common.dry_run;
+        let failed = |why: String| {
+            age::combine(
+                scan,
+                dry_run,
+                vec![("organization".into(), age::AccountScan::Failed(why))],
+            )
+        };
+        let accounts = match keyguard_aws::accounts::list(&self.sdk).await {
+            Ok(a) => a,
+            Err(e) => return failed(format!("listing the organisation's accounts: {e}")),
+        };
+        let ids: Vec<keyguard_core::AccountId> = accounts
+            .iter()
+            .filter_map(|a| keyguard_core::AccountId::parse(&a.id).ok())
+            .collect();
+        if let Err(e) = fanout.dispatch(scan, &ids).await {
+            return failed(format!("sending the accounts to the scan queue: {e}"));
+        }
+        tracing::info!(
+            function = FUNCTION,
+            scan,
+            accounts = ids.len(),
+            "accounts sent to the scan queue"
+        );
+        let why = format!(
+            "{} accounts sent to the scan queue (ACCOUNT_QUEUE_URL): each is scanned by its own message",
+            ids.len()
+        );
+        Report::new(
+            Plan::for_event(
+                FUNCTION,
+                keyguard_core::Decision::NothingToDo { why },
+                scan.to_owned(),
+            ),
+            dry_run,
+            Vec::new(),
+        )
+    }
+
+    /// One account per message, `ACCOUNT_CONCURRENCY` at a time. A message whose account
+    /// failed is delivered again (`batchItemFailures`), the others are done; a message
+    /// that cannot be read, or names an account the organisation does not have, is
+    /// dropped with its reason (a retry would change nothing).
+    async fn scan_batch(&self, items: Vec<age::fanout::Item>, now: Timestamp) -> Report {
+        use futures::stream::{self, StreamExt};
+        let dry_run = self.settings.common.dry_run;
+        let own = keyguard_aws::identity::account(&self.sdk).await.ok();
+        let mut again = Vec::new();
+        let mut dropped = Vec::new();
+        let mut scans = Vec::new();
+        let mut work = Vec::new();
+        for item in items {
+            match item.message {
+                Ok(m) => work.push((item.message_id, item.receives, m)),
+                Err(why) => dropped.push(format!("message {}: {why}", item.message_id)),
+            }
+        }
+        let done = stream::iter(work)
+            .map(|(id, receives, m)| {
+                let own = own.as_deref();
+                async move {
+                    let scan = self.scan_message(&m, own, now).await;
+                    (id, receives, m, scan)
+                }
+            })
+            .buffer_unordered(self.settings.account_concurrency)
+            .collect::<Vec<_>>()
+            .await;
+        for (id, receives, m, scan) in done {
+            let last = receives >= self.settings.max_receives;
+            let retry = matches!(scan, age::AccountScan::Failed(_));
+            if retry {
+                again.push(id.clone());
+            }
+            if !retry || last {
+                let line = if retry {
+                    format!("{} (after {receives} deliveries)", age::fanout::line(&scan))
+                } else {
+                    age::fanout::line(&scan)
+                };
+                match self.finish(&m, &line, now).await {
+                    Ok(Some(summary)) => scans.push(("organization".to_owned(), summary)),
+                    Ok(None) => {}
+                    Err(e) if e.kind == keyguard_core::ErrorKind::NotFound => {
+                        dropped.push(format!("message {id}: {}", e.message));
+                    }
+                    Err(e) => {
+                        if !retry {
+                            again.push(id.clone());
+                        }
+                        scans.push((
+                            m.account.to_string(),
+                            age::AccountScan::Failed(format!("recording the account's line: {e}")),
+                        ));
+                    }
+                }
+            }
+            scans.push((m.account.to_string(), scan));
+        }
+        scans.sort_by(|a, b| a.0.cmp(&b.0));
+        age::fanout::batch_report(dry_run, scans, again, dropped)
+    }
+
+    /// One message's account, checked against the organisation, then scanned.
+    async fn scan_message(
+        &self,
+        m: &age::fanout::Message,
+        own: Option<&str>,
+        now: Timestamp,
+    ) -> age::AccountScan {
+        let account = m.account.as_str();
+        let is_own = own == Some(account);
+        if !is_own {
+            match keyguard_aws::accounts::is_active(&self.sdk, &m.account).await {
+                Ok(Ok(())) => {}
+                Ok(Err(why)) => return age::AccountScan::Unassumable(why),
+                Err(e) => {
+                    return age::AccountScan::Failed(format!("organizations:DescribeAccount: {e}"))
+                }
+            }
+        }
+        self.scan_account(account, is_own, &m.scan, now).await
+    }
+
+    /// Records the account's line; once every account is in, the organisation summary
+    /// (sent once, whoever finishes last and however often).
+    async fn finish(
+        &self,
+        m: &age::fanout::Message,
+        line: &str,
+        now: Timestamp,
+    ) -> Result<Option<age::AccountScan>, EffectError> {
+        let Some(fanout) = &self.fanout else {
+            return Ok(None);
+        };
+        let Some(lines) = fanout.finish(&m.scan, &m.account, line).await? else {
+            return Ok(None);
+        };
+        let plan = age::fanout::org_summary(&m.scan, &lines);
+        let report = self
+            .executor(&self.effects)
+            .apply(&self.settings.age, plan, now)
+            .await;
+        Ok(Some(age::AccountScan::Scanned(report)))
+    }
+}
+
 impl keyguard_aws::lambda::Handler for App {
     async fn report(&self, event: &Value) -> Report {
         self.handle(event).await
+    }
+
+    /// An SQS batch answers with the messages to deliver again, never by failing: a
+    /// failed invocation would deliver the whole batch again.
+    fn fails(&self, _event: &Value, report: &Report) -> bool {
+        report.batch_item_failures.is_none() && report.status_code >= 500
     }
 }

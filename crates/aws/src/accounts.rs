@@ -40,6 +40,42 @@ pub async fn list(config: &aws_config::SdkConfig) -> Result<Vec<Account>, Effect
         .collect())
 }
 
+/// Whether the organisation has `account` as an ACTIVE account (`organizations:
+/// DescribeAccount`): `Ok(Err(why))` when it does not; `Err` when it could not be asked.
+pub async fn is_active(
+    config: &aws_config::SdkConfig,
+    account: &keyguard_core::AccountId,
+) -> Result<Result<(), String>, EffectError> {
+    let asked = aws_sdk_organizations::Client::new(config)
+        .describe_account()
+        .account_id(account.as_str())
+        .send()
+        .await;
+    match asked {
+        Ok(out) => {
+            let a = out.account();
+            let state = a
+                .and_then(|a| a.state().map(|s| s.as_str().to_owned()))
+                .or_else(|| a.and_then(|a| a.status().map(|s| s.as_str().to_owned())));
+            Ok(match state.as_deref() {
+                Some("ACTIVE") => Ok(()),
+                other => Err(format!(
+                    "account {account} is {} in the organisation, not ACTIVE",
+                    other.unwrap_or("of no state")
+                )),
+            })
+        }
+        Err(e) => {
+            let e = effect_error(&e);
+            if e.code.as_deref() == Some("AccountNotFoundException") {
+                Ok(Err(keyguard_core::organization::not_a_member(account)))
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
 /// Whether an `AssumeRole` error means the role will not be assumed however often it is
 /// tried: STS answers a missing role, or one that does not trust the caller, with
 /// `AccessDenied`; throttling and outages are something else.

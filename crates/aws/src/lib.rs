@@ -11,6 +11,7 @@ pub mod canary;
 pub mod effects;
 pub mod error;
 pub mod exemptions;
+pub mod fanout;
 pub mod handoff_mac;
 pub mod history;
 pub mod iam;

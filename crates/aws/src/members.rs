@@ -5,7 +5,7 @@
 use crate::error::effect_error;
 use crate::{Exemptions, Iam};
 use aws_sdk_sts::config::{Credentials, SharedCredentialsProvider};
-use keyguard_core::organization::{not_a_member, session_name, Membership, Organization};
+use keyguard_core::organization::{session_name, Membership, Organization};
 use keyguard_core::{AccountId, EffectError, ErrorKind};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -77,39 +77,14 @@ impl Members {
         if fresh {
             return Ok(Membership::Member);
         }
-        let asked = aws_sdk_organizations::Client::new(&self.sdk)
-            .describe_account()
-            .account_id(account.as_str())
-            .send()
-            .await;
-        let found = match asked {
-            Ok(out) => {
-                let a = out.account();
-                // `State` replaced `Status` (retired 9 September 2026); an older answer
-                // may carry only `Status`.
-                let state = a
-                    .and_then(|a| a.state().map(|s| s.as_str().to_owned()))
-                    .or_else(|| a.and_then(|a| a.status().map(|s| s.as_str().to_owned())));
-                match state.as_deref() {
-                    Some("ACTIVE") => Membership::Member,
-                    other => Membership::Outside(format!(
-                        "account {account} is {} in the organisation, not ACTIVE",
-                        other.unwrap_or("of no state")
-                    )),
-                }
-            }
+        let found = match crate::accounts::is_active(&self.sdk, account).await {
+            Ok(Ok(())) => Membership::Member,
+            Ok(Err(why)) => Membership::Outside(why),
             Err(e) => {
-                let e = effect_error(&e);
-                // Also what Organizations answers when keyguard's own account is in no
-                // organisation: then every member is refused, loudly, by name.
-                if e.code.as_deref() == Some("AccountNotFoundException") {
-                    Membership::Outside(not_a_member(account))
-                } else {
-                    return Err(EffectError {
-                        message: format!("organizations:DescribeAccount {account}: {}", e.message),
-                        ..e
-                    });
-                }
+                return Err(EffectError {
+                    message: format!("organizations:DescribeAccount {account}: {}", e.message),
+                    ..e
+                })
             }
         };
         if found == Membership::Member {

@@ -90,6 +90,17 @@ pub struct Report {
     pub decision: Decision,
     pub dry_run: bool,
     pub steps: Vec<StepReport>,
+    /// An SQS batch's messages to be delivered again (Lambda's partial batch response,
+    /// `ReportBatchItemFailures`): the rest of the batch is done and deleted.
+    #[serde(rename = "batchItemFailures", skip_serializing_if = "Option::is_none")]
+    pub batch_item_failures: Option<Vec<BatchItemFailure>>,
+}
+
+/// One SQS message of a batch that did not go through (`itemIdentifier`: its message id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BatchItemFailure {
+    #[serde(rename = "itemIdentifier")]
+    pub item_identifier: String,
 }
 
 impl Report {
@@ -134,6 +145,7 @@ impl Report {
             decision: plan.decision,
             dry_run,
             steps,
+            batch_item_failures: None,
         }
     }
 }

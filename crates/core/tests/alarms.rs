@@ -8,15 +8,28 @@
 use keyguard_testkit::infra::{self, FUNCTIONS};
 use serde_json::{json, Value};
 
-/// The template's alarm on `namespace`/`metric`, if there is one.
-fn alarm<'a>(t: &'a Value, namespace: &str, metric: &str) -> Option<&'a Value> {
-    t["Resources"].as_object().unwrap().values().find_map(|r| {
-        let p = &r["Properties"];
-        (r["Type"] == "AWS::CloudWatch::Alarm"
-            && p["Namespace"] == namespace
-            && p["MetricName"] == metric)
-            .then_some(p)
-    })
+/// The template's alarms on `namespace`/`metric`.
+fn alarms<'a>(
+    t: &'a Value,
+    namespace: &'a str,
+    metric: &'a str,
+) -> impl Iterator<Item = &'a Value> {
+    t["Resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(move |r| {
+            let p = &r["Properties"];
+            (r["Type"] == "AWS::CloudWatch::Alarm"
+                && p["Namespace"] == namespace
+                && p["MetricName"] == metric)
+                .then_some(p)
+        })
+}
+
+/// The template's (first) alarm on `namespace`/`metric`, if there is one.
+fn alarm<'a>(t: &'a Value, namespace: &'a str, metric: &'a str) -> Option<&'a Value> {
+    alarms(t, namespace, metric).next()
 }
 
 #[test]
@@ -44,14 +57,31 @@ fn every_function_pages_on_failed_invocations_failed_steps_and_failed_events() {
             .iter()
             .any(|(m, _)| *m == "StepsFailed"));
         assert!(to_topic(steps), "{function}");
-        let queue = alarm(&t, "AWS/SQS", "ApproximateNumberOfMessagesVisible")
-            .unwrap_or_else(|| panic!("{function}: no alarm on the on-failure queue"));
-        assert_eq!(
-            queue["Dimensions"][0]["Value"],
-            json!({"GetAtt": "FailedEvents.QueueName"}),
-            "{function}"
+        // Every queue of what failed for good (a `-failed` name: the on-failure queue,
+        // age-rotation's account dead letters) pages when a message waits in it.
+        let paged: Vec<&Value> = alarms(&t, "AWS/SQS", "ApproximateNumberOfMessagesVisible")
+            .filter(|a| to_topic(a))
+            .map(|a| &a["Dimensions"][0]["Value"])
+            .collect();
+        let dead: Vec<Value> = t["Resources"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, r)| {
+                r["Type"] == "AWS::SQS::Queue"
+                    && r["Properties"]["QueueName"]
+                        .as_str()
+                        .is_some_and(|n| n.ends_with("-failed"))
+            })
+            .map(|(name, _)| json!({ "GetAtt": format!("{name}.QueueName") }))
+            .collect();
+        assert!(
+            dead.contains(&json!({"GetAtt": "FailedEvents.QueueName"})),
+            "{function}: no on-failure queue"
         );
-        assert!(to_topic(queue), "{function}");
+        for queue in &dead {
+            assert!(paged.contains(&queue), "{function}: no alarm on {queue}");
+        }
     }
 }
 

@@ -544,6 +544,7 @@ pub fn deactivation_keys(key_id: &str) -> [String; 2] {
 
 pub use crate::unread::{with_unread, Unread};
 
+pub mod fanout;
 mod summary;
 pub use summary::{summary_after, take_summary};
 

@@ -1,0 +1,218 @@
+//! age-rotation's organisation scan through SQS against moto: twelve member accounts and
+//! the management account, one message each, taken by concurrent workers as Lambda's
+//! event source mapping would; one account fails its first delivery and only its message
+//! comes back; the organisation summary goes out once.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
+
+mod common;
+
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use keyguard_testkit::faults::FaultProxy;
+use keyguard_testkit::{moto, org, unique};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+const ROLE: &str = "keyguard-age-rotation-member";
+const MEMBERS: usize = 12;
+
+/// One batch of up to `n` messages as Lambda hands them to the function.
+async fn receive(
+    sqs: &aws_sdk_sqs::Client,
+    queue: &str,
+    n: i32,
+) -> (Value, BTreeMap<String, String>) {
+    let out = sqs
+        .receive_message()
+        .queue_url(queue)
+        .max_number_of_messages(n)
+        // Short, so a message the function asks back reappears within the test.
+        .visibility_timeout(1)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .send()
+        .await
+        .unwrap();
+    let mut handles = BTreeMap::new();
+    let records: Vec<Value> = out
+        .messages()
+        .iter()
+        .map(|m| {
+            let id = m.message_id().unwrap().to_owned();
+            handles.insert(id.clone(), m.receipt_handle().unwrap().to_owned());
+            let receives = m
+                .attributes()
+                .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                .cloned()
+                .unwrap_or_else(|| "1".into());
+            json!({"messageId": id, "receiptHandle": "h", "body": m.body().unwrap(),
+                   "attributes": {"ApproximateReceiveCount": receives},
+                   "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:accounts"})
+        })
+        .collect();
+    (json!({"Records": records}), handles)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twelve_accounts_through_the_queue_one_failing_retried_alone_one_summary() {
+    let moto = moto::shared();
+    let direct = keyguard_aws::load_config().await;
+    let members = org::members(&direct, MEMBERS).await;
+    aws_sdk_sesv2::Client::new(&direct)
+        .create_email_identity()
+        .email_identity("keyguard@example.com")
+        .send()
+        .await
+        .unwrap();
+    let mut keys = BTreeMap::new();
+    for account in &members {
+        let iam = org::iam_in(&direct, account, ROLE).await;
+        let user = keyguard_testkit::iam::user(
+            &iam,
+            &[
+                ("UserType", "employee"),
+                ("Email", &format!("owner-{account}@example.com")),
+            ],
+        )
+        .await;
+        let (key, _) = keyguard_testkit::iam::key(&iam, &user).await;
+        let created = chrono::Utc::now() - chrono::Duration::days(85);
+        moto.backdate_key_in(account, &user, &key, &created.to_rfc3339());
+        keys.insert(account.clone(), (user, key));
+    }
+    let sqs = aws_sdk_sqs::Client::new(&direct);
+    let queue = sqs
+        .create_queue()
+        .queue_name(unique("accounts"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+
+    let proxy = FaultProxy::start(&moto.endpoint, 0.0, 0x6661);
+    let through_proxy =
+        keyguard_aws::load_config_at(&proxy.endpoint(), std::time::Duration::from_millis(10)).await;
+    let app = common::app(
+        &through_proxy,
+        &[("ORGANIZATION_MODE", "true"), ("ACCOUNT_QUEUE_URL", &queue)],
+    )
+    .await;
+    let scan = unique("sched");
+    let schedule = json!({"version": "0", "id": scan, "detail-type": "Scheduled Event",
+                          "source": "aws.events", "detail": {}});
+    let dispatched = serde_json::to_value(app.handle(&schedule).await).unwrap();
+    assert_eq!(dispatched["statusCode"], 200, "{dispatched:#}");
+    let listed = aws_sdk_organizations::Client::new(&direct)
+        .list_accounts()
+        .send()
+        .await
+        .unwrap()
+        .accounts()
+        .len();
+    assert!(
+        dispatched["why"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{listed} accounts sent")),
+        "{dispatched:#}"
+    );
+
+    // From now on every call about this account fails, however often the SDK retries.
+    let failing = members[3].clone();
+    proxy.always_fail(&failing);
+
+    let mut deliveries: BTreeMap<String, usize> = BTreeMap::new();
+    let mut asked_back: Vec<String> = Vec::new();
+    let mut deleted = 0;
+    let mut reports = Vec::new();
+    for _ in 0..60 {
+        if deleted == listed {
+            break;
+        }
+        // Up to three batches at once, as concurrent Lambda workers take them.
+        let mut batches = Vec::new();
+        for _ in 0..3 {
+            let (event, handles) = receive(&sqs, &queue, 5).await;
+            if !handles.is_empty() {
+                batches.push((event, handles));
+            }
+        }
+        if batches.is_empty() {
+            // A message asked back is invisible until its visibility timeout ends.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            continue;
+        }
+        let runs =
+            futures::future::join_all(batches.iter().map(|(event, _)| app.handle(event))).await;
+        for ((event, handles), report) in batches.iter().zip(runs) {
+            let report = serde_json::to_value(&report).unwrap();
+            for r in event["Records"].as_array().unwrap() {
+                let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+                *deliveries
+                    .entry(body["account"].as_str().unwrap().to_owned())
+                    .or_default() += 1;
+            }
+            let again: Vec<String> = report["batchItemFailures"]
+                .as_array()
+                .unwrap_or_else(|| panic!("a batch answers with its failures: {report:#}"))
+                .iter()
+                .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
+                .collect();
+            for (id, handle) in handles {
+                if again.contains(id) {
+                    asked_back.push(id.clone());
+                } else {
+                    sqs.delete_message()
+                        .queue_url(&queue)
+                        .receipt_handle(handle)
+                        .send()
+                        .await
+                        .unwrap();
+                    deleted += 1;
+                }
+            }
+            reports.push(report);
+        }
+        // The account recovers once its first delivery has failed.
+        if !asked_back.is_empty() {
+            proxy.always_fail("\u{0}nothing");
+        }
+    }
+    // Exactly the failing account's message came back, once; every other account was
+    // delivered once.
+    assert_eq!(asked_back.len(), 1, "{asked_back:?}");
+    assert_eq!(deliveries[&failing], 2, "{deliveries:?}");
+    assert_eq!(deliveries.len(), listed);
+    assert!(
+        deliveries.iter().all(|(a, n)| *n == 1 || *a == failing),
+        "{deliveries:?}"
+    );
+    // Each member's old key deactivated (the failing one on its second delivery).
+    for (account, (user, key)) in &keys {
+        let iam = org::iam_in(&direct, account, ROLE).await;
+        let statuses = keyguard_testkit::iam::statuses(&iam, user).await;
+        assert_eq!(statuses[key], "Inactive", "account {account}");
+    }
+    // One organisation summary, a line per account, sent by whichever batch was last.
+    let summaries: Vec<&Value> = reports
+        .iter()
+        .flat_map(|r| r["steps"].as_array().unwrap())
+        .filter(|s| {
+            s["idempotency_key"]
+                .as_str()
+                .unwrap()
+                .starts_with("age-rotation:notify:org-summary:")
+        })
+        .collect();
+    assert_eq!(summaries.len(), 1, "{summaries:#?}");
+    assert_eq!(summaries[0]["outcome"], "applied");
+    let facts = summaries[0]["action"]["notice"]["facts"]
+        .as_object()
+        .unwrap();
+    assert_eq!(facts.len(), listed, "{facts:#?}");
+    assert!(facts[&format!("account {failing}")]
+        .as_str()
+        .unwrap()
+        .starts_with("1 emails, 1 keys deactivated"));
+}
