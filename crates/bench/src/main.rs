@@ -11,13 +11,14 @@
 
 mod age;
 mod lambda;
+mod org;
 mod replay;
 mod runtime;
 mod sizes;
 mod table;
 mod tool;
 
-/// `BENCH_ONLY=containment,cold-start,age,replay,size` measures only those rows.
+/// `BENCH_ONLY=containment,cold-start,age,org,replay,size` measures only those rows.
 fn wanted(section: &str) -> bool {
     std::env::var("BENCH_ONLY").map_or(true, |only| only.split(',').any(|s| s.trim() == section))
 }
@@ -41,6 +42,9 @@ async fn main() {
     if wanted("age") {
         age::rows(&sdk).await;
     }
+    if wanted("org") {
+        org::rows(&sdk).await;
+    }
     if wanted("replay") {
         replay::rows();
     }
@@ -53,6 +57,9 @@ async fn main() {
     );
     println!(
         "Age scan: a tenth of the users have an 85-day key. keyguard: credential report + 2 calls per user with an old key; baseline: 2 calls per user + ListUsers pages."
+    );
+    println!(
+        "Org age scan: 50 member accounts of 100 users (a tenth with an 85-day key) and the management account, dry run. keyguard = the SQS fan-out (schedule, then one message per account, 10 workers taking batches of 5, the workers' own receive and delete calls counted); baseline = the same function scanning every account in one invocation (ACCOUNT_CONCURRENCY 4). One moto process serves both, so parallel workers gain little here; on AWS each message is its own invocation, each within Lambda's 15 minutes."
     );
     println!(
         "Replay: keyguard = `keyguard replay` (release, one thread, gzip read inline); baseline = `zcat FILE | jq -c '.Records[] | select(.eventName == \"CreateAccessKey\")'` (jq reads the whole document)."
