@@ -306,9 +306,9 @@ impl App {
             match keyguard_aws::accounts::iam_in(&self.sdk, account, role).await {
                 Ok(iam) => iam,
                 Err(e) if keyguard_aws::accounts::is_unassumable(&e) => {
-                    return age::AccountScan::Unassumable(format!("assuming {role}: {e}"))
+                    return age::AccountScan::Unassumable(e.to_string())
                 }
-                Err(e) => return age::AccountScan::Failed(format!("assuming {role}: {e}")),
+                Err(e) => return age::AccountScan::Failed(e.to_string()),
             }
         };
         let (scan, source) = match self.scan_facts(&iam, now).await {

@@ -65,19 +65,10 @@ async fn twelve_accounts_through_the_queue_one_failing_retried_alone_one_summary
         .unwrap();
     let mut keys = BTreeMap::new();
     for account in &members {
-        let iam = org::iam_in(&direct, account, ROLE).await;
-        let user = keyguard_testkit::iam::user(
-            &iam,
-            &[
-                ("UserType", "employee"),
-                ("Email", &format!("owner-{account}@example.com")),
-            ],
-        )
-        .await;
-        let (key, _) = keyguard_testkit::iam::key(&iam, &user).await;
-        let created = chrono::Utc::now() - chrono::Duration::days(85);
-        moto.backdate_key_in(account, &user, &key, &created.to_rfc3339());
-        keys.insert(account.clone(), (user, key));
+        let created = (chrono::Utc::now() - chrono::Duration::days(85)).to_rfc3339();
+        let made =
+            keyguard_testkit::org::employee_with_key_made(&direct, account, ROLE, &created).await;
+        keys.insert(account.clone(), made);
     }
     let sqs = aws_sdk_sqs::Client::new(&direct);
     let queue = sqs

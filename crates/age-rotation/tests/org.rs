@@ -51,19 +51,10 @@ async fn three_member_accounts_are_scanned_each_through_its_own_role() {
     for account in &members {
         // keyguard's own way in must work for the account.
         accounts::iam_in(&sdk, account, ROLE).await.unwrap();
-        let client = keyguard_testkit::org::iam_in(&sdk, account, ROLE).await;
-        let user = keyguard_testkit::iam::user(
-            &client,
-            &[
-                ("UserType", "employee"),
-                ("Email", &format!("owner-{account}@example.com")),
-            ],
-        )
-        .await;
-        let (key, _) = keyguard_testkit::iam::key(&client, &user).await;
-        let created = chrono::Utc::now() - chrono::Duration::days(85);
-        moto::shared().backdate_key_in(account, &user, &key, &created.to_rfc3339());
-        keys.insert(account.clone(), (user, key));
+        let created = (chrono::Utc::now() - chrono::Duration::days(85)).to_rfc3339();
+        let made =
+            keyguard_testkit::org::employee_with_key_made(&sdk, account, ROLE, &created).await;
+        keys.insert(account.clone(), made);
     }
 
     let app = common::app(&sdk, &[("ORGANIZATION_MODE", "true")]).await;

@@ -86,20 +86,26 @@ pub fn is_unassumable(e: &EffectError) -> bool {
     )
 }
 
-/// IAM in `account`, as `role_name` there (`sts:AssumeRole`; the session lasts an hour).
-pub async fn iam_in(
+/// The SDK configuration acting as `arn` (`sts:AssumeRole`, an hour's session named
+/// `session`), and when its credentials end.
+pub async fn assumed(
     config: &aws_config::SdkConfig,
-    account: &str,
-    role_name: &str,
-) -> Result<Iam, EffectError> {
-    let arn = format!("arn:aws:iam::{account}:role/{role_name}");
+    arn: &str,
+    session: &str,
+) -> Result<(aws_config::SdkConfig, std::time::SystemTime), EffectError> {
     let out = aws_sdk_sts::Client::new(config)
         .assume_role()
-        .role_arn(&arn)
-        .role_session_name("keyguard-age-rotation")
+        .role_arn(arn)
+        .role_session_name(session)
         .send()
         .await
-        .map_err(|e| effect_error(&e))?;
+        .map_err(|e| {
+            let e = effect_error(&e);
+            EffectError {
+                message: format!("assuming {arn}: {}", e.message),
+                ..e
+            }
+        })?;
     let c = out.credentials().ok_or_else(|| {
         EffectError::new(
             ErrorKind::Other,
@@ -107,16 +113,31 @@ pub async fn iam_in(
             format!("AssumeRole {arn} returned no credentials"),
         )
     })?;
-    let credentials = aws_sdk_iam::config::Credentials::new(
+    let until = std::time::SystemTime::try_from(*c.expiration())
+        .unwrap_or_else(|_| std::time::SystemTime::now());
+    let credentials = aws_sdk_sts::config::Credentials::new(
         c.access_key_id(),
         c.secret_access_key(),
         Some(c.session_token().to_owned()),
-        None,
+        Some(until),
         "keyguard-member-account",
     );
-    Ok(Iam::from_client(aws_sdk_iam::Client::from_conf(
-        aws_sdk_iam::config::Builder::from(config)
-            .credentials_provider(credentials)
-            .build(),
-    )))
+    let sdk = config
+        .to_builder()
+        .credentials_provider(aws_sdk_sts::config::SharedCredentialsProvider::new(
+            credentials,
+        ))
+        .build();
+    Ok((sdk, until))
+}
+
+/// IAM in `account`, as `role_name` there (`sts:AssumeRole`; the session lasts an hour).
+pub async fn iam_in(
+    config: &aws_config::SdkConfig,
+    account: &str,
+    role_name: &str,
+) -> Result<Iam, EffectError> {
+    let arn = format!("arn:aws:iam::{account}:role/{role_name}");
+    let (sdk, _) = assumed(config, &arn, "keyguard-age-rotation").await?;
+    Ok(Iam::new(&sdk))
 }

@@ -4,7 +4,6 @@
 
 use crate::error::effect_error;
 use crate::{Exemptions, Iam};
-use aws_sdk_sts::config::{Credentials, SharedCredentialsProvider};
 use keyguard_core::organization::{session_name, Membership, Organization};
 use keyguard_core::{AccountId, EffectError, ErrorKind};
 use std::collections::HashMap;
@@ -137,39 +136,8 @@ impl Members {
             return Ok(sdk);
         }
         let arn = self.org.role_arn(account);
-        let out = aws_sdk_sts::Client::new(&self.sdk)
-            .assume_role()
-            .role_arn(&arn)
-            .role_session_name(session_name(&self.function, event.unwrap_or("")))
-            .send()
-            .await
-            .map_err(|e| {
-                let e = effect_error(&e);
-                EffectError {
-                    message: format!("assuming {arn}: {}", e.message),
-                    ..e
-                }
-            })?;
-        let c = out.credentials().ok_or_else(|| {
-            EffectError::new(
-                ErrorKind::Other,
-                None,
-                format!("AssumeRole {arn} returned no credentials"),
-            )
-        })?;
-        let until = SystemTime::try_from(*c.expiration()).unwrap_or(now);
-        let credentials = Credentials::new(
-            c.access_key_id(),
-            c.secret_access_key(),
-            Some(c.session_token().to_owned()),
-            Some(until),
-            "keyguard-member",
-        );
-        let sdk = self
-            .sdk
-            .to_builder()
-            .credentials_provider(SharedCredentialsProvider::new(credentials))
-            .build();
+        let session = session_name(&self.function, event.unwrap_or(""));
+        let (sdk, until) = crate::accounts::assumed(&self.sdk, &arn, &session).await?;
         if let Ok(mut sessions) = self.sessions.lock() {
             sessions.insert(account.clone(), (sdk.clone(), until));
         }

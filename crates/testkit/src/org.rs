@@ -61,3 +61,19 @@ pub async fn iam_in(sdk: &aws_config::SdkConfig, account: &str, role: &str) -> a
             .build(),
     )
 }
+
+/// An employee in `account` (tagged with an email of the account's) whose one key was
+/// made at `created` (RFC 3339, back-dated in moto): `(user, key id)`.
+pub async fn employee_with_key_made(
+    sdk: &aws_config::SdkConfig,
+    account: &str,
+    role: &str,
+    created: &str,
+) -> (String, String) {
+    let iam = iam_in(sdk, account, role).await;
+    let email = format!("owner-{account}@example.com");
+    let user = super::iam::user(&iam, &[("UserType", "employee"), ("Email", &email)]).await;
+    let (key, _) = super::iam::key(&iam, &user).await;
+    super::moto::shared().backdate_key_in(account, &user, &key, created);
+    (user, key)
+}
