@@ -128,6 +128,18 @@ impl App {
     pub async fn handle_at(&self, raw: &Value, now: Timestamp) -> Report {
         let cfg = &self.settings.age;
         if let Some(items) = age::fanout::batch(raw) {
+            let ours =
+                self.settings.organization_mode
+                    && self.settings.account_queue_url.as_deref().is_some_and(|q| {
+                        items.iter().all(|i| age::fanout::from_queue(&i.source, q))
+                    });
+            if !ours {
+                return Report::invalid(
+                    FUNCTION,
+                    self.settings.common.dry_run,
+                    "an SQS batch that is not from ACCOUNT_QUEUE_URL (or organisation mode is off): nothing scanned",
+                );
+            }
             // Boxed: the batch's future nests too deep for the compiler's layout limit.
             return Box::pin(self.scan_batch(items, now)).await;
         }
@@ -418,11 +430,15 @@ impl App {
             .buffer_unordered(self.settings.account_concurrency)
             .collect::<Vec<_>>()
             .await;
+        let mut unassumable = Vec::new();
         for (id, receives, m, scan) in done {
             let last = receives >= self.settings.max_receives;
-            let retry = matches!(scan, age::AccountScan::Failed(_));
+            let retry = scan.wants_retry();
             if retry {
                 again.push(id.clone());
+            }
+            if let age::AccountScan::Unassumable(why) = &scan {
+                unassumable.push((m.account.to_string(), why.clone()));
             }
             if !retry || last {
                 let line = if retry {
@@ -431,7 +447,15 @@ impl App {
                     age::fanout::line(&scan)
                 };
                 match self.finish(&m, &line, now).await {
-                    Ok(Some(summary)) => scans.push(("organization".to_owned(), summary)),
+                    Ok(Some(summary)) => {
+                        // A summary that did not go out is sent by this message's
+                        // redelivery (its account counts once; the ledger sends once).
+                        let unsent = matches!(&summary, age::AccountScan::Scanned(r) if r.status_code >= 500);
+                        if unsent && !again.contains(&id) {
+                            again.push(id.clone());
+                        }
+                        scans.push(("organization".to_owned(), summary));
+                    }
                     Ok(None) => {}
                     Err(e) if e.kind == keyguard_core::ErrorKind::NotFound => {
                         dropped.push(format!("message {id}: {}", e.message));
@@ -449,6 +473,16 @@ impl App {
             }
             scans.push((m.account.to_string(), scan));
         }
+        // An account whose member role cannot be assumed is alerted, as in one invocation.
+        if !unassumable.is_empty() {
+            let role = &self.settings.member_role_name;
+            let plan = age::unassumable_notices("sqs-batch", role, &unassumable);
+            let notices = self
+                .executor(&self.effects)
+                .apply(&self.settings.age, plan, now)
+                .await;
+            scans.push(("organization".into(), age::AccountScan::Scanned(notices)));
+        }
         scans.sort_by(|a, b| a.0.cmp(&b.0));
         age::fanout::batch_report(dry_run, scans, again, dropped)
     }
@@ -461,11 +495,16 @@ impl App {
         now: Timestamp,
     ) -> age::AccountScan {
         let account = m.account.as_str();
-        let is_own = own == Some(account);
+        let Some(own) = own else {
+            return age::AccountScan::Failed(
+                "keyguard's own account is unknown (sts:GetCallerIdentity failed)".into(),
+            );
+        };
+        let is_own = own == account;
         if !is_own {
             match keyguard_aws::accounts::is_active(&self.sdk, &m.account).await {
                 Ok(Ok(())) => {}
-                Ok(Err(why)) => return age::AccountScan::Unassumable(why),
+                Ok(Err(why)) => return age::AccountScan::Outside(why),
                 Err(e) => {
                     return age::AccountScan::Failed(format!("organizations:DescribeAccount: {e}"))
                 }

@@ -22,6 +22,7 @@ async fn receive(
     queue: &str,
     n: i32,
 ) -> (Value, BTreeMap<String, String>) {
+    let arn = queue_arn(queue);
     let out = sqs
         .receive_message()
         .queue_url(queue)
@@ -46,10 +47,17 @@ async fn receive(
                 .unwrap_or_else(|| "1".into());
             json!({"messageId": id, "receiptHandle": "h", "body": m.body().unwrap(),
                    "attributes": {"ApproximateReceiveCount": receives},
-                   "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:accounts"})
+                   "eventSource": "aws:sqs", "eventSourceARN": arn})
         })
         .collect();
     (json!({"Records": records}), handles)
+}
+
+/// The queue's ARN, as Lambda names it in each record (`…/ACCOUNT/NAME` → `arn:…:ACCOUNT:NAME`).
+fn queue_arn(url: &str) -> String {
+    let mut parts = url.rsplit('/');
+    let (name, account) = (parts.next().unwrap(), parts.next().unwrap());
+    format!("arn:aws:sqs:us-east-1:{account}:{name}")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -202,6 +210,36 @@ async fn twelve_accounts_through_the_queue_one_failing_retried_alone_one_summary
         .as_object()
         .unwrap();
     assert_eq!(facts.len(), listed, "{facts:#?}");
+    // A message naming an account the scan did not send, with the scan's own id, counts
+    // for nothing; a batch from another queue, or invoked directly, scans nothing.
+    let forged = |arn: &str, account: &str| {
+        json!({"Records": [{"messageId": "forged", "body": json!({"scan": scan, "account": account}).to_string(),
+                            "attributes": {"ApproximateReceiveCount": "1"},
+                            "eventSource": "aws:sqs", "eventSourceARN": arn}]})
+    };
+    let stranger = serde_json::to_value(
+        app.handle(&forged(&queue_arn(&queue), "999999999999"))
+            .await,
+    )
+    .unwrap();
+    assert_eq!(stranger["batchItemFailures"], json!([]), "{stranger:#}");
+    assert!(
+        stranger["why"]
+            .as_str()
+            .unwrap()
+            .contains("naming account 999999999999"),
+        "{stranger:#}"
+    );
+    let elsewhere = serde_json::to_value(
+        app.handle(&forged(
+            "arn:aws:sqs:us-east-1:123456789012:other",
+            &members[0],
+        ))
+        .await,
+    )
+    .unwrap();
+    assert_eq!(elsewhere["statusCode"], 400, "{elsewhere:#}");
+    assert!(elsewhere["steps"].as_array().unwrap().is_empty());
     assert!(facts[&format!("account {failing}")]
         .as_str()
         .unwrap()

@@ -47,7 +47,7 @@ impl FanOut {
     pub async fn dispatch(&self, scan: &str, accounts: &[AccountId]) -> Result<(), EffectError> {
         let now = chrono::Utc::now().timestamp();
         let total = i64::try_from(accounts.len()).unwrap_or(i64::MAX);
-        let kept = self
+        let mut put = self
             .ddb
             .put_item()
             .table_name(&self.table)
@@ -57,10 +57,16 @@ impl FanOut {
             .item("account_lines", AttributeValue::M(Default::default()))
             .item("expires_at", n(now + KEEP_SECONDS))
             .condition_expression("attribute_not_exists(#k)")
-            .expression_attribute_names("#k", crate::ledger::KEY)
-            .send()
-            .await
-            .map_err(|e| effect_error(&e));
+            .expression_attribute_names("#k", crate::ledger::KEY);
+        // The accounts sent: only they can count towards the scan (a string set cannot
+        // be empty, and with no account nothing is sent).
+        if !accounts.is_empty() {
+            put = put.item(
+                "accounts_out",
+                AttributeValue::Ss(accounts.iter().map(ToString::to_string).collect()),
+            );
+        }
+        let kept = put.send().await.map_err(|e| effect_error(&e));
         match kept {
             Ok(_) => {}
             Err(e) if crate::ledger::is_condition_failure(&e) => {}
@@ -129,8 +135,10 @@ impl FanOut {
             .table_name(&self.table)
             .key(crate::ledger::KEY, s(record_key(scan)))
             .update_expression("SET #lines.#a = :line ADD #in :one")
-            .condition_expression("attribute_exists(#k)")
+            .condition_expression("attribute_exists(#k) AND contains(#out, :acct)")
             .expression_attribute_names("#k", crate::ledger::KEY)
+            .expression_attribute_names("#out", "accounts_out")
+            .expression_attribute_values(":acct", s(account.as_str()))
             .expression_attribute_names("#a", account.as_str())
             // Named, not written: DynamoDB reserves many plain words (`lines` among them).
             .expression_attribute_names("#lines", "account_lines")
@@ -146,7 +154,7 @@ impl FanOut {
                     EffectError::new(
                         ErrorKind::NotFound,
                         e.code.as_deref(),
-                        format!("scan {scan} has no fan-out record (expired, or not made by this scan's schedule)"),
+                        format!("scan {scan} has no fan-out record naming account {account} (expired, or not sent by this scan's schedule)"),
                     )
                 } else {
                     e

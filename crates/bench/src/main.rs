@@ -59,7 +59,7 @@ async fn main() {
         "Age scan: a tenth of the users have an 85-day key. keyguard: credential report + 2 calls per user with an old key; baseline: 2 calls per user + ListUsers pages."
     );
     println!(
-        "Org age scan: 50 member accounts of 100 users (a tenth with an 85-day key) and the management account, dry run. keyguard = the SQS fan-out (schedule, then one message per account, 10 workers taking batches of 5, the workers' own receive and delete calls counted); baseline = the same function scanning every account in one invocation (ACCOUNT_CONCURRENCY 4). One moto process serves both, so parallel workers gain little here; on AWS each message is its own invocation, each within Lambda's 15 minutes."
+        "Org age scan: 50 member accounts of 100 users (a tenth with an 85-day key) and the management account, dry run. keyguard = the SQS fan-out (schedule, then one message per account, 10 workers taking one message at a time (the template's BatchSize 1), the workers' own receive and delete calls counted); baseline = the same function scanning every account in one invocation (ACCOUNT_CONCURRENCY 4). One moto process serves both, so parallel workers gain little here; on AWS each message is its own invocation, each within Lambda's 15 minutes."
     );
     println!(
         "Replay: keyguard = `keyguard replay` (release, one thread, gzip read inline); baseline = `zcat FILE | jq -c '.Records[] | select(.eventName == \"CreateAccessKey\")'` (jq reads the whole document)."

@@ -1,5 +1,5 @@
 //! Organisation age scan: age-rotation's SQS fan-out (one message per account, ten
-//! workers taking batches of five as the event source mapping would) beside its in-process
+//! workers taking one at a time as the event source mapping does, `BatchSize` 1) beside its in-process
 //! mode (every account in one invocation, `ACCOUNT_CONCURRENCY` at a time), over 50 member
 //! accounts of 100 users each, a tenth with an old key; dry run, so both read the same
 //! and act on nothing. Both against the same moto, whose one process bounds what either
@@ -17,6 +17,7 @@ const ACCOUNTS: usize = 50;
 const USERS: usize = 100;
 const WORKERS: usize = 10;
 const ROLE: &str = "keyguard-age-rotation-member";
+const QUEUE: &str = "bench-accounts";
 
 async fn fleet(sdk: &keyguard_aws::SdkConfig, account: &str) {
     let iam = org::iam_in(sdk, account, ROLE).await;
@@ -76,14 +77,14 @@ fn schedule() -> Value {
            "source": "aws.events", "detail": {}})
 }
 
-/// One worker: batches of up to five until the queue is empty; the messages it took.
+/// One worker: one message at a time until the queue is empty; the messages it took.
 async fn worker(app: &age_rotation::App, sqs: &aws_sdk_sqs::Client, queue: &str) -> usize {
     let mut taken = 0;
     loop {
         let out = sqs
             .receive_message()
             .queue_url(queue)
-            .max_number_of_messages(5)
+            .max_number_of_messages(1)
             .send()
             .await
             .unwrap();
@@ -95,7 +96,8 @@ async fn worker(app: &age_rotation::App, sqs: &aws_sdk_sqs::Client, queue: &str)
             .iter()
             .map(|m| {
                 json!({"messageId": m.message_id().unwrap(), "body": m.body().unwrap(),
-                       "attributes": {"ApproximateReceiveCount": "1"}, "eventSource": "aws:sqs"})
+                       "attributes": {"ApproximateReceiveCount": "1"}, "eventSource": "aws:sqs",
+                       "eventSourceARN": format!("arn:aws:sqs:us-east-1:123456789012:{QUEUE}")})
             })
             .collect();
         let report = app.handle(&json!({ "Records": records })).await;
@@ -137,7 +139,7 @@ pub async fn rows(sdk: &keyguard_aws::SdkConfig) {
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let queue = sqs
         .create_queue()
-        .queue_name("bench-accounts")
+        .queue_name(QUEUE)
         .send()
         .await
         .unwrap()

@@ -33,6 +33,10 @@ pub const DEFAULT_KEYGUARD_ROLES: &[&str] = &[
     "keyguard-member",
 ];
 
+/// The roles keyguard deploys in member accounts: organisation mode's default, and
+/// age-rotation's (`infra/member/`, `infra/age-rotation/member-role.yaml`).
+pub const MEMBER_ROLES: [&str; 2] = ["keyguard-member", "keyguard-age-rotation-member"];
+
 /// IAM names compared as IAM compares them: regardless of case.
 pub fn same_name(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
@@ -284,8 +288,9 @@ impl Guard {
     /// The guard for a credential of `account`. With organisation mode on, names mean
     /// different principals in different accounts: in a member account only the member
     /// role is keyguard's (a user or role named like keyguard's own there is somebody
-    /// else's), and `EXEMPT_USERS`/`EXEMPT_ROLES` hold there only as `ACCOUNT:NAME`; a
-    /// bare name is keyguard's own account's. Otherwise the guard as it is.
+    /// else's, as is an `EXEMPT_TAGGERS` role), and `EXEMPT_USERS`, `EXEMPT_ROLES` and
+    /// `EXEMPT_TAGGERS` hold there only as `ACCOUNT:NAME`; a bare name is keyguard's own
+    /// account's. Otherwise the guard as it is.
     pub fn in_account(&self, account: Option<&AccountId>) -> std::borrow::Cow<'_, Self> {
         use std::borrow::Cow;
         let (Some(org), Some(account)) = (&self.organization, account) else {
@@ -306,10 +311,19 @@ impl Guard {
         let mut view = Self {
             exempt_users: here(&self.exempt_users),
             exempt_roles: here(&self.exempt_roles),
+            exempt_taggers: here(&self.exempt_taggers),
             ..self.clone()
         };
+        if !self.exempt_taggers.is_empty() && view.exempt_taggers.is_empty() {
+            // EXEMPT_TAGGERS names none of this account's roles: no tagger here is
+            // believed (an empty set would believe any role's). No IAM name holds ':'.
+            view.exempt_taggers = std::iter::once(":").collect();
+        }
         if !home {
-            view.keyguard_roles = std::iter::once(org.member_role.as_str()).collect();
+            // The roles keyguard deploys in every member: containment's and age-rotation's.
+            view.keyguard_roles = [org.member_role.as_str(), MEMBER_ROLES[1]]
+                .into_iter()
+                .collect();
             view.me.user = None;
             view.member_view = true;
         }
@@ -527,10 +541,38 @@ mod tests {
         ] {
             assert_eq!(there.protection(&p, None, &none), None, "{p:?}");
         }
-        assert_eq!(
-            there.protection(&role("KEYGUARD-MEMBER"), None, &none),
-            Some(Protected::Keyguard)
-        );
+        for own in ["KEYGUARD-MEMBER", "keyguard-age-rotation-member"] {
+            assert_eq!(
+                there.protection(&role(own), None, &none),
+                Some(Protected::Keyguard),
+                "{own}"
+            );
+        }
+        // A tagger is a home role unless named with its account.
+        let taggers = guard(&[("EXEMPT_TAGGERS", "sec-admin,222222222222:member-sec")])
+            .with_organization(g.organization.clone());
+        assert!(taggers
+            .in_account(Some(&home))
+            .exempt_taggers
+            .contains("sec-admin"));
+        let member_taggers = taggers.in_account(Some(&member));
+        assert!(!member_taggers.exempt_taggers.contains("sec-admin"));
+        assert!(member_taggers.exempt_taggers.contains("member-sec"));
+        // Listing only home roles believes no member's tagger, rather than any.
+        let home_only =
+            guard(&[("EXEMPT_TAGGERS", "sec-admin")]).with_organization(g.organization.clone());
+        let there = home_only.in_account(Some(&member));
+        let p = crate::exemption::Provenance {
+            set_by: "arn:aws:sts::222222222222:assumed-role/sec-admin/x".into(),
+            own: false,
+            long_term_key: false,
+            role_session: true,
+            call: "TagUser".into(),
+            at: "2026-12-07T10:00:00Z".into(),
+            event_id: "e".into(),
+        };
+        assert!(there.doubts(&p).is_some());
+        assert!(home_only.in_account(Some(&home)).doubts(&p).is_none());
         assert!(g
             .in_account(Some(&other))
             .protection(&user("Member-Admin"), None, &none)

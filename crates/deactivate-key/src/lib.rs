@@ -132,10 +132,14 @@ impl App {
             match swept_member(&plan, self.effects.members.as_deref(), &cfg.sweep.regions).await {
                 Ok(m) => m,
                 Err(e) => {
+                    // The sweep is not taken, and its step not reported: the run fails,
+                    // and Lambda's retry takes both.
+                    let mut plan = plan;
+                    containment::trail::hold(&mut plan);
                     return apply
                         .apply(cfg, plan, now)
                         .await
-                        .failed_also(format!("reaching the member account for the sweep: {e}"))
+                        .failed_also(format!("reaching the member account for the sweep: {e}"));
                 }
             };
         match &member {

@@ -561,6 +561,21 @@ pub enum AccountScan {
     Unassumable(String),
     /// Something that a retry may mend (throttling, a timeout): the run fails.
     Failed(String),
+    /// Not an ACTIVE account of the organisation (the SQS fan-out checks each queued
+    /// account): not scanned, not retried.
+    Outside(String),
+}
+
+impl AccountScan {
+    /// Whether a retry should scan the account again: it failed, or its steps did not
+    /// all go through (a failed step, one held elsewhere, users that could not be read).
+    pub fn wants_retry(&self) -> bool {
+        match self {
+            Self::Failed(_) => true,
+            Self::Scanned(report) => report.status_code >= 500,
+            Self::Unassumable(_) | Self::Outside(_) => false,
+        }
+    }
 }
 
 impl From<Result<crate::report::Report, String>> for AccountScan {
@@ -621,6 +636,7 @@ pub fn combine(
     for (account, result) in results {
         match result {
             AccountScan::Unassumable(why) => skipped.push(format!("{account} ({why})")),
+            AccountScan::Outside(why) => skipped.push(format!("{account} ({why})")),
             AccountScan::Scanned(report) => {
                 acted |= report.decision == Decision::Act;
                 if let Some(why) = report.decision.explanation().filter(|_| {

@@ -29,10 +29,23 @@ pub struct Message {
     pub account: AccountId,
 }
 
+/// Whether an SQS record came from the queue at `queue_url` (`https://HOST/ACCOUNT/NAME`):
+/// its `eventSourceARN` ends with `:ACCOUNT:NAME`. A batch from elsewhere, or handed to
+/// the function directly, is not the fan-out's.
+pub fn from_queue(event_source_arn: &str, queue_url: &str) -> bool {
+    let mut parts = queue_url.trim_end_matches('/').rsplit('/');
+    let (Some(name), Some(account)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    !name.is_empty() && event_source_arn.ends_with(&format!(":{account}:{name}"))
+}
+
 /// One message of an SQS batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
     pub message_id: String,
+    /// The queue's ARN, as Lambda names it (`eventSourceARN`).
+    pub source: String,
     /// `ApproximateReceiveCount`: 1 on the first delivery.
     pub receives: u32,
     pub message: Result<Message, String>,
@@ -55,6 +68,7 @@ pub fn batch(raw: &Value) -> Option<Vec<Item>> {
                 let message_id = text("messageId")
                     .map(|m| crate::events::bounded_text(m, 128))
                     .unwrap_or_else(|| format!("record-{i}"));
+                let source = text("eventSourceARN").unwrap_or_default().to_owned();
                 let receives = r
                     .pointer("/attributes/ApproximateReceiveCount")
                     .and_then(Value::as_str)
@@ -71,6 +85,7 @@ pub fn batch(raw: &Value) -> Option<Vec<Item>> {
                 };
                 Item {
                     message_id,
+                    source,
                     receives,
                     message,
                 }
@@ -85,7 +100,7 @@ pub fn line(scan: &AccountScan) -> String {
         AccountScan::Unassumable(why) => {
             format!("not scanned, the member role cannot be assumed: {why}")
         }
-        AccountScan::Failed(why) => format!("not scanned: {why}"),
+        AccountScan::Failed(why) | AccountScan::Outside(why) => format!("not scanned: {why}"),
         AccountScan::Scanned(report) => {
             let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
             let mut unfinished = 0;
@@ -108,6 +123,9 @@ pub fn line(scan: &AccountScan) -> String {
             .collect();
             if unfinished > 0 {
                 parts.push(format!("{unfinished} steps not done"));
+            }
+            if let Decision::Failed { why } = &report.decision {
+                parts.push(format!("not finished: {why}"));
             }
             parts.join(", ")
         }
@@ -205,6 +223,36 @@ mod tests {
         assert!(batch(&json!({"detail-type": "Scheduled Event"})).is_none());
         assert!(batch(&json!({"Records": []})).is_none());
         assert!(batch(&json!({"Records": [{"eventSource": "aws:s3"}]})).is_none());
+    }
+
+    #[test]
+    fn only_the_account_queue_is_the_fan_outs() {
+        let url = "https://sqs.us-east-1.amazonaws.com/111111111111/keyguard-age-rotation-accounts";
+        let arn = "arn:aws:sqs:us-east-1:111111111111:keyguard-age-rotation-accounts";
+        assert!(from_queue(arn, url));
+        assert!(from_queue(arn, &format!("{url}/")));
+        assert!(!from_queue(
+            "arn:aws:sqs:us-east-1:222222222222:keyguard-age-rotation-accounts",
+            url
+        ));
+        assert!(!from_queue("arn:aws:sqs:us-east-1:111111111111:other", url));
+        assert!(!from_queue("", url));
+        assert!(!from_queue(arn, "nonsense"));
+    }
+
+    #[test]
+    fn an_account_whose_steps_did_not_all_go_through_is_retried_and_says_so() {
+        let failed = crate::report::Report::invalid(FUNCTION, false, "x")
+            .failed_also("3 users could not be read".into());
+        let scan = AccountScan::Scanned(failed);
+        assert!(scan.wants_retry());
+        assert!(
+            line(&scan).contains("not finished: 3 users could not be read"),
+            "{}",
+            line(&scan)
+        );
+        assert!(!AccountScan::Outside("gone".into()).wants_retry());
+        assert!(AccountScan::Failed("throttled".into()).wants_retry());
     }
 
     #[test]

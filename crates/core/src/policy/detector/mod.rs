@@ -143,7 +143,11 @@ impl DetectorConfig {
             many_instances: config::number(env, "MANY_INSTANCES", 10)?,
             canary_alert_minutes: canary_minutes(env)?,
             correlation_minutes: correlation_minutes(env)?,
-            guard: Guard::from_env(env, me)?,
+            // Organisation mode: a member's key is handed off with its account, for
+            // deactivate-key to check and contain there. The detector itself acts in
+            // no account: it alerts, remembers and hands off.
+            guard: Guard::from_env(env, me)?
+                .with_organization(crate::organization::Organization::from_env(env)?),
             webhooks: [
                 (Channel::Discord, "DISCORD_WEBHOOK_SECRET_ID"),
                 (Channel::Slack, "SLACK_WEBHOOK_SECRET_ID"),
@@ -510,8 +514,9 @@ pub fn decide_with(
             .contain
             .as_ref()
             .and_then(|(key, _)| key_scope(record, envelope.as_ref(), key));
-        // Another account's key is alerted on, never handed off: deactivate-key acts in
-        // keyguard's own account only.
+        // Another account's key is alerted on, never handed off, unless organisation mode
+        // makes it a member's (deactivate-key checks it again, with STS and the
+        // organisation, before it acts there).
         let foreign = alert
             .contain
             .as_ref()

@@ -262,6 +262,40 @@ fn trusted_key_creators_are_named_by_exact_role() {
 }
 
 #[test]
+fn a_members_key_is_handed_off_with_its_account_only_in_organisation_mode() {
+    let member = "222222222222";
+    let mut caller = user("alice");
+    caller["accountId"] = json!(member);
+    caller["arn"] = json!(format!("arn:aws:iam::{member}:user/alice"));
+    let event = parse(
+        json!({"version": "0", "id": "ev-m", "detail-type": "AWS API Call via CloudTrail",
+               "source": "aws.iam", "account": member, "detail": create_key(caller, Some("bob"), None)})
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap();
+    let handed = |cfg: &DetectorConfig| -> Option<String> {
+        decide(&event, cfg, "ev-m")
+            .steps
+            .iter()
+            .find_map(|s| match &s.action {
+                Action::HandOff { account, .. } => Some(account.to_string()),
+                _ => None,
+            })
+    };
+    assert_eq!(handed(&cfg_with(&[])), None, "organisation mode off");
+    assert_eq!(
+        handed(&cfg_with(&[("ORGANIZATION_MODE", "true")])).as_deref(),
+        Some(member)
+    );
+    let listed = cfg_with(&[
+        ("ORGANIZATION_MODE", "true"),
+        ("MEMBER_ACCOUNTS", "333333333333"),
+    ]);
+    assert_eq!(handed(&listed), None, "outside MEMBER_ACCOUNTS");
+}
+
+#[test]
 fn the_plan_alerts_and_hands_off_only_what_iam_can_contain() {
     let cfg = cfg_with(&[]);
     let trigger = |v: Value| {
