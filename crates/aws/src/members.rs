@@ -1,6 +1,7 @@
 //! Organisation mode's way into a member account: whether the organisation has it
-//! (`organizations:DescribeAccount`, kept for the instance's life), and the member role
-//! assumed there (`sts:AssumeRole`), its clients kept while the credentials last.
+//! (`organizations:DescribeAccount`; an ACTIVE answer kept 15 minutes, a refusal not
+//! kept), whose account a key is (`sts:GetAccessKeyInfo`), and the member role assumed
+//! there (`sts:AssumeRole`), its session kept while at least 16 minutes of it are left.
 
 use crate::error::effect_error;
 use crate::{Exemptions, Iam};

@@ -531,6 +531,10 @@ pub fn decide_with(
             }
             if let Some(s) = &scope {
                 notice = notice.fact("account", s.account.as_str());
+                // A forwarded call keeps the Region it was made in: the notice says where.
+                if let Some(region) = &s.region {
+                    notice = notice.fact("region", region.as_str());
+                }
             }
             if let Some(why) = &foreign {
                 notice = notice.fact("not_contained", why.clone());

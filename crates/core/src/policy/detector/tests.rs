@@ -262,6 +262,36 @@ fn trusted_key_creators_are_named_by_exact_role() {
 }
 
 #[test]
+fn a_launch_forwarded_from_another_region_is_contained_and_named_by_it() {
+    let raw = include_str!("../../../../../events/createkey-detector/gpu-instances.json")
+        .replace("us-east-1", "eu-west-1");
+    let event = parse(raw.as_bytes()).unwrap();
+    let plan = decide(&event, &cfg_with(&[]), "ev-eu");
+    let handed = plan
+        .steps
+        .iter()
+        .find(|s| matches!(s.action, Action::HandOff { .. }))
+        .unwrap_or_else(|| panic!("{plan:#?}"));
+    assert_eq!(
+        handed
+            .scope
+            .as_ref()
+            .and_then(|s| s.region.as_ref())
+            .map(|r| r.as_str()),
+        Some("eu-west-1")
+    );
+    let Some(Action::Notify { notice }) = plan
+        .steps
+        .iter()
+        .map(|s| &s.action)
+        .find(|a| matches!(a, Action::Notify { .. }))
+    else {
+        panic!("{plan:#?}")
+    };
+    assert_eq!(notice.facts["region"], "eu-west-1");
+}
+
+#[test]
 fn a_members_key_is_handed_off_with_its_account_only_in_organisation_mode() {
     let member = "222222222222";
     let mut caller = user("alice");
