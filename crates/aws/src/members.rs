@@ -4,9 +4,11 @@
 //! there (`sts:AssumeRole`), its session kept while at least 16 minutes of it are left.
 
 use crate::error::effect_error;
+use crate::trail::Trail;
 use crate::{Exemptions, Iam};
-use keyguard_core::organization::{session_name, Membership, Organization};
-use keyguard_core::{AccountId, EffectError, ErrorKind};
+use keyguard_core::organization::{self, session_name, Membership, Organization};
+use keyguard_core::policy::containment;
+use keyguard_core::{AccountId, Action, EffectError, ErrorKind, Plan, Report};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -158,4 +160,131 @@ impl Members {
             None => iam,
         })
     }
+}
+
+/// Where a credential is read and acted on in organisation mode.
+pub enum Reach {
+    Home,
+    Member(Iam),
+    Outside(String),
+}
+
+impl Members {
+    /// The credential's account, as the organisation has it and as STS says the key's
+    /// is: an event that names one account for a key of another (a GuardDuty finding's
+    /// remote account, a forged custom event) acts in neither.
+    pub async fn reach(
+        &self,
+        credential: &containment::Credential,
+        event: &str,
+    ) -> Result<Reach, EffectError> {
+        let Some(scope) = &credential.scope else {
+            return Ok(Reach::Outside(
+                "the event names no account for the credential".into(),
+            ));
+        };
+        if let Some(key_id) = credential.subject.key_id() {
+            let owner = self.key_account(key_id.as_str()).await?;
+            if let Some(why) = organization::key_elsewhere(&scope.account, key_id, &owner) {
+                return Ok(Reach::Outside(why));
+            }
+        }
+        Ok(match self.membership(&scope.account).await? {
+            Membership::Home => Reach::Home,
+            Membership::Member => Reach::Member(self.iam_in(&scope.account, Some(event)).await?),
+            Membership::Outside(why) => Reach::Outside(why),
+        })
+    }
+
+    /// The member account whose keys the plan's sweep reads, with its CloudTrail and IAM
+    /// as the member role; `None` when the sweep reads keyguard's own (or there is none).
+    /// An event names one account: every credential of it is that account's.
+    pub async fn swept(
+        &self,
+        plan: &Plan,
+        regions: &[String],
+    ) -> Result<Option<(Trail, Iam)>, EffectError> {
+        let account = plan.steps.iter().find_map(|s| match (&s.action, &s.scope) {
+            (Action::SweepHistory { .. }, Some(scope)) => Some(&scope.account),
+            _ => None,
+        });
+        let Some(account) = account.filter(|a| *a != self.home()) else {
+            return Ok(None);
+        };
+        let event = plan.event_id.as_deref();
+        let sdk = self.sdk_in(account, event).await?;
+        Ok(Some((
+            Trail::new(&sdk, regions),
+            self.iam_in(account, event).await?,
+        )))
+    }
+}
+
+/// One credential's facts, read in its own account: keyguard's through `home`, a
+/// member's (organisation mode) through the member role, and one the organisation does
+/// not have read not at all (`Facts::outside`).
+pub async fn gather_in_account(
+    members: Option<&Members>,
+    home: &Iam,
+    credential: &containment::Credential,
+    event: &str,
+    cfg: &containment::ContainmentConfig,
+) -> Result<containment::Facts, EffectError> {
+    let lookup = credential.lookup();
+    let member = match members {
+        Some(members) if lookup != containment::Lookup::Nothing => {
+            match members.reach(credential, event).await? {
+                Reach::Home => None,
+                Reach::Member(iam) => Some(iam),
+                Reach::Outside(why) => {
+                    return Ok(containment::Facts {
+                        outside: Some(why),
+                        ..Default::default()
+                    })
+                }
+            }
+        }
+        _ => None,
+    };
+    let iam = member.as_ref().unwrap_or(home);
+    containment::gather(&lookup, iam, cfg.recheck, cfg.reads()).await
+}
+
+/// The plan applied, then the sweep of what each contained key did, in the account the
+/// key lives in (`containment::trail::apply_and_sweep`). A member that cannot be reached
+/// for the sweep holds the sweep back and fails the run, so the retry takes both.
+#[allow(clippy::too_many_arguments)]
+pub async fn apply_and_sweep_where<E, L, P>(
+    apply: &keyguard_core::pipeline::Executor<'_, E, L>,
+    policy: &P,
+    mut plan: Plan,
+    cfg: &containment::ContainmentConfig,
+    home: (&Trail, &Iam),
+    members: Option<&Members>,
+    function: &str,
+    now: keyguard_core::Timestamp,
+) -> Report
+where
+    E: keyguard_core::Effects + Sync,
+    L: keyguard_core::effects::Ledger + Sync,
+    P: keyguard_core::Policy,
+{
+    let member = match members {
+        Some(m) => match m.swept(&plan, &cfg.sweep.regions).await {
+            Ok(found) => found,
+            Err(e) => {
+                containment::trail::hold(&mut plan);
+                return apply
+                    .apply(policy, plan, now)
+                    .await
+                    .failed_also(format!("reaching the member account for the sweep: {e}"));
+            }
+        },
+        None => None,
+    };
+    let (trail, iam) = match &member {
+        Some((trail, iam)) => (trail, iam),
+        None => home,
+    };
+    containment::trail::apply_and_sweep(apply, policy, plan, cfg, trail, iam, function, now).await
 }

@@ -509,30 +509,42 @@ impl Source<ContainmentConfig> for Supplied {
     ) -> Result<Vec<containment::Facts>, EffectError> {
         let mut all = Vec::with_capacity(target.credentials.len());
         for credential in &target.credentials {
-            let lookup = credential.lookup();
-            let account = credential.scope.as_ref().map(|s| &s.account);
-            let reader = match (&cfg.guard.organization, account) {
-                (Some(_), Some(account)) if lookup != containment::Lookup::Nothing => {
-                    match self.reach(account, credential.subject.key_id()) {
-                        Ok(reader) => reader,
-                        Err(why) => {
-                            all.push(containment::Facts {
-                                outside: Some(why),
-                                ..Default::default()
-                            });
-                            continue;
-                        }
-                    }
-                }
-                _ => self,
-            };
-            all.push(containment::gather(&lookup, reader, NO_RECHECK, cfg.reads()).await?);
+            all.push(
+                self.gather_in_account(cfg, credential, &credential.lookup())
+                    .await?,
+            );
         }
         Ok(all)
     }
 }
 
 impl Supplied {
+    /// One credential's facts, as the functions read them: in its own account
+    /// (organisation mode), or not at all for an account not acted in.
+    async fn gather_in_account(
+        &self,
+        cfg: &ContainmentConfig,
+        credential: &containment::Credential,
+        lookup: &containment::Lookup,
+    ) -> Result<containment::Facts, EffectError> {
+        let account = credential.scope.as_ref().map(|s| &s.account);
+        let reader = match (&cfg.guard.organization, account) {
+            (Some(_), Some(account)) if *lookup != containment::Lookup::Nothing => {
+                match self.reach(account, credential.subject.key_id()) {
+                    Ok(reader) => reader,
+                    Err(why) => {
+                        return Ok(containment::Facts {
+                            outside: Some(why),
+                            ..Default::default()
+                        })
+                    }
+                }
+            }
+            _ => self,
+        };
+        containment::gather(lookup, reader, NO_RECHECK, cfg.reads()).await
+    }
+
     /// The facts of `account` (keyguard's own, or a member's), or why it is not acted in.
     fn reach(
         &self,
@@ -567,8 +579,8 @@ impl Source<TranslatorConfig> for Supplied {
         target: &translator::Target,
         _: Timestamp,
     ) -> Result<containment::Facts, EffectError> {
-        let policy = cfg.containment.reads();
-        containment::gather(&target.lookup(), self, NO_RECHECK, policy).await
+        self.gather_in_account(&cfg.containment, &target.credential(), &target.lookup())
+            .await
     }
 }
 

@@ -13,7 +13,6 @@ use keyguard_aws::trail::Trail;
 use keyguard_aws::{AwsEffects, DynamoLedger, Exemptions, HandoffKey};
 use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::guard::HandoffCheck;
-use keyguard_core::organization::{self, Membership};
 use keyguard_core::pipeline::{self, Executor, Source};
 use keyguard_core::policy::containment::{self, ContainmentConfig, SelfIdentity, FUNCTION};
 use keyguard_core::{EffectError, ParseError, Plan, Report, Timestamp, Trigger};
@@ -126,43 +125,17 @@ impl App {
             Ok(plan) => plan,
             Err(e) => return Report::invalid(FUNCTION, self.settings.common.dry_run, e),
         };
-        // The sweep reads the history and IAM of the account the key lives in: an event
-        // names one account (every credential of it is that account's).
-        let member =
-            match swept_member(&plan, self.effects.members.as_deref(), &cfg.sweep.regions).await {
-                Ok(m) => m,
-                Err(e) => {
-                    // The sweep is not taken, and its step not reported: the run fails,
-                    // and Lambda's retry takes both.
-                    let mut plan = plan;
-                    containment::trail::hold(&mut plan);
-                    return apply
-                        .apply(cfg, plan, now)
-                        .await
-                        .failed_also(format!("reaching the member account for the sweep: {e}"));
-                }
-            };
-        match &member {
-            Some((trail, iam)) => {
-                containment::trail::apply_and_sweep(
-                    &apply, cfg, plan, cfg, trail, iam, FUNCTION, now,
-                )
-                .await
-            }
-            None => {
-                containment::trail::apply_and_sweep(
-                    &apply,
-                    cfg,
-                    plan,
-                    cfg,
-                    &self.trail,
-                    &self.effects.iam,
-                    FUNCTION,
-                    now,
-                )
-                .await
-            }
-        }
+        keyguard_aws::members::apply_and_sweep_where(
+            &apply,
+            cfg,
+            plan,
+            cfg,
+            (&self.trail, &self.effects.iam),
+            self.effects.members.as_deref(),
+            FUNCTION,
+            now,
+        )
+        .await
     }
 
     /// The plan for one event, nothing applied: what `keyguard plan` shows.
@@ -193,86 +166,19 @@ impl Source<ContainmentConfig> for App {
     ) -> Result<Vec<containment::Facts>, EffectError> {
         let mut all = Vec::with_capacity(target.credentials.len());
         for credential in &target.credentials {
-            let lookup = credential.lookup();
-            let iam = match (&self.effects.members, &lookup) {
-                (Some(members), l) if *l != containment::Lookup::Nothing => {
-                    match reach(members, credential, &target.event_ref).await? {
-                        Reach::Home => None,
-                        Reach::Member(iam) => Some(iam),
-                        Reach::Outside(why) => {
-                            all.push(containment::Facts {
-                                outside: Some(why),
-                                ..Default::default()
-                            });
-                            continue;
-                        }
-                    }
-                }
-                _ => None,
-            };
-            let iam = iam.as_ref().unwrap_or(&self.effects.iam);
-            all.push(containment::gather(&lookup, iam, cfg.recheck, cfg.reads()).await?);
+            all.push(
+                keyguard_aws::members::gather_in_account(
+                    self.effects.members.as_deref(),
+                    &self.effects.iam,
+                    credential,
+                    &target.event_ref,
+                    cfg,
+                )
+                .await?,
+            );
         }
         Ok(all)
     }
-}
-
-/// Where a credential is read and acted on in organisation mode.
-enum Reach {
-    Home,
-    Member(keyguard_aws::Iam),
-    Outside(String),
-}
-
-/// The credential's account, as the organisation has it and as STS says the key's is:
-/// an event that names one account for a key of another (a GuardDuty finding's remote
-/// account, a forged custom event) acts in neither.
-async fn reach(
-    members: &Members,
-    credential: &containment::Credential,
-    event: &str,
-) -> Result<Reach, EffectError> {
-    let Some(scope) = &credential.scope else {
-        return Ok(Reach::Outside(
-            "the event names no account for the credential".into(),
-        ));
-    };
-    if let Some(key_id) = credential.subject.key_id() {
-        let owner = members.key_account(key_id.as_str()).await?;
-        if let Some(why) = organization::key_elsewhere(&scope.account, key_id, &owner) {
-            return Ok(Reach::Outside(why));
-        }
-    }
-    Ok(match members.membership(&scope.account).await? {
-        Membership::Home => Reach::Home,
-        Membership::Member => Reach::Member(members.iam_in(&scope.account, Some(event)).await?),
-        Membership::Outside(why) => Reach::Outside(why),
-    })
-}
-
-/// The member account whose keys the plan's sweep reads, with its CloudTrail and IAM as
-/// the member role; `None` when the sweep reads keyguard's own (or there is none).
-async fn swept_member(
-    plan: &Plan,
-    members: Option<&Members>,
-    regions: &[String],
-) -> Result<Option<(Trail, keyguard_aws::Iam)>, EffectError> {
-    let Some(members) = members else {
-        return Ok(None);
-    };
-    let account = plan.steps.iter().find_map(|s| match (&s.action, &s.scope) {
-        (keyguard_core::Action::SweepHistory { .. }, Some(scope)) => Some(&scope.account),
-        _ => None,
-    });
-    let Some(account) = account.filter(|a| *a != members.home()) else {
-        return Ok(None);
-    };
-    let event = plan.event_id.as_deref();
-    let sdk = members.sdk_in(account, event).await?;
-    Ok(Some((
-        Trail::new(&sdk, regions),
-        members.iam_in(account, event).await?,
-    )))
 }
 
 impl keyguard_aws::lambda::Handler for App {

@@ -46,6 +46,21 @@ impl App {
         let ledger = DynamoLedger::configured(sdk, &settings.common);
         let configured = AwsEffects::configured(sdk, &settings.common);
         let home = settings.translator.containment.guard.me.account.clone();
+        // Organisation mode, as deactivate-key's: a member's credential read and contained
+        // through the member role there.
+        let members = settings
+            .translator
+            .containment
+            .guard
+            .organization
+            .clone()
+            .zip(home.clone())
+            .map(|(org, home)| {
+                std::sync::Arc::new(
+                    keyguard_aws::members::Members::new(sdk, org, home.clone(), FUNCTION)
+                        .with_exemptions(Exemptions::new(&ledger, Some(home))),
+                )
+            });
         Self {
             effects: AwsEffects {
                 runbooks: Some(Runbooks::new(sdk, settings.common.notice_topic_arn.clone())),
@@ -54,6 +69,7 @@ impl App {
                     .iam
                     .clone()
                     .with_exemptions(Exemptions::new(&ledger, home)),
+                members,
                 ..configured
             },
             ledger,
@@ -83,13 +99,13 @@ impl App {
             Ok(plan) => plan,
             Err(e) => return Report::invalid(FUNCTION, self.settings.common.dry_run, e),
         };
-        let report = containment::trail::apply_and_sweep(
+        let report = keyguard_aws::members::apply_and_sweep_where(
             &apply,
             cfg,
             plan,
             &cfg.containment,
-            &self.trail,
-            &self.effects.iam,
+            (&self.trail, &self.effects.iam),
+            self.effects.members.as_deref(),
             FUNCTION,
             now,
         )
@@ -174,8 +190,20 @@ impl Source<TranslatorConfig> for App {
         target: &translator::Target,
         _: Timestamp,
     ) -> Result<containment::Facts, EffectError> {
+        // An alert-only finding reads nothing, in any account.
         let c = &cfg.containment;
-        containment::gather(&target.lookup(), &self.effects.iam, c.recheck, c.reads()).await
+        if target.lookup() == containment::Lookup::Nothing {
+            return containment::gather(&target.lookup(), &self.effects.iam, c.recheck, c.reads())
+                .await;
+        }
+        keyguard_aws::members::gather_in_account(
+            self.effects.members.as_deref(),
+            &self.effects.iam,
+            &target.credential(),
+            &target.event_ref,
+            &cfg.containment,
+        )
+        .await
     }
 }
 

@@ -741,3 +741,56 @@ async fn the_findings_key_is_swept_and_the_key_it_made_for_another_user_containe
     assert_eq!(added["action"]["incident_arn"], incident.as_str());
     assert_eq!(timeline(&incident).len(), 2);
 }
+
+#[tokio::test]
+async fn a_members_finding_is_contained_in_the_member_with_its_incident_here_and_no_runbook() {
+    let w = world(&[("ORGANIZATION_MODE", "true")]).await;
+    let sdk = keyguard_aws::load_config().await;
+    let [b] = &keyguard_testkit::org::members(&sdk, 1).await[..] else {
+        panic!("one member")
+    };
+    let in_b = keyguard_testkit::org::iam_in(&sdk, b, "keyguard-member").await;
+    let (user, leaked, other) = keyguard_testkit::iam::user_with_two_keys(&in_b, &[]).await;
+    // The delegated administrator's copy of member B's finding.
+    let event: Value = serde_json::from_str(
+        &sample("iam-user.json", &leaked, &user).to_string().replace(
+            "\"accountId\":\"123456789012\"",
+            &format!("\"accountId\":\"{b}\""),
+        ),
+    )
+    .unwrap();
+    assert_eq!(event["detail"]["accountId"], b.as_str());
+    let report = serde_json::to_value(w.app.handle(&event).await).unwrap();
+    assert_eq!(report["statusCode"], 200, "{report:#}");
+    let got = outcomes(&report);
+    assert!(
+        got.contains(&("deactivate_key".into(), "applied".into())),
+        "{report:#}"
+    );
+    assert!(got.contains(&("open_incident".into(), "applied".into())));
+    assert!(
+        !got.iter().any(|(a, _)| a == "start_runbook"),
+        "the runbook lives in keyguard's account: {report:#}"
+    );
+    for step in report["steps"].as_array().unwrap() {
+        if step["action"]["type"] == "deactivate_key" {
+            assert_eq!(step["scope"]["account"], b.as_str());
+        }
+        if step["action"]["type"] == "notify" {
+            let rotation = step["action"]["notice"]["facts"]["rotation"]
+                .as_str()
+                .unwrap();
+            assert!(rotation.contains("by hand") && rotation.contains(b.as_str()));
+        }
+    }
+    let statuses = keyguard_testkit::iam::statuses(&in_b, &user).await;
+    assert_eq!(statuses[&leaked], "Inactive");
+    assert_eq!(statuses[&other], "Active");
+    let (executions, incidents) = recorded(&user);
+    assert!(executions.is_empty(), "{executions:#?}");
+    assert_eq!(
+        incidents.len(),
+        1,
+        "the incident opens in keyguard's account"
+    );
+}

@@ -158,7 +158,11 @@ impl TranslatorConfig {
             automation_role_arn: env.get("AUTOMATION_ASSUME_ROLE_ARN"),
             response_plan_arn,
             window_minutes: config::number(env, "INCIDENT_WINDOW_MINUTES", 15)?,
-            containment: ContainmentConfig::from_env(env, me)?,
+            // Organisation mode: a member's finding is contained in the member, through
+            // the member role; its incident and notice stay here, and the runbook (which
+            // lives in keyguard's account) is not started for it.
+            containment: ContainmentConfig::from_env(env, me)?
+                .in_organization(crate::organization::Organization::from_env(env)?),
         })
     }
 
@@ -199,7 +203,8 @@ impl Target {
         self.credential().lookup()
     }
 
-    fn credential(&self) -> Credential {
+    /// The finding's credential, as containment names it.
+    pub fn credential(&self) -> Credential {
         Credential {
             subject: self.subject.clone(),
             scope: self.scope.clone(),
@@ -646,7 +651,7 @@ pub fn decide(target: &Target, cfg: &TranslatorConfig, facts: &Facts, now: Times
                 .into(),
         });
     }
-    if let Some(why) = &target.foreign {
+    if let Some(why) = target.foreign.as_ref().or(facts.outside.as_ref()) {
         // Another account's credential: the finding still stands, so the incident and
         // the notice go out, but nothing is contained here.
         let account = target.scope.as_ref().map_or_else(
@@ -692,10 +697,14 @@ pub fn decide(target: &Target, cfg: &TranslatorConfig, facts: &Facts, now: Times
                 });
             };
             let principal = Principal::User(user.clone());
-            // Believed unless keyguard's record of who set it says otherwise.
-            let guard = &cfg.containment.guard;
-            let believe = facts.tag_doubt(guard, &target.credential()).is_none();
-            match facts.protection(guard, &principal, Some(key_id.as_str()), believe) {
+            // Believed unless keyguard's record of who set it says otherwise; names as the
+            // credential's account means them.
+            let guard = cfg.containment.guard.in_account(b.account());
+            let member = b
+                .account()
+                .is_some_and(|a| cfg.containment.guard.organization.is_some() && !guard.is_home(a));
+            let believe = facts.tag_doubt(&guard, &target.credential()).is_none();
+            match facts.protection(&guard, &principal, Some(key_id.as_str()), believe) {
                 Some(Protected::Keyguard) => {
                     return b.done(Decision::Refused {
                         why: format!("key {key_id} of {user} is keyguard's own credential: incident only, rotate it by hand"),
@@ -787,8 +796,20 @@ pub fn decide(target: &Target, cfg: &TranslatorConfig, facts: &Facts, now: Times
             } else {
                 format!("key {key_id} of {user} is already Inactive: the runbook rotates the user's managed secret so the user gets a fresh key")
             };
-            b.runbook(user, key_id, reason);
-            containing += 1;
+            if member {
+                // The runbook and its role are keyguard's account's: a member's key is
+                // contained there, and its rotation is told, not started.
+                b.tell(
+                    "rotation",
+                    format!(
+                        "not started: the rotation runbook runs in keyguard's account only; rotate key {key_id} of {user} in account {} by hand",
+                        b.account().map_or("(unknown)", crate::AccountId::as_str)
+                    ),
+                );
+            } else {
+                b.runbook(user, key_id, reason);
+                containing += 1;
+            }
             // Containment first, paperwork after.
             b.plan.steps.rotate_right(containing);
             b.done(Decision::Act)
