@@ -132,6 +132,24 @@ async fn a_members_finding_and_hand_off_contain_the_key_in_the_member_only() {
         "Active"
     );
 
+    // AWS Health's organisational view, received by the administrator, naming B.
+    let (_, health_user, health_key, health_other) = user_in(&sdk, b, None).await;
+    let health: Value = serde_json::from_str(
+        &sample("health-organization-view.json", &health_key, &health_user)
+            .to_string()
+            .replace(
+                &format!("\"affectedAccount\":\"{HOME}\""),
+                &format!("\"affectedAccount\":\"{b}\""),
+            ),
+    )
+    .unwrap();
+    assert_eq!(health["detail"]["affectedAccount"], b.as_str());
+    let report = w.run(&health).await;
+    assert_eq!(report["statusCode"], 200, "{report:#}");
+    let statuses = keyguard_testkit::iam::statuses(&b_iam, &health_user).await;
+    assert_eq!(statuses[&health_key], "Inactive");
+    assert_eq!(statuses[&health_other], "Active");
+
     // A hand-off for B's other key: contained in B too; redelivered, not again.
     let event = json!({"accessKeyId": other, "userName": user, "accountId": b,
                        "classifierSource": "test/org", "eventId": keyguard_testkit::unique("ev")});
