@@ -17,6 +17,8 @@ use std::collections::BTreeMap;
 
 /// SQS takes at most ten messages in one `SendMessageBatch`.
 const BATCH: usize = 10;
+/// How often the entries SQS refused in a batch are sent again before the schedule fails.
+const SEND_ATTEMPTS: usize = 3;
 /// How long the fan-in record is kept: a day's scan, and its retries.
 const KEEP_SECONDS: i64 = 3 * 24 * 3600;
 
@@ -73,11 +75,24 @@ impl FanOut {
             Err(e) => return Err(e),
         }
         for chunk in accounts.chunks(BATCH) {
-            let mut entries = Vec::with_capacity(chunk.len());
-            for (i, account) in chunk.iter().enumerate() {
+            self.send_batch(scan, chunk).await?;
+        }
+        Ok(())
+    }
+
+    /// One `SendMessageBatch` of at most ten accounts. SQS may take some entries and
+    /// refuse others (an answer of 200 with `Failed`): the refused ones alone are sent
+    /// again, up to [`SEND_ATTEMPTS`] times; still refused, each is named, and the
+    /// schedule's invocation fails, so that Lambda's retry sends them.
+    async fn send_batch(&self, scan: &str, chunk: &[AccountId]) -> Result<(), EffectError> {
+        let mut pending: Vec<usize> = (0..chunk.len()).collect();
+        let mut refused = Vec::new();
+        for _ in 0..SEND_ATTEMPTS {
+            let mut entries = Vec::with_capacity(pending.len());
+            for &i in &pending {
                 let body = serde_json::to_string(&Message {
                     scan: scan.to_owned(),
-                    account: account.clone(),
+                    account: chunk[i].clone(),
                 })
                 .map_err(|e| EffectError::new(ErrorKind::Other, None, e.to_string()))?;
                 let entry = SendMessageBatchRequestEntry::builder()
@@ -95,30 +110,29 @@ impl FanOut {
                 .send()
                 .await
                 .map_err(|e| effect_error(&e))?;
-            // SQS answers 200 with some entries failed: each is named, and the schedule's
-            // invocation fails so that Lambda's retry sends them again.
-            let failed: Vec<String> = out
+            refused = out
                 .failed()
                 .iter()
-                .map(|f| {
-                    let i: usize = f.id().trim_start_matches('m').parse().unwrap_or(0);
-                    let account = chunk.get(i).map_or("?", AccountId::as_str);
-                    format!(
-                        "account {account}: {} {}",
-                        f.code(),
-                        f.message().unwrap_or_default()
-                    )
+                .filter_map(|f| {
+                    let i: usize = f.id().strip_prefix('m')?.parse().ok()?;
+                    let why = format!("{} {}", f.code(), f.message().unwrap_or_default());
+                    (i < chunk.len()).then_some((i, why))
                 })
                 .collect();
-            if !failed.is_empty() {
-                return Err(EffectError::new(
-                    ErrorKind::Other,
-                    None,
-                    format!("SQS did not take the messages of {}", failed.join("; ")),
-                ));
+            if refused.is_empty() {
+                return Ok(());
             }
+            pending = refused.iter().map(|(i, _)| *i).collect();
         }
-        Ok(())
+        let named: Vec<String> = refused
+            .iter()
+            .map(|(i, why)| format!("account {}: {why}", chunk[*i]))
+            .collect();
+        Err(EffectError::new(
+            ErrorKind::Other,
+            None,
+            format!("SQS did not take the messages of {}", named.join("; ")),
+        ))
     }
 
     /// Records `account`'s line; every account's lines when this one was the last in.
