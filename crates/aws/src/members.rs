@@ -50,6 +50,24 @@ impl Members {
         }
     }
 
+    /// The members of a containing function, when its guard is in organisation mode:
+    /// each member's IAM reads keyguard's record of who set exemption tags there. It
+    /// needs keyguard's own account to tell members from home; without it the guard
+    /// refuses every credential (it cannot tell whose it is).
+    pub fn configured(
+        sdk: &aws_config::SdkConfig,
+        guard: &keyguard_core::guard::Guard,
+        function: &str,
+        ledger: &crate::DynamoLedger,
+    ) -> Option<std::sync::Arc<Self>> {
+        let org = guard.organization.clone()?;
+        let home = guard.me.account.clone()?;
+        let exemptions = Exemptions::new(ledger, Some(home.clone()));
+        Some(std::sync::Arc::new(
+            Self::new(sdk, org, home, function).with_exemptions(exemptions),
+        ))
+    }
+
     /// A member's IAM reads keyguard's record of who set exemption tags in that account.
     pub fn with_exemptions(mut self, exemptions: Exemptions) -> Self {
         self.exemptions = Some(exemptions);

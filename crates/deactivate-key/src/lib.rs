@@ -17,7 +17,6 @@ use keyguard_core::pipeline::{self, Executor, Source};
 use keyguard_core::policy::containment::{self, ContainmentConfig, SelfIdentity, FUNCTION};
 use keyguard_core::{EffectError, ParseError, Plan, Report, Timestamp, Trigger};
 use serde_json::Value;
-use std::sync::Arc;
 
 /// Configuration, read once at cold start.
 #[derive(Debug, Clone)]
@@ -54,22 +53,8 @@ impl App {
         let ledger = DynamoLedger::configured(sdk, &settings.common);
         let mut effects = AwsEffects::configured(sdk, &settings.common);
         let home = settings.containment.guard.me.account.clone();
-        effects.iam = effects
-            .iam
-            .with_exemptions(Exemptions::new(&ledger, home.clone()));
-        // Organisation mode needs keyguard's own account to tell members from home; without
-        // it the guard refuses every credential (it cannot tell whose it is).
-        effects.members = settings
-            .containment
-            .guard
-            .organization
-            .clone()
-            .zip(home.clone())
-            .map(|(org, home)| {
-                let members = Members::new(sdk, org, home.clone(), FUNCTION)
-                    .with_exemptions(Exemptions::new(&ledger, Some(home)));
-                Arc::new(members)
-            });
+        effects.iam = effects.iam.with_exemptions(Exemptions::new(&ledger, home));
+        effects.members = Members::configured(sdk, &settings.containment.guard, FUNCTION, &ledger);
         Self {
             effects,
             ledger,

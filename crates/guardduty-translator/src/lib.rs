@@ -48,19 +48,12 @@ impl App {
         let home = settings.translator.containment.guard.me.account.clone();
         // Organisation mode, as deactivate-key's: a member's credential read and contained
         // through the member role there.
-        let members = settings
-            .translator
-            .containment
-            .guard
-            .organization
-            .clone()
-            .zip(home.clone())
-            .map(|(org, home)| {
-                std::sync::Arc::new(
-                    keyguard_aws::members::Members::new(sdk, org, home.clone(), FUNCTION)
-                        .with_exemptions(Exemptions::new(&ledger, Some(home))),
-                )
-            });
+        let members = keyguard_aws::members::Members::configured(
+            sdk,
+            &settings.translator.containment.guard,
+            FUNCTION,
+            &ledger,
+        );
         Self {
             effects: AwsEffects {
                 runbooks: Some(Runbooks::new(sdk, settings.common.notice_topic_arn.clone())),
