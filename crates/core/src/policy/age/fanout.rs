@@ -17,6 +17,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+/// At most this many accounts are named in the organisation summary.
+const MAX_LINES: usize = 200;
+/// An account's line when its scan found nothing to do.
+const QUIET: &str = "0 emails, 0 keys deactivated, 0 keys deleted";
+
 /// The longest message body read: a message is about a hundred bytes.
 const MAX_BODY: usize = 4096;
 
@@ -143,8 +148,28 @@ pub fn org_summary(scan: &str, lines: &BTreeMap<String, String>) -> Plan {
             lines.len()
         ),
     );
-    for (account, line) in lines {
+    // A notice is one SNS message (256 KB at most): past a few dozen accounts, those
+    // where nothing happened are counted, not listed, and at most MAX_LINES are named.
+    let listed: Vec<(&String, &String)> = if lines.len() > MAX_LINES / 4 {
+        lines.iter().filter(|(_, l)| l.as_str() != QUIET).collect()
+    } else {
+        lines.iter().collect()
+    };
+    for (account, line) in listed.iter().take(MAX_LINES) {
         notice = notice.fact(&format!("account {account}"), line.as_str());
+    }
+    let quiet = lines.len() - listed.len();
+    if quiet > 0 {
+        notice = notice.fact("accounts with nothing to do", quiet.to_string());
+    }
+    if listed.len() > MAX_LINES {
+        notice = notice.fact(
+            "accounts not listed",
+            format!(
+                "{} more with something to say: see each account's own summary",
+                listed.len() - MAX_LINES
+            ),
+        );
     }
     let mut plan = Plan::for_event(FUNCTION, Decision::Act, scan.to_owned());
     plan.steps.push(Step {
@@ -283,6 +308,38 @@ mod tests {
             "not scanned: throttled"
         );
         assert_eq!(notice.facts.len(), 2);
+    }
+
+    #[test]
+    fn a_large_organisation_is_summarised_within_one_message() {
+        let mut lines: BTreeMap<String, String> = (0..1000)
+            .map(|i| (format!("{:012}", 200_000_000_000_u64 + i), QUIET.to_owned()))
+            .collect();
+        for i in 0..300 {
+            lines.insert(
+                format!("{:012}", 300_000_000_000_u64 + i),
+                "1 emails, 1 keys deactivated, 0 keys deleted".into(),
+            );
+        }
+        let plan = org_summary("sched-2", &lines);
+        let Action::Notify { notice } = &plan.steps[0].action else {
+            panic!()
+        };
+        let named = notice
+            .facts
+            .keys()
+            .filter(|k| k.starts_with("account "))
+            .count();
+        assert_eq!(named, MAX_LINES);
+        assert_eq!(notice.facts["accounts with nothing to do"], "1000");
+        assert!(notice.facts["accounts not listed"].starts_with("100 more"));
+        assert!(serde_json::to_string(notice).unwrap().len() < 64 * 1024);
+        // A small organisation is listed whole, quiet accounts included.
+        let small: BTreeMap<String, String> = lines.into_iter().take(3).collect();
+        let Action::Notify { notice } = &org_summary("s", &small).steps[0].action else {
+            panic!()
+        };
+        assert_eq!(notice.facts.len(), 3);
     }
 
     #[test]
