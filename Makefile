@@ -148,8 +148,8 @@ deploy-age-rotation-members:
 	$(RUN) aws cloudformation create-stack-instances --stack-set-name $(STACK_PREFIX)-age-rotation-members --deployment-targets OrganizationalUnitIds=$(ORG_ROOT_OU) --regions us-east-1
 
 # Organisation mode for containment: keyguard-member in every member account (IAM is
-# global: one Region). Deploy the home account's functions first: the role's trust policy
-# names deactivate-key's role, which must exist.
+# global: one Region). Its trust policy names the home account, narrowed to keyguard's
+# containing roles by aws:PrincipalArn, so it deploys in any order.
 deploy-members:
 	$(RUN) aws cloudformation create-stack-set --stack-set-name $(STACK_PREFIX)-members --template-body file://infra/member/template.yaml --permission-model SERVICE_MANAGED --auto-deployment Enabled=true,RetainStacksOnAccountRemoval=false --capabilities CAPABILITY_NAMED_IAM --parameters ParameterKey=HomeAccountId,ParameterValue=$(HOME_ACCOUNT_ID) ParameterKey=OrganizationId,ParameterValue=$(ORGANIZATION_ID)
 	$(RUN) aws cloudformation create-stack-instances --stack-set-name $(STACK_PREFIX)-members --deployment-targets OrganizationalUnitIds=$(ORG_ROOT_OU) --regions us-east-1

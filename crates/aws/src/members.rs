@@ -222,13 +222,28 @@ impl Members {
         plan: &Plan,
         regions: &[String],
     ) -> Result<Option<(Trail, Iam)>, EffectError> {
-        let account = plan.steps.iter().find_map(|s| match (&s.action, &s.scope) {
-            (Action::SweepHistory { .. }, Some(scope)) => Some(&scope.account),
-            _ => None,
-        });
-        let Some(account) = account.filter(|a| *a != self.home()) else {
+        let mut accounts = plan
+            .steps
+            .iter()
+            .filter_map(|s| match (&s.action, &s.scope) {
+                (Action::SweepHistory { .. }, Some(scope)) => Some(&scope.account),
+                _ => None,
+            });
+        let Some(account) = accounts.next() else {
             return Ok(None);
         };
+        // One reader serves the whole sweep: a plan sweeping keys of two accounts would
+        // read one of them in the wrong one.
+        if let Some(other) = accounts.find(|a| *a != account) {
+            return Err(EffectError::new(
+                ErrorKind::Other,
+                None,
+                format!("the plan sweeps keys of accounts {account} and {other}: one at a time"),
+            ));
+        }
+        if account == self.home() {
+            return Ok(None);
+        }
         let event = plan.event_id.as_deref();
         let sdk = self.sdk_in(account, event).await?;
         Ok(Some((
@@ -244,13 +259,12 @@ impl Members {
 pub async fn gather_in_account(
     members: Option<&Members>,
     home: &Iam,
-    credential: &containment::Credential,
+    (credential, lookup): (&containment::Credential, &containment::Lookup),
     event: &str,
     cfg: &containment::ContainmentConfig,
 ) -> Result<containment::Facts, EffectError> {
-    let lookup = credential.lookup();
     let member = match members {
-        Some(members) if lookup != containment::Lookup::Nothing => {
+        Some(members) if *lookup != containment::Lookup::Nothing => {
             match members.reach(credential, event).await? {
                 Reach::Home => None,
                 Reach::Member(iam) => Some(iam),
@@ -265,7 +279,7 @@ pub async fn gather_in_account(
         _ => None,
     };
     let iam = member.as_ref().unwrap_or(home);
-    containment::gather(&lookup, iam, cfg.recheck, cfg.reads()).await
+    containment::gather(lookup, iam, cfg.recheck, cfg.reads()).await
 }
 
 /// The plan applied, then the sweep of what each contained key did, in the account the

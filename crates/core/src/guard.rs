@@ -33,10 +33,6 @@ pub const DEFAULT_KEYGUARD_ROLES: &[&str] = &[
     "keyguard-member",
 ];
 
-/// The roles keyguard deploys in member accounts: organisation mode's default, and
-/// age-rotation's (`infra/member/`, `infra/age-rotation/member-role.yaml`).
-pub const MEMBER_ROLES: [&str; 2] = ["keyguard-member", "keyguard-age-rotation-member"];
-
 /// IAM names compared as IAM compares them: regardless of case.
 pub fn same_name(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
@@ -320,10 +316,10 @@ impl Guard {
             view.exempt_taggers = std::iter::once(":").collect();
         }
         if !home {
-            // The roles keyguard deploys in every member: containment's and age-rotation's.
-            view.keyguard_roles = [org.member_role.as_str(), MEMBER_ROLES[1]]
-                .into_iter()
-                .collect();
+            // Only the role this function acts through is keyguard's own there: another
+            // name (age-rotation's member role, which not every member has) could be
+            // taken by whoever may create roles in the member, to hide behind it.
+            view.keyguard_roles = std::iter::once(org.member_role.as_str()).collect();
             view.me.user = None;
             view.member_view = true;
         }
@@ -541,13 +537,15 @@ mod tests {
         ] {
             assert_eq!(there.protection(&p, None, &none), None, "{p:?}");
         }
-        for own in ["KEYGUARD-MEMBER", "keyguard-age-rotation-member"] {
-            assert_eq!(
-                there.protection(&role(own), None, &none),
-                Some(Protected::Keyguard),
-                "{own}"
-            );
-        }
+        assert_eq!(
+            there.protection(&role("KEYGUARD-MEMBER"), None, &none),
+            Some(Protected::Keyguard)
+        );
+        // Another keyguard name is free to take in a member: not protected by it there.
+        assert_eq!(
+            there.protection(&role("keyguard-age-rotation-member"), None, &none),
+            None
+        );
         // A tagger is a home role unless named with its account.
         let taggers = guard(&[("EXEMPT_TAGGERS", "sec-admin,222222222222:member-sec")])
             .with_organization(g.organization.clone());

@@ -155,7 +155,7 @@ impl Source<ContainmentConfig> for App {
                 keyguard_aws::members::gather_in_account(
                     self.effects.members.as_deref(),
                     &self.effects.iam,
-                    credential,
+                    (credential, &credential.lookup()),
                     &target.event_ref,
                     cfg,
                 )

@@ -183,16 +183,10 @@ impl Source<TranslatorConfig> for App {
         target: &translator::Target,
         _: Timestamp,
     ) -> Result<containment::Facts, EffectError> {
-        // An alert-only finding reads nothing, in any account.
-        let c = &cfg.containment;
-        if target.lookup() == containment::Lookup::Nothing {
-            return containment::gather(&target.lookup(), &self.effects.iam, c.recheck, c.reads())
-                .await;
-        }
         keyguard_aws::members::gather_in_account(
             self.effects.members.as_deref(),
             &self.effects.iam,
-            &target.credential(),
+            (&target.credential(), &target.lookup()),
             &target.event_ref,
             &cfg.containment,
         )

@@ -687,6 +687,17 @@ pub fn decide(target: &Target, cfg: &TranslatorConfig, facts: &Facts, now: Times
             );
             let mut b = Builder::new(target, cfg, principal, now);
             let about = name.map_or_else(|| format!("key {key_id}"), |u| format!("user {u}"));
+            // A member's principal is named with its account: the same name at home is
+            // somebody else.
+            let about = match target.scope.as_ref().map(|s| &s.account) {
+                Some(a)
+                    if cfg.containment.guard.organization.is_some()
+                        && !cfg.containment.guard.is_home(a) =>
+                {
+                    format!("{about} in account {a}")
+                }
+                _ => about,
+            };
             b.incident_and_notice(name, Some(key_id), about);
             let Some(user) = name.filter(|_| facts.exists) else {
                 return b.done(Decision::NotFound {

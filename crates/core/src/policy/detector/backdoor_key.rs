@@ -10,7 +10,7 @@
 //! that can do nothing (keyguard puts its deny before its key) is left alone with a
 //! low notice, anything else is contained.
 
-use super::{caller_role, caller_user, long_term, Alert};
+use super::{caller_user, long_term, Alert};
 use crate::events::{ApiCall, CloudTrailRecord, IdentityType};
 use crate::guard::{same_name, NameSet};
 use crate::notice::Severity;
@@ -24,7 +24,7 @@ pub fn check(r: &CloudTrailRecord, trusted_creators: &NameSet) -> Option<Alert> 
     if !r.succeeded() || r.user_identity.identity_type == IdentityType::Root {
         return None;
     }
-    if caller_role(r).is_some_and(|role| trusted_creators.contains(role)) {
+    if super::memory::trusted_caller(r, trusted_creators) {
         return None;
     }
     let target = call.requested_user.as_deref()?;

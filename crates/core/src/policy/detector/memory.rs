@@ -298,9 +298,10 @@ fn launch_of(
     }
 }
 
-/// Whether a caller is one of `trusted` (roles that create keys and users by design).
+/// Whether a caller is one of `trusted` (roles that create keys and users by design,
+/// each `ACCOUNT:ROLE`: the same name in another account is not trusted).
 pub fn trusted_caller(record: &CloudTrailRecord, trusted: &crate::guard::NameSet) -> bool {
-    super::caller_role(record).is_some_and(|role| trusted.contains(role))
+    super::caller_role_in_account(record).is_some_and(|role| trusted.contains(&role))
 }
 
 /// What a record leaves in the memory: a created long-term key, a created user. Calls

@@ -127,6 +127,7 @@ fn canary_minutes(env: &impl Env) -> Result<u32, ConfigError> {
 
 impl DetectorConfig {
     pub fn from_env(env: &impl Env, me: SelfIdentity) -> Result<Self, ConfigError> {
+        let me_account = me.account.clone();
         let threat_cidrs = config::list(env, "THREAT_CIDRS")
             .iter()
             .map(|c| {
@@ -155,7 +156,7 @@ impl DetectorConfig {
             .into_iter()
             .filter_map(|(channel, var)| env.get(var).map(|id| (channel, id.trim().to_owned())))
             .collect(),
-            trusted_creators: config::list(env, "TRUSTED_KEY_CREATORS").iter().collect(),
+            trusted_creators: trusted_creators(env, me_account.as_ref()),
             sns: env.get("NOTICE_TOPIC_ARN").is_some(),
             unconfigured: Vec::new(),
         })
@@ -253,6 +254,28 @@ pub(crate) fn policy_holder(params: &serde_json::Value) -> String {
 }
 
 /// The role behind an assumed-role caller (`arn:aws:sts::1:assumed-role/ROLE/session`).
+/// `TRUSTED_KEY_CREATORS`, each kept as `ACCOUNT:ROLE`: a bare name is a role of
+/// keyguard's own account (a member's role of the same name is somebody else's, made by
+/// whoever may create roles there), a member's is written `ACCOUNT:ROLE`. Without its
+/// own account keyguard trusts no bare name.
+fn trusted_creators(env: &impl Env, home: Option<&crate::AccountId>) -> crate::guard::NameSet {
+    config::list(env, "TRUSTED_KEY_CREATORS")
+        .iter()
+        .filter_map(|name| match (name.contains(':'), home) {
+            (true, _) => Some(name.clone()),
+            (false, Some(home)) => Some(format!("{home}:{name}")),
+            (false, None) => None,
+        })
+        .collect()
+}
+
+/// The caller's role as `ACCOUNT:ROLE`, from its session's ARN.
+fn caller_role_in_account(record: &CloudTrailRecord) -> Option<String> {
+    let arn = record.user_identity.arn.as_deref()?;
+    let account = arn.split(':').nth(4).filter(|a| !a.is_empty())?;
+    Some(format!("{account}:{}", caller_role(record)?))
+}
+
 fn caller_role(record: &CloudTrailRecord) -> Option<&str> {
     let arn = record.user_identity.arn.as_deref()?;
     arn.split_once(":assumed-role/")?.1.split('/').next()
@@ -313,10 +336,17 @@ pub fn evaluate_with(
     recall: &memory::Recall,
 ) -> Vec<Alert> {
     let minutes = cfg.correlation_minutes;
+    // Whose tag it is decides who may set it (organisation mode: a member's taggers are
+    // named with their account), as containment will judge it there.
+    let account = record
+        .recipient_account_id
+        .as_deref()
+        .and_then(|a| crate::AccountId::parse(a).ok());
+    let guard = cfg.guard.in_account(account.as_ref());
     [
         canary_key_used::check(record, cfg.guard.me.account.as_ref()),
         canary_tampered::check(record),
-        exemption_tagged::check(record, &cfg.guard),
+        exemption_tagged::check(record, &guard),
         backdoor_key::check(record, &cfg.trusted_creators),
         user_created_with_key::check(record, recall, minutes, &cfg.trusted_creators),
         new_key_used_elsewhere::check(record, recall, minutes),

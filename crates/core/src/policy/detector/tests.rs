@@ -259,6 +259,34 @@ fn trusted_key_creators_are_named_by_exact_role() {
         rules(create_key(user("ci-provisioner"), Some("dave"), None), &cfg),
         vec![("backdoor-key", Severity::High)]
     );
+    // A member's role of the same name is somebody else's (whoever may create roles
+    // there); a member's own pipeline is trusted when named with its account.
+    let in_member = |role: &str| {
+        json!({"type": "AssumedRole", "arn": format!("arn:aws:sts::222222222222:assumed-role/{role}/s1"),
+               "accessKeyId": "ASIAROLESESSION00001"})
+    };
+    assert_eq!(
+        rules(
+            create_key(in_member("keyguard-secrets-rotator"), Some("dave"), None),
+            &cfg
+        ),
+        vec![("backdoor-key", Severity::High)]
+    );
+    let member_cfg = cfg_with(&[("TRUSTED_KEY_CREATORS", "222222222222:ci-provisioner")]);
+    assert_eq!(
+        rules(
+            create_key(in_member("ci-provisioner"), Some("dave"), None),
+            &member_cfg
+        ),
+        vec![]
+    );
+    assert_eq!(
+        rules(
+            create_key(session("ci-provisioner"), Some("dave"), None),
+            &member_cfg
+        ),
+        vec![("backdoor-key", Severity::High)]
+    );
 }
 
 #[test]
