@@ -13,23 +13,23 @@ use keyguard_core::{AccountId, EffectError, ErrorKind, Principal};
 pub struct Exemptions {
     client: aws_sdk_dynamodb::Client,
     table: String,
-    /// The account reads are about: keyguard's own (containment acts in no other).
-    home: Option<AccountId>,
+    /// The account reads are about: keyguard's own, or the member a credential is in.
+    account: Option<AccountId>,
 }
 
 impl Exemptions {
-    pub fn new(ledger: &crate::DynamoLedger, home: Option<AccountId>) -> Self {
+    pub fn new(ledger: &crate::DynamoLedger, account: Option<AccountId>) -> Self {
         Self {
             client: ledger.client().clone(),
             table: ledger.table().to_owned(),
-            home,
+            account,
         }
     }
 
     /// The same record, read about `account` (a member account's principals).
     pub fn in_account(&self, account: &AccountId) -> Self {
         Self {
-            home: Some(account.clone()),
+            account: Some(account.clone()),
             ..self.clone()
         }
     }
@@ -55,7 +55,7 @@ impl Exemptions {
         .await
     }
 
-    /// Who set the principal's tag in keyguard's account, if keyguard saw it set.
+    /// Who set the principal's tag in this record's account, if keyguard saw it set.
     pub async fn read(&self, principal: &Principal) -> Result<Option<Provenance>, EffectError> {
         let out = self
             .client
@@ -63,7 +63,7 @@ impl Exemptions {
             .table_name(&self.table)
             .key(
                 crate::ledger::KEY,
-                s(ledger_key(self.home.as_ref(), principal)),
+                s(ledger_key(self.account.as_ref(), principal)),
             )
             .consistent_read(true)
             .send()

@@ -95,7 +95,7 @@ tokio::task_local! {
 
 /// When the current invocation ends (Lambda's deadline), inside [`run`] or [`within`]:
 /// long runs (the age scan, the sweep) begin no step too close to it
-/// (`keyguard_core::execute_within`).
+/// (`keyguard_core::execute_with`).
 pub fn deadline() -> Option<std::time::Instant> {
     DEADLINE.try_with(|d| *d).ok()
 }

@@ -156,30 +156,18 @@ pub async fn execute<E: Effects + Sync, L: Ledger + Sync>(
     dry_run: bool,
     now: Timestamp,
 ) -> Report {
-    execute_within(plan, effects, ledger, dry_run, now, None).await
+    execute_with(plan, effects, ledger, dry_run, now, None, 1).await
 }
 
 /// [`execute`], beginning no step once less than [`STEP_MARGIN`] is left before
 /// `deadline` (the invocation's end): a step cut off mid-way would stay claimed and, if
 /// it must not repeat (an email), be reported unknown for good. A step not begun is
 /// `failed` with code `DeadlineNear` and claims nothing, so the run fails and Lambda's
-/// retry (or the next run) takes it.
-pub async fn execute_within<E: Effects + Sync, L: Ledger + Sync>(
-    plan: Plan,
-    effects: &E,
-    ledger: &L,
-    dry_run: bool,
-    now: Timestamp,
-    deadline: Option<std::time::Instant>,
-) -> Report {
-    execute_with(plan, effects, ledger, dry_run, now, deadline, 1).await
-}
-
-/// [`execute_within`], with up to `concurrency` chains of steps under way at once. A
-/// chain is a step and every step that waits for it (`after`), transitively: a person's
-/// email and the actions on their keys. Its steps stay in order; chains are independent
-/// (different people), so running them side by side changes no outcome, and the ledger
-/// claims each step as before. With 1, the plan is walked in its own order.
+/// retry (or the next run) takes it. Up to `concurrency` chains of steps are under way
+/// at once. A chain is a step and every step that waits for it (`after`), transitively:
+/// a person's email and the actions on their keys. Its steps stay in order; chains are
+/// independent (different people), so running them side by side changes no outcome, and
+/// the ledger claims each step as before. With 1, the plan is walked in its own order.
 pub async fn execute_with<E: Effects + Sync, L: Ledger + Sync>(
     plan: Plan,
     effects: &E,

@@ -29,7 +29,7 @@ pub mod report;
 pub mod revocation;
 
 pub use effects::{
-    execute, execute_within, Claim, EffectError, Effects, ErrorKind, Ledger, LedgerEntry, Prior,
+    execute, execute_with, Claim, EffectError, Effects, ErrorKind, Ledger, LedgerEntry, Prior,
 };
 pub use notice::{Channel, Notice, Notifier, Severity};
 pub use pipeline::{Executor, Policy, Source};

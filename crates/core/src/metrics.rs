@@ -34,7 +34,10 @@ pub fn emf(report: &Report, duration_ms: f64, at: Timestamp) -> Value {
         count(|o| matches!(o, Outcome::Failed { .. } | Outcome::InProgress { .. })) as f64,
         count(|o| matches!(o, Outcome::Duplicate)) as f64,
         count(|o| matches!(o, Outcome::Suppressed { .. })) as f64,
-        f64::from(u8::from(report.decision.name() == "refused")),
+        f64::from(u8::from(matches!(
+            report.decision,
+            crate::plan::Decision::Refused { .. }
+        ))),
         duration_ms.max(0.0),
     ];
     let mut root = Map::new();

@@ -436,13 +436,14 @@ fn near_the_deadline_no_step_begins_and_none_is_claimed() {
     let ledger = MemLedger::default();
     let iam = FakeIam::default();
     let soon = std::time::Instant::now() + STEP_MARGIN / 2;
-    let cut = futures::executor::block_on(execute_within(
+    let cut = futures::executor::block_on(execute_with(
         plan.clone(),
         &iam,
         &ledger,
         false,
         chrono::Utc::now(),
         Some(soon),
+        1,
     ));
     assert!(iam.calls.lock().unwrap().is_empty(), "nothing performed");
     assert_eq!(ledger.state("k-1").as_deref(), None, "nothing claimed");
@@ -452,13 +453,14 @@ fn near_the_deadline_no_step_begins_and_none_is_claimed() {
     assert_eq!(cut.status_code, 500, "the run fails, so it is retried");
     // With time left, the same plan runs.
     let later = std::time::Instant::now() + STEP_MARGIN * 6;
-    let done = futures::executor::block_on(execute_within(
+    let done = futures::executor::block_on(execute_with(
         plan,
         &iam,
         &ledger,
         false,
         chrono::Utc::now(),
         Some(later),
+        1,
     ));
     assert_eq!(done.status_code, 200);
     assert_eq!(*iam.calls.lock().unwrap(), ["notify", "deactivate_key"]);

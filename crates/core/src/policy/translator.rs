@@ -686,17 +686,14 @@ pub fn decide(target: &Target, cfg: &TranslatorConfig, facts: &Facts, now: Times
                 |u| step_key::Subject::user(u.as_str()),
             );
             let mut b = Builder::new(target, cfg, principal, now);
+            // Names as the credential's account means them (organisation mode: a member's
+            // principal is somebody else than the same name at home).
+            let account = target.scope.as_ref().map(|s| &s.account);
+            let guard = cfg.containment.guard.in_account(account);
             let about = name.map_or_else(|| format!("key {key_id}"), |u| format!("user {u}"));
-            // A member's principal is named with its account: the same name at home is
-            // somebody else.
-            let about = match target.scope.as_ref().map(|s| &s.account) {
-                Some(a)
-                    if cfg.containment.guard.organization.is_some()
-                        && !cfg.containment.guard.is_home(a) =>
-                {
-                    format!("{about} in account {a}")
-                }
-                _ => about,
+            let about = match account.filter(|_| guard.member_view) {
+                Some(a) => format!("{about} in account {a}"),
+                None => about,
             };
             b.incident_and_notice(name, Some(key_id), about);
             let Some(user) = name.filter(|_| facts.exists) else {
@@ -708,12 +705,7 @@ pub fn decide(target: &Target, cfg: &TranslatorConfig, facts: &Facts, now: Times
                 });
             };
             let principal = Principal::User(user.clone());
-            // Believed unless keyguard's record of who set it says otherwise; names as the
-            // credential's account means them.
-            let guard = cfg.containment.guard.in_account(b.account());
-            let member = b
-                .account()
-                .is_some_and(|a| cfg.containment.guard.organization.is_some() && !guard.is_home(a));
+            // Believed unless keyguard's record of who set it says otherwise.
             let believe = facts.tag_doubt(&guard, &target.credential()).is_none();
             match facts.protection(&guard, &principal, Some(key_id.as_str()), believe) {
                 Some(Protected::Keyguard) => {
@@ -802,22 +794,22 @@ pub fn decide(target: &Target, cfg: &TranslatorConfig, facts: &Facts, now: Times
                 }
                 containing += 1;
             }
-            let reason = if active.is_some() {
-                format!("key {key_id} of {user} is being deactivated by keyguard: the runbook confirms it Inactive, then rotates the user's managed secret")
-            } else {
-                format!("key {key_id} of {user} is already Inactive: the runbook rotates the user's managed secret so the user gets a fresh key")
-            };
-            if member {
+            if guard.member_view {
                 // The runbook and its role are keyguard's account's: a member's key is
                 // contained there, and its rotation is told, not started.
                 b.tell(
                     "rotation",
                     format!(
                         "not started: the rotation runbook runs in keyguard's account only; rotate key {key_id} of {user} in account {} by hand",
-                        b.account().map_or("(unknown)", crate::AccountId::as_str)
+                        account.map_or("(unknown)", crate::AccountId::as_str)
                     ),
                 );
             } else {
+                let reason = if active.is_some() {
+                    format!("key {key_id} of {user} is being deactivated by keyguard: the runbook confirms it Inactive, then rotates the user's managed secret")
+                } else {
+                    format!("key {key_id} of {user} is already Inactive: the runbook rotates the user's managed secret so the user gets a fresh key")
+                };
                 b.runbook(user, key_id, reason);
                 containing += 1;
             }
