@@ -3,7 +3,47 @@
 
 use crate::error::effect_error;
 use crate::Iam;
-use keyguard_core::{EffectError, ErrorKind};
+use keyguard_core::{AccountId, EffectError, ErrorKind};
+
+/// Whose an access key is, as STS says (`sts:GetAccessKeyInfo`, which any principal may
+/// ask about any key, with no resource to grant): what an event says of a key's account is
+/// checked against it before keyguard acts there.
+#[derive(Clone)]
+pub struct KeyOwners {
+    sts: aws_sdk_sts::Client,
+}
+
+impl KeyOwners {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self {
+            sts: aws_sdk_sts::Client::new(config),
+        }
+    }
+
+    pub async fn account_of(&self, key_id: &str) -> Result<AccountId, EffectError> {
+        let out = self
+            .sts
+            .get_access_key_info()
+            .access_key_id(key_id)
+            .send()
+            .await
+            .map_err(|e| {
+                let e = effect_error(&e);
+                EffectError {
+                    message: format!("sts:GetAccessKeyInfo {key_id}: {}", e.message),
+                    ..e
+                }
+            })?;
+        let raw = out.account().unwrap_or_default();
+        AccountId::parse(raw).map_err(|e| {
+            EffectError::new(
+                ErrorKind::Other,
+                None,
+                format!("sts:GetAccessKeyInfo {key_id} answered no account: {e}"),
+            )
+        })
+    }
+}
 
 /// One member account.
 #[derive(Debug, Clone, PartialEq, Eq)]

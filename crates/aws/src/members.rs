@@ -3,7 +3,7 @@
 //! kept), whose account a key is (`sts:GetAccessKeyInfo`), and the member role assumed
 //! there (`sts:AssumeRole`), its session kept while at least 16 minutes of it are left.
 
-use crate::error::effect_error;
+use crate::accounts::KeyOwners;
 use crate::trail::Trail;
 use crate::{Exemptions, Iam};
 use keyguard_core::organization::{self, session_name, Membership, Organization};
@@ -115,30 +115,9 @@ impl Members {
         Ok(found)
     }
 
-    /// The account an access key belongs to, as STS says (`sts:GetAccessKeyInfo`, which
-    /// any principal may ask about any key): what an event says of a key's account is
-    /// checked against it before keyguard acts there.
+    /// The account an access key belongs to, as STS says ([`KeyOwners`]).
     pub async fn key_account(&self, key_id: &str) -> Result<AccountId, EffectError> {
-        let out = aws_sdk_sts::Client::new(&self.sdk)
-            .get_access_key_info()
-            .access_key_id(key_id)
-            .send()
-            .await
-            .map_err(|e| {
-                let e = effect_error(&e);
-                EffectError {
-                    message: format!("sts:GetAccessKeyInfo {key_id}: {}", e.message),
-                    ..e
-                }
-            })?;
-        let raw = out.account().unwrap_or_default();
-        AccountId::parse(raw).map_err(|e| {
-            EffectError::new(
-                ErrorKind::Other,
-                None,
-                format!("sts:GetAccessKeyInfo {key_id} answered no account: {e}"),
-            )
-        })
+        KeyOwners::new(&self.sdk).account_of(key_id).await
     }
 
     /// The SDK configuration acting in `account` as the member role. `event` names the
@@ -258,22 +237,32 @@ impl Members {
 /// not have read not at all (`Facts::outside`).
 pub async fn gather_in_account(
     members: Option<&Members>,
-    home: &Iam,
+    (home, owners): (&Iam, &KeyOwners),
     (credential, lookup): (&containment::Credential, &containment::Lookup),
     event: &str,
     cfg: &containment::ContainmentConfig,
 ) -> Result<containment::Facts, EffectError> {
+    let outside = |why| containment::Facts {
+        outside: Some(why),
+        ..Default::default()
+    };
+    // An event that names two accounts for the credential (a finding's remote caller) is
+    // read in neither until STS says the key is the one it is scoped to.
+    if credential.contested.is_some() && *lookup != containment::Lookup::Nothing {
+        let owner = match credential.subject.key_id() {
+            Some(key_id) => Some(owners.account_of(key_id.as_str()).await?),
+            None => None,
+        };
+        if let Some(why) = credential.unproven(owner.as_ref()) {
+            return Ok(outside(why));
+        }
+    }
     let member = match members {
         Some(members) if *lookup != containment::Lookup::Nothing => {
             match members.reach(credential, event).await? {
                 Reach::Home => None,
                 Reach::Member(iam) => Some(iam),
-                Reach::Outside(why) => {
-                    return Ok(containment::Facts {
-                        outside: Some(why),
-                        ..Default::default()
-                    })
-                }
+                Reach::Outside(why) => return Ok(outside(why)),
             }
         }
         _ => None,

@@ -90,6 +90,11 @@ pub struct Supplied {
     /// other account but keyguard's own is planned as the organisation not having it.
     #[serde(default)]
     members: BTreeMap<keyguard_core::AccountId, Supplied>,
+    /// What `sts:GetAccessKeyInfo` answers, by key id, for keys no `users` entry lists (a
+    /// role's session keys): whose a key is, where an event names two accounts for it or
+    /// (organisation mode) another account than the key's.
+    #[serde(default)]
+    key_accounts: BTreeMap<String, keyguard_core::AccountId>,
     /// Configuration variables as the function would see them.
     #[serde(default)]
     env: BTreeMap<String, String>,
@@ -527,22 +532,41 @@ impl Supplied {
         credential: &containment::Credential,
         lookup: &containment::Lookup,
     ) -> Result<containment::Facts, EffectError> {
+        let outside = |why| containment::Facts {
+            outside: Some(why),
+            ..Default::default()
+        };
+        // The facts file stands in for STS: a key is the account's whose facts list it.
+        if credential.contested.is_some() && *lookup != containment::Lookup::Nothing {
+            let owner = credential.subject.key_id().and_then(|k| self.owner(k));
+            if let Some(why) = credential.unproven(owner) {
+                return Ok(outside(why));
+            }
+        }
         let account = credential.scope.as_ref().map(|s| &s.account);
         let reader = match (&cfg.guard.organization, account) {
             (Some(_), Some(account)) if *lookup != containment::Lookup::Nothing => {
                 match self.reach(account, credential.subject.key_id()) {
                     Ok(reader) => reader,
-                    Err(why) => {
-                        return Ok(containment::Facts {
-                            outside: Some(why),
-                            ..Default::default()
-                        })
-                    }
+                    Err(why) => return Ok(outside(why)),
                 }
             }
             _ => self,
         };
         containment::gather(lookup, reader, NO_RECHECK, cfg.reads()).await
+    }
+
+    /// The account a key belongs to, as STS would say: `key_accounts`, else the account
+    /// whose facts list it (keyguard's own first).
+    fn owner(&self, key: &AccessKeyId) -> Option<&keyguard_core::AccountId> {
+        let holds = |f: &Self| f.users.values().any(|u| u.keys.contains_key(key.as_str()));
+        self.key_accounts.get(key.as_str()).or_else(|| {
+            self.me
+                .account
+                .as_ref()
+                .filter(|_| holds(self))
+                .or_else(|| self.members.iter().find(|(_, f)| holds(f)).map(|(a, _)| a))
+        })
     }
 
     /// The facts of `account` (keyguard's own, or a member's), or why it is not acted in.
@@ -553,12 +577,9 @@ impl Supplied {
     ) -> Result<&Self, String> {
         let home = self.me.account.as_ref();
         if let Some(key) = key {
-            let holds = |f: &Self| f.users.values().any(|u| u.keys.contains_key(key.as_str()));
-            let owner = home
-                .filter(|_| holds(self))
-                .or_else(|| self.members.iter().find(|(_, f)| holds(f)).map(|(a, _)| a));
-            if let Some(why) =
-                owner.and_then(|o| keyguard_core::organization::key_elsewhere(account, key, o))
+            if let Some(why) = self
+                .owner(key)
+                .and_then(|o| keyguard_core::organization::key_elsewhere(account, key, o))
             {
                 return Err(why);
             }

@@ -835,3 +835,60 @@ fn plan_in_organisation_mode_reads_each_credential_in_its_own_account() {
         .unwrap()
         .contains("not an account of keyguard's organisation"));
 }
+
+#[test]
+fn plan_of_a_finding_called_from_another_account_asks_whose_the_key_is() {
+    const SESSION: &str = "ASIAREMOTECALLER0001";
+    let finding = temp(
+        "remote-caller.json",
+        serde_json::json!({
+            "version": "0", "id": "gd-remote", "detail-type": "GuardDuty Finding", "source": "aws.guardduty",
+            "account": "123456789012", "region": "us-east-1",
+            "detail": {"id": "f-remote", "accountId": "123456789012", "region": "us-east-1",
+                       "type": "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.InsideAWS", "severity": 8,
+                       "resource": {"resourceType": "AccessKey", "accessKeyDetails": {"accessKeyId": SESSION, "userName": "Deploy", "userType": "AssumedRole"}},
+                       "service": {"action": {"awsApiCallAction": {"remoteAccountDetails": {"accountId": "444455556666", "affiliated": false}}}}}
+        })
+        .to_string()
+        .as_bytes(),
+    );
+    let plan = |key_accounts: Value| -> Value {
+        let facts = temp(
+            &format!("remote-facts-{}.json", key_accounts.as_object().unwrap().len()),
+            serde_json::json!({"roles": {"Deploy": {}}, "key_accounts": key_accounts,
+                               "me": {"role": "keyguard-deactivate-key", "account": "123456789012"}})
+            .to_string()
+            .as_bytes(),
+        );
+        let (code, out, err) = keyguard(&[
+            "plan",
+            "--function",
+            "deactivate-key",
+            "--facts",
+            &facts,
+            "--now",
+            "2026-11-23T12:00:00Z",
+            &finding,
+        ]);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    };
+    // STS says the session is ours (our instance's credentials used from 444455556666):
+    // our Deploy role's older sessions are revoked.
+    let ours = plan(serde_json::json!({SESSION: "123456789012"}));
+    assert_eq!(ours["decision"], "act", "{ours:#}");
+    assert_eq!(ours["steps"][0]["action"]["type"], "revoke_sessions");
+    // The remote account's own role of that name, or a key nobody can place: our Deploy
+    // is someone else.
+    for (key_accounts, says) in [
+        (
+            serde_json::json!({SESSION: "444455556666"}),
+            "belongs to account 444455556666",
+        ),
+        (serde_json::json!({}), "cannot be told"),
+    ] {
+        let theirs = plan(key_accounts);
+        assert_eq!(theirs["decision"], "foreign_account", "{theirs:#}");
+        assert!(theirs["why"].as_str().unwrap().contains(says), "{theirs:#}");
+    }
+}

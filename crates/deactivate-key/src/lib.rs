@@ -8,6 +8,7 @@
 //! Every input, good or bad, ends in a [`Report`] with an HTTP-style `statusCode`; nothing
 //! from outside can make the function panic.
 
+use keyguard_aws::accounts::KeyOwners;
 use keyguard_aws::members::Members;
 use keyguard_aws::trail::Trail;
 use keyguard_aws::{AwsEffects, DynamoLedger, Exemptions, HandoffKey};
@@ -45,6 +46,8 @@ pub struct App {
     pub effects: AwsEffects,
     pub handoff_key: Option<HandoffKey>,
     pub trail: Trail,
+    /// Whose a key is, when an event names two accounts for it.
+    pub owners: KeyOwners,
 }
 
 impl App {
@@ -59,6 +62,7 @@ impl App {
             effects,
             ledger,
             trail: Trail::new(sdk, &settings.containment.sweep.regions),
+            owners: KeyOwners::new(sdk),
             handoff_key: settings
                 .handoff_key
                 .as_deref()
@@ -154,7 +158,7 @@ impl Source<ContainmentConfig> for App {
             all.push(
                 keyguard_aws::members::gather_in_account(
                     self.effects.members.as_deref(),
-                    &self.effects.iam,
+                    (&self.effects.iam, &self.owners),
                     (credential, &credential.lookup()),
                     &target.event_ref,
                     cfg,

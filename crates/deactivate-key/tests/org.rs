@@ -226,3 +226,59 @@ async fn organisation_mode_off_refuses_a_members_credential() {
         "Active"
     );
 }
+
+/// A GuardDuty finding of keyguard's account about `key` of `user`, called from `remote`.
+fn finding_called_from(key: &str, user: &str, remote: &str) -> Value {
+    let mut finding = sample("guardduty-iam-user.json", key, user);
+    finding["detail"]["id"] = json!(keyguard_testkit::unique("finding"));
+    finding["detail"]["service"]["action"]["awsApiCallAction"]["remoteAccountDetails"] =
+        json!({"accountId": remote, "affiliated": false});
+    assert_eq!(finding["detail"]["accountId"], HOME);
+    finding
+}
+
+#[tokio::test]
+async fn a_finding_called_from_another_account_is_acted_on_where_sts_says_the_key_is() {
+    // Organisation mode off: one account, as most deployments start.
+    let w = world(&[]).await;
+    let sdk = keyguard_aws::load_config().await;
+    let [b] = &org::members(&sdk, 1).await[..] else {
+        panic!("one member")
+    };
+    let name = keyguard_testkit::unique("deploy");
+    let (b_iam, _, b_key, _) = user_in(&sdk, b, Some(&name)).await;
+    w.iam.create_user().user_name(&name).send().await.unwrap();
+    let (home_key, _) = keyguard_testkit::iam::key(&w.iam, &name).await;
+    let (home_other, _) = keyguard_testkit::iam::key(&w.iam, &name).await;
+
+    // Our key, used from B (InstanceCredentialExfiltration.InsideAWS's shape): STS says it
+    // is ours, so it is contained here.
+    let report = w.run(&finding_called_from(&home_key, &name, b)).await;
+    assert_eq!(report["statusCode"], 200, "{report:#}");
+    assert!(
+        actions(&report).contains(&("deactivate_key".to_owned(), "applied".to_owned())),
+        "{report:#}"
+    );
+    let home = w.statuses(&name).await;
+    assert_eq!(home[&home_key], "Inactive");
+    assert_eq!(home[&home_other], "Active", "only the named key");
+
+    // B's key, with the user name ours has too: STS gives the key to B, so the user of
+    // that name here is not touched, and nothing is done in B either.
+    let report = w.run(&finding_called_from(&b_key, &name, b)).await;
+    assert_eq!(report["decision"], "foreign_account", "{report:#}");
+    let why = report["why"].as_str().unwrap();
+    assert!(
+        why.contains(&format!("STS says the key belongs to account {b}")),
+        "{why}"
+    );
+    assert_eq!(
+        actions(&report),
+        [("notify".to_owned(), "applied".to_owned())]
+    );
+    assert_eq!(w.statuses(&name).await[&home_other], "Active");
+    assert_eq!(
+        keyguard_testkit::iam::statuses(&b_iam, &name).await[&b_key],
+        "Active"
+    );
+}

@@ -38,6 +38,8 @@ pub struct App {
     pub ledger: DynamoLedger,
     pub effects: AwsEffects,
     pub trail: Trail,
+    /// Whose a key is, when a finding names two accounts for it.
+    pub owners: keyguard_aws::accounts::KeyOwners,
 }
 
 impl App {
@@ -67,6 +69,7 @@ impl App {
             },
             ledger,
             trail: Trail::new(sdk, &settings.translator.containment.sweep.regions),
+            owners: keyguard_aws::accounts::KeyOwners::new(sdk),
             settings,
         }
     }
@@ -185,7 +188,7 @@ impl Source<TranslatorConfig> for App {
     ) -> Result<containment::Facts, EffectError> {
         keyguard_aws::members::gather_in_account(
             self.effects.members.as_deref(),
-            &self.effects.iam,
+            (&self.effects.iam, &self.owners),
             (&target.credential(), &target.lookup()),
             &target.event_ref,
             &cfg.containment,

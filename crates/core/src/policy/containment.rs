@@ -26,14 +26,14 @@ pub use decide::decide;
 pub(crate) use decide::user_sessions;
 pub use gather::{gather, gather_all, Recheck};
 pub use target::SELF_EXEMPTION;
-pub use target::{finding_subject, role_from_arn, target, Early};
+pub use target::{finding_contested, finding_subject, role_from_arn, target, Early};
 
 use crate::config::{self, ConfigError, Env};
 use crate::effects::EffectError;
 use crate::guard::Guard;
 use crate::key::{AccessKeyId, UserName};
 use crate::plan::Principal;
-use crate::scope::Scope;
+use crate::scope::{AccountId, Scope};
 use crate::time::Timestamp;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -184,6 +184,10 @@ pub struct Credential {
     /// contained key tagged the user it made a key for: the sweep's history). An
     /// exemption by name (`EXEMPT_USERS`) still holds.
     pub tag_not_believed: Option<String>,
+    /// Another account the event names for the credential (a finding's remote caller,
+    /// [`target::finding_contested`]): nothing is read until STS says the key is the
+    /// scope's, and a key STS gives to another account is not acted on anywhere.
+    pub contested: Option<AccountId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,6 +214,25 @@ pub enum Lookup {
 }
 
 impl Credential {
+    /// Why a contested credential is read and acted on nowhere: STS gives its key
+    /// (`owner`; `None` when the event names no key to ask about) to another account than
+    /// the one it is scoped to. `None` when nothing contests it, or STS agrees.
+    pub fn unproven(&self, owner: Option<&AccountId>) -> Option<String> {
+        let remote = self.contested.as_ref()?;
+        let named = self.scope.as_ref().map(|s| &s.account);
+        if named.is_some() && named == owner {
+            return None;
+        }
+        Some(format!(
+            "the event names account {} for the credential and account {remote} for its remote caller; {}: not acted on in either",
+            named.map_or("(none)", AccountId::as_str),
+            owner.map_or_else(
+                || "whose the key is cannot be told".to_owned(),
+                |o| format!("STS says the key belongs to account {o}")
+            ),
+        ))
+    }
+
     pub fn lookup(&self) -> Lookup {
         if self.foreign.is_some() {
             return Lookup::Nothing;

@@ -187,6 +187,9 @@ pub struct Target {
     pub scope: Option<Scope>,
     /// Why the credential is not keyguard's to act on, if it is not.
     pub foreign: Option<String>,
+    /// The finding's remote caller's account, when it is not the finding's: STS must say
+    /// whose the key is ([`containment::finding_contested`]).
+    pub contested: Option<crate::AccountId>,
     /// A GuardDuty sample finding, shown but not applied.
     pub sample: bool,
     /// Why the finding's family gets an incident and a notice only ([`response`]).
@@ -210,6 +213,7 @@ impl Target {
             scope: self.scope.clone(),
             foreign: self.foreign.clone(),
             tag_not_believed: None,
+            contested: self.contested.clone(),
         }
     }
 
@@ -287,6 +291,7 @@ pub fn target(trigger: &Trigger, cfg: &TranslatorConfig, event_ref: &str) -> Res
         identity: identity.to_owned(),
         key_id: None,
     };
+    let mut contested = None;
     let (subject, scope) = if sample {
         // Generated findings name placeholders, not credentials: look nothing up.
         (uncontainable("sample"), None)
@@ -302,10 +307,15 @@ pub fn target(trigger: &Trigger, cfg: &TranslatorConfig, event_ref: &str) -> Res
         .flatten();
         (uncontainable("attack-sequence"), scope)
     } else {
-        containment::finding_subject(finding, envelope.as_ref(), event_ref).map_err(|mut p| {
+        let ours = |mut p: Early| {
             p.function = FUNCTION.to_owned();
             p
-        })?
+        };
+        let (subject, scope) =
+            containment::finding_subject(finding, envelope.as_ref(), event_ref).map_err(ours)?;
+        contested =
+            containment::finding_contested(finding, scope.as_ref(), event_ref).map_err(ours)?;
+        (subject, scope)
     };
     let foreign = if sample {
         None
@@ -319,6 +329,7 @@ pub fn target(trigger: &Trigger, cfg: &TranslatorConfig, event_ref: &str) -> Res
         subject,
         scope,
         foreign,
+        contested,
         sample,
         alert_only: match response(&finding.finding_type, finding.severity) {
             Response::AlertOnly(why) => Some(why),

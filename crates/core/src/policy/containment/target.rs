@@ -6,7 +6,7 @@ use crate::events::{Envelope, Finding, HealthEvent, IdentityType, Risk, Trigger}
 use crate::guard::HandoffCheck;
 use crate::key::{AccessKeyId, KeyKind, RoleName, UserName};
 use crate::plan::{Decision, Plan, Principal};
-use crate::scope::Scope;
+use crate::scope::{AccountId, Scope};
 
 /// A plan finished before any lookup (boxed: it is the rare, large error path).
 pub type Early = Box<Plan>;
@@ -117,14 +117,10 @@ pub fn finding_subject(
             event_ref,
         ));
     };
-    // A remote caller's credential is its own account's: a role of the same name at home
-    // is someone else.
+    // GuardDuty reads the finding account's CloudTrail: the credential is that account's
+    // (a remote caller's account, if any, is [`finding_contested`] until STS says).
     let scope = scope_of(
-        &[
-            finding.remote_account(),
-            finding.account_id.as_deref(),
-            envelope_account(envelope),
-        ],
+        &[finding.account_id.as_deref(), envelope_account(envelope)],
         finding.region.as_deref().or(envelope_region(envelope)),
         event_ref,
     )?;
@@ -167,6 +163,30 @@ pub fn finding_subject(
         },
     };
     Ok((subject, scope))
+}
+
+/// The other account a finding names for its credential: its remote caller's, when that
+/// is not the finding's own. Usually the finding account's credential was used from
+/// there (`InstanceCredentialExfiltration.InsideAWS`: an instance role's session used from
+/// another account's instance); but a caller of the remote account reaching the finding
+/// account with its own credential is named the same way, and then a role of the same
+/// name here is someone else. Only STS can tell the two apart: the credential is read and
+/// acted on once `sts:GetAccessKeyInfo` says the key is the finding account's.
+pub fn finding_contested(
+    finding: &Finding,
+    scope: Option<&Scope>,
+    event_ref: &str,
+) -> Result<Option<AccountId>, Early> {
+    let Some(raw) = finding.remote_account() else {
+        return Ok(None);
+    };
+    let remote = AccountId::parse(raw).map_err(|e| {
+        invalid(
+            format!("service.action.awsApiCallAction.remoteAccountDetails.accountId: {e}"),
+            event_ref,
+        )
+    })?;
+    Ok((scope.map(|s| &s.account) != Some(&remote)).then_some(remote))
 }
 
 fn cloudtrail_subject(
@@ -346,6 +366,7 @@ pub fn target(
         return Err(early(Decision::Refused { why }, event_ref, cs));
     }
     let mut classifier_source = None;
+    let mut contested = None;
     let named: Vec<(Subject, Option<Scope>)> = match trigger {
         Trigger::CloudTrail { record, envelope } => {
             vec![cloudtrail_subject(record, envelope.as_ref(), event_ref)?]
@@ -357,7 +378,9 @@ pub fn target(
                     event_ref,
                 ));
             }
-            vec![finding_subject(finding, envelope.as_ref(), event_ref)?]
+            let (subject, scope) = finding_subject(finding, envelope.as_ref(), event_ref)?;
+            contested = finding_contested(finding, scope.as_ref(), event_ref)?;
+            vec![(subject, scope)]
         }
         Trigger::Health { event, envelope } => {
             let Some(risk) = event.risk() else {
@@ -394,6 +417,7 @@ pub fn target(
         .map(|(subject, scope)| Credential {
             foreign: cfg.guard.foreign(scope.as_ref()),
             tag_not_believed: self_tagged.clone(),
+            contested: contested.clone(),
             subject,
             scope,
         })

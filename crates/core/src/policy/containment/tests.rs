@@ -1007,15 +1007,31 @@ fn a_renamed_user_or_a_key_not_listed_yet_is_still_contained() {
 }
 
 #[test]
-fn a_finding_about_a_remote_caller_is_that_callers_accounts() {
-    // A role named Deploy in another account calls into ours: the finding is ours, the
-    // credential is not, and our own Deploy role is left alone.
-    let finding = trigger(json!({
-        "version": "0", "id": "gd", "detail-type": "GuardDuty Finding", "source": "aws.guardduty", "account": HOME,
-        "detail": {"id": "f-remote", "accountId": HOME, "type": "UnauthorizedAccess:IAMUser/X", "severity": 8,
-                   "resource": {"resourceType": "AccessKey", "accessKeyDetails": {"accessKeyId": SESSION_KEY, "userName": "Deploy", "userType": "AssumedRole"}},
-                   "service": {"action": {"awsApiCallAction": {"remoteAccountDetails": {"accountId": OTHER, "affiliated": false}}}}}
-    }));
+fn a_finding_called_from_another_account_is_acted_on_only_as_sts_says() {
+    // A role named Deploy used from another account: GuardDuty read our CloudTrail, so
+    // the session is normally ours (an instance's credentials used from the remote
+    // account), but a remote caller's own credential is named the same way. The target
+    // is scoped to the finding's account and contested by the remote one.
+    let raw = |remote: &str| {
+        trigger(json!({
+            "version": "0", "id": "gd", "detail-type": "GuardDuty Finding", "source": "aws.guardduty", "account": HOME,
+            "detail": {"id": "f-remote", "accountId": HOME, "type": "UnauthorizedAccess:IAMUser/X", "severity": 8,
+                       "resource": {"resourceType": "AccessKey", "accessKeyDetails": {"accessKeyId": SESSION_KEY, "userName": "Deploy", "userType": "AssumedRole"}},
+                       "service": {"action": {"awsApiCallAction": {"remoteAccountDetails": {"accountId": remote, "affiliated": false}}}}}
+        }))
+    };
+    let finding = raw(OTHER);
+    let t = target(&finding, &cfg(), "ev", None).unwrap();
+    let credential = &t.credentials[0];
+    assert_eq!(credential.scope.as_ref().unwrap().account.as_str(), HOME);
+    assert_eq!(credential.contested.as_ref().unwrap().as_str(), OTHER);
+    assert_eq!(credential.foreign, None);
+    let (home, other) = (
+        AccountId::parse(HOME).unwrap(),
+        AccountId::parse(OTHER).unwrap(),
+    );
+    // STS says ours: read and contained here, as any session of ours.
+    assert_eq!(credential.unproven(Some(&home)), None);
     let plan = plan_for(
         &finding,
         &Facts {
@@ -1023,11 +1039,37 @@ fn a_finding_about_a_remote_caller_is_that_callers_accounts() {
             ..Facts::default()
         },
     );
-    assert_eq!(plan.decision.name(), "foreign_account", "{plan:#?}");
-    assert!(plan
-        .steps
-        .iter()
-        .all(|s| matches!(s.action, Action::Notify { .. })));
+    assert!(
+        plan.steps
+            .iter()
+            .any(|s| matches!(&s.action, Action::RevokeSessions { .. })),
+        "{plan:#?}"
+    );
+    // STS says the remote account's, or cannot say: our Deploy role is someone else.
+    for owner in [Some(&other), None] {
+        let why = credential.unproven(owner).unwrap();
+        assert!(why.contains(OTHER) && why.contains(HOME), "{why}");
+        let plan = plan_for(
+            &finding,
+            &Facts {
+                outside: Some(why),
+                ..Facts::default()
+            },
+        );
+        assert_eq!(plan.decision.name(), "foreign_account", "{plan:#?}");
+        assert!(plan
+            .steps
+            .iter()
+            .all(|s| matches!(s.action, Action::Notify { .. })));
+    }
+    // A remote account that is the finding's own contests nothing.
+    let t = target(&raw(HOME), &cfg(), "ev", None).unwrap();
+    assert_eq!(t.credentials[0].contested, None);
+    // A malformed one is refused as such, not read past.
+    let Err(early) = target(&raw("12345"), &cfg(), "ev", None) else {
+        panic!("a malformed remote account was accepted")
+    };
+    assert_eq!(early.decision.name(), "invalid", "{early:#?}");
 }
 
 #[test]

@@ -498,6 +498,7 @@ pub fn created_target(
                 scope: h.key.scope.clone(),
                 foreign: None,
                 tag_not_believed: exempted_by_a_contained_key(histories, user),
+                contested: None,
             });
         }
     }

@@ -818,3 +818,38 @@ fn the_key_a_finding_names_is_swept_once_contained() {
     );
     assert!(!names(&p).contains(&"sweep_history"));
 }
+
+#[test]
+fn a_finding_called_from_another_account_is_the_findings_account_until_sts_says_otherwise() {
+    let mut raw = role_finding();
+    raw["service"]["action"]["awsApiCallAction"]["remoteAccountDetails"] =
+        json!({"accountId": "444455556666", "affiliated": false});
+    let t = event("aws.guardduty", raw);
+    let target = target(&t, &cfg(), "ev-1").unwrap();
+    assert_eq!(target.foreign, None);
+    let credential = target.credential();
+    assert_eq!(credential.scope.unwrap().account.as_str(), "123456789012");
+    assert_eq!(credential.contested.unwrap().as_str(), "444455556666");
+    // What gather reads when STS gives the key to the remote account: incident and
+    // notice only, nothing contained.
+    let outside = Facts {
+        outside: Some("STS says the key belongs to account 444455556666".into()),
+        ..Facts::default()
+    };
+    let p = plan(&t, &outside);
+    assert!(
+        p.steps.iter().all(|s| matches!(
+            s.action,
+            Action::OpenIncident { .. } | Action::Notify { .. }
+        )),
+        "{p:#?}"
+    );
+    // STS says ours: the role's older sessions are revoked here.
+    let p = plan(&t, &facts(None));
+    assert!(
+        p.steps
+            .iter()
+            .any(|s| matches!(s.action, Action::RevokeSessions { .. })),
+        "{p:#?}"
+    );
+}

@@ -201,6 +201,7 @@ fn a_sweep_is_held_out_of_the_plan_and_due_only_once_its_keys_step_went_through(
             scope: swept().scope,
             foreign: None,
             tag_not_believed: None,
+            contested: None,
         }],
         classifier_source: None,
         event_ref: "ev-1".into(),
