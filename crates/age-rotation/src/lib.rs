@@ -58,6 +58,20 @@ fn apply_concurrency(env: &impl Env) -> Result<usize, ConfigError> {
 
 impl Settings {
     pub fn from_env(env: &impl Env, me: SelfIdentity) -> Result<Self, ConfigError> {
+        let mut settings = Self::read(env, me)?;
+        if settings.organization_mode {
+            // The guard reads each member as containment does: only this function's member
+            // role is keyguard's own there, and EXEMPT_USERS holds as ACCOUNT:NAME.
+            settings.age.containment.guard.organization =
+                Some(keyguard_core::organization::Organization {
+                    member_role: settings.member_role_name.clone(),
+                    allowed: None,
+                });
+        }
+        Ok(settings)
+    }
+
+    fn read(env: &impl Env, me: SelfIdentity) -> Result<Self, ConfigError> {
         Ok(Self {
             common: Common::from_env(env)?,
             age: AgeConfig::from_env(env, me)?,

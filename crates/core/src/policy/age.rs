@@ -263,6 +263,9 @@ fn listed(names: &[String]) -> String {
 struct Scan<'a> {
     plan: Plan,
     cfg: &'a AgeConfig,
+    /// The guard as it reads in the scanned account (organisation mode): `EXEMPT_USERS`
+    /// names hold in a member only as `ACCOUNT:NAME`.
+    guard: std::borrow::Cow<'a, crate::guard::Guard>,
     day: String,
     counts: BTreeMap<&'static str, usize>,
     actions: Vec<String>,
@@ -310,8 +313,8 @@ impl Scan<'_> {
             Some(v) if v == "machine" => Some(Kind::Machine),
             _ => None,
         };
-        let guard = &self.cfg.containment.guard;
-        let exempt = guard.user_untouchable(&p.user, &p.tags);
+        let exempt = self.guard.user_untouchable(&p.user, &p.tags);
+        let my_key = self.guard.me.key_id.clone();
         let mut lines = Vec::new();
         for key in &p.keys {
             let age = (now - key.created).num_days();
@@ -328,7 +331,7 @@ impl Scan<'_> {
                 continue;
             };
             *self.counts.entry(stage.name()).or_default() += 1;
-            let itself = guard.me.key_id.as_deref() == Some(key.key_id.as_str());
+            let itself = my_key.as_deref() == Some(key.key_id.as_str());
             let action = match stage {
                 Stage::Deactivate if key.status == KeyStatus::Active => {
                     Some(Action::DeactivateKey {
@@ -507,9 +510,13 @@ pub fn decide_scan_in(
     now: Timestamp,
 ) -> Plan {
     let plan = Plan::for_event(FUNCTION, Decision::Act, event_ref.to_owned());
+    // A bare name in EXEMPT_USERS is a user of keyguard's account: in a member, whoever
+    // may create users there could otherwise take the name to keep an old key.
+    let scanned = account.and_then(|a| crate::scope::AccountId::parse(a).ok());
     let mut scan = Scan {
         plan,
         cfg,
+        guard: cfg.containment.guard.in_account(scanned.as_ref()),
         day: match account {
             Some(a) => format!("{a}:{}", now.format("%Y-%m-%d")),
             None => now.format("%Y-%m-%d").to_string(),

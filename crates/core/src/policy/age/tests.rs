@@ -791,3 +791,42 @@ fn a_400_day_old_canary_is_passed_by_untold_and_unlisted() {
     both.tags.insert("keyguard:canary".into(), "true".into());
     assert_eq!(outcome(both, &cfg()), (vec![], 0));
 }
+
+#[test]
+fn in_an_organisation_a_bare_exempt_name_holds_in_keyguards_account_only() {
+    const HOME: &str = "111111111111";
+    const MEMBER: &str = "222222222222";
+    let mut cfg = cfg_with(&[(
+        "EXEMPT_USERS",
+        format!("breakglass,{MEMBER}:ops-admin").as_str(),
+    )]);
+    cfg.containment.guard.me.account = Some(crate::scope::AccountId::parse(HOME).unwrap());
+    cfg.containment.guard.organization = Some(crate::organization::Organization {
+        member_role: "keyguard-age-rotation-member".into(),
+        allowed: None,
+    });
+    let old = |user: &str| {
+        person(
+            user,
+            Some("employee"),
+            Some("x@example.com"),
+            &[(K1, Active, 200)],
+        )
+    };
+    let acted = |account: &str, user: &str| {
+        decide_scan_in(Some(account), "run-1", &cfg, &[old(user)], now())
+            .steps
+            .iter()
+            .any(|s| matches!(s.action, Action::DeactivateKey { .. }))
+    };
+    // keyguard's own account: the bare name holds, as without an organisation.
+    assert!(!acted(HOME, "breakglass"));
+    // A member's user who took the name is scanned like anyone else.
+    assert!(acted(MEMBER, "breakglass"));
+    // A member's exemption is written with its account, and holds only there.
+    assert!(!acted(MEMBER, "ops-admin"));
+    assert!(acted("333333333333", "ops-admin"));
+    assert!(acted(HOME, "ops-admin"));
+    // keyguard's own member role is not an exemption for a user of that name.
+    assert!(acted(MEMBER, "keyguard-age-rotation-member"));
+}
