@@ -155,7 +155,7 @@ deploy-members:
 	$(RUN) aws cloudformation create-stack-instances --stack-set-name $(STACK_PREFIX)-members --deployment-targets OrganizationalUnitIds=$(ORG_ROOT_OU) --regions us-east-1
 
 # The regional forwarder in every other Region of this account (a self-managed StackSet;
-# an organisation deploys it service-managed with HOME_ACCOUNT_ID set, see README).
+# an organisation deploys it service-managed with HOME_ACCOUNT_ID set, see docs/organisation.md).
 deploy-regional:
 	$(RUN) aws cloudformation create-stack-set --stack-set-name $(STACK_PREFIX)-regional --template-body file://infra/regional/template.yaml --capabilities CAPABILITY_IAM --parameters ParameterKey=HomeRegion,ParameterValue=$(HOME_REGION) ParameterKey=HomeAccountId,ParameterValue=$(HOME_ACCOUNT_ID)
 	$(RUN) aws cloudformation create-stack-instances --stack-set-name $(STACK_PREFIX)-regional --accounts $(SCANNER_ACCOUNT_ID) --regions $(FORWARD_REGIONS)

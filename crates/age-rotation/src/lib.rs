@@ -40,8 +40,8 @@ pub struct Settings {
     pub max_receives: u32,
     /// `APPLY_CONCURRENCY` (default 1, at most 64): people whose steps are applied at
     /// once (each person's in order: the email before the key action). Not 8 by default:
-    /// under injected faults on moto, 8 sent one person's email twice once (see the
-    /// README), and an email sent twice is what this function must never do.
+    /// under injected faults on moto, 8 sent one person's email twice once (see
+    /// docs/age-rotation.md), and an email sent twice is what this function must never do.
     pub apply_concurrency: usize,
 }
 
@@ -62,11 +62,10 @@ impl Settings {
         if settings.organization_mode {
             // The guard reads each member as containment does: only this function's member
             // role is keyguard's own there, and EXEMPT_USERS holds as ACCOUNT:NAME.
-            settings.age.containment.guard.organization =
-                Some(keyguard_core::organization::Organization {
-                    member_role: settings.member_role_name.clone(),
-                    allowed: None,
-                });
+            settings.age.guard.organization = Some(keyguard_core::organization::Organization {
+                member_role: settings.member_role_name.clone(),
+                allowed: None,
+            });
         }
         Ok(settings)
     }

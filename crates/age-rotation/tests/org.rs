@@ -97,7 +97,7 @@ async fn three_member_accounts_are_scanned_each_through_its_own_role() {
 }
 
 #[test]
-fn the_template_sets_what_the_function_reads_and_nothing_else() {
+fn the_template_and_the_docs_page_name_exactly_what_the_function_reads() {
     keyguard_testkit::infra::check_env("age-rotation", |env| {
         age_rotation::Settings::from_env(&|k: &str| env(k), Default::default())
             .map(|_| ())

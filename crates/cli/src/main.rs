@@ -50,7 +50,7 @@ enum Command {
     Plan {
         #[arg(long, value_enum)]
         function: Function,
-        /// JSON with what the function would otherwise read from AWS (see README).
+        /// JSON with what the function would otherwise read from AWS (see docs/deactivate-key.md, "keyguard plan").
         #[arg(long)]
         facts: Option<PathBuf>,
         /// The time to decide at (RFC 3339); default now.

@@ -453,7 +453,7 @@ async fn hostile_input_hands_nothing_off_and_pings_no_one() {
 }
 
 #[test]
-fn the_template_sets_what_the_function_reads_and_nothing_else() {
+fn the_template_and_the_docs_page_name_exactly_what_the_function_reads() {
     keyguard_testkit::infra::check_env("createkey-detector", |env| {
         Settings::from_env(&|k: &str| env(k), Default::default())
             .map(|_| ())

@@ -463,7 +463,7 @@ async fn root_gets_a_critical_incident_and_nothing_else() {
 }
 
 #[test]
-fn the_template_sets_what_the_function_reads_and_nothing_else() {
+fn the_template_and_the_docs_page_name_exactly_what_the_function_reads() {
     keyguard_testkit::infra::check_env("guardduty-translator", |env| {
         Settings::from_env(&|k: &str| env(k), Default::default())
             .map(|_| ())

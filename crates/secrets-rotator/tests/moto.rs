@@ -464,7 +464,7 @@ impl World {
 }
 
 #[test]
-fn the_template_sets_what_the_function_reads_and_nothing_else() {
+fn the_template_and_the_docs_page_name_exactly_what_the_function_reads() {
     keyguard_testkit::infra::check_env("secrets-rotator", |env| {
         Settings::from_env(&|k: &str| env(k), Default::default())
             .map(|_| ())

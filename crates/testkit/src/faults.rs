@@ -5,7 +5,7 @@
 //! rest go to moto unchanged. Every fault is injected *before* the request reaches moto,
 //! so a fault never hides an action moto took: what the SDK retries, moto sees once.
 //! (A response lost after the service acted is the other half of the problem; the
-//! README says how keyguard's steps are made safe to repeat for it.)
+//! docs/design.md says how keyguard's steps are made safe to repeat for it.)
 //!
 //! Choices come from a seeded counter, so a run's mix of faults is reproducible in
 //! kind and number, if not in which request gets which (requests race).

@@ -1,6 +1,8 @@
-//! A function's SAM template (`infra/<function>/template.yaml`) against what the function
-//! reads: every variable the template sets is one the function reads, and the function
-//! accepts the template's environment (so every variable it requires is set).
+//! A function's SAM template (`infra/<function>/template.yaml`) and its page
+//! (`docs/<function>.md`) against what the function reads: every variable the template
+//! sets is one the function reads, the function accepts the template's environment (so
+//! every variable it requires is set), and the page's configuration tables list exactly
+//! the variables it reads.
 //!
 //! The template is read through `tools/check_patterns.py --json` (PyYAML from the venv
 //! the tests already need, with CloudFormation's short-form tags kept).
@@ -98,6 +100,60 @@ pub fn check_env(
             "infra/{function}/template.yaml sets {name}, which {function} never reads"
         );
     }
+    let listed = documented(function);
+    for name in &asked {
+        assert!(
+            listed.contains(name),
+            "{function} reads {name}, which docs/{function}.md does not list"
+        );
+    }
+    for name in &listed {
+        assert!(
+            asked.contains(name) || RUNTIME.contains(&name.as_str()),
+            "docs/{function}.md lists {name}, which {function} never reads"
+        );
+    }
+}
+
+/// The variables `docs/<function>.md` lists: every name in the first column of its
+/// configuration tables (those headed `| variable | default | meaning |`).
+pub fn documented(function: &str) -> BTreeSet<String> {
+    let path = super::workspace_root().join(format!("docs/{function}.md"));
+    let page = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut listed = BTreeSet::new();
+    let mut in_table = false;
+    for line in page.lines() {
+        let line = line.trim();
+        if line.replace(' ', "") == "|variable|default|meaning|" {
+            in_table = true;
+            continue;
+        }
+        if !line.starts_with('|') {
+            in_table = false;
+            continue;
+        }
+        if !in_table {
+            continue;
+        }
+        let first = line.trim_matches('|').split('|').next().unwrap_or_default();
+        listed.extend(
+            first
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .filter(|n| {
+                    !n.is_empty()
+                        && n.chars()
+                            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                })
+                .map(str::to_owned),
+        );
+    }
+    assert!(
+        !listed.is_empty(),
+        "docs/{function}.md has no configuration table (| variable | default | meaning |)"
+    );
+    listed
 }
 
 /// Every action the function's own role is granted, from its template's inline policies.

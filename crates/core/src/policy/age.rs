@@ -24,7 +24,7 @@ use crate::key::{AccessKeyId, UserName};
 use crate::notice::{Notice, Severity};
 use crate::plan::{Action, Decision, Email, Plan, Step};
 use crate::policy::age_email;
-use crate::policy::containment::{ContainmentConfig, KeyStatus, SelfIdentity};
+use crate::policy::containment::{KeyStatus, SelfIdentity};
 use crate::time::Timestamp;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -56,7 +56,9 @@ pub struct AgeConfig {
     pub sender: String,
     pub subject: String,
     pub messages: Messages,
-    pub containment: ContainmentConfig,
+    /// Who is never touched (exemptions, keyguard's own) and which sources are believed:
+    /// containment's guard, read from the same variables.
+    pub guard: crate::guard::Guard,
 }
 
 impl AgeConfig {
@@ -94,7 +96,7 @@ impl AgeConfig {
                 machine_warning: text("MESSAGE_MACHINE_WARNING", "Warning Message to renew your service account access keys"),
                 machine_critical: text("MESSAGE_MACHINE_CRITICAL", "Critical Message to renew your service account access keys"),
             },
-            containment: ContainmentConfig::from_env(env, me)?,
+            guard: crate::guard::Guard::from_env(env, me)?,
         })
     }
 }
@@ -488,7 +490,7 @@ impl Scan<'_> {
 /// function and `keyguard plan` both ask this first, so a plan never shows a scan the
 /// function would refuse.
 pub fn gate(trigger: &crate::Trigger, cfg: &AgeConfig) -> Option<Decision> {
-    if let Some(why) = cfg.containment.guard.untrusted(trigger, None) {
+    if let Some(why) = cfg.guard.untrusted(trigger, None) {
         return Some(Decision::Refused { why });
     }
     (!matches!(trigger, crate::Trigger::Scheduled { .. })).then(|| Decision::Ignored {
@@ -516,7 +518,7 @@ pub fn decide_scan_in(
     let mut scan = Scan {
         plan,
         cfg,
-        guard: cfg.containment.guard.in_account(scanned.as_ref()),
+        guard: cfg.guard.in_account(scanned.as_ref()),
         day: match account {
             Some(a) => format!("{a}:{}", now.format("%Y-%m-%d")),
             None => now.format("%Y-%m-%d").to_string(),

@@ -20,7 +20,7 @@ use crate::guard::same_name;
 use crate::key::{AccessKeyId, UserName};
 use crate::notice::{Notice, Severity};
 use crate::plan::{Action, Decision, Plan, Step};
-use crate::policy::containment::{ContainmentConfig, KeyStatus, SelfIdentity};
+use crate::policy::containment::{KeyStatus, SelfIdentity};
 use crate::step_key;
 use crate::time::Timestamp;
 use std::collections::BTreeMap;
@@ -43,7 +43,9 @@ pub struct RotatorConfig {
     /// `CONTAINED_KEY_RETENTION_DAYS` (default 30): a key keyguard contained this recently is
     /// evidence, never deleted to make room for a new one.
     pub retention_days: u32,
-    pub containment: ContainmentConfig,
+    /// Who is never touched (exemptions, keyguard's own) and which sources are believed:
+    /// containment's guard, read from the same variables.
+    pub guard: crate::guard::Guard,
 }
 
 impl RotatorConfig {
@@ -54,12 +56,12 @@ impl RotatorConfig {
             unused_days: config::number(env, "UNUSED_KEY_DAYS", 90)?,
             user_type_tag: config::string(env, "USER_TYPE_TAG", "UserType"),
             retention_days: config::number(env, "CONTAINED_KEY_RETENTION_DAYS", 30)?,
-            containment: ContainmentConfig::from_env(env, me)?,
+            guard: crate::guard::Guard::from_env(env, me)?,
         })
     }
 
     pub(crate) fn exempt(&self, user: &str, tags: &BTreeMap<String, String>) -> bool {
-        self.containment.guard.user_untouchable(user, tags)
+        self.guard.user_untouchable(user, tags)
     }
 }
 
@@ -180,7 +182,6 @@ pub fn gate(trigger: &crate::Trigger, cfg: &RotatorConfig) -> Option<Decision> {
             foreign_secret(event, cfg).map(|why| Decision::ForeignAccount { why })
         }
         crate::Trigger::Scheduled { .. } => cfg
-            .containment
             .guard
             .untrusted(trigger, None)
             .map(|why| Decision::Refused { why }),
@@ -196,7 +197,7 @@ pub fn gate(trigger: &crate::Trigger, cfg: &RotatorConfig) -> Option<Decision> {
 /// the read anyway). A bare name or an ARN in keyguard's account goes ahead; so does any
 /// secret when keyguard does not know its account (the read then stays in its own).
 fn foreign_secret(event: &RotationEvent, cfg: &RotatorConfig) -> Option<String> {
-    let home = cfg.containment.guard.me.account.as_ref()?;
+    let home = cfg.guard.me.account.as_ref()?;
     let mut parts = event.secret_id.splitn(6, ':');
     if parts.next() != Some("arn") {
         return None;
@@ -286,7 +287,7 @@ fn plan_step(
             }
         }
     }
-    let guard = &cfg.containment.guard;
+    let guard = &cfg.guard;
     if guard.user_untouchable(user.as_str(), &facts.user_tags) {
         return Ok(b.refuse(
             Some(&user),

@@ -76,7 +76,7 @@ fn told_after(plan: &mut Plan, action_key: String) {
 
 /// Who keyguard itself is never lets it touch its own key.
 fn is_me(cfg: &RotatorConfig, user: &str, key: &str) -> bool {
-    let guard = &cfg.containment.guard;
+    let guard = &cfg.guard;
     guard.is_me_user(user) || guard.me.key_id.as_deref() == Some(key)
 }
 

@@ -198,15 +198,12 @@ fn exempt_users_and_keyguard_itself_get_notices_only() {
     tagged.tags.insert("keyguard:exempt".into(), "True".into());
     assert!(outcome(tagged, &cfg()).0.is_empty());
     let me = AgeConfig {
-        containment: ContainmentConfig {
-            guard: crate::guard::Guard {
-                me: SelfIdentity {
-                    user: Some("BreakGlass".into()),
-                    ..SelfIdentity::default()
-                },
-                ..cfg().containment.guard
+        guard: crate::guard::Guard {
+            me: SelfIdentity {
+                user: Some("BreakGlass".into()),
+                ..SelfIdentity::default()
             },
-            ..cfg().containment
+            ..cfg().guard
         },
         ..cfg()
     };
@@ -800,8 +797,8 @@ fn in_an_organisation_a_bare_exempt_name_holds_in_keyguards_account_only() {
         "EXEMPT_USERS",
         format!("breakglass,{MEMBER}:ops-admin").as_str(),
     )]);
-    cfg.containment.guard.me.account = Some(crate::scope::AccountId::parse(HOME).unwrap());
-    cfg.containment.guard.organization = Some(crate::organization::Organization {
+    cfg.guard.me.account = Some(crate::scope::AccountId::parse(HOME).unwrap());
+    cfg.guard.organization = Some(crate::organization::Organization {
         member_role: "keyguard-age-rotation-member".into(),
         allowed: None,
     });
