@@ -247,16 +247,25 @@ pub async fn gather_in_account(
         ..Default::default()
     };
     // An event that names two accounts for the credential (a finding's remote caller) is
-    // read in neither until STS says the key is the one it is scoped to.
-    if credential.contested.is_some() && *lookup != containment::Lookup::Nothing {
-        let owner = match credential.subject.key_id() {
-            Some(key_id) => Some(owners.account_of(key_id.as_str()).await?),
-            None => None,
-        };
-        if let Some(why) = credential.unproven(owner.as_ref()) {
-            return Ok(outside(why));
+    // read only where STS says the key is, and only if keyguard may act there.
+    let mut key_account = None;
+    let settled;
+    let credential = if credential.contested.is_some() && *lookup != containment::Lookup::Nothing {
+        if let Some(key_id) = credential.subject.key_id() {
+            key_account = Some(owners.account_of(key_id.as_str()).await?);
         }
-    }
+        let told = containment::Facts {
+            key_account: key_account.clone(),
+            ..Default::default()
+        };
+        settled = credential.settled(&told, &cfg.guard);
+        if settled.foreign.is_some() {
+            return Ok(told);
+        }
+        &*settled
+    } else {
+        credential
+    };
     let member = match members {
         Some(members) if *lookup != containment::Lookup::Nothing => {
             match members.reach(credential, event).await? {
@@ -268,7 +277,11 @@ pub async fn gather_in_account(
         _ => None,
     };
     let iam = member.as_ref().unwrap_or(home);
-    containment::gather(lookup, iam, cfg.recheck, cfg.reads()).await
+    let facts = containment::gather(lookup, iam, cfg.recheck, cfg.reads()).await?;
+    Ok(containment::Facts {
+        key_account,
+        ..facts
+    })
 }
 
 /// The plan applied, then the sweep of what each contained key did, in the account the

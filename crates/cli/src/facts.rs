@@ -537,12 +537,27 @@ impl Supplied {
             ..Default::default()
         };
         // The facts file stands in for STS: a key is the account's whose facts list it.
-        if credential.contested.is_some() && *lookup != containment::Lookup::Nothing {
-            let owner = credential.subject.key_id().and_then(|k| self.owner(k));
-            if let Some(why) = credential.unproven(owner) {
-                return Ok(outside(why));
-            }
-        }
+        let mut key_account = None;
+        let settled;
+        let credential =
+            if credential.contested.is_some() && *lookup != containment::Lookup::Nothing {
+                key_account = credential
+                    .subject
+                    .key_id()
+                    .and_then(|k| self.owner(k))
+                    .cloned();
+                let told = containment::Facts {
+                    key_account: key_account.clone(),
+                    ..Default::default()
+                };
+                settled = credential.settled(&told, &cfg.guard);
+                if settled.foreign.is_some() {
+                    return Ok(told);
+                }
+                &*settled
+            } else {
+                credential
+            };
         let account = credential.scope.as_ref().map(|s| &s.account);
         let reader = match (&cfg.guard.organization, account) {
             (Some(_), Some(account)) if *lookup != containment::Lookup::Nothing => {
@@ -553,7 +568,11 @@ impl Supplied {
             }
             _ => self,
         };
-        containment::gather(lookup, reader, NO_RECHECK, cfg.reads()).await
+        let facts = containment::gather(lookup, reader, NO_RECHECK, cfg.reads()).await?;
+        Ok(containment::Facts {
+            key_account,
+            ..facts
+        })
     }
 
     /// The account a key belongs to, as STS would say: `key_accounts`, else the account

@@ -885,7 +885,7 @@ fn plan_of_a_finding_called_from_another_account_asks_whose_the_key_is() {
             serde_json::json!({SESSION: "444455556666"}),
             "belongs to account 444455556666",
         ),
-        (serde_json::json!({}), "cannot be told"),
+        (serde_json::json!({}), "was not told"),
     ] {
         let theirs = plan(key_accounts);
         assert_eq!(theirs["decision"], "foreign_account", "{theirs:#}");

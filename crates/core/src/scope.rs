@@ -33,6 +33,12 @@ impl AccountId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Stands for an account that cannot be named (all zeros), so that nothing takes it
+    /// for keyguard's own.
+    pub fn nobody() -> Self {
+        Self("000000000000".to_owned())
+    }
 }
 
 impl<'de> serde::Deserialize<'de> for AccountId {

@@ -281,4 +281,22 @@ async fn a_finding_called_from_another_account_is_acted_on_where_sts_says_the_ke
         keyguard_testkit::iam::statuses(&b_iam, &name).await[&b_key],
         "Active"
     );
+
+    // In organisation mode the same finding is contained where STS put the key: in B,
+    // through the member role, and still not here.
+    let org = world(&[("ORGANIZATION_MODE", "true")]).await;
+    let report = org.run(&finding_called_from(&b_key, &name, b)).await;
+    assert_eq!(report["statusCode"], 200, "{report:#}");
+    let contained = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["action"]["type"] == "deactivate_key")
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(contained["scope"]["account"], b.as_str());
+    assert_eq!(
+        keyguard_testkit::iam::statuses(&b_iam, &name).await[&b_key],
+        "Inactive"
+    );
+    assert_eq!(w.statuses(&name).await[&home_other], "Active");
 }

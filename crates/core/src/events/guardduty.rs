@@ -63,8 +63,9 @@ impl Finding {
             .unwrap_or(false)
     }
 
-    /// The account of the remote API caller, when GuardDuty names one: the credential
-    /// is that account's, not the finding's.
+    /// The account of the remote API caller, when GuardDuty names one: usually where the
+    /// finding account's credential was used from, sometimes the caller's own
+    /// credential's account; only STS can tell (`containment::finding_contested`).
     pub fn remote_account(&self) -> Option<&str> {
         self.service
             .as_ref()?

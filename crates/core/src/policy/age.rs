@@ -514,7 +514,11 @@ pub fn decide_scan_in(
     let plan = Plan::for_event(FUNCTION, Decision::Act, event_ref.to_owned());
     // A bare name in EXEMPT_USERS is a user of keyguard's account: in a member, whoever
     // may create users there could otherwise take the name to keep an old key.
-    let scanned = account.and_then(|a| crate::scope::AccountId::parse(a).ok());
+    // An account id that does not parse (never one Organizations lists) is read as a
+    // member's, never as keyguard's own: bare exemptions do not hold there.
+    let scanned = account.map(|a| {
+        crate::scope::AccountId::parse(a).unwrap_or_else(|_| crate::scope::AccountId::nobody())
+    });
     let mut scan = Scan {
         plan,
         cfg,

@@ -214,23 +214,44 @@ pub enum Lookup {
 }
 
 impl Credential {
-    /// Why a contested credential is read and acted on nowhere: STS gives its key
-    /// (`owner`; `None` when the event names no key to ask about) to another account than
-    /// the one it is scoped to. `None` when nothing contests it, or STS agrees.
-    pub fn unproven(&self, owner: Option<&AccountId>) -> Option<String> {
-        let remote = self.contested.as_ref()?;
+    /// The credential as it is acted on once STS has said whose its key is
+    /// (`facts.key_account`): where it is scoped when STS agrees; in the other account the
+    /// event names when STS says that one (and only if keyguard may act there, `guard`);
+    /// nowhere otherwise, or when STS was not asked. Uncontested, it is as it is.
+    pub fn settled(&self, facts: &Facts, guard: &Guard) -> std::borrow::Cow<'_, Self> {
+        use std::borrow::Cow;
+        let Some(remote) = &self.contested else {
+            return Cow::Borrowed(self);
+        };
         let named = self.scope.as_ref().map(|s| &s.account);
-        if named.is_some() && named == owner {
-            return None;
+        let owner = facts.key_account.as_ref();
+        let mut settled = Self {
+            contested: None,
+            ..self.clone()
+        };
+        if owner.is_some() && owner == named {
+            return Cow::Owned(settled);
         }
-        Some(format!(
+        if let Some(owner) = owner.filter(|o| *o == remote) {
+            let scope = Scope {
+                account: owner.clone(),
+                region: self.scope.as_ref().and_then(|s| s.region.clone()),
+            };
+            settled.foreign = guard.foreign(Some(&scope)).map(|why| {
+                format!("STS says the key belongs to account {owner}, the event's remote caller's: {why}")
+            });
+            settled.scope = Some(scope);
+            return Cow::Owned(settled);
+        }
+        settled.foreign = Some(format!(
             "the event names account {} for the credential and account {remote} for its remote caller; {}: not acted on in either",
             named.map_or("(none)", AccountId::as_str),
             owner.map_or_else(
-                || "whose the key is cannot be told".to_owned(),
+                || "whose the key is was not told".to_owned(),
                 |o| format!("STS says the key belongs to account {o}")
             ),
-        ))
+        ));
+        Cow::Owned(settled)
     }
 
     pub fn lookup(&self) -> Lookup {
@@ -305,6 +326,9 @@ pub struct Facts {
     /// Organisation mode: the organisation does not have the credential's account as an
     /// ACTIVE member, and why. Nothing else was read.
     pub outside: Option<String>,
+    /// Whose STS says the key is (`sts:GetAccessKeyInfo`), asked when the event names two
+    /// accounts for it ([`Credential::settled`]).
+    pub key_account: Option<AccountId>,
 }
 
 impl Facts {

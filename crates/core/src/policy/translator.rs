@@ -217,6 +217,23 @@ impl Target {
         }
     }
 
+    /// The finding's credential where STS put it, when the finding named two accounts
+    /// for it ([`Credential::settled`]).
+    fn settled(&self, facts: &Facts, guard: &crate::guard::Guard) -> std::borrow::Cow<'_, Self> {
+        use std::borrow::Cow;
+        if self.contested.is_none() {
+            return Cow::Borrowed(self);
+        }
+        let credential = self.credential();
+        let settled = credential.settled(facts, guard);
+        Cow::Owned(Self {
+            scope: settled.scope.clone(),
+            foreign: settled.foreign.clone(),
+            contested: None,
+            ..self.clone()
+        })
+    }
+
     fn containment_target(&self) -> containment::Target {
         containment::Target {
             credentials: vec![self.credential()],
@@ -653,6 +670,7 @@ pub fn decide_unreadable(
 
 /// The plan for a finding, given what IAM said about the credential it names.
 pub fn decide(target: &Target, cfg: &TranslatorConfig, facts: &Facts, now: Timestamp) -> Plan {
+    let target = &*target.settled(facts, &cfg.containment.guard);
     let finding = &target.finding;
     if target.sample {
         let mut b = Builder::new(target, cfg, step_key::Subject::other("sample"), now);

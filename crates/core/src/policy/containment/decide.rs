@@ -367,13 +367,16 @@ pub fn decide(target: &Target, cfg: &ContainmentConfig, facts: &[Facts], now: Ti
     let none = Facts::default();
     let mut verdicts = Vec::new();
     for (i, credential) in target.credentials.iter().enumerate() {
+        let facts = facts.get(i).unwrap_or(&none);
+        // Where STS put a key the event named two accounts for.
+        let credential = credential.settled(facts, &cfg.guard);
         let one = One {
-            credential,
+            credential: &credential,
             event_ref: &target.event_ref,
             source,
             steps: Vec::new(),
         };
-        let (decision, steps) = decide_one(one, cfg, facts.get(i).unwrap_or(&none), now);
+        let (decision, steps) = decide_one(one, cfg, facts, now);
         // An event naming the same credential twice plans it once.
         for step in steps {
             if !plan

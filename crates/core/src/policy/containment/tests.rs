@@ -1030,37 +1030,55 @@ fn a_finding_called_from_another_account_is_acted_on_only_as_sts_says() {
         AccountId::parse(HOME).unwrap(),
         AccountId::parse(OTHER).unwrap(),
     );
+    let told = |owner: Option<&AccountId>| Facts {
+        exists: true,
+        key_account: owner.cloned(),
+        ..Facts::default()
+    };
     // STS says ours: read and contained here, as any session of ours.
-    assert_eq!(credential.unproven(Some(&home)), None);
-    let plan = plan_for(
-        &finding,
-        &Facts {
-            exists: true,
-            ..Facts::default()
-        },
-    );
+    let plan = plan_for(&finding, &told(Some(&home)));
+    let revoke = plan
+        .steps
+        .iter()
+        .find(|s| matches!(&s.action, Action::RevokeSessions { .. }))
+        .unwrap_or_else(|| panic!("{plan:#?}"));
+    assert_eq!(revoke.scope.as_ref().unwrap().account, home);
+    // STS says the remote account's: our Deploy role is someone else. It moves there,
+    // and there keyguard (not in organisation mode) may not act.
+    let plan = plan_for(&finding, &told(Some(&other)));
+    assert_eq!(plan.decision.name(), "foreign_account", "{plan:#?}");
+    let Decision::ForeignAccount { why } = &plan.decision else {
+        unreachable!()
+    };
     assert!(
-        plan.steps
-            .iter()
-            .any(|s| matches!(&s.action, Action::RevokeSessions { .. })),
-        "{plan:#?}"
+        why.contains(&format!("belongs to account {OTHER}")),
+        "{why}"
     );
-    // STS says the remote account's, or cannot say: our Deploy role is someone else.
-    for owner in [Some(&other), None] {
-        let why = credential.unproven(owner).unwrap();
-        assert!(why.contains(OTHER) && why.contains(HOME), "{why}");
-        let plan = plan_for(
-            &finding,
-            &Facts {
-                outside: Some(why),
-                ..Facts::default()
-            },
-        );
-        assert_eq!(plan.decision.name(), "foreign_account", "{plan:#?}");
-        assert!(plan
-            .steps
-            .iter()
-            .all(|s| matches!(s.action, Action::Notify { .. })));
+    // In organisation mode it is contained in the remote account, as that account's.
+    let org = cfg().in_organization(
+        crate::organization::Organization::from_env(&|k: &str| {
+            (k == "ORGANIZATION_MODE").then(|| "true".to_owned())
+        })
+        .unwrap(),
+    );
+    let plan = plan_with(&finding, &org, &told(Some(&other)));
+    let revoke = plan
+        .steps
+        .iter()
+        .find(|s| matches!(&s.action, Action::RevokeSessions { .. }))
+        .unwrap_or_else(|| panic!("{plan:#?}"));
+    assert_eq!(revoke.scope.as_ref().unwrap().account, other);
+    // STS names a third account, or was never asked: acted on in neither.
+    let third = AccountId::parse("333333333333").unwrap();
+    for owner in [Some(&third), None] {
+        for cfg in [cfg(), org.clone()] {
+            let plan = plan_with(&finding, &cfg, &told(owner));
+            assert_eq!(plan.decision.name(), "foreign_account", "{plan:#?}");
+            assert!(plan
+                .steps
+                .iter()
+                .all(|s| matches!(s.action, Action::Notify { .. })));
+        }
     }
     // A remote account that is the finding's own contests nothing.
     let t = target(&raw(HOME), &cfg(), "ev", None).unwrap();

@@ -830,13 +830,26 @@ fn a_finding_called_from_another_account_is_the_findings_account_until_sts_says_
     let credential = target.credential();
     assert_eq!(credential.scope.unwrap().account.as_str(), "123456789012");
     assert_eq!(credential.contested.unwrap().as_str(), "444455556666");
-    // What gather reads when STS gives the key to the remote account: incident and
-    // notice only, nothing contained.
-    let outside = Facts {
-        outside: Some("STS says the key belongs to account 444455556666".into()),
-        ..Facts::default()
+    // STS gives the key to the remote account (or was never asked): incident and notice
+    // only, named as that account's, nothing contained.
+    let theirs = Facts {
+        key_account: Some(crate::AccountId::parse("444455556666").unwrap()),
+        ..facts(None)
     };
-    let p = plan(&t, &outside);
+    let p = plan(&t, &theirs);
+    assert_eq!(p.decision.name(), "foreign_account", "{p:#?}");
+    assert!(
+        p.steps
+            .iter()
+            .all(|s| s.idempotency_key.contains("444455556666")
+                || !matches!(s.action, Action::OpenIncident { .. })),
+        "{p:#?}"
+    );
+    assert!(p.steps.iter().all(|s| matches!(
+        s.action,
+        Action::OpenIncident { .. } | Action::Notify { .. }
+    )));
+    let p = plan(&t, &facts(None));
     assert!(
         p.steps.iter().all(|s| matches!(
             s.action,
@@ -844,8 +857,13 @@ fn a_finding_called_from_another_account_is_the_findings_account_until_sts_says_
         )),
         "{p:#?}"
     );
+    assert_eq!(p.decision.name(), "foreign_account", "never asked: {p:#?}");
     // STS says ours: the role's older sessions are revoked here.
-    let p = plan(&t, &facts(None));
+    let ours = Facts {
+        key_account: Some(crate::AccountId::parse("123456789012").unwrap()),
+        ..facts(None)
+    };
+    let p = plan(&t, &ours);
     assert!(
         p.steps
             .iter()
