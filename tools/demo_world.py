@@ -63,6 +63,13 @@ def standins(endpoint):
         return json.load(reply)
 
 
+def security_hub_findings(endpoint):
+    """keyguard's findings in this account's Security Hub."""
+    hub = boto3.client("securityhub", endpoint_url=endpoint, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    return [f for f in hub.get_findings()["Findings"] if f.get("Id", "").startswith("keyguard/")]
+
+
 def member_client(endpoint, account):
     """IAM in member `account`, as a fixture's session of the member role."""
     kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -227,6 +234,10 @@ def table(endpoint, title):
         b = p["body"]
         title = b["embeds"][0]["title"] if p["channel"] == "discord" else b["blocks"][0]["text"]["text"]
         print(f"   {p['channel']} alert: {title}")
+    for f in security_hub_findings(endpoint):
+        key = f["Resources"][0].get("Details", {}).get("AwsIamAccessKey", {})
+        print(f"   Security Hub finding ({f['Severity']['Label']}): {f['Title']}"
+              f" [{key.get('AccessKeyId', f['Resources'][0]['Id'])} in {key.get('AccountId', '-')}]")
     sent = notices(endpoint)
     print(f"   SNS notices published: {len(sent)}")
     for n in sent:
@@ -289,8 +300,10 @@ def check(endpoint, world_file, results_file, dry_run, watch_log=None):
         "root": (403, [("notify", applied)]),
         # Member B's key, found by GuardDuty and received by the home account: contained
         # in B, through the member role, as at home.
+        # Its emulator reports to Security Hub (SECURITY_HUB=true): one finding, made after
+        # the containment's steps and before the sweep.
         "member-finding": (act_code, [("deactivate_key", applied), ("revoke_sessions", applied),
-                                      ("sweep_history", applied)]),
+                                      ("import_finding", applied), ("sweep_history", applied)]),
         # The key, its sessions, the runbook and the paperwork; then what the key did, read
         # from CloudTrail once it is contained (the demo's history is empty).
         "gd-finding": (act_code, [(a, applied) for a in TRANSLATOR_STEPS] + [("sweep_history", applied)]),
@@ -404,8 +417,17 @@ def check(endpoint, world_file, results_file, dry_run, watch_log=None):
            f"member B's alice's key is {member_keys.get(world['member_leaked'])}, expected {leaked}")
     expect(member_keys.get(world["member_spare"]) == "Active", "member B's alice's other key must stay Active")
     member_act = results.get("member-finding", {})
-    expect(all(s.get("scope", {}).get("account") == world["member"] for s in member_act.get("steps", [])),
+    expect(all(s.get("scope", {}).get("account") == world["member"] for s in member_act.get("steps", [])
+               if s["action"]["type"] != "import_finding"),
            "every step of the member's finding names member B's account")
+    # Security Hub: the member's containment is one finding of this account, about B's key.
+    findings = security_hub_findings(endpoint)
+    expect(len(findings) == (0 if dry else 1), f"{len(findings)} Security Hub findings, expected {0 if dry else 1}")
+    for f in findings:
+        key = f["Resources"][0].get("Details", {}).get("AwsIamAccessKey", {})
+        expect(key.get("AccessKeyId") == world["member_leaked"] and key.get("AccountId") == world["member"]
+               and f["AwsAccountId"] != world["member"],
+               f"the finding names B's key in B and is this account's: {f['Resources'][0]}, {f['AwsAccountId']}")
     executions, incidents = len(stood_in["automation_executions"]), len(stood_in["incidents"])
     want = 0 if dry else 1
     expect(executions == want, f"{executions} runbook executions, expected {want}")
@@ -438,8 +460,9 @@ def check(endpoint, world_file, results_file, dry_run, watch_log=None):
     # and the burst's three suppressed rows.
     # and the remember step of the backdoor key's creation (its redelivery a duplicate);
     # keyguard undo: alice's policy, her key, and the notice.
-    # deactivate-key's organisation act: the member's key, its sessions and its sweep.
-    want_rows = {} if dry else {"deactivate-key": 17, "guardduty-translator": 13, "secrets-rotator": 5,
+    # deactivate-key's organisation act: the member's key, its sessions, its Security Hub
+    # finding and its sweep.
+    want_rows = {} if dry else {"deactivate-key": 18, "guardduty-translator": 13, "secrets-rotator": 5,
                                 "age-rotation": 7, "createkey-detector": 18, "keyguard-undo": 3}
     # The detector remembers the backdoor key's creation and the leaked key's launch; a
     # dry run writes no memory.

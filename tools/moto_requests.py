@@ -248,6 +248,17 @@ def permissions(service, action, region, account, p):
         if action == "DescribeAccount":
             return one("organizations:DescribeAccount", _org_account_arn(account, p.get("AccountId", "")))
         return None
+    if service == "securityhub":
+        if action == "BatchImportFindings":
+            # Authorized against each finding's product; TargetAccount is its AwsAccountId.
+            out = []
+            for f in p.get("Findings") or []:
+                out += one("securityhub:BatchImportFindings", f.get("ProductArn", "*"),
+                           {"securityhub:TargetAccount": f.get("AwsAccountId", "")})
+            return out
+        if action == "GetFindings":
+            return one("securityhub:GetFindings", "*")
+        return None
     if service == "ses":
         if action == "SendEmail":
             sender = p.get("FromEmailAddress", "")
@@ -265,6 +276,10 @@ def rest_action(service, method, path):
         return "StartIncident"
     if service == "ssm-incidents" and method == "POST" and path == "/createTimelineEvent":
         return "CreateTimelineEvent"
+    if service == "securityhub" and method == "POST" and path == "/findings/import":
+        return "BatchImportFindings"
+    if service == "securityhub" and method == "POST" and path == "/findings":
+        return "GetFindings"
     return None
 
 

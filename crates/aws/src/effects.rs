@@ -25,6 +25,8 @@ pub struct AwsEffects {
     /// Organisation mode: a step whose scope is a member account acts there, its IAM and
     /// SSM calls made as the member role. Without it every step acts here.
     pub members: Option<Arc<Members>>,
+    /// `SECURITY_HUB=true`: each run's finding imported into Security Hub.
+    pub security_hub: Option<crate::security_hub::SecurityHub>,
 }
 
 impl AwsEffects {
@@ -46,6 +48,7 @@ impl AwsEffects {
             exemptions: None,
             memory: None,
             members: None,
+            security_hub: None,
         }
     }
 
@@ -276,6 +279,13 @@ impl AwsEffects {
                 Ok(Some(format!(
                     "automation execution {id} of {document} for key {key_id} of {user}"
                 )))
+            }
+            Action::ImportFinding { finding } => {
+                let hub = self
+                    .security_hub
+                    .as_ref()
+                    .ok_or_else(|| not_wired("Security Hub"))?;
+                hub.import(finding).await.map(Some)
             }
             Action::OpenIncident { incident } => {
                 let incidents = self

@@ -25,6 +25,7 @@ pub mod memory;
 pub mod observe;
 pub mod runbook;
 pub mod secrets;
+pub mod security_hub;
 pub mod ses;
 pub mod sns;
 pub mod trail;

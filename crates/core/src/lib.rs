@@ -27,6 +27,7 @@ pub mod notice;
 pub mod plan;
 pub mod report;
 pub mod revocation;
+pub mod security_hub;
 
 pub use effects::{
     execute, execute_with, Claim, EffectError, Effects, ErrorKind, Ledger, LedgerEntry, Prior,

@@ -137,6 +137,8 @@ pub struct Executor<'a, E, L> {
     /// Independent chains of steps under way at once ([`crate::effects::execute_with`]);
     /// 1 walks the plan in order.
     pub concurrency: usize,
+    /// Where each run's Security Hub finding goes (`SECURITY_HUB=true`), if anywhere.
+    pub findings: Option<&'a crate::security_hub::Findings>,
 }
 
 impl<'a, E, L> Executor<'a, E, L> {
@@ -148,7 +150,14 @@ impl<'a, E, L> Executor<'a, E, L> {
             dry_run,
             deadline: None,
             concurrency: 1,
+            findings: None,
         }
+    }
+
+    /// The same, each run reported to Security Hub as one finding when it is one
+    /// ([`crate::security_hub`]).
+    pub fn reporting(self, findings: Option<&'a crate::security_hub::Findings>) -> Self {
+        Self { findings, ..self }
     }
 
     /// The same, with up to `n` independent chains of steps (people) under way at once.
@@ -180,6 +189,7 @@ impl<E: Effects + Sync, L: Ledger + Sync> Executor<'_, E, L> {
         let unread = std::mem::take(&mut plan.unread);
         let unread_also = plan.unread_also.take();
         let mut tail = plan.clone();
+        let mut last = plan.clone();
         let report = execute_with(plan, effects, ledger, dry_run, now, deadline, concurrency).await;
         let report = match held {
             None => report,
@@ -190,8 +200,24 @@ impl<E: Effects + Sync, L: Ledger + Sync> Executor<'_, E, L> {
             }
         };
         let report = crate::unread::with_unread(report, &unread);
-        match unread_also {
+        let report = match unread_also {
             Some(why) => report.failed_also(why),
+            None => report,
+        };
+        // Last, so the finding says how every other step ended.
+        let finding = self
+            .findings
+            .and_then(|f| crate::security_hub::step(&last, &report, f, now));
+        match finding {
+            Some(step) => {
+                last.steps = vec![step];
+                // Boxed: the functions' futures are deep enough already.
+                let told = Box::pin(execute_with(
+                    last, effects, ledger, dry_run, now, deadline, 1,
+                ))
+                .await;
+                report.followed_by(told)
+            }
             None => report,
         }
     }

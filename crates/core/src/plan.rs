@@ -149,6 +149,11 @@ pub enum Action {
     Notify {
         notice: Notice,
     },
+    /// `securityhub:BatchImportFindings` of one finding about this run
+    /// ([`crate::security_hub`]); the same `Id` again updates it.
+    ImportFinding {
+        finding: Box<crate::security_hub::Finding>,
+    },
     /// A post to one chat webhook, whose URL is read from Secrets Manager. One step per
     /// channel, so a failed Slack post is retried without posting to Discord again.
     Alert {
@@ -233,6 +238,7 @@ impl Action {
             Self::RecordExemption { .. } => "record_exemption",
             Self::Remember { .. } => "remember",
             Self::Notify { .. } => "notify",
+            Self::ImportFinding { .. } => "import_finding",
             Self::Alert { .. } => "alert",
         }
     }
@@ -268,6 +274,7 @@ impl Action {
             Self::AddToIncident { .. } => &["ssm-incidents:CreateTimelineEvent"],
             Self::RecordExemption { .. } | Self::Remember { .. } => &["dynamodb:PutItem"],
             Self::Notify { .. } => &["sns:Publish"],
+            Self::ImportFinding { .. } => &["securityhub:BatchImportFindings"],
             Self::Alert { .. } => &["secretsmanager:GetSecretValue"],
         }
     }
@@ -310,6 +317,7 @@ impl Action {
             | Self::Remember { .. }
             | Self::AddToIncident { .. }
             | Self::Notify { .. }
+            | Self::ImportFinding { .. }
             | Self::Alert { .. } => false,
         }
     }
@@ -331,7 +339,9 @@ impl Action {
                 principal: Principal::User(user),
                 ..
             } => Some(user),
-            Self::RecordExemption { .. } | Self::Remember { .. } => None,
+            Self::RecordExemption { .. } | Self::Remember { .. } | Self::ImportFinding { .. } => {
+                None
+            }
             Self::SendEmail { email } => email.user.as_ref(),
             Self::HandOff { user, .. } => user.as_ref(),
             Self::RevokeSessions {
@@ -381,7 +391,9 @@ impl Action {
             | Self::SendEmail { .. } => None,
             Self::OpenIncident { incident } => incident.key_id.as_ref(),
             Self::AddToIncident { key_id, .. } => key_id.as_ref(),
-            Self::RecordExemption { .. } | Self::Remember { .. } => None,
+            Self::RecordExemption { .. } | Self::Remember { .. } | Self::ImportFinding { .. } => {
+                None
+            }
             Self::Notify { notice } | Self::Alert { notice, .. } => notice.key_id.as_ref(),
             Self::RevokeSessions { key_id, .. } | Self::RestorePolicy { key_id, .. } => {
                 key_id.as_ref()

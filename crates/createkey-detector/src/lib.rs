@@ -36,6 +36,9 @@ pub struct Settings {
     /// `HANDOFF_KEY_ID` (required): the KMS HMAC key hand-offs are signed with.
     pub handoff_key: String,
     pub retry: Retry,
+    /// `SECURITY_HUB` (default false): each alert (and each refusal or failure) becomes
+    /// one Security Hub finding.
+    pub security_hub: bool,
 }
 
 /// Claims, settles and the SNS notice of one invocation, at most: the ledger's calls
@@ -66,6 +69,7 @@ impl Settings {
                 max_wait: seconds("WEBHOOK_MAX_WAIT_SECONDS", 5.0)?,
                 timeout: seconds("WEBHOOK_TIMEOUT_SECONDS", 4.0)?,
             },
+            security_hub: keyguard_core::security_hub::enabled(env)?,
         })
     }
 
@@ -81,7 +85,12 @@ impl Settings {
             .sum();
         let per_channel = handoff::CALL_TIMEOUT + self.retry.timeout * attempts + waits;
         let channels = u32::try_from(self.detector.webhooks.len()).unwrap_or(u32::MAX);
-        handoff::CALL_TIMEOUT * 2 + per_channel * channels + LEDGER_AND_SNS_BUDGET
+        let finding = if self.security_hub {
+            keyguard_aws::security_hub::IMPORT_TIMEOUT
+        } else {
+            Duration::ZERO
+        };
+        handoff::CALL_TIMEOUT * 2 + per_channel * channels + LEDGER_AND_SNS_BUDGET + finding
     }
 }
 
@@ -92,6 +101,8 @@ pub struct App {
     /// What the rules recall of earlier events (the ledger's table).
     pub memory: Memory,
     pub effects: DetectorEffects,
+    /// Where each run's Security Hub finding goes (`SECURITY_HUB=true`).
+    pub findings: Option<keyguard_core::security_hub::Findings>,
 }
 
 impl App {
@@ -100,11 +111,18 @@ impl App {
         let ledger = DynamoLedger::configured(sdk, &settings.common);
         let home = settings.detector.guard.me.account.clone();
         let memory = Memory::new(&ledger);
+        let (security_hub, findings) = keyguard_aws::security_hub::configured(
+            sdk,
+            settings.security_hub,
+            settings.detector.guard.me.account.as_ref(),
+        )?
+        .unzip();
         Ok(Self {
             effects: DetectorEffects {
                 aws: AwsEffects {
                     exemptions: Some(keyguard_aws::Exemptions::new(&ledger, home)),
                     memory: Some(memory.clone()),
+                    security_hub,
                     ..AwsEffects::configured(sdk, &settings.common)
                 },
                 webhooks: Webhooks::new(sdk, settings.detector.webhooks.clone(), settings.retry)?,
@@ -116,6 +134,7 @@ impl App {
             },
             ledger,
             memory,
+            findings,
             settings,
         })
     }
@@ -151,7 +170,8 @@ impl App {
     pub async fn handle_at(&self, raw: &Value, now: Timestamp) -> Report {
         // The hourly check may alert on many canaries: no step begins too near the end.
         let apply = Executor::new(&self.effects, &self.ledger, self.settings.common.dry_run)
-            .until(keyguard_aws::lambda::deadline());
+            .until(keyguard_aws::lambda::deadline())
+            .reporting(self.findings.as_ref());
         apply.run(&self.settings.detector, self, raw, now).await
     }
 

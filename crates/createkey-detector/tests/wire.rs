@@ -467,7 +467,9 @@ fn the_worst_case_of_every_budget_fits_the_function_timeout_with_a_margin() {
     let timeout = t["Resources"]["Function"]["Properties"]["Timeout"]
         .as_u64()
         .unwrap();
-    let env = keyguard_testkit::infra::template_env("createkey-detector");
+    let mut env = keyguard_testkit::infra::template_env("createkey-detector");
+    // Every budget spent: Security Hub's import too.
+    env.insert("SECURITY_HUB".into(), "true".into());
     let settings = Settings::from_env(&|k: &str| env.get(k).cloned(), Default::default()).unwrap();
     assert_eq!(
         settings.detector.webhooks.len(),
@@ -475,6 +477,11 @@ fn the_worst_case_of_every_budget_fits_the_function_timeout_with_a_margin() {
         "both channels, as deployed"
     );
     let worst = settings.worst_case();
+    let without = Settings {
+        security_hub: false,
+        ..settings.clone()
+    };
+    assert!(worst > without.worst_case(), "the import is counted");
     assert!(
         worst.as_secs_f64() * 1.25 <= timeout as f64,
         "worst case {worst:?} does not fit Timeout {timeout} s with a 25% margin"

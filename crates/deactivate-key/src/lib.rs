@@ -27,6 +27,9 @@ pub struct Settings {
     /// `HANDOFF_KEY_ID` (unset: every hand-off is refused): the KMS HMAC key whose MAC a
     /// hand-off must carry.
     pub handoff_key: Option<String>,
+    /// `SECURITY_HUB` (default false): each run that acts, refuses, cannot contain or
+    /// fails is one Security Hub finding.
+    pub security_hub: bool,
 }
 
 impl Settings {
@@ -35,6 +38,7 @@ impl Settings {
             common: Common::from_env(env)?,
             containment: ContainmentConfig::deactivate_key_from_env(env, me)?,
             handoff_key: env.get("HANDOFF_KEY_ID").filter(|k| !k.trim().is_empty()),
+            security_hub: keyguard_core::security_hub::enabled(env)?,
         })
     }
 }
@@ -48,6 +52,8 @@ pub struct App {
     pub trail: Trail,
     /// Whose a key is, when an event names two accounts for it.
     pub owners: KeyOwners,
+    /// Where each run's Security Hub finding goes (`SECURITY_HUB=true`).
+    pub findings: Option<keyguard_core::security_hub::Findings>,
 }
 
 impl App {
@@ -58,11 +64,19 @@ impl App {
         let home = settings.containment.guard.me.account.clone();
         effects.iam = effects.iam.with_exemptions(Exemptions::new(&ledger, home));
         effects.members = Members::configured(sdk, &settings.containment.guard, FUNCTION, &ledger);
+        let hub = keyguard_aws::security_hub::configured(
+            sdk,
+            settings.security_hub,
+            settings.containment.guard.me.account.as_ref(),
+        );
+        let (security_hub, findings) = hub.ok().flatten().unzip();
+        effects.security_hub = security_hub;
         Self {
             effects,
             ledger,
             trail: Trail::new(sdk, &settings.containment.sweep.regions),
             owners: KeyOwners::new(sdk),
+            findings,
             handoff_key: settings
                 .handoff_key
                 .as_deref()
@@ -75,6 +89,11 @@ impl App {
     pub async fn from_environment() -> Result<Self, String> {
         let (sdk, settings) =
             keyguard_aws::cold_start(|me| Settings::from_env(&config::process_env, me)).await?;
+        keyguard_aws::security_hub::configured(
+            &sdk,
+            settings.security_hub,
+            settings.containment.guard.me.account.as_ref(),
+        )?;
         Ok(Self::new(&sdk, settings))
     }
 
@@ -108,7 +127,8 @@ impl App {
 
     /// One invocation at a given time (tests simulate Lambda's retries with it).
     pub async fn handle_at(&self, raw: &Value, now: Timestamp) -> Report {
-        let apply = Executor::new(&self.effects, &self.ledger, self.settings.common.dry_run);
+        let apply = Executor::new(&self.effects, &self.ledger, self.settings.common.dry_run)
+            .reporting(self.findings.as_ref());
         let cfg = &self.settings.containment;
         let plan = match pipeline::plan_raw(cfg, self, raw, now).await {
             Ok(plan) => plan,

@@ -21,6 +21,9 @@ use serde_json::Value;
 pub struct Settings {
     pub common: Common,
     pub translator: TranslatorConfig,
+    /// `SECURITY_HUB` (default false): each finding keyguard acts on, refuses or fails
+    /// on becomes one Security Hub finding of its own, naming what keyguard did.
+    pub security_hub: bool,
 }
 
 impl Settings {
@@ -28,6 +31,7 @@ impl Settings {
         Ok(Self {
             common: Common::from_env(env)?,
             translator: TranslatorConfig::from_env(env, me)?,
+            security_hub: keyguard_core::security_hub::enabled(env)?,
         })
     }
 }
@@ -40,6 +44,8 @@ pub struct App {
     pub trail: Trail,
     /// Whose a key is, when a finding names two accounts for it.
     pub owners: keyguard_aws::accounts::KeyOwners,
+    /// Where each run's Security Hub finding goes (`SECURITY_HUB=true`).
+    pub findings: Option<keyguard_core::security_hub::Findings>,
 }
 
 impl App {
@@ -56,6 +62,12 @@ impl App {
             FUNCTION,
             &ledger,
         );
+        let hub = keyguard_aws::security_hub::configured(
+            sdk,
+            settings.security_hub,
+            settings.translator.containment.guard.me.account.as_ref(),
+        );
+        let (security_hub, findings) = hub.ok().flatten().unzip();
         Self {
             effects: AwsEffects {
                 runbooks: Some(Runbooks::new(sdk, settings.common.notice_topic_arn.clone())),
@@ -65,11 +77,13 @@ impl App {
                     .clone()
                     .with_exemptions(Exemptions::new(&ledger, home)),
                 members,
+                security_hub,
                 ..configured
             },
             ledger,
             trail: Trail::new(sdk, &settings.translator.containment.sweep.regions),
             owners: keyguard_aws::accounts::KeyOwners::new(sdk),
+            findings,
             settings,
         }
     }
@@ -78,6 +92,11 @@ impl App {
     pub async fn from_environment() -> Result<Self, String> {
         let (sdk, settings) =
             keyguard_aws::cold_start(|me| Settings::from_env(&config::process_env, me)).await?;
+        keyguard_aws::security_hub::configured(
+            &sdk,
+            settings.security_hub,
+            settings.translator.containment.guard.me.account.as_ref(),
+        )?;
         Ok(Self::new(&sdk, settings))
     }
 
@@ -89,7 +108,8 @@ impl App {
     /// One invocation at a given time: the window is measured from `now`. The key it
     /// contains is swept as deactivate-key sweeps one (`containment::trail`).
     pub async fn handle_at(&self, raw: &Value, now: Timestamp) -> Report {
-        let apply = Executor::new(&self.effects, &self.ledger, self.settings.common.dry_run);
+        let apply = Executor::new(&self.effects, &self.ledger, self.settings.common.dry_run)
+            .reporting(self.findings.as_ref());
         let cfg = &self.settings.translator;
         let plan = match pipeline::plan_raw(cfg, self, raw, now).await {
             Ok(plan) => plan,

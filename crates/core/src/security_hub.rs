@@ -1,0 +1,462 @@
+//! Where security teams look: one AWS Security Finding Format (ASFF) finding per decision
+//! that acts, refuses, cannot contain, or fails (`SECURITY_HUB=true`), imported into
+//! Security Hub with `BatchImportFindings` by a step of its own, after the plan's steps,
+//! so that it says how they ended.
+//!
+//! The finding's `Id` is made from the function, the account and the event, so a retry
+//! that finishes what a first run left failed updates the same finding. Its step's
+//! idempotency key adds how the steps stand (a step done now and one done by an earlier
+//! run count alike): a retry that changed something re-imports, a retry whose import
+//! failed imports again, and a redelivery of a run that went through imports nothing.
+//! Pure: the adapter sends what [`finding`] builds.
+
+use crate::config::{self, ConfigError, Env};
+use crate::plan::{Action, Decision, Plan, Principal, Step};
+use crate::report::{Outcome, Report, StepReport};
+use crate::scope::AccountId;
+use crate::time::Timestamp;
+use crate::Severity;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// ASFF's limits (AWS Security Hub API reference, `AwsSecurityFinding`), kept here so a
+/// finding AWS would refuse fails a table test instead of an import at 3 a.m.
+pub mod limits {
+    pub const ID: usize = 512;
+    pub const GENERATOR_ID: usize = 512;
+    pub const TITLE: usize = 256;
+    pub const DESCRIPTION: usize = 1024;
+    pub const RESOURCES: usize = 32;
+    pub const TYPES: usize = 50;
+    pub const PRODUCT_FIELDS: usize = 50;
+    pub const PRODUCT_FIELD_KEY: usize = 128;
+    pub const PRODUCT_FIELD_VALUE: usize = 2048;
+    pub const REMEDIATION_TEXT: usize = 512;
+}
+
+/// The ASFF schema version every finding names.
+pub const SCHEMA_VERSION: &str = "2018-10-08";
+
+/// `SECURITY_HUB` (default false), read by the functions that report findings.
+pub fn enabled(env: &impl Env) -> Result<bool, ConfigError> {
+    config::flag(env, "SECURITY_HUB", false)
+}
+
+/// Where findings go: Security Hub's default product of keyguard's own account and
+/// Region (`arn:aws:securityhub:REGION:ACCOUNT:product/ACCOUNT/default`), the one a
+/// custom integration imports into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Findings {
+    pub product_arn: String,
+    pub home: AccountId,
+    pub region: String,
+}
+
+impl Findings {
+    pub fn new(home: AccountId, region: &str, partition: &str) -> Self {
+        Self {
+            product_arn: format!(
+                "arn:{partition}:securityhub:{region}:{home}:product/{home}/default"
+            ),
+            home,
+            region: region.to_owned(),
+        }
+    }
+}
+
+/// ASFF severity labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Label {
+    Informational,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl From<Severity> for Label {
+    fn from(s: Severity) -> Self {
+        match s {
+            Severity::Info => Self::Informational,
+            Severity::Low => Self::Low,
+            Severity::Medium => Self::Medium,
+            Severity::High => Self::High,
+            Severity::Critical => Self::Critical,
+        }
+    }
+}
+
+/// What a finding is about: an access key (`AwsIamAccessKey`), or a principal whose
+/// sessions were revoked (`AwsIamRole`, `AwsIamUser`), or, when the decision names
+/// none, the account (`AwsAccount`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Resource {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub id: String,
+    pub account: AccountId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// `IAMUser` or `Role`, for a key's or session's principal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal_type: Option<&'static str>,
+}
+
+/// One ASFF finding, as keyguard fills it (the adapter maps it to the SDK's type).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub id: String,
+    pub product_arn: String,
+    pub generator_id: String,
+    pub aws_account_id: AccountId,
+    pub region: String,
+    pub types: Vec<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub severity: Label,
+    pub title: String,
+    pub description: String,
+    pub remediation: String,
+    pub resources: Vec<Resource>,
+    pub product_fields: BTreeMap<String, String>,
+}
+
+/// Text cut to `max` characters, an ellipsis marking the cut.
+fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// Whether a run's decision is one security teams must see. A credential found already
+/// contained is one too: a retry after a failed import finds the key it contained
+/// Inactive, and its finding must still reach Security Hub.
+fn worth_a_finding(decision: &Decision) -> bool {
+    matches!(
+        decision,
+        Decision::Act
+            | Decision::AlreadyContained
+            | Decision::Refused { .. }
+            | Decision::NotContainable { .. }
+            | Decision::ForeignAccount { .. }
+            | Decision::NotFound { .. }
+            | Decision::Failed { .. }
+    )
+}
+
+/// keyguard's own bookkeeping: a run that only remembered or recorded is no finding.
+fn bookkeeping(action: &Action) -> bool {
+    matches!(
+        action,
+        Action::Remember { .. } | Action::RecordExemption { .. }
+    )
+}
+
+/// ASFF `Types` for a decision of `function` (the detector's by rule).
+fn types(function: &str, rule: Option<&str>) -> Vec<String> {
+    let kind = match (function, rule) {
+        (_, Some(r)) if r.contains("logging-disabled") || r.contains("quarantine") => {
+            "TTPs/Defense Evasion"
+        }
+        (_, Some(r))
+            if r.contains("backdoor")
+                || r.contains("user-created-with-key")
+                || r.contains("exemption-tagged")
+                || r.contains("mfa-removed")
+                || r.contains("admin-policy") =>
+        {
+            "TTPs/Persistence"
+        }
+        (_, Some(r)) if r.contains("runs-instances") => "Effects/Resource Consumption",
+        _ => "TTPs/Credential Access",
+    };
+    vec![kind.to_owned()]
+}
+
+/// The resources a plan's steps (or notices) name, each once, at most ASFF's 32.
+fn resources(steps: &[StepReport], home: &AccountId) -> Vec<Resource> {
+    let mut out: Vec<Resource> = Vec::new();
+    for s in steps {
+        let account = s
+            .step
+            .scope
+            .as_ref()
+            .map_or_else(|| home.clone(), |sc| sc.account.clone());
+        let key = s.step.action.key_id().map(ToString::to_string);
+        let principal = match &s.step.action {
+            Action::RevokeSessions { principal, .. } => Some(principal.clone()),
+            other => other.user().map(|u| Principal::User(u.clone())),
+        };
+        let (name, principal_type) = match &principal {
+            Some(Principal::User(u)) => (Some(u.to_string()), Some("IAMUser")),
+            Some(Principal::Role(r)) => (Some(r.to_string()), Some("Role")),
+            None => (None, None),
+        };
+        let resource = match (&key, &principal) {
+            (Some(k), _) => Resource {
+                kind: "AwsIamAccessKey",
+                id: format!("AWS::IAM::AccessKey:{k}"),
+                account,
+                key_id: Some(k.clone()),
+                principal: name,
+                principal_type,
+            },
+            (None, Some(Principal::Role(r))) => Resource {
+                kind: "AwsIamRole",
+                id: format!("arn:aws:iam::{account}:role/{r}"),
+                account,
+                key_id: None,
+                principal: name,
+                principal_type,
+            },
+            (None, Some(Principal::User(u))) => Resource {
+                kind: "AwsIamUser",
+                id: format!("arn:aws:iam::{account}:user/{u}"),
+                account,
+                key_id: None,
+                principal: name,
+                principal_type,
+            },
+            (None, None) => continue,
+        };
+        let full = out.len() >= limits::RESOURCES;
+        match out
+            .iter_mut()
+            .find(|r| r.id == resource.id && r.account == resource.account)
+        {
+            // A key first seen without its principal learns it from a later step.
+            Some(known) if known.principal.is_none() => *known = resource,
+            Some(_) => {}
+            None if !full => out.push(resource),
+            None => {}
+        }
+    }
+    out
+}
+
+/// How a step stands, for the finding: done now and done by an earlier run alike.
+fn standing(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Applied { .. } | Outcome::Duplicate => "done",
+        other => other.name(),
+    }
+}
+
+/// One line per step: what it was and how it ended.
+fn step_line(s: &StepReport) -> String {
+    let ended = match &s.outcome {
+        Outcome::Applied { .. } | Outcome::Duplicate => "done".to_owned(),
+        Outcome::Failed { message, .. } => format!("failed: {message}"),
+        Outcome::NotFound { message } => format!("not found: {message}"),
+        Outcome::InProgress { .. } => "in progress elsewhere".to_owned(),
+        other => other.name().to_owned(),
+    };
+    format!("{} ({}): {ended}", s.step.action.name(), s.step.reason)
+}
+
+fn severity(steps: &[StepReport], decision: &Decision) -> Label {
+    let told = steps
+        .iter()
+        .filter_map(|s| match &s.step.action {
+            Action::Notify { notice } | Action::Alert { notice, .. } => Some(notice.severity),
+            _ => None,
+        })
+        .max();
+    match (told, decision) {
+        (Some(s), _) => s.into(),
+        (None, Decision::Failed { .. } | Decision::Act) => Label::High,
+        (None, Decision::AlreadyContained) => Label::Low,
+        (None, _) => Label::Medium,
+    }
+}
+
+fn title(report: &Report) -> String {
+    let told = report.steps.iter().find_map(|s| match &s.step.action {
+        Action::Notify { notice } | Action::Alert { notice, .. } => Some(notice.subject.clone()),
+        _ => None,
+    });
+    let title = told.unwrap_or_else(|| {
+        format!(
+            "keyguard {}: {}",
+            report.function,
+            report.decision.name().replace('_', " ")
+        )
+    });
+    cut(&crate::notice::clean(&title, limits::TITLE), limits::TITLE)
+}
+
+fn remediation(decision: &Decision, report: &Report) -> String {
+    let failed = report.steps.iter().any(|s| {
+        matches!(
+            s.outcome,
+            Outcome::Failed { .. } | Outcome::InProgress { .. }
+        )
+    });
+    let text = match decision {
+        Decision::Failed { .. } => "keyguard could not finish: the invocation is retried, then kept in the function's on-failure queue. Read the function's log for the event, and contain the credential by hand if the retries fail.",
+        _ if failed => "Some of keyguard's steps failed and are retried. Read the function's log for the event, and finish the containment by hand if the retries fail.",
+        Decision::Act | Decision::AlreadyContained => "keyguard acted, or found the credential already contained (the steps are in ProductFields). Rotate the credential, review what it did with `keyguard audit`, and reverse a false positive with `keyguard undo`.",
+        Decision::Refused { .. } | Decision::ForeignAccount { .. } | Decision::NotContainable { .. } => "keyguard did not act on this credential (the description says why): contain it by hand where it lives, or deploy keyguard to act there.",
+        _ => "keyguard found nothing to contain: check that the credential the event names still exists, and who removed it.",
+    };
+    cut(text, limits::REMEDIATION_TEXT)
+}
+
+/// How a report's steps stand, as a digest: the finding's step is a new step whenever
+/// that changed, and the same step (which the ledger keeps once) when it did not.
+fn outcomes_digest(steps: &[StepReport]) -> String {
+    let all: Vec<String> = steps
+        .iter()
+        .map(|s| format!("{}={}", s.step.idempotency_key, standing(&s.outcome)))
+        .collect();
+    crate::digest::uuid_from(&all.join("\n"))
+}
+
+/// The finding for a run that ended as `report`, or `None` when it is not one security
+/// teams must see (ignored, nothing to do, invalid, or only bookkeeping).
+pub fn finding(report: &Report, cfg: &Findings, now: Timestamp) -> Option<Finding> {
+    if !worth_a_finding(&report.decision) {
+        return None;
+    }
+    let told = report.steps.iter().any(|s| !bookkeeping(&s.step.action));
+    if !told && !matches!(report.decision, Decision::Failed { .. }) {
+        return None;
+    }
+    // The credential's account, named on each resource; the finding itself is keyguard's
+    // account's (a custom integration imports only where it runs, `AwsAccountId`).
+    let account = report
+        .steps
+        .iter()
+        .find_map(|s| s.step.scope.as_ref().map(|sc| sc.account.clone()))
+        .unwrap_or_else(|| cfg.home.clone());
+    let event = report.event_id.clone().unwrap_or_default();
+    let rule = report.classifier_source.as_deref();
+    let mut resources = resources(&report.steps, &account);
+    if resources.is_empty() {
+        resources.push(Resource {
+            kind: "AwsAccount",
+            id: format!("AWS::::Account:{account}"),
+            account: account.clone(),
+            key_id: None,
+            principal: None,
+            principal_type: None,
+        });
+    }
+    let why = match &report.decision {
+        Decision::Refused { why }
+        | Decision::NotContainable { why }
+        | Decision::ForeignAccount { why }
+        | Decision::Failed { why } => format!("{}: {why}. ", report.decision.name()),
+        Decision::NotFound { what } => format!("not found: {what}. "),
+        _ => String::new(),
+    };
+    let lines: Vec<String> = report
+        .steps
+        .iter()
+        .filter(|s| !bookkeeping(&s.step.action))
+        .map(step_line)
+        .collect();
+    let text = format!("{why}{}", lines.join("; "));
+    let description = cut(
+        &crate::notice::clean(&text, limits::DESCRIPTION),
+        limits::DESCRIPTION,
+    );
+    let mut fields = BTreeMap::new();
+    // Security Hub's advice for a custom integration: name the provider.
+    fields.insert("ProviderName".to_owned(), "keyguard".to_owned());
+    fields.insert(
+        "ProviderVersion".to_owned(),
+        env!("CARGO_PKG_VERSION").to_owned(),
+    );
+    fields.insert("keyguard/function".to_owned(), report.function.clone());
+    fields.insert(
+        "keyguard/decision".to_owned(),
+        report.decision.name().to_owned(),
+    );
+    fields.insert(
+        "keyguard/event".to_owned(),
+        cut(&event, limits::PRODUCT_FIELD_VALUE),
+    );
+    if let Some(rule) = rule {
+        fields.insert(
+            "keyguard/rule".to_owned(),
+            cut(rule, limits::PRODUCT_FIELD_VALUE),
+        );
+    }
+    for (n, s) in report
+        .steps
+        .iter()
+        .filter(|s| !bookkeeping(&s.step.action))
+        .enumerate()
+    {
+        // Forty steps at most, besides the six fields above: ASFF allows fifty.
+        if n == 40 {
+            break;
+        }
+        fields.insert(
+            format!("keyguard/step/{n:02}/{}", s.step.action.name()),
+            standing(&s.outcome).to_owned(),
+        );
+    }
+    Some(Finding {
+        id: cut(
+            &format!(
+                "keyguard/{}/{account}/{}",
+                report.function,
+                crate::digest::uuid_from(&event)
+            ),
+            limits::ID,
+        ),
+        product_arn: cfg.product_arn.clone(),
+        generator_id: cut(
+            &format!("keyguard/{}", rule.unwrap_or(&report.function)),
+            limits::GENERATOR_ID,
+        ),
+        aws_account_id: cfg.home.clone(),
+        region: cfg.region.clone(),
+        types: types(&report.function, rule),
+        created_at: now,
+        updated_at: now,
+        severity: severity(&report.steps, &report.decision),
+        title: title(report),
+        description,
+        remediation: remediation(&report.decision, report),
+        resources,
+        product_fields: fields,
+    })
+}
+
+/// The step importing `report`'s finding, after the steps it reports on.
+pub fn step(plan: &Plan, report: &Report, cfg: &Findings, now: Timestamp) -> Option<Step> {
+    let finding = finding(report, cfg, now)?;
+    let key = format!(
+        "{}:import_finding:{}:{}",
+        report.function,
+        finding.id,
+        outcomes_digest(&report.steps)
+    );
+    Some(Step {
+        after: None,
+        scope: None,
+        idempotency_key: key,
+        reason: format!(
+            "Security Hub finding {} ({:?}) for this {}",
+            finding.id,
+            finding.severity,
+            plan.decision.name().replace('_', " ")
+        ),
+        action: Action::ImportFinding {
+            finding: Box::new(finding),
+        },
+        window: None,
+    })
+}
+
+#[cfg(test)]
+mod tests;

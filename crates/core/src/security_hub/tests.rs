@@ -1,0 +1,372 @@
+use super::*;
+use crate::plan::{Decision, Plan, Principal, Step};
+use crate::report::{Outcome, Report, StepReport};
+use crate::scope::{AccountId, Scope};
+use crate::{AccessKeyId, Notice, RoleName, Severity, UserName};
+
+const HOME: &str = "111111111111";
+const MEMBER: &str = "222222222222";
+const KEY: &str = "AKIAIOSFODNN7EXAMPLE";
+
+fn cfg() -> Findings {
+    Findings::new(AccountId::parse(HOME).unwrap(), "eu-west-1", "aws")
+}
+
+fn now() -> Timestamp {
+    crate::parse_time("2026-12-07T12:00:00Z").unwrap()
+}
+
+fn scope(account: &str) -> Option<Scope> {
+    Some(Scope {
+        account: AccountId::parse(account).unwrap(),
+        region: None,
+    })
+}
+
+fn step(action: Action, account: Option<&str>, outcome: Outcome) -> StepReport {
+    StepReport {
+        step: Step {
+            idempotency_key: format!("deactivate-key:{}:ev-1", action.name()),
+            reason: format!("because of {}", action.name()),
+            action,
+            window: None,
+            after: None,
+            scope: account.and_then(scope),
+        },
+        outcome,
+    }
+}
+
+fn applied() -> Outcome {
+    Outcome::Applied { detail: None }
+}
+
+fn deactivate() -> Action {
+    Action::DeactivateKey {
+        user: UserName::parse("alice").unwrap(),
+        key_id: AccessKeyId::parse(KEY).unwrap(),
+    }
+}
+
+fn notice(severity: Severity, subject: &str) -> Action {
+    Action::Notify {
+        notice: Notice::new(severity, subject)
+            .user(Some(UserName::parse("alice").unwrap()))
+            .key(Some(AccessKeyId::parse(KEY).unwrap())),
+    }
+}
+
+fn report(decision: Decision, steps: Vec<StepReport>) -> Report {
+    Report::new(
+        Plan::for_event("deactivate-key", decision, "ev-1"),
+        false,
+        steps,
+    )
+}
+
+fn contained(outcome: fn() -> Outcome) -> Report {
+    report(
+        Decision::Act,
+        vec![
+            step(deactivate(), Some(HOME), outcome()),
+            step(
+                notice(Severity::High, "key contained"),
+                Some(HOME),
+                outcome(),
+            ),
+        ],
+    )
+}
+
+/// Every documented limit AWS holds an imported finding to.
+fn within_limits(f: &Finding) {
+    assert!(
+        !f.id.is_empty() && f.id.chars().count() <= limits::ID,
+        "{}",
+        f.id
+    );
+    assert!(f.generator_id.chars().count() <= limits::GENERATOR_ID);
+    assert!(!f.title.is_empty() && f.title.chars().count() <= limits::TITLE);
+    assert!(!f.description.is_empty() && f.description.chars().count() <= limits::DESCRIPTION);
+    assert!((1..=limits::RESOURCES).contains(&f.resources.len()));
+    assert!((1..=limits::TYPES).contains(&f.types.len()));
+    for t in &f.types {
+        let namespace = t.split('/').next().unwrap();
+        assert!(
+            [
+                "Software and Configuration Checks",
+                "TTPs",
+                "Effects",
+                "Unusual Behaviors",
+                "Sensitive Data Identifications"
+            ]
+            .contains(&namespace),
+            "{t}"
+        );
+    }
+    assert!(f.product_fields.len() <= limits::PRODUCT_FIELDS);
+    for (k, v) in &f.product_fields {
+        assert!(k.chars().count() <= limits::PRODUCT_FIELD_KEY, "{k}");
+        assert!(v.chars().count() <= limits::PRODUCT_FIELD_VALUE, "{k}");
+    }
+    assert!(f.remediation.chars().count() <= limits::REMEDIATION_TEXT);
+    assert_eq!(
+        f.aws_account_id.as_str(),
+        HOME,
+        "imported where keyguard runs"
+    );
+    assert_eq!(
+        f.product_arn,
+        format!("arn:aws:securityhub:eu-west-1:{HOME}:product/{HOME}/default")
+    );
+    for text in [&f.title, &f.description] {
+        assert!(
+            !text.chars().any(|c| c.is_control()
+                || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')),
+            "{text:?}"
+        );
+    }
+}
+
+#[test]
+fn a_containment_is_one_finding_about_the_key_it_contained() {
+    let r = contained(applied);
+    let f = finding(&r, &cfg(), now()).unwrap();
+    within_limits(&f);
+    assert_eq!(f.severity, Label::High);
+    assert_eq!(f.title, "key contained");
+    assert_eq!(f.types, ["TTPs/Credential Access"]);
+    assert_eq!(f.resources.len(), 1, "{:?}", f.resources);
+    let key = &f.resources[0];
+    assert_eq!(key.kind, "AwsIamAccessKey");
+    assert_eq!(key.id, format!("AWS::IAM::AccessKey:{KEY}"));
+    assert_eq!(key.key_id.as_deref(), Some(KEY));
+    assert_eq!(key.principal.as_deref(), Some("alice"));
+    assert_eq!(key.principal_type, Some("IAMUser"));
+    assert!(
+        f.description.contains("deactivate_key"),
+        "{}",
+        f.description
+    );
+    assert_eq!(f.product_fields["keyguard/decision"], "act");
+    assert_eq!(f.product_fields["keyguard/step/00/deactivate_key"], "done");
+}
+
+#[test]
+fn a_retry_updates_the_same_finding_and_a_redelivery_adds_none() {
+    let failed = || Outcome::Failed {
+        code: Some("Throttling".into()),
+        message: "slow down".into(),
+    };
+    let plan = Plan::for_event("deactivate-key", Decision::Act, "ev-1");
+    let import = |r: &Report| super::step(&plan, r, &cfg(), now()).unwrap();
+    let finding_of = |s: &Step| match &s.action {
+        Action::ImportFinding { finding } => finding.clone(),
+        other => panic!("{other:?}"),
+    };
+    // A first run whose containment failed; the retry that finished it.
+    let first = import(&contained(failed));
+    let retry = import(&report(
+        Decision::Act,
+        vec![
+            step(deactivate(), Some(HOME), applied()),
+            step(
+                notice(Severity::High, "key contained"),
+                Some(HOME),
+                Outcome::Duplicate,
+            ),
+        ],
+    ));
+    assert_eq!(
+        finding_of(&first).id,
+        finding_of(&retry).id,
+        "one finding per event"
+    );
+    assert_ne!(
+        first.idempotency_key, retry.idempotency_key,
+        "the retry updates it"
+    );
+    assert!(finding_of(&first).description.contains("failed: slow down"));
+    assert!(!finding_of(&retry).description.contains("failed"));
+    // A run that went through, then its redelivery (every step done before): the same
+    // step, which the ledger keeps once, so nothing is imported twice; and a retry after
+    // an import that failed is that same step again, so it is imported then.
+    let went_through = import(&contained(applied));
+    let redelivered = import(&contained(|| Outcome::Duplicate));
+    assert_eq!(went_through.idempotency_key, redelivered.idempotency_key);
+    assert_eq!(retry.idempotency_key, went_through.idempotency_key);
+    // Another event about the same key is another finding.
+    let other = Report {
+        event_id: Some("ev-2".into()),
+        ..contained(applied)
+    };
+    assert_ne!(
+        finding(&other, &cfg(), now()).unwrap().id,
+        finding_of(&went_through).id
+    );
+}
+
+#[test]
+fn only_decisions_security_teams_must_see_are_findings() {
+    for decision in [
+        Decision::Ignored { why: "x".into() },
+        Decision::NothingToDo { why: "x".into() },
+        Decision::Invalid { why: "x".into() },
+    ] {
+        let r = report(
+            decision.clone(),
+            vec![step(notice(Severity::Low, "n"), None, applied())],
+        );
+        assert_eq!(finding(&r, &cfg(), now()), None, "{decision:?}");
+    }
+    // Found already contained (a retry after its own containment): still reported, low.
+    let found = report(
+        Decision::AlreadyContained,
+        vec![step(deactivate(), Some(HOME), Outcome::Duplicate)],
+    );
+    assert_eq!(finding(&found, &cfg(), now()).unwrap().severity, Label::Low);
+    assert_eq!(
+        finding(&report(Decision::AlreadyContained, vec![]), &cfg(), now()),
+        None,
+        "no step, nothing to tell"
+    );
+    // The detector only remembering a call is bookkeeping.
+    let remembered = report(
+        Decision::Act,
+        vec![step(
+            Action::RecordExemption {
+                principal: Principal::User(UserName::parse("bob").unwrap()),
+                account: None,
+                provenance: crate::exemption::Provenance {
+                    set_by: "arn:aws:iam::111111111111:user/bob".into(),
+                    own: true,
+                    long_term_key: true,
+                    role_session: false,
+                    call: "TagUser".into(),
+                    at: "2026-12-07T11:00:00Z".into(),
+                    event_id: "ev-0".into(),
+                },
+            },
+            None,
+            applied(),
+        )],
+    );
+    assert_eq!(finding(&remembered, &cfg(), now()), None);
+    // A run that failed before any step is one.
+    let failed = report(
+        Decision::Failed {
+            why: "IAM unreadable".into(),
+        },
+        vec![],
+    );
+    let f = finding(&failed, &cfg(), now()).unwrap();
+    within_limits(&f);
+    assert_eq!(f.severity, Label::High);
+    assert_eq!(f.resources[0].kind, "AwsAccount");
+    assert!(f.description.contains("IAM unreadable"));
+    assert!(f.remediation.contains("could not finish"));
+}
+
+#[test]
+fn a_refusal_names_the_credential_and_its_account() {
+    let r = report(
+        Decision::ForeignAccount {
+            why: "another account's key".into(),
+        },
+        vec![step(
+            notice(Severity::Medium, "not contained"),
+            Some(MEMBER),
+            applied(),
+        )],
+    );
+    let f = finding(&r, &cfg(), now()).unwrap();
+    within_limits(&f);
+    assert_eq!(f.severity, Label::Medium);
+    assert_eq!(f.resources[0].account.as_str(), MEMBER);
+    assert!(f.id.contains(MEMBER), "{}", f.id);
+    assert!(f.remediation.contains("by hand"));
+    assert!(f
+        .description
+        .starts_with("foreign_account: another account's key"));
+}
+
+#[test]
+fn a_roles_sessions_are_a_role_resource() {
+    let revoke = Action::RevokeSessions {
+        principal: Principal::Role(RoleName::parse("Deploy").unwrap()),
+        issued_before: now(),
+        policy_name: "keyguard-revoke-older-sessions".into(),
+        key_id: None,
+    };
+    let r = report(Decision::Act, vec![step(revoke, Some(MEMBER), applied())]);
+    let f = finding(&r, &cfg(), now()).unwrap();
+    within_limits(&f);
+    assert_eq!(f.resources[0].kind, "AwsIamRole");
+    assert_eq!(
+        f.resources[0].id,
+        format!("arn:aws:iam::{MEMBER}:role/Deploy")
+    );
+    assert_eq!(f.resources[0].principal_type, Some("Role"));
+}
+
+#[test]
+fn hostile_and_huge_runs_stay_within_asff_limits() {
+    let hostile = format!(
+        "{}\u{202E}evil\u{2028}line{}",
+        "x".repeat(500),
+        "y".repeat(5000)
+    );
+    let mut steps = Vec::new();
+    for n in 0..60 {
+        let key = AccessKeyId::parse(&format!("AKIAHEALTHKEY{n:07}")).unwrap();
+        steps.push(step(
+            Action::DeactivateKey {
+                user: UserName::parse(&format!("user-{n}")).unwrap(),
+                key_id: key,
+            },
+            Some(HOME),
+            Outcome::Failed {
+                code: None,
+                message: hostile.clone(),
+            },
+        ));
+    }
+    steps.push(step(
+        notice(Severity::Critical, &hostile),
+        Some(HOME),
+        applied(),
+    ));
+    let r = Report {
+        classifier_source: Some(format!("createkey-detector/{hostile}")),
+        event_id: Some(hostile.clone()),
+        ..report(Decision::Act, steps)
+    };
+    let f = finding(&r, &cfg(), now()).unwrap();
+    within_limits(&f);
+    assert_eq!(f.resources.len(), limits::RESOURCES);
+    assert_eq!(f.severity, Label::Critical);
+}
+
+#[test]
+fn the_detectors_rules_name_their_tactic() {
+    for (rule, kind) in [
+        ("createkey-detector/backdoor-key", "TTPs/Persistence"),
+        (
+            "createkey-detector/logging-disabled",
+            "TTPs/Defense Evasion",
+        ),
+        (
+            "createkey-detector/runs-instances",
+            "Effects/Resource Consumption",
+        ),
+        ("createkey-detector/threat-ip", "TTPs/Credential Access"),
+    ] {
+        let r = Report {
+            classifier_source: Some(rule.into()),
+            ..contained(applied)
+        };
+        let f = finding(&r, &cfg(), now()).unwrap();
+        assert_eq!(f.types, [kind], "{rule}");
+        assert_eq!(f.generator_id, format!("keyguard/{rule}"));
+    }
+}

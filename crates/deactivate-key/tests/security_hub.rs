@@ -1,0 +1,163 @@
+//! deactivate-key's Security Hub findings against moto (`SECURITY_HUB=true`): one finding
+//! per decision, read back; an import that fails fails only its own step, and the retry
+//! updates the same finding; a redelivery adds none.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
+
+mod common;
+
+use common::sample;
+use deactivate_key::{App, Settings};
+use keyguard_core::policy::containment::SelfIdentity;
+use keyguard_testkit::faults::FaultProxy;
+use keyguard_testkit::{moto, unique};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+async fn app(sdk: &keyguard_aws::SdkConfig, table: &str) -> App {
+    let env: BTreeMap<&str, String> = [
+        ("LEDGER_TABLE", table.to_owned()),
+        ("LOOKBACK_HOURS", "0".into()),
+        ("SECURITY_HUB", "true".into()),
+    ]
+    .into();
+    let me = SelfIdentity {
+        role: Some("keyguard-deactivate-key".into()),
+        ..keyguard_aws::identity::whoami(sdk).await.unwrap()
+    };
+    App::new(
+        sdk,
+        Settings::from_env(&|k: &str| env.get(k).cloned(), me).unwrap(),
+    )
+}
+
+/// Security Hub's findings with this `Id`, read back. The SDK's resource details are a
+/// 31 KB struct whose deserialiser needs more stack in a debug build than a test thread
+/// has: read on a thread with room.
+fn findings_with_id(
+    sdk: &keyguard_aws::SdkConfig,
+    id: &str,
+) -> Vec<aws_sdk_securityhub::types::AwsSecurityFinding> {
+    let (sdk, id) = (sdk.clone(), id.to_owned());
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                aws_sdk_securityhub::Client::new(&sdk)
+                    .get_findings()
+                    .send()
+                    .await
+                    .unwrap()
+                    .findings()
+                    .iter()
+                    .filter(|f| f.id() == Some(id.as_str()))
+                    .cloned()
+                    .collect()
+            })
+        })
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+fn step<'a>(report: &'a Value, action: &str) -> Option<&'a Value> {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["action"]["type"] == action)
+}
+
+#[tokio::test]
+async fn each_decision_is_one_finding_a_failed_import_is_retried_and_a_redelivery_adds_none() {
+    let moto = moto::shared();
+    let direct = keyguard_aws::load_config().await;
+    let iam = aws_sdk_iam::Client::new(&direct);
+    let (user, named, other) = keyguard_testkit::iam::user_with_two_keys(&iam, &[]).await;
+    let mut finding = sample("guardduty-iam-user.json", &named, &user);
+    finding["detail"]["id"] = json!(unique("finding"));
+
+    // Security Hub refuses every import (an internal error, past the SDK's retries).
+    let proxy = FaultProxy::start(&moto.endpoint, 0.0, 0x5348);
+    proxy.always_fail("ProviderName");
+    let through_proxy =
+        keyguard_aws::load_config_at(&proxy.endpoint(), std::time::Duration::from_millis(10)).await;
+    let table = unique("ledger");
+    let failing = app(&through_proxy, &table).await;
+    failing.ledger.create_table().await.unwrap();
+    let first = serde_json::to_value(failing.handle(&finding).await).unwrap();
+    // The key is contained all the same; only the finding's step failed, and the run
+    // with it, so Lambda retries.
+    assert_eq!(first["statusCode"], 500, "{first:#}");
+    assert_eq!(
+        step(&first, "deactivate_key").unwrap()["outcome"],
+        "applied"
+    );
+    assert_eq!(step(&first, "import_finding").unwrap()["outcome"], "failed");
+    let statuses = keyguard_testkit::iam::statuses(&iam, &user).await;
+    assert_eq!(statuses[&named], "Inactive");
+    assert_eq!(statuses[&other], "Active");
+
+    // The retry, Security Hub answering: the key is found contained, the finding
+    // imported (it says so).
+    let working = app(&direct, &table).await;
+    let retry = serde_json::to_value(working.handle(&finding).await).unwrap();
+    assert_eq!(retry["statusCode"], 200, "{retry:#}");
+    assert_eq!(retry["decision"], "already_contained", "{retry:#}");
+    let imported = step(&retry, "import_finding").unwrap_or_else(|| panic!("{retry:#}"));
+    assert_eq!(imported["outcome"], "applied", "{retry:#}");
+    let id = imported["action"]["finding"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let ours = || findings_with_id(&direct, &id);
+    let found = ours();
+    assert_eq!(found.len(), 1, "one finding for the event");
+    let f = &found[0];
+    let home = keyguard_aws::identity::whoami(&direct)
+        .await
+        .unwrap()
+        .account
+        .unwrap();
+    assert_eq!(f.aws_account_id(), Some(home.as_str()));
+    assert_eq!(
+        f.product_arn(),
+        Some(format!("arn:aws:securityhub:us-east-1:{home}:product/{home}/default").as_str())
+    );
+    assert_eq!(f.schema_version(), Some("2018-10-08"));
+    assert!(f.generator_id().unwrap().starts_with("keyguard/"));
+    assert!(f.types().iter().any(|t| t == "TTPs/Credential Access"));
+    assert!(f.severity().and_then(|s| s.label()).is_some());
+    let resource = &f.resources()[0];
+    assert_eq!(resource.r#type(), Some("AwsIamAccessKey"));
+    let key = resource
+        .details()
+        .and_then(|d| d.aws_iam_access_key())
+        .unwrap();
+    assert_eq!(key.access_key_id(), Some(named.as_str()));
+    assert_eq!(key.principal_name(), Some(user.as_str()));
+    assert_eq!(key.account_id(), Some(home.as_str()));
+    let fields = f.product_fields().unwrap();
+    assert_eq!(fields["keyguard/decision"], "already_contained");
+    assert_eq!(fields["ProviderName"], "keyguard");
+    assert!(
+        f.description().unwrap().contains("revoke_sessions"),
+        "{:?}",
+        f.description()
+    );
+    assert_eq!(fields["keyguard/step/00/revoke_sessions"], "done");
+
+    // Redelivered: every step done before, the import too, and still one finding.
+    let again = serde_json::to_value(working.handle(&finding).await).unwrap();
+    assert_eq!(again["statusCode"], 200, "{again:#}");
+    assert_eq!(
+        step(&again, "import_finding").unwrap()["outcome"],
+        "duplicate"
+    );
+    assert_eq!(ours().len(), 1);
+}
