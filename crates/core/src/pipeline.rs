@@ -189,7 +189,6 @@ impl<E: Effects + Sync, L: Ledger + Sync> Executor<'_, E, L> {
         let unread = std::mem::take(&mut plan.unread);
         let unread_also = plan.unread_also.take();
         let mut tail = plan.clone();
-        let mut last = plan.clone();
         let report = execute_with(plan, effects, ledger, dry_run, now, deadline, concurrency).await;
         let report = match held {
             None => report,
@@ -200,26 +199,41 @@ impl<E: Effects + Sync, L: Ledger + Sync> Executor<'_, E, L> {
             }
         };
         let report = crate::unread::with_unread(report, &unread);
-        let report = match unread_also {
+        match unread_also {
             Some(why) => report.failed_also(why),
             None => report,
-        };
-        // Last, so the finding says how every other step ended.
-        let finding = self
-            .findings
-            .and_then(|f| crate::security_hub::step(&last, &report, f, now));
-        match finding {
-            Some(step) => {
-                last.steps = vec![step];
-                // Boxed: the functions' futures are deep enough already.
-                let told = Box::pin(execute_with(
-                    last, effects, ledger, dry_run, now, deadline, 1,
-                ))
-                .await;
-                report.followed_by(told)
-            }
-            None => report,
         }
+    }
+
+    /// The invocation's report with its Security Hub finding imported last, when it is
+    /// reporting ([`Self::reporting`]) and the run is one ([`crate::security_hub`]). Called
+    /// once per invocation, on its final report (after a sweep, an incident's timeline,
+    /// every failure added), so the finding says how everything ended.
+    pub async fn with_finding(&self, report: Report, now: Timestamp) -> Report {
+        let Some(step) = self
+            .findings
+            .and_then(|f| crate::security_hub::step(&report, f, now))
+        else {
+            return report;
+        };
+        let mut last = Plan::for_event(
+            &report.function,
+            Decision::Act,
+            report.event_id.clone().unwrap_or_default(),
+        );
+        last.steps = vec![step];
+        // Boxed: the functions' futures are deep enough already.
+        let told = Box::pin(execute_with(
+            last,
+            self.effects,
+            self.ledger,
+            self.dry_run,
+            now,
+            self.deadline,
+            1,
+        ))
+        .await;
+        report.followed_by(told)
     }
 
     /// One invocation: parse, plan, apply. Input that is not an event is 400, nothing

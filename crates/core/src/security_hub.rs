@@ -1,17 +1,20 @@
-//! Where security teams look: one AWS Security Finding Format (ASFF) finding per decision
-//! that acts, refuses, cannot contain, or fails (`SECURITY_HUB=true`), imported into
-//! Security Hub with `BatchImportFindings` by a step of its own, after the plan's steps,
-//! so that it says how they ended.
+//! Where security teams look: one AWS Security Finding Format (ASFF) finding per event
+//! that keyguard acts on, refuses, cannot contain, or fails on (`SECURITY_HUB=true`),
+//! imported into Security Hub with `BatchImportFindings` by a step of its own, once per
+//! invocation, after every other step ([`crate::Executor::with_finding`]), so that it says
+//! how they all ended.
 //!
-//! The finding's `Id` is made from the function, the account and the event, so a retry
-//! that finishes what a first run left failed updates the same finding. Its step's
-//! idempotency key adds how the steps stand (a step done now and one done by an earlier
-//! run count alike): a retry that changed something re-imports, a retry whose import
-//! failed imports again, and a redelivery of a run that went through imports nothing.
+//! The finding's `Id` is made from the function and the event alone, so every run for an
+//! event updates one finding. Its step's idempotency key adds how the steps stand (done
+//! now, done by an earlier run, held by a window and refused for good all count as
+//! settled): a retry that changed something re-imports, an identical run does not. A
+//! finding whose steps all settled holds a window on its `Id` for a day, so a later
+//! re-planning of the same event (a redelivery that now finds the key already contained)
+//! never overwrites it; a failed import releases the window, so its retry imports.
 //! Pure: the adapter sends what [`finding`] builds.
 
 use crate::config::{self, ConfigError, Env};
-use crate::plan::{Action, Decision, Plan, Principal, Step};
+use crate::plan::{Action, Decision, Principal, Step, Window};
 use crate::report::{Outcome, Report, StepReport};
 use crate::scope::AccountId;
 use crate::time::Timestamp;
@@ -50,6 +53,7 @@ pub struct Findings {
     pub product_arn: String,
     pub home: AccountId,
     pub region: String,
+    pub partition: String,
 }
 
 impl Findings {
@@ -60,6 +64,7 @@ impl Findings {
             ),
             home,
             region: region.to_owned(),
+            partition: partition.to_owned(),
         }
     }
 }
@@ -180,7 +185,7 @@ fn types(function: &str, rule: Option<&str>) -> Vec<String> {
 }
 
 /// The resources a plan's steps (or notices) name, each once, at most ASFF's 32.
-fn resources(steps: &[StepReport], home: &AccountId) -> Vec<Resource> {
+fn resources(steps: &[StepReport], home: &AccountId, partition: &str) -> Vec<Resource> {
     let mut out: Vec<Resource> = Vec::new();
     for s in steps {
         let account = s
@@ -209,7 +214,7 @@ fn resources(steps: &[StepReport], home: &AccountId) -> Vec<Resource> {
             },
             (None, Some(Principal::Role(r))) => Resource {
                 kind: "AwsIamRole",
-                id: format!("arn:aws:iam::{account}:role/{r}"),
+                id: format!("arn:{partition}:iam::{account}:role/{r}"),
                 account,
                 key_id: None,
                 principal: name,
@@ -217,7 +222,7 @@ fn resources(steps: &[StepReport], home: &AccountId) -> Vec<Resource> {
             },
             (None, Some(Principal::User(u))) => Resource {
                 kind: "AwsIamUser",
-                id: format!("arn:aws:iam::{account}:user/{u}"),
+                id: format!("arn:{partition}:iam::{account}:user/{u}"),
                 account,
                 key_id: None,
                 principal: name,
@@ -246,6 +251,17 @@ fn standing(outcome: &Outcome) -> &'static str {
         Outcome::Applied { .. } | Outcome::Duplicate => "done",
         other => other.name(),
     }
+}
+
+/// Whether a step is settled for good: a redelivery finds it `duplicate` whatever it was.
+fn settled(outcome: &Outcome) -> bool {
+    matches!(
+        outcome,
+        Outcome::Applied { .. }
+            | Outcome::Duplicate
+            | Outcome::Suppressed { .. }
+            | Outcome::Rejected { .. }
+    )
 }
 
 /// One line per step: what it was and how it ended.
@@ -308,13 +324,24 @@ fn remediation(decision: &Decision, report: &Report) -> String {
     cut(text, limits::REMEDIATION_TEXT)
 }
 
-/// How a report's steps stand, as a digest: the finding's step is a new step whenever
-/// that changed, and the same step (which the ledger keeps once) when it did not.
-fn outcomes_digest(steps: &[StepReport]) -> String {
-    let all: Vec<String> = steps
-        .iter()
-        .map(|s| format!("{}={}", s.step.idempotency_key, standing(&s.outcome)))
-        .collect();
+/// How a run stands, as a digest: the finding's step is a new step whenever that
+/// changed, and the same step (which the ledger keeps once) when it did not.
+fn outcomes_digest(report: &Report) -> String {
+    let mut all = vec![report.decision.name().to_owned()];
+    all.extend(
+        report
+            .steps
+            .iter()
+            .filter(|s| !bookkeeping(&s.step.action))
+            .map(|s| {
+                let stands = if settled(&s.outcome) {
+                    "settled"
+                } else {
+                    s.outcome.name()
+                };
+                format!("{}={stands}", s.step.idempotency_key)
+            }),
+    );
     crate::digest::uuid_from(&all.join("\n"))
 }
 
@@ -324,8 +351,21 @@ pub fn finding(report: &Report, cfg: &Findings, now: Timestamp) -> Option<Findin
     if !worth_a_finding(&report.decision) {
         return None;
     }
-    let told = report.steps.iter().any(|s| !bookkeeping(&s.step.action));
-    if !told && !matches!(report.decision, Decision::Failed { .. }) {
+    let told: Vec<&StepReport> = report
+        .steps
+        .iter()
+        .filter(|s| !bookkeeping(&s.step.action))
+        .collect();
+    if told.is_empty() && !matches!(report.decision, Decision::Failed { .. }) {
+        return None;
+    }
+    // A burst held by a window (the detector's alerts, the translator's incidents) is the
+    // finding its first event made.
+    if !told.is_empty()
+        && told
+            .iter()
+            .all(|s| matches!(s.outcome, Outcome::Suppressed { .. }))
+    {
         return None;
     }
     // The credential's account, named on each resource; the finding itself is keyguard's
@@ -337,7 +377,7 @@ pub fn finding(report: &Report, cfg: &Findings, now: Timestamp) -> Option<Findin
         .unwrap_or_else(|| cfg.home.clone());
     let event = report.event_id.clone().unwrap_or_default();
     let rule = report.classifier_source.as_deref();
-    let mut resources = resources(&report.steps, &account);
+    let mut resources = resources(&report.steps, &account, &cfg.partition);
     if resources.is_empty() {
         resources.push(Resource {
             kind: "AwsAccount",
@@ -381,12 +421,18 @@ pub fn finding(report: &Report, cfg: &Findings, now: Timestamp) -> Option<Findin
     );
     fields.insert(
         "keyguard/event".to_owned(),
-        cut(&event, limits::PRODUCT_FIELD_VALUE),
+        cut(
+            &crate::notice::clean(&event, limits::PRODUCT_FIELD_VALUE),
+            limits::PRODUCT_FIELD_VALUE,
+        ),
     );
     if let Some(rule) = rule {
         fields.insert(
             "keyguard/rule".to_owned(),
-            cut(rule, limits::PRODUCT_FIELD_VALUE),
+            cut(
+                &crate::notice::clean(rule, limits::PRODUCT_FIELD_VALUE),
+                limits::PRODUCT_FIELD_VALUE,
+            ),
         );
     }
     for (n, s) in report
@@ -405,9 +451,11 @@ pub fn finding(report: &Report, cfg: &Findings, now: Timestamp) -> Option<Findin
         );
     }
     Some(Finding {
+        // The event alone names the finding: every run for it, in whichever account it
+        // finds the credential, updates the one finding.
         id: cut(
             &format!(
-                "keyguard/{}/{account}/{}",
+                "keyguard/{}/{}",
                 report.function,
                 crate::digest::uuid_from(&event)
             ),
@@ -415,7 +463,10 @@ pub fn finding(report: &Report, cfg: &Findings, now: Timestamp) -> Option<Findin
         ),
         product_arn: cfg.product_arn.clone(),
         generator_id: cut(
-            &format!("keyguard/{}", rule.unwrap_or(&report.function)),
+            &crate::notice::clean(
+                &format!("keyguard/{}", rule.unwrap_or(&report.function)),
+                limits::GENERATOR_ID,
+            ),
             limits::GENERATOR_ID,
         ),
         aws_account_id: cfg.home.clone(),
@@ -432,29 +483,33 @@ pub fn finding(report: &Report, cfg: &Findings, now: Timestamp) -> Option<Findin
     })
 }
 
-/// The step importing `report`'s finding, after the steps it reports on.
-pub fn step(plan: &Plan, report: &Report, cfg: &Findings, now: Timestamp) -> Option<Step> {
+/// How long a settled finding keeps later re-plannings of its event from overwriting it:
+/// longer than EventBridge's and Lambda's redeliveries and retries.
+pub const SETTLED_HOURS: i64 = 24;
+
+/// The step importing `report`'s finding, after every step it reports on.
+pub fn step(report: &Report, cfg: &Findings, now: Timestamp) -> Option<Step> {
     let finding = finding(report, cfg, now)?;
-    let key = format!(
-        "{}:import_finding:{}:{}",
-        report.function,
-        finding.id,
-        outcomes_digest(&report.steps)
-    );
+    let id = format!("{}:import_finding:{}", report.function, finding.id);
+    let all_settled = !matches!(report.decision, Decision::Failed { .. })
+        && report.steps.iter().all(|s| settled(&s.outcome));
     Some(Step {
         after: None,
         scope: None,
-        idempotency_key: key,
+        idempotency_key: format!("{id}:{}", outcomes_digest(report)),
         reason: format!(
             "Security Hub finding {} ({:?}) for this {}",
             finding.id,
             finding.severity,
-            plan.decision.name().replace('_', " ")
+            report.decision.name().replace('_', " ")
         ),
         action: Action::ImportFinding {
             finding: Box::new(finding),
         },
-        window: None,
+        window: all_settled.then(|| Window {
+            key: id,
+            until: now + chrono::Duration::hours(SETTLED_HOURS),
+        }),
     })
 }
 

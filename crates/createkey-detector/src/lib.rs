@@ -172,7 +172,8 @@ impl App {
         let apply = Executor::new(&self.effects, &self.ledger, self.settings.common.dry_run)
             .until(keyguard_aws::lambda::deadline())
             .reporting(self.findings.as_ref());
-        apply.run(&self.settings.detector, self, raw, now).await
+        let report = apply.run(&self.settings.detector, self, raw, now).await;
+        apply.with_finding(report, now).await
     }
 
     /// The plan for one event, nothing applied: what `keyguard plan` shows. Nothing is

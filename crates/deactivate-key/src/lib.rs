@@ -134,7 +134,7 @@ impl App {
             Ok(plan) => plan,
             Err(e) => return Report::invalid(FUNCTION, self.settings.common.dry_run, e),
         };
-        keyguard_aws::members::apply_and_sweep_where(
+        let report = keyguard_aws::members::apply_and_sweep_where(
             &apply,
             cfg,
             plan,
@@ -144,7 +144,8 @@ impl App {
             FUNCTION,
             now,
         )
-        .await
+        .await;
+        apply.with_finding(report, now).await
     }
 
     /// The plan for one event, nothing applied: what `keyguard plan` shows.

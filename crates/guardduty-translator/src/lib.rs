@@ -126,7 +126,8 @@ impl App {
             now,
         )
         .await;
-        self.onto_incident(&apply, report, now).await
+        let report = self.onto_incident(&apply, report, now).await;
+        apply.with_finding(report, now).await
     }
 
     /// The sweep's list put on the incident, which was opened before the sweep. An

@@ -193,7 +193,11 @@ fn arn_matches(pattern: &str, arn: &str, wildcards: bool) -> bool {
 
 /// Whether a condition holds; `None` for one this evaluator does not know (`ForAnyValue:`,
 /// dates, numbers, IP addresses), which [`matches`] turns against the request.
-fn condition_holds(c: &Condition, context: &BTreeMap<String, String>) -> Option<bool> {
+fn condition_holds(
+    c: &Condition,
+    context: &BTreeMap<String, String>,
+    here: &dyn Fn(&str) -> String,
+) -> Option<bool> {
     let (operator, if_exists) = match c.operator.strip_suffix("IfExists") {
         Some(base) => (base, true),
         None => (c.operator.as_str(), false),
@@ -232,8 +236,10 @@ fn condition_holds(c: &Condition, context: &BTreeMap<String, String>) -> Option<
         // IAM: an absent key fails a positive operator and satisfies a negated one.
         return Some(if_exists || negated);
     };
-    let any = |wildcards: bool, ci: bool| c.values.iter().any(|v| glob(v, value, wildcards, ci));
-    let arn = |wildcards: bool| c.values.iter().any(|v| arn_matches(v, value, wildcards));
+    // A value written `!Ref AWS::AccountId` (or `!Sub` with it) is the request's account.
+    let values: Vec<String> = c.values.iter().map(|v| here(v)).collect();
+    let any = |wildcards: bool, ci: bool| values.iter().any(|v| glob(v, value, wildcards, ci));
+    let arn = |wildcards: bool| values.iter().any(|v| arn_matches(v, value, wildcards));
     Some(match operator {
         "StringEquals" => any(false, false),
         "StringEqualsIgnoreCase" => any(false, true),
@@ -275,7 +281,7 @@ fn matches(s: &Statement, p: &Permission, account: &str, region: &str) -> bool {
         && resource
         && s.conditions
             .iter()
-            .all(|c| condition_holds(c, &p.context).unwrap_or(!s.allow))
+            .all(|c| condition_holds(c, &p.context, &here).unwrap_or(!s.allow))
 }
 
 /// IAM's answer for one permission of a request made in `account` and `region`.
@@ -500,6 +506,33 @@ mod tests {
                 "eu-west-3"
             ),
             Verdict::NotAllowed
+        );
+    }
+
+    #[test]
+    fn a_condition_naming_the_account_is_the_requests_account() {
+        let p = policy(json!([{
+            "Sid": "Findings", "Effect": "Allow", "Action": "securityhub:BatchImportFindings",
+            "Resource": {"Sub": "arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:product/${AWS::AccountId}/default"},
+            "Condition": {"StringEquals": {"securityhub:TargetAccount": {"Ref": "AWS::AccountId"}}}
+        }]));
+        let import = |target: &str| {
+            evaluate(
+                &p,
+                &perm(
+                    "securityhub:BatchImportFindings",
+                    "arn:aws:securityhub:us-east-1:111111111111:product/111111111111/default",
+                    &[("securityhub:TargetAccount", target)],
+                ),
+                "111111111111",
+                "us-east-1",
+            )
+        };
+        assert!(matches!(import("111111111111"), Verdict::Allowed { .. }));
+        assert_eq!(
+            import("222222222222"),
+            Verdict::NotAllowed,
+            "another account's"
         );
     }
 

@@ -153,18 +153,17 @@ fn a_containment_is_one_finding_about_the_key_it_contained() {
 }
 
 #[test]
-fn a_retry_updates_the_same_finding_and_a_redelivery_adds_none() {
+fn a_retry_updates_the_same_finding_and_a_redelivery_never_overwrites_it() {
     let failed = || Outcome::Failed {
         code: Some("Throttling".into()),
         message: "slow down".into(),
     };
-    let plan = Plan::for_event("deactivate-key", Decision::Act, "ev-1");
-    let import = |r: &Report| super::step(&plan, r, &cfg(), now()).unwrap();
+    let import = |r: &Report| super::step(r, &cfg(), now()).unwrap();
     let finding_of = |s: &Step| match &s.action {
         Action::ImportFinding { finding } => finding.clone(),
         other => panic!("{other:?}"),
     };
-    // A first run whose containment failed; the retry that finished it.
+    // A first run whose containment failed, then the retry that finished it.
     let first = import(&contained(failed));
     let retry = import(&report(
         Decision::Act,
@@ -188,13 +187,43 @@ fn a_retry_updates_the_same_finding_and_a_redelivery_adds_none() {
     );
     assert!(finding_of(&first).description.contains("failed: slow down"));
     assert!(!finding_of(&retry).description.contains("failed"));
-    // A run that went through, then its redelivery (every step done before): the same
-    // step, which the ledger keeps once, so nothing is imported twice; and a retry after
-    // an import that failed is that same step again, so it is imported then.
+    // Unsettled, the first holds no window: the retry's import is not held back by it.
+    assert_eq!(first.window, None);
+    let window = retry
+        .window
+        .clone()
+        .expect("a settled finding holds its Id");
+    assert_eq!(
+        window.key,
+        format!("deactivate-key:import_finding:{}", finding_of(&retry).id)
+    );
+    assert!(window.until > now() + chrono::Duration::hours(SETTLED_HOURS - 1));
+    // A redelivery of a run that went through: the same step, which the ledger keeps once.
     let went_through = import(&contained(applied));
-    let redelivered = import(&contained(|| Outcome::Duplicate));
-    assert_eq!(went_through.idempotency_key, redelivered.idempotency_key);
+    assert_eq!(
+        went_through.idempotency_key,
+        import(&contained(|| Outcome::Duplicate)).idempotency_key
+    );
     assert_eq!(retry.idempotency_key, went_through.idempotency_key);
+    // The same event re-planned later (the key now found already contained) is another
+    // step under the same window: the ledger holds it back, and the finding stays.
+    let replanned = import(&report(
+        Decision::AlreadyContained,
+        vec![step(deactivate(), Some(HOME), Outcome::Duplicate)],
+    ));
+    assert_ne!(replanned.idempotency_key, went_through.idempotency_key);
+    assert_eq!(replanned.window.unwrap().key, window.key);
+    // The same steps failing a run at the end (users left unread) is another state.
+    let unread = Report {
+        decision: Decision::Failed {
+            why: "2 users unread".into(),
+        },
+        ..contained(applied)
+    };
+    assert_ne!(
+        import(&unread).idempotency_key,
+        went_through.idempotency_key
+    );
     // Another event about the same key is another finding.
     let other = Report {
         event_id: Some("ev-2".into()),
@@ -204,6 +233,22 @@ fn a_retry_updates_the_same_finding_and_a_redelivery_adds_none() {
         finding(&other, &cfg(), now()).unwrap().id,
         finding_of(&went_through).id
     );
+}
+
+#[test]
+fn a_burst_held_by_a_window_adds_no_finding() {
+    let held = || Outcome::Suppressed {
+        window: "createkey-detector:alert:canary".into(),
+    };
+    let burst = report(
+        Decision::Act,
+        vec![step(
+            notice(Severity::Critical, "canary used"),
+            None,
+            held(),
+        )],
+    );
+    assert_eq!(finding(&burst, &cfg(), now()), None);
 }
 
 #[test]
@@ -283,7 +328,11 @@ fn a_refusal_names_the_credential_and_its_account() {
     within_limits(&f);
     assert_eq!(f.severity, Label::Medium);
     assert_eq!(f.resources[0].account.as_str(), MEMBER);
-    assert!(f.id.contains(MEMBER), "{}", f.id);
+    assert!(
+        !f.id.contains(MEMBER),
+        "one finding per event, whatever account: {}",
+        f.id
+    );
     assert!(f.remediation.contains("by hand"));
     assert!(f
         .description
