@@ -3,16 +3,10 @@
 //! `Scan`). A table on a terminal, one JSON object per line when piped.
 
 use crate::ledger::{open, runtime};
+pub use crate::output::Format;
 use crate::InputError;
 use keyguard_aws::history::Find;
 use keyguard_core::history::{Record, UNDO};
-use std::io::IsTerminal;
-
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
-}
 
 pub fn audit(find: Find, format: Option<Format>) -> Result<bool, InputError> {
     let records = runtime()?.block_on(async {
@@ -23,7 +17,7 @@ pub fn audit(find: Find, format: Option<Format>) -> Result<bool, InputError> {
             .await
             .map_err(|e| InputError(format!("reading the ledger: {e}")))
     })?;
-    let table = format.map_or_else(|| std::io::stdout().is_terminal(), |f| f == Format::Table);
+    let table = Format::chosen(format) == Format::Table;
     if table {
         print_table(&records);
     } else {

@@ -6,11 +6,13 @@
 //!   account; it only looks unless `--apply` is given.
 //! - `keyguard replay PATH...`: createkey-detector's rules over CloudTrail log files.
 //! - `keyguard canary create|list|delete`: decoy keys whose every use is an alarm.
+//! - `keyguard audit`, `keyguard undo`: what keyguard did, and taking a containment back.
+//! - `keyguard completions bash|zsh|fish`: a shell completion script on stdout.
 //!
 //! Exit codes: 0 success, 1 a step failed (scan), 2 invalid input or configuration. Never a
 //! panic (101).
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -22,6 +24,7 @@ mod canary;
 mod facts;
 #[cfg(feature = "aws")]
 mod ledger;
+mod output;
 mod replay;
 #[cfg(feature = "aws")]
 mod scan;
@@ -42,11 +45,15 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Parse event files and print each one's kind or error, one JSON line per file.
+    #[command(after_help = "Example:\n  keyguard parse events/deactivate-key/*.json")]
     Parse {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
     /// Print the plan a function would make for an event, without calling AWS.
+    #[command(
+        after_help = "Example:\n  keyguard plan --function deactivate-key --facts events/deactivate-key/facts.json \\\n    --now 2026-11-23T12:00:00Z events/deactivate-key/handoff.json"
+    )]
     Plan {
         #[arg(long, value_enum)]
         function: Function,
@@ -56,11 +63,18 @@ enum Command {
         /// The time to decide at (RFC 3339); default now.
         #[arg(long)]
         now: Option<String>,
+        /// `table` or `json`; by default a table on a terminal, JSON when piped.
+        #[arg(long, value_enum)]
+        output: Option<output::Format>,
         file: PathBuf,
     },
     /// Run createkey-detector's rules over CloudTrail log files (`.json`, `.json.gz`,
     /// directories): one JSON line per finding, a summary on stderr. Configuration from
-    /// the environment (THREAT_CIDRS, MANY_INSTANCES, ...).
+    /// the environment (THREAT_CIDRS, MANY_INSTANCES, ...). A progress bar with rate
+    /// and ETA on stderr when it is a terminal.
+    #[command(
+        after_help = "Example:\n  THREAT_CIDRS=203.0.113.0/24 keyguard replay ~/cloudtrail/2026/12/ > findings.jsonl"
+    )]
     Replay {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
@@ -73,6 +87,9 @@ enum Command {
     /// environment names (configuration as for the Lambda: SENDER_EMAIL, LEDGER_TABLE,
     /// ...). It only looks: --apply acts, after showing the plan and asking.
     #[cfg(feature = "aws")]
+    #[command(
+        after_help = "Example:\n  SENDER_EMAIL=keyguard@example.com LEDGER_TABLE=keyguard-ledger keyguard scan"
+    )]
     Scan {
         /// Act on the plan (deactivate, delete, email) with your credentials, after
         /// showing it and asking.
@@ -89,6 +106,9 @@ enum Command {
     /// outcome, event, source (or who undid it) and reason, oldest first. A table on a
     /// terminal, JSON lines when piped.
     #[cfg(feature = "aws")]
+    #[command(
+        after_help = "Example:\n  LEDGER_TABLE=keyguard-ledger keyguard audit --key AKIAIOSFODNN7EXAMPLE"
+    )]
     Audit {
         #[command(flatten)]
         whose: Whose,
@@ -103,6 +123,9 @@ enum Command {
     /// it deactivated (if nobody changed it since) and take back its revocation policy.
     /// Refuses, saying why, whatever it cannot prove it did.
     #[cfg(feature = "aws")]
+    #[command(
+        after_help = "Example:\n  LEDGER_TABLE=keyguard-ledger keyguard undo --key AKIAIOSFODNN7EXAMPLE \\\n    --reason \"nightly export key, rotated on schedule\" --dry-run"
+    )]
     Undo {
         #[command(flatten)]
         whose: Whose,
@@ -116,10 +139,18 @@ enum Command {
     /// Decoy keys: an IAM user that may do nothing and one access key, planted where
     /// real keys leak; any use of one is a critical alert, and keyguard never contains it.
     #[cfg(feature = "aws")]
+    #[command(
+        after_help = "Example:\n  keyguard canary create ci-secrets --out ./canary-credentials\n  keyguard canary list"
+    )]
     Canary {
         #[command(subcommand)]
         command: CanaryCommand,
     },
+    /// Print a completion script for a shell on stdout.
+    #[command(
+        after_help = "Example:\n  keyguard completions bash > /etc/bash_completion.d/keyguard\n  keyguard completions zsh > \"${fpath[1]}/_keyguard\""
+    )]
+    Completions { shell: clap_complete::Shell },
 }
 
 #[cfg(feature = "aws")]
@@ -129,6 +160,9 @@ enum CanaryCommand {
     /// everything, one key). The credentials go to a new file (mode 0600, credentials
     /// format) or a new secret, never to the screen. A canary that exists is left as is.
     #[command(group(clap::ArgGroup::new("to").required(true).args(["out", "secret_id"])))]
+    #[command(
+        after_help = "Example:\n  keyguard canary create ci-secrets --out ./canary-credentials"
+    )]
     Create {
         name: String,
         /// A new file to write the credentials to (never overwritten).
@@ -142,8 +176,10 @@ enum CanaryCommand {
         secret_id: Option<String>,
     },
     /// Every canary key: its user, id, status, creation and last use (one JSON line each).
+    #[command(after_help = "Example:\n  keyguard canary list")]
     List,
     /// Remove canary NAME: its keys, its deny policy, its user. Only a canary.
+    #[command(after_help = "Example:\n  keyguard canary delete ci-secrets")]
     Delete { name: String },
 }
 
@@ -342,14 +378,22 @@ fn main() -> ExitCode {
             CanaryCommand::List => canary::list(),
             CanaryCommand::Delete { name } => canary::delete(&name),
         }),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "keyguard", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
         Command::Plan {
             function,
             facts,
             now,
+            output,
             file,
         } => match plan(function, facts.as_deref(), now.as_deref(), &file) {
             Ok(plan) => {
-                emit(&format!("{plan:#}"));
+                match output::Format::chosen(output) {
+                    output::Format::Json => emit(&format!("{plan:#}")),
+                    output::Format::Table => emit(&output::plan_table(&plan).trim_end()),
+                }
                 ExitCode::SUCCESS
             }
             Err(InputError(e)) => {

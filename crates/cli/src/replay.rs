@@ -170,14 +170,17 @@ pub fn replay(
     cfg: &DetectorConfig,
     max_record_bytes: usize,
 ) -> Result<Summary, InputError> {
-    let progress = std::io::stderr().is_terminal();
     let mut summary = Summary::default();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut closed = false;
     let mut held = memory::InProcess::default();
-    for path in files(paths, &mut summary)? {
+    let listed = files(paths, &mut summary)?;
+    let bar = progress_bar(&listed);
+    for path in listed {
         summary.files += 1;
+        bar.inc(std::fs::metadata(&path).map_or(0, |m| m.len()));
+        bar.set_message(format!("{} records", summary.records));
         let name = path.display().to_string();
         let reader = match open(&path) {
             Ok(reader) => reader,
@@ -193,12 +196,6 @@ pub fn replay(
         let mut in_file = 0u64;
         let mut each = |item: LogItem| {
             summary.records += 1;
-            if progress && summary.records % 50_000 == 0 {
-                eprint!(
-                    "\rkeyguard replay: {} files, {} records",
-                    summary.files, summary.records
-                );
-            }
             let index = in_file;
             in_file += 1;
             let parsed = match item {
@@ -255,10 +252,27 @@ pub fn replay(
         }
     }
     let _ = out.flush();
-    if progress {
-        eprintln!();
-    }
+    bar.finish_and_clear();
     Ok(summary)
+}
+
+/// Progress over the files' bytes (read as each file begins), with the rate and time
+/// left, on stderr; hidden unless stderr is a terminal, so nothing a script reads changes.
+fn progress_bar(files: &[PathBuf]) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let total = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+        .sum();
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "keyguard replay {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
 }
 
 #[cfg(test)]
