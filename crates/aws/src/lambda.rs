@@ -130,12 +130,30 @@ pub trait Handler {
     }
 }
 
+/// `LOG_FORMAT`: `keyguard` (the default: the report's own lines) or `ocsf` (an OCSF
+/// Detection Finding line as well, for each decision security teams must see). Read by
+/// the entry point, as `LOG_LEVEL` is; anything else stops the cold start.
+fn log_format() -> Result<bool, String> {
+    match std::env::var("LOG_FORMAT").ok().as_deref().map(str::trim) {
+        None | Some("" | "keyguard") => Ok(false),
+        Some("ocsf") => Ok(true),
+        Some(other) => Err(format!(
+            "configuration variable LOG_FORMAT: keyguard or ocsf, got {:?}",
+            keyguard_core::events::bounded_text(other, 40)
+        )),
+    }
+}
+
 /// Builds the app (a bad setting stops the cold start, logged and named), then serves.
 pub async fn run<A: Handler>(
     function: &'static str,
     build: impl Future<Output = Result<A, String>>,
 ) -> Result<(), Error> {
     init_logging();
+    let ocsf = log_format().map_err(|e| {
+        tracing::error!(function, error = %e, "cold start failed");
+        Error::from(e)
+    })?;
     let app = build.await.map_err(|e| {
         tracing::error!(function, error = %e, "cold start failed");
         Error::from(e)
@@ -154,6 +172,12 @@ pub async fn run<A: Handler>(
             let started = std::time::Instant::now();
             let report = app.report(&event.payload).await;
             crate::observe::log_report(&report);
+            // LOG_FORMAT=ocsf: the decision once more, as an OCSF Detection Finding.
+            if ocsf {
+                if let Some(line) = keyguard_core::ocsf::from_report(&report, chrono::Utc::now()) {
+                    println!("{line}");
+                }
+            }
             // The invocation's metrics, as a line of its own: CloudWatch extracts them
             // from the log only when the line is the EMF document itself.
             let took = started.elapsed().as_secs_f64() * 1000.0;

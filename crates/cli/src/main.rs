@@ -82,6 +82,9 @@ enum Command {
         /// hostile record cannot bloat the replay.
         #[arg(long, default_value_t = keyguard_core::events::DEFAULT_MAX_RECORD_BYTES)]
         max_record_bytes: usize,
+        /// `keyguard` (its own JSON lines) or `ocsf` (OCSF Detection Findings, class 2004).
+        #[arg(long, value_enum, default_value = "keyguard")]
+        format: replay::Format,
     },
     /// Print the keys by stage and what age-rotation would do, against the account the
     /// environment names (configuration as for the Lambda: SENDER_EMAIL, LEDGER_TABLE,
@@ -309,6 +312,7 @@ fn main() -> ExitCode {
         Command::Replay {
             paths,
             max_record_bytes,
+            format,
         } => {
             // Replay judges records, it contains nothing: it needs no identity.
             let cfg = match keyguard_core::policy::detector::DetectorConfig::from_env(
@@ -321,7 +325,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            match replay::replay(&paths, &cfg, max_record_bytes) {
+            match replay::replay(&paths, &cfg, max_record_bytes, format) {
                 Ok(s) => {
                     eprintln!(
                         "keyguard replay: {} file(s), {} record(s), {} unreadable, {} path(s) not read whole, findings: {:?}",

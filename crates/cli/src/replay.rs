@@ -165,10 +165,52 @@ fn open(path: &Path) -> std::io::Result<Box<dyn Read>> {
     })
 }
 
+/// What each finding line is: keyguard's own JSON, or an OCSF Detection Finding.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Keyguard,
+    Ocsf,
+}
+
+/// One finding as an OCSF Detection Finding (class 2004).
+fn ocsf_line(
+    record: &keyguard_core::events::CloudTrailRecord,
+    alert: &keyguard_core::policy::detector::Alert,
+) -> serde_json::Value {
+    use keyguard_core::ocsf;
+    let event = record.event_id.clone().unwrap_or_default();
+    ocsf::detection_finding(&ocsf::Detection {
+        uid: format!("keyguard/{}/{event}", alert.rule),
+        title: alert.summary.clone(),
+        desc: alert.why.to_owned(),
+        analytic: alert.rule.to_owned(),
+        types: keyguard_core::security_hub::types("createkey-detector", Some(alert.rule)),
+        severity: alert.severity,
+        time_ms: record
+            .event_time
+            .as_deref()
+            .and_then(keyguard_core::parse_time)
+            .map_or(0, |t| t.timestamp_millis()),
+        operation: Some(record.event_name.clone()).filter(|n| !n.is_empty()),
+        source_ip: record.source_ip_address.clone(),
+        resources: alert
+            .contain
+            .iter()
+            .map(|(key, user)| ocsf::Resource {
+                kind: "AwsIamAccessKey".into(),
+                uid: key.to_string(),
+                owner: user.as_ref().map(ToString::to_string),
+                account: record.recipient_account_id.clone(),
+            })
+            .collect(),
+    })
+}
+
 pub fn replay(
     paths: &[PathBuf],
     cfg: &DetectorConfig,
     max_record_bytes: usize,
+    format: Format,
 ) -> Result<Summary, InputError> {
     let mut summary = Summary::default();
     let stdout = std::io::stdout();
@@ -225,7 +267,10 @@ pub fn replay(
             }
             for alert in evaluate_with(&record, cfg, &recall) {
                 *summary.by_rule.entry(alert.rule).or_default() += 1;
-                let line = json!({
+                let line = if format == Format::Ocsf {
+                    ocsf_line(&record, &alert)
+                } else {
+                    json!({
                     "file": name,
                     "event_id": record.event_id,
                     "event_time": record.event_time,
@@ -235,7 +280,8 @@ pub fn replay(
                     "summary": alert.summary,
                     "contain_key_id": alert.contain.as_ref().map(|(k, _)| k.to_string()),
                     "source_ip": record.source_ip_address,
-                });
+                    })
+                };
                 // A closed stdout (`| head`) ends the output, not the program.
                 if !closed && writeln!(out, "{line}").is_err() {
                     closed = true;

@@ -24,6 +24,7 @@ pub mod effects;
 pub mod history;
 pub mod metrics;
 pub mod notice;
+pub mod ocsf;
 pub mod plan;
 pub mod report;
 pub mod revocation;

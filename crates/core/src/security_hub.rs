@@ -163,8 +163,9 @@ fn bookkeeping(action: &Action) -> bool {
     )
 }
 
-/// ASFF `Types` for a decision of `function` (the detector's by rule).
-fn types(function: &str, rule: Option<&str>) -> Vec<String> {
+/// ASFF `Types` for a decision of `function` (the detector's by rule); OCSF's finding
+/// types say the same.
+pub fn types(function: &str, rule: Option<&str>) -> Vec<String> {
     let kind = match (function, rule) {
         (_, Some(r)) if r.contains("logging-disabled") || r.contains("quarantine") => {
             "TTPs/Defense Evasion"

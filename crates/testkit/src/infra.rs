@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Read by the runtime or the SDK rather than the function's settings.
-const RUNTIME: &[&str] = &["LOG_LEVEL", "AWS_MAX_ATTEMPTS"];
+const RUNTIME: &[&str] = &["LOG_LEVEL", "LOG_FORMAT", "AWS_MAX_ATTEMPTS"];
 
 /// The five functions, each with its template under `infra/<function>/`.
 pub const FUNCTIONS: [&str; 5] = [
