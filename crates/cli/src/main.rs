@@ -84,7 +84,7 @@ enum Command {
         max_record_bytes: usize,
         /// `keyguard` (its own JSON lines) or `ocsf` (OCSF Detection Findings, class 2004).
         #[arg(long, value_enum, default_value = "keyguard")]
-        format: replay::Format,
+        format: replay::Lines,
     },
     /// Print the keys by stage and what age-rotation would do, against the account the
     /// environment names (configuration as for the Lambda: SENDER_EMAIL, LEDGER_TABLE,
@@ -119,7 +119,7 @@ enum Command {
         #[arg(long, group = "whose")]
         since: Option<String>,
         /// `table` or `json` (lines); by default a table on a terminal, JSON when piped.
-        #[arg(long, value_enum)]
+        #[arg(long, value_enum, alias = "output")]
         format: Option<audit::Format>,
     },
     /// Reverse what keyguard's containment did for an event or a key: re-activate a key
@@ -383,7 +383,11 @@ fn main() -> ExitCode {
             CanaryCommand::Delete { name } => canary::delete(&name),
         }),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "keyguard", &mut std::io::stdout());
+            // Made in memory, then written: a closed stdout (`| head`) is not a panic.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "keyguard", &mut script);
+            use std::io::Write;
+            let _ = std::io::stdout().lock().write_all(&script);
             ExitCode::SUCCESS
         }
         Command::Plan {

@@ -24,9 +24,10 @@ impl Format {
 }
 
 /// A plan for a person: its decision and why, then one line per step (action, where it
-/// acts, and the reason), in the plan's order.
+/// acts, and the reason), in the plan's order. Text from the event is cleaned as notices
+/// are (no control or bidi characters reach the terminal).
 pub fn plan_table(plan: &Value) -> String {
-    let text = |v: &Value| v.as_str().unwrap_or("").to_owned();
+    let text = |v: &Value| keyguard_core::notice::clean(v.as_str().unwrap_or(""), 2_000);
     let mut out = format!(
         "{} {}: {}",
         text(&plan["function"]),
@@ -34,7 +35,7 @@ pub fn plan_table(plan: &Value) -> String {
         text(&plan["decision"])
     );
     if let Some(why) = plan["why"].as_str().or(plan["what"].as_str()) {
-        out.push_str(&format!(" ({why})"));
+        out.push_str(&format!(" ({})", keyguard_core::notice::clean(why, 2_000)));
     }
     out.push('\n');
     let steps = plan["steps"].as_array().map(Vec::as_slice).unwrap_or(&[]);

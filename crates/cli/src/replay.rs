@@ -167,50 +167,16 @@ fn open(path: &Path) -> std::io::Result<Box<dyn Read>> {
 
 /// What each finding line is: keyguard's own JSON, or an OCSF Detection Finding.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
+pub enum Lines {
     Keyguard,
     Ocsf,
-}
-
-/// One finding as an OCSF Detection Finding (class 2004).
-fn ocsf_line(
-    record: &keyguard_core::events::CloudTrailRecord,
-    alert: &keyguard_core::policy::detector::Alert,
-) -> serde_json::Value {
-    use keyguard_core::ocsf;
-    let event = record.event_id.clone().unwrap_or_default();
-    ocsf::detection_finding(&ocsf::Detection {
-        uid: format!("keyguard/{}/{event}", alert.rule),
-        title: alert.summary.clone(),
-        desc: alert.why.to_owned(),
-        analytic: alert.rule.to_owned(),
-        types: keyguard_core::security_hub::types("createkey-detector", Some(alert.rule)),
-        severity: alert.severity,
-        time_ms: record
-            .event_time
-            .as_deref()
-            .and_then(keyguard_core::parse_time)
-            .map_or(0, |t| t.timestamp_millis()),
-        operation: Some(record.event_name.clone()).filter(|n| !n.is_empty()),
-        source_ip: record.source_ip_address.clone(),
-        resources: alert
-            .contain
-            .iter()
-            .map(|(key, user)| ocsf::Resource {
-                kind: "AwsIamAccessKey".into(),
-                uid: key.to_string(),
-                owner: user.as_ref().map(ToString::to_string),
-                account: record.recipient_account_id.clone(),
-            })
-            .collect(),
-    })
 }
 
 pub fn replay(
     paths: &[PathBuf],
     cfg: &DetectorConfig,
     max_record_bytes: usize,
-    format: Format,
+    lines: Lines,
 ) -> Result<Summary, InputError> {
     let mut summary = Summary::default();
     let stdout = std::io::stdout();
@@ -267,8 +233,8 @@ pub fn replay(
             }
             for alert in evaluate_with(&record, cfg, &recall) {
                 *summary.by_rule.entry(alert.rule).or_default() += 1;
-                let line = if format == Format::Ocsf {
-                    ocsf_line(&record, &alert)
+                let line = if lines == Lines::Ocsf {
+                    keyguard_core::ocsf::from_alert(&record, &alert, chrono::Utc::now())
                 } else {
                     json!({
                     "file": name,

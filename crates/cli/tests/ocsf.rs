@@ -123,3 +123,44 @@ fn a_functions_decision_logged_as_ocsf_is_one_the_schema_accepts() {
     );
     assert_eq!(keyguard_core::ocsf::from_report(&ignored, now), None);
 }
+
+#[test]
+fn a_source_that_is_a_service_not_an_address_is_still_valid_ocsf() {
+    // CloudTrail names the calling service where there is no address: "AWS Internal",
+    // "ec2.amazonaws.com". OCSF takes only an address as an endpoint's ip.
+    let root = std::env::temp_dir().join(format!("keyguard-ocsf-{}", std::process::id()));
+    std::fs::create_dir_all(&root).unwrap();
+    let dir = keyguard_testkit::workspace_root().join("events/stratus");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let mut log: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        for record in log["Records"].as_array_mut().unwrap() {
+            n += 1;
+            record["sourceIPAddress"] = serde_json::json!(if n % 2 == 0 {
+                "AWS Internal"
+            } else {
+                "ec2.amazonaws.com"
+            });
+        }
+        std::fs::write(root.join(path.file_name().unwrap()), log.to_string()).unwrap();
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_keyguard"))
+        .args(["replay", "--format", "ocsf", root.to_str().unwrap()])
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&root).unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let named: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["evidences"][0]["src_endpoint"]["svc_name"].is_string())
+        .collect();
+    assert!(named.len() >= 10, "{text}");
+    let (valid, said) = ocsf_valid(&text);
+    assert!(valid, "{said}");
+}

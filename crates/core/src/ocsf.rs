@@ -6,6 +6,13 @@
 use crate::Severity;
 use serde_json::{json, Map, Value};
 
+/// The functions whose decisions are findings (Security Hub's too).
+pub const REPORTING: [&str; 3] = [
+    "deactivate-key",
+    "guardduty-translator",
+    "createkey-detector",
+];
+
 /// The OCSF version every event names (and is validated against).
 pub const VERSION: &str = "1.6.0";
 
@@ -13,6 +20,15 @@ const CLASS_UID: u32 = 2004;
 const CATEGORY_UID: u32 = 2;
 /// Activity 1, Create: keyguard reports each finding once, when it makes it.
 const ACTIVITY_ID: u32 = 1;
+
+/// Text from outside (a CloudTrail record's fields), made safe and bounded as every
+/// notice's is: no control or bidi characters, at most [`TEXT_CHARS`] characters.
+fn clean(text: &str) -> String {
+    crate::notice::clean(text, TEXT_CHARS)
+}
+
+/// The longest text field written (OCSF sets no limit; a SIEM should not get megabytes).
+pub const TEXT_CHARS: usize = 1024;
 
 /// A resource the finding is about: an access key, a role or user, or an account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +73,7 @@ fn severity(s: Severity) -> (u32, &'static str) {
 /// the class or its objects declare).
 pub fn detection_finding(d: &Detection) -> Value {
     let (severity_id, severity_name) = severity(d.severity);
+    let (title, desc) = (clean(&d.title), clean(&d.desc));
     let mut event = Map::new();
     event.insert("class_uid".into(), json!(CLASS_UID));
     event.insert("class_name".into(), json!("Detection Finding"));
@@ -71,7 +88,7 @@ pub fn detection_finding(d: &Detection) -> Value {
     event.insert("status_id".into(), json!(1));
     event.insert("status".into(), json!("New"));
     event.insert("time".into(), json!(d.time_ms));
-    event.insert("message".into(), json!(d.title));
+    event.insert("message".into(), json!(title));
     event.insert(
         "metadata".into(),
         json!({
@@ -82,9 +99,9 @@ pub fn detection_finding(d: &Detection) -> Value {
     event.insert(
         "finding_info".into(),
         json!({
-            "uid": d.uid,
-            "title": d.title,
-            "desc": d.desc,
+            "uid": clean(&d.uid),
+            "title": title,
+            "desc": desc,
             "types": d.types,
             "analytic": {"name": d.analytic, "uid": d.analytic, "type_id": 1, "type": "Rule"},
         }),
@@ -96,9 +113,9 @@ pub fn detection_finding(d: &Detection) -> Value {
             .map(|r| {
                 let mut out = Map::new();
                 out.insert("type".into(), json!(r.kind));
-                out.insert("uid".into(), json!(r.uid));
+                out.insert("uid".into(), json!(clean(&r.uid)));
                 if let Some(owner) = &r.owner {
-                    out.insert("owner".into(), json!({"name": owner}));
+                    out.insert("owner".into(), json!({"name": clean(owner)}));
                 }
                 if let Some(account) = &r.account {
                     out.insert("labels".into(), json!([format!("account:{account}")]));
@@ -112,8 +129,15 @@ pub fn detection_finding(d: &Detection) -> Value {
     if let Some(op) = &d.operation {
         evidence.insert("api".into(), json!({"operation": op}));
     }
-    if let Some(ip) = &d.source_ip {
-        evidence.insert("src_endpoint".into(), json!({"ip": ip}));
+    // CloudTrail's sourceIPAddress is an address, or the service that called for the
+    // caller (`ec2.amazonaws.com`, `AWS Internal`): OCSF takes only an address as `ip`.
+    if let Some(source) = d.source_ip.as_deref().filter(|s| !s.is_empty()) {
+        let endpoint = if source.parse::<std::net::IpAddr>().is_ok() {
+            json!({"ip": source})
+        } else {
+            json!({"svc_name": clean(source)})
+        };
+        evidence.insert("src_endpoint".into(), endpoint);
     }
     if !evidence.is_empty() {
         event.insert("evidences".into(), json!([Value::Object(evidence)]));
@@ -125,22 +149,67 @@ pub fn detection_finding(d: &Detection) -> Value {
 /// security teams must see: the same decisions, words and resources as its Security Hub
 /// finding ([`crate::security_hub::finding`]).
 pub fn from_report(report: &crate::Report, now: crate::Timestamp) -> Option<Value> {
-    use crate::security_hub::{finding, Findings, Label};
-    // No product here: the account in it is nobody's, and said of no resource.
+    use crate::security_hub::{finding, Findings};
+    // Dry runs did nothing; age-rotation's and secrets-rotator's runs are hygiene, as for
+    // Security Hub.
+    if report.dry_run || !REPORTING.contains(&report.function.as_str()) {
+        return None;
+    }
+    // No product here: keyguard's own account stands in as nobody's. A key of a step
+    // that names no account is said without one; a role, user or account whose very id
+    // would be made of it is left out.
     let nobody = crate::AccountId::nobody();
     let f = finding(report, &Findings::new(nobody.clone(), "", "aws"), now)?;
-    let severity = match f.severity {
-        Label::Informational => Severity::Info,
-        Label::Low => Severity::Low,
-        Label::Medium => Severity::Medium,
-        Label::High => Severity::High,
-        Label::Critical => Severity::Critical,
-    };
-    let mut d = from_finding(&f, severity);
-    for r in &mut d.resources {
-        r.account = r.account.take().filter(|a| a != nobody.as_str());
-    }
+    let mut d = from_finding(&f, f.severity.into());
+    d.resources.retain_mut(|r| {
+        if r.account.as_deref() != Some(nobody.as_str()) {
+            return true;
+        }
+        r.account = None;
+        r.kind == "AwsIamAccessKey"
+    });
     Some(detection_finding(&d))
+}
+
+/// One detector finding of a CloudTrail record (`keyguard replay --format ocsf`). A record
+/// without a time is dated `now` (when the finding was made); an account that is not one
+/// is not named.
+pub fn from_alert(
+    record: &crate::events::CloudTrailRecord,
+    alert: &crate::policy::detector::Alert,
+    now: crate::Timestamp,
+) -> Value {
+    let event = record.event_id.as_deref().unwrap_or("unknown");
+    let account = record
+        .recipient_account_id
+        .as_deref()
+        .and_then(|a| crate::AccountId::parse(a).ok());
+    detection_finding(&Detection {
+        uid: format!("keyguard/{}/{event}", alert.rule),
+        title: alert.summary.clone(),
+        desc: alert.why.to_owned(),
+        analytic: alert.rule.to_owned(),
+        types: crate::security_hub::types("createkey-detector", Some(alert.rule)),
+        severity: alert.severity,
+        time_ms: record
+            .event_time
+            .as_deref()
+            .and_then(crate::parse_time)
+            .unwrap_or(now)
+            .timestamp_millis(),
+        operation: Some(record.event_name.clone()).filter(|n| !n.is_empty()),
+        source_ip: record.source_ip_address.clone(),
+        resources: alert
+            .contain
+            .iter()
+            .map(|(key, user)| Resource {
+                kind: "AwsIamAccessKey".into(),
+                uid: key.to_string(),
+                owner: user.as_ref().map(ToString::to_string),
+                account: account.as_ref().map(ToString::to_string),
+            })
+            .collect(),
+    })
 }
 
 /// The same decision as keyguard's Security Hub finding says it.
@@ -210,5 +279,69 @@ mod tests {
             ..detection()
         });
         assert!(bare.get("evidences").is_none() && bare.get("resources").is_none());
+    }
+
+    #[test]
+    fn outside_text_is_cleaned_and_a_service_is_no_address() {
+        let e = detection_finding(&Detection {
+            title: format!("admin\u{202E}gnp.exe {}", "x".repeat(5000)),
+            source_ip: Some("AWS Internal".into()),
+            ..detection()
+        });
+        let title = e["finding_info"]["title"].as_str().unwrap();
+        assert!(!title.contains('\u{202E}'));
+        assert!(
+            title.chars().count() < TEXT_CHARS + 40,
+            "bounded: {}",
+            title.len()
+        );
+        assert_eq!(e["message"], e["finding_info"]["title"]);
+        assert_eq!(
+            e["evidences"][0]["src_endpoint"]["svc_name"],
+            "AWS Internal"
+        );
+        assert!(e["evidences"][0]["src_endpoint"].get("ip").is_none());
+    }
+
+    #[test]
+    fn only_the_reporting_functions_decisions_are_logged_and_never_a_dry_run() {
+        use crate::plan::{Action, Decision, Plan, Step};
+        use crate::report::{Outcome, Report, StepReport};
+        let now = crate::parse_time("2026-12-07T12:00:00Z").unwrap();
+        let report = |function: &str, dry_run: bool| {
+            let step = StepReport {
+                step: Step {
+                    action: Action::DeactivateKey {
+                        user: crate::UserName::parse("alice").unwrap(),
+                        key_id: crate::AccessKeyId::parse("AKIAIOSFODNN7EXAMPLE").unwrap(),
+                    },
+                    reason: "leaked".into(),
+                    idempotency_key: "k".into(),
+                    window: None,
+                    after: None,
+                    scope: None,
+                },
+                outcome: if dry_run {
+                    Outcome::Planned
+                } else {
+                    Outcome::Applied { detail: None }
+                },
+            };
+            Report::new(
+                Plan::for_event(function, Decision::Act, "ev-1"),
+                dry_run,
+                vec![step],
+            )
+        };
+        let line = from_report(&report("deactivate-key", false), now).unwrap();
+        // The step names no account: its key is said, no account made up for it.
+        assert_eq!(
+            line["resources"][0]["uid"], "AKIAIOSFODNN7EXAMPLE",
+            "{line}"
+        );
+        assert!(line["resources"][0].get("labels").is_none(), "{line}");
+        assert_eq!(from_report(&report("deactivate-key", true), now), None);
+        assert_eq!(from_report(&report("age-rotation", false), now), None);
+        assert_eq!(from_report(&report("secrets-rotator", false), now), None);
     }
 }

@@ -80,6 +80,18 @@ pub enum Label {
     Critical,
 }
 
+impl From<Label> for Severity {
+    fn from(l: Label) -> Self {
+        match l {
+            Label::Informational => Self::Info,
+            Label::Low => Self::Low,
+            Label::Medium => Self::Medium,
+            Label::High => Self::High,
+            Label::Critical => Self::Critical,
+        }
+    }
+}
+
 impl From<Severity> for Label {
     fn from(s: Severity) -> Self {
         match s {

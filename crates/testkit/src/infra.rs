@@ -101,6 +101,13 @@ pub fn check_env(
         );
     }
     let listed = documented(function);
+    // The runtime's and the SDK's own are the function's configuration too.
+    for name in RUNTIME {
+        assert!(
+            listed.contains(*name),
+            "docs/{function}.md does not list {name}, which the runtime reads"
+        );
+    }
     for name in &asked {
         assert!(
             listed.contains(name),
