@@ -258,6 +258,8 @@ def permissions(service, action, region, account, p):
             return out
         if action == "GetFindings":
             return one("securityhub:GetFindings", "*")
+        if action == "BatchUpdateFindings":
+            return one("securityhub:BatchUpdateFindings", "*")
         return None
     if service == "ses":
         if action == "SendEmail":
@@ -280,6 +282,8 @@ def rest_action(service, method, path):
         return "BatchImportFindings"
     if service == "securityhub" and method == "POST" and path == "/findings":
         return "GetFindings"
+    if service == "securityhub" and method == "PATCH" and path == "/findings/batchupdate":
+        return "BatchUpdateFindings"
     return None
 
 

@@ -35,6 +35,13 @@ Secrets Manager RotateSecret (moto's own, corrected): AWS refuses it while AWSPE
                             did not finish); moto 5.2.5 refuses the opposite case instead,
                             so the launcher refuses the first and, for the second (a
                             finished rotation), lifts the stale AWSPENDING before moto sees it.
+Security Hub (REST-JSON, signing name securityhub):
+  BatchUpdateFindings       PATCH /findings/batchupdate on moto's own findings (moto 5.2.5
+                            serves BatchImportFindings and GetFindings, not this): 1 to 100
+                            FindingIdentifiers, each an Id and ProductArn; Workflow.Status
+                            one of NEW, NOTIFIED, RESOLVED, SUPPRESSED; Note.Text and
+                            Note.UpdatedBy both given, 1 to 512 characters. A finding not
+                            there is an UnprocessedFinding (FindingNotFound), as AWS says.
 State lives in this process and is cleared by POST /moto-api/reset, like moto's.
 """
 
@@ -504,6 +511,49 @@ def _create_timeline_event(body):
         if token:
             TIMELINE_TOKENS[token] = (fingerprint, event_id)
     return {"eventId": event_id, "incidentRecordArn": arn}
+
+
+WORKFLOW_STATUSES = ("NEW", "NOTIFIED", "RESOLVED", "SUPPRESSED")
+
+
+def batch_update_findings(body, account, region):
+    """Returns (status, body, error code or None) for Security Hub's BatchUpdateFindings."""
+    from moto.securityhub.models import securityhub_backends
+
+    def invalid(message):
+        return 400, {"Code": "InvalidInputException", "Message": message}, "InvalidInputException"
+
+    identifiers = body.get("FindingIdentifiers")
+    if not isinstance(identifiers, list) or not 1 <= len(identifiers) <= 100:
+        return invalid("FindingIdentifiers: 1 to 100 items")
+    workflow, note = body.get("Workflow"), body.get("Note")
+    if workflow is not None and (not isinstance(workflow, dict) or workflow.get("Status") not in WORKFLOW_STATUSES):
+        return invalid(f"Workflow.Status: one of {', '.join(WORKFLOW_STATUSES)}")
+    if note is not None:
+        if not isinstance(note, dict):
+            return invalid("Note: an object")
+        for field in ("Text", "UpdatedBy"):
+            value = note.get(field)
+            if not isinstance(value, str) or not 1 <= len(value) <= 512:
+                return invalid(f"Note.{field}: required, 1 to 512 characters")
+    backend = securityhub_backends[account][region]
+    processed, unprocessed = [], []
+    for ident in identifiers:
+        ident = ident if isinstance(ident, dict) else {}
+        found = next((f for f in backend.findings if f.id == ident.get("Id")
+                      and f.data.get("ProductArn") == ident.get("ProductArn")), None)
+        if found is None:
+            unprocessed.append({"FindingIdentifier": ident, "ErrorCode": "FindingNotFound",
+                                "ErrorMessage": "no finding with this Id and ProductArn"})
+            continue
+        with LOCK:
+            if workflow is not None:
+                found.data["Workflow"] = {"Status": workflow["Status"]}
+            if note is not None:
+                found.data["Note"] = {"Text": note["Text"], "UpdatedBy": note["UpdatedBy"],
+                                      "UpdatedAt": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())}
+        processed.append({"Id": ident.get("Id"), "ProductArn": ident.get("ProductArn")})
+    return 200, {"ProcessedFindings": processed, "UnprocessedFindings": unprocessed}, None
 
 
 def rotate_secret_as_aws(secret_id, account, region, lambda_arn=None):

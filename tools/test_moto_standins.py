@@ -211,3 +211,29 @@ class LookupEvents(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SecurityHubWorkflow(unittest.TestCase):
+    def test_batch_update_findings_sets_the_workflow_of_findings_that_exist(self):
+        from moto.securityhub.models import securityhub_backends
+
+        account, region = "111122223333", "eu-west-3"
+        product = f"arn:aws:securityhub:{region}:{account}:product/{account}/default"
+        backend = securityhub_backends[account][region]
+        backend.batch_import_findings([{"Id": "keyguard/x/1", "ProductArn": product,
+                                        "Resources": [{"Type": "Other", "Id": "r"}]}])
+        note = {"Text": "undone: a false positive", "UpdatedBy": "keyguard undo"}
+        status, reply, _ = s.batch_update_findings(
+            {"FindingIdentifiers": [{"Id": "keyguard/x/1", "ProductArn": product},
+                                    {"Id": "keyguard/x/2", "ProductArn": product}],
+             "Workflow": {"Status": "SUPPRESSED"}, "Note": note}, account, region)
+        self.assertEqual(status, 200)
+        self.assertEqual([p["Id"] for p in reply["ProcessedFindings"]], ["keyguard/x/1"])
+        self.assertEqual(reply["UnprocessedFindings"][0]["ErrorCode"], "FindingNotFound")
+        found = backend.findings[0].data
+        self.assertEqual(found["Workflow"], {"Status": "SUPPRESSED"})
+        self.assertEqual(found["Note"]["UpdatedBy"], "keyguard undo")
+        for bad in ({"FindingIdentifiers": []},
+                    {"FindingIdentifiers": [{}], "Workflow": {"Status": "CLOSED"}},
+                    {"FindingIdentifiers": [{}], "Note": {"Text": "no author"}}):
+            self.assertEqual(s.batch_update_findings(bad, account, region)[0], 400, bad)

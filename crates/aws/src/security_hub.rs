@@ -132,6 +132,56 @@ fn sdk_finding(f: &Finding) -> AwsSecurityFinding {
 }
 
 impl SecurityHub {
+    /// `keyguard undo`: the finding about a containment it reversed set `SUPPRESSED`
+    /// (`BatchUpdateFindings`, the customer's update; `BatchImportFindings` may not change
+    /// a finding's workflow), with a note of who undid it and why. `Ok(false)` when there
+    /// is no such finding (Security Hub was not on when the containment ran).
+    pub async fn suppress(
+        &self,
+        id: &str,
+        product_arn: &str,
+        note: &str,
+        by: &str,
+    ) -> Result<bool, EffectError> {
+        use aws_sdk_securityhub::types::{
+            AwsSecurityFindingIdentifier, NoteUpdate, WorkflowStatus, WorkflowUpdate,
+        };
+        let bounded = |t: &str| keyguard_core::notice::clean(t, 400);
+        let identifier = AwsSecurityFindingIdentifier::builder()
+            .id(id)
+            .product_arn(product_arn)
+            .build();
+        let note = NoteUpdate::builder()
+            .text(bounded(note))
+            .updated_by(bounded(by))
+            .build();
+        let out = self
+            .client
+            .batch_update_findings()
+            .finding_identifiers(identifier)
+            .workflow(
+                WorkflowUpdate::builder()
+                    .status(WorkflowStatus::Suppressed)
+                    .build(),
+            )
+            .note(note)
+            .send()
+            .await
+            .map_err(|e| effect_error(&e))?;
+        match out.unprocessed_findings().first() {
+            None => Ok(true),
+            Some(u) if u.error_code() == Some("FindingNotFound") => Ok(false),
+            Some(u) => Err(EffectError::new(
+                ErrorKind::Other,
+                u.error_code(),
+                format!(
+                    "Security Hub did not update finding {id}: {}",
+                    u.error_message().unwrap_or("no reason given")
+                ),
+            )),
+        }
+    }
+
     /// Imports (or, for an `Id` already there, updates) one finding. A finding Security
     /// Hub refuses as invalid is `Rejected` (sending it again would be refused again); any
     /// other refusal (Security Hub not enabled, throttled) fails the step for a retry.

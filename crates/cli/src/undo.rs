@@ -76,6 +76,14 @@ pub fn undo(find: Find, reason: &str, dry_run: bool) -> Result<bool, InputError>
         related.dedup();
         // What was asked is read already.
         related.retain(|f| f != &find);
+        // The findings keyguard reported for what is undone (SECURITY_HUB=true).
+        let mut reported: Vec<(String, String)> = asked_rows
+            .iter()
+            .filter(|r| keyguard_core::ocsf::REPORTING.contains(&r.function.as_str()))
+            .filter_map(|r| Some((r.function.clone(), r.event_id.clone()?)))
+            .collect();
+        reported.sort();
+        reported.dedup();
         let mut records: Vec<Record> = asked_rows;
         for f in &related {
             records.extend(opened.ledger.history(f, now).await.map_err(read)?);
@@ -110,6 +118,52 @@ pub fn undo(find: Find, reason: &str, dry_run: bool) -> Result<bool, InputError>
             });
             crate::emit(&serde_json::to_value(&report).unwrap_or_default());
         }
+        if all_done && !dry_run {
+            all_done &= suppress_findings(&opened, &reported, &caller, reason).await?;
+        }
         Ok(all_done)
     })
+}
+
+/// With `SECURITY_HUB=true`, each finding keyguard made for an undone event is set
+/// `SUPPRESSED` with a note of who undid it and why: a false positive is closed where the
+/// team looks. A finding that is not there (Security Hub was off then) is said, not an
+/// error; a refusal is, so the undo exits 1 and can be run again.
+async fn suppress_findings(
+    opened: &crate::ledger::Opened,
+    reported: &[(String, String)],
+    caller: &str,
+    reason: &str,
+) -> Result<bool, InputError> {
+    let on = keyguard_core::security_hub::enabled(&keyguard_core::config::process_env)
+        .map_err(|e| InputError(e.to_string()))?;
+    if !on || reported.is_empty() {
+        return Ok(true);
+    }
+    let me = keyguard_aws::identity::whoami(&opened.sdk)
+        .await
+        .map_err(|e| InputError(format!("who is asking (sts:GetCallerIdentity): {e}")))?;
+    let Some((hub, findings)) =
+        keyguard_aws::security_hub::configured(&opened.sdk, on, me.account.as_ref())
+            .map_err(InputError)?
+    else {
+        return Ok(true);
+    };
+    let mut all = true;
+    for (function, event) in reported {
+        let id = keyguard_core::security_hub::finding_id(function, event);
+        let note = format!("undone by {caller}: {reason}");
+        match hub
+            .suppress(&id, &findings.product_arn, &note, "keyguard undo")
+            .await
+        {
+            Ok(true) => crate::emit(&json!({"security_hub": {"suppressed": id}})),
+            Ok(false) => crate::emit(&json!({"security_hub": {"no_finding": id}})),
+            Err(e) => {
+                all = false;
+                crate::emit(&json!({"security_hub": {"failed": id, "error": e.to_string()}}));
+            }
+        }
+    }
+    Ok(all)
 }

@@ -19,6 +19,10 @@ struct World {
 }
 
 fn world() -> World {
+    world_with(&[])
+}
+
+fn world_with(extra: &[(&str, &str)]) -> World {
     keyguard_testkit::moto::shared();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let table = keyguard_testkit::unique("undo-ledger");
@@ -32,6 +36,7 @@ fn world() -> World {
             ("LOOKBACK_HOURS", "0".into()),
         ]
         .into_iter()
+        .chain(extra.iter().map(|(k, v)| (*k, (*v).to_owned())))
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
         let me = SelfIdentity {
@@ -103,8 +108,14 @@ impl World {
 
     /// The CLI, piped: (exit code, JSON lines, stderr).
     fn keyguard(&self, args: &[&str]) -> (i32, Vec<Value>, String) {
+        self.keyguard_with(args, &[])
+    }
+
+    /// The same, with more of the environment set.
+    fn keyguard_with(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, Vec<Value>, String) {
         let out = Command::new(env!("CARGO_BIN_EXE_keyguard"))
             .args(args)
+            .envs(env.iter().copied())
             .env(
                 "AWS_ENDPOINT_URL",
                 &keyguard_testkit::moto::shared().endpoint,
@@ -306,4 +317,66 @@ fn undo_refuses_what_changed_since_and_what_it_cannot_restore() {
     assert!(err.contains("--reason"), "{err}");
     let (code, _, err) = w.keyguard(&["undo", "--user", &user, "--reason", "r"]);
     assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn an_undo_suppresses_the_security_hub_finding_of_what_it_reversed() {
+    let w = world_with(&[("SECURITY_HUB", "true")]);
+    let (user, key, _) = w.user();
+    let event = keyguard_testkit::unique("ev");
+    let contained = w.contain(&user, &key, &event);
+    let imported = contained["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["action"]["type"] == "import_finding")
+        .unwrap_or_else(|| panic!("{contained:#}"));
+    assert_eq!(imported["outcome"], "applied", "{contained:#}");
+    let id = imported["action"]["finding"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sdk = w.rt.block_on(keyguard_aws::load_config());
+    let before = keyguard_testkit::security_hub::findings_with_id(&sdk, &id);
+    assert_eq!(before.len(), 1);
+    assert_ne!(
+        before[0]
+            .workflow()
+            .and_then(|wf| wf.status())
+            .map(|s| s.as_str()),
+        Some("SUPPRESSED")
+    );
+
+    let (code, lines, err) = w.keyguard_with(
+        &["undo", "--key", &key, "--reason", "nightly export key"],
+        &[("SECURITY_HUB", "true")],
+    );
+    assert_eq!(code, 0, "{err} {lines:?}");
+    assert!(
+        lines.contains(&json!({"security_hub": {"suppressed": id}})),
+        "{lines:?}"
+    );
+    assert_eq!(w.status(&user, &key), "Active");
+    let after = keyguard_testkit::security_hub::findings_with_id(&sdk, &id);
+    let status = after[0]
+        .workflow()
+        .and_then(|wf| wf.status())
+        .map(|s| s.as_str().to_owned());
+    assert_eq!(status.as_deref(), Some("SUPPRESSED"));
+    let note = after[0].note().unwrap();
+    assert!(
+        note.text().unwrap().contains("nightly export key"),
+        "{note:?}"
+    );
+    assert_eq!(note.updated_by(), Some("keyguard undo"));
+
+    // Without SECURITY_HUB the undo leaves Security Hub alone (and says nothing of it).
+    let (user, key, _) = w.user();
+    w.contain(&user, &key, &keyguard_testkit::unique("ev"));
+    let (code, lines, err) = w.keyguard(&["undo", "--key", &key, "--reason", "another"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        lines.iter().all(|l| l.get("security_hub").is_none()),
+        "{lines:?}"
+    );
 }

@@ -466,14 +466,7 @@ pub fn finding(report: &Report, cfg: &Findings, now: Timestamp) -> Option<Findin
     Some(Finding {
         // The event alone names the finding: every run for it, in whichever account it
         // finds the credential, updates the one finding.
-        id: cut(
-            &format!(
-                "keyguard/{}/{}",
-                report.function,
-                crate::digest::uuid_from(&event)
-            ),
-            limits::ID,
-        ),
+        id: finding_id(&report.function, &event),
         product_arn: cfg.product_arn.clone(),
         generator_id: cut(
             &crate::notice::clean(
@@ -494,6 +487,15 @@ pub fn finding(report: &Report, cfg: &Findings, now: Timestamp) -> Option<Findin
         resources,
         product_fields: fields,
     })
+}
+
+/// The `Id` of the finding about `event` of `function`: every run for the event updates
+/// it, and `keyguard undo` finds it again from a ledger row.
+pub fn finding_id(function: &str, event: &str) -> String {
+    cut(
+        &format!("keyguard/{function}/{}", crate::digest::uuid_from(event)),
+        limits::ID,
+    )
 }
 
 /// How long a settled finding keeps later re-plannings of its event from overwriting it:

@@ -10,6 +10,7 @@ use common::sample;
 use deactivate_key::{App, Settings};
 use keyguard_core::policy::containment::SelfIdentity;
 use keyguard_testkit::faults::FaultProxy;
+use keyguard_testkit::security_hub::findings_with_id;
 use keyguard_testkit::{moto, unique};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -29,39 +30,6 @@ async fn app(sdk: &keyguard_aws::SdkConfig, table: &str) -> App {
         sdk,
         Settings::from_env(&|k: &str| env.get(k).cloned(), me).unwrap(),
     )
-}
-
-/// Security Hub's findings with this `Id`, read back. The SDK's resource details are a
-/// 31 KB struct whose deserialiser needs more stack in a debug build than a test thread
-/// has: read on a thread with room.
-fn findings_with_id(
-    sdk: &keyguard_aws::SdkConfig,
-    id: &str,
-) -> Vec<aws_sdk_securityhub::types::AwsSecurityFinding> {
-    let (sdk, id) = (sdk.clone(), id.to_owned());
-    std::thread::Builder::new()
-        .stack_size(64 << 20)
-        .spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                aws_sdk_securityhub::Client::new(&sdk)
-                    .get_findings()
-                    .send()
-                    .await
-                    .unwrap()
-                    .findings()
-                    .iter()
-                    .filter(|f| f.id() == Some(id.as_str()))
-                    .cloned()
-                    .collect()
-            })
-        })
-        .unwrap()
-        .join()
-        .unwrap()
 }
 
 fn step<'a>(report: &'a Value, action: &str) -> Option<&'a Value> {

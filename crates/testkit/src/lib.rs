@@ -28,6 +28,8 @@ pub mod org;
 pub mod policy;
 pub mod receiver;
 pub mod report;
+#[cfg(feature = "securityhub")]
+pub mod security_hub;
 #[cfg(feature = "sns")]
 pub mod sns;
 

@@ -1,0 +1,33 @@
+//! Security Hub's findings, read back from moto.
+
+/// The findings with this `Id`. The SDK's resource details are a 31 KB struct whose
+/// deserialiser needs more stack in a debug build than a test thread has: read on a
+/// thread with room, with a runtime of its own.
+pub fn findings_with_id(
+    sdk: &aws_config::SdkConfig,
+    id: &str,
+) -> Vec<aws_sdk_securityhub::types::AwsSecurityFinding> {
+    let (sdk, id) = (sdk.clone(), id.to_owned());
+    let read = std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                aws_sdk_securityhub::Client::new(&sdk)
+                    .get_findings()
+                    .send()
+                    .await
+                    .expect("GetFindings")
+                    .findings()
+                    .iter()
+                    .filter(|f| f.id() == Some(id.as_str()))
+                    .cloned()
+                    .collect()
+            })
+        })
+        .expect("a thread");
+    read.join().expect("the read")
+}
