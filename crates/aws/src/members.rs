@@ -248,24 +248,17 @@ pub async fn gather_in_account(
     };
     // An event that names two accounts for the credential (a finding's remote caller) is
     // read only where STS says the key is, and only if keyguard may act there.
-    let mut key_account = None;
-    let settled;
-    let credential = if credential.contested.is_some() && *lookup != containment::Lookup::Nothing {
-        if let Some(key_id) = credential.subject.key_id() {
-            key_account = Some(owners.account_of(key_id.as_str()).await?);
+    let key_account = match credential.subject.key_id() {
+        Some(key_id) if credential.asks_whose(lookup) => {
+            Some(owners.account_of(key_id.as_str()).await?)
         }
-        let told = containment::Facts {
-            key_account: key_account.clone(),
-            ..Default::default()
-        };
-        settled = credential.settled(&told, &cfg.guard);
-        if settled.foreign.is_some() {
-            return Ok(told);
-        }
-        &*settled
-    } else {
-        credential
+        _ => None,
     };
+    let credential = match credential.to_read(key_account.as_ref(), &cfg.guard) {
+        Ok(c) => c,
+        Err(nowhere) => return Ok(*nowhere),
+    };
+    let credential = &*credential;
     let member = match members {
         Some(members) if *lookup != containment::Lookup::Nothing => {
             match members.reach(credential, event).await? {

@@ -537,27 +537,15 @@ impl Supplied {
             ..Default::default()
         };
         // The facts file stands in for STS: a key is the account's whose facts list it.
-        let mut key_account = None;
-        let settled;
-        let credential =
-            if credential.contested.is_some() && *lookup != containment::Lookup::Nothing {
-                key_account = credential
-                    .subject
-                    .key_id()
-                    .and_then(|k| self.owner(k))
-                    .cloned();
-                let told = containment::Facts {
-                    key_account: key_account.clone(),
-                    ..Default::default()
-                };
-                settled = credential.settled(&told, &cfg.guard);
-                if settled.foreign.is_some() {
-                    return Ok(told);
-                }
-                &*settled
-            } else {
-                credential
-            };
+        let key_account = match credential.subject.key_id() {
+            Some(key_id) if credential.asks_whose(lookup) => self.owner(key_id).cloned(),
+            _ => None,
+        };
+        let credential = match credential.to_read(key_account.as_ref(), &cfg.guard) {
+            Ok(c) => c,
+            Err(nowhere) => return Ok(*nowhere),
+        };
+        let credential = &*credential;
         let account = credential.scope.as_ref().map(|s| &s.account);
         let reader = match (&cfg.guard.organization, account) {
             (Some(_), Some(account)) if *lookup != containment::Lookup::Nothing => {

@@ -6,18 +6,9 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Command;
 
-fn keyguard(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_keyguard"))
-        .args(args)
-        .current_dir(keyguard_testkit::workspace_root())
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+
+use common::keyguard;
 
 fn temp(name: &str, content: &[u8]) -> String {
     let p: PathBuf =

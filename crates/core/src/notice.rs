@@ -95,6 +95,16 @@ pub fn clean(text: &str, limit: usize) -> String {
     out
 }
 
+/// At most `max` characters, an ellipsis marking the cut.
+pub fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
 impl Notice {
     pub fn new(severity: Severity, subject: impl Into<String>) -> Self {
         Self {

@@ -14,6 +14,7 @@
 //! Pure: the adapter sends what [`finding`] builds.
 
 use crate::config::{self, ConfigError, Env};
+use crate::notice::cut;
 use crate::plan::{Action, Decision, Principal, Step, Window};
 use crate::report::{Outcome, Report, StepReport};
 use crate::scope::AccountId;
@@ -139,16 +140,6 @@ pub struct Finding {
     pub remediation: String,
     pub resources: Vec<Resource>,
     pub product_fields: BTreeMap<String, String>,
-}
-
-/// Text cut to `max` characters, an ellipsis marking the cut.
-fn cut(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
 }
 
 /// Whether a run's decision is one security teams must see. A credential found already

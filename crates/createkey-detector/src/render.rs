@@ -8,6 +8,7 @@
 //! which is what keeps `<!channel>` from being a mention. Lengths are cut to each
 //! service's limits, since an over-long field makes the whole post fail.
 
+use keyguard_core::notice::cut;
 use keyguard_core::{Notice, Severity};
 use serde_json::{json, Value};
 
@@ -31,16 +32,6 @@ fn colour(severity: Severity) -> u32 {
         Severity::High => 0xE74C3C,
         Severity::Critical => 0x992D22,
     }
-}
-
-/// At most `max` characters, marked when cut.
-fn cut(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
 }
 
 /// Control characters would let a value fake extra lines.

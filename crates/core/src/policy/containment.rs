@@ -254,6 +254,34 @@ impl Credential {
         Cow::Owned(settled)
     }
 
+    /// The credential to read, given whose STS says its key is (`key_account`; asked only
+    /// when [`Self::asks_whose`]): as it is, settled ([`Self::settled`]), or, when it is
+    /// acted on nowhere, `Err` with the facts that say so (nothing read).
+    pub fn to_read(
+        &self,
+        key_account: Option<&AccountId>,
+        guard: &Guard,
+    ) -> Result<std::borrow::Cow<'_, Self>, Box<Facts>> {
+        if self.contested.is_none() {
+            return Ok(std::borrow::Cow::Borrowed(self));
+        }
+        let told = Facts {
+            key_account: key_account.cloned(),
+            ..Facts::default()
+        };
+        let settled = self.settled(&told, guard);
+        if settled.foreign.is_some() {
+            return Err(Box::new(told));
+        }
+        Ok(settled)
+    }
+
+    /// Whether STS must be asked whose the key is before anything is read: the event
+    /// names two accounts for it, and there is something to read.
+    pub fn asks_whose(&self, lookup: &Lookup) -> bool {
+        self.contested.is_some() && *lookup != Lookup::Nothing
+    }
+
     pub fn lookup(&self) -> Lookup {
         if self.foreign.is_some() {
             return Lookup::Nothing;
