@@ -104,6 +104,9 @@ enum Command {
         /// The default, kept for old scripts: plan and print, apply nothing.
         #[arg(long, conflicts_with = "apply", hide = true)]
         dry_run: bool,
+        /// `table` (the default, as before, piped or not) or `json` (the run's report).
+        #[arg(long, value_enum)]
+        output: Option<output::Format>,
     },
     /// keyguard's timeline from the ledger (LEDGER_TABLE): time, function, action,
     /// outcome, event, source (or who undid it) and reason, oldest first. A table on a
@@ -345,7 +348,13 @@ fn main() -> ExitCode {
             }
         }
         #[cfg(feature = "aws")]
-        Command::Scan { apply, yes, .. } => exit(scan::scan(apply, yes)),
+        Command::Scan {
+            apply, yes, output, ..
+        } => exit(scan::scan(
+            apply,
+            yes,
+            output.unwrap_or(output::Format::Table),
+        )),
         #[cfg(feature = "aws")]
         Command::Audit {
             whose,

@@ -29,7 +29,8 @@ fn confirmed(steps: usize) -> Result<bool, InputError> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES"))
 }
 
-pub fn scan(apply: bool, yes: bool) -> Result<bool, InputError> {
+pub fn scan(apply: bool, yes: bool, output: crate::output::Format) -> Result<bool, InputError> {
+    let table = output == crate::output::Format::Table;
     crate::ledger::runtime()?.block_on(async {
         let app = App::from_environment().await.map_err(InputError)?;
         let now = chrono::Utc::now();
@@ -49,7 +50,9 @@ pub fn scan(apply: bool, yes: bool) -> Result<bool, InputError> {
             keyguard_core::execute(plan.clone(), &app.effects, &app.ledger, true, now).await;
         let act = apply && !app.settings.common.dry_run && !plan.steps.is_empty();
         let report = if act {
-            print_table(&people, cfg, now, &planned);
+            if table {
+                print_table(&people, cfg, now, &planned);
+            }
             if !yes && !confirmed(plan.steps.len())? {
                 crate::emit(&"nothing applied");
                 return Ok(true);
@@ -60,8 +63,12 @@ pub fn scan(apply: bool, yes: bool) -> Result<bool, InputError> {
         } else {
             planned
         };
-        let shown = print_table(&people, cfg, now, &report);
         let failed = report.steps.iter().filter(|s| s.outcome.name() == "failed").count();
+        if !table {
+            crate::emit(&serde_json::to_value(&report).unwrap_or_default());
+            return Ok(failed == 0 && scan.unread.is_empty());
+        }
+        let shown = print_table(&people, cfg, now, &report);
         crate::emit(&format!(
             "{shown} key(s) in a stage among {} user(s) read ({source:?}), {} unreadable; {} step(s) {}; {failed} failed",
             people.len(),

@@ -336,6 +336,19 @@ fn scan_only_looks_and_apply_acts_only_when_told_to() {
         assert!(stdout.contains("planned (dry run"));
         assert_eq!(status(), "Active");
     }
+    // For a script: the run's report as JSON.
+    let (code, stdout, stderr) = scan(&["--output", "json"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let report: Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert!(
+        report["steps"].as_array().unwrap().iter().any(|s| {
+            s["action"]["type"] == "deactivate_key"
+                && s["action"]["key_id"] == key.as_str()
+                && s["outcome"] == "planned"
+        }),
+        "{report:#}"
+    );
     // --apply asks; with no terminal to ask on it refuses, naming --yes.
     let (code, stdout, stderr) = scan(&["--apply"]);
     assert_eq!(code, Some(2), "{stdout}{stderr}");
