@@ -188,7 +188,7 @@ say ""; say "## An organisation: this account is GuardDuty's administrator, and 
 # every function's, and age-rotation has an organisation mode of its own): its own emulator.
 org_port=$(free_port)
 cargo lambda watch --ignore-changes --invoke-port "$org_port" \
-  --env-var "$env_vars,ORGANIZATION_MODE=true,SECURITY_HUB=true,AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:$org_port" \
+  --env-var "$env_vars,ORGANIZATION_MODE=true,SECURITY_HUB=true,LOG_FORMAT=ocsf,AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:$org_port" \
   > "$work/watch-org.log" 2>&1 & pids+=($!)
 act_port=$org_port; act_log="$work/watch-org.log"
 member=$(field member); member_leaked=$(field member_leaked)
@@ -198,7 +198,8 @@ act deactivate-key "member-finding" "$member_finding" \
   "GuardDuty finds member B's alice's key in use from a malicious address; the finding reaches the home account." \
   "STS says the key is B's, the organisation says B is ACTIVE: keyguard assumes keyguard-member in B and contains" \
   "the key there, and only there. The home account's alice, the same name, is not touched." \
-  "This deployment reports to Security Hub (SECURITY_HUB=true): the containment is one finding here."
+  "This deployment reports to Security Hub (SECURITY_HUB=true): the containment is one finding here," \
+  "and logs it as an OCSF Detection Finding too (LOG_FORMAT=ocsf), for a SIEM."
 act_port=$port; act_log="$work/watch.log"
 
 say ""; say "## The contained key was a false positive: alice's key is the nightly export's, rotated on schedule."
@@ -220,4 +221,5 @@ for line in open(sys.argv[1]):
 fi
 
 $quiet || $PY tools/demo_world.py table "$endpoint" "after"
-$PY tools/demo_world.py check "$endpoint" "$work/world.json" "$results" "$dry_run" "$work/watch.log"
+$PY tools/demo_world.py check "$endpoint" "$work/world.json" "$results" "$dry_run" "$work/watch.log" \
+  "$work/watch-org.log"

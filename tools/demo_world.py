@@ -260,7 +260,23 @@ def emf_functions(watch_log):
     return seen, wrong
 
 
-def check(endpoint, world_file, results_file, dry_run, watch_log=None):
+def ocsf_lines(watch_log):
+    """The OCSF Detection Findings a function logged (LOG_FORMAT=ocsf), and for each the
+    OCSF schema's complaints (tools/check_ocsf.py's validator)."""
+    import check_ocsf
+
+    found = []
+    for line in open(watch_log, errors="replace"):
+        if not line.startswith("{") or '"class_uid":2004' not in line.replace(" ", ""):
+            continue
+        event = json.loads(line)
+        errors = [e.message for e in check_ocsf.validator(event["metadata"]["version"],
+                                                          event["class_uid"]).iter_errors(event)]
+        found.append((event, errors))
+    return found
+
+
+def check(endpoint, world_file, results_file, dry_run, watch_log=None, org_log=None):
     world = json.load(open(world_file))
     results = {}
     for line in open(results_file):
@@ -470,6 +486,14 @@ def check(endpoint, world_file, results_file, dry_run, watch_log=None):
                                          f"launches/{world['ci_leaked']}"])
     expect(memory == want_memory, f"the detector's memory holds {memory}, expected {want_memory}")
     expect(rows == want_rows, f"ledger rows per function {rows}, expected {want_rows}")
+    if org_log:
+        # The organisation's emulator logs its decision as OCSF too; a dry run logs none.
+        logged = ocsf_lines(org_log)
+        expect(len(logged) == (0 if dry else 1), f"{len(logged)} OCSF findings logged, expected {0 if dry else 1}")
+        for event, errors in logged:
+            expect(not errors, f"the OCSF finding is not valid OCSF: {errors[:2]}")
+            keys = [r.get("uid") for r in event.get("resources", [])]
+            expect(world["member_leaked"] in keys, f"the OCSF finding names {keys}, not B's key")
     if watch_log:
         seen, wrong = emf_functions(watch_log)
         want = {"deactivate-key", "guardduty-translator", "age-rotation", "createkey-detector", "secrets-rotator"}
