@@ -79,7 +79,7 @@ pub fn undo(find: Find, reason: &str, dry_run: bool) -> Result<bool, InputError>
         // The findings keyguard reported for what is undone (SECURITY_HUB=true).
         let mut reported: Vec<(String, String)> = asked_rows
             .iter()
-            .filter(|r| keyguard_core::ocsf::REPORTING.contains(&r.function.as_str()))
+            .filter(|r| keyguard_core::security_hub::REPORTING.contains(&r.function.as_str()))
             .filter_map(|r| Some((r.function.clone(), r.event_id.clone()?)))
             .collect();
         reported.sort();
@@ -140,11 +140,14 @@ async fn suppress_findings(
     if !on || reported.is_empty() {
         return Ok(true);
     }
-    let me = keyguard_aws::identity::whoami(&opened.sdk)
-        .await
-        .map_err(|e| InputError(format!("who is asking (sts:GetCallerIdentity): {e}")))?;
+    // The caller's account, from the ARN already asked for: keyguard's, where its
+    // findings are (undo refuses steps of any other account).
+    let home = caller
+        .split(':')
+        .nth(4)
+        .and_then(|a| keyguard_core::AccountId::parse(a).ok());
     let Some((hub, findings)) =
-        keyguard_aws::security_hub::configured(&opened.sdk, on, me.account.as_ref())
+        keyguard_aws::security_hub::configured(&opened.sdk, on, home.as_ref())
             .map_err(InputError)?
     else {
         return Ok(true);

@@ -8,7 +8,7 @@ use std::process::Command;
 
 mod common;
 
-use common::keyguard;
+use common::{keyguard, plan_deactivate};
 
 fn temp(name: &str, content: &[u8]) -> String {
     let p: PathBuf =
@@ -805,16 +805,7 @@ fn plan_in_organisation_mode_reads_each_credential_in_its_own_account() {
             .to_string()
             .as_bytes(),
         );
-        let (code, out, err) = keyguard(&[
-            "plan",
-            "--function",
-            "deactivate-key",
-            "--facts",
-            facts,
-            "--now",
-            "2026-11-23T12:00:00Z",
-            &event,
-        ]);
+        let (code, out, err) = plan_deactivate(facts, &event, &[]);
         assert_eq!(code, 0, "{err}");
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
     };
@@ -864,16 +855,7 @@ fn plan_of_a_finding_called_from_another_account_asks_whose_the_key_is() {
             .to_string()
             .as_bytes(),
         );
-        let (code, out, err) = keyguard(&[
-            "plan",
-            "--function",
-            "deactivate-key",
-            "--facts",
-            &facts,
-            "--now",
-            "2026-11-23T12:00:00Z",
-            &finding,
-        ]);
+        let (code, out, err) = plan_deactivate(&facts, &finding, &[]);
         assert_eq!(code, 0, "{err}");
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
     };

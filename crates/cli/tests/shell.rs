@@ -7,7 +7,7 @@ use std::process::Command;
 
 mod common;
 
-use common::keyguard;
+use common::{keyguard, plan_deactivate};
 
 const SUBCOMMANDS: &[&[&str]] = &[
     &["parse"],
@@ -68,20 +68,11 @@ fn every_subcommands_help_shows_an_example() {
 
 #[test]
 fn a_plan_is_a_table_or_json_as_asked() {
-    let args = |output: &str| {
-        keyguard(&[
-            "plan",
-            "--function",
-            "deactivate-key",
-            "--facts",
-            "events/deactivate-key/facts.json",
-            "--now",
-            "2026-11-23T12:00:00Z",
-            "--output",
-            output,
-            "events/deactivate-key/handoff.json",
-        ])
-    };
+    let (facts, event) = (
+        "events/deactivate-key/facts.json",
+        "events/deactivate-key/handoff.json",
+    );
+    let args = |output: &str| plan_deactivate(facts, event, &["--output", output]);
     let (code, json, err) = args("json");
     assert_eq!(code, 0, "{err}");
     let plan: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -100,16 +91,7 @@ fn a_plan_is_a_table_or_json_as_asked() {
         assert!(line.contains(step), "{line} is not {step}");
     }
     // Piped and unasked: JSON, for scripts.
-    let (_, piped, _) = keyguard(&[
-        "plan",
-        "--function",
-        "deactivate-key",
-        "--facts",
-        "events/deactivate-key/facts.json",
-        "--now",
-        "2026-11-23T12:00:00Z",
-        "events/deactivate-key/handoff.json",
-    ]);
+    let (_, piped, _) = plan_deactivate(facts, event, &[]);
     assert_eq!(piped, json);
 }
 

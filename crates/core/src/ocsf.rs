@@ -6,13 +6,6 @@
 use crate::Severity;
 use serde_json::{json, Map, Value};
 
-/// The functions whose decisions are findings (Security Hub's too).
-pub const REPORTING: [&str; 3] = [
-    "deactivate-key",
-    "guardduty-translator",
-    "createkey-detector",
-];
-
 /// The OCSF version every event names (and is validated against).
 pub const VERSION: &str = "1.6.0";
 
@@ -152,7 +145,7 @@ pub fn from_report(report: &crate::Report, now: crate::Timestamp) -> Option<Valu
     use crate::security_hub::{finding, Findings};
     // Dry runs did nothing; age-rotation's and secrets-rotator's runs are hygiene, as for
     // Security Hub.
-    if report.dry_run || !REPORTING.contains(&report.function.as_str()) {
+    if report.dry_run || !crate::security_hub::REPORTING.contains(&report.function.as_str()) {
         return None;
     }
     // No product here: keyguard's own account stands in as nobody's. A key of a step
@@ -160,7 +153,7 @@ pub fn from_report(report: &crate::Report, now: crate::Timestamp) -> Option<Valu
     // would be made of it is left out.
     let nobody = crate::AccountId::nobody();
     let f = finding(report, &Findings::new(nobody.clone(), "", "aws"), now)?;
-    let mut d = from_finding(&f, f.severity.into());
+    let mut d = from_finding(&f);
     d.resources.retain_mut(|r| {
         if r.account.as_deref() != Some(nobody.as_str()) {
             return true;
@@ -189,7 +182,7 @@ pub fn from_alert(
         title: alert.summary.clone(),
         desc: alert.why.to_owned(),
         analytic: alert.rule.to_owned(),
-        types: crate::security_hub::types("createkey-detector", Some(alert.rule)),
+        types: crate::security_hub::types(Some(alert.rule)),
         severity: alert.severity,
         time_ms: record
             .event_time
@@ -213,14 +206,14 @@ pub fn from_alert(
 }
 
 /// The same decision as keyguard's Security Hub finding says it.
-pub fn from_finding(f: &crate::security_hub::Finding, severity: Severity) -> Detection {
+pub fn from_finding(f: &crate::security_hub::Finding) -> Detection {
     Detection {
         uid: f.id.clone(),
         title: f.title.clone(),
         desc: f.description.clone(),
         analytic: f.generator_id.clone(),
         types: f.types.clone(),
-        severity,
+        severity: f.severity.into(),
         time_ms: f.updated_at.timestamp_millis(),
         operation: None,
         source_ip: None,

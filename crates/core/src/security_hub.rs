@@ -166,14 +166,14 @@ fn bookkeeping(action: &Action) -> bool {
     )
 }
 
-/// ASFF `Types` for a decision of `function` (the detector's by rule); OCSF's finding
-/// types say the same.
-pub fn types(function: &str, rule: Option<&str>) -> Vec<String> {
-    let kind = match (function, rule) {
-        (_, Some(r)) if r.contains("logging-disabled") || r.contains("quarantine") => {
+/// ASFF `Types` for a decision made by `rule` (the detector's rules name their tactic;
+/// containment's sources are credential access); OCSF's finding types say the same.
+pub fn types(rule: Option<&str>) -> Vec<String> {
+    let kind = match rule {
+        Some(r) if r.contains("logging-disabled") || r.contains("quarantine") => {
             "TTPs/Defense Evasion"
         }
-        (_, Some(r))
+        Some(r)
             if r.contains("backdoor")
                 || r.contains("user-created-with-key")
                 || r.contains("exemption-tagged")
@@ -182,7 +182,7 @@ pub fn types(function: &str, rule: Option<&str>) -> Vec<String> {
         {
             "TTPs/Persistence"
         }
-        (_, Some(r)) if r.contains("runs-instances") => "Effects/Resource Consumption",
+        Some(r) if r.contains("runs-instances") => "Effects/Resource Consumption",
         _ => "TTPs/Credential Access",
     };
     vec![kind.to_owned()]
@@ -271,11 +271,10 @@ fn settled(outcome: &Outcome) -> bool {
 /// One line per step: what it was and how it ended.
 fn step_line(s: &StepReport) -> String {
     let ended = match &s.outcome {
-        Outcome::Applied { .. } | Outcome::Duplicate => "done".to_owned(),
         Outcome::Failed { message, .. } => format!("failed: {message}"),
         Outcome::NotFound { message } => format!("not found: {message}"),
         Outcome::InProgress { .. } => "in progress elsewhere".to_owned(),
-        other => other.name().to_owned(),
+        other => standing(other).to_owned(),
     };
     format!("{} ({}): {ended}", s.step.action.name(), s.step.reason)
 }
@@ -400,12 +399,7 @@ pub fn finding(report: &Report, cfg: &Findings, now: Timestamp) -> Option<Findin
         Decision::NotFound { what } => format!("not found: {what}. "),
         _ => String::new(),
     };
-    let lines: Vec<String> = report
-        .steps
-        .iter()
-        .filter(|s| !bookkeeping(&s.step.action))
-        .map(step_line)
-        .collect();
+    let lines: Vec<String> = told.iter().map(|s| step_line(s)).collect();
     let text = format!("{why}{}", lines.join("; "));
     let description = cut(
         &crate::notice::clean(&text, limits::DESCRIPTION),
@@ -439,12 +433,7 @@ pub fn finding(report: &Report, cfg: &Findings, now: Timestamp) -> Option<Findin
             ),
         );
     }
-    for (n, s) in report
-        .steps
-        .iter()
-        .filter(|s| !bookkeeping(&s.step.action))
-        .enumerate()
-    {
+    for (n, s) in told.iter().enumerate() {
         // Forty steps at most, besides the six fields above: ASFF allows fifty.
         if n == 40 {
             break;
@@ -468,7 +457,7 @@ pub fn finding(report: &Report, cfg: &Findings, now: Timestamp) -> Option<Findin
         ),
         aws_account_id: cfg.home.clone(),
         region: cfg.region.clone(),
-        types: types(&report.function, rule),
+        types: types(rule),
         created_at: now,
         updated_at: now,
         severity: severity(&report.steps, &report.decision),
@@ -488,6 +477,14 @@ pub fn finding_id(function: &str, event: &str) -> String {
         limits::ID,
     )
 }
+
+/// The functions whose decisions are findings (in Security Hub, and as OCSF lines):
+/// age-rotation's and secrets-rotator's runs are hygiene.
+pub const REPORTING: [&str; 3] = [
+    "deactivate-key",
+    "guardduty-translator",
+    "createkey-detector",
+];
 
 /// How long a settled finding keeps later re-plannings of its event from overwriting it:
 /// longer than EventBridge's and Lambda's redeliveries and retries.

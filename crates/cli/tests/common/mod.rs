@@ -17,3 +17,20 @@ pub fn keyguard(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// `keyguard plan` of deactivate-key for `event` with `facts`, at the samples' time, with
+/// `extra` arguments before the event.
+pub fn plan_deactivate(facts: &str, event: &str, extra: &[&str]) -> (i32, String, String) {
+    let mut args = vec![
+        "plan",
+        "--function",
+        "deactivate-key",
+        "--facts",
+        facts,
+        "--now",
+        "2026-11-23T12:00:00Z",
+    ];
+    args.extend_from_slice(extra);
+    args.push(event);
+    keyguard(&args)
+}
