@@ -8,7 +8,10 @@ fuzz_target!(|data: &[u8]| {
     // A small cap, so the fuzzer reaches the over-the-cap path too.
     let _ = keyguard_core::events::each_record(data, 4096, |item| {
         if let keyguard_core::events::LogItem::Record(record) = item {
-            let _ = keyguard_core::parse_value(&record);
+            let _ = keyguard_core::events::log_record(
+                record,
+                keyguard_core::policy::detector::reads_parameters,
+            );
         }
     });
 });

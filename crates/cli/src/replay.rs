@@ -1,20 +1,21 @@
 //! `keyguard replay PATH...`: createkey-detector's rules over CloudTrail log files as
 //! CloudTrail delivers them to S3 (`{"Records": [...]}`, `.json` or `.json.gz`,
 //! directories walked recursively). Records are read one at a time, so memory stays flat
-//! however large a file is. One JSON line per finding on stdout; progress (when stderr
+//! however large a file is, and files are decoded on every core (`--jobs`) while the
+//! rules read them in order ([`read`]). One JSON line per finding on stdout; progress (when stderr
 //! is a terminal) and a summary on stderr. This is how a team hunts its history on the
 //! day it installs keyguard. The rules that compare a call with earlier ones (a new key
 //! used elsewhere, a key for a user its caller just made, a key's launches counted
 //! together) remember what the replay has read so far, in file order, as the detector
 //! remembers in its ledger.
 
+mod read;
+
 use crate::InputError;
-use keyguard_core::events::LogItem;
 use keyguard_core::policy::detector::{evaluate_with, memory, DetectorConfig};
-use keyguard_core::Trigger;
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::io::{BufReader, IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Default)]
@@ -155,16 +156,6 @@ fn walk(
     }
 }
 
-/// The file's bytes, inflated when it is gzip: every member of it, as `zcat` reads them.
-fn open(path: &Path) -> std::io::Result<Box<dyn Read>> {
-    let file = std::fs::File::open(path)?;
-    Ok(if path.to_string_lossy().ends_with(".gz") {
-        Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(file)))
-    } else {
-        Box::new(file)
-    })
-}
-
 /// What each finding line is: keyguard's own JSON, or an OCSF Detection Finding.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Lines {
@@ -172,11 +163,18 @@ pub enum Lines {
     Ocsf,
 }
 
+/// How a replay reads and writes.
+pub struct Options {
+    pub max_record_bytes: usize,
+    pub lines: Lines,
+    /// Files decoded at once (at least one).
+    pub jobs: usize,
+}
+
 pub fn replay(
     paths: &[PathBuf],
     cfg: &DetectorConfig,
-    max_record_bytes: usize,
-    lines: Lines,
+    opts: &Options,
 ) -> Result<Summary, InputError> {
     let mut summary = Summary::default();
     let stdout = std::io::stdout();
@@ -185,84 +183,88 @@ pub fn replay(
     let mut held = memory::InProcess::default();
     let listed = files(paths, &mut summary)?;
     let bar = progress_bar(&listed);
-    for path in listed {
-        summary.files += 1;
-        bar.inc(std::fs::metadata(&path).map_or(0, |m| m.len()));
-        bar.set_message(format!("{} records", summary.records));
-        let name = path.display().to_string();
-        let reader = match open(&path) {
-            Ok(reader) => reader,
-            Err(e) => {
-                summary.unreadable_paths += 1;
-                name_unreadable(
-                    summary.unreadable + summary.unreadable_paths,
-                    format_args!("{name}: {e}"),
-                );
-                continue;
+    let mut current = usize::MAX;
+    let mut in_file = 0u64;
+    read::each_file(
+        &listed,
+        opts.jobs,
+        opts.max_record_bytes,
+        |i, path, piece| {
+            if i != current {
+                current = i;
+                in_file = 0;
+                summary.files += 1;
+                bar.inc(std::fs::metadata(path).map_or(0, |m| m.len()));
+                bar.set_message(format!("{} records", summary.records));
             }
-        };
-        let mut in_file = 0u64;
-        let mut each = |item: LogItem| {
-            summary.records += 1;
-            let index = in_file;
-            in_file += 1;
-            let parsed = match item {
-                LogItem::Record(raw) => keyguard_core::parse_value(&raw).map_err(|e| e.to_string()),
-                LogItem::Unreadable { why, .. } => Err(why),
-            };
-            let (record, envelope) = match parsed {
-                Ok(Trigger::CloudTrail { record, envelope }) => (record, envelope),
-                other => {
-                    summary.unreadable += 1;
-                    let why = other
-                        .err()
-                        .unwrap_or_else(|| "not a CloudTrail record".to_owned());
+            let name = path.display();
+            let records = match piece {
+                read::Piece::Records(records) => records,
+                read::Piece::Unopened(e) => {
+                    summary.unreadable_paths += 1;
                     name_unreadable(
                         summary.unreadable + summary.unreadable_paths,
-                        format_args!("{name}: record {index}: {why}"),
+                        format_args!("{name}: {e}"),
+                    );
+                    return;
+                }
+                // A file whose shape breaks part way keeps the records read before it.
+                read::Piece::Broken(e) => {
+                    summary.unreadable_paths += 1;
+                    name_unreadable(
+                        summary.unreadable + summary.unreadable_paths,
+                        format_args!("the rest of {name}: {e}"),
                     );
                     return;
                 }
             };
-            let recall = memory::ask(&record, envelope.as_ref())
-                .map(|ask| held.recall(&ask, cfg.correlation_minutes))
-                .unwrap_or_default();
-            for (account, memo) in memory::memos(&record, envelope.as_ref(), &cfg.trusted_creators)
-            {
-                held.remember(&account, &memo);
-            }
-            for alert in evaluate_with(&record, cfg, &recall) {
-                *summary.by_rule.entry(alert.rule).or_default() += 1;
-                let line = if lines == Lines::Ocsf {
-                    keyguard_core::ocsf::from_alert(&record, &alert, chrono::Utc::now())
-                } else {
-                    json!({
-                    "file": name,
-                    "event_id": record.event_id,
-                    "event_time": record.event_time,
-                    "event_name": record.event_name,
-                    "rule": alert.rule,
-                    "severity": alert.severity,
-                    "summary": alert.summary,
-                    "contain_key_id": alert.contain.as_ref().map(|(k, _)| k.to_string()),
-                    "source_ip": record.source_ip_address,
-                    })
+            for parsed in records {
+                summary.records += 1;
+                let index = in_file;
+                in_file += 1;
+                let record = match parsed {
+                    Ok(record) => record,
+                    Err(why) => {
+                        summary.unreadable += 1;
+                        name_unreadable(
+                            summary.unreadable + summary.unreadable_paths,
+                            format_args!("{name}: record {index}: {why}"),
+                        );
+                        continue;
+                    }
                 };
-                // A closed stdout (`| head`) ends the output, not the program.
-                if !closed && writeln!(out, "{line}").is_err() {
-                    closed = true;
+                // Records in a log file are bare: no EventBridge envelope.
+                let recall = memory::ask(&record, None)
+                    .map(|ask| held.recall(&ask, cfg.correlation_minutes))
+                    .unwrap_or_default();
+                for (account, memo) in memory::memos(&record, None, &cfg.trusted_creators) {
+                    held.remember(&account, &memo);
+                }
+                for alert in evaluate_with(&record, cfg, &recall) {
+                    *summary.by_rule.entry(alert.rule).or_default() += 1;
+                    let line = if opts.lines == Lines::Ocsf {
+                        keyguard_core::ocsf::from_alert(&record, &alert, chrono::Utc::now())
+                    } else {
+                        json!({
+                        "file": name.to_string(),
+                        "event_id": record.event_id,
+                        "event_time": record.event_time,
+                        "event_name": record.event_name,
+                        "rule": alert.rule,
+                        "severity": alert.severity,
+                        "summary": alert.summary,
+                        "contain_key_id": alert.contain.as_ref().map(|(k, _)| k.to_string()),
+                        "source_ip": record.source_ip_address,
+                        })
+                    };
+                    // A closed stdout (`| head`) ends the output, not the program.
+                    if !closed && writeln!(out, "{line}").is_err() {
+                        closed = true;
+                    }
                 }
             }
-        };
-        // A file whose shape breaks part way keeps the records read before it.
-        if let Err(e) = keyguard_core::events::each_record(reader, max_record_bytes, &mut each) {
-            summary.unreadable_paths += 1;
-            name_unreadable(
-                summary.unreadable + summary.unreadable_paths,
-                format_args!("the rest of {name}: {e}"),
-            );
-        }
-    }
+        },
+    );
     let _ = out.flush();
     bar.finish_and_clear();
     Ok(summary)

@@ -679,9 +679,14 @@ fn replay_skips_and_names_what_it_cannot_read_and_reads_the_rest() {
         all
     };
     std::fs::write(dir.join("a-members.json.gz"), members).unwrap();
-    // A record nested past the parser's limit, one over the cap (a 50 MB field, 50 KB
-    // compressed), and one that is no JSON, each between two that are fine.
-    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    // A record whose request (one the rules read) is nested past the parser's limit, one
+    // over the cap (a 50 MB field, 50 KB compressed), and one that is no JSON, each
+    // between two that are fine.
+    let deep = format!(
+        r#"{{"eventName": "CreateUser", "eventSource": "iam.amazonaws.com", "requestParameters": {}{}}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     write!(
         gz,
@@ -727,7 +732,7 @@ fn replay_skips_and_names_what_it_cannot_read_and_reads_the_rest() {
         "{stderr}"
     );
     for named in [
-        "b-hostile.json.gz: record 1: recursion limit exceeded",
+        "b-hostile.json.gz: record 1: `requestParameters`: recursion limit exceeded",
         "b-hostile.json.gz: record 2: larger than 1048576 bytes",
         "b-hostile.json.gz: record 3:",
         "the rest of",
@@ -741,6 +746,28 @@ fn replay_skips_and_names_what_it_cannot_read_and_reads_the_rest() {
         "{stderr}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Files are decoded by several workers; what is found, and in which order, must not
+/// depend on how many: the output is byte for byte the one-worker output.
+#[test]
+fn replay_finds_the_same_in_the_same_order_whatever_the_number_of_jobs() {
+    let root = std::env::temp_dir().join(keyguard_testkit::unique("keyguard-replay-jobs"));
+    let created = keyguard_testkit::cloudtrail::write_realistic_tree(&root, 40, 250).unwrap();
+    let run = |jobs: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_keyguard"))
+            .args(["replay", "--jobs", jobs, root.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{jobs}: {out:?}");
+        out.stdout
+    };
+    let one = run("1");
+    assert_eq!(event_ids(&one).len() as u64, created);
+    for jobs in ["2", "7"] {
+        assert!(run(jobs) == one, "--jobs {jobs} differs from --jobs 1");
+    }
+    std::fs::remove_dir_all(&root).unwrap();
 }
 
 #[test]

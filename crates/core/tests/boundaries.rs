@@ -12,7 +12,6 @@ use keyguard_core::policy::translator::{self, TranslatorConfig};
 use keyguard_core::{parse_value, AccountId, Action, Plan, Principal, UserName};
 use keyguard_testkit::corpus;
 use serde_json::Value;
-use std::path::PathBuf;
 
 const HOME: &str = "123456789012";
 const OTHER: &str = "999999999999";
@@ -27,26 +26,6 @@ fn me() -> SelfIdentity {
 fn env(k: &str) -> Option<String> {
     (k == "RESPONSE_PLAN_ARN")
         .then(|| "arn:aws:ssm-incidents::123456789012:response-plan/keyguard".to_owned())
-}
-
-/// Every JSON event under `events/` and in the corpus (facts files are not events).
-fn samples() -> Vec<(String, Value)> {
-    let mut out = Vec::new();
-    let mut dirs: Vec<PathBuf> = vec![keyguard_testkit::workspace_root().join("events")];
-    dirs.extend(corpus::dir());
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "json") && !path.ends_with("facts.json")
-            {
-                let v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-                out.push((path.display().to_string(), v));
-            }
-        }
-    }
-    out
 }
 
 /// The same event, every account id in it moved to another account.
@@ -106,7 +85,7 @@ fn touched(action: &Action) -> Option<String> {
 
 #[test]
 fn no_sample_plan_touches_a_keyguard_principal_or_another_account() {
-    let all = samples();
+    let all = corpus::events();
     assert!(all.len() >= 20, "only {} samples", all.len());
     let mut writes = 0;
     for (name, v) in &all {

@@ -43,6 +43,65 @@ fn every_sample_parses_to_its_kind() {
     }
 }
 
+/// `keyguard replay` decodes a log file's records straight from their bytes; the
+/// intake decodes an event through a JSON tree. Both must read every published CloudTrail
+/// record the same, field for field, the decoded call included. A record in a log file
+/// is bare; an enveloped sample is read as its `detail` would be logged.
+#[test]
+fn a_cloudtrail_record_read_from_a_log_file_is_the_record_the_intake_reads() {
+    let Some(dir) = corpus::dir() else { return };
+    let mut seen = 0;
+    for s in corpus::samples(&dir)
+        .into_iter()
+        .filter(|s| s.file.starts_with("cloudtrail/"))
+    {
+        let value: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&s.path).unwrap()).unwrap();
+        let bare = value.get("detail").unwrap_or(&value);
+        let bytes = serde_json::to_vec(bare).unwrap();
+        let through_tree = keyguard_core::events::record(bare);
+        let from_bytes = keyguard_core::events::log_record(&bytes, |_, _| true);
+        assert_eq!(from_bytes, through_tree, "{}", s.file);
+        assert!(from_bytes.is_ok(), "{}", s.file);
+        seen += 1;
+    }
+    assert!(seen >= 20, "only {seen} CloudTrail samples");
+}
+
+/// Replay leaves the request and response undecoded where `reads_parameters` says no
+/// rule reads them. Over every CloudTrail sample keyguard ships or reads, the lean record
+/// must give the same alerts, memories and recall questions as the full one: a rule that
+/// reads another call's parameters fails here until `reads_parameters` lists it.
+#[test]
+fn a_lean_log_record_finds_what_the_full_record_finds() {
+    use keyguard_core::policy::detector::{evaluate, memory, reads_parameters, DetectorConfig};
+    let cfg = DetectorConfig::from_env(&|_: &str| None, SelfIdentity::default()).unwrap();
+    let mut seen = 0;
+    for (path, value) in corpus::events() {
+        let bare = match value.get("detail") {
+            Some(d) if value["detail-type"] == "AWS API Call via CloudTrail" => d,
+            Some(_) => continue,
+            None => &value,
+        };
+        let bytes = serde_json::to_vec(bare).unwrap();
+        let (Ok(full), Ok(lean)) = (
+            keyguard_core::events::log_record(&bytes, |_, _| true),
+            keyguard_core::events::log_record(&bytes, reads_parameters),
+        ) else {
+            continue;
+        };
+        seen += 1;
+        assert_eq!(evaluate(&lean, &cfg), evaluate(&full, &cfg), "{path}");
+        assert_eq!(
+            memory::memos(&lean, None, &cfg.trusted_creators),
+            memory::memos(&full, None, &cfg.trusted_creators),
+            "{path}"
+        );
+        assert_eq!(memory::ask(&lean, None), memory::ask(&full, None), "{path}");
+    }
+    assert!(seen >= 30, "only {seen} CloudTrail samples");
+}
+
 /// guardduty-translator over the published findings: GuardDuty's sample findings (the
 /// "no alert" rows) are never acted on; a finding that names no key is ignored, except an
 /// IAM attack sequence, which opens an incident and touches no key.

@@ -76,3 +76,26 @@ pub fn files(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// Every JSON event under `events/` and in the corpus, where it is present (facts files
+/// are not events): (path, the event).
+pub fn events() -> Vec<(String, serde_json::Value)> {
+    let mut out = Vec::new();
+    let mut dirs: Vec<PathBuf> = vec![crate::workspace_root().join("events")];
+    dirs.extend(dir());
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read a samples folder") {
+            let path = entry.expect("read a samples folder").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "json") && !path.ends_with("facts.json")
+            {
+                let bytes = std::fs::read(&path).expect("read a sample");
+                let v = serde_json::from_slice(&bytes)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                out.push((path.display().to_string(), v));
+            }
+        }
+    }
+    out
+}

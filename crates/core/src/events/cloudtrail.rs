@@ -146,9 +146,17 @@ impl Serialize for IdentityType {
 /// One CloudTrail record. `request_parameters`/`response_elements` stay raw; the calls
 /// keyguard acts on are decoded into [`ApiCall`] at parse time, so a wrong type there is a
 /// parse error naming the field.
+pub type CloudTrailRecord = Record<Value>;
+
+/// A CloudTrail record whose request and response are `P`: a JSON tree, or (while a log
+/// file is read) the raw text, decoded only for the calls a rule reads
+/// ([`super::log_record`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CloudTrailRecord {
+#[serde(
+    rename_all = "camelCase",
+    bound(deserialize = "P: Deserialize<'de>", serialize = "P: Serialize")
+)]
+pub struct Record<P> {
     pub event_name: String,
     pub event_source: String,
     #[serde(
@@ -178,11 +186,40 @@ pub struct CloudTrailRecord {
     #[serde(default, deserialize_with = "super::lenient::string")]
     pub session_credential_from_console: Option<String>,
     #[serde(default)]
-    pub request_parameters: Option<Value>,
+    pub request_parameters: Option<P>,
     #[serde(default)]
-    pub response_elements: Option<Value>,
+    pub response_elements: Option<P>,
     #[serde(skip)]
     pub call: ApiCall,
+}
+
+impl<P> Record<P> {
+    /// The same record with its request and response (each named by its field) turned
+    /// by `f` (`None`: left out).
+    pub(super) fn map_parameters<Q, E>(
+        self,
+        mut f: impl FnMut(&'static str, P) -> Result<Option<Q>, E>,
+    ) -> Result<Record<Q>, E> {
+        let mut map = |field, p: Option<P>| p.map_or(Ok(None), |p| f(field, p));
+        Ok(Record {
+            event_name: self.event_name,
+            event_source: self.event_source,
+            user_identity: self.user_identity,
+            event_id: self.event_id,
+            event_time: self.event_time,
+            event_type: self.event_type,
+            aws_region: self.aws_region,
+            source_ip_address: self.source_ip_address,
+            user_agent: self.user_agent,
+            error_code: self.error_code,
+            error_message: self.error_message,
+            recipient_account_id: self.recipient_account_id,
+            session_credential_from_console: self.session_credential_from_console,
+            request_parameters: map("requestParameters", self.request_parameters)?,
+            response_elements: map("responseElements", self.response_elements)?,
+            call: self.call,
+        })
+    }
 }
 
 impl CloudTrailRecord {

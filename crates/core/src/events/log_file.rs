@@ -1,22 +1,21 @@
 //! CloudTrail log files as CloudTrail delivers them to S3, `{"Records": [...]}`, read one
 //! record at a time. Memory stays flat however large the file: the file is walked by a
 //! scanner that keeps no structure but a nesting count, each record's bytes are held up
-//! to a cap and parsed on their own, and a record that cannot be read (over the cap,
-//! nested past the parser's limit, not JSON) is passed on as [`Item::Unreadable`] with
-//! its index and why, and the next one is read. Only a file whose own shape is broken
+//! to a cap and handed on to be parsed on their own (by [`super::log_record`], on
+//! whichever thread the caller likes), and a record over the cap is passed on as
+//! [`Item::Unreadable`] with its index and why, and the next one is read. Only a file whose own shape is broken
 //! (truncated, not `{"Records": [...]}`, trailing bytes) stops, with where.
 
-use serde_json::Value;
 use std::io::{ErrorKind, Read};
 
 /// The bytes one record may hold by default: larger than any CloudTrail record keyguard
 /// has met. `keyguard replay --max-record-bytes` changes it.
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
 
-/// One record of a log file, as read.
+/// One record of a log file, as read: its bytes, not yet parsed (they may not be JSON).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Item {
-    Record(Value),
+pub enum Item<'a> {
+    Record(&'a [u8]),
     /// The record at this index (from 0) could not be read, and why; the file goes on.
     Unreadable {
         index: u64,
@@ -38,7 +37,7 @@ pub struct LogFileError {
 pub fn each_record<R: Read>(
     reader: R,
     max_record_bytes: usize,
-    mut each: impl FnMut(Item),
+    mut each: impl FnMut(Item<'_>),
 ) -> Result<(), LogFileError> {
     let mut scan = Scan::new(reader);
     scan.file(max_record_bytes, &mut each)
@@ -77,10 +76,17 @@ impl Capture {
         }
         if self.bytes.len() + chunk.len() > self.max {
             self.over = true;
-            self.bytes = Vec::new();
+            self.bytes.clear();
         } else {
             self.bytes.extend_from_slice(chunk);
         }
+    }
+
+    /// Empty again, keeping its allocation (never more than `max`): one buffer serves
+    /// every record of a file instead of growing a new one for each.
+    fn reset(&mut self) {
+        self.bytes.clear();
+        self.over = false;
     }
 }
 
@@ -217,42 +223,64 @@ impl<R: Read> Scan<R> {
         }
     }
 
+    /// An object or array, strings inside it included, in one pass per buffer: the
+    /// bytes of a string are skipped to its next quote or backslash at memchr's speed,
+    /// and each buffer's part of the value is kept in one copy.
     fn nested(&mut self, out: &mut Capture) -> Result<(), LogFileError> {
         let mut depth: u64 = 0;
+        let mut string = false;
+        // A backslash ended the last buffer: the next byte is escaped.
+        let mut escaped = false;
         loop {
             let bytes = self.available()?;
             if bytes.is_empty() {
-                return self.fail("the file ends inside a record");
+                return self.fail(if string {
+                    "the file ends inside a string"
+                } else {
+                    "the file ends inside a record"
+                });
             }
-            let mut consumed = bytes.len();
-            let mut string = false;
+            let mut i = 0;
             let mut closed = false;
-            for (i, &b) in bytes.iter().enumerate() {
-                match b {
+            if escaped {
+                escaped = false;
+                i = 1;
+            }
+            while i < bytes.len() {
+                if string {
+                    match memchr::memchr2(b'"', b'\\', &bytes[i..]) {
+                        None => i = bytes.len(),
+                        Some(at) if bytes[i + at] == b'"' => {
+                            string = false;
+                            i += at + 1;
+                        }
+                        Some(at) => {
+                            i += at + 2;
+                            escaped = i > bytes.len();
+                        }
+                    }
+                    continue;
+                }
+                match bytes[i] {
                     b'{' | b'[' => depth += 1,
                     b'}' | b']' => {
                         depth = depth.saturating_sub(1);
                         if depth == 0 {
-                            consumed = i + 1;
+                            i += 1;
                             closed = true;
                             break;
                         }
                     }
-                    b'"' => {
-                        consumed = i + 1;
-                        string = true;
-                        break;
-                    }
+                    b'"' => string = true,
                     _ => {}
                 }
+                i += 1;
             }
+            let consumed = i.min(bytes.len());
             out.push(&bytes[..consumed]);
             self.pos += consumed;
             if closed {
                 return Ok(());
-            }
-            if string {
-                self.string_rest(out)?;
             }
         }
     }
@@ -261,7 +289,7 @@ impl<R: Read> Scan<R> {
     fn file(
         &mut self,
         max_record_bytes: usize,
-        each: &mut impl FnMut(Item),
+        each: &mut impl FnMut(Item<'_>),
     ) -> Result<(), LogFileError> {
         self.consume(b'{', r#"a CloudTrail log file, {"Records": [...]}"#)?;
         let mut seen = false;
@@ -305,7 +333,7 @@ impl<R: Read> Scan<R> {
     fn records(
         &mut self,
         max_record_bytes: usize,
-        each: &mut impl FnMut(Item),
+        each: &mut impl FnMut(Item<'_>),
     ) -> Result<(), LogFileError> {
         self.consume(b'[', "the array of records")?;
         if self.peek_token()? == Some(b']') {
@@ -313,8 +341,9 @@ impl<R: Read> Scan<R> {
             return Ok(());
         }
         let mut index = 0u64;
+        let mut record = Capture::new(max_record_bytes);
         loop {
-            let mut record = Capture::new(max_record_bytes);
+            record.reset();
             self.value(&mut record)?;
             each(if record.over {
                 Item::Unreadable {
@@ -322,13 +351,7 @@ impl<R: Read> Scan<R> {
                     why: format!("larger than {max_record_bytes} bytes"),
                 }
             } else {
-                match serde_json::from_slice(&record.bytes) {
-                    Ok(v) => Item::Record(v),
-                    Err(e) => Item::Unreadable {
-                        index,
-                        why: e.to_string(),
-                    },
-                }
+                Item::Record(&record.bytes)
             });
             index += 1;
             match self.peek_token()? {

@@ -232,27 +232,86 @@ fn cloudtrail_record(value: &Value, prefix: &str) -> Result<CloudTrailRecord, Pa
     Ok(record)
 }
 
+/// One record of a CloudTrail log file, decoded straight from its bytes: the record as
+/// [`record`] reads it, without first building a JSON tree of every field, which a
+/// replay of a billion records cannot afford (fields no rule reads are skipped as they
+/// are met). The request and response are decoded only where `reads_parameters(source,
+/// name)` says some rule reads them, and are `None` elsewhere (they are still checked to
+/// be JSON). Anything but one CloudTrail record (another JSON value, bytes after it) is
+/// an error naming what is wrong.
+pub fn log_record(
+    bytes: &[u8],
+    reads_parameters: impl Fn(&str, &str) -> bool,
+) -> Result<CloudTrailRecord, ParseError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(ParseError::Unrecognized {
+            message: "a CloudTrail record is a JSON object".into(),
+        });
+    }
+    // Tracking the path costs an allocation per key, so it is done only for a record
+    // that fails, a second time, to name where.
+    let lean: cloudtrail::Record<&serde_json::value::RawValue> = match serde_json::from_slice(bytes)
+    {
+        Ok(record) => record,
+        Err(e) => {
+            let mut de = serde_json::Deserializer::from_slice(bytes);
+            return Err(
+                match serde_path_to_error::deserialize::<_, CloudTrailRecord>(&mut de) {
+                    Err(err) if !err.inner().is_syntax() && !err.inner().is_eof() => {
+                        field_error(&err, "")
+                    }
+                    _ => ParseError::Syntax {
+                        line: e.line(),
+                        column: e.column(),
+                        message: bounded(&e.to_string()),
+                    },
+                },
+            );
+        }
+    };
+    let keep = reads_parameters(&lean.event_source, &lean.event_name);
+    let mut record = lean.map_parameters(|field, raw| {
+        if !keep {
+            return Ok(None);
+        }
+        serde_json::from_str(raw.get())
+            .map(Some)
+            .map_err(|e| ParseError::Field {
+                path: field.to_owned(),
+                message: bounded(&e.to_string()),
+            })
+    })?;
+    record.call = ApiCall::decode(&record)?;
+    Ok(record)
+}
+
 /// Deserializes `value` as `T`; an error names the full path of the offending field,
 /// `prefix` first (e.g. `detail.userIdentity.type`).
 pub(crate) fn decode_at<T: DeserializeOwned>(value: &Value, prefix: &str) -> Result<T, ParseError> {
-    serde_path_to_error::deserialize(value).map_err(|err| {
-        let inner = err.inner().to_string();
-        let mut path = err.path().to_string();
-        if path == "." {
-            path.clear();
-        }
-        // serde reports a missing field at its parent; name the field itself.
-        if let Some(field) = inner
-            .strip_prefix("missing field `")
-            .and_then(|rest| rest.strip_suffix('`'))
-        {
-            path = join(&path, field);
-        }
-        ParseError::Field {
-            path: bounded(&join(prefix, &path)),
-            message: bounded(&inner),
-        }
-    })
+    serde_path_to_error::deserialize(value).map_err(|err| field_error(&err, prefix))
+}
+
+fn field_error<E: std::fmt::Display>(
+    err: &serde_path_to_error::Error<E>,
+    prefix: &str,
+) -> ParseError {
+    let inner = err.inner().to_string();
+    let mut path = err.path().to_string();
+    if path == "." {
+        path.clear();
+    }
+    // serde reports a missing field at its parent; name the field itself.
+    if let Some(field) = inner
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'))
+    {
+        path = join(&path, field);
+    }
+    ParseError::Field {
+        path: bounded(&join(prefix, &path)),
+        message: bounded(&inner),
+    }
 }
 
 /// Errors name what is wrong, and serde quotes the offending value: an attacker's 200 KiB

@@ -61,14 +61,15 @@ pub fn check(r: &CloudTrailRecord) -> Option<Alert> {
     if !r.succeeded() {
         return None;
     }
-    let params = r.request_parameters.clone().unwrap_or(Value::Null);
+    // Borrowed: this runs for every record a replay reads.
+    let params = r.request_parameters.as_ref().unwrap_or(&Value::Null);
     let what = match (r.event_source.as_str(), r.event_name.as_str()) {
         ("cloudtrail.amazonaws.com", "StopLogging") => "stopped CloudTrail logging",
         ("cloudtrail.amazonaws.com", "DeleteTrail") => "deleted a CloudTrail trail",
-        ("cloudtrail.amazonaws.com", "PutEventSelectors") if drops_management(&params) => {
+        ("cloudtrail.amazonaws.com", "PutEventSelectors") if drops_management(params) => {
             "left management events out of a trail"
         }
-        ("cloudtrail.amazonaws.com", "UpdateTrail") => narrows(&params)?,
+        ("cloudtrail.amazonaws.com", "UpdateTrail") => narrows(params)?,
         ("guardduty.amazonaws.com", "DeleteDetector") => "deleted the GuardDuty detector",
         ("guardduty.amazonaws.com", "UpdateDetector") if params["enable"] == Value::Bool(false) => {
             "disabled the GuardDuty detector"

@@ -323,6 +323,23 @@ fn key_scope(
     Scope::from_raw(&accounts, region).ok().flatten()
 }
 
+/// Whether any rule, the memory, or the decoding of [`crate::events::ApiCall`] reads the
+/// request or response of this call: IAM's, STS's, CloudTrail's and GuardDuty's calls,
+/// and `RunInstances`. `keyguard replay` decodes the request and response of these only
+/// (the rest are most of a trail, S3 and KMS data events above all), so a rule that comes
+/// to read another service's parameters must be listed here; the corpus test
+/// `a_lean_log_record_finds_what_the_full_record_finds` fails until it is.
+pub fn reads_parameters(event_source: &str, event_name: &str) -> bool {
+    match event_source {
+        "iam.amazonaws.com"
+        | "sts.amazonaws.com"
+        | "cloudtrail.amazonaws.com"
+        | "guardduty.amazonaws.com" => true,
+        "ec2.amazonaws.com" => event_name == "RunInstances",
+        _ => false,
+    }
+}
+
 /// Every rule over one record, with nothing recalled (the correlations stay silent, and
 /// launches count per call).
 pub fn evaluate(record: &CloudTrailRecord, cfg: &DetectorConfig) -> Vec<Alert> {
