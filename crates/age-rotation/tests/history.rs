@@ -34,6 +34,7 @@ async fn a_re_activated_key_is_deactivated_again_and_a_contained_key_is_kept() {
         at: now - chrono::Duration::days(days),
         window: None,
         repeatable: true,
+        prior: None,
     };
     let record = |entry: LedgerEntry| {
         let ledger = app.ledger.clone();

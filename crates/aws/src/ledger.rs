@@ -293,6 +293,13 @@ impl Ledger for DynamoLedger {
             .expression_attribute_names("#k", KEY)
             .expression_attribute_names("#s", "status")
             .expression_attribute_values(":failed", s("failed"));
+        // What the write replaces, when the plan knew it: kept by the claim itself.
+        if let Some(prior) = &entry.prior {
+            let prior = serde_json::to_string(prior).map_err(|e| {
+                EffectError::new(keyguard_core::ErrorKind::Other, None, e.to_string())
+            })?;
+            put = put.item("replaces", s(prior));
+        }
         // A stale claim is taken over only for a step that is harmless to repeat.
         put = if entry.repeatable {
             put.condition_expression(

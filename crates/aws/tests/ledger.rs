@@ -77,6 +77,7 @@ fn entry(key: &str, at: chrono::DateTime<chrono::Utc>) -> LedgerEntry {
         at,
         window: None,
         repeatable: true,
+        prior: None,
     }
 }
 
@@ -154,6 +155,7 @@ async fn claims_follow_the_rules_on(l: &impl Inspect) {
     let email = |at| LedgerEntry {
         action: "send_email",
         repeatable: false,
+        prior: None,
         ..entry("c", at)
     };
     assert_eq!(l.claim(&email(now)).await.unwrap(), Claim::Won);
@@ -306,6 +308,18 @@ async fn retry_prior_on(l: &impl Inspect) {
         .await
         .unwrap();
     assert_eq!(l.prior("r").await, Some(was("Active")));
+    // A claim that carries what its step replaces (containment's plan knew it) keeps
+    // it; a retry's claim, carrying what it read after the first attempt's write, keeps
+    // the first.
+    let with = |key: &str, status: &str| LedgerEntry {
+        prior: Some(was(status)),
+        ..entry(key, t0)
+    };
+    assert_eq!(l.claim(&with("s", "Active")).await.unwrap(), Claim::Won);
+    assert_eq!(l.prior("s").await, Some(was("Active")));
+    l.settle(&entry("s", t0), &failed).await.unwrap();
+    assert_eq!(l.claim(&with("s", "Inactive")).await.unwrap(), Claim::Won);
+    assert_eq!(l.prior("s").await, Some(was("Active")));
     // A settled row takes no snapshot: the step is not this invocation's any more.
     l.settle(&entry("r", t0), &Outcome::Applied { detail: None })
         .await
@@ -332,6 +346,7 @@ async fn held_count_on(l: &impl Inspect) {
         }),
         action: "alert",
         repeatable: false,
+        prior: None,
         ..entry(key, at)
     };
     let soon = t0 + chrono::Duration::minutes(1);

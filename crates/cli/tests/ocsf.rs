@@ -66,6 +66,7 @@ fn a_functions_decision_logged_as_ocsf_is_one_the_schema_accepts() {
     use keyguard_core::report::{Outcome, Report, StepReport};
     let step = |action: Action, outcome: Outcome| StepReport {
         step: Step {
+            replaces: None,
             idempotency_key: format!("deactivate-key:{}:ev-1", action.name()),
             reason: "the key leaked".into(),
             action,

@@ -96,6 +96,9 @@ pub struct LedgerEntry {
     /// that is not (an email, a notice) is never taken over from a claimant that ended
     /// without recording how the step went.
     pub repeatable: bool,
+    /// What the write replaces, known at planning ([`Step::replaces`]): the claim keeps
+    /// it in the row (an earlier attempt's snapshot, if any, is kept instead).
+    pub prior: Option<Prior>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -320,6 +323,7 @@ async fn run_step<E: Effects + Sync, L: Ledger + Sync>(
         at: now,
         window: step.window.clone(),
         repeatable: step.action.repeat_is_harmless(),
+        prior: step.replaces.clone(),
     };
     let mut held_off = 0;
     let ledger_down = match ledger.claim(&entry).await {
@@ -394,7 +398,9 @@ async fn run_step<E: Effects + Sync, L: Ledger + Sync>(
 
 /// Reads what the step's write replaces and keeps it in its ledger row first: a write
 /// whose prior state could not be kept is not made (it could not be undone). With the
-/// ledger down (a repeatable step applied anyway) there is nowhere to keep it.
+/// ledger down (a repeatable step applied anyway) there is nowhere to keep it. A step
+/// that already says what it replaces ([`Step::replaces`]) was kept by its claim: no
+/// read and no ledger call stand between the claim and the write.
 async fn snapshot<E: Effects + Sync, L: Ledger + Sync>(
     step: &Step,
     effects: &E,
@@ -402,6 +408,9 @@ async fn snapshot<E: Effects + Sync, L: Ledger + Sync>(
     entry: &LedgerEntry,
     ledger_down: bool,
 ) -> Result<Option<Prior>, Outcome> {
+    if let Some(known) = &step.replaces {
+        return Ok(Some(known.clone()));
+    }
     let prior = match effects.before(step.scope.as_ref(), &step.action).await {
         Ok(p) => p,
         // Not listed (IAM's listing can lag a new key): the write itself says whether the

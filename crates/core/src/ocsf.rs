@@ -304,6 +304,7 @@ mod tests {
         let report = |function: &str, dry_run: bool| {
             let step = StepReport {
                 step: Step {
+                    replaces: None,
                     action: Action::DeactivateKey {
                         user: crate::UserName::parse("alice").unwrap(),
                         key_id: crate::AccessKeyId::parse("AKIAIOSFODNN7EXAMPLE").unwrap(),

@@ -420,6 +420,13 @@ pub struct Step {
     /// no account's principal (an alert, a summary).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<crate::scope::Scope>,
+    /// What the write replaces, where the decision already read it (containment's key
+    /// status): kept in the step's ledger row by the claim itself, so the write waits
+    /// for no second read and no second ledger call. `None`: read just before the write
+    /// ([`crate::effects::Effects::before`]), as for the actions that can be undone and
+    /// whose state the facts did not hold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<crate::effects::Prior>,
 }
 
 /// A sliding window in the ledger: the step that takes it holds `key` until `until`, and

@@ -497,6 +497,7 @@ pub fn step(report: &Report, cfg: &Findings, now: Timestamp) -> Option<Step> {
     let all_settled = !matches!(report.decision, Decision::Failed { .. })
         && report.steps.iter().all(|s| settled(&s.outcome));
     Some(Step {
+        replaces: None,
         after: None,
         scope: None,
         idempotency_key: format!("{id}:{}", outcomes_digest(report)),

@@ -550,6 +550,7 @@ async fn a_containment_that_died_mid_step_is_retried_not_reported_done() {
         at: t0,
         window: None,
         repeatable: true,
+        prior: None,
     };
     use keyguard_core::Ledger;
     assert_eq!(

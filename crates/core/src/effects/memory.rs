@@ -94,7 +94,10 @@ impl Ledger for MemoryLedger {
             return Ok(Claim::Unsettled);
         }
         // A retry keeps the snapshot its first attempt took, as the DynamoDB ledger does.
-        let prior = rows.get(key).and_then(|r| r.prior.clone());
+        let prior = rows
+            .get(key)
+            .and_then(|r| r.prior.clone())
+            .or_else(|| entry.prior.clone());
         rows.insert(
             key.clone(),
             Row {

@@ -102,6 +102,7 @@ fn plan_with(action: Action) -> Plan {
     let mut plan = Plan::new("deactivate-key", Decision::Act);
     plan.event_id = Some("ev-1".into());
     plan.steps.push(Step {
+        replaces: None,
         after: None,
         scope: None,
         action,
@@ -517,6 +518,36 @@ fn what_a_write_replaces_is_in_its_row_before_the_write_and_handed_to_it() {
     assert_eq!((row.status.as_str(), row.prior), ("done", Some(active())));
 }
 
+/// Containment's plan says what the key's write replaces (the status its facts read):
+/// the claim keeps it, and nothing stands between the claim and the write: no second
+/// read (the fake would report `read`) and no second ledger call (this ledger refuses
+/// `record_prior`).
+#[test]
+fn a_write_whose_plan_knows_what_it_replaces_is_claimed_with_it_and_made_at_once() {
+    let iam = FakeIam {
+        prior: Some(Ok(Prior::KeyStatus {
+            status: "Inactive".into(),
+        })),
+        ..FakeIam::default()
+    };
+    let ledger = MemLedger {
+        priors_refused: true,
+        ..MemLedger::default()
+    };
+    let mut plan = plan_with(deactivate());
+    plan.steps[0].replaces = Some(active());
+    let report = run(plan, &iam, &ledger, false);
+    assert!(
+        matches!(report.steps[0].outcome, Outcome::Applied { .. }),
+        "{:?}",
+        report.steps[0].outcome
+    );
+    assert_eq!(*iam.calls.lock().unwrap(), ["deactivate_key"]);
+    assert_eq!(*iam.handed.lock().unwrap(), [Some(active())]);
+    let row = ledger.inner.row("k-1").unwrap();
+    assert_eq!((row.status.as_str(), row.prior), ("done", Some(active())));
+}
+
 #[test]
 fn a_write_whose_prior_state_cannot_be_kept_is_not_made_and_can_be_retried() {
     let iam = FakeIam {
@@ -639,6 +670,7 @@ fn emails_then_keys(people: &[&str]) -> Plan {
     for (i, p) in people.iter().enumerate() {
         let user = UserName::parse(p).unwrap();
         let email = Step {
+            replaces: None,
             after: None,
             scope: None,
             action: Action::SendEmail {

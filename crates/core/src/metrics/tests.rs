@@ -9,6 +9,7 @@ fn report(decision: Decision, outcomes: Vec<Outcome>) -> Report {
         .into_iter()
         .map(|outcome| StepReport {
             step: Step {
+                replaces: None,
                 action: Action::Notify {
                     notice: Notice::new(Severity::High, "x"),
                 },

@@ -278,6 +278,7 @@ struct Scan<'a> {
 impl Scan<'_> {
     fn step(&mut self, action: Action, reason: String, scope: String) {
         self.plan.steps.push(Step {
+            replaces: None,
             after: None,
             scope: None,
             idempotency_key: format!("{FUNCTION}:{}:{scope}", action.name()),
@@ -618,6 +619,7 @@ pub fn unassumable_notices(event_ref: &str, role: &str, accounts: &[(String, Str
             "deploy the member role there (make deploy-age-rotation-members), or leave the account out of the organisation scan",
         );
         plan.steps.push(Step {
+            replaces: None,
             after: None,
             scope: scope.clone().map(|account| crate::scope::Scope {
                 account,

@@ -316,6 +316,16 @@ pub enum KeyStatus {
 }
 
 impl KeyStatus {
+    /// IAM's name for the status; `None` for one keyguard does not know.
+    pub fn as_iam(self) -> Option<&'static str> {
+        match self {
+            Self::Active => Some("Active"),
+            Self::Inactive => Some("Inactive"),
+            Self::Expired => Some("Expired"),
+            Self::Other => None,
+        }
+    }
+
     pub fn from_iam(raw: &str) -> Self {
         match raw {
             "Active" => Self::Active,

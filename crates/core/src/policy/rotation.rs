@@ -135,6 +135,7 @@ impl Builder {
         };
         let idempotency_key = step_key::step(FUNCTION, action.name(), None, &subject, &self.token);
         self.plan.steps.push(Step {
+            replaces: None,
             after: None,
             scope: None,
             action,

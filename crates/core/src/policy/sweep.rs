@@ -56,6 +56,7 @@ fn days(from: Timestamp, now: Timestamp) -> i64 {
 fn step(plan: &mut Plan, action: Action, reason: String, scope: &str) -> String {
     let idempotency_key = format!("{FUNCTION}:{}:{scope}", action.name());
     plan.steps.push(Step {
+        replaces: None,
         after: None,
         scope: None,
         idempotency_key: idempotency_key.clone(),

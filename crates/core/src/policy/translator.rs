@@ -510,6 +510,7 @@ impl<'a> Builder<'a> {
             until: self.now + chrono::Duration::minutes(i64::from(self.cfg.window_minutes)),
         });
         self.plan.steps.push(Step {
+            replaces: None,
             after: None,
             scope: self.target.scope.clone(),
             idempotency_key: self.key(name),

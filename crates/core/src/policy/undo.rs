@@ -187,6 +187,7 @@ impl<'a> Deciding<'a> {
             .entry(r.event_id.clone().unwrap_or_default())
             .or_default()
             .push(Step {
+                replaces: None,
                 after: None,
                 scope: None,
                 action,
@@ -411,6 +412,7 @@ pub fn decide(
         let all: Vec<&str> = steps.iter().map(|s| s.idempotency_key.as_str()).collect();
         let told = crate::digest::uuid_from(&all.join("\n"));
         steps.push(Step {
+            replaces: None,
             after: last,
             scope: None,
             action: Action::Notify { notice },

@@ -26,6 +26,7 @@ fn scope(account: &str) -> Option<Scope> {
 fn step(action: Action, account: Option<&str>, outcome: Outcome) -> StepReport {
     StepReport {
         step: Step {
+            replaces: None,
             idempotency_key: format!("deactivate-key:{}:ev-1", action.name()),
             reason: format!("because of {}", action.name()),
             action,

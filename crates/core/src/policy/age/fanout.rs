@@ -173,6 +173,7 @@ pub fn org_summary(scan: &str, lines: &BTreeMap<String, String>) -> Plan {
     }
     let mut plan = Plan::for_event(FUNCTION, Decision::Act, scan.to_owned());
     plan.steps.push(Step {
+        replaces: None,
         action: Action::Notify { notice },
         reason: format!("every account of scan {scan} is in: the organisation's summary"),
         idempotency_key: format!("{FUNCTION}:notify:org-summary:{scan}"),

@@ -46,6 +46,7 @@ impl One<'_> {
             self.event_ref,
         );
         self.steps.push(Step {
+            replaces: None,
             after: None,
             scope,
             action,
@@ -193,6 +194,13 @@ fn decide_key(
             },
             reason,
         );
+        // The status the facts just read is what the write replaces: the claim keeps it,
+        // so the key's write waits for no second read (`Step::replaces`).
+        if let (Some(step), Some(status)) = (one.steps.last_mut(), status.as_iam()) {
+            step.replaces = Some(crate::effects::Prior::KeyStatus {
+                status: status.to_owned(),
+            });
+        }
         Decision::Act
     };
     // Even when the key is already Inactive: a retry after a revocation that failed

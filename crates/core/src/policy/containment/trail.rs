@@ -708,6 +708,7 @@ fn listing(
     }
     let account = h.key.scope.as_ref().map(|s| &s.account);
     Some(Step {
+        replaces: None,
         idempotency_key: step_key::step(FUNCTION, "notify", account, &listed(key), event_ref),
         reason: format!(
             "what contained key {key} did in the last {} h",

@@ -123,6 +123,7 @@ pub fn decide(facts: &CanaryFacts, cfg: &DetectorConfig, event_ref: &str, now: T
         // as every containable alert is, for deactivate-key to contain.
         if let (false, Some(account)) = (key.denied, account) {
             plan.steps.push(Step {
+                replaces: None,
                 after: None,
                 idempotency_key: step_key::step(
                     FUNCTION,

@@ -203,6 +203,7 @@ impl DetectorConfig {
         let subject = step_key::Subject::other(&format!("{rule}/{}", notice.severity.name()));
         let key = |action: &str| step_key::step(FUNCTION, action, None, &subject, event_ref);
         let webhooks = self.webhooks.keys().map(|&channel| Step {
+            replaces: None,
             after: None,
             scope: None,
             idempotency_key: key(&format!("alert_{}", channel.name())),
@@ -217,6 +218,7 @@ impl DetectorConfig {
             }),
         });
         let sns = self.to_sns().then(|| Step {
+            replaces: None,
             after: None,
             scope: None,
             idempotency_key: key("notify"),
@@ -477,6 +479,7 @@ fn remember_steps(
         .into_iter()
         .filter_map(|(account, memo)| Some((memo.until(window)?, account, memo)))
         .map(|(until, account, memo)| Step {
+            replaces: None,
             after: None,
             scope: None,
             idempotency_key: step_key::step(
@@ -526,6 +529,7 @@ pub fn decide_with(
     if let Some((principal, provenance)) = exemption_tagged::exempted(record, &cfg.guard) {
         let account = memory::call_account(record, envelope.as_ref());
         plan.steps.push(Step {
+            replaces: None,
             after: None,
             scope: None,
             idempotency_key: step_key::step(
@@ -608,6 +612,7 @@ pub fn decide_with(
         let containable = alert.severity >= cfg.contain_min && foreign.is_none();
         if let (Some((key_id, user)), true, Some(scope)) = (alert.contain, containable, scope) {
             plan.steps.push(Step {
+                replaces: None,
                 after: None,
                 idempotency_key: step_key::step(
                     FUNCTION,

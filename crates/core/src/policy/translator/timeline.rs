@@ -115,6 +115,7 @@ pub fn plan(report: &Report, arn: &str, now: Timestamp) -> Plan {
             &event_ref,
         );
         plan.steps.push(Step {
+            replaces: None,
             after: None,
             scope: r.step.scope.clone(),
             action: Action::AddToIncident {

@@ -579,6 +579,7 @@ fn the_sweep_settings_are_checked() {
 fn a_sweep_under_another_function_names_every_step_and_link_after_it() {
     let mut plan = Plan::for_event(FUNCTION, Decision::Act, "ev");
     plan.steps.push(Step {
+        replaces: None,
         after: Some(format!("{FUNCTION}:deactivate_key:1:k:ev")),
         idempotency_key: format!("{FUNCTION}:revoke_sessions:1:k:ev"),
         action: Action::Notify {

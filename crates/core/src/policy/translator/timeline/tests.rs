@@ -31,6 +31,7 @@ impl Windowed for Step {
 
 fn step(action: Action, key: &str) -> Step {
     Step {
+        replaces: None,
         action,
         reason: "r".into(),
         idempotency_key: key.into(),
