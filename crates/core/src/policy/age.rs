@@ -401,6 +401,15 @@ impl Scan<'_> {
                     ),
                     scope,
                 );
+                // Only an Active key is deactivated: that is what the write replaces, and
+                // the claim keeps it, with no read before the write (`Step::replaces`).
+                if let Some(step) = self.plan.steps.last_mut() {
+                    if matches!(step.action, Action::DeactivateKey { .. }) {
+                        step.replaces = Some(crate::effects::Prior::KeyStatus {
+                            status: "Active".into(),
+                        });
+                    }
+                }
                 self.actions.push(what);
             }
             let messages = &self.cfg.messages;
@@ -499,7 +508,8 @@ pub fn gate(trigger: &crate::Trigger, cfg: &AgeConfig) -> Option<Decision> {
     })
 }
 
-/// The plan for one scan of `people` (the users the credential report pointed at).
+/// The plan for one scan of `people` (the users the credential report pointed at) in
+/// keyguard's own account.
 pub fn decide_scan(event_ref: &str, cfg: &AgeConfig, people: &[Person], now: Timestamp) -> Plan {
     decide_scan_in(None, event_ref, cfg, people, now)
 }
@@ -523,7 +533,12 @@ pub fn decide_scan_in(
     let mut scan = Scan {
         plan,
         cfg,
-        guard: cfg.guard.in_account(scanned.as_ref()),
+        // No account named: keyguard's own, whose exemptions are the bare names and, in an
+        // organisation, those written with its account (`HOME:NAME`), as containment
+        // reads them there.
+        guard: cfg
+            .guard
+            .in_account(scanned.as_ref().or(cfg.guard.me.account.as_ref())),
         day: match account {
             Some(a) => format!("{a}:{}", now.format("%Y-%m-%d")),
             None => now.format("%Y-%m-%d").to_string(),

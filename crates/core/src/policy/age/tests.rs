@@ -826,4 +826,24 @@ fn in_an_organisation_a_bare_exempt_name_holds_in_keyguards_account_only() {
     assert!(acted(HOME, "ops-admin"));
     // keyguard's own member role is not an exemption for a user of that name.
     assert!(acted(MEMBER, "keyguard-age-rotation-member"));
+    // keyguard's own account scanned without naming it (the function's home scan,
+    // `keyguard scan`, `keyguard plan`): its user written `HOME:NAME` is exempt there,
+    // as containment reads it, and a member's is not.
+    let mut cfg = cfg_with(&[(
+        "EXEMPT_USERS",
+        format!("{HOME}:deploy-bot,{MEMBER}:ops-admin").as_str(),
+    )]);
+    cfg.guard.me.account = Some(crate::scope::AccountId::parse(HOME).unwrap());
+    cfg.guard.organization = Some(crate::organization::Organization {
+        member_role: "keyguard-age-rotation-member".into(),
+        allowed: None,
+    });
+    let at_home = |user: &str| {
+        decide_scan("run-1", &cfg, &[old(user)], now())
+            .steps
+            .iter()
+            .any(|s| matches!(s.action, Action::DeactivateKey { .. }))
+    };
+    assert!(!at_home("deploy-bot"));
+    assert!(at_home("ops-admin"));
 }
