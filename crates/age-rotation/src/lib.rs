@@ -192,6 +192,16 @@ impl App {
         iam: &Iam,
         now: Timestamp,
     ) -> Result<(Scan, Source), EffectError> {
+        self.scan_facts_watched(iam, now, &Unwatched).await
+    }
+
+    /// [`App::scan_facts`], telling `watch` how the reads go.
+    pub async fn scan_facts_watched(
+        &self,
+        iam: &Iam,
+        now: Timestamp,
+        watch: &dyn Watch,
+    ) -> Result<(Scan, Source), EffectError> {
         let cfg = &self.settings.age;
         let wait = Duration::from_secs(self.settings.report_wait_seconds);
         let (names, source) = iam
@@ -199,7 +209,8 @@ impl App {
                 credential_report::candidates(rows, cfg.warn_days, now)
             })
             .await?;
-        let (read, mut unread) = iam.people(&names).await;
+        watch.listed(names.len());
+        let (read, mut unread) = iam.people_watched(&names, &|| watch.read_one()).await;
         let mut people = Vec::with_capacity(read.len());
         for mut person in read {
             match self.deactivations(&mut person, now).await {
@@ -242,6 +253,21 @@ impl App {
         Ok(())
     }
 }
+
+/// Told how a scan's reads go: `keyguard scan`'s progress bar. The function tells no one.
+pub trait Watch: Sync {
+    /// The users to read are known (after the credential report, or the listing).
+    fn listed(&self, users: usize) {
+        let _ = users;
+    }
+    /// One more user read (or set apart).
+    fn read_one(&self) {}
+}
+
+/// A scan nobody watches.
+pub struct Unwatched;
+
+impl Watch for Unwatched {}
 
 /// The function's reads for this account's scan.
 impl keyguard_core::Source<AgeConfig> for App {

@@ -57,7 +57,21 @@ impl Iam {
     /// Keys and tags of these users, a few at a time ([`crate::users::read_each`]): a
     /// user deleted meanwhile is skipped, one that cannot be read is set apart.
     pub async fn people(&self, names: &[String]) -> (Vec<Person>, Vec<Unread>) {
-        crate::users::read_each(names, |name| self.person(name)).await
+        self.people_watched(names, &|| {}).await
+    }
+
+    /// [`Iam::people`], calling `each` as each user's read ends (a progress bar).
+    pub async fn people_watched(
+        &self,
+        names: &[String],
+        each: &(dyn Fn() + Sync),
+    ) -> (Vec<Person>, Vec<Unread>) {
+        crate::users::read_each(names, |name| async move {
+            let person = self.person(name).await;
+            each();
+            person
+        })
+        .await
     }
 
     async fn person(&self, name: &str) -> Result<Option<Person>, EffectError> {

@@ -12,6 +12,37 @@ use keyguard_core::Report;
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 
+/// The scan's reads as a bar on stderr (users read, rate, time left), only on a terminal,
+/// so nothing a script reads changes.
+struct Progress(indicatif::ProgressBar);
+
+impl Progress {
+    fn new() -> Self {
+        if !std::io::stderr().is_terminal() {
+            return Self(indicatif::ProgressBar::hidden());
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_message("waiting for IAM's credential report");
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        Self(bar)
+    }
+}
+
+impl age_rotation::Watch for Progress {
+    fn listed(&self, users: usize) {
+        self.0.set_length(users as u64);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "keyguard scan {bar:30} {pos}/{len} users {per_sec} ETA {eta}",
+        ) {
+            self.0.set_style(style);
+        }
+    }
+
+    fn read_one(&self) {
+        self.0.inc(1);
+    }
+}
+
 /// Whether the person at the terminal agrees to apply `steps` steps.
 fn confirmed(steps: usize) -> Result<bool, InputError> {
     if !std::io::stdin().is_terminal() {
@@ -34,10 +65,12 @@ pub fn scan(apply: bool, yes: bool, output: crate::output::Format) -> Result<boo
     crate::ledger::runtime()?.block_on(async {
         let app = App::from_environment().await.map_err(InputError)?;
         let now = chrono::Utc::now();
+        let bar = Progress::new();
         let (scan, source) = app
-            .scan_facts(&app.effects.iam, now)
+            .scan_facts_watched(&app.effects.iam, now, &bar)
             .await
             .map_err(|e| InputError(format!("reading keys: {e}")))?;
+        bar.0.finish_and_clear();
         for u in &scan.unread {
             eprintln!("could not read {}: {}", u.user, u.why);
         }
