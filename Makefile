@@ -12,6 +12,9 @@ INFRA_VENV := .venv-infra
 INFRA_STAMP := $(INFRA_VENV)/.installed-$(shell sha256sum tools/infra-requirements.txt | cut -c1-12)
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell sha256sum tools/checkov-requirements.txt | cut -c1-12)
+# make bench's baselines that would clash with moto's pins (DuckDB), in their own venv.
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed-$(shell sha256sum tools/bench-requirements.txt | cut -c1-12)
 STACK_PREFIX ?= keyguard
 SAM_BUCKET ?= SET-SAM_BUCKET
 SCANNER_ACCOUNT_ID ?= SET-SCANNER_ACCOUNT_ID
@@ -52,6 +55,12 @@ $(INFRA_STAMP): tools/infra-requirements.txt
 	$(INFRA_VENV)/bin/pip install --disable-pip-version-check -q -r tools/infra-requirements.txt
 	touch $@
 
+$(BENCH_STAMP): tools/bench-requirements.txt
+	rm -rf $(BENCH_VENV)
+	python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --disable-pip-version-check -q -r tools/bench-requirements.txt
+	touch $@
+
 $(CHECKOV_STAMP): tools/checkov-requirements.txt
 	rm -rf $(CHECKOV_VENV)
 	python3 -m venv $(CHECKOV_VENV)
@@ -90,7 +99,7 @@ demo: venv
 # Figures, never assertions: printed as one markdown table. The functions are measured as
 # cargo lambda builds them for release, for this machine's architecture (x86_64), into
 # target/lambda-bench (make package's arm64 zips stay where SAM expects them).
-bench: venv
+bench: venv $(BENCH_STAMP)
 	@command -v jq >/dev/null || { echo "make bench: jq is the replay baseline; install it (apt-get install jq)"; exit 1; }
 	cargo build --workspace
 	cargo build --release -p keyguard-cli --no-default-features
@@ -167,4 +176,4 @@ deploy-regional-members:
 	$(RUN) aws cloudformation create-stack-instances --stack-set-name $(STACK_PREFIX)-regional-members --deployment-targets OrganizationalUnitIds=$(ORG_ROOT_OU) --regions $(MEMBER_REGIONS)
 
 clean:
-	rm -rf $(VENV) $(INFRA_VENV) $(CHECKOV_VENV) target
+	rm -rf $(VENV) $(INFRA_VENV) $(CHECKOV_VENV) $(BENCH_VENV) target

@@ -3,6 +3,10 @@
 //! pagination), for 100, 1,000 and 5,000 users of whom a tenth have a key past
 //! `WARN_DAYS`: wall time and AWS API calls, facts only (no actions), so both read the
 //! same thing.
+//!
+//! Apply: the steps of a day on which 1,100 people's keys are past `DEACTIVATE_DAYS`
+//! (each an email, then the key made Inactive: 2,200 steps), applied one after another
+//! (`APPLY_CONCURRENCY=1`, the default) beside 8 people at a time, each on a fresh fleet.
 
 use crate::table::{row, Better};
 use futures::stream::{self, StreamExt};
@@ -14,7 +18,8 @@ use std::time::Instant;
 const SIZES: [usize; 3] = [100, 1_000, 5_000];
 const OLD_SHARE: usize = 10; // one user in ten has a key past WARN_DAYS
 
-async fn fleet(iam: &aws_sdk_iam::Client, n: usize) {
+/// `n` employees with one key each; every `every`th key made `days` days ago.
+pub async fn fleet(iam: &aws_sdk_iam::Client, n: usize, every: usize, days: i64) {
     let now = chrono::Utc::now();
     stream::iter(0..n)
         .map(|i| async move {
@@ -39,8 +44,8 @@ async fn fleet(iam: &aws_sdk_iam::Client, n: usize) {
                 .await
                 .unwrap();
             let (key, _) = keyguard_testkit::iam::key(iam, &user).await;
-            if i % OLD_SHARE == 0 {
-                let created = now - chrono::Duration::days(85);
+            if i % every == 0 {
+                let created = now - chrono::Duration::days(days);
                 moto::shared().backdate_key(&user, &key, &created.to_rfc3339());
             }
         })
@@ -67,7 +72,7 @@ pub async fn rows(sdk: &keyguard_aws::SdkConfig) {
     .unwrap();
     for n in SIZES {
         m.reset();
-        fleet(&iam, n).await;
+        fleet(&iam, n, OLD_SHARE, 85).await;
         let app = age_rotation::App::new(sdk, settings.clone());
         app.ledger.create_table().await.unwrap();
 
@@ -117,4 +122,108 @@ pub async fn rows(sdk: &keyguard_aws::SdkConfig) {
             Better::Lower,
         );
     }
+}
+
+const APPLY_PEOPLE: usize = 1_100;
+
+/// The sender age-rotation's emails come from, verified in SES.
+pub async fn verify_sender(sdk: &keyguard_aws::SdkConfig) {
+    aws_sdk_sesv2::Client::new(sdk)
+        .create_email_identity()
+        .email_identity("keyguard@example.com")
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The daily schedule's event, a new one each call.
+pub fn schedule() -> serde_json::Value {
+    serde_json::json!({"version": "0", "id": keyguard_testkit::unique("schedule"),
+        "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}})
+}
+
+/// The apply of one plan (2,200 steps and the day's summary) at `concurrency`, on a
+/// fresh fleet, its calls sent to `through` (moto, or the proxy that adds AWS's latency;
+/// the plan is read from moto directly): (seconds, steps applied, steps planned).
+async fn apply_once(
+    sdk: &keyguard_aws::SdkConfig,
+    through: &keyguard_aws::SdkConfig,
+    concurrency: usize,
+) -> (f64, usize, usize) {
+    let m = moto::shared();
+    m.reset();
+    let iam = aws_sdk_iam::Client::new(sdk);
+    verify_sender(sdk).await;
+    fleet(&iam, APPLY_PEOPLE, 1, 95).await;
+    let env: BTreeMap<String, String> = [
+        ("SENDER_EMAIL", "keyguard@example.com"),
+        ("REPORT_WAIT_SECONDS", "30"),
+        ("APPLY_CONCURRENCY", &concurrency.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let settings = age_rotation::Settings::from_env(
+        &move |k: &str| env.get(k).cloned(),
+        SelfIdentity::default(),
+    )
+    .unwrap();
+    let app = age_rotation::App::new(sdk, settings.clone());
+    app.ledger.create_table().await.unwrap();
+    let applier = age_rotation::App::new(through, settings);
+    let now = chrono::Utc::now();
+    let plan = app.plan_at(&schedule(), now).await.unwrap();
+    let planned = plan.steps.len();
+    assert!(
+        planned >= 2 * APPLY_PEOPLE,
+        "{planned} steps: {:?}",
+        plan.decision
+    );
+    let started = Instant::now();
+    let report = keyguard_core::pipeline::Executor::new(&applier.effects, &applier.ledger, false)
+        .concurrently(concurrency)
+        .apply(&applier.settings.age, plan, now)
+        .await;
+    let seconds = started.elapsed().as_secs_f64();
+    let applied = report
+        .steps
+        .iter()
+        .filter(|s| s.outcome.name() == "applied")
+        .count();
+    (seconds, applied, planned)
+}
+
+pub async fn apply_rows(sdk: &keyguard_aws::SdkConfig) {
+    // Against moto alone, whose one Python process serves a call at a time.
+    let (sequential, before, steps) = apply_once(sdk, sdk, 1).await;
+    let (concurrent, after, _) = apply_once(sdk, sdk, 8).await;
+    assert_eq!(before, steps, "every step applied, one at a time");
+    assert_eq!(after, steps, "every step applied, 8 at a time");
+    row(
+        "age apply against moto (s): 8 people at a time vs one after another",
+        &format!("{steps} steps"),
+        concurrent,
+        sequential,
+        1,
+        Better::Lower,
+    );
+    // Each call costing what it costs on AWS (the proxy's model), where the calls of
+    // people applied side by side overlap.
+    let proxy = keyguard_testkit::faults::FaultProxy::start(&moto::shared().endpoint, 0.0, 2);
+    proxy.set_latency(Some(keyguard_testkit::latency::Latency::aws()));
+    let through =
+        keyguard_aws::load_config_at(&proxy.endpoint(), std::time::Duration::from_millis(100))
+            .await;
+    let (sequential, before, steps) = apply_once(sdk, &through, 1).await;
+    let (concurrent, after, _) = apply_once(sdk, &through, 8).await;
+    assert_eq!(before, steps, "every step applied, one at a time");
+    assert_eq!(after, steps, "every step applied, 8 at a time");
+    row(
+        "age apply, AWS-like latency (s): 8 people at a time vs one after another (goal ≥ 5×)",
+        &format!("{steps} steps"),
+        concurrent,
+        sequential,
+        1,
+        Better::Lower,
+    );
 }

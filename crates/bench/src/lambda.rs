@@ -48,6 +48,17 @@ impl Drop for Process {
 
 /// What a Lambda gives every process, plus what the demo gives keyguard's functions.
 fn command(program: &[PathBuf], runtime: &Runtime, world: &Value, dry_run: bool) -> Command {
+    command_at(program, runtime, world, dry_run, &moto::shared().endpoint)
+}
+
+/// [`command`], its AWS calls sent to `endpoint` (the fault proxy, modelling latency).
+fn command_at(
+    program: &[PathBuf],
+    runtime: &Runtime,
+    world: &Value,
+    dry_run: bool,
+    endpoint: &str,
+) -> Command {
     // What the processes print goes to target/bench-logs/<program>.log, as to CloudWatch.
     let logs = workspace_root().join("target/bench-logs");
     std::fs::create_dir_all(&logs).expect("target/bench-logs");
@@ -69,7 +80,7 @@ fn command(program: &[PathBuf], runtime: &Runtime, world: &Value, dry_run: bool)
         .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_ENDPOINT_URL", &moto::shared().endpoint)
+        .env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_REGION", "us-east-1")
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "testing")
@@ -142,8 +153,8 @@ fn wait(runtime: &Runtime, what: &str) -> Outcome {
 
 /// Containment, warm: event in → key Inactive, and the AWS calls each one made.
 pub async fn containment_rows(iam: &aws_sdk_iam::Client, world: &Value) {
-    let ours = containments(iam, world, &[bootstrap("deactivate-key")]).await;
-    let theirs = containments(iam, world, &boto3()).await;
+    let ours = containments(iam, world, &[bootstrap("deactivate-key")], None).await;
+    let theirs = containments(iam, world, &boto3(), None).await;
     let n = CONTAINMENTS;
     for (name, p) in [("p50", 50.0), ("p99", 99.0)] {
         row(
@@ -182,8 +193,53 @@ pub async fn containment_rows(iam: &aws_sdk_iam::Client, world: &Value) {
     }
 }
 
+/// Containment under a model of AWS's latency (the fault proxy adds each service's round
+/// trip before moto answers; `BENCH_LATENCY` overrides the model): the time until
+/// IAM's answer to `UpdateAccessKey` (the key is Inactive) and until the result, beside
+/// the seed's handler, and keyguard's time to Inactive beside the floor a safe
+/// containment cannot beat: one IAM read (whose key, whether exempt), then the write.
+pub async fn latency_rows(iam: &aws_sdk_iam::Client, world: &Value) {
+    let model = || match std::env::var("BENCH_LATENCY") {
+        Ok(spec) => keyguard_testkit::latency::Latency::parse(&spec)
+            .unwrap_or_else(|e| panic!("BENCH_LATENCY: {e}")),
+        Err(_) => keyguard_testkit::latency::Latency::aws(),
+    };
+    let floor = model().base("iam").as_secs_f64() * 2.0 * 1000.0;
+    let proxy = keyguard_testkit::faults::FaultProxy::start(&moto::shared().endpoint, 0.0, 1);
+    proxy.set_latency(Some(model()));
+    let ours = containments(iam, world, &[bootstrap("deactivate-key")], Some(&proxy)).await;
+    let theirs = containments(iam, world, &boto3(), Some(&proxy)).await;
+    let n = CONTAINMENTS.to_string();
+    row(
+        "containment, AWS-like latency: p50 event → key Inactive (ms)",
+        &n,
+        median(&ours.inactive),
+        median(&theirs.inactive),
+        1,
+        Better::Lower,
+    );
+    row(
+        "containment, AWS-like latency: p50 event → result (ms)",
+        &n,
+        median(&ours.millis),
+        median(&theirs.millis),
+        1,
+        Better::Lower,
+    );
+    row(
+        "containment, AWS-like latency: p50 → key Inactive vs the safe floor (2 IAM round trips)",
+        &n,
+        median(&ours.inactive),
+        floor,
+        1,
+        Better::Lower,
+    );
+}
+
 struct Containments {
     millis: Vec<f64>,
+    /// Event → IAM's answer to the key's write, where a proxy saw it.
+    inactive: Vec<f64>,
     calls: BTreeMap<String, u64>,
 }
 
@@ -191,19 +247,27 @@ async fn containments(
     iam: &aws_sdk_iam::Client,
     world: &Value,
     program: &[PathBuf],
+    proxy: Option<&keyguard_testkit::faults::FaultProxy>,
 ) -> Containments {
     let m = moto::shared();
     let runtime = Runtime::start();
-    let _process = Process::start(command(program, &runtime, world, false));
+    let endpoint = proxy.map_or_else(|| m.endpoint.clone(), |p| p.endpoint());
+    let _process = Process::start(command_at(program, &runtime, world, false, &endpoint));
     let mut out = Containments {
         millis: Vec::with_capacity(CONTAINMENTS),
+        inactive: Vec::with_capacity(CONTAINMENTS),
         calls: BTreeMap::new(),
     };
     for i in 0..WARM_UP + CONTAINMENTS {
         let (user, key) = victim(iam).await;
         m.reset_requests();
+        if let Some(p) = proxy {
+            p.forget_answers();
+        }
+        let started = Instant::now();
         let (took, outcome) =
             tokio::task::block_in_place(|| runtime.invoke(&containment_event(&user, &key)));
+        let written = proxy.and_then(|p| p.answered("UpdateAccessKey"));
         let calls = m.requests_by_action();
         assert!(
             !outcome.error && outcome.body["statusCode"] == 200,
@@ -214,6 +278,10 @@ async fn containments(
         assert_eq!(status.get(&key).map(String::as_str), Some("Inactive"));
         if i >= WARM_UP {
             out.millis.push(took.as_secs_f64() * 1000.0);
+            if let Some(at) = written {
+                out.inactive
+                    .push(at.saturating_duration_since(started).as_secs_f64() * 1000.0);
+            }
             for (k, v) in calls {
                 *out.calls.entry(k).or_default() += v;
             }

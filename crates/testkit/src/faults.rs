@@ -49,6 +49,11 @@ struct Shared {
     /// Requests whose body holds this always get an internal error: one user's calls
     /// failing while the rest of the fleet answers.
     always_fail: std::sync::Mutex<Option<Vec<u8>>>,
+    /// The round trip added before each forwarded request, when AWS's is modelled.
+    latency: std::sync::Mutex<Option<Arc<crate::latency::Latency>>>,
+    /// When the proxy last handed back moto's answer to each action (`UpdateAccessKey`):
+    /// the moment the caller learns it happened.
+    answered: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
 pub struct FaultProxy {
@@ -71,6 +76,8 @@ impl FaultProxy {
             next: AtomicU64::new(0),
             counts: Default::default(),
             always_fail: Default::default(),
+            latency: Default::default(),
+            answered: Default::default(),
         });
         let state = shared.clone();
         std::thread::spawn(move || {
@@ -98,6 +105,25 @@ impl FaultProxy {
         }
     }
 
+    /// Adds the model's round trip to every forwarded request (`None`: none).
+    pub fn set_latency(&self, latency: Option<crate::latency::Latency>) {
+        if let Ok(mut slot) = self.shared.latency.lock() {
+            *slot = latency.map(Arc::new);
+        }
+    }
+
+    /// When moto's last answer to `action` (`UpdateAccessKey`, `PutItem`) was handed
+    /// back, since [`FaultProxy::forget_answers`].
+    pub fn answered(&self, action: &str) -> Option<std::time::Instant> {
+        self.shared.answered.lock().ok()?.get(action).copied()
+    }
+
+    pub fn forget_answers(&self) {
+        if let Ok(mut answered) = self.shared.answered.lock() {
+            answered.clear();
+        }
+    }
+
     pub fn counts(&self) -> Counts {
         let c = |i: usize| self.shared.counts[i].load(Ordering::SeqCst);
         Counts {
@@ -114,7 +140,7 @@ fn millionths(share: f64) -> u64 {
 }
 
 /// splitmix64: a good spread from a plain counter.
-fn mix(mut z: u64) -> u64 {
+pub(crate) fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -154,6 +180,17 @@ struct Request {
 }
 
 impl Request {
+    /// The API action: `X-Amz-Target`'s (JSON protocols) or the form's `Action=` (query).
+    fn action(&self) -> Option<String> {
+        if let Some(target) = self.header("x-amz-target") {
+            return target.rsplit('.').next().map(str::to_owned);
+        }
+        let body = std::str::from_utf8(&self.body).ok()?;
+        body.split('&')
+            .find_map(|pair| pair.strip_prefix("Action="))
+            .map(str::to_owned)
+    }
+
     fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -176,13 +213,26 @@ fn serve(client: TcpStream, shared: &Shared) {
                 return;
             }
             Some(fault) => fault_reply(fault, &request),
-            None => match forward(&shared.upstream, &request) {
-                Some(reply) => reply,
-                None => return,
-            },
+            None => {
+                let latency = shared.latency.lock().ok().and_then(|l| l.clone());
+                if let Some(model) = latency {
+                    let service = request
+                        .header("authorization")
+                        .and_then(crate::latency::signed_service)
+                        .unwrap_or("");
+                    std::thread::sleep(model.draw(service));
+                }
+                match forward(&shared.upstream, &request) {
+                    Some(reply) => reply,
+                    None => return,
+                }
+            }
         };
         if writer.write_all(&reply).is_err() {
             return;
+        }
+        if let (Some(action), Ok(mut answered)) = (request.action(), shared.answered.lock()) {
+            answered.insert(action, std::time::Instant::now());
         }
     }
 }

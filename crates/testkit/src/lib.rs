@@ -21,6 +21,7 @@ pub mod hostile;
 #[cfg(feature = "iam")]
 pub mod iam;
 pub mod infra;
+pub mod latency;
 pub mod logs;
 pub mod moto;
 #[cfg(feature = "org")]
