@@ -35,12 +35,20 @@ pub struct Summary {
 const NAMED: u64 = 1_000;
 
 /// Says why something could not be read, while fewer than [`NAMED`] were.
+/// Written, not `eprintln!`ed: a closed stderr (`2>&1 | head`) ends the naming, not the
+/// replay.
 fn name_unreadable(count: u64, what: std::fmt::Arguments) {
-    if count <= NAMED {
-        eprintln!("keyguard replay: skipped {what}");
+    let mut err = std::io::stderr().lock();
+    let _ = if count <= NAMED {
+        writeln!(err, "keyguard replay: skipped {what}")
     } else if count == NAMED + 1 {
-        eprintln!("keyguard replay: more skipped records or paths are counted, not named");
-    }
+        writeln!(
+            err,
+            "keyguard replay: more skipped records or paths are counted, not named"
+        )
+    } else {
+        Ok(())
+    };
 }
 
 /// Every file under the paths, directories walked in name order. A path the user named

@@ -46,8 +46,12 @@ fn open(path: &Path) -> std::io::Result<Box<dyn Read>> {
     })
 }
 
-/// Reads one file, handing its records over in batches. A reader that went away
-/// (the replay ended) stops it.
+/// The most workers: more than this only adds threads waiting on the same cores.
+const MAX_JOBS: usize = 64;
+
+/// Reads one file, handing its records over in batches, at least one piece per file (an
+/// empty batch for a file of no records), so the reader counts every file. A reader that
+/// went away (the replay ended) stops it.
 fn read_file(path: &Path, max_record_bytes: usize, out: &SyncSender<Piece>) {
     let reader = match open(path) {
         Ok(reader) => reader,
@@ -59,6 +63,7 @@ fn read_file(path: &Path, max_record_bytes: usize, out: &SyncSender<Piece>) {
     let mut batch = Vec::with_capacity(BATCH_RECORDS);
     let mut bytes = 0;
     let mut gone = false;
+    let mut sent = false;
     let result = each_record(reader, max_record_bytes, |item| {
         if gone {
             return;
@@ -74,13 +79,34 @@ fn read_file(path: &Path, max_record_bytes: usize, out: &SyncSender<Piece>) {
             bytes = 0;
             let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_RECORDS));
             gone = out.send(Piece::Records(full)).is_err();
+            sent = true;
         }
     });
-    if !batch.is_empty() && !gone {
-        gone = out.send(Piece::Records(batch)).is_err();
+    if gone {
+        return;
     }
-    if let (Err(e), false) = (result, gone) {
+    if let Err(e) = result {
+        if !batch.is_empty() {
+            let _ = out.send(Piece::Records(batch));
+        }
         let _ = out.send(Piece::Broken(e));
+    } else if !batch.is_empty() || !sent {
+        let _ = out.send(Piece::Records(batch));
+    }
+}
+
+/// [`read_file`], and a worker that panicked says so as the file's last piece instead
+/// of ending the file as though it were whole.
+fn read_file_or_say(path: &Path, max_record_bytes: usize, out: &SyncSender<Piece>) {
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        read_file(path, max_record_bytes, out);
+    }));
+    if read.is_err() {
+        let _ = out.send(Piece::Broken(LogFileError {
+            offset: 0,
+            message: "the reader of this file stopped unexpectedly; the rest of it was not read"
+                .into(),
+        }));
     }
 }
 
@@ -92,7 +118,7 @@ pub fn each_file(
     max_record_bytes: usize,
     mut each: impl FnMut(usize, &Path, Piece),
 ) {
-    let jobs = jobs.max(1);
+    let jobs = jobs.clamp(1, MAX_JOBS).min(files.len().max(1));
     // The dispatcher hands file i to the next free worker only after it has queued file
     // i's receiver for the reader; workers take files in order, so the file the reader
     // waits on is always being read or already read, and nothing can wait on itself.
@@ -108,7 +134,7 @@ pub fn each_file(
                     Err(_) => return,
                 };
                 let Ok((i, out)) = job else { return };
-                read_file(&files[i], max_record_bytes, &out);
+                read_file_or_say(&files[i], max_record_bytes, &out);
             });
         }
         scope.spawn(move || {
@@ -119,10 +145,82 @@ pub fn each_file(
                 }
             }
         });
-        for (i, rx) in order_rx.iter().enumerate() {
-            for piece in rx.iter() {
+        // Owned here: if `each` panics, unwinding drops every queued receiver, so each
+        // worker's and the dispatcher's next send fails and they end, and the scope
+        // can end instead of waiting on them for ever.
+        for (i, rx) in order_rx.into_iter().enumerate() {
+            for piece in rx {
                 each(i, &files[i], piece);
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Files in a fresh folder: `{"Records": []}` for the empty ones, else one record.
+    fn files(n: usize, empty_every: usize) -> (PathBuf, Vec<PathBuf>) {
+        let dir = std::env::temp_dir().join(format!(
+            "keyguard-read-{}-{n}-{empty_every}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let paths = (0..n)
+            .map(|i| {
+                let path = dir.join(format!("{i:04}.json"));
+                let records = if i % empty_every == 0 {
+                    String::new()
+                } else {
+                    format!(r#"{{"eventName": "E{i}", "eventSource": "s3.amazonaws.com"}}"#)
+                };
+                std::fs::write(&path, format!(r#"{{"Records": [{records}]}}"#)).unwrap();
+                path
+            })
+            .collect();
+        (dir, paths)
+    }
+
+    #[test]
+    fn every_file_gives_a_piece_even_with_no_records_and_in_order() {
+        let (dir, paths) = files(40, 3);
+        let mut seen = Vec::new();
+        let mut names = Vec::new();
+        each_file(&paths, 4, 1 << 20, |i, _, piece| {
+            if seen.last() != Some(&i) {
+                seen.push(i);
+            }
+            if let Piece::Records(records) = piece {
+                names.extend(records.into_iter().map(|r| r.unwrap().event_name));
+            }
+        });
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(seen, (0..40).collect::<Vec<_>>());
+        let expected: Vec<String> = (0..40)
+            .filter(|i| i % 3 != 0)
+            .map(|i| format!("E{i}"))
+            .collect();
+        assert_eq!(names, expected);
+    }
+
+    /// The thread running the rules panics part way (a closed stderr did, before names
+    /// were written without `eprintln!`): the workers and the dispatcher end, and the
+    /// panic reaches the caller instead of the replay waiting for ever.
+    #[test]
+    fn a_panic_in_the_reader_ends_the_replay_instead_of_hanging_it() {
+        let (dir, paths) = files(200, 1000);
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                each_file(&paths, 4, 1 << 20, |i, _, _| {
+                    assert!(i < 3, "the reader stops at file 3");
+                });
+            }));
+            let _ = done_tx.send(outcome.is_err());
+        });
+        let panicked = done_rx.recv_timeout(std::time::Duration::from_secs(60));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(panicked, Ok(true), "the replay ended, with the panic");
+    }
 }
