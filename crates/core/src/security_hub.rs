@@ -379,7 +379,16 @@ pub fn finding(report: &Report, cfg: &Findings, now: Timestamp) -> Option<Findin
         .find_map(|s| s.step.scope.as_ref().map(|sc| sc.account.clone()))
         .unwrap_or_else(|| cfg.home.clone());
     let event = report.event_id.clone().unwrap_or_default();
-    let rule = report.classifier_source.as_deref();
+    // The event's classifier; for the detector, whose runs have none, the rule its first
+    // alert names.
+    let alerted = report.steps.iter().find_map(|s| match &s.step.action {
+        Action::Alert { notice, .. } | Action::Notify { notice } => notice.facts.get("rule"),
+        _ => None,
+    });
+    let rule = report
+        .classifier_source
+        .as_deref()
+        .or(alerted.map(String::as_str));
     let mut resources = resources(&report.steps, &account, &cfg.partition);
     if resources.is_empty() {
         resources.push(Resource {

@@ -1139,3 +1139,46 @@ async fn a_launch_through_a_session_the_leaked_key_minted_contains_the_key() {
         "{text}"
     );
 }
+
+/// `SECURITY_HUB=true`: a backdoor key's alert is one Security Hub finding about the new
+/// key, read back from moto; the event redelivered adds no second.
+#[tokio::test]
+async fn a_backdoor_alert_is_one_security_hub_finding_that_a_redelivery_does_not_duplicate() {
+    let mut w = world(&[("SECURITY_HUB", "true")]).await;
+    let event = backdoor_event(&unique("backdoor-sh"));
+    let first = serde_json::to_value(w.handle(&event).await).unwrap();
+    assert_eq!(first["statusCode"], 200, "{first:#}");
+    let imported = first["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["action"]["type"] == "import_finding")
+        .unwrap_or_else(|| panic!("{first:#}"))
+        .clone();
+    assert_eq!(imported["outcome"], "applied", "{first:#}");
+    let id = imported["action"]["finding"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(id.starts_with("keyguard/createkey-detector/"), "{id}");
+    let sdk = keyguard_aws::load_config().await;
+    let found = keyguard_testkit::security_hub::findings_with_id(&sdk, &id);
+    assert_eq!(found.len(), 1, "one finding for the event");
+    let f = &found[0];
+    let fields = f.product_fields().unwrap();
+    assert_eq!(fields["keyguard/function"], "createkey-detector");
+    assert_eq!(fields["keyguard/rule"], "backdoor-key", "{fields:?}");
+    assert_eq!(f.generator_id(), Some("keyguard/backdoor-key"));
+    assert!(f
+        .resources()
+        .iter()
+        .any(|r| r.r#type() == Some("AwsIamAccessKey")));
+
+    let again = serde_json::to_value(w.handle(&event).await).unwrap();
+    assert_eq!(again["statusCode"], 200, "{again:#}");
+    assert_eq!(
+        keyguard_testkit::security_hub::findings_with_id(&sdk, &id).len(),
+        1,
+        "still one finding"
+    );
+}

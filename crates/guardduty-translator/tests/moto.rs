@@ -793,3 +793,50 @@ async fn a_members_finding_is_contained_in_the_member_with_its_incident_here_and
     let (_, incidents) = recorded(&format!("{user} in account {b}"));
     assert_eq!(incidents.len(), 1);
 }
+
+/// `SECURITY_HUB=true`: the finding's run is one Security Hub finding about the key,
+/// read back from moto, and its redelivery neither adds a second nor overwrites it.
+#[tokio::test]
+async fn a_finding_is_one_security_hub_finding_that_a_redelivery_does_not_duplicate() {
+    let w = world(&[("SECURITY_HUB", "true")]).await;
+    let (user, named, _) = w.user_with_a_used_key().await;
+    let event = sample("iam-user.json", &named, &user);
+    let first = w.run_at(&event, "2026-11-23T10:14:59Z").await;
+    assert_eq!(first["statusCode"], 200, "{first:#}");
+    let imported = first["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["action"]["type"] == "import_finding")
+        .unwrap_or_else(|| panic!("{first:#}"))
+        .clone();
+    assert_eq!(imported["outcome"], "applied", "{first:#}");
+    let id = imported["action"]["finding"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(id.starts_with("keyguard/guardduty-translator/"), "{id}");
+    let sdk = keyguard_aws::load_config().await;
+    let found = keyguard_testkit::security_hub::findings_with_id(&sdk, &id);
+    assert_eq!(found.len(), 1, "one finding for the event");
+    let fields = found[0].product_fields().unwrap();
+    assert_eq!(fields["keyguard/function"], "guardduty-translator");
+    assert_eq!(fields["keyguard/decision"], "act");
+    let resource = &found[0].resources()[0];
+    assert_eq!(resource.r#type(), Some("AwsIamAccessKey"));
+    let key = resource
+        .details()
+        .and_then(|d| d.aws_iam_access_key())
+        .unwrap();
+    assert_eq!(key.access_key_id(), Some(named.as_str()));
+    assert_eq!(key.principal_name(), Some(user.as_str()));
+
+    let again = w.run_at(&event, "2026-11-23T10:15:00Z").await;
+    assert_eq!(again["statusCode"], 200, "{again:#}");
+    let found = keyguard_testkit::security_hub::findings_with_id(&sdk, &id);
+    assert_eq!(found.len(), 1, "still one finding");
+    assert_eq!(
+        found[0].product_fields().unwrap()["keyguard/decision"],
+        "act"
+    );
+}

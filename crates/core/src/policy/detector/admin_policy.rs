@@ -8,7 +8,12 @@ use crate::notice::Severity;
 const CALLS: &[&str] = &["AttachUserPolicy", "AttachRolePolicy", "AttachGroupPolicy"];
 
 pub fn check(r: &CloudTrailRecord) -> Option<Alert> {
-    if !CALLS.contains(&r.event_name.as_str()) || !r.succeeded() {
+    // IAM's calls only: another service's call of the same name grants nothing here,
+    // and replay decodes only the requests of the calls its rules read.
+    if r.event_source != "iam.amazonaws.com"
+        || !CALLS.contains(&r.event_name.as_str())
+        || !r.succeeded()
+    {
         return None;
     }
     let params = r.request_parameters.as_ref()?;

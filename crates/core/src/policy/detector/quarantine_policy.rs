@@ -23,7 +23,7 @@ pub fn check(r: &CloudTrailRecord) -> Option<Alert> {
             }
             (format!("{policy} attached to"), call.user_name.as_deref())
         }
-        _ if r.event_name == "PutUserPolicy" => {
+        _ if r.event_source == "iam.amazonaws.com" && r.event_name == "PutUserPolicy" => {
             let params = r.request_parameters.as_ref()?;
             if params.get("policyName")?.as_str()? != EXPOSED_INLINE {
                 return None;
