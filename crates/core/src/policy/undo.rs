@@ -156,7 +156,10 @@ impl<'a> Deciding<'a> {
                 && if CONTAINMENT.contains(&d.function.as_str()) {
                     !self.asked.covers(d) && d.at >= r.at - TWINS
                 } else {
-                    d.at >= r.at
+                    // Planned before `r` (age-rotation plans at its scan's start) but
+                    // written after `r` began: `r`'s snapshot, read as it began, may
+                    // not have seen that write, so undoing `r` could overturn it.
+                    d.at >= r.at || d.ran_at.is_some_and(|ran| ran >= r.at)
                 }
         })
     }

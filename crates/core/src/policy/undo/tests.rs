@@ -311,6 +311,37 @@ fn a_containment_another_still_stands_on_is_left_to_it() {
         "{:?}",
         undo.refused
     );
+    // Nor is one planned before it (a scan that began earlier) but written after the
+    // containment began: the containment's snapshot may predate that write.
+    let mut raced = deactivated();
+    raced.function = "age-rotation".into();
+    raced.event_id = Some("scan-0".into());
+    raced.at = at("2026-12-03T09:58:00Z");
+    raced.ran_at = Some(at("2026-12-03T10:00:00.500Z"));
+    raced.idempotency_key = "age-rotation:deactivate_key:KEY:scan-0".into();
+    let undo = decide(
+        &Asked::Key(KEY.into()),
+        &[deactivated(), raced.clone()],
+        &current,
+        "r",
+        BY,
+    );
+    assert!(undo.plans.is_empty(), "{undo:#?}");
+    assert!(
+        undo.refused.iter().any(|r| r.why.contains("age-rotation")),
+        "{:?}",
+        undo.refused
+    );
+    // Written before the containment began, it stands under it, not on it.
+    raced.ran_at = Some(at("2026-12-03T09:59:00Z"));
+    let undo = decide(
+        &Asked::Key(KEY.into()),
+        &[deactivated(), raced],
+        &current,
+        "r",
+        BY,
+    );
+    assert!(!undo.plans.is_empty(), "{undo:#?}");
     // Another event's revocation of the same user with the same cut-off relies on it.
     let mine = revoked("2026-12-03T10:00:00Z", None);
     let mut theirs = revoked("2026-12-03T10:00:00Z", None);
