@@ -54,22 +54,25 @@ pub async fn fleet(iam: &aws_sdk_iam::Client, n: usize, every: usize, days: i64)
         .await;
 }
 
-pub async fn rows(sdk: &keyguard_aws::SdkConfig) {
-    let m = moto::shared();
-    let iam = aws_sdk_iam::Client::new(sdk);
+/// age-rotation's settings as the bench runs it: its sender, a report waited for up to
+/// 30 s, and these variables; no identity.
+pub fn settings(vars: &[(&str, &str)]) -> age_rotation::Settings {
     let env: BTreeMap<String, String> = [
         ("SENDER_EMAIL", "keyguard@example.com"),
         ("REPORT_WAIT_SECONDS", "30"),
-        ("DRY_RUN", "true"),
     ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .iter()
+    .chain(vars)
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
     .collect();
-    let settings = age_rotation::Settings::from_env(
-        &move |k: &str| env.get(k).cloned(),
-        SelfIdentity::default(),
-    )
-    .unwrap();
+    age_rotation::Settings::from_env(&move |k: &str| env.get(k).cloned(), SelfIdentity::default())
+        .unwrap()
+}
+
+pub async fn rows(sdk: &keyguard_aws::SdkConfig) {
+    let m = moto::shared();
+    let iam = aws_sdk_iam::Client::new(sdk);
+    let settings = settings(&[("DRY_RUN", "true")]);
     for n in SIZES {
         m.reset();
         fleet(&iam, n, OLD_SHARE, 85).await;
@@ -155,19 +158,7 @@ async fn apply_once(
     let iam = aws_sdk_iam::Client::new(sdk);
     verify_sender(sdk).await;
     fleet(&iam, APPLY_PEOPLE, 1, 95).await;
-    let env: BTreeMap<String, String> = [
-        ("SENDER_EMAIL", "keyguard@example.com"),
-        ("REPORT_WAIT_SECONDS", "30"),
-        ("APPLY_CONCURRENCY", &concurrency.to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    let settings = age_rotation::Settings::from_env(
-        &move |k: &str| env.get(k).cloned(),
-        SelfIdentity::default(),
-    )
-    .unwrap();
+    let settings = settings(&[("APPLY_CONCURRENCY", &concurrency.to_string())]);
     let app = age_rotation::App::new(sdk, settings.clone());
     app.ledger.create_table().await.unwrap();
     let applier = age_rotation::App::new(through, settings);

@@ -7,9 +7,7 @@
 //! service (keyguard's ledger and emails included).
 
 use crate::table::{row, Better};
-use keyguard_core::policy::containment::SelfIdentity;
 use keyguard_testkit::{moto, workspace_root};
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 const SIZES: [usize; 3] = [100, 1_000, 5_000];
@@ -36,19 +34,7 @@ async fn keyguard(sdk: &keyguard_aws::SdkConfig, n: usize) -> (f64, u64, usize) 
     m.reset();
     crate::age::verify_sender(sdk).await;
     crate::age::fleet(&aws_sdk_iam::Client::new(sdk), n, OLD_SHARE, 95).await;
-    let env: BTreeMap<String, String> = [
-        ("SENDER_EMAIL", "keyguard@example.com"),
-        ("REPORT_WAIT_SECONDS", "30"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    let settings = age_rotation::Settings::from_env(
-        &move |k: &str| env.get(k).cloned(),
-        SelfIdentity::default(),
-    )
-    .unwrap();
-    let app = age_rotation::App::new(sdk, settings);
+    let app = age_rotation::App::new(sdk, crate::age::settings(&[]));
     app.ledger.create_table().await.unwrap();
     m.reset_requests();
     let started = Instant::now();

@@ -1148,18 +1148,7 @@ async fn a_backdoor_alert_is_one_security_hub_finding_that_a_redelivery_does_not
     let event = backdoor_event(&unique("backdoor-sh"));
     let first = serde_json::to_value(w.handle(&event).await).unwrap();
     assert_eq!(first["statusCode"], 200, "{first:#}");
-    let imported = first["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["action"]["type"] == "import_finding")
-        .unwrap_or_else(|| panic!("{first:#}"))
-        .clone();
-    assert_eq!(imported["outcome"], "applied", "{first:#}");
-    let id = imported["action"]["finding"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = keyguard_testkit::security_hub::imported_id(&first);
     assert!(id.starts_with("keyguard/createkey-detector/"), "{id}");
     let sdk = keyguard_aws::load_config().await;
     let found = keyguard_testkit::security_hub::findings_with_id(&sdk, &id);

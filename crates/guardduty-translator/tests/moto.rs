@@ -803,18 +803,7 @@ async fn a_finding_is_one_security_hub_finding_that_a_redelivery_does_not_duplic
     let event = sample("iam-user.json", &named, &user);
     let first = w.run_at(&event, "2026-11-23T10:14:59Z").await;
     assert_eq!(first["statusCode"], 200, "{first:#}");
-    let imported = first["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["action"]["type"] == "import_finding")
-        .unwrap_or_else(|| panic!("{first:#}"))
-        .clone();
-    assert_eq!(imported["outcome"], "applied", "{first:#}");
-    let id = imported["action"]["finding"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = keyguard_testkit::security_hub::imported_id(&first);
     assert!(id.starts_with("keyguard/guardduty-translator/"), "{id}");
     let sdk = keyguard_aws::load_config().await;
     let found = keyguard_testkit::security_hub::findings_with_id(&sdk, &id);

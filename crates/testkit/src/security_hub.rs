@@ -31,3 +31,21 @@ pub fn findings_with_id(
         .expect("a thread");
     read.join().expect("the read")
 }
+
+/// The `Id` of the finding a run's report says it imported, the import having gone
+/// through (a report as the functions return it, in JSON).
+pub fn imported_id(report: &serde_json::Value) -> String {
+    let steps = report["steps"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let step = steps
+        .iter()
+        .find(|s| s["action"]["type"] == "import_finding")
+        .unwrap_or_else(|| panic!("no import_finding step: {report:#}"));
+    assert_eq!(step["outcome"], "applied", "{report:#}");
+    step["action"]["finding"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an import without an id: {step:#}"))
+        .to_owned()
+}

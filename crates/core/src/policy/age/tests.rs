@@ -793,15 +793,17 @@ fn a_400_day_old_canary_is_passed_by_untold_and_unlisted() {
 fn in_an_organisation_a_bare_exempt_name_holds_in_keyguards_account_only() {
     const HOME: &str = "111111111111";
     const MEMBER: &str = "222222222222";
-    let mut cfg = cfg_with(&[(
-        "EXEMPT_USERS",
-        format!("breakglass,{MEMBER}:ops-admin").as_str(),
-    )]);
-    cfg.guard.me.account = Some(crate::scope::AccountId::parse(HOME).unwrap());
-    cfg.guard.organization = Some(crate::organization::Organization {
-        member_role: "keyguard-age-rotation-member".into(),
-        allowed: None,
-    });
+    // keyguard in HOME, in organisation mode, with these exemptions.
+    let in_org = |exempt: &str| {
+        let mut cfg = cfg_with(&[("EXEMPT_USERS", exempt)]);
+        cfg.guard.me.account = Some(crate::scope::AccountId::parse(HOME).unwrap());
+        cfg.guard.organization = Some(crate::organization::Organization {
+            member_role: "keyguard-age-rotation-member".into(),
+            allowed: None,
+        });
+        cfg
+    };
+    let cfg = in_org(&format!("breakglass,{MEMBER}:ops-admin"));
     let old = |user: &str| {
         person(
             user,
@@ -829,15 +831,7 @@ fn in_an_organisation_a_bare_exempt_name_holds_in_keyguards_account_only() {
     // keyguard's own account scanned without naming it (the function's home scan,
     // `keyguard scan`, `keyguard plan`): its user written `HOME:NAME` is exempt there,
     // as containment reads it, and a member's is not.
-    let mut cfg = cfg_with(&[(
-        "EXEMPT_USERS",
-        format!("{HOME}:deploy-bot,{MEMBER}:ops-admin").as_str(),
-    )]);
-    cfg.guard.me.account = Some(crate::scope::AccountId::parse(HOME).unwrap());
-    cfg.guard.organization = Some(crate::organization::Organization {
-        member_role: "keyguard-age-rotation-member".into(),
-        allowed: None,
-    });
+    let cfg = in_org(&format!("{HOME}:deploy-bot,{MEMBER}:ops-admin"));
     let at_home = |user: &str| {
         decide_scan("run-1", &cfg, &[old(user)], now())
             .steps
