@@ -44,6 +44,9 @@ pub fn undo(find: Find, reason: &str, dry_run: bool) -> Result<bool, InputError>
     if reason.trim().is_empty() {
         return Err(InputError("--reason must say why".into()));
     }
+    // Read before anything is undone: a bad value must stop the undo, not follow it.
+    let security_hub = keyguard_core::security_hub::enabled(&keyguard_core::config::process_env)
+        .map_err(|e| InputError(e.to_string()))?;
     runtime()?.block_on(async {
         let opened = open().await?;
         let now = chrono::Utc::now();
@@ -118,7 +121,7 @@ pub fn undo(find: Find, reason: &str, dry_run: bool) -> Result<bool, InputError>
             });
             crate::emit(&serde_json::to_value(&report).unwrap_or_default());
         }
-        if all_done && !dry_run {
+        if all_done && !dry_run && security_hub {
             all_done &= suppress_findings(&opened, &reported, &caller, reason).await?;
         }
         Ok(all_done)
@@ -135,9 +138,7 @@ async fn suppress_findings(
     caller: &str,
     reason: &str,
 ) -> Result<bool, InputError> {
-    let on = keyguard_core::security_hub::enabled(&keyguard_core::config::process_env)
-        .map_err(|e| InputError(e.to_string()))?;
-    if !on || reported.is_empty() {
+    if reported.is_empty() {
         return Ok(true);
     }
     // The caller's account, from the ARN already asked for: keyguard's, where its
@@ -147,15 +148,15 @@ async fn suppress_findings(
         .nth(4)
         .and_then(|a| keyguard_core::AccountId::parse(a).ok());
     let Some((hub, findings)) =
-        keyguard_aws::security_hub::configured(&opened.sdk, on, home.as_ref())
+        keyguard_aws::security_hub::configured(&opened.sdk, true, home.as_ref())
             .map_err(InputError)?
     else {
         return Ok(true);
     };
     let mut all = true;
+    let note = format!("undone by {caller}: {reason}");
     for (function, event) in reported {
         let id = keyguard_core::security_hub::finding_id(function, event);
-        let note = format!("undone by {caller}: {reason}");
         match hub
             .suppress(&id, &findings.product_arn, &note, "keyguard undo")
             .await

@@ -325,17 +325,7 @@ fn an_undo_suppresses_the_security_hub_finding_of_what_it_reversed() {
     let (user, key, _) = w.user();
     let event = keyguard_testkit::unique("ev");
     let contained = w.contain(&user, &key, &event);
-    let imported = contained["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["action"]["type"] == "import_finding")
-        .unwrap_or_else(|| panic!("{contained:#}"));
-    assert_eq!(imported["outcome"], "applied", "{contained:#}");
-    let id = imported["action"]["finding"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = keyguard_testkit::security_hub::imported_id(&contained);
     let sdk = w.rt.block_on(keyguard_aws::load_config());
     let before = keyguard_testkit::security_hub::findings_with_id(&sdk, &id);
     assert_eq!(before.len(), 1);
@@ -370,13 +360,33 @@ fn an_undo_suppresses_the_security_hub_finding_of_what_it_reversed() {
     );
     assert_eq!(note.updated_by(), Some("keyguard undo"));
 
-    // Without SECURITY_HUB the undo leaves Security Hub alone (and says nothing of it).
+    let workflow = |id: &str| {
+        keyguard_testkit::security_hub::findings_with_id(&sdk, id)[0]
+            .workflow()
+            .and_then(|wf| wf.status())
+            .map(|s| s.as_str().to_owned())
+    };
+    // A SECURITY_HUB that does not parse stops the undo before it undoes anything.
     let (user, key, _) = w.user();
-    w.contain(&user, &key, &keyguard_testkit::unique("ev"));
+    let second = keyguard_testkit::security_hub::imported_id(&w.contain(
+        &user,
+        &key,
+        &keyguard_testkit::unique("ev"),
+    ));
+    let (code, _, err) = w.keyguard_with(
+        &["undo", "--key", &key, "--reason", "another"],
+        &[("SECURITY_HUB", "maybe")],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("SECURITY_HUB"), "{err}");
+    assert_eq!(w.status(&user, &key), "Inactive");
+    // Without SECURITY_HUB the undo leaves Security Hub alone (and says nothing of it).
     let (code, lines, err) = w.keyguard(&["undo", "--key", &key, "--reason", "another"]);
     assert_eq!(code, 0, "{err}");
+    assert_eq!(w.status(&user, &key), "Active");
     assert!(
         lines.iter().all(|l| l.get("security_hub").is_none()),
         "{lines:?}"
     );
+    assert_ne!(workflow(&second).as_deref(), Some("SUPPRESSED"));
 }

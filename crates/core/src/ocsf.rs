@@ -120,7 +120,7 @@ pub fn detection_finding(d: &Detection) -> Value {
     }
     let mut evidence = Map::new();
     if let Some(op) = &d.operation {
-        evidence.insert("api".into(), json!({"operation": op}));
+        evidence.insert("api".into(), json!({"operation": clean(op)}));
     }
     // CloudTrail's sourceIPAddress is an address, or the service that called for the
     // caller (`ec2.amazonaws.com`, `AWS Internal`): OCSF takes only an address as `ip`.

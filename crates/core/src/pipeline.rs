@@ -188,7 +188,7 @@ impl<E: Effects + Sync, L: Ledger + Sync> Executor<'_, E, L> {
         let held = policy.held_back(&mut plan);
         let unread = std::mem::take(&mut plan.unread);
         let unread_also = plan.unread_also.take();
-        let mut tail = plan.clone();
+        let mut tail = plan.without_steps();
         let report = execute_with(plan, effects, ledger, dry_run, now, deadline, concurrency).await;
         let report = match held {
             None => report,
@@ -216,11 +216,10 @@ impl<E: Effects + Sync, L: Ledger + Sync> Executor<'_, E, L> {
         else {
             return report;
         };
-        let mut last = Plan::for_event(
-            &report.function,
-            Decision::Act,
-            report.event_id.clone().unwrap_or_default(),
-        );
+        // Recorded as the run's own step: its event and classifier in the ledger row.
+        let mut last = Plan::new(&report.function, Decision::Act);
+        last.event_id = report.event_id.clone();
+        last.classifier_source = report.classifier_source.clone();
         last.steps = vec![step];
         // Boxed: the functions' futures are deep enough already.
         let told = Box::pin(execute_with(

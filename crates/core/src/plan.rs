@@ -530,6 +530,21 @@ impl Plan {
         plan
     }
 
+    /// This plan's function, event, classifier and decision, with no steps: a step
+    /// written later for the same event (a summary, a finding) is recorded as this
+    /// plan's.
+    pub fn without_steps(&self) -> Self {
+        Self {
+            function: self.function.clone(),
+            event_id: self.event_id.clone(),
+            classifier_source: self.classifier_source.clone(),
+            decision: self.decision.clone(),
+            steps: Vec::new(),
+            unread: Vec::new(),
+            unread_also: None,
+        }
+    }
+
     pub fn new(function: &str, decision: Decision) -> Self {
         Self {
             function: function.to_owned(),
