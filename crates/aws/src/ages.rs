@@ -56,11 +56,7 @@ impl Iam {
 
     /// Keys and tags of these users, a few at a time ([`crate::users::read_each`]): a
     /// user deleted meanwhile is skipped, one that cannot be read is set apart.
-    pub async fn people(&self, names: &[String]) -> (Vec<Person>, Vec<Unread>) {
-        self.people_watched(names, &|| {}).await
-    }
-
-    /// [`Iam::people`], calling `each` as each user's read ends (a progress bar).
+    /// `each` is called as each user's read ends (a progress bar).
     pub async fn people_watched(
         &self,
         names: &[String],

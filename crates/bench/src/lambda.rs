@@ -193,20 +193,28 @@ pub async fn containment_rows(iam: &aws_sdk_iam::Client, world: &Value) {
     }
 }
 
-/// Containment under a model of AWS's latency (the fault proxy adds each service's round
-/// trip before moto answers; `BENCH_LATENCY` overrides the model): the time until
-/// IAM's answer to `UpdateAccessKey` (the key is Inactive) and until the result, beside
-/// the seed's handler, and keyguard's time to Inactive beside the floor a safe
-/// containment cannot beat: one IAM read (whose key, whether exempt), then the write.
-pub async fn latency_rows(iam: &aws_sdk_iam::Client, world: &Value) {
-    let model = || match std::env::var("BENCH_LATENCY") {
+/// A proxy in front of moto that faults nothing and adds the latency model to every call
+/// (`BENCH_LATENCY`, else [`keyguard_testkit::latency::Latency::aws`]), and the model's
+/// IAM round trip.
+pub fn aws_like(seed: u64) -> (keyguard_testkit::faults::FaultProxy, Duration) {
+    let model = match std::env::var("BENCH_LATENCY") {
         Ok(spec) => keyguard_testkit::latency::Latency::parse(&spec)
             .unwrap_or_else(|e| panic!("BENCH_LATENCY: {e}")),
         Err(_) => keyguard_testkit::latency::Latency::aws(),
     };
-    let floor = model().base("iam").as_secs_f64() * 2.0 * 1000.0;
-    let proxy = keyguard_testkit::faults::FaultProxy::start(&moto::shared().endpoint, 0.0, 1);
-    proxy.set_latency(Some(model()));
+    let iam = model.base("iam");
+    let proxy = keyguard_testkit::faults::FaultProxy::start(&moto::shared().endpoint, 0.0, seed);
+    proxy.set_latency(Some(model));
+    (proxy, iam)
+}
+
+/// Containment under a model of AWS's latency ([`aws_like`]): the time until
+/// IAM's answer to `UpdateAccessKey` (the key is Inactive) and until the result, beside
+/// the seed's handler, and keyguard's time to Inactive beside the floor a safe
+/// containment cannot beat: one IAM read (whose key, whether exempt), then the write.
+pub async fn latency_rows(iam: &aws_sdk_iam::Client, world: &Value) {
+    let (proxy, iam_trip) = aws_like(1);
+    let floor = iam_trip.as_secs_f64() * 2.0 * 1000.0;
     let ours = containments(iam, world, &[bootstrap("deactivate-key")], Some(&proxy)).await;
     let theirs = containments(iam, world, &boto3(), Some(&proxy)).await;
     let n = CONTAINMENTS.to_string();

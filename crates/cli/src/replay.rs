@@ -202,8 +202,11 @@ pub fn replay(
                 current = i;
                 in_file = 0;
                 summary.files += 1;
-                bar.inc(std::fs::metadata(path).map_or(0, |m| m.len()));
-                bar.set_message(format!("{} records", summary.records));
+                // Shown only on a terminal: no file is asked its size for a hidden bar.
+                if !bar.is_hidden() {
+                    bar.inc(std::fs::metadata(path).map_or(0, |m| m.len()));
+                    bar.set_message(format!("{} records", summary.records));
+                }
             }
             let name = path.display();
             let records = match piece {

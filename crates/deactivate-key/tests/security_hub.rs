@@ -81,12 +81,7 @@ async fn each_event_is_one_finding_that_a_redelivery_never_overwrites() {
     assert!(f.generator_id().unwrap().starts_with("keyguard/"));
     assert!(f.types().iter().any(|t| t == "TTPs/Credential Access"));
     assert!(f.severity().and_then(|s| s.label()).is_some());
-    let resource = &f.resources()[0];
-    assert_eq!(resource.r#type(), Some("AwsIamAccessKey"));
-    let key = resource
-        .details()
-        .and_then(|d| d.aws_iam_access_key())
-        .unwrap();
+    let key = keyguard_testkit::security_hub::first_key(f);
     assert_eq!(key.access_key_id(), Some(named.as_str()));
     assert_eq!(key.principal_name(), Some(user.as_str()));
     assert_eq!(key.account_id(), Some(home.as_str()));

@@ -49,3 +49,15 @@ pub fn imported_id(report: &serde_json::Value) -> String {
         .unwrap_or_else(|| panic!("an import without an id: {step:#}"))
         .to_owned()
 }
+
+/// The finding's first resource, which must be an access key: its details.
+pub fn first_key(
+    f: &aws_sdk_securityhub::types::AwsSecurityFinding,
+) -> &aws_sdk_securityhub::types::AwsIamAccessKeyDetails {
+    let resource = f.resources().first().expect("a resource");
+    assert_eq!(resource.r#type(), Some("AwsIamAccessKey"));
+    resource
+        .details()
+        .and_then(|d| d.aws_iam_access_key())
+        .expect("the access key's details")
+}
