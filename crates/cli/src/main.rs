@@ -79,6 +79,8 @@ enum Command {
         after_help = "Example:\n  THREAT_CIDRS=203.0.113.0/24 keyguard replay ~/cloudtrail/2026/12/ > findings.jsonl"
     )]
     Replay {
+        /// Files, folders (walked recursively) or `s3://BUCKET/PREFIX` (a trail's
+        /// bucket, read in place).
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// The most bytes one record may hold; a larger one is skipped and named, so one
@@ -88,10 +90,23 @@ enum Command {
         /// `keyguard` (its own JSON lines) or `ocsf` (OCSF Detection Findings, class 2004).
         #[arg(long, value_enum, default_value = "keyguard")]
         format: replay::Lines,
-        /// Files decoded at once; the findings and their order do not depend on it.
-        /// Default: the machine's cores.
+        /// Files read at once; the findings and their order do not depend on it.
+        /// Default: the machine's cores (at least 8 when reading S3).
         #[arg(long)]
         jobs: Option<std::num::NonZeroUsize>,
+        /// Only records at or after this day or time (2026-12-01, 2026-12-01T10:00:00Z).
+        /// Log files that cannot hold one are not read (in S3, not listed or fetched).
+        #[arg(long, value_parser = replay::window::parse_bound)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only records before this day or time (exclusive).
+        #[arg(long, value_parser = replay::window::parse_bound)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only this account's records (repeat for several).
+        #[arg(long = "account")]
+        accounts: Vec<String>,
+        /// Only this Region's records (repeat for several).
+        #[arg(long = "region")]
+        regions: Vec<String>,
     },
     /// Print the keys by stage and what age-rotation would do, against the account the
     /// environment names (configuration as for the Lambda: SENDER_EMAIL, LEDGER_TABLE,
@@ -324,6 +339,10 @@ fn main() -> ExitCode {
             max_record_bytes,
             format,
             jobs,
+            since,
+            until,
+            accounts,
+            regions,
         } => {
             // Replay judges records, it contains nothing: it needs no identity.
             let cfg = match keyguard_core::policy::detector::DetectorConfig::from_env(
@@ -339,15 +358,19 @@ fn main() -> ExitCode {
             let opts = replay::Options {
                 max_record_bytes,
                 lines: format,
-                jobs: jobs
-                    .or_else(|| std::thread::available_parallelism().ok())
-                    .map_or(1, std::num::NonZeroUsize::get),
+                jobs: jobs.map(std::num::NonZeroUsize::get),
+                window: replay::window::Window {
+                    since,
+                    until,
+                    accounts,
+                    regions,
+                },
             };
             match replay::replay(&paths, &cfg, &opts) {
                 Ok(s) => {
                     eprintln!(
-                        "keyguard replay: {} file(s), {} record(s), {} unreadable, {} path(s) not read whole, findings: {:?}",
-                        s.files, s.records, s.unreadable, s.unreadable_paths, s.by_rule
+                        "keyguard replay: {} file(s), {} record(s), {} unreadable, {} path(s) not read whole, {} outside the window, findings: {:?}",
+                        s.files, s.records, s.unreadable, s.unreadable_paths, s.outside, s.by_rule
                     );
                     // Findings stand either way; 1 says some of the input was not read.
                     if s.unreadable_paths > 0 {

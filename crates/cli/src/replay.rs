@@ -10,9 +10,13 @@
 //! remembers in its ledger.
 
 mod read;
+#[cfg(feature = "s3")]
+mod s3;
+pub mod window;
 
 use crate::InputError;
 use keyguard_core::policy::detector::{evaluate_with, memory, DetectorConfig};
+use read::LogFile;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -28,6 +32,8 @@ pub struct Summary {
     /// Paths that could not be read at all, or files whose own shape broke part way
     /// (the records before the fault were replayed): each named on stderr.
     pub unreadable_paths: u64,
+    /// Records read but outside `--since`/`--until`/`--account`/`--region`.
+    pub outside: u64,
     pub by_rule: BTreeMap<&'static str, u64>,
 }
 
@@ -51,31 +57,129 @@ fn name_unreadable(count: u64, what: std::fmt::Arguments) {
     };
 }
 
-/// Every file under the paths, directories walked in name order. A path the user named
-/// that does not exist is an error (a typo should not pass as an empty hunt); anything
-/// met while walking that cannot be read (a dangling link, a FIFO, a directory without
-/// permission) is named and skipped.
-fn files(paths: &[PathBuf], summary: &mut Summary) -> Result<Vec<PathBuf>, InputError> {
-    for path in paths {
-        if !path.exists() {
-            return Err(InputError(format!(
-                "{}: no such file or directory",
-                path.display()
-            )));
+/// A log file to replay: on this machine or in S3.
+pub struct Listed {
+    /// As the user would name it: the path, or `s3://BUCKET/KEY`.
+    name: String,
+    place: Place,
+}
+
+enum Place {
+    Local(PathBuf),
+    #[cfg(feature = "s3")]
+    S3 {
+        bucket: std::sync::Arc<s3::Bucket>,
+        key: String,
+        size: u64,
+    },
+}
+
+impl LogFile for Listed {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn open(&self) -> std::io::Result<Box<dyn std::io::Read + '_>> {
+        match &self.place {
+            Place::Local(path) => Ok(Box::new(std::fs::File::open(path)?)),
+            #[cfg(feature = "s3")]
+            Place::S3 { bucket, key, .. } => bucket.open(key),
         }
     }
-    let mut out = Vec::new();
+}
+
+impl Listed {
+    /// Its stored size, for the progress bar (asked only when the bar is shown).
+    fn size(&self) -> u64 {
+        match &self.place {
+            Place::Local(path) => std::fs::metadata(path).map_or(0, |m| m.len()),
+            #[cfg(feature = "s3")]
+            Place::S3 { size, .. } => *size,
+        }
+    }
+}
+
+/// Every file the inputs hold that the window lets through, in the order CloudTrail
+/// wrote them. A local path the user named that does not exist, or a bucket that cannot
+/// be reached, is an error (a typo should not pass as an empty hunt); anything met on
+/// the way that cannot be read (a dangling link, a FIFO, a folder without permission)
+/// is named and skipped.
+fn files(
+    inputs: &[PathBuf],
+    window: &window::Window,
+    summary: &mut Summary,
+) -> Result<Vec<Listed>, InputError> {
+    let mut local = Vec::new();
+    let mut remote = Vec::new();
+    for input in inputs {
+        let raw = input.to_string_lossy();
+        if raw.starts_with("s3://") {
+            remote.push(raw.into_owned());
+        } else if !input.exists() {
+            return Err(InputError(format!("{raw}: no such file or directory")));
+        } else {
+            local.push(input.clone());
+        }
+    }
+    let mut paths = Vec::new();
     walk(
-        paths,
+        &local,
+        window,
         &mut std::collections::BTreeSet::new(),
-        &mut out,
+        &mut paths,
         summary,
     );
+    let mut out: Vec<Listed> = paths
+        .into_iter()
+        .map(|path| Listed {
+            name: path.display().to_string(),
+            place: Place::Local(path),
+        })
+        .collect();
+    if !remote.is_empty() {
+        out.extend(in_s3(&remote, window, summary)?);
+    }
     // In the order CloudTrail wrote them, so the correlations meet a key's creation
     // before its use: CloudTrail's layout (`…/CloudTrail/REGION/YYYY/MM/DD/`) walked by
     // name replays one Region after another, and IAM's calls are all in us-east-1.
-    out.sort_by_cached_key(|p| (written_at(p), p.clone()));
+    out.sort_by_cached_key(|f| (written_at(Path::new(&f.name)), f.name.clone()));
     Ok(out)
+}
+
+#[cfg(feature = "s3")]
+fn in_s3(
+    urls: &[String],
+    window: &window::Window,
+    summary: &mut Summary,
+) -> Result<Vec<Listed>, InputError> {
+    let client = s3::S3::new().map_err(InputError)?;
+    let mut out = Vec::new();
+    for raw in urls {
+        let url = s3::parse_url(raw)
+            .unwrap_or_else(|| Err(format!("{raw}: not an s3:// address")))
+            .map_err(InputError)?;
+        let bucket = std::sync::Arc::new(client.bucket(&url.bucket).map_err(InputError)?);
+        let objects = bucket.list(&url.prefix, window, &mut |folder, why| {
+            skip(&folder, &format!("could not be listed: {why}"), summary)
+        });
+        out.extend(objects.into_iter().map(|o| Listed {
+            name: format!("s3://{}/{}", bucket.name(), o.key),
+            place: Place::S3 {
+                bucket: bucket.clone(),
+                key: o.key,
+                size: o.size,
+            },
+        }));
+    }
+    Ok(out)
+}
+
+#[cfg(not(feature = "s3"))]
+fn in_s3(urls: &[String], _: &window::Window, _: &mut Summary) -> Result<Vec<Listed>, InputError> {
+    Err(InputError(format!(
+        "{}: this keyguard was built without S3 (the `s3` feature)",
+        urls.join(", ")
+    )))
 }
 
 /// When CloudTrail wrote a log file, from its name
@@ -96,11 +200,11 @@ fn written_at(path: &Path) -> Option<String> {
     })
 }
 
-fn skip(path: &Path, why: &dyn std::fmt::Display, summary: &mut Summary) {
+fn skip(what: &dyn std::fmt::Display, why: &dyn std::fmt::Display, summary: &mut Summary) {
     summary.unreadable_paths += 1;
     name_unreadable(
         summary.unreadable + summary.unreadable_paths,
-        format_args!("{}: {why}", path.display()),
+        format_args!("{what}: {why}"),
     );
 }
 
@@ -109,6 +213,7 @@ fn skip(path: &Path, why: &dyn std::fmt::Display, summary: &mut Summary) {
 /// and no file is replayed twice.
 fn walk(
     paths: &[PathBuf],
+    window: &window::Window,
     seen: &mut std::collections::BTreeSet<PathBuf>,
     out: &mut Vec<PathBuf>,
     summary: &mut Summary,
@@ -118,11 +223,13 @@ fn walk(
             let real = match std::fs::canonicalize(path) {
                 Ok(real) => real,
                 Err(e) => {
-                    skip(path, &e, summary);
+                    skip(&path.display(), &e, summary);
                     continue;
                 }
             };
-            if !seen.insert(real) {
+            if !seen.insert(real)
+                || window.folder(&format!("{}/", path.display())) == window::Folder::Skip
+            {
                 continue;
             }
             let mut entries: Vec<PathBuf> = Vec::new();
@@ -132,25 +239,26 @@ fn walk(
                         match entry {
                             Ok(e) => entries.push(e.path()),
                             Err(e) => {
-                                skip(path, &format!("an entry could not be read: {e}"), summary)
+                                let why = format!("an entry could not be read: {e}");
+                                skip(&path.display(), &why, summary)
                             }
                         }
                     }
                 }
                 Err(e) => {
-                    skip(path, &e, summary);
+                    skip(&path.display(), &e, summary);
                     continue;
                 }
             }
             entries.sort();
-            walk(&entries, seen, out, summary);
+            walk(&entries, window, seen, out, summary);
         } else if path.is_file() {
             let name = path.to_string_lossy();
             // CloudTrail writes its digest files (no `Records`) into the same bucket.
             let digest = path
                 .components()
                 .any(|c| c.as_os_str() == "CloudTrail-Digest");
-            if !digest && (name.ends_with(".json") || name.ends_with(".json.gz")) {
+            if !digest && window.file(&name) {
                 out.push(path.clone());
             }
         } else {
@@ -159,7 +267,7 @@ fn walk(
                 Ok(_) => "neither a file nor a directory (a FIFO, socket or device)".to_owned(),
                 Err(e) => e.to_string(),
             };
-            skip(path, &why, summary);
+            skip(&path.display(), &why, summary);
         }
     }
 }
@@ -175,107 +283,122 @@ pub enum Lines {
 pub struct Options {
     pub max_record_bytes: usize,
     pub lines: Lines,
-    /// Files decoded at once (at least one).
-    pub jobs: usize,
+    /// Files read at once: at least one; `None`, the cores, or at least
+    /// [`S3_JOBS`] when a file is in S3 (its readers mostly wait on the network).
+    pub jobs: Option<usize>,
+    pub window: window::Window,
 }
 
+/// Readers when a file is in S3, unless `--jobs` says: enough GETs in flight to hide S3's
+/// first-byte latency, few enough that their batches stay within the memory bound.
+pub const S3_JOBS: usize = 8;
+
 pub fn replay(
-    paths: &[PathBuf],
+    inputs: &[PathBuf],
     cfg: &DetectorConfig,
     opts: &Options,
 ) -> Result<Summary, InputError> {
+    opts.window
+        .check()
+        .map_err(|e| InputError(format!("replay: {e}")))?;
     let mut summary = Summary::default();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut closed = false;
     let mut held = memory::InProcess::default();
-    let listed = files(paths, &mut summary)?;
+    let listed = files(inputs, &opts.window, &mut summary)?;
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let remote = listed.iter().any(|f| !matches!(f.place, Place::Local(_)));
+    let jobs = opts
+        .jobs
+        .unwrap_or(if remote { cores.max(S3_JOBS) } else { cores });
     let bar = progress_bar(&listed);
     let mut current = usize::MAX;
     let mut in_file = 0u64;
-    read::each_file(
-        &listed,
-        opts.jobs,
-        opts.max_record_bytes,
-        |i, path, piece| {
-            if i != current {
-                current = i;
-                in_file = 0;
-                summary.files += 1;
-                // Shown only on a terminal: no file is asked its size for a hidden bar.
-                if !bar.is_hidden() {
-                    bar.inc(std::fs::metadata(path).map_or(0, |m| m.len()));
-                    bar.set_message(format!("{} records", summary.records));
-                }
+    read::each_file(&listed, jobs, opts.max_record_bytes, |i, file, piece| {
+        if i != current {
+            current = i;
+            in_file = 0;
+            summary.files += 1;
+            // Shown only on a terminal: no file is asked its size for a hidden bar.
+            if !bar.is_hidden() {
+                bar.inc(file.size());
+                bar.set_message(format!("{} records", summary.records));
             }
-            let name = path.display();
-            let records = match piece {
-                read::Piece::Records(records) => records,
-                read::Piece::Unopened(e) => {
-                    summary.unreadable_paths += 1;
+        }
+        let name = file.name();
+        let records = match piece {
+            read::Piece::Records(records) => records,
+            read::Piece::Unopened(e) => {
+                summary.unreadable_paths += 1;
+                name_unreadable(
+                    summary.unreadable + summary.unreadable_paths,
+                    format_args!("{name}: {e}"),
+                );
+                return;
+            }
+            // A file whose shape breaks part way keeps the records read before it.
+            read::Piece::Broken(e) => {
+                summary.unreadable_paths += 1;
+                name_unreadable(
+                    summary.unreadable + summary.unreadable_paths,
+                    format_args!("the rest of {name}: {e}"),
+                );
+                return;
+            }
+        };
+        for parsed in records {
+            summary.records += 1;
+            let index = in_file;
+            in_file += 1;
+            let record = match parsed {
+                Ok(record) => record,
+                Err(why) => {
+                    summary.unreadable += 1;
                     name_unreadable(
                         summary.unreadable + summary.unreadable_paths,
-                        format_args!("{name}: {e}"),
+                        format_args!("{name}: record {index}: {why}"),
                     );
-                    return;
-                }
-                // A file whose shape breaks part way keeps the records read before it.
-                read::Piece::Broken(e) => {
-                    summary.unreadable_paths += 1;
-                    name_unreadable(
-                        summary.unreadable + summary.unreadable_paths,
-                        format_args!("the rest of {name}: {e}"),
-                    );
-                    return;
+                    continue;
                 }
             };
-            for parsed in records {
-                summary.records += 1;
-                let index = in_file;
-                in_file += 1;
-                let record = match parsed {
-                    Ok(record) => record,
-                    Err(why) => {
-                        summary.unreadable += 1;
-                        name_unreadable(
-                            summary.unreadable + summary.unreadable_paths,
-                            format_args!("{name}: record {index}: {why}"),
-                        );
-                        continue;
-                    }
+            // Outside the window, a record is not replayed, nor remembered: what a
+            // replay finds depends on the window, not on how files cut it.
+            if !opts.window.holds(&record) {
+                summary.outside += 1;
+                continue;
+            }
+            // Records in a log file are bare: no EventBridge envelope.
+            let recall = memory::ask(&record, None)
+                .map(|ask| held.recall(&ask, cfg.correlation_minutes))
+                .unwrap_or_default();
+            for (account, memo) in memory::memos(&record, None, &cfg.trusted_creators) {
+                held.remember(&account, &memo);
+            }
+            for alert in evaluate_with(&record, cfg, &recall) {
+                *summary.by_rule.entry(alert.rule).or_default() += 1;
+                let line = if opts.lines == Lines::Ocsf {
+                    keyguard_core::ocsf::from_alert(&record, &alert, chrono::Utc::now())
+                } else {
+                    json!({
+                    "file": name.to_string(),
+                    "event_id": record.event_id,
+                    "event_time": record.event_time,
+                    "event_name": record.event_name,
+                    "rule": alert.rule,
+                    "severity": alert.severity,
+                    "summary": alert.summary,
+                    "contain_key_id": alert.contain.as_ref().map(|(k, _)| k.to_string()),
+                    "source_ip": record.source_ip_address,
+                    })
                 };
-                // Records in a log file are bare: no EventBridge envelope.
-                let recall = memory::ask(&record, None)
-                    .map(|ask| held.recall(&ask, cfg.correlation_minutes))
-                    .unwrap_or_default();
-                for (account, memo) in memory::memos(&record, None, &cfg.trusted_creators) {
-                    held.remember(&account, &memo);
-                }
-                for alert in evaluate_with(&record, cfg, &recall) {
-                    *summary.by_rule.entry(alert.rule).or_default() += 1;
-                    let line = if opts.lines == Lines::Ocsf {
-                        keyguard_core::ocsf::from_alert(&record, &alert, chrono::Utc::now())
-                    } else {
-                        json!({
-                        "file": name.to_string(),
-                        "event_id": record.event_id,
-                        "event_time": record.event_time,
-                        "event_name": record.event_name,
-                        "rule": alert.rule,
-                        "severity": alert.severity,
-                        "summary": alert.summary,
-                        "contain_key_id": alert.contain.as_ref().map(|(k, _)| k.to_string()),
-                        "source_ip": record.source_ip_address,
-                        })
-                    };
-                    // A closed stdout (`| head`) ends the output, not the program.
-                    if !closed && writeln!(out, "{line}").is_err() {
-                        closed = true;
-                    }
+                // A closed stdout (`| head`) ends the output, not the program.
+                if !closed && writeln!(out, "{line}").is_err() {
+                    closed = true;
                 }
             }
-        },
-    );
+        }
+    });
     let _ = out.flush();
     bar.finish_and_clear();
     Ok(summary)
@@ -283,14 +406,11 @@ pub fn replay(
 
 /// Progress over the files' bytes (read as each file begins), with the rate and time
 /// left, on stderr; hidden unless stderr is a terminal, so nothing a script reads changes.
-fn progress_bar(files: &[PathBuf]) -> indicatif::ProgressBar {
+fn progress_bar(files: &[Listed]) -> indicatif::ProgressBar {
     if !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
     }
-    let total = files
-        .iter()
-        .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
-        .sum();
+    let total = files.iter().map(Listed::size).sum();
     let bar = indicatif::ProgressBar::new(total);
     if let Ok(style) = indicatif::ProgressStyle::with_template(
         "keyguard replay {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
@@ -313,10 +433,15 @@ mod tests {
         std::fs::write(inner.join("a.json"), br#"{"Records": []}"#).unwrap();
         // r/loop -> root: walking it naively never ends.
         std::os::unix::fs::symlink(&root, inner.join("loop")).unwrap();
-        let found = files(std::slice::from_ref(&root), &mut Summary::default())
-            .unwrap_or_else(|e| panic!("{}", e.0));
+        let found = files(
+            std::slice::from_ref(&root),
+            &window::Window::default(),
+            &mut Summary::default(),
+        )
+        .unwrap_or_else(|e| panic!("{}", e.0));
         std::fs::remove_dir_all(&root).unwrap();
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert!(found[0].ends_with("AWSLogs/r/a.json"));
+        let names: Vec<&str> = found.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+        assert!(names[0].ends_with("AWSLogs/r/a.json"));
     }
 }

@@ -54,6 +54,12 @@ struct Shared {
     /// When the proxy last handed back moto's answer to each action (`UpdateAccessKey`):
     /// the moment the caller learns it happened.
     answered: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    /// When set, the request lines already failed once: each distinct request fails the
+    /// first time it is seen and goes through on its retry, so every call meets a fault
+    /// and none is failed for good by the luck of the draw.
+    failed_once: std::sync::Mutex<Option<std::collections::HashSet<String>>>,
+    /// The request lines moto served (`GET /bucket/key HTTP/1.1`), in order.
+    served: std::sync::Mutex<Vec<String>>,
 }
 
 pub struct FaultProxy {
@@ -78,6 +84,8 @@ impl FaultProxy {
             always_fail: Default::default(),
             latency: Default::default(),
             answered: Default::default(),
+            failed_once: Default::default(),
+            served: Default::default(),
         });
         let state = shared.clone();
         std::thread::spawn(move || {
@@ -124,6 +132,22 @@ impl FaultProxy {
         }
     }
 
+    /// From now on, every distinct request (by its request line) fails once, then passes.
+    pub fn fail_each_once(&self) {
+        if let Ok(mut slot) = self.shared.failed_once.lock() {
+            *slot = Some(Default::default());
+        }
+    }
+
+    /// The request lines moto served, in the order it served them.
+    pub fn served(&self) -> Vec<String> {
+        self.shared
+            .served
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
+    }
+
     pub fn counts(&self) -> Counts {
         let c = |i: usize| self.shared.counts[i].load(Ordering::SeqCst);
         Counts {
@@ -160,7 +184,13 @@ impl Shared {
         }
         let n = self.next.fetch_add(1, Ordering::SeqCst);
         let r = mix(self.seed ^ mix(n));
-        let fault = (r % 1_000_000) < self.share.load(Ordering::SeqCst);
+        let first_time = self
+            .failed_once
+            .lock()
+            .ok()
+            .and_then(|mut seen| seen.as_mut().map(|s| s.insert(request.line.clone())))
+            .unwrap_or(false);
+        let fault = first_time || (r % 1_000_000) < self.share.load(Ordering::SeqCst);
         let chosen = fault.then(|| FAULTS[((r >> 32) % 3) as usize]);
         let slot = match chosen {
             None => 0,
@@ -221,6 +251,9 @@ fn serve(client: TcpStream, shared: &Shared) {
                         .and_then(crate::latency::signed_service)
                         .unwrap_or("");
                     std::thread::sleep(model.draw(service));
+                }
+                if let Ok(mut served) = shared.served.lock() {
+                    served.push(request.line.clone());
                 }
                 match forward(&shared.upstream, &request) {
                     Some(reply) => reply,
@@ -377,6 +410,33 @@ fn fault_reply(fault: Fault, request: &Request) -> Vec<u8> {
                 request_id,
             ],
             body.to_string().as_bytes(),
+        );
+    }
+    let s3 = request
+        .header("authorization")
+        .and_then(crate::latency::signed_service)
+        == Some("s3");
+    if s3 {
+        // REST-XML, as S3 answers: SlowDown for throttling.
+        let (status, code) = if throttle {
+            ("503 Slow Down", "SlowDown")
+        } else {
+            ("500 Internal Server Error", "InternalError")
+        };
+        let body = format!(
+            "<Error><Code>{code}</Code><Message>injected by keyguard's fault proxy</Message>\
+             <RequestId>keyguard-fault-proxy</RequestId></Error>"
+        );
+        // A HEAD's answer has no body; one sent anyway would be read as the next answer.
+        let body = if request.line.starts_with("HEAD ") {
+            ""
+        } else {
+            body.as_str()
+        };
+        return frame(
+            &format!("HTTP/1.1 {status}"),
+            &[header("content-type", "application/xml"), request_id],
+            body.as_bytes(),
         );
     }
     let form = request

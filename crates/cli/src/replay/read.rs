@@ -12,7 +12,6 @@
 use keyguard_core::events::{each_record, log_record, CloudTrailRecord, LogFileError, LogItem};
 use keyguard_core::policy::detector::reads_parameters;
 use std::io::{BufReader, Read};
-use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Mutex;
 
@@ -33,16 +32,23 @@ pub enum Piece {
     Broken(LogFileError),
 }
 
+/// A log file wherever it is kept: its name says whether it is gzip.
+pub trait LogFile: Sync {
+    fn name(&self) -> &str;
+    /// Its bytes as stored.
+    fn open(&self) -> std::io::Result<Box<dyn Read + '_>>;
+}
+
 /// The file's bytes, inflated when it is gzip: every member of it, as `zcat` reads them.
-fn open(path: &Path) -> std::io::Result<Box<dyn Read>> {
-    let file = std::fs::File::open(path)?;
-    Ok(if path.to_string_lossy().ends_with(".gz") {
+fn open(file: &impl LogFile) -> std::io::Result<Box<dyn Read + '_>> {
+    let raw = file.open()?;
+    Ok(if file.name().ends_with(".gz") {
         Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
             1 << 17,
-            file,
+            raw,
         )))
     } else {
-        Box::new(file)
+        raw
     })
 }
 
@@ -52,8 +58,8 @@ const MAX_JOBS: usize = 64;
 /// Reads one file, handing its records over in batches, at least one piece per file (an
 /// empty batch for a file of no records), so the reader counts every file. A reader that
 /// went away (the replay ended) stops it.
-fn read_file(path: &Path, max_record_bytes: usize, out: &SyncSender<Piece>) {
-    let reader = match open(path) {
+fn read_file(file: &impl LogFile, max_record_bytes: usize, out: &SyncSender<Piece>) {
+    let reader = match open(file) {
         Ok(reader) => reader,
         Err(e) => {
             let _ = out.send(Piece::Unopened(e));
@@ -97,9 +103,9 @@ fn read_file(path: &Path, max_record_bytes: usize, out: &SyncSender<Piece>) {
 
 /// [`read_file`], and a worker that panicked says so as the file's last piece instead
 /// of ending the file as though it were whole.
-fn read_file_or_say(path: &Path, max_record_bytes: usize, out: &SyncSender<Piece>) {
+fn read_file_or_say(file: &impl LogFile, max_record_bytes: usize, out: &SyncSender<Piece>) {
     let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        read_file(path, max_record_bytes, out);
+        read_file(file, max_record_bytes, out);
     }));
     if read.is_err() {
         let _ = out.send(Piece::Broken(LogFileError {
@@ -110,13 +116,13 @@ fn read_file_or_say(path: &Path, max_record_bytes: usize, out: &SyncSender<Piece
     }
 }
 
-/// Calls `each(index, path, piece)` for every file's pieces, files in the order given,
+/// Calls `each(index, file, piece)` for every file's pieces, files in the order given,
 /// each file's pieces in its order, decoded by `jobs` workers (at least one).
-pub fn each_file(
-    files: &[PathBuf],
+pub fn each_file<F: LogFile>(
+    files: &[F],
     jobs: usize,
     max_record_bytes: usize,
-    mut each: impl FnMut(usize, &Path, Piece),
+    mut each: impl FnMut(usize, &F, Piece),
 ) {
     let jobs = jobs.clamp(1, MAX_JOBS).min(files.len().max(1));
     // The dispatcher hands file i to the next free worker only after it has queued file
@@ -159,9 +165,21 @@ pub fn each_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
+
+    struct Local(PathBuf, String);
+
+    impl LogFile for Local {
+        fn name(&self) -> &str {
+            &self.1
+        }
+        fn open(&self) -> std::io::Result<Box<dyn Read + '_>> {
+            Ok(Box::new(std::fs::File::open(&self.0)?))
+        }
+    }
 
     /// Files in a fresh folder: `{"Records": []}` for the empty ones, else one record.
-    fn files(n: usize, empty_every: usize) -> (PathBuf, Vec<PathBuf>) {
+    fn files(n: usize, empty_every: usize) -> (PathBuf, Vec<Local>) {
         let dir = std::env::temp_dir().join(format!(
             "keyguard-read-{}-{n}-{empty_every}",
             std::process::id()
@@ -176,7 +194,8 @@ mod tests {
                     format!(r#"{{"eventName": "E{i}", "eventSource": "s3.amazonaws.com"}}"#)
                 };
                 std::fs::write(&path, format!(r#"{{"Records": [{records}]}}"#)).unwrap();
-                path
+                let name = path.display().to_string();
+                Local(path, name)
             })
             .collect();
         (dir, paths)
