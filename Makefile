@@ -102,7 +102,7 @@ demo: venv
 bench: venv $(BENCH_STAMP)
 	@command -v jq >/dev/null || { echo "make bench: jq is the replay baseline; install it (apt-get install jq)"; exit 1; }
 	cargo build --workspace
-	cargo build --release -p keyguard-cli --no-default-features
+	cargo build --release -p keyguard-cli --no-default-features --features s3
 	PATH="$$PWD/$(VENV)/bin:$$PATH" cargo lambda build --release --x86-64 --output-format zip \
 	  --lambda-dir target/lambda-bench $(addprefix --bin ,$(FUNCTIONS))
 	@for f in $(FUNCTIONS); do $(VENV)/bin/python -m zipfile -e target/lambda-bench/$$f/bootstrap.zip target/lambda-bench/$$f/ \

@@ -27,7 +27,7 @@ fn created(id: &str, account: &str, region: &str, time: &str) -> Value {
 /// organisation trail writes it, with a digest and a stray file beside the logs. Each
 /// day's folder holds a file written at 09:00 and at 21:00; the 24th's also one written
 /// at 00:05 that holds a record of the 23rd delivered late.
-fn history(root: &Path) -> Vec<String> {
+fn history(root: &Path, prefix: &str) -> Vec<String> {
     let mut keys = Vec::new();
     let mut put = |key: String, body: Vec<u8>| {
         let path = root.join(&key);
@@ -45,7 +45,7 @@ fn history(root: &Path) -> Vec<String> {
     for account in [A, B] {
         for region in ["us-east-1", "eu-west-1"] {
             for day in [22, 23, 24] {
-                let folder = format!("{PREFIX}{account}/CloudTrail/{region}/2026/11/{day}/");
+                let folder = format!("{prefix}{account}/CloudTrail/{region}/2026/11/{day}/");
                 let mut files = vec![("0900", vec![("08:58", format!("{day}-09"))])];
                 files.push(("2100", vec![("20:58", format!("{day}-21"))]));
                 let mut written = |stamp: &str, records: Vec<Value>| {
@@ -93,7 +93,7 @@ fn history(root: &Path) -> Vec<String> {
                 }
                 put(format!("{folder}notes.txt"), b"not a log".to_vec());
                 put(
-                    format!("{PREFIX}{account}/CloudTrail-Digest/{region}/2026/11/{day}/{account}_CloudTrail-Digest_{region}_x_202611{day}T0900Z.json.gz"),
+                    format!("{prefix}{account}/CloudTrail-Digest/{region}/2026/11/{day}/{account}_CloudTrail-Digest_{region}_x_202611{day}T0900Z.json.gz"),
                     gz(vec![]),
                 );
             }
@@ -126,26 +126,56 @@ fn tokio_block<F: std::future::Future>(f: F) -> F::Output {
 
 /// The history on disk, and in a fresh bucket of moto's S3.
 fn uploaded() -> (PathBuf, String) {
+    uploaded_under(PREFIX, |_| {})
+}
+
+/// The history under `prefix` (and whatever `more` adds to the folder) on disk, and in
+/// a fresh bucket of moto's S3.
+fn uploaded_under(prefix: &str, more: impl FnOnce(&Path)) -> (PathBuf, String) {
+    use futures::StreamExt;
     let moto = keyguard_testkit::moto::shared();
     let root = std::env::temp_dir().join(keyguard_testkit::unique("keyguard-replay-s3"));
-    let keys = history(&root);
+    history(&root, prefix);
+    more(&root);
+    let mut keys = Vec::new();
+    let mut folders = vec![root.clone()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                keys.push(
+                    path.strip_prefix(&root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+    }
     let bucket = keyguard_testkit::unique("trail")
         .to_lowercase()
         .replace('_', "-");
     let client = s3_client(&moto.endpoint);
     tokio_block(async {
         client.create_bucket().bucket(&bucket).send().await.unwrap();
-        for key in &keys {
-            let body = std::fs::read(root.join(key)).unwrap();
-            client
-                .put_object()
-                .bucket(&bucket)
-                .key(key)
-                .body(body.into())
-                .send()
-                .await
-                .unwrap();
-        }
+        futures::stream::iter(&keys)
+            .for_each_concurrent(8, |key| {
+                let (client, bucket, root) = (&client, &bucket, &root);
+                async move {
+                    let body = std::fs::read(root.join(key)).unwrap();
+                    client
+                        .put_object()
+                        .bucket(bucket)
+                        .key(key)
+                        .body(body.into())
+                        .send()
+                        .await
+                        .unwrap();
+                }
+            })
+            .await;
     });
     (root, bucket)
 }
@@ -295,11 +325,73 @@ fn a_bucket_that_is_not_there_or_not_a_bucket_name_is_an_error_before_any_replay
         String::from_utf8_lossy(&out.stderr).contains("no such bucket"),
         "{out:?}"
     );
-    let out = replay("s3://Not_A_Bucket/x", &moto.endpoint, &[]);
+    let out = replay("s3://not a bucket/x", &moto.endpoint, &[]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("not an S3 bucket name"),
         "{out:?}"
     );
     assert!(out.stdout.is_empty());
+}
+
+/// A trail whose own prefix ends in `AWSLogs` (keys `central/AWSLogs/AWSLogs/ACCOUNT/…`),
+/// and a day folder of more than one page of keys (ListObjectsV2 answers 1,000 a page):
+/// the layout is still found, and every page read.
+#[test]
+fn a_prefix_ending_in_awslogs_and_a_day_of_many_pages_are_read_whole() {
+    let moto = keyguard_testkit::moto::shared();
+    let prefix = "central/AWSLogs/AWSLogs/";
+    let day = format!("{prefix}{A}/CloudTrail/eu-west-1/2026/11/23/");
+    let (root, bucket) = uploaded_under(prefix, |root| {
+        let folder = root.join(&day);
+        for i in 0..1_001 {
+            let name = format!(
+                "{A}_CloudTrail_eu-west-1_20261123T1{:03}Z_p{i}.json",
+                i % 60
+            );
+            std::fs::write(folder.join(name), br#"{"Records": []}"#).unwrap();
+        }
+    });
+    let out = replay(
+        &format!("s3://{bucket}/central/AWSLogs"),
+        &moto.endpoint,
+        &WINDOW,
+    );
+    let expected: Vec<String> = ["23-09", "23-21", "late"]
+        .iter()
+        .map(|id| format!("{A}-eu-west-1-{id}"))
+        .collect();
+    assert_eq!(event_ids(&out), expected);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // 1,001 page files and the day's two logs on the 23rd, three logs on the 24th.
+    assert!(stderr.contains("1006 file(s)"), "{stderr}");
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+/// Every object's download breaks off half way once (the connection closes after half
+/// its promised bytes): each is fetched again from where it broke, and the records are
+/// the same; a re-fetch from the start would hand the inflater its first half twice.
+#[test]
+fn a_download_that_breaks_off_is_resumed_where_it_broke() {
+    let moto = keyguard_testkit::moto::shared();
+    let (root, bucket) = uploaded();
+    let proxy = FaultProxy::start(&moto.endpoint, 0.0, 32);
+    proxy.cut_each_body_once("x-id=GetObject");
+    let out = replay(&format!("s3://{bucket}/org"), &proxy.endpoint(), &WINDOW);
+    let expected: Vec<String> = ["23-09", "23-21", "late"]
+        .iter()
+        .map(|id| format!("{A}-eu-west-1-{id}"))
+        .collect();
+    assert_eq!(event_ids(&out), expected);
+    let gets = proxy
+        .served()
+        .iter()
+        .filter(|l| l.contains("x-id=GetObject"))
+        .count();
+    assert_eq!(
+        gets,
+        2 * 5,
+        "each of the window's five files fetched, cut, and resumed"
+    );
+    std::fs::remove_dir_all(&root).unwrap();
 }

@@ -60,6 +60,9 @@ struct Shared {
     failed_once: std::sync::Mutex<Option<std::collections::HashSet<String>>>,
     /// The request lines moto served (`GET /bucket/key HTTP/1.1`), in order.
     served: std::sync::Mutex<Vec<String>>,
+    /// When set, the request lines whose answer was already cut: each distinct request
+    /// with a body to answer gets half of it and a closed connection the first time.
+    cut_once: std::sync::Mutex<Option<(String, std::collections::HashSet<String>)>>,
 }
 
 pub struct FaultProxy {
@@ -86,6 +89,7 @@ impl FaultProxy {
             answered: Default::default(),
             failed_once: Default::default(),
             served: Default::default(),
+            cut_once: Default::default(),
         });
         let state = shared.clone();
         std::thread::spawn(move || {
@@ -136,6 +140,15 @@ impl FaultProxy {
     pub fn fail_each_once(&self) {
         if let Ok(mut slot) = self.shared.failed_once.lock() {
             *slot = Some(Default::default());
+        }
+    }
+
+    /// From now on, every distinct request whose request line holds `needle`
+    /// (`x-id=GetObject`) has its answer cut off half way through its body the first
+    /// time (the headers promise all of it): a connection reset mid-download.
+    pub fn cut_each_body_once(&self, needle: &str) {
+        if let Ok(mut slot) = self.shared.cut_once.lock() {
+            *slot = Some((needle.to_owned(), Default::default()));
         }
     }
 
@@ -203,6 +216,22 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// Where to cut `reply` (its head and half its body), when cutting and this request
+    /// was not cut before.
+    fn cut(&self, request: &Request, reply: &[u8]) -> Option<usize> {
+        let head = reply.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+        let body = reply.len() - head;
+        if body < 2 {
+            return None;
+        }
+        let first = self.cut_once.lock().ok()?.as_mut().map(|(needle, seen)| {
+            request.line.contains(needle.as_str()) && seen.insert(request.line.clone())
+        })?;
+        first.then_some(head + body / 2)
+    }
+}
+
 struct Request {
     line: String,
     headers: Vec<(String, String)>,
@@ -261,6 +290,11 @@ fn serve(client: TcpStream, shared: &Shared) {
                 }
             }
         };
+        if let Some(cut) = shared.cut(&request, &reply) {
+            let _ = writer.write_all(&reply[..cut]);
+            let _ = writer.shutdown(Shutdown::Both);
+            return;
+        }
         if writer.write_all(&reply).is_err() {
             return;
         }

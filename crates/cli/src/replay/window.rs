@@ -43,6 +43,37 @@ pub fn parse_bound(raw: &str) -> Result<DateTime<Utc>, String> {
     })
 }
 
+/// When CloudTrail wrote a log file, from its name
+/// (`ACCOUNT_CloudTrail_REGION_YYYYMMDDTHHMMZ_UNIQUE.json.gz`); `None`, first, for a name
+/// of another form.
+pub fn written_at(name: &str) -> Option<String> {
+    let file = name.rsplit('/').next()?;
+    file.split('_').find_map(|part| {
+        let stamp = part.as_bytes();
+        let ok = stamp.len() == 14
+            && stamp[8] == b'T'
+            && stamp[13] == b'Z'
+            && stamp[..8]
+                .iter()
+                .chain(&stamp[9..13])
+                .all(u8::is_ascii_digit);
+        ok.then(|| part.to_owned())
+    })
+}
+
+/// The day (`YYYYMMDD`) of a day folder of CloudTrail's layout
+/// (`…AWSLogs/ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/`), or `None` for any other folder.
+#[cfg_attr(not(feature = "s3"), allow(dead_code))]
+pub fn day_of(folder: &str) -> Option<String> {
+    let parts = layout_parts(folder)?;
+    let [_, trail, _, year, month, day, ""] = parts.as_slice() else {
+        return None;
+    };
+    let date = format!("{year}{month}{day}");
+    (*trail == "CloudTrail" && date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit()))
+        .then_some(date)
+}
+
 /// What a listing should do with a folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Folder {
@@ -52,15 +83,44 @@ pub enum Folder {
     Skip,
 }
 
-/// Where a name sits in CloudTrail's layout: the parts after `AWSLogs/` (an organization
-/// trail's `o-…` folder dropped), or `None` outside the layout.
+/// Where a name sits in CloudTrail's layout: the parts from `ACCOUNT` on (an
+/// organisation trail's `o-…` folder dropped), or `None` where the name does not have
+/// the layout's shape. Only whole segments count: `AWSLogs` followed by a 12-digit
+/// account, or by `o-…` and one, or by nothing yet (a folder being listed on the way
+/// down). A trail's own prefix may itself end in `AWSLogs` (`central/AWSLogs/AWSLogs/…`);
+/// the last segment that fits is the layout's.
 fn layout_parts(name: &str) -> Option<Vec<&str>> {
-    let (_, rest) = name.split_once("AWSLogs/")?;
-    let mut parts: Vec<&str> = rest.split('/').collect();
-    if parts.first().is_some_and(|p| p.starts_with("o-")) {
-        parts.remove(0);
-    }
-    Some(parts)
+    let segments: Vec<&str> = name.split('/').collect();
+    let account = |s: Option<&&str>| s.is_some_and(|s| is_account(s));
+    let open = |s: Option<&&str>| s.is_none_or(|s| s.is_empty());
+    (0..segments.len()).rev().find_map(|i| {
+        if segments[i] != "AWSLogs" {
+            return None;
+        }
+        let next = segments.get(i + 1);
+        if account(next) || open(next) {
+            return Some(segments[i + 1..].to_vec());
+        }
+        let org = next.is_some_and(|s| s.starts_with("o-"));
+        let after = segments.get(i + 2);
+        (org && (account(after) || open(after))).then(|| segments[i + 2..].to_vec())
+    })
+}
+
+fn is_account(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A Region's shape (`us-east-1`, `us-gov-west-1`, `cn-north-1`): a typo such as
+/// `eu-west1` would otherwise prune every folder and pass as an empty hunt.
+fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    let letters = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
+    let digits = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1].iter().all(letters)
+        && parts.last().is_some_and(digits)
 }
 
 impl Window {
@@ -73,9 +133,16 @@ impl Window {
             }
         }
         for account in &self.accounts {
-            if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+            if !is_account(account) {
                 return Err(format!(
                     "--account {account:?} is not a 12-digit account id"
+                ));
+            }
+        }
+        for region in &self.regions {
+            if !is_region(region) {
+                return Err(format!(
+                    "--region {region:?} is not a Region name (such as eu-west-1)"
                 ));
             }
         }
@@ -86,12 +153,13 @@ impl Window {
     /// to the day a late record to `--until` may still be written in.
     fn days(&self) -> (Option<String>, Option<String>) {
         let day = |t: DateTime<Utc>| t.format("%Y%m%d").to_string();
-        (
-            self.since.map(day),
-            // --until is exclusive: its last record is the second before.
-            self.until
-                .map(|u| day(u - Duration::seconds(1) + LATE_DELIVERY)),
-        )
+        // --until is exclusive: its last record is the second before. Past the calendar's
+        // end there is no later day to cut at.
+        let last = self.until.and_then(|u| {
+            u.checked_sub_signed(Duration::seconds(1))?
+                .checked_add_signed(LATE_DELIVERY)
+        });
+        (self.since.map(day), last.map(day))
     }
 
     /// Whether a folder (a key prefix ending in `/`, or a directory path) can hold
@@ -129,7 +197,7 @@ impl Window {
         if self.rules_out(folders) {
             return false;
         }
-        match (super::written_at(std::path::Path::new(name)), self.since) {
+        match (written_at(name), self.since) {
             // Every record in it was written before the file was.
             (Some(written), Some(since)) => written >= since.format("%Y%m%dT%H%MZ").to_string(),
             _ => true,
@@ -148,8 +216,12 @@ impl Window {
         if parts.get(1).is_some_and(|p| *p != "CloudTrail") {
             return true;
         }
+        // IAM's and STS's calls are us-east-1's wherever they are filed: before November
+        // 2021 a single-Region trail filed them in its own Region's folder. Asked for
+        // us-east-1, every Region's folder is read and the records decide.
         if let Some(region) = parts.get(2) {
-            if !self.regions.is_empty() && !self.regions.iter().any(|r| r == region) {
+            let global = self.regions.iter().any(|r| r == "us-east-1");
+            if !self.regions.is_empty() && !global && !self.regions.iter().any(|r| r == region) {
                 return true;
             }
         }
@@ -282,6 +354,93 @@ mod tests {
     }
 
     #[test]
+    fn only_whole_segments_of_the_layout_are_read_as_the_layout() {
+        let w = window();
+        let trail = "AWSLogs/111111111111/CloudTrail/eu-west-1/2026/11/03/";
+        // A trail whose own prefix ends in AWSLogs, and a local copy under ~/AWSLogs.
+        for root in ["AWSLogs/", "central/AWSLogs/", "home/me/AWSLogs/o-abc123/"] {
+            assert_eq!(w.folder(root), Folder::Enter, "{root}");
+            assert_eq!(w.folder(&format!("{root}{trail}")), Folder::Enter, "{root}");
+            let open = Window::default();
+            assert_eq!(
+                open.folder(&format!("{root}{trail}")),
+                Folder::Enter,
+                "{root}"
+            );
+        }
+        // A folder that is not the layout's shape is entered, whatever it holds.
+        assert_eq!(w.folder("prod-AWSLogs/"), Folder::Enter);
+        assert_eq!(w.folder("AWSLogs/exports/2026/"), Folder::Enter);
+        assert_eq!(Window::default().folder("x/AWSLogs/loop/"), Folder::Enter);
+        assert_eq!(w.folder("AWSLogs/AWSLogs/222222222222/"), Folder::Skip);
+    }
+
+    #[test]
+    fn a_day_folder_is_known_by_its_place_in_the_layout() {
+        let day = "t/AWSLogs/o-abc123/111111111111/CloudTrail/eu-west-1/2026/11/03/";
+        assert_eq!(day_of(day).as_deref(), Some("20261103"));
+        assert_eq!(
+            day_of("AWSLogs/111111111111/CloudTrail/eu-west-1/2026/11/"),
+            None
+        );
+        assert_eq!(
+            day_of("AWSLogs/111111111111/CloudTrail-Digest/eu-west-1/2026/11/03/"),
+            None
+        );
+        assert_eq!(day_of("exports/2026/11/03/"), None);
+        assert_eq!(
+            written_at("s3://b/AWSLogs/1_CloudTrail_r_20261103T0905Z_x.json.gz").as_deref(),
+            Some("20261103T0905Z")
+        );
+        assert_eq!(written_at("/tmp/records.json"), None);
+    }
+
+    #[test]
+    fn asked_for_us_east_1_every_regions_folder_is_read() {
+        let w = Window {
+            regions: vec!["us-east-1".into()],
+            ..Window::default()
+        };
+        // A single-Region trail filed IAM's calls in its own Region before 2021.
+        assert_eq!(
+            w.folder("AWSLogs/111111111111/CloudTrail/eu-west-1/"),
+            Folder::Enter
+        );
+        assert!(w.check().is_ok());
+        for typo in ["eu-west1", "euwest-1", "EU-WEST-1", "eu--1"] {
+            let w = Window {
+                regions: vec![typo.into()],
+                ..Window::default()
+            };
+            assert!(w.check().unwrap_err().contains("not a Region"), "{typo}");
+        }
+        for region in [
+            "us-gov-west-1",
+            "cn-north-1",
+            "ap-southeast-5",
+            "il-central-1",
+        ] {
+            let w = Window {
+                regions: vec![region.into()],
+                ..Window::default()
+            };
+            assert!(w.check().is_ok(), "{region}");
+        }
+    }
+
+    #[test]
+    fn a_window_at_the_end_of_time_cuts_nothing_and_does_not_panic() {
+        let w = Window {
+            until: Some(DateTime::<Utc>::MAX_UTC),
+            ..Window::default()
+        };
+        assert_eq!(
+            w.folder("AWSLogs/111111111111/CloudTrail/r/9999/"),
+            Folder::Enter
+        );
+    }
+
+    #[test]
     fn a_year_folder_across_a_new_year_is_entered_on_both_sides() {
         let w = Window {
             since: Some(parse_bound("2026-12-31").unwrap()),
@@ -289,11 +448,20 @@ mod tests {
             ..Window::default()
         };
         for (folder, want) in [
-            ("AWSLogs/1/CloudTrail/r/2026/12/31/", Folder::Enter),
-            ("AWSLogs/1/CloudTrail/r/2027/01/", Folder::Enter),
-            ("AWSLogs/1/CloudTrail/r/2027/01/02/", Folder::Enter),
-            ("AWSLogs/1/CloudTrail/r/2027/01/03/", Folder::Skip),
-            ("AWSLogs/1/CloudTrail/r/2027/02/", Folder::Skip),
+            (
+                "AWSLogs/111111111111/CloudTrail/r/2026/12/31/",
+                Folder::Enter,
+            ),
+            ("AWSLogs/111111111111/CloudTrail/r/2027/01/", Folder::Enter),
+            (
+                "AWSLogs/111111111111/CloudTrail/r/2027/01/02/",
+                Folder::Enter,
+            ),
+            (
+                "AWSLogs/111111111111/CloudTrail/r/2027/01/03/",
+                Folder::Skip,
+            ),
+            ("AWSLogs/111111111111/CloudTrail/r/2027/02/", Folder::Skip),
         ] {
             assert_eq!(w.folder(folder), want, "{folder}");
         }
