@@ -259,7 +259,12 @@ def permissions(service, action, region, account, p):
         if action == "GetFindings":
             return one("securityhub:GetFindings", "*")
         if action == "BatchUpdateFindings":
-            return one("securityhub:BatchUpdateFindings", "*")
+            # Authorized against the account's hub; a policy may name the fields and
+            # values it lets a caller set (securityhub:ASFFSyntaxPath/Workflow.Status).
+            workflow = p.get("Workflow") if isinstance(p.get("Workflow"), dict) else {}
+            return one("securityhub:BatchUpdateFindings",
+                       f"arn:{PARTITION}:securityhub:{region}:{account}:hub/default",
+                       {"securityhub:ASFFSyntaxPath/Workflow.Status": str(workflow.get("Status", ""))})
         return None
     if service == "ses":
         if action == "SendEmail":

@@ -330,12 +330,18 @@ impl Ledger for DynamoLedger {
         // What the item held before: a retry (after a failure, or of a stale claim) keeps
         // the snapshot its first attempt took before writing, which is what the step
         // replaced; a second read could find the first attempt's own write.
-        match put.return_values(ReturnValue::AllOld).send().await {
+        let won = match put.return_values(ReturnValue::AllOld).send().await {
             Ok(out) => {
                 if let Some(AttributeValue::S(first)) =
                     out.attributes.as_ref().and_then(|old| old.get("replaces"))
                 {
                     self.keep_prior(&entry.idempotency_key, first).await?;
+                }
+                let old_status = out.attributes.as_ref().and_then(|old| old.get("status"));
+                if matches!(old_status, Some(AttributeValue::S(s)) if s == "failed") {
+                    Claim::Retry
+                } else {
+                    Claim::Won
                 }
             }
             Err(e) => {
@@ -352,9 +358,9 @@ impl Ledger for DynamoLedger {
                     Held::Stale => self.mark_unsettled(entry, now).await,
                 };
             }
-        }
+        };
         let Some(window) = &entry.window else {
-            return Ok(Claim::Won);
+            return Ok(won);
         };
         let held = self
             .client
@@ -391,12 +397,12 @@ impl Ledger for DynamoLedger {
                     match old.get("held_off") {
                         Some(AttributeValue::N(count)) => match count.parse::<u32>() {
                             Ok(held) if held > 0 => Claim::WonAfterHeld(held),
-                            _ => Claim::Won,
+                            _ => won,
                         },
-                        _ => Claim::Won,
+                        _ => won,
                     }
                 }
-                _ => Claim::Won,
+                _ => won,
             }),
             Err(e) => {
                 let err = effect_error(&e);

@@ -55,6 +55,13 @@ fn resource(r: &keyguard_core::security_hub::Resource, region: &str) -> Resource
     out.build()
 }
 
+/// The workflow states keyguard sets on its own findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workflow {
+    Suppressed,
+    Resolved,
+}
+
 /// All attempts of one import together: the detector's worst case counts it.
 pub const IMPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -132,19 +139,25 @@ fn sdk_finding(f: &Finding) -> AwsSecurityFinding {
 }
 
 impl SecurityHub {
-    /// `keyguard undo`: the finding about a containment it reversed set `SUPPRESSED`
-    /// (`BatchUpdateFindings`, the customer's update; `BatchImportFindings` may not change
-    /// a finding's workflow), with a note of who undid it and why. `Ok(false)` when there
-    /// is no such finding (Security Hub was not on when the containment ran).
-    pub async fn suppress(
+    /// A finding's workflow set (`BatchUpdateFindings`, the customer's update;
+    /// `BatchImportFindings` may not change a finding's workflow), with a note of who set
+    /// it and why: `SUPPRESSED` by `keyguard undo` for a containment it reversed,
+    /// `RESOLVED` by the run that completed what an earlier one failed at. `Ok(false)`
+    /// when there is no such finding (Security Hub was not on when the run was).
+    pub async fn set_workflow(
         &self,
         id: &str,
         product_arn: &str,
+        status: Workflow,
         note: &str,
         by: &str,
     ) -> Result<bool, EffectError> {
         use aws_sdk_securityhub::types::{
             AwsSecurityFindingIdentifier, NoteUpdate, WorkflowStatus, WorkflowUpdate,
+        };
+        let status = match status {
+            Workflow::Suppressed => WorkflowStatus::Suppressed,
+            Workflow::Resolved => WorkflowStatus::Resolved,
         };
         let bounded = |t: &str| keyguard_core::notice::clean(t, 400);
         let identifier = AwsSecurityFindingIdentifier::builder()
@@ -159,11 +172,7 @@ impl SecurityHub {
             .client
             .batch_update_findings()
             .finding_identifiers(identifier)
-            .workflow(
-                WorkflowUpdate::builder()
-                    .status(WorkflowStatus::Suppressed)
-                    .build(),
-            )
+            .workflow(WorkflowUpdate::builder().status(status).build())
             .note(note)
             .send()
             .await

@@ -126,9 +126,9 @@ async fn claims_follow_the_rules_on(l: &impl Inspect) {
     // anyone knows, so never a duplicate.
     assert_eq!(l.claim(&entry("a", now)).await.unwrap(), Claim::Won);
     assert_eq!(l.claim(&entry("a", now)).await.unwrap(), Claim::InProgress);
-    // A failed attempt releases the key for a retry.
+    // A failed attempt releases the key for a retry, which knows it retries.
     l.settle(&entry("a", now), &failed).await.unwrap();
-    assert_eq!(l.claim(&entry("a", now)).await.unwrap(), Claim::Won);
+    assert_eq!(l.claim(&entry("a", now)).await.unwrap(), Claim::Retry);
     // Done stays done, even long after.
     l.settle(&entry("a", now), &Outcome::Applied { detail: None })
         .await
@@ -166,7 +166,7 @@ async fn claims_follow_the_rules_on(l: &impl Inspect) {
     assert_eq!(l.claim(&email(much_later)).await.unwrap(), Claim::Taken);
     // A failed email is still retried.
     l.settle(&email(now), &failed).await.unwrap();
-    assert_eq!(l.claim(&email(much_later)).await.unwrap(), Claim::Won);
+    assert_eq!(l.claim(&email(much_later)).await.unwrap(), Claim::Retry);
     // A permanent rejection is settled: not retried.
     let rejected = Outcome::Rejected {
         code: Some("MessageRejected".into()),
@@ -295,7 +295,7 @@ async fn retry_prior_on(l: &impl Inspect) {
         .await
         .unwrap();
     l.settle(&entry("q", t0), &failed).await.unwrap();
-    assert_eq!(l.claim(&entry("q", t0)).await.unwrap(), Claim::Won);
+    assert_eq!(l.claim(&entry("q", t0)).await.unwrap(), Claim::Retry);
     l.record_prior(&entry("q", t0), &was("Inactive"))
         .await
         .unwrap();
@@ -303,7 +303,7 @@ async fn retry_prior_on(l: &impl Inspect) {
     // A first attempt that kept nothing: the retry's own snapshot is the first.
     assert_eq!(l.claim(&entry("r", t0)).await.unwrap(), Claim::Won);
     l.settle(&entry("r", t0), &failed).await.unwrap();
-    assert_eq!(l.claim(&entry("r", t0)).await.unwrap(), Claim::Won);
+    assert_eq!(l.claim(&entry("r", t0)).await.unwrap(), Claim::Retry);
     l.record_prior(&entry("r", t0), &was("Active"))
         .await
         .unwrap();
@@ -318,7 +318,7 @@ async fn retry_prior_on(l: &impl Inspect) {
     assert_eq!(l.claim(&with("s", "Active")).await.unwrap(), Claim::Won);
     assert_eq!(l.prior("s").await, Some(was("Active")));
     l.settle(&entry("s", t0), &failed).await.unwrap();
-    assert_eq!(l.claim(&with("s", "Inactive")).await.unwrap(), Claim::Won);
+    assert_eq!(l.claim(&with("s", "Inactive")).await.unwrap(), Claim::Retry);
     assert_eq!(l.prior("s").await, Some(was("Active")));
     // A settled row takes no snapshot: the step is not this invocation's any more.
     l.settle(&entry("r", t0), &Outcome::Applied { detail: None })

@@ -91,7 +91,7 @@ enum Command {
         #[arg(long, value_enum, default_value = "keyguard")]
         format: replay::Lines,
         /// Files read at once; the findings and their order do not depend on it.
-        /// Default: the machine's cores (at least 8 when reading S3).
+        /// Default: the machine's cores (at least 4 when reading S3).
         #[arg(long)]
         jobs: Option<std::num::NonZeroUsize>,
         /// Only records at or after this day or time (2026-12-01, 2026-12-01T10:00:00Z).

@@ -158,7 +158,13 @@ async fn suppress_findings(
     for (function, event) in reported {
         let id = keyguard_core::security_hub::finding_id(function, event);
         match hub
-            .suppress(&id, &findings.product_arn, &note, "keyguard undo")
+            .set_workflow(
+                &id,
+                &findings.product_arn,
+                keyguard_aws::security_hub::Workflow::Suppressed,
+                &note,
+                "keyguard undo",
+            )
             .await
         {
             Ok(true) => crate::emit(&json!({"security_hub": {"suppressed": id}})),

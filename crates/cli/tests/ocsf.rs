@@ -78,6 +78,7 @@ fn a_functions_decision_logged_as_ocsf_is_one_the_schema_accepts() {
             }),
         },
         outcome,
+        retried: false,
     };
     let now = keyguard_core::parse_time("2026-12-07T12:00:00Z").unwrap();
     let user = keyguard_core::UserName::parse("alice").unwrap();

@@ -117,6 +117,10 @@ pub enum Claim {
     /// Won, taking over a window that had kept this many steps quiet since the step
     /// that held it: the notice says so (a canary's burst, counted in its next alert).
     WonAfterHeld(u32),
+    /// Won, and an earlier attempt of this step failed and released it: this one retries
+    /// it. Reported on the step ([`StepReport::retried`]), so a finding that told of the
+    /// failure can say it is resolved.
+    Retry,
     /// An earlier claim of a step that must not happen twice ended without recording
     /// its outcome (its settle failed, or its invocation died): it may have happened.
     /// The ledger marks it `unknown`; it is reported failed once and never repeated.
@@ -241,20 +245,22 @@ impl<E: Effects + Sync, L: Ledger + Sync> Run<'_, E, L> {
         let mut reports: Vec<(usize, StepReport)> = Vec::with_capacity(chain.len());
         for i in chain {
             let step = &self.plan.steps[i];
-            let outcome = self.outcome(step, &reports).await;
+            let (outcome, retried) = self.outcome(step, &reports).await;
             reports.push((
                 i,
                 StepReport {
                     step: step.clone(),
                     outcome,
+                    retried,
                 },
             ));
         }
         reports
     }
 
-    /// How one step ends, given the reports of the steps before it that it may wait for.
-    async fn outcome(&self, step: &Step, earlier: &[(usize, StepReport)]) -> Outcome {
+    /// How one step ends, given the reports of the steps before it that it may wait for,
+    /// and whether it retried an attempt that had failed.
+    async fn outcome(&self, step: &Step, earlier: &[(usize, StepReport)]) -> (Outcome, bool) {
         let out_of_time = self
             .deadline
             .is_some_and(|d| d.saturating_duration_since(std::time::Instant::now()) < STEP_MARGIN);
@@ -275,7 +281,7 @@ impl<E: Effects + Sync, L: Ledger + Sync> Run<'_, E, L> {
         // What it waits for found nothing to act on (a key deleted meanwhile): it is not
         // taken, and, like that step, it is not a failure to retry.
         let gone = awaited.filter(|r| matches!(r.outcome, Outcome::NotFound { .. }));
-        if self.dry_run {
+        let outcome = if self.dry_run {
             Outcome::Planned
         } else if out_of_time {
             Outcome::Failed {
@@ -298,8 +304,9 @@ impl<E: Effects + Sync, L: Ledger + Sync> Run<'_, E, L> {
                 message: format!("not taken: it waits for {first}, which did not go through"),
             }
         } else {
-            run_step(self.plan, step, self.effects, self.ledger, self.now).await
-        }
+            return run_step(self.plan, step, self.effects, self.ledger, self.now).await;
+        };
+        (outcome, false)
     }
 }
 
@@ -309,7 +316,7 @@ async fn run_step<E: Effects + Sync, L: Ledger + Sync>(
     effects: &E,
     ledger: &L,
     now: Timestamp,
-) -> Outcome {
+) -> (Outcome, bool) {
     let entry = LedgerEntry {
         idempotency_key: step.idempotency_key.clone(),
         action: step.action.name(),
@@ -325,9 +332,24 @@ async fn run_step<E: Effects + Sync, L: Ledger + Sync>(
         repeatable: step.action.repeat_is_harmless(),
         prior: step.replaces.clone(),
     };
+    let claim = ledger.claim(&entry).await;
+    let retried = matches!(claim, Ok(Claim::Retry));
+    // Boxed: the functions' futures are deep enough already.
+    let outcome = Box::pin(claimed(step, effects, ledger, &entry, claim)).await;
+    (outcome, retried)
+}
+
+/// How a step ends once its claim has answered.
+async fn claimed<E: Effects + Sync, L: Ledger + Sync>(
+    step: &Step,
+    effects: &E,
+    ledger: &L,
+    entry: &LedgerEntry,
+    claim: Result<Claim, EffectError>,
+) -> Outcome {
     let mut held_off = 0;
-    let ledger_down = match ledger.claim(&entry).await {
-        Ok(Claim::Won) => None,
+    let ledger_down = match claim {
+        Ok(Claim::Won | Claim::Retry) => None,
         Ok(Claim::WonAfterHeld(n)) => {
             held_off = n;
             None
@@ -369,7 +391,7 @@ async fn run_step<E: Effects + Sync, L: Ledger + Sync>(
     };
     let counted = step.action.with_held_off(held_off);
     let action = counted.as_ref().unwrap_or(&step.action);
-    let outcome = match snapshot(step, effects, ledger, &entry, ledger_down.is_some()).await {
+    let outcome = match snapshot(step, effects, ledger, entry, ledger_down.is_some()).await {
         Err(outcome) => outcome,
         Ok(prior) => applied(
             effects
@@ -379,7 +401,7 @@ async fn run_step<E: Effects + Sync, L: Ledger + Sync>(
         ),
     };
     if ledger_down.is_none() {
-        if let Err(e) = ledger.settle(&entry, &outcome).await {
+        if let Err(e) = ledger.settle(entry, &outcome).await {
             // The step itself happened; a settle failure only leaves the row "claimed",
             // which the ledger's lease lets a later retry reclaim.
             return match outcome {

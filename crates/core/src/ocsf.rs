@@ -320,6 +320,7 @@ mod tests {
                 } else {
                     Outcome::Applied { detail: None }
                 },
+                retried: false,
             };
             Report::new(
                 Plan::for_event(function, Decision::Act, "ev-1"),

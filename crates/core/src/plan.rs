@@ -153,6 +153,10 @@ pub enum Action {
     /// ([`crate::security_hub`]); the same `Id` again updates it.
     ImportFinding {
         finding: Box<crate::security_hub::Finding>,
+        /// Then set its workflow `RESOLVED` (`BatchUpdateFindings`): this run completed
+        /// what an earlier run of the same event had failed at, which the finding told.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        resolve: bool,
     },
     /// A post to one chat webhook, whose URL is read from Secrets Manager. One step per
     /// channel, so a failed Slack post is retried without posting to Discord again.
@@ -274,7 +278,10 @@ impl Action {
             Self::AddToIncident { .. } => &["ssm-incidents:CreateTimelineEvent"],
             Self::RecordExemption { .. } | Self::Remember { .. } => &["dynamodb:PutItem"],
             Self::Notify { .. } => &["sns:Publish"],
-            Self::ImportFinding { .. } => &["securityhub:BatchImportFindings"],
+            Self::ImportFinding { .. } => &[
+                "securityhub:BatchImportFindings",
+                "securityhub:BatchUpdateFindings",
+            ],
             Self::Alert { .. } => &["secretsmanager:GetSecretValue"],
         }
     }

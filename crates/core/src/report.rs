@@ -75,6 +75,10 @@ pub struct StepReport {
     pub step: Step,
     #[serde(flatten)]
     pub outcome: Outcome,
+    /// An earlier attempt of this step failed and released it, and this run took it
+    /// again ([`crate::effects::Claim::Retry`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retried: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

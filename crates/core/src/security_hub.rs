@@ -505,19 +505,29 @@ pub fn step(report: &Report, cfg: &Findings, now: Timestamp) -> Option<Step> {
     let id = format!("{}:import_finding:{}", report.function, finding.id);
     let all_settled = !matches!(report.decision, Decision::Failed { .. })
         && report.steps.iter().all(|s| settled(&s.outcome));
+    // A finding that told of a failure is resolved by the run that completes it: every
+    // step settled, one of them a retry of an attempt that had failed. A first run that
+    // went cleanly leaves its finding NEW, for the team to review what keyguard did.
+    let resolve = all_settled && report.steps.iter().any(|s| s.retried);
     Some(Step {
         replaces: None,
         after: None,
         scope: None,
         idempotency_key: format!("{id}:{}", outcomes_digest(report)),
         reason: format!(
-            "Security Hub finding {} ({:?}) for this {}",
+            "Security Hub finding {} ({:?}) for this {}{}",
             finding.id,
             finding.severity,
-            report.decision.name().replace('_', " ")
+            report.decision.name().replace('_', " "),
+            if resolve {
+                ", set RESOLVED: this run completed what an earlier one failed at"
+            } else {
+                ""
+            }
         ),
         action: Action::ImportFinding {
             finding: Box::new(finding),
+            resolve,
         },
         window: all_settled.then(|| Window {
             key: id,

@@ -159,3 +159,87 @@ async fn a_failed_import_fails_only_its_step_and_the_retry_imports_it() {
         "duplicate"
     );
 }
+
+/// A run that could not contain the key imports a finding that says so, `NEW`; the
+/// retry that contains it imports the same finding again and sets it `RESOLVED`
+/// (`BatchUpdateFindings`), with a note saying why. A redelivery after that changes
+/// nothing.
+#[tokio::test]
+async fn the_retry_that_completes_a_failed_containment_resolves_its_finding() {
+    use aws_sdk_securityhub::types::WorkflowStatus;
+    let moto = moto::shared();
+    let direct = keyguard_aws::load_config().await;
+    let iam = aws_sdk_iam::Client::new(&direct);
+    let (user, named, other) = keyguard_testkit::iam::user_with_two_keys(&iam, &[]).await;
+    let mut finding = sample("guardduty-iam-user.json", &named, &user);
+    finding["detail"]["id"] = json!(unique("finding"));
+
+    // IAM refuses the write (an internal error, past the SDK's retries).
+    let proxy = FaultProxy::start(&moto.endpoint, 0.0, 0x5349);
+    proxy.always_fail("Action=UpdateAccessKey");
+    let through_proxy =
+        keyguard_aws::load_config_at(&proxy.endpoint(), std::time::Duration::from_millis(10)).await;
+    let table = unique("ledger");
+    let failing = app(&through_proxy, &table).await;
+    failing.ledger.create_table().await.unwrap();
+    let first = serde_json::to_value(failing.handle(&finding).await).unwrap();
+    assert_eq!(first["statusCode"], 500, "{first:#}");
+    assert_eq!(step(&first, "deactivate_key").unwrap()["outcome"], "failed");
+    let id = keyguard_testkit::security_hub::imported_id(&first);
+    let told = findings_with_id(&direct, &id);
+    assert_eq!(told.len(), 1);
+    let status = |f: &aws_sdk_securityhub::types::AwsSecurityFinding| {
+        f.workflow().and_then(|w| w.status()).cloned()
+    };
+    assert_ne!(
+        status(&told[0]),
+        Some(WorkflowStatus::Resolved),
+        "{told:#?}"
+    );
+    assert!(
+        step(&first, "import_finding").unwrap()["action"]["resolve"].is_null(),
+        "a failed run resolves nothing"
+    );
+
+    // The retry contains the key, and resolves what the finding told.
+    let working = app(&direct, &table).await;
+    let retry = serde_json::to_value(working.handle(&finding).await).unwrap();
+    assert_eq!(retry["statusCode"], 200, "{retry:#}");
+    let deactivated = step(&retry, "deactivate_key").unwrap();
+    assert_eq!(deactivated["outcome"], "applied", "{retry:#}");
+    assert_eq!(deactivated["retried"], true, "{retry:#}");
+    assert_eq!(keyguard_testkit::security_hub::imported_id(&retry), id);
+    let statuses = keyguard_testkit::iam::statuses(&iam, &user).await;
+    assert_eq!(statuses[&named], "Inactive");
+    assert_eq!(statuses[&other], "Active");
+    let found = findings_with_id(&direct, &id);
+    assert_eq!(found.len(), 1, "the same finding");
+    assert_eq!(status(&found[0]), Some(WorkflowStatus::Resolved));
+    let note = found[0]
+        .note()
+        .map(|n| n.text().unwrap_or_default().to_owned());
+    assert!(
+        note.as_deref()
+            .unwrap_or_default()
+            .contains("retry completed"),
+        "{note:?}"
+    );
+    assert_eq!(
+        found[0].product_fields().unwrap()["keyguard/decision"],
+        "act"
+    );
+
+    // A redelivery finds the key already contained: the settled finding's window keeps
+    // it from overwriting what the finding says, and it stays resolved.
+    let again = serde_json::to_value(working.handle(&finding).await).unwrap();
+    assert_eq!(again["decision"], "already_contained", "{again:#}");
+    assert_eq!(
+        step(&again, "import_finding").unwrap()["outcome"],
+        "suppressed",
+        "{again:#}"
+    );
+    assert_eq!(
+        status(&findings_with_id(&direct, &id)[0]),
+        Some(WorkflowStatus::Resolved)
+    );
+}

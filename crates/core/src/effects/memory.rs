@@ -93,6 +93,12 @@ impl Ledger for MemoryLedger {
             row.status = "unknown".into();
             return Ok(Claim::Unsettled);
         }
+        let after_failure = rows.get(key).is_some_and(|r| r.status == "failed");
+        let won = if after_failure {
+            Claim::Retry
+        } else {
+            Claim::Won
+        };
         // A retry keeps the snapshot its first attempt took, as the DynamoDB ledger does.
         let prior = rows
             .get(key)
@@ -109,7 +115,7 @@ impl Ledger for MemoryLedger {
             },
         );
         let Some(window) = &entry.window else {
-            return Ok(Claim::Won);
+            return Ok(won);
         };
         let open = match rows.get(&window.key) {
             None => true,
@@ -136,10 +142,11 @@ impl Ledger for MemoryLedger {
                     held_off: 0,
                 },
             );
+            // The count matters more: the notice that says it is the step's effect.
             Ok(if held_off > 0 {
                 Claim::WonAfterHeld(held_off)
             } else {
-                Claim::Won
+                won
             })
         } else {
             if let Some(row) = rows.get_mut(key) {

@@ -268,10 +268,17 @@ fn a_failed_step_can_be_retried() {
     assert!(
         matches!(&r.steps[0].outcome, Outcome::Failed { code: Some(c), .. } if c == "Throttling")
     );
+    assert!(!r.steps[0].retried);
     let ok = FakeIam::default();
     let r = run(plan_with(deactivate()), &ok, &ledger, false);
     assert_eq!(r.status_code, 200);
     assert_eq!(ok.calls.lock().unwrap().len(), 1);
+    // The report says the step was retried after its failure, for the finding to tell.
+    assert!(r.steps[0].retried);
+    // A redelivery after that is a duplicate, not a retry.
+    let r = run(plan_with(deactivate()), &ok, &ledger, false);
+    assert_eq!(r.steps[0].outcome, Outcome::Duplicate);
+    assert!(!r.steps[0].retried);
 }
 
 #[test]

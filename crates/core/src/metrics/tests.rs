@@ -20,6 +20,7 @@ fn report(decision: Decision, outcomes: Vec<Outcome>) -> Report {
                 scope: None,
             },
             outcome,
+            retried: false,
         })
         .collect();
     Report::new(plan, false, steps)

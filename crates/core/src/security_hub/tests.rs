@@ -35,6 +35,7 @@ fn step(action: Action, account: Option<&str>, outcome: Outcome) -> StepReport {
             scope: account.and_then(scope),
         },
         outcome,
+        retried: false,
     }
 }
 
@@ -161,7 +162,7 @@ fn a_retry_updates_the_same_finding_and_a_redelivery_never_overwrites_it() {
     };
     let import = |r: &Report| super::step(r, &cfg(), now()).unwrap();
     let finding_of = |s: &Step| match &s.action {
-        Action::ImportFinding { finding } => finding.clone(),
+        Action::ImportFinding { finding, .. } => finding.clone(),
         other => panic!("{other:?}"),
     };
     // A first run whose containment failed, then the retry that finished it.
@@ -419,4 +420,52 @@ fn the_detectors_rules_name_their_tactic() {
         assert_eq!(f.types, [kind], "{rule}");
         assert_eq!(f.generator_id, format!("keyguard/{rule}"));
     }
+}
+
+#[test]
+fn only_a_clean_run_that_retried_a_failed_step_resolves_the_finding() {
+    let resolves = |r: &Report| match super::step(r, &cfg(), now()).unwrap().action {
+        Action::ImportFinding { resolve, .. } => resolve,
+        other => panic!("{other:?}"),
+    };
+    let retried = |action: Action, outcome: Outcome| StepReport {
+        retried: true,
+        ..step(action, Some(HOME), outcome)
+    };
+    let failed = || Outcome::Failed {
+        code: Some("Throttling".into()),
+        message: "slow down".into(),
+    };
+    // The retry that completed the containment an earlier run failed at.
+    let completed = report(
+        Decision::Act,
+        vec![
+            retried(deactivate(), applied()),
+            step(
+                notice(Severity::High, "key contained"),
+                Some(HOME),
+                applied(),
+            ),
+        ],
+    );
+    assert!(resolves(&completed));
+    // A first run that went cleanly: NEW, for the team to review.
+    assert!(!resolves(&contained(applied)));
+    // A retry that failed again, or left another step failed: not resolved.
+    let still_failing = report(
+        Decision::Act,
+        vec![
+            retried(deactivate(), applied()),
+            step(
+                notice(Severity::High, "key contained"),
+                Some(HOME),
+                failed(),
+            ),
+        ],
+    );
+    assert!(!resolves(&still_failing));
+    assert!(!resolves(&report(
+        Decision::Act,
+        vec![retried(deactivate(), failed())]
+    )));
 }

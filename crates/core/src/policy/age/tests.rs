@@ -439,6 +439,7 @@ fn an_organisation_scan_reports_every_account_and_names_the_ones_that_failed() {
             .map(|s| crate::report::StepReport {
                 step: s.clone(),
                 outcome: crate::report::Outcome::Applied { detail: None },
+                retried: false,
             })
             .collect();
         crate::report::Report::new(plan, false, steps)
@@ -739,6 +740,7 @@ fn the_summary_is_rewritten_from_what_happened() {
             StepReport {
                 step: step.clone(),
                 outcome,
+                retried: false,
             }
         })
         .collect();

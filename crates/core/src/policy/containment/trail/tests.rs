@@ -229,6 +229,7 @@ fn a_sweep_is_held_out_of_the_plan_and_due_only_once_its_keys_step_went_through(
             .map(|s| StepReport {
                 step: s.clone(),
                 outcome: outcome.clone(),
+                retried: false,
             })
             .collect(),
         ..Report::invalid(FUNCTION, false, "x")

@@ -87,7 +87,11 @@ fn report(steps: Vec<(Step, Outcome)>) -> Report {
         false,
         steps
             .into_iter()
-            .map(|(step, outcome)| StepReport { step, outcome })
+            .map(|(step, outcome)| StepReport {
+                step,
+                outcome,
+                retried: false,
+            })
             .collect(),
     )
 }
