@@ -62,8 +62,12 @@ pub enum Workflow {
     Resolved,
 }
 
-/// All attempts of one import together: the detector's worst case counts it.
+/// All attempts of one import together (and of the update that may follow it).
 pub const IMPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A run's finding at most: the import, then the update that sets it `RESOLVED`. Every
+/// reporting function's worst case counts it.
+pub const FINDING_BUDGET: std::time::Duration = IMPORT_TIMEOUT.saturating_mul(2);
 
 /// The partition a Region belongs to, for the product ARN.
 fn partition(region: &str) -> &'static str {

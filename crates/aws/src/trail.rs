@@ -41,14 +41,20 @@ pub const OTHER_PAGES: usize = 2;
 pub const MAX_CREATE_PAGES: usize = 4;
 /// No page by access key is begun once the sweep of one key has run this long, and no
 /// `CreateAccessKey` page after [`CREATE_BUDGET`]: with the SDK's retries, a slow or
-/// throttled `LookupEvents` cannot take the invocation's timeout (3 keys, about 12 s
-/// each at worst, within the template's 60 s).
+/// throttled `LookupEvents` cannot take the invocation's timeout (3 keys, 17 s each at
+/// worst: [`worst_case`], counted in each sweeping function's worst case).
 pub const BUDGET: Duration = Duration::from_secs(8);
 pub const CREATE_BUDGET: Duration = Duration::from_secs(12);
 /// One `LookupEvents` request, all its attempts together: a page begun by the budget
 /// ends by the budget plus this, so one key's sweep ends within [`CREATE_BUDGET`] plus
-/// this (17 s), three within the template's 60 s.
+/// this (17 s).
 pub const CALL_LIMIT: Duration = Duration::from_secs(5);
+
+/// The longest the sweeps of `keys` keys take, one after another, every budget spent:
+/// part of each sweeping function's worst case, which must fit its timeout.
+pub fn worst_case(keys: usize) -> Duration {
+    (CREATE_BUDGET + CALL_LIMIT) * u32::try_from(keys).unwrap_or(u32::MAX)
+}
 /// What AWS answers in a region keyguard may not read: an opt-in region the account has
 /// not enabled (its token is not valid there), or one an SCP denies. Any other error
 /// (throttled past the retries, a timeout, a 5xx) fails the sweep, so the retry reads

@@ -86,7 +86,7 @@ impl Settings {
         let per_channel = handoff::CALL_TIMEOUT + self.retry.timeout * attempts + waits;
         let channels = u32::try_from(self.detector.webhooks.len()).unwrap_or(u32::MAX);
         let finding = if self.security_hub {
-            keyguard_aws::security_hub::IMPORT_TIMEOUT
+            keyguard_aws::security_hub::FINDING_BUDGET
         } else {
             Duration::ZERO
         };

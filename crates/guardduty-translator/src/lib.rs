@@ -26,6 +26,12 @@ pub struct Settings {
     pub security_hub: bool,
 }
 
+/// Everything but the sweep and the finding, at most: the reads, the write, the
+/// revocation, the runbook's start, the incident and its timeline, the notice and the
+/// ledger's claims and settles. These calls carry the SDK's retries but no operation
+/// timeout of their own: this is an allowance, as the detector's is, not a bound.
+const CALLS_BUDGET: std::time::Duration = std::time::Duration::from_secs(25);
+
 impl Settings {
     pub fn from_env(env: &impl Env, me: SelfIdentity) -> Result<Self, ConfigError> {
         Ok(Self {
@@ -33,6 +39,26 @@ impl Settings {
             translator: TranslatorConfig::from_env(env, me)?,
             security_hub: keyguard_core::security_hub::enabled(env)?,
         })
+    }
+
+    /// The longest one invocation can take, every budget spent: its calls, the sweep of
+    /// every key it may sweep (as deactivate-key's), and the Security Hub finding (the
+    /// import, then the update that may resolve it). It must fit the function's timeout
+    /// with a margin (checked against the template in a test).
+    pub fn worst_case(&self) -> std::time::Duration {
+        let sweep = if self.translator.containment.sweep.lookback_hours > 0 {
+            keyguard_aws::trail::worst_case(
+                keyguard_core::policy::containment::trail::MAX_SWEPT_KEYS,
+            )
+        } else {
+            std::time::Duration::ZERO
+        };
+        let finding = if self.security_hub {
+            keyguard_aws::security_hub::FINDING_BUDGET
+        } else {
+            std::time::Duration::ZERO
+        };
+        CALLS_BUDGET + sweep + finding
     }
 }
 
