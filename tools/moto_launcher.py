@@ -318,6 +318,14 @@ class Launcher:
             status, reply, code = moto_standins.batch_update_findings(body if isinstance(body, dict) else {},
                                                                       DEFAULT_ACCOUNT, region)
             return _json(start_response, STATUS.get(status, "500 Internal Server Error"), reply, code)
+        if service == "securityhub" and environ.get("REQUEST_METHOD") == "POST" and path == "/findings":
+            try:
+                body = _body(environ)
+            except ValueError as err:
+                return _json(start_response, "400 Bad Request", {"Message": str(err)}, "InvalidInputException")
+            status, reply, code = moto_standins.get_findings(body if isinstance(body, dict) else {},
+                                                             DEFAULT_ACCOUNT, region)
+            return _json(start_response, STATUS.get(status, "500 Internal Server Error"), reply, code)
         if target in moto_cloudtrail.TARGETS:
             try:
                 body = _body(environ)

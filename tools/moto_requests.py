@@ -256,15 +256,26 @@ def permissions(service, action, region, account, p):
                 out += one("securityhub:BatchImportFindings", f.get("ProductArn", "*"),
                            {"securityhub:TargetAccount": f.get("AwsAccountId", "")})
             return out
+        hub = f"arn:{PARTITION}:securityhub:{region}:{account}:hub/default"
         if action == "GetFindings":
-            return one("securityhub:GetFindings", "*")
+            return one("securityhub:GetFindings", hub)
         if action == "BatchUpdateFindings":
-            # Authorized against the account's hub; a policy may name the fields and
-            # values it lets a caller set (securityhub:ASFFSyntaxPath/Workflow.Status).
-            workflow = p.get("Workflow") if isinstance(p.get("Workflow"), dict) else {}
-            return one("securityhub:BatchUpdateFindings",
-                       f"arn:{PARTITION}:securityhub:{region}:{account}:hub/default",
-                       {"securityhub:ASFFSyntaxPath/Workflow.Status": str(workflow.get("Status", ""))})
+            # Authorized against the account's hub, with one condition key per field the
+            # request sets (securityhub:ASFFSyntaxPath/Workflow.Status = its value), so a
+            # policy can allow one value and require every other field absent (Null).
+            keys = {}
+            for field, value in p.items():
+                if field == "FindingIdentifiers":
+                    continue
+                subs = value if isinstance(value, dict) else None
+                if field == "RelatedFindings":
+                    subs = {"Id": "", "ProductArn": ""}
+                if subs:
+                    for sub, v in subs.items():
+                        keys[f"securityhub:ASFFSyntaxPath/{field}.{sub}"] = str(v)
+                else:
+                    keys[f"securityhub:ASFFSyntaxPath/{field}"] = str(value)
+            return one("securityhub:BatchUpdateFindings", hub, keys)
         return None
     if service == "ses":
         if action == "SendEmail":

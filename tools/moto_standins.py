@@ -42,6 +42,11 @@ Security Hub (REST-JSON, signing name securityhub):
                             one of NEW, NOTIFIED, RESOLVED, SUPPRESSED; Note.Text and
                             Note.UpdatedBy both given, 1 to 512 characters. A finding not
                             there is an UnprocessedFinding (FindingNotFound), as AWS says.
+  GetFindings (corrected)   POST /findings: moto 5.2.5 ignores Filters and MaxResults and
+                            returns every finding; the launcher applies the filters keyguard
+                            sends (Id and ProductArn, EQUALS) and MaxResults (1 to 100; no
+                            NextToken: without it, every match), and refuses any other
+                            filter rather than ignore it.
 State lives in this process and is cleared by POST /moto-api/reset, like moto's.
 """
 
@@ -514,6 +519,39 @@ def _create_timeline_event(body):
 
 
 WORKFLOW_STATUSES = ("NEW", "NOTIFIED", "RESOLVED", "SUPPRESSED")
+FINDING_FILTERS = {"Id": "Id", "ProductArn": "ProductArn"}
+
+
+def get_findings(body, account, region):
+    """Returns (status, body, error code or None) for Security Hub's GetFindings, with the
+    filters keyguard sends applied (moto 5.2.5 returns every finding whatever is asked)."""
+    from moto.securityhub.models import securityhub_backends
+
+    def invalid(message):
+        return 400, {"Code": "InvalidInputException", "Message": message}, "InvalidInputException"
+
+    filters = body.get("Filters") or {}
+    if not isinstance(filters, dict):
+        return invalid("Filters: an object")
+    wanted = {}
+    for name, criteria in filters.items():
+        if name not in FINDING_FILTERS:
+            return invalid(f"Filters.{name}: not applied by the local stand-in")
+        if not isinstance(criteria, list) or not 1 <= len(criteria) <= 20:
+            return invalid(f"Filters.{name}: 1 to 20 string filters")
+        for c in criteria:
+            if not isinstance(c, dict) or c.get("Comparison") != "EQUALS" or not isinstance(c.get("Value"), str):
+                return invalid(f"Filters.{name}: only EQUALS with a Value is applied by the local stand-in")
+        wanted[FINDING_FILTERS[name]] = {c["Value"] for c in criteria}
+    # No NextToken here: without MaxResults every match is returned, as moto does.
+    limit = body.get("MaxResults")
+    if limit is not None and (not isinstance(limit, int) or not 1 <= limit <= 100):
+        return invalid("MaxResults: 1 to 100")
+    backend = securityhub_backends[account][region]
+    with LOCK:
+        found = [f.as_dict() for f in backend.findings
+                 if all(f.as_dict().get(field) in values for field, values in wanted.items())]
+    return 200, {"Findings": found[:limit] if limit else found}, None
 
 
 def batch_update_findings(body, account, region):

@@ -233,6 +233,20 @@ class SecurityHubWorkflow(unittest.TestCase):
         found = backend.findings[0].data
         self.assertEqual(found["Workflow"], {"Status": "SUPPRESSED"})
         self.assertEqual(found["Note"]["UpdatedBy"], "keyguard undo")
+        # GetFindings: the filters keyguard sends are applied, any other refused.
+        backend.batch_import_findings([{"Id": "keyguard/x/3", "ProductArn": product,
+                                        "Resources": [{"Type": "Other", "Id": "r"}]}])
+        one = {"Filters": {"Id": [{"Value": "keyguard/x/3", "Comparison": "EQUALS"}],
+                           "ProductArn": [{"Value": product, "Comparison": "EQUALS"}]}, "MaxResults": 1}
+        status, reply, _ = s.get_findings(one, account, region)
+        self.assertEqual(status, 200)
+        self.assertEqual([f["Id"] for f in reply["Findings"]], ["keyguard/x/3"])
+        status, reply, _ = s.get_findings({}, account, region)
+        self.assertEqual(len(reply["Findings"]), 2)
+        for bad in ({"Filters": {"Title": [{"Value": "x", "Comparison": "EQUALS"}]}},
+                    {"Filters": {"Id": [{"Value": "x", "Comparison": "PREFIX"}]}},
+                    {"MaxResults": 0}):
+            self.assertEqual(s.get_findings(bad, account, region)[0], 400, bad)
         for bad in ({"FindingIdentifiers": []},
                     {"FindingIdentifiers": [{}], "Workflow": {"Status": "CLOSED"}},
                     {"FindingIdentifiers": [{}], "Note": {"Text": "no author"}}):

@@ -1,7 +1,6 @@
 //! The [`Effects`] implementation: each planned action to the SDK call that carries it out.
 
 use crate::members::Members;
-use crate::security_hub::Workflow;
 use crate::{Iam, Incidents, Mailer, Runbooks, Secrets, SnsNotifier};
 use keyguard_core::organization::Membership;
 use keyguard_core::{AccessKeyId, Action, EffectError, Effects, ErrorKind, Notifier, Prior, Scope};
@@ -281,28 +280,22 @@ impl AwsEffects {
                     "automation execution {id} of {document} for key {key_id} of {user}"
                 )))
             }
-            Action::ImportFinding { finding, resolve } => {
+            Action::ImportFinding {
+                finding, resolve, ..
+            } => {
                 let hub = self
                     .security_hub
                     .as_ref()
                     .ok_or_else(|| not_wired("Security Hub"))?;
+                // Resolved before the import replaces what the finding told: a retry of
+                // an import that failed after the update reads it resolved already.
+                let resolved = *resolve && hub.resolve_if_told(finding).await?;
                 let imported = hub.import(finding).await?;
-                if !resolve {
-                    return Ok(Some(imported));
-                }
-                let note = "keyguard: a retry completed what an earlier attempt at this event had failed at";
-                let by = finding.generator_id.as_str();
-                match hub.set_workflow(&finding.id, &finding.product_arn, Workflow::Resolved, note, by).await? {
-                    true => Ok(Some(format!("{imported}; set RESOLVED"))),
-                    // Imported by an earlier run, yet not found: Security Hub has not
-                    // processed it yet, or lost it. Failed, so the finding is not taken
-                    // as resolved when it is not.
-                    false => Err(EffectError::new(
-                        ErrorKind::NotFound,
-                        Some("FindingNotFound"),
-                        format!("{imported}; not set RESOLVED: Security Hub does not have finding {} yet", finding.id),
-                    )),
-                }
+                Ok(Some(if resolved {
+                    format!("{imported}; set RESOLVED: it told of a failure this run completed")
+                } else {
+                    imported
+                }))
             }
             Action::OpenIncident { incident } => {
                 let incidents = self

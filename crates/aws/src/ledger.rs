@@ -335,7 +335,13 @@ impl Ledger for DynamoLedger {
                 if let Some(AttributeValue::S(first)) =
                     out.attributes.as_ref().and_then(|old| old.get("replaces"))
                 {
-                    self.keep_prior(&entry.idempotency_key, first).await?;
+                    if let Err(e) = self.keep_prior(&entry.idempotency_key, first).await {
+                        // The step is not taken: release the claim, so the retry takes it
+                        // instead of finding it claimed, unsettled, and never repeating it.
+                        self.set_status(&entry.idempotency_key, "failed", &e.to_string())
+                            .await?;
+                        return Err(e);
+                    }
                 }
                 let old_status = out.attributes.as_ref().and_then(|old| old.get("status"));
                 if matches!(old_status, Some(AttributeValue::S(s)) if s == "failed") {

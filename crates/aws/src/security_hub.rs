@@ -239,6 +239,78 @@ impl SecurityHub {
         }
         Ok(format!("Security Hub finding {} ({})", f.id, at))
     }
+
+    /// Sets the finding `RESOLVED` when Security Hub's copy of it told of a failure and is
+    /// still open (`NEW` or `NOTIFIED`): what an earlier run failed at, this one
+    /// completed. `Ok(false)` when there is nothing to resolve: no such finding yet (the
+    /// earlier run's import failed too), one that told of no failure (a row left failed
+    /// by a window, not by a step), or one a person has already set.
+    pub async fn resolve_if_told(&self, f: &Finding) -> Result<bool, EffectError> {
+        use aws_sdk_securityhub::types::{
+            AwsSecurityFindingFilters, StringFilter, StringFilterComparison, WorkflowStatus,
+        };
+        let equals = |v: &str| {
+            StringFilter::builder()
+                .value(v)
+                .comparison(StringFilterComparison::Equals)
+                .build()
+        };
+        let filters = AwsSecurityFindingFilters::builder()
+            .id(equals(&f.id))
+            .product_arn(equals(&f.product_arn))
+            .build();
+        // Read as the import is sent, off the invocation's deep future: the SDK's finding
+        // is a large struct.
+        let client = self.client.clone();
+        let held = tokio::spawn(async move {
+            let out = client
+                .get_findings()
+                .filters(filters)
+                .max_results(1)
+                .send()
+                .await?;
+            Ok::<_, aws_sdk_securityhub::error::SdkError<_, _>>(out.findings().first().map(
+                |found| {
+                    let fields: std::collections::BTreeMap<String, String> = found
+                        .product_fields()
+                        .map(|p| p.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                        .unwrap_or_default();
+                    let status = found.workflow().and_then(|w| w.status()).cloned();
+                    (found.id().map(str::to_owned), fields, status)
+                },
+            ))
+        })
+        .await
+        .map_err(|e| {
+            EffectError::new(
+                ErrorKind::Other,
+                None,
+                format!("reading finding {}: {e}", f.id),
+            )
+        })?
+        .map_err(|e| effect_error(&e))?;
+        let Some((id, fields, status)) = held else {
+            return Ok(false);
+        };
+        let open = matches!(
+            status,
+            None | Some(WorkflowStatus::New) | Some(WorkflowStatus::Notified)
+        );
+        if id.as_deref() != Some(f.id.as_str())
+            || !open
+            || !keyguard_core::security_hub::told_failure(&fields)
+        {
+            return Ok(false);
+        }
+        self.set_workflow(
+            &f.id,
+            &f.product_arn,
+            Workflow::Resolved,
+            "keyguard: a retry completed what an earlier attempt at this event had failed at",
+            &f.generator_id,
+        )
+        .await
+    }
 }
 
 #[cfg(test)]

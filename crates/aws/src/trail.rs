@@ -53,7 +53,8 @@ pub const CALL_LIMIT: Duration = Duration::from_secs(5);
 /// The longest the sweeps of `keys` keys take, one after another, every budget spent:
 /// part of each sweeping function's worst case, which must fit its timeout.
 pub fn worst_case(keys: usize) -> Duration {
-    (CREATE_BUDGET + CALL_LIMIT) * u32::try_from(keys).unwrap_or(u32::MAX)
+    // A page begun just inside the budget may first wait out the region's pace.
+    (CREATE_BUDGET + GAP + CALL_LIMIT) * u32::try_from(keys).unwrap_or(u32::MAX)
 }
 /// What AWS answers in a region keyguard may not read: an opt-in region the account has
 /// not enabled (its token is not valid there), or one an SCP denies. Any other error

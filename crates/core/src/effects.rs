@@ -348,6 +348,7 @@ async fn claimed<E: Effects + Sync, L: Ledger + Sync>(
     claim: Result<Claim, EffectError>,
 ) -> Outcome {
     let mut held_off = 0;
+    let retry = matches!(claim, Ok(Claim::Retry));
     let ledger_down = match claim {
         Ok(Claim::Won | Claim::Retry) => None,
         Ok(Claim::WonAfterHeld(n)) => {
@@ -389,7 +390,10 @@ async fn claimed<E: Effects + Sync, L: Ledger + Sync>(
             }
         }
     };
-    let counted = step.action.with_held_off(held_off);
+    let counted = step
+        .action
+        .with_held_off(held_off)
+        .or_else(|| retry.then(|| step.action.on_retry()).flatten());
     let action = counted.as_ref().unwrap_or(&step.action);
     let outcome = match snapshot(step, effects, ledger, entry, ledger_down.is_some()).await {
         Err(outcome) => outcome,

@@ -153,8 +153,13 @@ pub enum Action {
     /// ([`crate::security_hub`]); the same `Id` again updates it.
     ImportFinding {
         finding: Box<crate::security_hub::Finding>,
-        /// Then set its workflow `RESOLVED` (`BatchUpdateFindings`): this run completed
-        /// what an earlier run of the same event had failed at, which the finding told.
+        /// The run ended cleanly: it contained (or found contained) what it was about,
+        /// every step settled, nothing refused ([`crate::security_hub::clean`]).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        clean: bool,
+        /// A clean run that retried an attempt that had failed (a step of it, or this
+        /// import): if the finding as Security Hub holds it told of a failure and is still
+        /// open, set it `RESOLVED` first (`BatchUpdateFindings`).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         resolve: bool,
     },
@@ -280,6 +285,7 @@ impl Action {
             Self::Notify { .. } => &["sns:Publish"],
             Self::ImportFinding { .. } => &[
                 "securityhub:BatchImportFindings",
+                "securityhub:GetFindings",
                 "securityhub:BatchUpdateFindings",
             ],
             Self::Alert { .. } => &["secretsmanager:GetSecretValue"],
@@ -362,6 +368,24 @@ impl Action {
 
     /// The same notice or alert saying how many steps its window kept quiet since the
     /// last one went out; `None` when there were none, or the action tells nobody.
+    /// The action as a retry of a failed attempt takes it: a clean run's import that
+    /// failed before may resolve the finding its earlier run left telling of a failure
+    /// (its own failure hid that run's steps from this one).
+    pub fn on_retry(&self) -> Option<Self> {
+        match self {
+            Self::ImportFinding {
+                finding,
+                clean: true,
+                resolve: false,
+            } => Some(Self::ImportFinding {
+                finding: finding.clone(),
+                clean: true,
+                resolve: true,
+            }),
+            _ => None,
+        }
+    }
+
     pub fn with_held_off(&self, held_off: u32) -> Option<Self> {
         if held_off == 0 {
             return None;

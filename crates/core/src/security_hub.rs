@@ -257,6 +257,35 @@ fn standing(outcome: &Outcome) -> &'static str {
     }
 }
 
+/// Whether a run ended cleanly, so that a finding telling of an earlier failure may be
+/// resolved by it: it contained the credential (or found it contained), every step of it
+/// is done, and each step it retried after a failure went through. A refusal, a
+/// credential that cannot be contained, a step the service rejected, or one still held
+/// elsewhere is not clean, whatever was retried.
+pub fn clean(report: &Report) -> bool {
+    matches!(report.decision, Decision::Act | Decision::AlreadyContained)
+        && report.steps.iter().all(|s| {
+            matches!(
+                s.outcome,
+                Outcome::Applied { .. } | Outcome::Duplicate | Outcome::Suppressed { .. }
+            )
+        })
+        && report
+            .steps
+            .iter()
+            .filter(|s| s.retried)
+            .all(|s| matches!(s.outcome, Outcome::Applied { .. }))
+}
+
+/// Whether a finding as Security Hub holds it (its `ProductFields`) told of a failure:
+/// its run failed, or one of its steps did.
+pub fn told_failure(fields: &BTreeMap<String, String>) -> bool {
+    fields.get("keyguard/decision").map(String::as_str) == Some("failed")
+        || fields
+            .iter()
+            .any(|(k, v)| k.starts_with("keyguard/step/") && (v == "failed" || v == "in_progress"))
+}
+
 /// Whether a step is settled for good: a redelivery finds it `duplicate` whatever it was.
 fn settled(outcome: &Outcome) -> bool {
     matches!(
@@ -505,10 +534,11 @@ pub fn step(report: &Report, cfg: &Findings, now: Timestamp) -> Option<Step> {
     let id = format!("{}:import_finding:{}", report.function, finding.id);
     let all_settled = !matches!(report.decision, Decision::Failed { .. })
         && report.steps.iter().all(|s| settled(&s.outcome));
-    // A finding that told of a failure is resolved by the run that completes it: every
-    // step settled, one of them a retry of an attempt that had failed. A first run that
+    let clean = clean(report);
+    // A candidate only: the finding is resolved when Security Hub's copy told of a
+    // failure ([`told_failure`]), which the import's effect reads first. A first run that
     // went cleanly leaves its finding NEW, for the team to review what keyguard did.
-    let resolve = all_settled && report.steps.iter().any(|s| s.retried);
+    let resolve = clean && report.steps.iter().any(|s| s.retried);
     Some(Step {
         replaces: None,
         after: None,
@@ -527,6 +557,7 @@ pub fn step(report: &Report, cfg: &Findings, now: Timestamp) -> Option<Step> {
         ),
         action: Action::ImportFinding {
             finding: Box::new(finding),
+            clean,
             resolve,
         },
         window: all_settled.then(|| Window {

@@ -154,7 +154,10 @@ impl App {
 
     /// One invocation at a given time (tests simulate Lambda's retries with it).
     pub async fn handle_at(&self, raw: &Value, now: Timestamp) -> Report {
+        // No step begins too near the end: one cut off by the timeout would be neither
+        // done nor reported, the finding that tells of it least of all.
         let apply = Executor::new(&self.effects, &self.ledger, self.settings.common.dry_run)
+            .until(keyguard_aws::lambda::deadline())
             .reporting(self.findings.as_ref());
         let cfg = &self.settings.containment;
         let plan = match pipeline::plan_raw(cfg, self, raw, now).await {

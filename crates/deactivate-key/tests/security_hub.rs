@@ -152,6 +152,19 @@ async fn a_failed_import_fails_only_its_step_and_the_retry_imports_it() {
         found[0].product_fields().unwrap()["keyguard/decision"],
         "already_contained"
     );
+    // The retried import may resolve (`a_clean_runs_import_retried_after_a_failure`), but
+    // no finding told of a failure (only the import had failed): it stays open.
+    assert!(
+        !imported["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("RESOLVED"),
+        "{retry:#}"
+    );
+    assert_ne!(
+        found[0].workflow().and_then(|w| w.status()),
+        Some(&aws_sdk_securityhub::types::WorkflowStatus::Resolved)
+    );
     // And once more: nothing new.
     let again = serde_json::to_value(working.handle(&finding).await).unwrap();
     assert_eq!(
@@ -197,8 +210,8 @@ async fn the_retry_that_completes_a_failed_containment_resolves_its_finding() {
         "{told:#?}"
     );
     assert!(
-        step(&first, "import_finding").unwrap()["action"]["resolve"].is_null(),
-        "a failed run resolves nothing"
+        step(&first, "import_finding").unwrap()["action"]["clean"].is_null(),
+        "a failed run is not clean"
     );
 
     // The retry contains the key, and resolves what the finding told.

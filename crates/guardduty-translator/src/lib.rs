@@ -134,7 +134,10 @@ impl App {
     /// One invocation at a given time: the window is measured from `now`. The key it
     /// contains is swept as deactivate-key sweeps one (`containment::trail`).
     pub async fn handle_at(&self, raw: &Value, now: Timestamp) -> Report {
+        // No step begins too near the end: one cut off by the timeout would be neither
+        // done nor reported, the finding that tells of it least of all.
         let apply = Executor::new(&self.effects, &self.ledger, self.settings.common.dry_run)
+            .until(keyguard_aws::lambda::deadline())
             .reporting(self.findings.as_ref());
         let cfg = &self.settings.translator;
         let plan = match pipeline::plan_raw(cfg, self, raw, now).await {

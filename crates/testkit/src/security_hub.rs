@@ -16,8 +16,18 @@ pub fn findings_with_id(
                 .build()
                 .expect("a runtime");
             runtime.block_on(async {
+                use aws_sdk_securityhub::types::{
+                    AwsSecurityFindingFilters, StringFilter, StringFilterComparison,
+                };
+                let by_id = AwsSecurityFindingFilters::builder()
+                    .id(StringFilter::builder()
+                        .value(&id)
+                        .comparison(StringFilterComparison::Equals)
+                        .build())
+                    .build();
                 aws_sdk_securityhub::Client::new(&sdk)
                     .get_findings()
+                    .filters(by_id)
                     .send()
                     .await
                     .expect("GetFindings")

@@ -14,6 +14,8 @@ struct FakeIam {
     prior: Option<Result<Prior, EffectError>>,
     /// The prior each write was handed.
     handed: Mutex<Vec<Option<Prior>>>,
+    /// Every action performed, as it was handed over.
+    performed: Mutex<Vec<Action>>,
 }
 
 impl Effects for FakeIam {
@@ -38,6 +40,7 @@ impl Effects for FakeIam {
         prior: Option<&Prior>,
     ) -> Result<Option<String>, EffectError> {
         self.handed.lock().unwrap().push(prior.cloned());
+        self.performed.lock().unwrap().push(action.clone());
         self.calls.lock().unwrap().push(action.name().to_owned());
         match &self.fail_with {
             Some(e) if self.fail_only.is_none_or(|only| only == action.name()) => Err(e.clone()),
@@ -279,6 +282,55 @@ fn a_failed_step_can_be_retried() {
     let r = run(plan_with(deactivate()), &ok, &ledger, false);
     assert_eq!(r.steps[0].outcome, Outcome::Duplicate);
     assert!(!r.steps[0].retried);
+}
+
+/// A clean run's import that failed is retried as one that may resolve the finding: the
+/// failure of the import hid from the retry which steps its earlier run had failed at.
+#[test]
+fn a_clean_runs_import_retried_after_a_failure_may_resolve_its_finding() {
+    let cfg = crate::security_hub::Findings::new(
+        crate::scope::AccountId::parse("111111111111").unwrap(),
+        "eu-west-1",
+        "aws",
+    );
+    let told = StepReport {
+        step: plan_with(notify()).steps.remove(0),
+        outcome: Outcome::Applied { detail: None },
+        retried: false,
+    };
+    let report = Report::new(
+        Plan::for_event("deactivate-key", Decision::AlreadyContained, "ev-1"),
+        false,
+        vec![told],
+    );
+    let import = crate::security_hub::step(&report, &cfg, chrono::Utc::now()).unwrap();
+    let resolves = |a: &Action| matches!(a, Action::ImportFinding { resolve: true, .. });
+    assert!(!resolves(&import.action), "planned: nothing was retried");
+    let plan = || {
+        let mut p = plan_with(import.action.clone());
+        p.steps[0]
+            .idempotency_key
+            .clone_from(&import.idempotency_key);
+        p
+    };
+    let failing = FakeIam {
+        fail_with: Some(EffectError::new(
+            ErrorKind::Other,
+            Some("Throttling"),
+            "slow",
+        )),
+        ..Default::default()
+    };
+    let ledger = MemLedger::default();
+    run(plan(), &failing, &ledger, false);
+    assert!(!resolves(&failing.performed.lock().unwrap()[0]));
+    let ok = FakeIam::default();
+    let r = run(plan(), &ok, &ledger, false);
+    assert!(r.steps[0].retried);
+    assert!(
+        resolves(&ok.performed.lock().unwrap()[0]),
+        "the retry may resolve"
+    );
 }
 
 #[test]

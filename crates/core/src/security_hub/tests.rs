@@ -423,7 +423,7 @@ fn the_detectors_rules_name_their_tactic() {
 }
 
 #[test]
-fn only_a_clean_run_that_retried_a_failed_step_resolves_the_finding() {
+fn only_a_clean_run_that_retried_a_failed_step_may_resolve_the_finding() {
     let resolves = |r: &Report| match super::step(r, &cfg(), now()).unwrap().action {
         Action::ImportFinding { resolve, .. } => resolve,
         other => panic!("{other:?}"),
@@ -435,6 +435,16 @@ fn only_a_clean_run_that_retried_a_failed_step_resolves_the_finding() {
     let failed = || Outcome::Failed {
         code: Some("Throttling".into()),
         message: "slow down".into(),
+    };
+    let rejected = || Outcome::Rejected {
+        code: Some("ForeignAccount".into()),
+        message: "not ours".into(),
+    };
+    let told = |decision: Decision| {
+        report(
+            decision,
+            vec![retried(notice(Severity::High, "key contained"), applied())],
+        )
     };
     // The retry that completed the containment an earlier run failed at.
     let completed = report(
@@ -449,6 +459,7 @@ fn only_a_clean_run_that_retried_a_failed_step_resolves_the_finding() {
         ],
     );
     assert!(resolves(&completed));
+    assert!(resolves(&told(Decision::AlreadyContained)));
     // A first run that went cleanly: NEW, for the team to review.
     assert!(!resolves(&contained(applied)));
     // A retry that failed again, or left another step failed: not resolved.
@@ -468,4 +479,63 @@ fn only_a_clean_run_that_retried_a_failed_step_resolves_the_finding() {
         Decision::Act,
         vec![retried(deactivate(), failed())]
     )));
+    // A run that contained nothing is never clean, whatever its retried notice did: the
+    // key is still out there.
+    for decision in [
+        Decision::Refused {
+            why: "exempt".into(),
+        },
+        Decision::NotContainable {
+            why: "a root key".into(),
+        },
+    ] {
+        assert!(!resolves(&told(decision.clone())), "{decision:?}");
+    }
+    // A retried step the service rejected completed nothing.
+    assert!(!resolves(&report(
+        Decision::Act,
+        vec![retried(deactivate(), rejected())]
+    )));
+}
+
+#[test]
+fn a_finding_told_of_a_failure_when_its_run_or_a_step_failed() {
+    let fields = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    assert!(told_failure(&fields(&[("keyguard/decision", "failed")])));
+    assert!(told_failure(&fields(&[
+        ("keyguard/decision", "act"),
+        ("keyguard/step/00/deactivate_key", "failed"),
+    ])));
+    assert!(!told_failure(&fields(&[
+        ("keyguard/decision", "act"),
+        ("keyguard/step/00/deactivate_key", "done"),
+        ("keyguard/step/01/notify", "suppressed"),
+    ])));
+    // Someone else's field that happens to say failed is not keyguard's step.
+    assert!(!told_failure(&fields(&[("other/step", "failed")])));
+}
+
+#[test]
+fn a_clean_imports_retry_may_resolve_and_nothing_else_changes_on_retry() {
+    let import = super::step(&contained(applied), &cfg(), now()).unwrap();
+    let Some(Action::ImportFinding { clean, resolve, .. }) = import.action.on_retry() else {
+        panic!("a clean run's import becomes a resolving one on retry");
+    };
+    assert!(clean && resolve);
+    let unclean = super::step(
+        &contained(|| Outcome::Failed {
+            code: None,
+            message: "x".into(),
+        }),
+        &cfg(),
+        now(),
+    )
+    .unwrap();
+    assert_eq!(unclean.action.on_retry(), None);
+    assert_eq!(deactivate().on_retry(), None);
 }
