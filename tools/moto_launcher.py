@@ -169,6 +169,12 @@ def _webhook(path, body):
 
 REQUESTS = {"total": 0, "by_action": {}}
 REQUESTS_LOCK = threading.Lock()
+# Security Hub's calls the launcher stands in for (moto_standins), by method and path.
+SECURITY_HUB = {
+    ("PATCH", "/findings/batchupdate"): moto_standins.batch_update_findings,
+    ("POST", "/findings"): moto_standins.get_findings,
+}
+
 # --request-log: one JSON line per keyguard request (moto_requests.describe).
 REQUEST_LOG = {"file": None}
 
@@ -309,22 +315,13 @@ class Launcher:
                 method = environ.get("REQUEST_METHOD")
                 status, reply, code = moto_standins.incidents(method, path, query, body, DEFAULT_ACCOUNT, region)
             return _json(start_response, STATUS.get(status, "500 Internal Server Error"), reply, code)
-        if service == "securityhub" and environ.get("REQUEST_METHOD") == "PATCH" \
-                and path == "/findings/batchupdate":
+        hub_call = SECURITY_HUB.get((environ.get("REQUEST_METHOD"), path)) if service == "securityhub" else None
+        if hub_call:
             try:
                 body = _body(environ)
             except ValueError as err:
                 return _json(start_response, "400 Bad Request", {"Message": str(err)}, "InvalidInputException")
-            status, reply, code = moto_standins.batch_update_findings(body if isinstance(body, dict) else {},
-                                                                      DEFAULT_ACCOUNT, region)
-            return _json(start_response, STATUS.get(status, "500 Internal Server Error"), reply, code)
-        if service == "securityhub" and environ.get("REQUEST_METHOD") == "POST" and path == "/findings":
-            try:
-                body = _body(environ)
-            except ValueError as err:
-                return _json(start_response, "400 Bad Request", {"Message": str(err)}, "InvalidInputException")
-            status, reply, code = moto_standins.get_findings(body if isinstance(body, dict) else {},
-                                                             DEFAULT_ACCOUNT, region)
+            status, reply, code = hub_call(body if isinstance(body, dict) else {}, DEFAULT_ACCOUNT, region)
             return _json(start_response, STATUS.get(status, "500 Internal Server Error"), reply, code)
         if target in moto_cloudtrail.TARGETS:
             try:

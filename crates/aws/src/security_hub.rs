@@ -65,9 +65,9 @@ pub enum Workflow {
 /// All attempts of one import together (and of the update that may follow it).
 pub const IMPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// A run's finding at most: the import, then the update that sets it `RESOLVED`. Every
-/// reporting function's worst case counts it.
-pub const FINDING_BUDGET: std::time::Duration = IMPORT_TIMEOUT.saturating_mul(2);
+/// A run's finding at most: the read and the update that may set it `RESOLVED`, then
+/// the import. Every reporting function's worst case counts it.
+pub const FINDING_BUDGET: std::time::Duration = IMPORT_TIMEOUT.saturating_mul(3);
 
 /// The partition a Region belongs to, for the product ARN.
 fn partition(region: &str) -> &'static str {

@@ -56,6 +56,31 @@ pub fn worst_case(keys: usize) -> Duration {
     // A page begun just inside the budget may first wait out the region's pace.
     (CREATE_BUDGET + GAP + CALL_LIMIT) * u32::try_from(keys).unwrap_or(u32::MAX)
 }
+
+/// The longest one invocation of a containing function (deactivate-key, the translator)
+/// can take, every budget spent: its own calls (`calls`, an allowance: they carry the
+/// SDK's retries but no operation timeout), the sweep of every key it may sweep, one
+/// after another, and the Security Hub finding (the read and update that may resolve it,
+/// then the import). It must fit the function's timeout with a margin, or Lambda ends the
+/// invocation before the finding that says what happened (a test in each function
+/// checks it against the template).
+pub fn containing_worst_case(
+    calls: Duration,
+    sweep: &keyguard_core::policy::containment::trail::SweepConfig,
+    security_hub: bool,
+) -> Duration {
+    let swept = if sweep.lookback_hours > 0 {
+        worst_case(keyguard_core::policy::containment::trail::MAX_SWEPT_KEYS)
+    } else {
+        Duration::ZERO
+    };
+    let finding = if security_hub {
+        crate::security_hub::FINDING_BUDGET
+    } else {
+        Duration::ZERO
+    };
+    calls + swept + finding
+}
 /// What AWS answers in a region keyguard may not read: an opt-in region the account has
 /// not enabled (its token is not valid there), or one an SCP denies. Any other error
 /// (throttled past the retries, a timeout, a 5xx) fails the sweep, so the retry reads

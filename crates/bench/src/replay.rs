@@ -70,7 +70,8 @@ fn realistic_rows(root: &std::path::Path) {
     assert_eq!(one_core.lines, created, "keyguard --jobs 1 too");
     assert_eq!(jq.lines, created, "jq selects every CreateAccessKey");
     assert_eq!(duck.last, created.to_string(), "DuckDB counts every one");
-    let bucket = upload(root);
+    let moto = keyguard_testkit::moto::shared();
+    let bucket = keyguard_testkit::s3::upload_tree(&moto.endpoint, root, "bench-trail");
     let s3 = measure(&[&keyguard(), "replay", &format!("s3://{bucket}/")]);
     assert_eq!(
         s3.lines, created,
@@ -126,70 +127,6 @@ fn realistic_rows(root: &std::path::Path) {
         1,
         Better::Lower,
     );
-}
-
-/// Every file under `root` into a fresh bucket of moto's S3, under the same keys; its
-/// name. On its own thread and runtime: the bench's `main` is already one.
-fn upload(root: &std::path::Path) -> String {
-    use futures::StreamExt;
-    let bucket = keyguard_testkit::unique("bench-trail")
-        .to_lowercase()
-        .replace('_', "-");
-    let mut keys = Vec::new();
-    let mut folders = vec![root.to_path_buf()];
-    while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(&folder).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                folders.push(path);
-            } else {
-                keys.push(
-                    path.strip_prefix(root)
-                        .unwrap()
-                        .to_string_lossy()
-                        .into_owned(),
-                );
-            }
-        }
-    }
-    std::thread::scope(|scope| {
-        scope.spawn(|| {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-                let client = aws_sdk_s3::Client::from_conf(
-                    aws_sdk_s3::config::Builder::from(&config)
-                        .force_path_style(true)
-                        .build(),
-                );
-                client.create_bucket().bucket(&bucket).send().await.unwrap();
-                futures::stream::iter(&keys)
-                    .for_each_concurrent(8, |key| {
-                        let client = &client;
-                        let bucket = &bucket;
-                        async move {
-                            let body =
-                                aws_sdk_s3::primitives::ByteStream::from_path(root.join(key))
-                                    .await
-                                    .unwrap();
-                            client
-                                .put_object()
-                                .bucket(bucket)
-                                .key(key)
-                                .body(body)
-                                .send()
-                                .await
-                                .unwrap();
-                        }
-                    })
-                    .await;
-            });
-        });
-    });
-    bucket
 }
 
 /// Every 100th record a `CreateAccessKey` (one in ten of them for another user).

@@ -102,28 +102,6 @@ fn history(root: &Path, prefix: &str) -> Vec<String> {
     keys
 }
 
-fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
-    let shared = tokio_block(
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(endpoint)
-            .app_name(aws_config::AppName::new("keyguard-fixture").unwrap())
-            .load(),
-    );
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&shared)
-            .force_path_style(true)
-            .build(),
-    )
-}
-
-fn tokio_block<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
 /// The history on disk, and in a fresh bucket of moto's S3.
 fn uploaded() -> (PathBuf, String) {
     uploaded_under(PREFIX, |_| {})
@@ -132,51 +110,11 @@ fn uploaded() -> (PathBuf, String) {
 /// The history under `prefix` (and whatever `more` adds to the folder) on disk, and in
 /// a fresh bucket of moto's S3.
 fn uploaded_under(prefix: &str, more: impl FnOnce(&Path)) -> (PathBuf, String) {
-    use futures::StreamExt;
     let moto = keyguard_testkit::moto::shared();
     let root = std::env::temp_dir().join(keyguard_testkit::unique("keyguard-replay-s3"));
     history(&root, prefix);
     more(&root);
-    let mut keys = Vec::new();
-    let mut folders = vec![root.clone()];
-    while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(&folder).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                folders.push(path);
-            } else {
-                keys.push(
-                    path.strip_prefix(&root)
-                        .unwrap()
-                        .to_string_lossy()
-                        .into_owned(),
-                );
-            }
-        }
-    }
-    let bucket = keyguard_testkit::unique("trail")
-        .to_lowercase()
-        .replace('_', "-");
-    let client = s3_client(&moto.endpoint);
-    tokio_block(async {
-        client.create_bucket().bucket(&bucket).send().await.unwrap();
-        futures::stream::iter(&keys)
-            .for_each_concurrent(8, |key| {
-                let (client, bucket, root) = (&client, &bucket, &root);
-                async move {
-                    let body = std::fs::read(root.join(key)).unwrap();
-                    client
-                        .put_object()
-                        .bucket(bucket)
-                        .key(key)
-                        .body(body.into())
-                        .send()
-                        .await
-                        .unwrap();
-                }
-            })
-            .await;
-    });
+    let bucket = keyguard_testkit::s3::upload_tree(&moto.endpoint, &root, "trail");
     (root, bucket)
 }
 
@@ -208,6 +146,14 @@ fn event_ids(out: &Output) -> Vec<String> {
         .collect()
 }
 
+/// What [`WINDOW`] finds: the 23rd's records of A in eu-west-1, and the late one.
+fn windowed() -> Vec<String> {
+    ["23-09", "23-21", "late"]
+        .iter()
+        .map(|id| format!("{A}-eu-west-1-{id}"))
+        .collect()
+}
+
 const WINDOW: [&str; 8] = [
     "--account",
     A,
@@ -230,11 +176,11 @@ fn a_replay_of_s3_finds_what_the_replay_of_the_same_files_on_disk_finds() {
     assert_eq!(remote, local);
 
     let local = event_ids(&replay(root.to_str().unwrap(), &moto.endpoint, &WINDOW));
-    let expected: Vec<String> = ["23-09", "23-21", "late"]
-        .iter()
-        .map(|id| format!("{A}-eu-west-1-{id}"))
-        .collect();
-    assert_eq!(local, expected, "the 23rd's records and the late one, only");
+    assert_eq!(
+        local,
+        windowed(),
+        "the 23rd's records and the late one, only"
+    );
     let remote = event_ids(&replay(
         &format!("s3://{bucket}/org/"),
         &moto.endpoint,
@@ -254,11 +200,7 @@ fn a_windowed_replay_of_s3_fetches_only_what_the_window_may_hold_through_faults(
     let proxy = FaultProxy::start(&moto.endpoint, 0.0, 31);
     proxy.fail_each_once();
     let out = replay(&format!("s3://{bucket}/org"), &proxy.endpoint(), &WINDOW);
-    let expected: Vec<String> = ["23-09", "23-21", "late"]
-        .iter()
-        .map(|id| format!("{A}-eu-west-1-{id}"))
-        .collect();
-    assert_eq!(event_ids(&out), expected);
+    assert_eq!(event_ids(&out), windowed());
     assert!(proxy.counts().faults() > 0);
 
     let served = proxy.served();
@@ -357,11 +299,7 @@ fn a_prefix_ending_in_awslogs_and_a_day_of_many_pages_are_read_whole() {
         &moto.endpoint,
         &WINDOW,
     );
-    let expected: Vec<String> = ["23-09", "23-21", "late"]
-        .iter()
-        .map(|id| format!("{A}-eu-west-1-{id}"))
-        .collect();
-    assert_eq!(event_ids(&out), expected);
+    assert_eq!(event_ids(&out), windowed());
     let stderr = String::from_utf8_lossy(&out.stderr);
     // 1,001 page files and the day's two logs on the 23rd, three logs on the 24th.
     assert!(stderr.contains("1006 file(s)"), "{stderr}");
@@ -378,11 +316,7 @@ fn a_download_that_breaks_off_is_resumed_where_it_broke() {
     let proxy = FaultProxy::start(&moto.endpoint, 0.0, 32);
     proxy.cut_each_body_once("x-id=GetObject");
     let out = replay(&format!("s3://{bucket}/org"), &proxy.endpoint(), &WINDOW);
-    let expected: Vec<String> = ["23-09", "23-21", "late"]
-        .iter()
-        .map(|id| format!("{A}-eu-west-1-{id}"))
-        .collect();
-    assert_eq!(event_ids(&out), expected);
+    assert_eq!(event_ids(&out), windowed());
     let gets = proxy
         .served()
         .iter()

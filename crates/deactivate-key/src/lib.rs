@@ -48,25 +48,14 @@ impl Settings {
         })
     }
 
-    /// The longest one invocation can take, every budget spent: its calls, the sweep of
-    /// every key it may sweep (one after another, each within its budget), and the
-    /// Security Hub finding (the import, then the update that may resolve it). It must
-    /// fit the function's timeout with a margin, or Lambda ends the invocation before
-    /// the finding that says what happened (checked against the template in a test).
+    /// The longest one invocation can take, every budget spent
+    /// ([`keyguard_aws::trail::containing_worst_case`]).
     pub fn worst_case(&self) -> std::time::Duration {
-        let sweep = if self.containment.sweep.lookback_hours > 0 {
-            keyguard_aws::trail::worst_case(
-                keyguard_core::policy::containment::trail::MAX_SWEPT_KEYS,
-            )
-        } else {
-            std::time::Duration::ZERO
-        };
-        let finding = if self.security_hub {
-            keyguard_aws::security_hub::FINDING_BUDGET
-        } else {
-            std::time::Duration::ZERO
-        };
-        CALLS_BUDGET + sweep + finding
+        keyguard_aws::trail::containing_worst_case(
+            CALLS_BUDGET,
+            &self.containment.sweep,
+            self.security_hub,
+        )
     }
 }
 

@@ -107,24 +107,60 @@ async fn each_event_is_one_finding_that_a_redelivery_never_overwrites() {
     );
 }
 
-#[tokio::test]
-async fn a_failed_import_fails_only_its_step_and_the_retry_imports_it() {
+/// A user with two keys, a finding about the first, and its first run through a proxy
+/// that fails every request holding `needle` (past the SDK's retries): what the tests
+/// of a retry start from.
+struct FailedFirst {
+    direct: keyguard_aws::SdkConfig,
+    iam: aws_sdk_iam::Client,
+    user: String,
+    named: String,
+    other: String,
+    finding: Value,
+    table: String,
+    first: Value,
+}
+
+async fn failed_first(needle: &str, seed: u64) -> FailedFirst {
     let moto = moto::shared();
     let direct = keyguard_aws::load_config().await;
     let iam = aws_sdk_iam::Client::new(&direct);
     let (user, named, other) = keyguard_testkit::iam::user_with_two_keys(&iam, &[]).await;
     let mut finding = sample("guardduty-iam-user.json", &named, &user);
     finding["detail"]["id"] = json!(unique("finding"));
-
-    // Security Hub refuses every import (an internal error, past the SDK's retries).
-    let proxy = FaultProxy::start(&moto.endpoint, 0.0, 0x5348);
-    proxy.always_fail("ProviderName");
+    let proxy = FaultProxy::start(&moto.endpoint, 0.0, seed);
+    proxy.always_fail(needle);
     let through_proxy =
         keyguard_aws::load_config_at(&proxy.endpoint(), std::time::Duration::from_millis(10)).await;
     let table = unique("ledger");
     let failing = app(&through_proxy, &table).await;
     failing.ledger.create_table().await.unwrap();
     let first = serde_json::to_value(failing.handle(&finding).await).unwrap();
+    FailedFirst {
+        direct,
+        iam,
+        user,
+        named,
+        other,
+        finding,
+        table,
+        first,
+    }
+}
+
+#[tokio::test]
+async fn a_failed_import_fails_only_its_step_and_the_retry_imports_it() {
+    // Security Hub refuses every import (an internal error, past the SDK's retries).
+    let FailedFirst {
+        direct,
+        iam,
+        user,
+        named,
+        other,
+        finding,
+        table,
+        first,
+    } = failed_first("ProviderName", 0x5348).await;
     // The key is contained all the same; only the finding's step failed, and the run
     // with it, so Lambda retries.
     assert_eq!(first["statusCode"], 500, "{first:#}");
@@ -180,22 +216,17 @@ async fn a_failed_import_fails_only_its_step_and_the_retry_imports_it() {
 #[tokio::test]
 async fn the_retry_that_completes_a_failed_containment_resolves_its_finding() {
     use aws_sdk_securityhub::types::WorkflowStatus;
-    let moto = moto::shared();
-    let direct = keyguard_aws::load_config().await;
-    let iam = aws_sdk_iam::Client::new(&direct);
-    let (user, named, other) = keyguard_testkit::iam::user_with_two_keys(&iam, &[]).await;
-    let mut finding = sample("guardduty-iam-user.json", &named, &user);
-    finding["detail"]["id"] = json!(unique("finding"));
-
     // IAM refuses the write (an internal error, past the SDK's retries).
-    let proxy = FaultProxy::start(&moto.endpoint, 0.0, 0x5349);
-    proxy.always_fail("Action=UpdateAccessKey");
-    let through_proxy =
-        keyguard_aws::load_config_at(&proxy.endpoint(), std::time::Duration::from_millis(10)).await;
-    let table = unique("ledger");
-    let failing = app(&through_proxy, &table).await;
-    failing.ledger.create_table().await.unwrap();
-    let first = serde_json::to_value(failing.handle(&finding).await).unwrap();
+    let FailedFirst {
+        direct,
+        iam,
+        user,
+        named,
+        other,
+        finding,
+        table,
+        first,
+    } = failed_first("Action=UpdateAccessKey", 0x5349).await;
     assert_eq!(first["statusCode"], 500, "{first:#}");
     assert_eq!(step(&first, "deactivate_key").unwrap()["outcome"], "failed");
     let id = keyguard_testkit::security_hub::imported_id(&first);

@@ -44,6 +44,33 @@ pub fn template_at(path: &std::path::Path) -> Value {
     serde_json::from_slice(&out.stdout).expect("the template as JSON")
 }
 
+/// Checks a function's worst case against its template: `worst` (from the environment
+/// as deployed, with `SECURITY_HUB=true`) must count the finding, and fit the function's
+/// `Timeout` with a quarter to spare, or Lambda ends a slow invocation before the step
+/// that tells what happened. Returns the environment, for further checks.
+pub fn assert_worst_case_fits(
+    function: &str,
+    worst: impl Fn(&BTreeMap<String, String>) -> std::time::Duration,
+) -> BTreeMap<String, String> {
+    let timeout = template(function)["Resources"]["Function"]["Properties"]["Timeout"]
+        .as_u64()
+        .expect("the function's Timeout");
+    let mut env = template_env(function);
+    env.insert("SECURITY_HUB".into(), "false".into());
+    let without = worst(&env);
+    env.insert("SECURITY_HUB".into(), "true".into());
+    let with = worst(&env);
+    assert!(
+        with > without,
+        "{function}: the Security Hub finding is counted"
+    );
+    assert!(
+        with.as_secs_f64() * 1.25 <= timeout as f64,
+        "{function}: worst case {with:?} does not fit Timeout {timeout} s with a 25% margin"
+    );
+    env
+}
+
 /// The function's environment as the template sets it: literals as they are, a `!Ref` to a
 /// parameter as its default, anything else (an ARN from another stack) as a well-formed
 /// placeholder.

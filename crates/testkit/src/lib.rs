@@ -29,6 +29,8 @@ pub mod org;
 pub mod policy;
 pub mod receiver;
 pub mod report;
+#[cfg(feature = "s3")]
+pub mod s3;
 #[cfg(feature = "securityhub")]
 pub mod security_hub;
 #[cfg(feature = "sns")]

@@ -42,6 +42,18 @@ impl LogFile for Listed {
 }
 
 impl Listed {
+    #[cfg(feature = "s3")]
+    fn in_s3(bucket: &std::sync::Arc<super::s3::Bucket>, object: super::s3::Object) -> Self {
+        Self {
+            name: format!("s3://{}/{}", bucket.name(), object.key),
+            place: Place::S3 {
+                bucket: bucket.clone(),
+                key: object.key,
+                size: object.size,
+            },
+        }
+    }
+
     /// Its stored size, for the progress bar (asked only when the bar is shown).
     pub fn size(&self) -> u64 {
         match &self.place {
@@ -83,14 +95,7 @@ impl Batch {
                 skip(&what, &why, summary)
             })
             .into_iter()
-            .map(|(bucket, o)| Listed {
-                name: format!("s3://{}/{}", bucket.name(), o.key),
-                place: Place::S3 {
-                    bucket,
-                    key: o.key,
-                    size: o.size,
-                },
-            })
+            .map(|(bucket, o)| Listed::in_s3(&bucket, o))
             .collect(),
         };
         #[cfg(not(feature = "s3"))]
@@ -167,14 +172,12 @@ fn in_s3(
             })
             .map_err(InputError)?;
         if let Some(Batch::Ready(first)) = out.first_mut() {
-            first.extend(survey.undated.into_iter().map(|o| Listed {
-                name: format!("s3://{}/{}", bucket.name(), o.key),
-                place: Place::S3 {
-                    bucket: bucket.clone(),
-                    key: o.key,
-                    size: o.size,
-                },
-            }));
+            first.extend(
+                survey
+                    .undated
+                    .into_iter()
+                    .map(|o| Listed::in_s3(&bucket, o)),
+            );
         }
         for (day, folders) in survey.days {
             days.entry(day)

@@ -4,6 +4,16 @@ use crate::notice::{Notice, Severity};
 use crate::plan::{Decision, Window};
 use std::sync::Mutex;
 
+impl FakeIam {
+    /// Every call fails with an error the SDK would retry, past its retries.
+    fn failing(code: &'static str) -> Self {
+        Self {
+            fail_with: Some(EffectError::new(ErrorKind::Other, Some(code), "it failed")),
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Default)]
 struct FakeIam {
     calls: Mutex<Vec<String>>,
@@ -199,14 +209,7 @@ fn a_window_suppresses_other_events_until_it_ends() {
 
 #[test]
 fn a_failed_step_releases_its_window() {
-    let failing = FakeIam {
-        fail_with: Some(EffectError::new(
-            ErrorKind::Other,
-            Some("InternalServerException"),
-            "x",
-        )),
-        ..Default::default()
-    };
+    let failing = FakeIam::failing("InternalServerException");
     let ledger = MemLedger::default();
     assert!(matches!(
         run_at(windowed("a", 0), &failing, &ledger, 0),
@@ -257,14 +260,7 @@ fn dry_run_touches_nothing() {
 
 #[test]
 fn a_failed_step_can_be_retried() {
-    let failing = FakeIam {
-        fail_with: Some(EffectError::new(
-            ErrorKind::Other,
-            Some("Throttling"),
-            "slow down",
-        )),
-        ..Default::default()
-    };
+    let failing = FakeIam::failing("Throttling");
     let ledger = MemLedger::default();
     let r = run(plan_with(deactivate()), &failing, &ledger, false);
     assert_eq!(r.status_code, 500);
@@ -313,14 +309,7 @@ fn a_clean_runs_import_retried_after_a_failure_may_resolve_its_finding() {
             .clone_from(&import.idempotency_key);
         p
     };
-    let failing = FakeIam {
-        fail_with: Some(EffectError::new(
-            ErrorKind::Other,
-            Some("Throttling"),
-            "slow",
-        )),
-        ..Default::default()
-    };
+    let failing = FakeIam::failing("Throttling");
     let ledger = MemLedger::default();
     run(plan(), &failing, &ledger, false);
     assert!(!resolves(&failing.performed.lock().unwrap()[0]));
@@ -422,14 +411,7 @@ fn names_match_the_json_tags() {
 fn a_step_after_a_failed_one_waits_and_runs_with_it_next_time() {
     let plan = two_steps(notify(), deactivate(), true);
     let ledger = MemLedger::default();
-    let failing = FakeIam {
-        fail_with: Some(EffectError::new(
-            ErrorKind::Other,
-            Some("Throttling"),
-            "slow",
-        )),
-        ..Default::default()
-    };
+    let failing = FakeIam::failing("Throttling");
     let first = run(plan.clone(), &failing, &ledger, false);
     assert_eq!(
         *failing.calls.lock().unwrap(),
