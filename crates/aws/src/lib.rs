@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod ages;
 pub mod canary;
+pub mod containing;
 pub mod effects;
 pub mod error;
 pub mod exemptions;

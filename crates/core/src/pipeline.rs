@@ -101,6 +101,18 @@ pub async fn plan<P: Policy, S: Source<P>>(
     event_ref: &str,
     now: Timestamp,
 ) -> Plan {
+    let mut planned = plan_unobserved(policy, source, trigger, event_ref, now).await;
+    planned.observed_at = trigger.observed_at();
+    planned
+}
+
+async fn plan_unobserved<P: Policy, S: Source<P>>(
+    policy: &P,
+    source: &S,
+    trigger: &Trigger,
+    event_ref: &str,
+    now: Timestamp,
+) -> Plan {
     let door = match source.door(policy, trigger, now).await {
         Ok(door) => door,
         Err(why) => return failed::<P>(why, event_ref),

@@ -551,6 +551,10 @@ pub struct Plan {
     /// that applies it fails, naming it, so the retry reads it again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unread_also: Option<String>,
+    /// When the event saw what it tells of ([`crate::Trigger::observed_at`]): the same for
+    /// every delivery, so what is dated from it (a finding's `CreatedAt`) never moves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed_at: Option<Timestamp>,
 }
 
 impl Plan {
@@ -573,6 +577,7 @@ impl Plan {
             steps: Vec::new(),
             unread: Vec::new(),
             unread_also: None,
+            observed_at: self.observed_at,
         }
     }
 
@@ -585,6 +590,7 @@ impl Plan {
             steps: Vec::new(),
             unread: Vec::new(),
             unread_also: None,
+            observed_at: None,
         }
     }
 }

@@ -94,6 +94,9 @@ pub struct Report {
     pub decision: Decision,
     pub dry_run: bool,
     pub steps: Vec<StepReport>,
+    /// When the event saw what it tells of, as its plan had it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed_at: Option<crate::Timestamp>,
     /// An SQS batch's messages to be delivered again (Lambda's partial batch response,
     /// `ReportBatchItemFailures`): the rest of the batch is done and deleted.
     #[serde(rename = "batchItemFailures", skip_serializing_if = "Option::is_none")]
@@ -149,6 +152,7 @@ impl Report {
             decision: plan.decision,
             dry_run,
             steps,
+            observed_at: plan.observed_at,
             batch_item_failures: None,
         }
     }

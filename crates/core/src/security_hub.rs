@@ -496,7 +496,9 @@ pub fn finding(report: &Report, cfg: &Findings, now: Timestamp) -> Option<Findin
         aws_account_id: cfg.home.clone(),
         region: cfg.region.clone(),
         types: types(rule),
-        created_at: now,
+        // When the event saw it, the same in every import (never later than this one);
+        // the import's own time only when the event did not say.
+        created_at: report.observed_at.filter(|t| *t <= now).unwrap_or(now),
         updated_at: now,
         severity: severity(&report.steps, &report.decision),
         title: title(report),

@@ -9,9 +9,9 @@
 //! from outside can make the function panic.
 
 use keyguard_aws::accounts::KeyOwners;
-use keyguard_aws::members::Members;
+use keyguard_aws::containing::Containing;
 use keyguard_aws::trail::Trail;
-use keyguard_aws::{AwsEffects, DynamoLedger, Exemptions, HandoffKey};
+use keyguard_aws::{AwsEffects, DynamoLedger, HandoffKey};
 use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::guard::HandoffCheck;
 use keyguard_core::pipeline::{self, Executor, Source};
@@ -75,24 +75,19 @@ pub struct App {
 impl App {
     pub fn new(sdk: &keyguard_aws::SdkConfig, settings: Settings) -> Self {
         let sdk = &keyguard_aws::as_function(sdk, FUNCTION);
-        let ledger = DynamoLedger::configured(sdk, &settings.common);
-        let mut effects = AwsEffects::configured(sdk, &settings.common);
-        let home = settings.containment.guard.me.account.clone();
-        effects.iam = effects.iam.with_exemptions(Exemptions::new(&ledger, home));
-        effects.members = Members::configured(sdk, &settings.containment.guard, FUNCTION, &ledger);
-        let hub = keyguard_aws::security_hub::configured(
+        let c = Containing::new(
             sdk,
+            FUNCTION,
+            &settings.common,
+            &settings.containment,
             settings.security_hub,
-            settings.containment.guard.me.account.as_ref(),
         );
-        let (security_hub, findings) = hub.ok().flatten().unzip();
-        effects.security_hub = security_hub;
         Self {
-            effects,
-            ledger,
-            trail: Trail::new(sdk, &settings.containment.sweep.regions),
-            owners: KeyOwners::new(sdk),
-            findings,
+            effects: c.effects,
+            ledger: c.ledger,
+            trail: c.trail,
+            owners: c.owners,
+            findings: c.findings,
             handoff_key: settings
                 .handoff_key
                 .as_deref()
@@ -105,11 +100,7 @@ impl App {
     pub async fn from_environment() -> Result<Self, String> {
         let (sdk, settings) =
             keyguard_aws::cold_start(|me| Settings::from_env(&config::process_env, me)).await?;
-        keyguard_aws::security_hub::configured(
-            &sdk,
-            settings.security_hub,
-            settings.containment.guard.me.account.as_ref(),
-        )?;
+        keyguard_aws::containing::check(&sdk, &settings.containment, settings.security_hub)?;
         Ok(Self::new(&sdk, settings))
     }
 

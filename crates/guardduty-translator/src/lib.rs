@@ -6,8 +6,9 @@
 //! → IAM's facts (deactivate-key's own reads) → decide → apply through the ledger (with
 //! its windows) → report. The decisions are in `keyguard_core::policy::translator`.
 
+use keyguard_aws::containing::Containing;
 use keyguard_aws::trail::Trail;
-use keyguard_aws::{AwsEffects, DynamoLedger, Exemptions, Incidents, Runbooks};
+use keyguard_aws::{AwsEffects, DynamoLedger, Incidents, Runbooks};
 use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::pipeline::{self, Executor, Source};
 use keyguard_core::policy::containment::{self, SelfIdentity};
@@ -67,39 +68,23 @@ pub struct App {
 impl App {
     pub fn new(sdk: &keyguard_aws::SdkConfig, settings: Settings) -> Self {
         let sdk = &keyguard_aws::as_function(sdk, FUNCTION);
-        let ledger = DynamoLedger::configured(sdk, &settings.common);
-        let configured = AwsEffects::configured(sdk, &settings.common);
-        let home = settings.translator.containment.guard.me.account.clone();
-        // Organisation mode, as deactivate-key's: a member's credential read and contained
-        // through the member role there.
-        let members = keyguard_aws::members::Members::configured(
+        let c = Containing::new(
             sdk,
-            &settings.translator.containment.guard,
             FUNCTION,
-            &ledger,
-        );
-        let hub = keyguard_aws::security_hub::configured(
-            sdk,
+            &settings.common,
+            &settings.translator.containment,
             settings.security_hub,
-            settings.translator.containment.guard.me.account.as_ref(),
         );
-        let (security_hub, findings) = hub.ok().flatten().unzip();
         Self {
             effects: AwsEffects {
                 runbooks: Some(Runbooks::new(sdk, settings.common.notice_topic_arn.clone())),
                 incidents: Some(Incidents::new(sdk)),
-                iam: configured
-                    .iam
-                    .clone()
-                    .with_exemptions(Exemptions::new(&ledger, home)),
-                members,
-                security_hub,
-                ..configured
+                ..c.effects
             },
-            ledger,
-            trail: Trail::new(sdk, &settings.translator.containment.sweep.regions),
-            owners: keyguard_aws::accounts::KeyOwners::new(sdk),
-            findings,
+            ledger: c.ledger,
+            trail: c.trail,
+            owners: c.owners,
+            findings: c.findings,
             settings,
         }
     }
@@ -108,10 +93,10 @@ impl App {
     pub async fn from_environment() -> Result<Self, String> {
         let (sdk, settings) =
             keyguard_aws::cold_start(|me| Settings::from_env(&config::process_env, me)).await?;
-        keyguard_aws::security_hub::configured(
+        keyguard_aws::containing::check(
             &sdk,
+            &settings.translator.containment,
             settings.security_hub,
-            settings.translator.containment.guard.me.account.as_ref(),
         )?;
         Ok(Self::new(&sdk, settings))
     }

@@ -128,7 +128,10 @@ pub fn each_file<F: LogFile>(
     // The dispatcher hands file i to the next free worker only after it has queued file
     // i's receiver for the reader; workers take files in order, so the file the reader
     // waits on is always being read or already read, and nothing can wait on itself.
-    let (order_tx, order_rx) = sync_channel::<Receiver<Piece>>(jobs * 2);
+    // At most `jobs` files are under way or waiting for the reader: each worker a file of
+    // its own, and none far ahead, since every file ahead holds its decoded batches
+    // (twice this took 98 MiB through S3's four readers).
+    let (order_tx, order_rx) = sync_channel::<Receiver<Piece>>(jobs);
     let (job_tx, job_rx) = sync_channel::<(usize, SyncSender<Piece>)>(0);
     let job_rx = Mutex::new(job_rx);
     std::thread::scope(|scope| {

@@ -96,6 +96,20 @@ impl Trigger {
     /// A GuardDuty finding is named by its own id, not its envelope's: GuardDuty
     /// re-publishes an updated finding (same id, new EventBridge id) every 15 minutes to
     /// 6 hours, and one finding must never act twice.
+    /// When what the event tells of was seen, the same in every delivery of it: the
+    /// call's `eventTime`, GuardDuty's `createdAt` (its first sight of the activity), a
+    /// hand-off's issue time, else the envelope's `time`.
+    pub fn observed_at(&self) -> Option<crate::Timestamp> {
+        let own = match self {
+            Self::CloudTrail { record, .. } => record.event_time.as_deref(),
+            Self::GuardDuty { finding, .. } => finding.created_at.as_deref(),
+            Self::Handoff(h) => h.issued_at.as_deref(),
+            _ => None,
+        };
+        own.or_else(|| self.envelope().and_then(|e| e.time.as_deref()))
+            .and_then(crate::parse_time)
+    }
+
     pub fn event_id(&self) -> Option<&str> {
         if let Self::GuardDuty { finding, .. } = self {
             return Some(&finding.id);

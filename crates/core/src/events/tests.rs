@@ -547,3 +547,38 @@ fn guardduty_and_health_fields_no_decision_reads_never_make_an_event_invalid() {
         (None, Some("1700000000"))
     );
 }
+
+#[test]
+fn an_event_is_observed_when_its_activity_was_seen_not_when_it_was_delivered() {
+    let at = |v: serde_json::Value| parse_json(v).unwrap().observed_at().map(|t| t.to_rfc3339());
+    // A CloudTrail call: its eventTime, not the envelope's.
+    let mut record = create_key_record("a", "b");
+    record["eventTime"] = json!("2026-11-23T09:58:00Z");
+    assert_eq!(
+        at(envelope("AWS API Call via CloudTrail", record.clone())).as_deref(),
+        Some("2026-11-23T09:58:00+00:00")
+    );
+    // Without its own time, the envelope's.
+    record.as_object_mut().unwrap().remove("eventTime");
+    assert_eq!(
+        at(envelope("AWS API Call via CloudTrail", record)).as_deref(),
+        Some("2026-11-23T10:00:00+00:00")
+    );
+    // A GuardDuty finding: when GuardDuty first saw it, whatever update delivers it.
+    let finding = serde_json::from_str::<serde_json::Value>(include_str!(
+        "../../../../events/deactivate-key/guardduty-iam-user.json"
+    ))
+    .unwrap();
+    let created = finding["detail"]["createdAt"].as_str().unwrap().to_owned();
+    let mut later = finding.clone();
+    later["time"] = json!("2030-01-01T00:00:00Z");
+    later["detail"]["updatedAt"] = json!("2030-01-01T00:00:00Z");
+    assert_eq!(at(finding), at(later));
+    assert_eq!(
+        crate::parse_time(&created).map(|t| t.to_rfc3339()),
+        at(serde_json::from_str(include_str!(
+            "../../../../events/deactivate-key/guardduty-iam-user.json"
+        ))
+        .unwrap())
+    );
+}

@@ -539,3 +539,30 @@ fn a_clean_imports_retry_may_resolve_and_nothing_else_changes_on_retry() {
     assert_eq!(unclean.action.on_retry(), None);
     assert_eq!(deactivate().on_retry(), None);
 }
+
+#[test]
+fn a_finding_is_created_when_its_event_saw_it_and_stays_so() {
+    let finding = |observed: Option<&str>, now: Timestamp| {
+        let mut r = contained(applied);
+        r.observed_at = observed.and_then(crate::parse_time);
+        super::finding(&r, &cfg(), now).unwrap()
+    };
+    let later = now() + chrono::Duration::minutes(20);
+    let first = finding(Some("2026-12-07T11:58:00Z"), now());
+    let retry = finding(Some("2026-12-07T11:58:00Z"), later);
+    assert_eq!(
+        first.created_at,
+        crate::parse_time("2026-12-07T11:58:00Z").unwrap()
+    );
+    assert_eq!(
+        retry.created_at, first.created_at,
+        "every import says the same"
+    );
+    assert_eq!(retry.updated_at, later);
+    // An event that does not say, or says a time to come: the import's own.
+    assert_eq!(finding(None, now()).created_at, now());
+    assert_eq!(
+        finding(Some("2027-01-01T00:00:00Z"), now()).created_at,
+        now()
+    );
+}
