@@ -288,13 +288,20 @@ impl AwsEffects {
                     .as_ref()
                     .ok_or_else(|| not_wired("Security Hub"))?;
                 // Resolved before the import replaces what the finding told: a retry of
-                // an import that failed after the update reads it resolved already.
-                let resolved = *resolve && hub.resolve_if_told(finding).await?;
+                // an import that failed after the update reads it resolved already. A
+                // resolve that fails (refused, throttled) never holds the import back: the
+                // finding stays open, and the step's detail says it was not resolved.
+                let resolved = match resolve {
+                    true => Some(hub.resolve_if_told(finding).await),
+                    false => None,
+                };
                 let imported = hub.import(finding).await?;
-                Ok(Some(if resolved {
-                    format!("{imported}; set RESOLVED: it told of a failure this run completed")
-                } else {
-                    imported
+                Ok(Some(match resolved {
+                    Some(Ok(true)) => {
+                        format!("{imported}; set RESOLVED: it told of a failure this run completed")
+                    }
+                    Some(Err(e)) => format!("{imported}; not set RESOLVED: {e}"),
+                    _ => imported,
                 }))
             }
             Action::OpenIncident { incident } => {

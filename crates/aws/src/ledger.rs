@@ -357,6 +357,7 @@ impl Ledger for DynamoLedger {
                 }
                 return match self.held_claim(&entry.idempotency_key, now).await? {
                     Held::Settled => Ok(Claim::Taken),
+                    Held::Undone => Ok(Claim::SettledUndone),
                     Held::Running => Ok(Claim::InProgress),
                     // Only a step that must not repeat gets here stale (a repeatable one
                     // would have been taken over by the put itself).
@@ -540,8 +541,10 @@ pub(crate) fn is_condition_failure(err: &EffectError) -> bool {
 
 /// What holds a step's item when a claim of it was refused.
 enum Held {
-    /// Settled: done, suppressed, unknown (or gone since: a race that the retry settles).
+    /// Settled: done, suppressed (or gone since: a race that the retry settles).
     Settled,
+    /// Settled without being done: rejected, or unknown.
+    Undone,
     /// Claimed, its lease running: another invocation may be doing it right now.
     Running,
     /// Claimed, its lease over: its claimant ended without a word.
@@ -635,9 +638,12 @@ impl DynamoLedger {
         let Some(item) = self.item(key).await? else {
             return Ok(Held::Settled);
         };
-        let claimed = matches!(item.get("status"), Some(AttributeValue::S(v)) if v == "claimed");
-        if !claimed {
-            return Ok(Held::Settled);
+        match item.get("status") {
+            Some(AttributeValue::S(v)) if v == "rejected" || v == "unknown" => {
+                return Ok(Held::Undone)
+            }
+            Some(AttributeValue::S(v)) if v == "claimed" => {}
+            _ => return Ok(Held::Settled),
         }
         let at = match item.get("claimed_at") {
             Some(AttributeValue::N(n)) => n.parse::<i64>().unwrap_or(now),

@@ -161,9 +161,13 @@ async fn claims_follow_the_rules_on(l: &impl Inspect) {
     assert_eq!(l.claim(&email(now)).await.unwrap(), Claim::Won);
     assert_eq!(l.claim(&email(within)).await.unwrap(), Claim::InProgress);
     assert_eq!(l.claim(&email(after)).await.unwrap(), Claim::Unsettled);
-    assert_eq!(l.claim(&email(after)).await.unwrap(), Claim::Taken);
+    // Never taken again, and never counted as done.
+    assert_eq!(l.claim(&email(after)).await.unwrap(), Claim::SettledUndone);
     let much_later = after + chrono::Duration::days(1);
-    assert_eq!(l.claim(&email(much_later)).await.unwrap(), Claim::Taken);
+    assert_eq!(
+        l.claim(&email(much_later)).await.unwrap(),
+        Claim::SettledUndone
+    );
     // A failed email is still retried.
     l.settle(&email(now), &failed).await.unwrap();
     assert_eq!(l.claim(&email(much_later)).await.unwrap(), Claim::Retry);
@@ -173,7 +177,10 @@ async fn claims_follow_the_rules_on(l: &impl Inspect) {
         message: "not verified".into(),
     };
     l.settle(&email(much_later), &rejected).await.unwrap();
-    assert_eq!(l.claim(&email(much_later)).await.unwrap(), Claim::Taken);
+    assert_eq!(
+        l.claim(&email(much_later)).await.unwrap(),
+        Claim::SettledUndone
+    );
 
     assert_eq!(l.status("a").await.as_deref(), Some("done"));
     assert_eq!(l.status("c").await.as_deref(), Some("rejected"));

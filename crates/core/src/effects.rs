@@ -105,8 +105,12 @@ pub struct LedgerEntry {
 pub enum Claim {
     /// This invocation owns the step: do it.
     Won,
-    /// Done before (or settled as suppressed or unknown): do nothing.
+    /// Done before (or held by a window): do nothing.
     Taken,
+    /// Settled before without being done: the service rejected it, or an earlier attempt
+    /// ended without saying how (`unknown`). Not repeated, and reported `rejected`, never
+    /// `duplicate`: nothing may count it as done (a finding resolved on it, least of all).
+    SettledUndone,
     /// Claimed by another invocation that has not settled it, and its lease still runs:
     /// not done, as far as anyone knows. The step is reported `in_progress` and the
     /// invocation fails, so Lambda's retry (after the lease) decides.
@@ -356,6 +360,14 @@ async fn claimed<E: Effects + Sync, L: Ledger + Sync>(
             None
         }
         Ok(Claim::Taken) => return Outcome::Duplicate,
+        Ok(Claim::SettledUndone) => {
+            return Outcome::Rejected {
+                code: Some("SettledUndone".into()),
+                message: "an earlier attempt was rejected by the service or ended without \
+                          saying how; it is not repeated, and it is not done"
+                    .into(),
+            }
+        }
         Ok(Claim::InProgress) => {
             return Outcome::InProgress {
                 message: "another invocation claimed this step and has not recorded how it \

@@ -366,8 +366,6 @@ impl Action {
         }
     }
 
-    /// The same notice or alert saying how many steps its window kept quiet since the
-    /// last one went out; `None` when there were none, or the action tells nobody.
     /// The action as a retry of a failed attempt takes it: a clean run's import that
     /// failed before may resolve the finding its earlier run left telling of a failure
     /// (its own failure hid that run's steps from this one).
@@ -386,6 +384,8 @@ impl Action {
         }
     }
 
+    /// The same notice or alert saying how many steps its window kept quiet since the
+    /// last one went out; `None` when there were none, or the action tells nobody.
     pub fn with_held_off(&self, held_off: u32) -> Option<Self> {
         if held_off == 0 {
             return None;

@@ -84,6 +84,9 @@ impl Ledger for MemoryLedger {
             let Some(row) = rows.get_mut(key) else {
                 return Ok(Claim::Taken);
             };
+            if row.status == "rejected" || row.status == "unknown" {
+                return Ok(Claim::SettledUndone);
+            }
             if row.status != "claimed" {
                 return Ok(Claim::Taken);
             }

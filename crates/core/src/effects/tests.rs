@@ -466,9 +466,18 @@ fn a_step_the_service_rejects_for_good_is_settled_once_and_the_next_goes_ahead()
     );
     assert_eq!(first.status_code, 200, "a rejection is not a failed run");
     assert_eq!(ledger.state("k-1").as_deref(), Some("rejected"));
-    // Redelivered: neither is tried again.
+    // Redelivered: neither is tried again; the rejected one is still said rejected, never
+    // done (a finding resolved on a "duplicate" would hide it).
     let second = run(plan, &rejecting, &ledger, false);
-    assert!(second.steps.iter().all(|s| s.outcome == Outcome::Duplicate));
+    assert!(
+        matches!(&second.steps[0].outcome, Outcome::Rejected { code: Some(c), .. } if c == "SettledUndone")
+    );
+    assert_eq!(second.steps[1].outcome, Outcome::Duplicate);
+    assert_eq!(second.status_code, 200);
+    assert!(
+        !crate::security_hub::clean(&second),
+        "a rejected step is never clean"
+    );
     assert_eq!(rejecting.calls.lock().unwrap().len(), 2);
 }
 

@@ -92,10 +92,6 @@ impl Trigger {
         }
     }
 
-    /// The id that stays the same when the event is delivered again.
-    /// A GuardDuty finding is named by its own id, not its envelope's: GuardDuty
-    /// re-publishes an updated finding (same id, new EventBridge id) every 15 minutes to
-    /// 6 hours, and one finding must never act twice.
     /// When what the event tells of was seen, the same in every delivery of it: the
     /// call's `eventTime`, GuardDuty's `createdAt` (its first sight of the activity), a
     /// hand-off's issue time, else the envelope's `time`.
@@ -110,6 +106,10 @@ impl Trigger {
             .and_then(crate::parse_time)
     }
 
+    /// The id that stays the same when the event is delivered again.
+    /// A GuardDuty finding is named by its own id, not its envelope's: GuardDuty
+    /// re-publishes an updated finding (same id, new EventBridge id) every 15 minutes to
+    /// 6 hours, and one finding must never act twice.
     pub fn event_id(&self) -> Option<&str> {
         if let Self::GuardDuty { finding, .. } = self {
             return Some(&finding.id);
