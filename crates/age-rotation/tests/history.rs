@@ -177,10 +177,12 @@ async fn an_address_ses_rejects_is_told_once_and_the_keys_go_ahead() {
     );
     assert_eq!(summary["action"]["notice"]["severity"], "high");
 
-    // The next run sends neither email again: the rejection is settled, not a failure.
+    // The next run sends neither email again: the rejection is settled, not a failure,
+    // and still said rejected (never counted as sent).
     let again = serde_json::to_value(app.handle(&schedule()).await).unwrap();
     assert_eq!(again["statusCode"], 200, "{again:#}");
-    assert_eq!(count(&again, "send_email", "duplicate"), 2, "{again:#}");
+    assert_eq!(count(&again, "send_email", "duplicate"), 1, "{again:#}");
+    assert_eq!(count(&again, "send_email", "rejected"), 1, "{again:#}");
     let mails = common::fleet::mailbox(&prefix);
     assert_eq!(mails.get(&reached_at).map(Vec::len), Some(1));
     assert_eq!(mails.get(&rejected_at), None, "SES never took it");
