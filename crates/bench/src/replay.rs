@@ -6,7 +6,8 @@
 //!   beside `zcat | jq` and DuckDB (`tools/bench_duckdb.py`, pinned in `.venv-bench`)
 //!   selecting `CreateAccessKey`. All three must count the same records.
 //! - The same 1,000 files read from moto's S3 (`keyguard replay s3://…`), beside the
-//!   replay of them on disk: what reading in place costs. moto serves S3 from one
+//!   replay of them on disk: what reading in place costs; and with two readers beside
+//!   the default four, what the readers' memory buys. moto serves S3 from one
 //!   Python process, so this is a floor on S3's cost, not a figure for AWS.
 //! - The single file of 1,000,000 short synthetic records, beside `zcat | jq`.
 
@@ -77,6 +78,14 @@ fn realistic_rows(root: &std::path::Path) {
         s3.lines, created,
         "keyguard finds every CreateAccessKey in S3 too"
     );
+    let s3_two = measure(&[
+        &keyguard(),
+        "replay",
+        "--jobs",
+        "2",
+        &format!("s3://{bucket}/"),
+    ]);
+    assert_eq!(s3_two.lines, created, "and with two readers");
     let size = format!("{FILES} files × {PER_FILE}");
     let n = (FILES * PER_FILE) as f64;
     row(
@@ -124,6 +133,22 @@ fn realistic_rows(root: &std::path::Path) {
         &size,
         s3.peak_mib,
         ours.peak_mib,
+        1,
+        Better::Lower,
+    );
+    row(
+        "replay from moto's S3, `--jobs 2` vs the default 4: records/s",
+        &size,
+        n / s3_two.seconds,
+        n / s3.seconds,
+        0,
+        Better::Higher,
+    );
+    row(
+        "replay from moto's S3, `--jobs 2` vs the default 4: peak memory (MiB)",
+        &size,
+        s3_two.peak_mib,
+        s3.peak_mib,
         1,
         Better::Lower,
     );
