@@ -71,3 +71,19 @@ pub fn first_key(
         .and_then(|d| d.aws_iam_access_key())
         .expect("the access key's details")
 }
+
+/// A redelivery's report did not import its finding again. moto replaces a finding of
+/// the same `Id`, so counting findings alone proves little: the step itself must not
+/// have gone through.
+pub fn assert_not_imported_again(report: &serde_json::Value) {
+    let import = report["steps"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .find(|s| s["action"]["type"] == "import_finding");
+    assert!(
+        import.is_none_or(|s| s["outcome"] != "applied"),
+        "the redelivery imported again: {report:#}"
+    );
+}
