@@ -37,12 +37,15 @@ fn print_table(records: &[Record]) {
         "{:<20}  {:<20}  {:<16}  {:<10}  {:<24}  {:<28}  reason",
         "time", "function", "action", "outcome", "event", "source / by"
     ));
+    // Event ids, sources and reasons come from events and callers: cleaned as notices
+    // are, so no control character reaches the terminal.
+    let text = |t: &str| keyguard_core::notice::clean(t, 2_000);
     for r in records {
-        let who = r.classifier_source.as_deref().unwrap_or("-");
+        let who = text(r.classifier_source.as_deref().unwrap_or("-"));
         let who = if r.function == UNDO {
             format!("by {who}")
         } else {
-            who.to_owned()
+            who
         };
         crate::emit(&format!(
             "{:<20}  {:<20}  {:<16}  {:<10}  {:<24}  {:<28}  {}",
@@ -50,9 +53,9 @@ fn print_table(records: &[Record]) {
             r.function,
             r.action,
             r.status,
-            r.event_id.as_deref().unwrap_or("-"),
+            text(r.event_id.as_deref().unwrap_or("-")),
             who,
-            r.reason
+            text(&r.reason)
         ));
     }
 }

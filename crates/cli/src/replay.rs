@@ -48,19 +48,9 @@ const NAMED: u64 = 1_000;
 fn name_unreadable(count: u64, what: std::fmt::Arguments) {
     let mut err = std::io::stderr().lock();
     let _ = if count <= NAMED {
-        // Names come from file systems and buckets anyone may write to: a control
-        // character is shown, never sent to the terminal.
-        let what: String = what
-            .to_string()
-            .chars()
-            .map(|c| {
-                if c.is_control() {
-                    c.escape_default().to_string()
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect();
+        // Names come from file systems and buckets anyone may write to: cleaned as
+        // notices are, so no control character reaches the terminal.
+        let what = keyguard_core::notice::clean(&what.to_string(), 2_000);
         writeln!(err, "keyguard replay: skipped {what}")
     } else if count == NAMED + 1 {
         writeln!(

@@ -905,3 +905,21 @@ fn plan_of_a_finding_called_from_another_account_asks_whose_the_key_is() {
         assert!(theirs["why"].as_str().unwrap().contains(says), "{theirs:#}");
     }
 }
+
+/// A name anyone could write (a file, an S3 key) reaches the terminal cleaned: an escape
+/// sequence in it is not sent to stderr.
+#[test]
+#[cfg(unix)]
+fn a_skipped_name_with_control_characters_reaches_the_terminal_cleaned() {
+    let dir = std::env::temp_dir().join(keyguard_testkit::unique("keyguard-replay-esc"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("evil\u{1b}[2J.json"), b"{\"Records\": [not json").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_keyguard"))
+        .args(["replay", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("evil"), "the file is named: {stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+}
