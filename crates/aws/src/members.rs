@@ -248,11 +248,9 @@ pub async fn gather_in_account(
     };
     // An event that names two accounts for the credential (a finding's remote caller) is
     // read only where STS says the key is, and only if keyguard may act there.
-    let key_account = match credential.subject.key_id() {
-        Some(key_id) if credential.asks_whose(lookup) => {
-            Some(owners.account_of(key_id.as_str()).await?)
-        }
-        _ => None,
+    let key_account = match credential.key_to_ask(lookup) {
+        Some(key_id) => Some(owners.account_of(key_id.as_str()).await?),
+        None => None,
     };
     let credential = match credential.to_read(key_account.as_ref(), &cfg.guard) {
         Ok(c) => c,

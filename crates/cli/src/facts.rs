@@ -537,10 +537,9 @@ impl Supplied {
             ..Default::default()
         };
         // The facts file stands in for STS: a key is the account's whose facts list it.
-        let key_account = match credential.subject.key_id() {
-            Some(key_id) if credential.asks_whose(lookup) => self.owner(key_id).cloned(),
-            _ => None,
-        };
+        let key_account = credential
+            .key_to_ask(lookup)
+            .and_then(|key_id| self.owner(&key_id).cloned());
         let credential = match credential.to_read(key_account.as_ref(), &cfg.guard) {
             Ok(c) => c,
             Err(nowhere) => return Ok(*nowhere),

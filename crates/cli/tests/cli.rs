@@ -906,6 +906,51 @@ fn plan_of_a_finding_called_from_another_account_asks_whose_the_key_is() {
     }
 }
 
+/// A root key reads nothing from IAM, but whose it is still decides which account's
+/// notice it is: the plan asks, as the function asks STS.
+#[test]
+fn plan_of_a_root_finding_called_from_another_account_asks_whose_the_key_is() {
+    const ROOT_KEY: &str = "AKIAROOTKEY000000001";
+    let finding = temp(
+        "remote-root.json",
+        serde_json::json!({
+            "version": "0", "id": "gd-remote-root", "detail-type": "GuardDuty Finding", "source": "aws.guardduty",
+            "account": "123456789012", "region": "us-east-1",
+            "detail": {"id": "f-remote-root", "accountId": "123456789012", "region": "us-east-1",
+                       "type": "UnauthorizedAccess:IAMUser/MaliciousIPCaller", "severity": 8,
+                       "resource": {"resourceType": "AccessKey", "accessKeyDetails": {"accessKeyId": ROOT_KEY, "userType": "Root"}},
+                       "service": {"action": {"awsApiCallAction": {"remoteAccountDetails": {"accountId": "444455556666", "affiliated": false}}}}}
+        })
+        .to_string()
+        .as_bytes(),
+    );
+    let plan = |owner: &str| -> Value {
+        let facts = temp(
+            &format!("remote-root-facts-{owner}.json"),
+            serde_json::json!({"key_accounts": {ROOT_KEY: owner},
+                               "me": {"role": "keyguard-deactivate-key", "account": "123456789012"}})
+            .to_string()
+            .as_bytes(),
+        );
+        let (code, out, err) = plan_deactivate(&facts, &finding, &[]);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    };
+    // Our root's key, used from 444455556666: told here as our root's.
+    let ours = plan("123456789012");
+    assert_ne!(ours["decision"], "foreign_account", "{ours:#}");
+    // The remote account's root key: not ours to tell of as ours.
+    let theirs = plan("444455556666");
+    assert_eq!(theirs["decision"], "foreign_account", "{theirs:#}");
+    assert!(
+        theirs["why"]
+            .as_str()
+            .unwrap()
+            .contains("belongs to account 444455556666"),
+        "{theirs:#}"
+    );
+}
+
 /// A name anyone could write (a file, an S3 key) reaches the terminal cleaned: an escape
 /// sequence in it is not sent to stderr.
 #[test]

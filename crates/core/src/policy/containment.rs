@@ -255,7 +255,7 @@ impl Credential {
     }
 
     /// The credential to read, given whose STS says its key is (`key_account`; asked only
-    /// when [`Self::asks_whose`]): as it is, settled ([`Self::settled`]), or, when it is
+    /// when [`Self::key_to_ask`]): as it is, settled ([`Self::settled`]), or, when it is
     /// acted on nowhere, `Err` with the facts that say so (nothing read).
     pub fn to_read(
         &self,
@@ -276,10 +276,23 @@ impl Credential {
         Ok(settled)
     }
 
-    /// Whether STS must be asked whose the key is before anything is read: the event
-    /// names two accounts for it, and there is something to read.
-    pub fn asks_whose(&self, lookup: &Lookup) -> bool {
-        self.contested.is_some() && *lookup != Lookup::Nothing
+    /// The key STS must be asked about before anything is read, if any: the event names
+    /// two accounts for the credential, and STS's answer decides where it is read, or,
+    /// when nothing is read (a root key, a finding that only alerts), whose window and
+    /// notice it is. A credential already refused reads nothing and asks nothing.
+    pub fn key_to_ask(&self, lookup: &Lookup) -> Option<AccessKeyId> {
+        self.contested.as_ref()?;
+        if *lookup == Lookup::Nothing && self.foreign.is_some() {
+            return None;
+        }
+        match &self.subject {
+            Subject::UserKey { key_id, .. } | Subject::Session { key_id, .. } => {
+                Some(key_id.clone())
+            }
+            Subject::Root { key_id } | Subject::Uncontainable { key_id, .. } => {
+                key_id.as_deref().and_then(|k| AccessKeyId::parse(k).ok())
+            }
+        }
     }
 
     pub fn lookup(&self) -> Lookup {

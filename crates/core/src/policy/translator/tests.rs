@@ -871,3 +871,72 @@ fn a_finding_called_from_another_account_is_the_findings_account_until_sts_says_
         "{p:#?}"
     );
 }
+
+#[test]
+fn a_root_or_alerting_finding_called_from_another_account_is_windowed_where_sts_says() {
+    const REMOTE: &str = "444455556666";
+    let called_from = |mut raw: Value| {
+        raw["service"]["action"]["awsApiCallAction"]["remoteAccountDetails"] =
+            json!({"accountId": REMOTE, "affiliated": false});
+        raw
+    };
+    let mut alerting = called_from(user_finding());
+    alerting["type"] = json!("Discovery:IAMUser/AnomalousBehavior");
+    alerting["severity"] = json!(5.0);
+    let root = called_from(finding(json!({"accessKeyId": KEY, "userType": "Root"})));
+    let org = cfg_with(&[("ORGANIZATION_MODE", "true"), ("MIN_SEVERITY", "4.0")]);
+    let told = |account: &str| Facts {
+        key_account: Some(crate::AccountId::parse(account).unwrap()),
+        ..Facts::default()
+    };
+    // The incident's window and idempotency keys name the account it is counted in.
+    let incident_in = |p: &Plan| -> Vec<String> {
+        p.steps
+            .iter()
+            .filter(|s| matches!(s.action, Action::OpenIncident { .. }))
+            .map(|s| s.window.as_ref().map(|w| w.key.clone()).unwrap_or_default())
+            .collect()
+    };
+    for (what, raw, decision) in [
+        ("alerting", alerting, "act"),
+        ("root", root, "not_containable"),
+    ] {
+        let t = event("aws.guardduty", raw);
+        let target = target(&t, &org, "ev-1").unwrap();
+        assert_eq!(target.lookup(), Lookup::Nothing, "{what}: nothing is read");
+        assert_eq!(
+            target
+                .credential()
+                .key_to_ask(&target.lookup())
+                .map(|k| k.to_string()),
+            Some(KEY.to_owned()),
+            "{what}: but STS is asked whose the key is"
+        );
+        let here = decide(&target, &org, &told("123456789012"), now());
+        assert_eq!(here.decision.name(), decision, "{what}: {here:#?}");
+        let there = decide(&target, &org, &told(REMOTE), now());
+        assert_eq!(there.decision.name(), decision, "{what}: {there:#?}");
+        let (here, there) = (incident_in(&here), incident_in(&there));
+        assert_eq!(here.len(), 1, "{what}");
+        assert!(
+            here[0].contains("123456789012") && !here[0].contains(REMOTE),
+            "{what}: {here:?}"
+        );
+        assert!(
+            there[0].contains(REMOTE),
+            "{what}: the remote caller's own key: {there:?}"
+        );
+        // A third account's key, or STS not told: an incident only, in neither.
+        for facts in [told("777777777777"), Facts::default()] {
+            let p = decide(&target, &org, &facts, now());
+            assert_eq!(p.decision.name(), "foreign_account", "{what}: {p:#?}");
+        }
+    }
+    // A credential refused before anything is read asks nothing either.
+    let mut foreign = called_from(user_finding());
+    foreign["accountId"] = json!("222222222222");
+    let t = event("aws.guardduty", foreign);
+    let target = target(&t, &cfg(), "ev-1").unwrap();
+    assert!(target.foreign.is_some());
+    assert_eq!(target.credential().key_to_ask(&target.lookup()), None);
+}
