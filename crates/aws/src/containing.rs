@@ -9,8 +9,11 @@ use crate::members::Members;
 use crate::trail::Trail;
 use crate::{AwsEffects, DynamoLedger, Exemptions};
 use keyguard_core::config::Common;
-use keyguard_core::policy::containment::ContainmentConfig;
+use keyguard_core::pipeline::{self, Executor, Policy, Source};
+use keyguard_core::policy::containment::{self, ContainmentConfig};
 use keyguard_core::security_hub::Findings;
+use keyguard_core::{EffectError, Report, Timestamp};
+use std::future::Future;
 
 pub struct Containing {
     pub ledger: DynamoLedger,
@@ -52,6 +55,83 @@ impl Containing {
             effects,
             findings,
         }
+    }
+}
+
+/// What a containing function adds to a run once its plan is applied and its keys swept,
+/// before the run's finding: nothing by default; the translator puts the sweep's list on
+/// its incident.
+pub trait FollowUp {
+    fn follow_up(
+        &self,
+        apply: &Executor<'_, AwsEffects, DynamoLedger>,
+        report: Report,
+        now: Timestamp,
+    ) -> impl Future<Output = Report> {
+        let _ = (apply, now);
+        std::future::ready(report)
+    }
+}
+
+impl Containing {
+    /// One invocation: the event planned through `source`, applied (beginning no step
+    /// too near the deadline, where a step cut off by the timeout would be neither done
+    /// nor reported), each contained key swept in its own account, `source`'s follow-up,
+    /// then the run's finding. An event that is not one ends as invalid, with no finding.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn handle<P, S>(
+        &self,
+        policy: &P,
+        source: &S,
+        cfg: &ContainmentConfig,
+        dry_run: bool,
+        function: &str,
+        raw: &serde_json::Value,
+        now: Timestamp,
+    ) -> Report
+    where
+        P: Policy,
+        S: Source<P> + FollowUp,
+    {
+        let apply = Executor::new(&self.effects, &self.ledger, dry_run)
+            .until(crate::lambda::deadline())
+            .reporting(self.findings.as_ref());
+        let plan = match pipeline::plan_raw(policy, source, raw, now).await {
+            Ok(plan) => plan,
+            Err(e) => return Report::invalid(function, dry_run, e),
+        };
+        let report = crate::members::apply_and_sweep_where(
+            &apply,
+            policy,
+            plan,
+            cfg,
+            (&self.trail, &self.effects.iam),
+            self.effects.members.as_deref(),
+            function,
+            now,
+        )
+        .await;
+        let report = source.follow_up(&apply, report, now).await;
+        apply.with_finding(report, now).await
+    }
+
+    /// One credential's facts, read in its own account
+    /// ([`crate::members::gather_in_account`]).
+    pub async fn gather(
+        &self,
+        credential: &containment::Credential,
+        lookup: &containment::Lookup,
+        event: &str,
+        cfg: &ContainmentConfig,
+    ) -> Result<containment::Facts, EffectError> {
+        crate::members::gather_in_account(
+            self.effects.members.as_deref(),
+            (&self.effects.iam, &self.owners),
+            (credential, lookup),
+            event,
+            cfg,
+        )
+        .await
     }
 }
 

@@ -467,13 +467,13 @@ async fn keyguard_plan_plans_what_each_function_would() {
     let vars = |k: &str| env.get(k).cloned();
     let settings = deactivate_key::Settings::from_env(&vars, me.clone()).unwrap();
     let app = deactivate_key::App::new(&sdk, settings);
-    app.ledger.create_table().await.unwrap();
+    app.containing.ledger.create_table().await.unwrap();
 
     let dir = std::env::temp_dir().join(keyguard_testkit::unique("equivalence"));
     std::fs::create_dir_all(&dir).unwrap();
     let facts = dir.join("facts.json");
     let mut written = facts_from(&sdk, &users, &roles, &secret_arns, &me, &env).await;
-    written["memory"] = remembered(&app.ledger, &keys["ci-deployer"]).await;
+    written["memory"] = remembered(&app.containing.ledger, &keys["ci-deployer"]).await;
     std::fs::write(&facts, serde_json::to_vec(&written).unwrap()).unwrap();
 
     let mut compared = BTreeMap::<(&str, String), usize>::new();

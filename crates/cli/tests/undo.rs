@@ -46,7 +46,7 @@ fn world_with(extra: &[(&str, &str)]) -> World {
         let settings =
             deactivate_key::Settings::from_env(&|k: &str| env.get(k).cloned(), me).unwrap();
         let app = deactivate_key::App::new(&sdk, settings);
-        app.ledger.create_table().await.unwrap();
+        app.containing.ledger.create_table().await.unwrap();
         let signer = keyguard_aws::HandoffKey::new(&sdk, &handoff);
         (sdk, app, signer)
     });

@@ -8,13 +8,11 @@
 //! Every input, good or bad, ends in a [`Report`] with an HTTP-style `statusCode`; nothing
 //! from outside can make the function panic.
 
-use keyguard_aws::accounts::KeyOwners;
-use keyguard_aws::containing::Containing;
-use keyguard_aws::trail::Trail;
-use keyguard_aws::{AwsEffects, DynamoLedger, HandoffKey};
+use keyguard_aws::containing::{Containing, FollowUp};
+use keyguard_aws::HandoffKey;
 use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::guard::HandoffCheck;
-use keyguard_core::pipeline::{self, Executor, Source};
+use keyguard_core::pipeline::{self, Source};
 use keyguard_core::policy::containment::{self, ContainmentConfig, SelfIdentity, FUNCTION};
 use keyguard_core::{EffectError, ParseError, Plan, Report, Timestamp, Trigger};
 use serde_json::Value;
@@ -62,32 +60,22 @@ impl Settings {
 /// Everything built once per cold start and reused by every invocation.
 pub struct App {
     pub settings: Settings,
-    pub ledger: DynamoLedger,
-    pub effects: AwsEffects,
+    /// The ledger, effects, sweep, key owners and findings every containing function has.
+    pub containing: Containing,
     pub handoff_key: Option<HandoffKey>,
-    pub trail: Trail,
-    /// Whose a key is, when an event names two accounts for it.
-    pub owners: KeyOwners,
-    /// Where each run's Security Hub finding goes (`SECURITY_HUB=true`).
-    pub findings: Option<keyguard_core::security_hub::Findings>,
 }
 
 impl App {
     pub fn new(sdk: &keyguard_aws::SdkConfig, settings: Settings) -> Self {
         let sdk = &keyguard_aws::as_function(sdk, FUNCTION);
-        let c = Containing::new(
-            sdk,
-            FUNCTION,
-            &settings.common,
-            &settings.containment,
-            settings.security_hub,
-        );
         Self {
-            effects: c.effects,
-            ledger: c.ledger,
-            trail: c.trail,
-            owners: c.owners,
-            findings: c.findings,
+            containing: Containing::new(
+                sdk,
+                FUNCTION,
+                &settings.common,
+                &settings.containment,
+                settings.security_hub,
+            ),
             handoff_key: settings
                 .handoff_key
                 .as_deref()
@@ -134,28 +122,11 @@ impl App {
 
     /// One invocation at a given time (tests simulate Lambda's retries with it).
     pub async fn handle_at(&self, raw: &Value, now: Timestamp) -> Report {
-        // No step begins too near the end: one cut off by the timeout would be neither
-        // done nor reported, the finding that tells of it least of all.
-        let apply = Executor::new(&self.effects, &self.ledger, self.settings.common.dry_run)
-            .until(keyguard_aws::lambda::deadline())
-            .reporting(self.findings.as_ref());
         let cfg = &self.settings.containment;
-        let plan = match pipeline::plan_raw(cfg, self, raw, now).await {
-            Ok(plan) => plan,
-            Err(e) => return Report::invalid(FUNCTION, self.settings.common.dry_run, e),
-        };
-        let report = keyguard_aws::members::apply_and_sweep_where(
-            &apply,
-            cfg,
-            plan,
-            cfg,
-            (&self.trail, &self.effects.iam),
-            self.effects.members.as_deref(),
-            FUNCTION,
-            now,
-        )
-        .await;
-        apply.with_finding(report, now).await
+        let dry_run = self.settings.common.dry_run;
+        (self.containing)
+            .handle(cfg, self, cfg, dry_run, FUNCTION, raw, now)
+            .await
     }
 
     /// The plan for one event, nothing applied: what `keyguard plan` shows.
@@ -187,19 +158,16 @@ impl Source<ContainmentConfig> for App {
         let mut all = Vec::with_capacity(target.credentials.len());
         for credential in &target.credentials {
             all.push(
-                keyguard_aws::members::gather_in_account(
-                    self.effects.members.as_deref(),
-                    (&self.effects.iam, &self.owners),
-                    (credential, &credential.lookup()),
-                    &target.event_ref,
-                    cfg,
-                )
-                .await?,
+                self.containing
+                    .gather(credential, &credential.lookup(), &target.event_ref, cfg)
+                    .await?,
             );
         }
         Ok(all)
     }
 }
+
+impl FollowUp for App {}
 
 impl keyguard_aws::lambda::Handler for App {
     async fn report(&self, event: &Value) -> Report {

@@ -100,7 +100,7 @@ async fn a_burst_of_fifty_under_thirty_percent_faults_contains_each_key_once() {
     };
     let settings = Settings::from_env(&|k: &str| env.get(k).cloned(), me).unwrap();
     let app = App::new(&sdk, settings);
-    app.ledger.create_table().await.unwrap();
+    app.containing.ledger.create_table().await.unwrap();
     proxy.set_share(SHARE);
 
     let mut history: Vec<Vec<Value>> = vec![Vec::new(); BURST];

@@ -355,7 +355,7 @@ async fn the_same_event_twice_acts_once_with_one_ledger_row() {
     assert_eq!(row["user"], user);
     assert_eq!(row["function"], "deactivate-key");
     // And the key's own record: contained by deactivate-key, which age-rotation reads.
-    let seen = w.app.ledger.deactivations(&named).await.unwrap();
+    let seen = w.app.containing.ledger.deactivations(&named).await.unwrap();
     assert!(
         seen.contained.is_some() && seen.last == seen.contained,
         "{seen:?}"
@@ -441,7 +441,7 @@ async fn an_exemption_tag_set_with_a_long_term_key_is_not_believed() {
     let w = world(&[]).await;
     let (user, named, _) = w.user_with_two_keys(&[("keyguard:exempt", "true")]).await;
     let record = keyguard_aws::Exemptions::new(
-        &w.app.ledger,
+        &w.app.containing.ledger,
         keyguard_core::AccountId::parse("123456789012").ok(),
     );
     let principal = keyguard_core::Principal::User(keyguard_core::UserName::parse(&user).unwrap());
@@ -554,7 +554,7 @@ async fn a_containment_that_died_mid_step_is_retried_not_reported_done() {
     };
     use keyguard_core::Ledger;
     assert_eq!(
-        w.app.ledger.claim(&claimed).await.unwrap(),
+        w.app.containing.ledger.claim(&claimed).await.unwrap(),
         keyguard_core::Claim::Won
     );
     let first_retry = serde_json::to_value(

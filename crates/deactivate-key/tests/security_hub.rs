@@ -49,7 +49,7 @@ async fn each_event_is_one_finding_that_a_redelivery_never_overwrites() {
     let mut finding = sample("guardduty-iam-user.json", &named, &user);
     finding["detail"]["id"] = json!(unique("finding"));
     let app = app(&direct, &unique("ledger")).await;
-    app.ledger.create_table().await.unwrap();
+    app.containing.ledger.create_table().await.unwrap();
 
     let first = serde_json::to_value(app.handle(&finding).await).unwrap();
     assert_eq!(first["statusCode"], 200, "{first:#}");
@@ -134,7 +134,7 @@ async fn failed_first(needle: &str, seed: u64) -> FailedFirst {
         keyguard_aws::load_config_at(&proxy.endpoint(), std::time::Duration::from_millis(10)).await;
     let table = unique("ledger");
     let failing = app(&through_proxy, &table).await;
-    failing.ledger.create_table().await.unwrap();
+    failing.containing.ledger.create_table().await.unwrap();
     let first = serde_json::to_value(failing.handle(&finding).await).unwrap();
     FailedFirst {
         direct,

@@ -6,8 +6,7 @@
 //! → IAM's facts (deactivate-key's own reads) → decide → apply through the ledger (with
 //! its windows) → report. The decisions are in `keyguard_core::policy::translator`.
 
-use keyguard_aws::containing::Containing;
-use keyguard_aws::trail::Trail;
+use keyguard_aws::containing::{Containing, FollowUp};
 use keyguard_aws::{AwsEffects, DynamoLedger, Incidents, Runbooks};
 use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::pipeline::{self, Executor, Source};
@@ -56,35 +55,25 @@ impl Settings {
 /// Everything built once per cold start and reused by every invocation.
 pub struct App {
     pub settings: Settings,
-    pub ledger: DynamoLedger,
-    pub effects: AwsEffects,
-    pub trail: Trail,
-    /// Whose a key is, when a finding names two accounts for it.
-    pub owners: keyguard_aws::accounts::KeyOwners,
-    /// Where each run's Security Hub finding goes (`SECURITY_HUB=true`).
-    pub findings: Option<keyguard_core::security_hub::Findings>,
+    /// deactivate-key's set, with the runbook and incidents added to its effects.
+    pub containing: Containing,
 }
 
 impl App {
     pub fn new(sdk: &keyguard_aws::SdkConfig, settings: Settings) -> Self {
         let sdk = &keyguard_aws::as_function(sdk, FUNCTION);
-        let c = Containing::new(
+        let mut containing = Containing::new(
             sdk,
             FUNCTION,
             &settings.common,
             &settings.translator.containment,
             settings.security_hub,
         );
+        containing.effects.runbooks =
+            Some(Runbooks::new(sdk, settings.common.notice_topic_arn.clone()));
+        containing.effects.incidents = Some(Incidents::new(sdk));
         Self {
-            effects: AwsEffects {
-                runbooks: Some(Runbooks::new(sdk, settings.common.notice_topic_arn.clone())),
-                incidents: Some(Incidents::new(sdk)),
-                ..c.effects
-            },
-            ledger: c.ledger,
-            trail: c.trail,
-            owners: c.owners,
-            findings: c.findings,
+            containing,
             settings,
         }
     }
@@ -109,29 +98,11 @@ impl App {
     /// One invocation at a given time: the window is measured from `now`. The key it
     /// contains is swept as deactivate-key sweeps one (`containment::trail`).
     pub async fn handle_at(&self, raw: &Value, now: Timestamp) -> Report {
-        // No step begins too near the end: one cut off by the timeout would be neither
-        // done nor reported, the finding that tells of it least of all.
-        let apply = Executor::new(&self.effects, &self.ledger, self.settings.common.dry_run)
-            .until(keyguard_aws::lambda::deadline())
-            .reporting(self.findings.as_ref());
         let cfg = &self.settings.translator;
-        let plan = match pipeline::plan_raw(cfg, self, raw, now).await {
-            Ok(plan) => plan,
-            Err(e) => return Report::invalid(FUNCTION, self.settings.common.dry_run, e),
-        };
-        let report = keyguard_aws::members::apply_and_sweep_where(
-            &apply,
-            cfg,
-            plan,
-            &cfg.containment,
-            (&self.trail, &self.effects.iam),
-            self.effects.members.as_deref(),
-            FUNCTION,
-            now,
-        )
-        .await;
-        let report = self.onto_incident(&apply, report, now).await;
-        apply.with_finding(report, now).await
+        let dry_run = self.settings.common.dry_run;
+        (self.containing)
+            .handle(cfg, self, &cfg.containment, dry_run, FUNCTION, raw, now)
+            .await
     }
 
     /// The sweep's list put on the incident, which was opened before the sweep. An
@@ -175,7 +146,7 @@ impl App {
     async fn recorded_incident(&self, rows: &[String]) -> Result<Option<String>, String> {
         use keyguard_aws::ledger::RowOutcome;
         for row in rows {
-            match self.ledger.outcome_of(row).await {
+            match self.containing.ledger.outcome_of(row).await {
                 Ok(RowOutcome::Settled(o)) => {
                     if let Some(arn) = translator::timeline::arn_in_ledger_outcome(&o) {
                         return Ok(Some(arn));
@@ -211,14 +182,25 @@ impl Source<TranslatorConfig> for App {
         target: &translator::Target,
         _: Timestamp,
     ) -> Result<containment::Facts, EffectError> {
-        keyguard_aws::members::gather_in_account(
-            self.effects.members.as_deref(),
-            (&self.effects.iam, &self.owners),
-            (&target.credential(), &target.lookup()),
-            &target.event_ref,
-            &cfg.containment,
-        )
-        .await
+        self.containing
+            .gather(
+                &target.credential(),
+                &target.lookup(),
+                &target.event_ref,
+                &cfg.containment,
+            )
+            .await
+    }
+}
+
+impl FollowUp for App {
+    async fn follow_up(
+        &self,
+        apply: &Executor<'_, AwsEffects, DynamoLedger>,
+        report: Report,
+        now: Timestamp,
+    ) -> Report {
+        self.onto_incident(apply, report, now).await
     }
 }
 

@@ -45,7 +45,7 @@ async fn world(env: &[(&str, &str)]) -> World {
         ..keyguard_aws::identity::whoami(&sdk).await.unwrap()
     };
     let app = App::new(&sdk, Settings::from_env(&lookup, me).unwrap());
-    app.ledger.create_table().await.unwrap();
+    app.containing.ledger.create_table().await.unwrap();
     let document = std::fs::read_to_string(
         keyguard_testkit::workspace_root().join("infra/shared/runbook-rotate-compromised-key.yaml"),
     )
@@ -409,7 +409,7 @@ async fn dry_run_and_sample_findings_change_nothing() {
     assert!(outcomes(&report).iter().all(|(_, o)| o == "planned"));
     assert_eq!(recorded(&user), (vec![], vec![]));
     assert_eq!(dry.status(&user, &named).await, "Active");
-    assert!(dry.app.ledger.rows().await.unwrap().is_empty());
+    assert!(dry.app.containing.ledger.rows().await.unwrap().is_empty());
 
     let w = world(&[]).await;
     let report = w
@@ -420,7 +420,7 @@ async fn dry_run_and_sample_findings_change_nothing() {
         .await;
     assert_eq!(report["statusCode"], 202, "{report:#}");
     assert_eq!(report["decision"], "plan_only");
-    assert!(w.app.ledger.rows().await.unwrap().is_empty());
+    assert!(w.app.containing.ledger.rows().await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -430,7 +430,7 @@ async fn hostile_input_is_turned_away() {
         let report = w.run_at(&event, "2026-11-23T06:50:00Z").await;
         keyguard_testkit::hostile::assert_turned_away(case, &report);
     }
-    assert!(w.app.ledger.rows().await.unwrap().is_empty());
+    assert!(w.app.containing.ledger.rows().await.unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -39,7 +39,7 @@ pub async fn world(env: &[(&str, &str)]) -> World {
     };
     let app = App::new(&sdk, Settings::from_env(&lookup, me).unwrap());
     let key = keyguard_aws::HandoffKey::new(&sdk, &handoff_key);
-    app.ledger.create_table().await.unwrap();
+    app.containing.ledger.create_table().await.unwrap();
     World {
         key,
         iam: aws_sdk_iam::Client::new(&sdk),
@@ -92,6 +92,7 @@ impl World {
     /// The step rows (not the per-key deactivation records).
     pub async fn step_rows(&self) -> Vec<BTreeMap<String, String>> {
         self.app
+            .containing
             .ledger
             .rows()
             .await
