@@ -189,9 +189,12 @@ def permissions(service, action, region, account, p):
             return one("cloudtrail:LookupEvents", "*")  # no resource-level permissions
         return None
     if service == "dynamodb":
+        table = lambda name: f"arn:{PARTITION}:dynamodb:{region}:{account}:table/{name}"  # noqa: E731
         if action in ("PutItem", "UpdateItem", "GetItem", "DeleteItem", "Query"):
-            return one("dynamodb:" + action,
-                       f"arn:{PARTITION}:dynamodb:{region}:{account}:table/{p.get('TableName')}")
+            return one("dynamodb:" + action, table(p.get("TableName")))
+        if action == "BatchGetItem":
+            return [{"action": "dynamodb:BatchGetItem", "resource": table(name), "context": {}}
+                    for name in (p.get("RequestItems") or {})]
         return None
     if service == "sns":
         if action == "Publish":

@@ -1,26 +1,38 @@
 //! age-rotation's organisation scan through SQS: the schedule's messages, one per
-//! account (`SendMessageBatch`, at most ten a call as SQS allows), and the fan-in
-//! record in the ledger's table that says when the last account is in.
+//! account (`SendMessageBatch`, at most ten a call as SQS allows), and the fan-in in the
+//! ledger's table that says when the last account is in.
 //!
-//! The record (`fanout:SCAN`) holds how many accounts the scan has (`account_total`), the
-//! accounts in so far (`accounts_in`, a string set: a retried or redelivered message adds
-//! its account once), and each one's line for the organisation summary (`account_lines`). It carries none of the index attributes, so
-//! `keyguard audit` does not list it, and expires with the ledger's TTL.
+//! The scan's record (`fanout:SCAN`) holds how many accounts the scan has
+//! (`account_total`), which it sent (`accounts_out`), and which are in so far
+//! (`accounts_in`, a string set: a retried or redelivered message adds its account once).
+//! Each account's line for the organisation summary is an item of its own
+//! (`fanout:SCAN#ACCOUNT`), written before its account is counted in, and read back
+//! a hundred at a time once the last is in. The lines are kept apart because a DynamoDB
+//! item holds 400 KB and each write costs the size of the item it changes: a record that
+//! also held every line refused a large organisation's last accounts, and the record is
+//! now about 26 bytes an account. None of these items carries the index attributes, so
+//! `keyguard audit` does not list them, and they expire with the ledger's TTL.
 
 use crate::error::effect_error;
 use crate::ledger::{n, s};
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use keyguard_core::policy::age::fanout::Message;
 use keyguard_core::{AccountId, EffectError, ErrorKind};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// SQS takes at most ten messages in one `SendMessageBatch`.
 const BATCH: usize = 10;
 /// How often the entries SQS refused in a batch are sent again before the schedule fails.
 const SEND_ATTEMPTS: usize = 3;
-/// How long the fan-in record is kept: a day's scan, and its retries.
+/// How long the fan-in is kept: a day's scan, and its retries.
 const KEEP_SECONDS: i64 = 3 * 24 * 3600;
+/// `BatchGetItem` takes at most 100 keys.
+const BATCH_GET: usize = 100;
+/// How often the keys `BatchGetItem` left unprocessed are asked for again.
+const GET_ATTEMPTS: u32 = 5;
+/// The attribute of an account's item that holds its line.
+const LINE: &str = "summary_line";
 
 pub struct FanOut {
     sqs: aws_sdk_sqs::Client,
@@ -31,6 +43,15 @@ pub struct FanOut {
 
 fn record_key(scan: &str) -> String {
     format!("fanout:{scan}")
+}
+
+/// An account id is twelve digits, so no scan's key can pass for another's.
+fn line_key(scan: &str, account: &str) -> String {
+    format!("fanout:{scan}#{account}")
+}
+
+fn other(why: impl Into<String>) -> EffectError {
+    EffectError::new(ErrorKind::Other, None, why.into())
 }
 
 impl FanOut {
@@ -56,7 +77,6 @@ impl FanOut {
             .item(crate::ledger::KEY, s(record_key(scan)))
             .item("kind", s("fanout"))
             .item("account_total", n(total))
-            .item("account_lines", AttributeValue::M(Default::default()))
             .item("expires_at", n(now + KEEP_SECONDS))
             .condition_expression("attribute_not_exists(#k)")
             .expression_attribute_names("#k", crate::ledger::KEY);
@@ -136,28 +156,40 @@ impl FanOut {
     }
 
     /// Records `account`'s line; every account's lines when this one was the last in.
-    /// `Ok(None)` while some are still out.
+    /// `Ok(None)` while some are still out. The line is written before the account is
+    /// counted, so a count that is complete has every line behind it; a redelivered
+    /// message counts nothing more, but answers with the lines again once all are in, so
+    /// that a summary that did not go out is sent by the retry.
     pub async fn finish(
         &self,
         scan: &str,
         account: &AccountId,
         line: &str,
     ) -> Result<Option<BTreeMap<String, String>>, EffectError> {
+        self.ddb
+            .put_item()
+            .table_name(&self.table)
+            .item(crate::ledger::KEY, s(line_key(scan, account.as_str())))
+            .item("kind", s("fanout"))
+            .item(LINE, s(line))
+            .item(
+                "expires_at",
+                n(chrono::Utc::now().timestamp() + KEEP_SECONDS),
+            )
+            .send()
+            .await
+            .map_err(|e| effect_error(&e))?;
         let out = self
             .ddb
             .update_item()
             .table_name(&self.table)
             .key(crate::ledger::KEY, s(record_key(scan)))
-            .update_expression("SET #lines.#a = :line ADD #in :one")
+            .update_expression("ADD #in :one")
             .condition_expression("attribute_exists(#k) AND contains(#out, :acct)")
             .expression_attribute_names("#k", crate::ledger::KEY)
             .expression_attribute_names("#out", "accounts_out")
             .expression_attribute_values(":acct", s(account.as_str()))
-            .expression_attribute_names("#a", account.as_str())
-            // Named, not written: DynamoDB reserves many plain words (`lines` among them).
-            .expression_attribute_names("#lines", "account_lines")
             .expression_attribute_names("#in", "accounts_in")
-            .expression_attribute_values(":line", s(line))
             .expression_attribute_values(":one", AttributeValue::Ss(vec![account.to_string()]))
             .return_values(ReturnValue::AllNew)
             .send()
@@ -187,15 +219,69 @@ impl FanOut {
         if finished < total {
             return Ok(None);
         }
-        let lines = item
-            .get("account_lines")
-            .and_then(|v| v.as_m().ok())
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_s().ok()?.clone())))
-                    .collect()
-            })
+        let accounts = item
+            .get("accounts_out")
+            .and_then(|v| v.as_ss().ok())
+            .cloned()
             .unwrap_or_default();
-        Ok(Some(lines))
+        self.lines(scan, &accounts).await.map(Some)
+    }
+
+    /// Every account's line, read a hundred at a time, the keys DynamoDB leaves
+    /// unprocessed asked for again. A line that cannot be read fails the run, so the
+    /// message comes back and the summary is never sent short.
+    async fn lines(
+        &self,
+        scan: &str,
+        accounts: &[String],
+    ) -> Result<BTreeMap<String, String>, EffectError> {
+        let mut lines = BTreeMap::new();
+        for chunk in accounts.chunks(BATCH_GET) {
+            let keys = chunk
+                .iter()
+                .map(|a| HashMap::from([(crate::ledger::KEY.to_owned(), s(line_key(scan, a)))]))
+                .collect();
+            let mut ask = KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| other(e.to_string()))?;
+            for attempt in 0..GET_ATTEMPTS {
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                }
+                let out = self
+                    .ddb
+                    .batch_get_item()
+                    .request_items(&self.table, ask.clone())
+                    .send()
+                    .await
+                    .map_err(|e| effect_error(&e))?;
+                let read = out.responses().and_then(|r| r.get(&self.table));
+                for item in read.into_iter().flatten() {
+                    let account = item
+                        .get(crate::ledger::KEY)
+                        .and_then(|v| v.as_s().ok())
+                        .and_then(|k| k.rsplit_once('#'))
+                        .map(|(_, a)| a.to_owned());
+                    let line = item.get(LINE).and_then(|v| v.as_s().ok());
+                    if let (Some(account), Some(line)) = (account, line) {
+                        lines.insert(account, line.clone());
+                    }
+                }
+                match out.unprocessed_keys().and_then(|u| u.get(&self.table)) {
+                    Some(left) if !left.keys().is_empty() => ask = left.clone(),
+                    _ => break,
+                }
+            }
+        }
+        if lines.len() < accounts.len() {
+            return Err(other(format!(
+                "scan {scan}: {} of {} accounts' summary lines could be read",
+                lines.len(),
+                accounts.len()
+            )));
+        }
+        Ok(lines)
     }
 }
