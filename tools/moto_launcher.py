@@ -63,6 +63,22 @@ from werkzeug.serving import make_server
 DEFAULT_ACCOUNT = "123456789012"
 
 
+def _caller_account(environ):
+    """The account a request acts in, as AWS (and moto) take it from its credentials: a
+    role moto's STS issued answers as the role's account; any other key as the account
+    that holds it, else moto's default. The stand-ins serve that account's state, so a
+    member role's request never reads or writes the home account's."""
+    from moto.iam.models import get_account_id_from
+
+    key = moto_requests.access_key(environ)
+    if not key:
+        return DEFAULT_ACCOUNT
+    role = moto_requests.assumed_role_arn(key)
+    if role:
+        return role.split(":")[4]
+    return get_account_id_from(key)
+
+
 # Organizations calls whose accounts lost their `Status` field on 9 September 2026.
 RETIRED_STATUS_ACTIONS = {
     "AWSOrganizationsV20161128.ListAccounts",
@@ -300,6 +316,7 @@ class Launcher:
             SES_SANDBOX.clear()
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         region, service = _scope(environ)
+        caller = _caller_account(environ)
         ssm_action = target[10:] if target.startswith("AmazonSSM.") else None
         if ssm_action in moto_standins.AUTOMATION_ACTIONS or service == "ssm-incidents":
             try:
@@ -308,12 +325,12 @@ class Launcher:
                 reply = {"__type": "SerializationException", "message": str(err)}
                 return _json(start_response, "400 Bad Request", reply, "SerializationException")
             if ssm_action:
-                status, reply = moto_standins.ssm(ssm_action, body, DEFAULT_ACCOUNT, region)
+                status, reply = moto_standins.ssm(ssm_action, body, caller, region)
                 code = None
             else:
                 query = parse_qs(environ.get("QUERY_STRING", ""))
                 method = environ.get("REQUEST_METHOD")
-                status, reply, code = moto_standins.incidents(method, path, query, body, DEFAULT_ACCOUNT, region)
+                status, reply, code = moto_standins.incidents(method, path, query, body, caller, region)
             return _json(start_response, STATUS.get(status, "500 Internal Server Error"), reply, code)
         hub_call = SECURITY_HUB.get((environ.get("REQUEST_METHOD"), path)) if service == "securityhub" else None
         if hub_call:
@@ -321,7 +338,7 @@ class Launcher:
                 body = _body(environ)
             except ValueError as err:
                 return _json(start_response, "400 Bad Request", {"Message": str(err)}, "InvalidInputException")
-            status, reply, code = hub_call(body if isinstance(body, dict) else {}, DEFAULT_ACCOUNT, region)
+            status, reply, code = hub_call(body if isinstance(body, dict) else {}, caller, region)
             return _json(start_response, STATUS.get(status, "500 Internal Server Error"), reply, code)
         if target in moto_cloudtrail.TARGETS:
             try:
@@ -330,7 +347,7 @@ class Launcher:
                 reply = {"__type": "SerializationException", "message": str(err)}
                 return _json(start_response, "400 Bad Request", reply, "SerializationException")
             status, reply = moto_cloudtrail.lookup_events(body if isinstance(body, dict) else {},
-                                                          DEFAULT_ACCOUNT, region)
+                                                          caller, region)
             return _json(start_response, STATUS.get(status, "500 Internal Server Error"), reply,
                          reply.get("__type"))
         if target in RETIRED_STATUS_ACTIONS:
@@ -342,7 +359,7 @@ class Launcher:
                 body = json.loads(raw or b"{}")
             except ValueError:
                 body = {}
-            refusal = moto_standins.rotate_secret_as_aws(body.get("SecretId"), DEFAULT_ACCOUNT, region,
+            refusal = moto_standins.rotate_secret_as_aws(body.get("SecretId"), caller, region,
                                                          body.get("RotationLambdaARN"))
             if refusal:
                 return _json(start_response, "400 Bad Request",

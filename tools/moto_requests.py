@@ -35,30 +35,44 @@ def _app(environ):
     return None
 
 
-def _access_key(environ):
+def access_key(environ):
     auth = environ.get("HTTP_AUTHORIZATION", "")
     if "Credential=" not in auth:
         return None
     return auth.split("Credential=", 1)[1].split("/", 1)[0]
 
 
-def _assumed_role(access_key):
-    """The role an access key moto's STS issued acts as: (account, role name), or None."""
+def _assumed(key):
+    """The session moto's STS issued for an access key, or None."""
     from moto.sts.models import sts_backends
 
     for by_partition in list(sts_backends.values()):
         backend = by_partition.get(PARTITION) if hasattr(by_partition, "get") else None
         for role in getattr(backend, "assumed_roles", []) or []:
-            if role.access_key_id == access_key:
-                if getattr(role, "session_name", "").startswith(FIXTURE_APP):
-                    return "fixture"
-                return role.role_arn.split(":")[4], role.role_arn.split("/")[-1]
+            if role.access_key_id == key:
+                return role
     return None
+
+
+def assumed_role_arn(key):
+    """The ARN of the role an access key moto's STS issued acts as, or None."""
+    role = _assumed(key)
+    return role.role_arn if role else None
+
+
+def _assumed_role(key):
+    """The role an access key moto's STS issued acts as: (account, role name), or None."""
+    role = _assumed(key)
+    if role is None:
+        return None
+    if getattr(role, "session_name", "").startswith(FIXTURE_APP):
+        return "fixture"
+    return role.role_arn.split(":")[4], role.role_arn.split("/")[-1]
 
 
 def principal(environ, default_account):
     """(account, role name, how it was known) for keyguard's requests, else None."""
-    key = _access_key(environ)
+    key = access_key(environ)
     assumed = _assumed_role(key) if key else None
     if assumed == "fixture":
         # A test's own session in a member account (named keyguard-fixture): set-up.

@@ -14,8 +14,13 @@ SSM Automation (JSON 1.1, X-Amz-Target AmazonSSM.*):
                             ClientToken must be a UUID; the same token with the same
                             request returns the same execution, with another request
                             IdempotentParameterMismatch.
+                            AutomationAssumeRole, when given, must be a role of the
+                            calling account (iam:PassRole passes no other account's role);
+                            the steps then run as that role, assumed through moto's STS,
+                            as SSM runs them, so a member's runbook acts in the member.
+                            Executions belong to the account that started them.
   GetAutomationExecution, DescribeAutomationExecutions (filters DocumentNamePrefix,
-                            ExecutionStatus, ExecutionId).
+                            ExecutionStatus, ExecutionId), the calling account's only.
 Incident Manager (REST-JSON, signing name ssm-incidents):
   StartIncident             checks the limits the service documents (title 200, impact
                             1-5, triggerDetails.source 50 and not beginning with "aws.",
@@ -57,7 +62,9 @@ import time
 import uuid
 
 LOCK = threading.Lock()
-EXECUTIONS = {}  # execution id -> record
+# One runbook at a time: a run sets the process's credentials for its scripts' clients.
+RUN_LOCK = threading.Lock()
+EXECUTIONS = {}  # execution id -> record ("Account": the account that started it)
 EXECUTION_TOKENS = {}  # client token (lower case) -> (request fingerprint, execution id)
 INCIDENTS = {}  # arn -> record
 INCIDENT_TOKENS = {}  # client token -> (request fingerprint, arn)
@@ -119,11 +126,13 @@ def ssm(action, body, account, region):
         if action == "GetAutomationExecution":
             with LOCK:
                 record = EXECUTIONS.get(body.get("AutomationExecutionId"))
+            if record is not None and record["Account"] != account:
+                record = None
             if record is None:
                 raise ServiceError(400, "AutomationExecutionNotFoundException", "Automation execution not found")
             return 200, {"AutomationExecution": record}
         if action == "DescribeAutomationExecutions":
-            return 200, {"AutomationExecutionMetadataList": _describe(body.get("Filters") or [])}
+            return 200, {"AutomationExecutionMetadataList": _describe(body.get("Filters") or [], account)}
         raise ServiceError(400, "InvalidAction", action)
     except ServiceError as err:
         return err.status, {"__type": err.code, "message": err.message}
@@ -176,7 +185,7 @@ def _start_automation(body, account, region):
     fingerprint = _fingerprint(body, {"ClientToken"})
     if token is not None:
         with LOCK:
-            seen = EXECUTION_TOKENS.get(token.lower())
+            seen = EXECUTION_TOKENS.get((account, token.lower()))
         if seen is not None:
             if seen[0] != fingerprint:
                 raise ServiceError(400, "IdempotentParameterMismatch", "ClientToken was used with other parameters")
@@ -191,9 +200,11 @@ def _start_automation(body, account, region):
             values[pname] = given[pname][0] if spec.get("type", "String") == "String" else given[pname]
         else:
             values[pname] = spec.get("default")
+    credentials = _assumed(values.get("AutomationAssumeRole"), account)
     execution_id = str(uuid.uuid4())
     started = time.time()
     record = {
+        "Account": account,
         "AutomationExecutionId": execution_id,
         "DocumentName": name,
         "DocumentVersion": doc.document_version,
@@ -207,8 +218,8 @@ def _start_automation(body, account, region):
     with LOCK:
         EXECUTIONS[execution_id] = record
         if token is not None:
-            EXECUTION_TOKENS[token.lower()] = (fingerprint, execution_id)
-    status, steps, outputs, failure = _run(doc.content_json, values, region)
+            EXECUTION_TOKENS[(account, token.lower())] = (fingerprint, execution_id)
+    status, steps, outputs, failure = _run(doc.content_json, values, region, credentials)
     with LOCK:
         record.update(
             AutomationExecutionStatus=status,
@@ -221,9 +232,9 @@ def _start_automation(body, account, region):
     return {"AutomationExecutionId": execution_id}
 
 
-def _describe(filters):
+def _describe(filters, account):
     with LOCK:
-        records = list(EXECUTIONS.values())
+        records = [r for r in EXECUTIONS.values() if r["Account"] == account]
     for f in filters:
         key, wanted = f.get("Key"), f.get("Values") or []
         if key == "DocumentNamePrefix":
@@ -278,30 +289,58 @@ def _select(document, selector):
 RUNBOOK_APP = "keyguard-runbook"
 
 
-def _client(service, region):
+def _client(service, region, credentials=None):
     import boto3
 
     from botocore.config import Config
 
+    key, secret, token = credentials or ("testing", "testing", None)
     return boto3.client(
         service,
         region_name=region,
         endpoint_url=SELF["endpoint"],
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        # The runbook acts as its role: its requests are checked against keyguard-runbook.
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        aws_session_token=token,
+        # The runbook acts as its role: its requests are checked against keyguard-runbook
+        # (by the app name, or by the role assumed).
         config=Config(user_agent_appid=RUNBOOK_APP),
     )
 
 
-def _step(step, values, region):
+def _assumed(role_arn, account):
+    """The credentials of AutomationAssumeRole, assumed as SSM assumes it; None for none."""
+    if not role_arn:
+        return None
+    parts = role_arn.split(":")
+    if len(parts) < 6 or parts[2] != "iam" or not parts[5].startswith("role/"):
+        raise ServiceError(400, "InvalidAutomationExecutionParametersException",
+                           f"AutomationAssumeRole {role_arn!r} is not a role ARN")
+    if parts[4] != account:
+        # PassRole passes only the caller's own account's roles.
+        raise ServiceError(400, "AccessDeniedException",
+                           f"account {account} cannot pass role {role_arn} of another account")
+    import boto3
+
+    # SSM's own call, not the runbook's: no keyguard app name, so it is not checked
+    # against any keyguard role.
+    from botocore.config import Config
+
+    sts = boto3.client("sts", region_name="us-east-1", endpoint_url=SELF["endpoint"],
+                       aws_access_key_id="testing", aws_secret_access_key="testing",
+                       config=Config(user_agent_appid="ssm-automation"))
+    creds = sts.assume_role(RoleArn=role_arn, RoleSessionName="Automation")["Credentials"]
+    return creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]
+
+
+def _step(step, values, region, credentials):
     from botocore import xform_name
 
     action = step.get("action")
     inputs = _substitute(step.get("inputs") or {}, values)
     if action == "aws:executeAwsApi":
         args = {k: v for k, v in inputs.items() if k not in ("Service", "Api")}
-        result = getattr(_client(inputs["Service"], region), xform_name(inputs["Api"]))(**args)
+        result = getattr(_client(inputs["Service"], region, credentials), xform_name(inputs["Api"]))(**args)
         result.pop("ResponseMetadata", None)
         return result
     if action == "aws:executeScript":
@@ -311,15 +350,39 @@ def _step(step, values, region):
     raise ServiceError(400, "InvalidAutomationStep", f"the local stand-in does not run {action}")
 
 
-def _run(document, values, region):
+def _run(document, values, region, credentials=None):
+    """Runs the document's steps, its scripts' own clients signed as the run's role."""
     import os
 
     # executeScript steps build their own boto3 clients: point them at this moto too.
     os.environ.setdefault("AWS_ENDPOINT_URL", SELF["endpoint"] or "")
     os.environ.setdefault("AWS_DEFAULT_REGION", region)
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     os.environ.setdefault("AWS_SDK_UA_APP_ID", RUNBOOK_APP)
+    key, secret, token = credentials or ("testing", "testing", None)
+    with RUN_LOCK:
+        saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")}
+        os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"] = key, secret
+        if token:
+            os.environ["AWS_SESSION_TOKEN"] = token
+        else:
+            os.environ.pop("AWS_SESSION_TOKEN", None)
+        # boto3's default session keeps the first credentials it resolved: a fresh one
+        # reads the run's own, so a member's script acts in the member.
+        import boto3
+
+        boto3.DEFAULT_SESSION = None
+        try:
+            return _steps(document, values, region, credentials)
+        finally:
+            boto3.DEFAULT_SESSION = None
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+def _steps(document, values, region, credentials):
     steps = document.get("mainSteps") or []
     index = {s.get("name"): i for i, s in enumerate(steps)}
     executions, i, status, failure = [], 0, "Success", None
@@ -327,7 +390,7 @@ def _run(document, values, region):
         step = steps[i]
         record = {"StepName": step.get("name"), "Action": step.get("action"), "StepStatus": "Success"}
         try:
-            result = _step(step, values, region)
+            result = _step(step, values, region, credentials)
             outputs = {}
             for out in step.get("outputs") or []:
                 found = _select(result, out.get("Selector", "$"))

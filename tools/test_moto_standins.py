@@ -94,6 +94,31 @@ class Parameters(unittest.TestCase):
         self.assertEqual(caught.exception.code, "ValidationException")
 
 
+class AutomationAccounts(unittest.TestCase):
+    def setUp(self):
+        s.reset()
+
+    def test_a_role_of_another_account_is_not_passed(self):
+        with self.assertRaises(s.ServiceError) as caught:
+            s._assumed("arn:aws:iam::222222222222:role/keyguard-member-runbook", "111111111111")
+        self.assertEqual(caught.exception.code, "AccessDeniedException")
+        with self.assertRaises(s.ServiceError) as caught:
+            s._assumed("keyguard-member-runbook", "111111111111")
+        self.assertEqual(caught.exception.code, "InvalidAutomationExecutionParametersException")
+        self.assertIsNone(s._assumed("", "111111111111"), "no role: the caller's permissions")
+
+    def test_an_execution_is_seen_by_its_own_account_only(self):
+        for account, eid in (("111111111111", "e-home"), ("222222222222", "e-member")):
+            s.EXECUTIONS[eid] = {"Account": account, "AutomationExecutionId": eid, "DocumentName": "d",
+                                 "ExecutionStartTime": 1.0, "AutomationExecutionStatus": "Success"}
+        listed = s._describe([], "222222222222")
+        self.assertEqual([r["AutomationExecutionId"] for r in listed], ["e-member"])
+        status, body = s.ssm("GetAutomationExecution", {"AutomationExecutionId": "e-home"}, "222222222222", "us-east-1")
+        self.assertEqual((status, body["__type"]), (400, "AutomationExecutionNotFoundException"))
+        status, _ = s.ssm("GetAutomationExecution", {"AutomationExecutionId": "e-member"}, "222222222222", "us-east-1")
+        self.assertEqual(status, 200)
+
+
 class Incidents(unittest.TestCase):
     def setUp(self):
         s.reset()
