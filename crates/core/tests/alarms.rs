@@ -103,3 +103,81 @@ fn a_daily_scan_that_did_not_run_is_an_alarm() {
         "{hours} h"
     );
 }
+
+/// The alarms above, and the member accounts' runbooks, can publish to the notice topic
+/// only if its key lets them: SNS's AWS managed key (`alias/aws/sns`) has a policy no one
+/// can change, so CloudWatch's alarms on a topic under it are dropped without a word, and
+/// another account cannot use it at all. moto encrypts nothing, so this is read here.
+#[test]
+fn the_notice_topic_is_under_a_key_that_lets_its_publishers_publish() {
+    let shared =
+        infra::template_at(&keyguard_testkit::workspace_root().join("infra/shared/template.yaml"));
+    let resources = &shared["Resources"];
+    let topic = &resources["NoticeTopic"]["Properties"];
+    assert_eq!(
+        topic["KmsMasterKeyId"],
+        json!({"GetAtt": "NoticeKey.Arn"}),
+        "the topic's own key, never alias/aws/sns: {topic:#}"
+    );
+    let key = &resources["NoticeKey"];
+    assert_eq!(key["Type"], "AWS::KMS::Key");
+    let statements = |doc: &Value| -> Vec<Value> {
+        let mut all = Vec::new();
+        for s in doc["Statement"].as_array().unwrap() {
+            // A statement kept only in organisation mode: `!If [cond, statement, NoValue]`.
+            match s.get("If") {
+                Some(branches) => all.push(branches[1].clone()),
+                None => all.push(s.clone()),
+            }
+        }
+        all
+    };
+    let key_policy = statements(&key["Properties"]["KeyPolicy"]);
+    let allows = |policy: &[Value], sid: &str, action: &str| {
+        policy.iter().any(|s| {
+            s["Sid"] == sid
+                && s["Effect"] == "Allow"
+                && (s["Action"] == action
+                    || s["Action"]
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|x| x == action)))
+        })
+    };
+    for sid in ["AlarmsPublish", "MemberRunbooksPublish", "AccountPublishes"] {
+        assert!(
+            allows(&key_policy, sid, "kms:GenerateDataKey*")
+                && allows(&key_policy, sid, "kms:Decrypt"),
+            "the key lets {sid} encrypt: {key_policy:#?}"
+        );
+    }
+    let alarms = key_policy
+        .iter()
+        .find(|s| s["Sid"] == "AlarmsPublish")
+        .unwrap();
+    assert_eq!(
+        alarms["Principal"],
+        json!({"Service": "cloudwatch.amazonaws.com"})
+    );
+    let topic_policy = statements(&resources["NoticeTopicPolicy"]["Properties"]["PolicyDocument"]);
+    for sid in ["AlarmsPublish", "MemberRunbooksPublish", "AccountPublishes"] {
+        assert!(
+            allows(&topic_policy, sid, "sns:Publish"),
+            "the topic lets {sid} publish: {topic_policy:#?}"
+        );
+    }
+    // The member runbook role, in its own account, may use the key too (a key in another
+    // account needs both its policy and the caller's).
+    let member =
+        infra::template_at(&keyguard_testkit::workspace_root().join("infra/member/template.yaml"));
+    let runbook =
+        &member["Resources"]["MemberRunbookRole"]["Properties"]["Policies"][0]["PolicyDocument"];
+    assert!(
+        statements(runbook)
+            .iter()
+            .any(|s| s["Resource"] == json!({"Ref": "NoticeKeyArn"})
+                && s["Action"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x == "kms:GenerateDataKey*"))),
+        "{runbook:#}"
+    );
+}
