@@ -27,6 +27,9 @@ FORWARD_REGIONS ?= SET-FORWARD_REGIONS
 MEMBER_REGIONS ?= SET-MEMBER_REGIONS
 HOME_ACCOUNT_ID ?=
 ORGANIZATION_ID ?= SET-ORGANIZATION_ID
+# The shared stack's outputs NoticeTopicArn and NoticeKeyArn: the members' runbooks tell there.
+NOTICE_TOPIC_ARN ?= SET-NOTICE_TOPIC_ARN
+NOTICE_KEY_ARN ?= SET-NOTICE_KEY_ARN
 # DRY_RUN=1 prints the deploy commands instead of running them.
 RUN := $(if $(filter 1 true yes,$(DRY_RUN)),@echo,)
 
@@ -72,6 +75,9 @@ $(CHECKOV_STAMP): tools/checkov-requirements.txt
 # parliament over every role's inline policies.
 infra: venv $(INFRA_STAMP) $(CHECKOV_STAMP)
 	$(INFRA_VENV)/bin/cfn-lint infra/*/template.yaml infra/age-rotation/member-role.yaml
+	mkdir -p target
+	$(VENV)/bin/python tools/inline_include.py infra/member/template.yaml > target/member-inline.yaml
+	$(INFRA_VENV)/bin/cfn-lint target/member-inline.yaml
 	$(CHECKOV_VENV)/bin/checkov -d infra --framework cloudformation --skip-download --quiet --compact
 	$(VENV)/bin/python tools/check_patterns.py --launch
 	$(INFRA_VENV)/bin/python tools/lint_policies.py
@@ -159,8 +165,11 @@ deploy-age-rotation-members:
 # Organisation mode for containment: keyguard-member in every member account (IAM is
 # global: one Region). Its trust policy names the home account, narrowed to keyguard's
 # containing roles by aws:PrincipalArn, so it deploys in any order.
-deploy-members:
-	$(RUN) aws cloudformation create-stack-set --stack-set-name $(STACK_PREFIX)-members --template-body file://infra/member/template.yaml --permission-model SERVICE_MANAGED --auto-deployment Enabled=true,RetainStacksOnAccountRemoval=false --capabilities CAPABILITY_NAMED_IAM --parameters ParameterKey=HomeAccountId,ParameterValue=$(HOME_ACCOUNT_ID) ParameterKey=OrganizationId,ParameterValue=$(ORGANIZATION_ID)
+# A StackSet takes no transform: the runbook the home stack includes is written in.
+deploy-members: venv
+	mkdir -p target
+	$(VENV)/bin/python tools/inline_include.py infra/member/template.yaml > target/member-inline.yaml
+	$(RUN) aws cloudformation create-stack-set --stack-set-name $(STACK_PREFIX)-members --template-body file://target/member-inline.yaml --permission-model SERVICE_MANAGED --auto-deployment Enabled=true,RetainStacksOnAccountRemoval=false --capabilities CAPABILITY_NAMED_IAM --parameters ParameterKey=HomeAccountId,ParameterValue=$(HOME_ACCOUNT_ID) ParameterKey=OrganizationId,ParameterValue=$(ORGANIZATION_ID) ParameterKey=NoticeTopicArn,ParameterValue=$(NOTICE_TOPIC_ARN) ParameterKey=NoticeKeyArn,ParameterValue=$(NOTICE_KEY_ARN)
 	$(RUN) aws cloudformation create-stack-instances --stack-set-name $(STACK_PREFIX)-members --deployment-targets OrganizationalUnitIds=$(ORG_ROOT_OU) --regions us-east-1
 
 # The regional forwarder in every other Region of this account (a self-managed StackSet;

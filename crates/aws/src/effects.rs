@@ -53,11 +53,10 @@ impl AwsEffects {
     }
 
     /// The effects of the account a step acts in: these, or (organisation mode, a member
-    /// account) the same with IAM as the member role there. Notices, incidents, emails
-    /// and the ledger stay in keyguard's account. No runbook is started in a member (the
-    /// runbook and its role are the home account's), so such a step fails rather than
-    /// act in the wrong account. An account the organisation does not have is refused
-    /// here too, whatever the plan says.
+    /// account) the same with IAM and SSM as the member role there, so a member's runbook
+    /// starts in the member. Notices, incidents, emails and the ledger stay in keyguard's
+    /// account. An account the organisation does not have is refused here too, whatever
+    /// the plan says.
     async fn at(&self, at: Option<&Scope>, action: &Action) -> Result<Option<Self>, EffectError> {
         let (Some(scope), Some(members), true) = (at, &self.members, action.acts_in_account())
         else {
@@ -70,12 +69,20 @@ impl AwsEffects {
                 Some("ForeignAccount"),
                 format!("not acted in: {why}"),
             )),
-            Membership::Member => Ok(Some(Self {
-                iam: members.iam_in(&scope.account, None).await?,
-                runbooks: None,
-                members: None,
-                ..self.clone()
-            })),
+            Membership::Member => {
+                let runbooks = match &self.runbooks {
+                    Some(home) => {
+                        Some(home.in_account(&members.sdk_in(&scope.account, None).await?))
+                    }
+                    None => None,
+                };
+                Ok(Some(Self {
+                    iam: members.iam_in(&scope.account, None).await?,
+                    runbooks,
+                    members: None,
+                    ..self.clone()
+                }))
+            }
         }
     }
 }

@@ -19,6 +19,15 @@ impl Runbooks {
         }
     }
 
+    /// The same runbooks, started in the account `sdk` acts in (a member, through its
+    /// member role), still telling keyguard's notice topic.
+    pub fn in_account(&self, sdk: &aws_config::SdkConfig) -> Self {
+        Self {
+            client: aws_sdk_ssm::Client::new(sdk),
+            notice_topic_arn: self.notice_topic_arn.clone(),
+        }
+    }
+
     /// Starts `document` for exactly one key; returns the execution id. `client_token`
     /// makes SSM refuse a second start of the same step.
     pub async fn start(

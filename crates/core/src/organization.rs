@@ -106,7 +106,7 @@ pub fn not_a_member(account: &AccountId) -> String {
 }
 
 /// IAM's rule for role names.
-fn is_role_name(name: &str) -> bool {
+pub(crate) fn is_role_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
             .bytes()

@@ -742,15 +742,37 @@ async fn the_findings_key_is_swept_and_the_key_it_made_for_another_user_containe
     assert_eq!(timeline(&incident).len(), 2);
 }
 
+/// The runbook document in `account`, as the member StackSet deploys it there.
+async fn runbook_in(sdk: &keyguard_aws::SdkConfig, account: &str) {
+    let in_account = keyguard_testkit::org::config_in(sdk, account, "keyguard-member").await;
+    let document = std::fs::read_to_string(
+        keyguard_testkit::workspace_root().join("infra/shared/runbook-rotate-compromised-key.yaml"),
+    )
+    .unwrap();
+    aws_sdk_ssm::Client::new(&in_account)
+        .create_document()
+        .name(RUNBOOK)
+        .content(document)
+        .document_type(aws_sdk_ssm::types::DocumentType::Automation)
+        .document_format(aws_sdk_ssm::types::DocumentFormat::Yaml)
+        .send()
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
-async fn a_members_finding_is_contained_in_the_member_with_its_incident_here_and_no_runbook() {
+async fn a_members_finding_is_contained_and_rotated_in_the_member_with_its_incident_here() {
     let w = world(&[("ORGANIZATION_MODE", "true")]).await;
     let sdk = keyguard_aws::load_config().await;
     let [b] = &keyguard_testkit::org::members(&sdk, 1).await[..] else {
         panic!("one member")
     };
+    runbook_in(&sdk, b).await;
     let in_b = keyguard_testkit::org::iam_in(&sdk, b, "keyguard-member").await;
     let (user, leaked, other) = keyguard_testkit::iam::user_with_two_keys(&in_b, &[]).await;
+    // The same user name at home, whose keys nothing here may touch.
+    w.iam.create_user().user_name(&user).send().await.unwrap();
+    let (home_key, _) = keyguard_testkit::iam::key(&w.iam, &user).await;
     // The delegated administrator's copy of member B's finding.
     let event: Value = serde_json::from_str(
         &sample("iam-user.json", &leaked, &user).to_string().replace(
@@ -763,35 +785,55 @@ async fn a_members_finding_is_contained_in_the_member_with_its_incident_here_and
     let report = serde_json::to_value(w.app.handle(&event).await).unwrap();
     assert_eq!(report["statusCode"], 200, "{report:#}");
     let got = outcomes(&report);
-    assert!(
-        got.contains(&("deactivate_key".into(), "applied".into())),
-        "{report:#}"
-    );
-    assert!(got.contains(&("open_incident".into(), "applied".into())));
-    assert!(
-        !got.iter().any(|(a, _)| a == "start_runbook"),
-        "the runbook lives in keyguard's account: {report:#}"
-    );
+    for step in ["deactivate_key", "start_runbook", "open_incident"] {
+        assert!(
+            got.contains(&(step.into(), "applied".into())),
+            "{step}: {report:#}"
+        );
+    }
     for step in report["steps"].as_array().unwrap() {
-        if step["action"]["type"] == "deactivate_key" {
-            assert_eq!(step["scope"]["account"], b.as_str());
-        }
-        if step["action"]["type"] == "notify" {
-            let rotation = step["action"]["notice"]["facts"]["rotation"]
-                .as_str()
-                .unwrap();
-            assert!(rotation.contains("by hand") && rotation.contains(b.as_str()));
+        if matches!(
+            step["action"]["type"].as_str(),
+            Some("deactivate_key" | "start_runbook")
+        ) {
+            assert_eq!(step["scope"]["account"], b.as_str(), "{step:#}");
         }
     }
     let statuses = keyguard_testkit::iam::statuses(&in_b, &user).await;
     assert_eq!(statuses[&leaked], "Inactive");
     assert_eq!(statuses[&other], "Active");
-    // No runbook; the incident opens in keyguard's account, naming the member's user
-    // with its account.
+    assert_eq!(
+        keyguard_testkit::iam::statuses(&w.iam, &user).await[&home_key],
+        "Active",
+        "the same name at home is somebody else"
+    );
+    // The runbook ran in B, as B's runbook role, for exactly that key; the incident
+    // opened in keyguard's account, naming the member's user with its account.
     let (executions, _) = recorded(&user);
-    assert!(executions.is_empty(), "{executions:#?}");
+    assert_eq!(executions.len(), 1, "{executions:#?}");
+    let run = &executions[0];
+    assert_eq!(run["Account"], b.as_str(), "{run:#}");
+    assert_eq!(run["AutomationExecutionStatus"], "Success", "{run:#}");
+    assert_eq!(run["Parameters"]["AccessKeyId"][0], leaked.as_str());
+    // Its script read B's user (whose other key is Active), not the namesake at home.
+    assert_eq!(
+        run["Outputs"]["rotateManagedSecret.ActiveKeys"][0],
+        other.as_str(),
+        "{run:#}"
+    );
+    assert_eq!(
+        run["Parameters"]["AutomationAssumeRole"][0],
+        format!("arn:aws:iam::{b}:role/keyguard-member-runbook")
+    );
     let (_, incidents) = recorded(&format!("{user} in account {b}"));
     assert_eq!(incidents.len(), 1);
+    // Redelivered: nothing runs twice.
+    let again = serde_json::to_value(w.app.handle(&event).await).unwrap();
+    assert!(
+        outcomes(&again).iter().all(|(_, o)| o != "applied"),
+        "{again:#}"
+    );
+    assert_eq!(recorded(&user).0.len(), 1);
 }
 
 /// `SECURITY_HUB=true`: the finding's run is one Security Hub finding about the key,

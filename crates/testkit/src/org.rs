@@ -37,9 +37,14 @@ pub async fn members(sdk: &aws_config::SdkConfig, n: usize) -> Vec<String> {
     accounts
 }
 
-/// A raw IAM client in `account` as `role`, in a fixture's session: its requests are
-/// the test's own set-up and checks, not keyguard's, and are not checked against the role.
-pub async fn iam_in(sdk: &aws_config::SdkConfig, account: &str, role: &str) -> aws_sdk_iam::Client {
+/// The SDK's configuration in `account` as `role`, in a fixture's session: its requests
+/// are the test's own set-up and checks, not keyguard's, and are not checked against the
+/// role.
+pub async fn config_in(
+    sdk: &aws_config::SdkConfig,
+    account: &str,
+    role: &str,
+) -> aws_config::SdkConfig {
     let out = aws_sdk_sts::Client::new(sdk)
         .assume_role()
         .role_arn(format!("arn:aws:iam::{account}:role/{role}"))
@@ -48,18 +53,21 @@ pub async fn iam_in(sdk: &aws_config::SdkConfig, account: &str, role: &str) -> a
         .await
         .expect("AssumeRole");
     let c = out.credentials().expect("credentials");
-    let creds = aws_sdk_iam::config::Credentials::new(
+    let creds = aws_sdk_sts::config::Credentials::new(
         c.access_key_id(),
         c.secret_access_key(),
         Some(c.session_token().to_owned()),
         None,
         "keyguard-fixture",
     );
-    aws_sdk_iam::Client::from_conf(
-        aws_sdk_iam::config::Builder::from(sdk)
-            .credentials_provider(creds)
-            .build(),
-    )
+    sdk.to_builder()
+        .credentials_provider(aws_sdk_sts::config::SharedCredentialsProvider::new(creds))
+        .build()
+}
+
+/// A raw IAM client in `account` as `role`, in a fixture's session ([`config_in`]).
+pub async fn iam_in(sdk: &aws_config::SdkConfig, account: &str, role: &str) -> aws_sdk_iam::Client {
+    aws_sdk_iam::Client::new(&config_in(sdk, account, role).await)
 }
 
 /// An employee in `account` (tagged with an email of the account's) whose one key was

@@ -105,11 +105,26 @@ pub struct TranslatorConfig {
     pub runbook_document: String,
     /// `AUTOMATION_ASSUME_ROLE_ARN` (optional): the role the runbook runs as.
     pub automation_role_arn: Option<String>,
+    /// `MEMBER_RUNBOOK_ROLE_NAME` (default `keyguard-member-runbook`): the role the
+    /// runbook runs as in a member account (organisation mode), where the member
+    /// StackSet deploys the runbook and this role beside the member role.
+    pub member_runbook_role: String,
     /// `RESPONSE_PLAN_ARN` (required).
     pub response_plan_arn: String,
     /// `INCIDENT_WINDOW_MINUTES` (default 15; 0 turns the window off).
     pub window_minutes: u32,
     pub containment: ContainmentConfig,
+}
+
+fn member_runbook_role(env: &impl Env) -> Result<String, ConfigError> {
+    let name = config::string(env, "MEMBER_RUNBOOK_ROLE_NAME", "keyguard-member-runbook");
+    if !crate::organization::is_role_name(&name) {
+        return Err(config_error(
+            "MEMBER_RUNBOOK_ROLE_NAME",
+            format!("expected an IAM role name, got {name:?}"),
+        ));
+    }
+    Ok(name)
 }
 
 fn config_error(variable: &str, message: impl Into<String>) -> ConfigError {
@@ -156,11 +171,12 @@ impl TranslatorConfig {
                 "keyguard-RotateCompromisedKey",
             ),
             automation_role_arn: env.get("AUTOMATION_ASSUME_ROLE_ARN"),
+            member_runbook_role: member_runbook_role(env)?,
             response_plan_arn,
             window_minutes: config::number(env, "INCIDENT_WINDOW_MINUTES", 15)?,
             // Organisation mode: a member's finding is contained in the member, through
-            // the member role; its incident and notice stay here, and the runbook (which
-            // lives in keyguard's account) is not started for it.
+            // the member role, and its runbook started there; its incident and notice
+            // stay here.
             containment: ContainmentConfig::from_env(env, me)?
                 .in_organization(crate::organization::Organization::from_env(env)?),
         })
@@ -520,14 +536,29 @@ impl<'a> Builder<'a> {
         });
     }
 
-    fn runbook(&mut self, user: &UserName, key_id: &AccessKeyId, reason: String) {
+    /// The runbook for one key, started where the key is: in keyguard's account as
+    /// `AUTOMATION_ASSUME_ROLE_ARN`, in a member (`member`) as its runbook role there.
+    fn runbook(
+        &mut self,
+        user: &UserName,
+        key_id: &AccessKeyId,
+        member: Option<&crate::AccountId>,
+        reason: String,
+    ) {
         let client_token = uuid_from(&self.key("start_runbook"));
+        let assume_role_arn = match member {
+            Some(account) => Some(format!(
+                "arn:aws:iam::{account}:role/{}",
+                self.cfg.member_runbook_role
+            )),
+            None => self.cfg.automation_role_arn.clone(),
+        };
         self.push(
             Action::StartRunbook {
                 document: self.cfg.runbook_document.clone(),
                 user: user.clone(),
                 key_id: key_id.clone(),
-                assume_role_arn: self.cfg.automation_role_arn.clone(),
+                assume_role_arn,
                 client_token,
             },
             reason,
@@ -824,25 +855,16 @@ pub fn decide(target: &Target, cfg: &TranslatorConfig, facts: &Facts, now: Times
                 }
                 containing += 1;
             }
-            if guard.member_view {
-                // The runbook and its role are keyguard's account's: a member's key is
-                // contained there, and its rotation is told, not started.
-                b.tell(
-                    "rotation",
-                    format!(
-                        "not started: the rotation runbook runs in keyguard's account only; rotate key {key_id} of {user} in account {} by hand",
-                        account.map_or("(unknown)", crate::AccountId::as_str)
-                    ),
-                );
+            let reason = if active.is_some() {
+                format!("key {key_id} of {user} is being deactivated by keyguard: the runbook confirms it Inactive, then rotates the user's managed secret")
             } else {
-                let reason = if active.is_some() {
-                    format!("key {key_id} of {user} is being deactivated by keyguard: the runbook confirms it Inactive, then rotates the user's managed secret")
-                } else {
-                    format!("key {key_id} of {user} is already Inactive: the runbook rotates the user's managed secret so the user gets a fresh key")
-                };
-                b.runbook(user, key_id, reason);
-                containing += 1;
-            }
+                format!("key {key_id} of {user} is already Inactive: the runbook rotates the user's managed secret so the user gets a fresh key")
+            };
+            // A member's runbook runs in the member (the member StackSet deploys it and
+            // its role there), started through the member role.
+            let member = account.filter(|_| guard.member_view);
+            b.runbook(user, key_id, member, reason);
+            containing += 1;
             // Containment first, paperwork after.
             b.plan.steps.rotate_right(containing);
             b.done(Decision::Act)

@@ -38,6 +38,8 @@ const EXPECTED_ROLES: &[&str] = &[
     "keyguard-runbook",
     // deactivate-key's organisation-mode tests act in member accounts as it.
     "keyguard-member",
+    // guardduty-translator's member runbook runs in the member as it.
+    "keyguard-member-runbook",
 ];
 
 #[derive(Default)]

@@ -940,3 +940,73 @@ fn a_root_or_alerting_finding_called_from_another_account_is_windowed_where_sts_
     assert!(target.foreign.is_some());
     assert_eq!(target.credential().key_to_ask(&target.lookup()), None);
 }
+
+#[test]
+fn a_members_runbook_starts_in_the_member_as_its_runbook_role_there() {
+    const MEMBER: &str = "222222222222";
+    let mut raw = user_finding();
+    raw["accountId"] = json!(MEMBER);
+    let t = event("aws.guardduty", raw);
+    let runbook_of = |cfg: &TranslatorConfig| {
+        let p = plan_with(cfg, &t, &facts(Some(KeyStatus::Active)));
+        assert_eq!(p.decision.name(), "act", "{p:#?}");
+        let step = p
+            .steps
+            .iter()
+            .find(|s| s.action.name() == "start_runbook")
+            .unwrap_or_else(|| panic!("{p:#?}"))
+            .clone();
+        let Action::StartRunbook {
+            assume_role_arn, ..
+        } = &step.action
+        else {
+            unreachable!()
+        };
+        (
+            step.scope.map(|s| s.account.to_string()),
+            assume_role_arn.clone(),
+        )
+    };
+    let org = cfg_with(&[
+        ("ORGANIZATION_MODE", "true"),
+        (
+            "AUTOMATION_ASSUME_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/keyguard-runbook",
+        ),
+    ]);
+    assert_eq!(
+        runbook_of(&org),
+        (
+            Some(MEMBER.to_owned()),
+            Some(format!(
+                "arn:aws:iam::{MEMBER}:role/keyguard-member-runbook"
+            ))
+        ),
+        "started in the member, never as the home account's role"
+    );
+    let named = cfg_with(&[
+        ("ORGANIZATION_MODE", "true"),
+        ("MEMBER_RUNBOOK_ROLE_NAME", "sec-rotate"),
+    ]);
+    assert_eq!(
+        runbook_of(&named).1.as_deref(),
+        Some("arn:aws:iam::222222222222:role/sec-rotate")
+    );
+    // At home, the home role as configured.
+    let home = plan_with(
+        &org,
+        &event("aws.guardduty", user_finding()),
+        &facts(Some(KeyStatus::Active)),
+    );
+    assert!(home.steps.iter().any(|s| matches!(&s.action,
+        Action::StartRunbook { assume_role_arn: Some(r), .. } if r.ends_with(":role/keyguard-runbook"))));
+    let bad = TranslatorConfig::from_env(
+        &env(&[
+            ("RESPONSE_PLAN_ARN", PLAN_ARN),
+            ("MEMBER_RUNBOOK_ROLE_NAME", "not a role"),
+        ]),
+        SelfIdentity::default(),
+    )
+    .unwrap_err();
+    assert_eq!(bad.variable, "MEMBER_RUNBOOK_ROLE_NAME");
+}
