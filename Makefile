@@ -165,12 +165,14 @@ deploy-age-rotation-members:
 # Organisation mode for containment: keyguard-member in every member account (IAM is
 # global: one Region). Its trust policy names the home account, narrowed to keyguard's
 # containing roles by aws:PrincipalArn, so it deploys in any order.
-# A StackSet takes no transform: the runbook the home stack includes is written in.
+# A StackSet takes no transform: the runbook the home stack includes is written in. One
+# Region, the home one: the translator starts a member's runbook where it runs itself
+# (IAM is global, so the roles serve every Region).
 deploy-members: venv
 	mkdir -p target
 	$(VENV)/bin/python tools/inline_include.py infra/member/template.yaml > target/member-inline.yaml
 	$(RUN) aws cloudformation create-stack-set --stack-set-name $(STACK_PREFIX)-members --template-body file://target/member-inline.yaml --permission-model SERVICE_MANAGED --auto-deployment Enabled=true,RetainStacksOnAccountRemoval=false --capabilities CAPABILITY_NAMED_IAM --parameters ParameterKey=HomeAccountId,ParameterValue=$(HOME_ACCOUNT_ID) ParameterKey=OrganizationId,ParameterValue=$(ORGANIZATION_ID) ParameterKey=NoticeTopicArn,ParameterValue=$(NOTICE_TOPIC_ARN) ParameterKey=NoticeKeyArn,ParameterValue=$(NOTICE_KEY_ARN)
-	$(RUN) aws cloudformation create-stack-instances --stack-set-name $(STACK_PREFIX)-members --deployment-targets OrganizationalUnitIds=$(ORG_ROOT_OU) --regions us-east-1
+	$(RUN) aws cloudformation create-stack-instances --stack-set-name $(STACK_PREFIX)-members --deployment-targets OrganizationalUnitIds=$(ORG_ROOT_OU) --regions $(HOME_REGION)
 
 # The regional forwarder in every other Region of this account (a self-managed StackSet;
 # an organisation deploys it service-managed with HOME_ACCOUNT_ID set, see docs/organisation.md).

@@ -320,6 +320,16 @@ def _assumed(role_arn, account):
         # PassRole passes only the caller's own account's roles.
         raise ServiceError(400, "AccessDeniedException",
                            f"account {account} cannot pass role {role_arn} of another account")
+    from moto.iam.exceptions import NotFoundException
+    from moto.iam.models import iam_backends
+
+    try:
+        iam_backends[account]["aws"].get_role(parts[5].split("/")[-1])
+    except NotFoundException:
+        # moto's STS would issue credentials for any name; SSM cannot assume a role that
+        # is not there.
+        raise ServiceError(400, "InvalidAutomationExecutionParametersException",
+                           f"AutomationAssumeRole {role_arn} does not exist") from None
     import boto3
 
     # SSM's own call, not the runbook's: no keyguard app name, so it is not checked

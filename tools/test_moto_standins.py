@@ -106,6 +106,9 @@ class AutomationAccounts(unittest.TestCase):
             s._assumed("keyguard-member-runbook", "111111111111")
         self.assertEqual(caught.exception.code, "InvalidAutomationExecutionParametersException")
         self.assertIsNone(s._assumed("", "111111111111"), "no role: the caller's permissions")
+        with self.assertRaises(s.ServiceError) as caught:
+            s._assumed("arn:aws:iam::111111111111:role/not-deployed", "111111111111")
+        self.assertEqual(caught.exception.code, "InvalidAutomationExecutionParametersException")
 
     def test_an_execution_is_seen_by_its_own_account_only(self):
         for account, eid in (("111111111111", "e-home"), ("222222222222", "e-member")):

@@ -6,7 +6,8 @@
 //! (`account_total`), which it sent (`accounts_out`), and which are in so far
 //! (`accounts_in`, a string set: a retried or redelivered message adds its account once).
 //! Each account's line for the organisation summary is an item of its own
-//! (`fanout:SCAN#ACCOUNT`), written before its account is counted in, and read back
+//! (`fanout:SCAN#ACCOUNT`), written (only for an account the scan sent: one transaction
+//! with a check of the record) before its account is counted in, and read back
 //! a hundred at a time once the last is in. The lines are kept apart because a DynamoDB
 //! item holds 400 KB and each write costs the size of the item it changes: a record that
 //! also held every line refused a large organisation's last accounts, and the record is
@@ -15,7 +16,9 @@
 
 use crate::error::effect_error;
 use crate::ledger::{n, s};
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, KeysAndAttributes, Put, ReturnValue, TransactWriteItem,
+};
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use keyguard_core::policy::age::fanout::Message;
 use keyguard_core::{AccountId, EffectError, ErrorKind};
@@ -48,6 +51,14 @@ fn record_key(scan: &str) -> String {
 /// An account id is twelve digits, so no scan's key can pass for another's.
 fn line_key(scan: &str, account: &str) -> String {
     format!("fanout:{scan}#{account}")
+}
+
+fn not_sent(scan: &str, account: &AccountId, code: Option<&str>) -> EffectError {
+    EffectError::new(
+        ErrorKind::NotFound,
+        code,
+        format!("scan {scan} has no fan-out record naming account {account} (expired, or not sent by this scan's schedule)"),
+    )
 }
 
 fn other(why: impl Into<String>) -> EffectError {
@@ -166,19 +177,7 @@ impl FanOut {
         account: &AccountId,
         line: &str,
     ) -> Result<Option<BTreeMap<String, String>>, EffectError> {
-        self.ddb
-            .put_item()
-            .table_name(&self.table)
-            .item(crate::ledger::KEY, s(line_key(scan, account.as_str())))
-            .item("kind", s("fanout"))
-            .item(LINE, s(line))
-            .item(
-                "expires_at",
-                n(chrono::Utc::now().timestamp() + KEEP_SECONDS),
-            )
-            .send()
-            .await
-            .map_err(|e| effect_error(&e))?;
+        self.keep_line(scan, account, line).await?;
         let out = self
             .ddb
             .update_item()
@@ -197,11 +196,7 @@ impl FanOut {
             .map_err(|e| {
                 let e = effect_error(&e);
                 if crate::ledger::is_condition_failure(&e) {
-                    EffectError::new(
-                        ErrorKind::NotFound,
-                        e.code.as_deref(),
-                        format!("scan {scan} has no fan-out record naming account {account} (expired, or not sent by this scan's schedule)"),
-                    )
+                    not_sent(scan, account, e.code.as_deref())
                 } else {
                     e
                 }
@@ -225,6 +220,75 @@ impl FanOut {
             .cloned()
             .unwrap_or_default();
         self.lines(scan, &accounts).await.map(Some)
+    }
+
+    /// Writes `account`'s line, but only for an account the scan sent: a message naming
+    /// another (or a scan that is not there) writes nothing and is `NotFound`.
+    async fn keep_line(
+        &self,
+        scan: &str,
+        account: &AccountId,
+        line: &str,
+    ) -> Result<(), EffectError> {
+        let sent = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key(crate::ledger::KEY, s(record_key(scan)))
+            .condition_expression("attribute_exists(#k) AND contains(#out, :acct)")
+            .expression_attribute_names("#k", crate::ledger::KEY)
+            .expression_attribute_names("#out", "accounts_out")
+            .expression_attribute_values(":acct", s(account.as_str()))
+            .build()
+            .map_err(|e| other(e.to_string()))?;
+        let kept = Put::builder()
+            .table_name(&self.table)
+            .item(crate::ledger::KEY, s(line_key(scan, account.as_str())))
+            .item("kind", s("fanout"))
+            .item(LINE, s(line))
+            .item(
+                "expires_at",
+                n(chrono::Utc::now().timestamp() + KEEP_SECONDS),
+            )
+            .build()
+            .map_err(|e| other(e.to_string()))?;
+        let written = self
+            .ddb
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().condition_check(sent).build())
+            .transact_items(TransactWriteItem::builder().put(kept).build())
+            .send()
+            .await
+            .map_err(|e| effect_error(&e));
+        match written {
+            Ok(_) => Ok(()),
+            // Refused: the account was not sent (or the record is gone), or a conflict
+            // with another writer, which the retry settles. The record says which.
+            Err(e) if e.code.as_deref() == Some("TransactionCanceledException") => {
+                if self.was_sent(scan, account).await? {
+                    Err(e)
+                } else {
+                    Err(not_sent(scan, account, e.code.as_deref()))
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the scan's record names `account` among those it sent.
+    async fn was_sent(&self, scan: &str, account: &AccountId) -> Result<bool, EffectError> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.table)
+            .key(crate::ledger::KEY, s(record_key(scan)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| effect_error(&e))?;
+        Ok(out
+            .item()
+            .and_then(|i| i.get("accounts_out"))
+            .and_then(|v| v.as_ss().ok())
+            .is_some_and(|sent| sent.iter().any(|a| a == account.as_str())))
     }
 
     /// Every account's line, read a hundred at a time, the keys DynamoDB leaves

@@ -61,6 +61,27 @@ fn line(i: usize) -> String {
     )
 }
 
+async fn line_item(
+    sdk: &keyguard_aws::SdkConfig,
+    table: &str,
+    scan: &str,
+    account: &str,
+) -> Option<std::collections::HashMap<String, AttributeValue>> {
+    aws_sdk_dynamodb::Client::new(sdk)
+        .get_item()
+        .table_name(table)
+        .key(
+            "idempotency_key",
+            AttributeValue::S(format!("fanout:{scan}#{account}")),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item()
+        .cloned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_fan_in_counts_each_account_once_and_its_record_holds_fifteen_thousand() {
     moto::shared();
@@ -105,6 +126,12 @@ async fn the_fan_in_counts_each_account_once_and_its_record_holds_fifteen_thousa
     let stranger = AccountId::parse("999999999999").unwrap();
     let refused = fanout.finish(&scan, &stranger, "x").await.unwrap_err();
     assert_eq!(refused.kind, ErrorKind::NotFound, "{refused}");
+    assert!(
+        line_item(&sdk, &table, &scan, stranger.as_str())
+            .await
+            .is_none(),
+        "and writes nothing"
+    );
 
     let last = ACCOUNTS - 1;
     let lines = fanout

@@ -150,6 +150,17 @@ fn the_notice_topic_is_under_a_key_that_lets_its_publishers_publish() {
             "the key lets {sid} encrypt: {key_policy:#?}"
         );
     }
+    // Each held to whom it is for: this account's alarms; the organisation, through SNS,
+    // for this topic alone; this account's principals, through SNS.
+    let condition = |policy: &[Value], sid: &str, key: &str| -> Value {
+        let s = policy.iter().find(|s| s["Sid"] == sid).unwrap();
+        s["Condition"]
+            .as_object()
+            .unwrap()
+            .values()
+            .find_map(|c| c.get(key).cloned())
+            .unwrap_or_else(|| panic!("{sid} has no {key} condition: {s:#}"))
+    };
     let alarms = key_policy
         .iter()
         .find(|s| s["Sid"] == "AlarmsPublish")
@@ -158,6 +169,30 @@ fn the_notice_topic_is_under_a_key_that_lets_its_publishers_publish() {
         alarms["Principal"],
         json!({"Service": "cloudwatch.amazonaws.com"})
     );
+    assert_eq!(
+        condition(&key_policy, "AlarmsPublish", "aws:SourceAccount"),
+        json!({"Ref": "AWS::AccountId"})
+    );
+    assert_eq!(
+        condition(&key_policy, "MemberRunbooksPublish", "aws:PrincipalOrgID"),
+        json!({"Ref": "OrganizationId"})
+    );
+    assert!(condition(
+        &key_policy,
+        "MemberRunbooksPublish",
+        "kms:EncryptionContext:aws:sns:topicArn"
+    )
+    .to_string()
+    .contains("NoticeTopicName"));
+    for sid in ["MemberRunbooksPublish", "AccountPublishes"] {
+        assert!(condition(&key_policy, sid, "kms:ViaService")
+            .to_string()
+            .contains("sns."));
+    }
+    assert_eq!(
+        condition(&key_policy, "AccountPublishes", "kms:CallerAccount"),
+        json!({"Ref": "AWS::AccountId"})
+    );
     let topic_policy = statements(&resources["NoticeTopicPolicy"]["Properties"]["PolicyDocument"]);
     for sid in ["AlarmsPublish", "MemberRunbooksPublish", "AccountPublishes"] {
         assert!(
@@ -165,6 +200,15 @@ fn the_notice_topic_is_under_a_key_that_lets_its_publishers_publish() {
             "the topic lets {sid} publish: {topic_policy:#?}"
         );
     }
+    assert_eq!(
+        condition(&topic_policy, "MemberRunbooksPublish", "aws:PrincipalOrgID"),
+        json!({"Ref": "OrganizationId"})
+    );
+    assert!(
+        condition(&topic_policy, "MemberRunbooksPublish", "aws:PrincipalArn")
+            .to_string()
+            .contains("MemberRunbookRoleName")
+    );
     // The member runbook role, in its own account, may use the key too (a key in another
     // account needs both its policy and the caller's).
     let member =

@@ -742,9 +742,21 @@ async fn the_findings_key_is_swept_and_the_key_it_made_for_another_user_containe
     assert_eq!(timeline(&incident).len(), 2);
 }
 
-/// The runbook document in `account`, as the member StackSet deploys it there.
+/// The runbook document and the role it runs as in `account`, as the member StackSet
+/// deploys them there (the stand-in assumes no role that is not there).
 async fn runbook_in(sdk: &keyguard_aws::SdkConfig, account: &str) {
     let in_account = keyguard_testkit::org::config_in(sdk, account, "keyguard-member").await;
+    aws_sdk_iam::Client::new(&in_account)
+        .create_role()
+        .role_name("keyguard-member-runbook")
+        .assume_role_policy_document(
+            serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"Service": "ssm.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
     let document = std::fs::read_to_string(
         keyguard_testkit::workspace_root().join("infra/shared/runbook-rotate-compromised-key.yaml"),
     )
