@@ -79,15 +79,7 @@ async fn twelve_accounts_through_the_queue_one_failing_retried_alone_one_summary
         keys.insert(account.clone(), made);
     }
     let sqs = aws_sdk_sqs::Client::new(&direct);
-    let queue = sqs
-        .create_queue()
-        .queue_name(unique("accounts"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
+    let queue = keyguard_testkit::sqs::queue(&sqs, &unique("accounts")).await;
 
     let proxy = FaultProxy::start(&moto.endpoint, 0.0, 0x6661);
     let through_proxy =

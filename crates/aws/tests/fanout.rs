@@ -89,15 +89,8 @@ async fn the_fan_in_counts_each_account_once_and_its_record_holds_fifteen_thousa
     let table = unique("fanin");
     let ledger = DynamoLedger::new(&sdk, &table, 90, 900);
     ledger.create_table().await.unwrap();
-    let queue = aws_sdk_sqs::Client::new(&sdk)
-        .create_queue()
-        .queue_name(unique("accounts"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
+    let queue =
+        keyguard_testkit::sqs::queue(&aws_sdk_sqs::Client::new(&sdk), &unique("accounts")).await;
     let fanout = FanOut::new(&sdk, &queue, &ledger);
     let scan = unique("sched");
     let accounts: Vec<AccountId> = (0..ACCOUNTS).map(account).collect();

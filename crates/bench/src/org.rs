@@ -137,15 +137,7 @@ pub async fn rows(sdk: &keyguard_aws::SdkConfig) {
     assert!(report.status_code < 500, "{report:?}");
 
     let sqs = aws_sdk_sqs::Client::new(sdk);
-    let queue = sqs
-        .create_queue()
-        .queue_name(QUEUE)
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
+    let queue = keyguard_testkit::sqs::queue(&sqs, QUEUE).await;
     let fan = app(sdk, Some(&queue));
     m.reset_requests();
     let started = Instant::now();

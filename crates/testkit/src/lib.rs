@@ -35,6 +35,8 @@ pub mod s3;
 pub mod security_hub;
 #[cfg(feature = "sns")]
 pub mod sns;
+#[cfg(feature = "sqs")]
+pub mod sqs;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
