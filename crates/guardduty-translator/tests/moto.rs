@@ -846,6 +846,55 @@ async fn a_members_finding_is_contained_and_rotated_in_the_member_with_its_incid
     assert_eq!(recorded(&user).0.len(), 1);
 }
 
+/// A member the StackSet has not reached yet (no runbook there): the key is
+/// contained and the incident opened all the same, and the runbook's start is a failed
+/// step (SSM has no such document there), so the run fails and is retried rather than
+/// pass as rotated.
+#[tokio::test]
+async fn a_member_without_the_runbook_has_its_key_contained_and_the_start_failed() {
+    let w = world(&[("ORGANIZATION_MODE", "true")]).await;
+    let sdk = keyguard_aws::load_config().await;
+    let [c] = &keyguard_testkit::org::members(&sdk, 1).await[..] else {
+        panic!("one member")
+    };
+    let in_c = keyguard_testkit::org::iam_in(&sdk, c, "keyguard-member").await;
+    let (user, leaked, _) = keyguard_testkit::iam::user_with_two_keys(&in_c, &[]).await;
+    let event: Value = serde_json::from_str(
+        &sample("iam-user.json", &leaked, &user).to_string().replace(
+            "\"accountId\":\"123456789012\"",
+            &format!("\"accountId\":\"{c}\""),
+        ),
+    )
+    .unwrap();
+    let report = serde_json::to_value(w.app.handle(&event).await).unwrap();
+    assert_eq!(report["statusCode"], 500, "{report:#}");
+    let got = outcomes(&report);
+    assert!(
+        got.contains(&("deactivate_key".into(), "applied".into())),
+        "{report:#}"
+    );
+    assert!(
+        got.contains(&("open_incident".into(), "applied".into())),
+        "{report:#}"
+    );
+    let start = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["action"]["type"] == "start_runbook")
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(start["outcome"], "failed", "{start:#}");
+    assert_eq!(
+        start["code"], "AutomationDefinitionNotFoundException",
+        "{start:#}"
+    );
+    assert_eq!(
+        keyguard_testkit::iam::statuses(&in_c, &user).await[&leaked],
+        "Inactive"
+    );
+    assert!(recorded(&user).0.is_empty(), "no execution anywhere");
+}
+
 /// `SECURITY_HUB=true`: the finding's run is one Security Hub finding about the key,
 /// read back from moto, and its redelivery neither adds a second nor overwrites it.
 #[tokio::test]
