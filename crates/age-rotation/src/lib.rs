@@ -161,7 +161,7 @@ impl App {
                 if age::gate(&trigger, cfg).is_none() {
                     let event_ref = keyguard_core::event_ref(&trigger, raw);
                     return match &self.fanout {
-                        Some(fanout) => self.dispatch(fanout, &event_ref).await,
+                        Some(fanout) => self.dispatch(fanout, &event_ref, now).await,
                         None => self.scan_organization(&event_ref, now).await,
                     };
                 }
@@ -398,8 +398,14 @@ impl App {
 
 /// The SQS fan-out: the schedule's dispatch, and a batch of account messages.
 impl App {
-    /// Lists the organisation's ACTIVE accounts and sends one message per account.
-    async fn dispatch(&self, fanout: &keyguard_aws::fanout::FanOut, scan: &str) -> Report {
+    /// Lists the organisation's ACTIVE accounts and sends one message per account; then
+    /// the previous scan's summary, if it never sent its own.
+    async fn dispatch(
+        &self,
+        fanout: &keyguard_aws::fanout::FanOut,
+        scan: &str,
+        now: Timestamp,
+    ) -> Report {
         let dry_run = self.settings.common.dry_run;
         let failed = |why: String| {
             age::combine(
@@ -425,11 +431,37 @@ impl App {
             accounts = ids.len(),
             "accounts sent to the scan queue"
         );
+        // An account whose every delivery timed out reached the dead letters with no line,
+        // so its scan never completed and never told its summary: the next scan sends it,
+        // once (the summary's ledger key is the scan's), and only then becomes the scan the
+        // one after looks back on, so a failed late summary is tried again.
+        let late = match fanout.late(scan, now.timestamp()).await {
+            Ok(Some((previous, lines))) => {
+                tracing::warn!(
+                    function = FUNCTION,
+                    scan = previous.as_str(),
+                    "the previous scan's summary, sent late"
+                );
+                let plan = age::fanout::org_summary(&previous, &lines);
+                Some(
+                    self.executor(&self.effects)
+                        .apply(&self.settings.age, plan, now)
+                        .await,
+                )
+            }
+            Ok(None) => None,
+            Err(e) => return failed(format!("reading the previous scan's fan-in: {e}")),
+        };
+        if late.as_ref().is_none_or(|r| r.status_code < 500) {
+            if let Err(e) = fanout.mark_latest(scan).await {
+                return failed(format!("naming this scan the latest: {e}"));
+            }
+        }
         let why = format!(
             "{} accounts sent to the scan queue (ACCOUNT_QUEUE_URL): each is scanned by its own message",
             ids.len()
         );
-        Report::new(
+        let sent = Report::new(
             Plan::for_event(
                 FUNCTION,
                 keyguard_core::Decision::NothingToDo { why },
@@ -437,7 +469,11 @@ impl App {
             ),
             dry_run,
             Vec::new(),
-        )
+        );
+        match late {
+            Some(late) => sent.followed_by(late),
+            None => sent,
+        }
     }
 
     /// One account per message, `ACCOUNT_CONCURRENCY` at a time. A message whose account

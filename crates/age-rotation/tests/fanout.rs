@@ -236,4 +236,19 @@ async fn twelve_accounts_through_the_queue_one_failing_retried_alone_one_summary
         .as_str()
         .unwrap()
         .starts_with("1 emails, 1 keys deactivated"));
+    // The next day's schedule looks back on this scan: its summary went out, so the
+    // late one is a duplicate, and no second summary is sent.
+    let next = json!({"version": "0", "id": unique("sched"), "detail-type": "Scheduled Event",
+                      "source": "aws.events", "detail": {}});
+    let tomorrow = chrono::Utc::now() + chrono::Duration::hours(24);
+    let looked_back = serde_json::to_value(app.handle_at(&next, tomorrow).await).unwrap();
+    assert_eq!(looked_back["statusCode"], 200, "{looked_back:#}");
+    let late: Vec<&Value> = looked_back["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["idempotency_key"] == summaries[0]["idempotency_key"])
+        .collect();
+    assert_eq!(late.len(), 1, "{looked_back:#}");
+    assert_eq!(late[0]["outcome"], "duplicate", "{looked_back:#}");
 }

@@ -36,6 +36,15 @@ const BATCH_GET: usize = 100;
 const GET_ATTEMPTS: u32 = 5;
 /// The attribute of an account's item that holds its line.
 const LINE: &str = "summary_line";
+/// The item naming the last scan dispatched, for the next one to look back on.
+const LATEST: &str = "fanout:latest";
+/// How old a scan must be before the next one sends its summary in its place: well past
+/// every delivery of every message (a 15-minute function, `MAX_RECEIVES` deliveries),
+/// so a scan still running is never summarised early.
+const LATE_AFTER_SECONDS: i64 = 6 * 3600;
+/// The line of an account whose message never finished.
+pub const NO_RESULT: &str =
+    "no result: its message was never processed to the end (see keyguard-age-rotation-accounts-failed)";
 
 pub struct FanOut {
     sqs: aws_sdk_sqs::Client,
@@ -88,6 +97,7 @@ impl FanOut {
             .item(crate::ledger::KEY, s(record_key(scan)))
             .item("kind", s("fanout"))
             .item("account_total", n(total))
+            .item("dispatched_at", n(now))
             .item("expires_at", n(now + KEEP_SECONDS))
             .condition_expression("attribute_not_exists(#k)")
             .expression_attribute_names("#k", crate::ledger::KEY);
@@ -291,10 +301,99 @@ impl FanOut {
             .is_some_and(|sent| sent.iter().any(|a| a == account.as_str())))
     }
 
+    /// The previous scan's summary lines, when it never sent its own: the scan the last
+    /// dispatch named, if it is not `scan`, was dispatched more than
+    /// [`LATE_AFTER_SECONDS`] before `now`, and is still kept. An account with no line
+    /// (its every delivery timed out, so its message went to the dead letters unrecorded)
+    /// reads [`NO_RESULT`]. Whether the summary went out already is the ledger's to say:
+    /// the summary's idempotency key is the scan's.
+    pub async fn late(
+        &self,
+        scan: &str,
+        now: i64,
+    ) -> Result<Option<(String, BTreeMap<String, String>)>, EffectError> {
+        let latest = self.read(LATEST).await?;
+        let Some(previous) = latest.get("scan").and_then(|v| v.as_s().ok()) else {
+            return Ok(None);
+        };
+        if previous == scan {
+            return Ok(None);
+        }
+        let record = self.read(&record_key(previous)).await?;
+        let dispatched = record
+            .get("dispatched_at")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|t| t.parse::<i64>().ok());
+        // A record from before `dispatched_at` was kept is as old as its expiry allows.
+        if record.is_empty() || dispatched.is_some_and(|t| now - t < LATE_AFTER_SECONDS) {
+            return Ok(None);
+        }
+        let accounts: Vec<String> = record
+            .get("accounts_out")
+            .and_then(|v| v.as_ss().ok())
+            .cloned()
+            .unwrap_or_default();
+        let mut lines = self.read_lines(previous, &accounts).await?;
+        for account in accounts {
+            lines.entry(account).or_insert_with(|| NO_RESULT.to_owned());
+        }
+        Ok(Some((previous.clone(), lines)))
+    }
+
+    /// Names `scan` the last dispatched, for the next scan's [`Self::late`].
+    pub async fn mark_latest(&self, scan: &str) -> Result<(), EffectError> {
+        self.ddb
+            .put_item()
+            .table_name(&self.table)
+            .item(crate::ledger::KEY, s(LATEST))
+            .item("kind", s("fanout"))
+            .item("scan", s(scan))
+            .item(
+                "expires_at",
+                n(chrono::Utc::now().timestamp() + KEEP_SECONDS),
+            )
+            .send()
+            .await
+            .map_err(|e| effect_error(&e))
+            .map(|_| ())
+    }
+
+    /// One item, read consistently (empty when absent).
+    async fn read(&self, key: &str) -> Result<HashMap<String, AttributeValue>, EffectError> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.table)
+            .key(crate::ledger::KEY, s(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| effect_error(&e))?;
+        Ok(out.item().cloned().unwrap_or_default())
+    }
+
     /// Every account's line, read a hundred at a time, the keys DynamoDB leaves
     /// unprocessed asked for again. A line that cannot be read fails the run, so the
     /// message comes back and the summary is never sent short.
     async fn lines(
+        &self,
+        scan: &str,
+        accounts: &[String],
+    ) -> Result<BTreeMap<String, String>, EffectError> {
+        let lines = self.read_lines(scan, accounts).await?;
+        if lines.len() < accounts.len() {
+            return Err(other(format!(
+                "scan {scan}: {} of {} accounts' summary lines could be read",
+                lines.len(),
+                accounts.len()
+            )));
+        }
+        Ok(lines)
+    }
+
+    /// The lines there are of `accounts` (the keys DynamoDB leaves unprocessed asked for
+    /// again, [`GET_ATTEMPTS`] times).
+    async fn read_lines(
         &self,
         scan: &str,
         accounts: &[String],
@@ -338,13 +437,6 @@ impl FanOut {
                     _ => break,
                 }
             }
-        }
-        if lines.len() < accounts.len() {
-            return Err(other(format!(
-                "scan {scan}: {} of {} accounts' summary lines could be read",
-                lines.len(),
-                accounts.len()
-            )));
         }
         Ok(lines)
     }

@@ -151,3 +151,49 @@ async fn the_fan_in_counts_each_account_once_and_its_record_holds_fifteen_thousa
         .unwrap();
     assert_eq!(again.map(|l| l.len()), Some(ACCOUNTS));
 }
+
+/// A scan one of whose accounts never finished (its every delivery timed out, so its
+/// message reached the dead letters with no line): the next scan, hours later, gets its
+/// lines, the missing account marked, to send the summary it never sent.
+#[tokio::test]
+async fn the_next_scan_reads_a_scan_that_never_finished() {
+    moto::shared();
+    let sdk = keyguard_aws::load_config().await;
+    let table = unique("fanin-late");
+    let ledger = DynamoLedger::new(&sdk, &table, 90, 900);
+    ledger.create_table().await.unwrap();
+    let queue =
+        keyguard_testkit::sqs::queue(&aws_sdk_sqs::Client::new(&sdk), &unique("accounts")).await;
+    let fanout = FanOut::new(&sdk, &queue, &ledger);
+    let (first, second) = (unique("sched"), unique("sched"));
+    let accounts: Vec<AccountId> = (0..3).map(account).collect();
+    let now = chrono::Utc::now().timestamp();
+    assert_eq!(
+        fanout.late(&first, now).await.unwrap(),
+        None,
+        "no scan before"
+    );
+    fanout.dispatch(&first, &accounts).await.unwrap();
+    fanout.mark_latest(&first).await.unwrap();
+    for i in 0..2 {
+        assert_eq!(
+            fanout.finish(&first, &account(i), &line(i)).await.unwrap(),
+            None
+        );
+    }
+    // Too soon: the first scan may still be running.
+    assert_eq!(fanout.late(&second, now + 60).await.unwrap(), None);
+    let (scan, lines) = fanout
+        .late(&second, now + 7 * 3600)
+        .await
+        .unwrap()
+        .expect("the unfinished scan, hours later");
+    assert_eq!(scan, first);
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[account(1).as_str()], line(1));
+    assert_eq!(lines[account(2).as_str()], keyguard_aws::fanout::NO_RESULT);
+    // The scan itself, redelivered, looks back on nothing; nor does the next once named.
+    assert_eq!(fanout.late(&first, now + 7 * 3600).await.unwrap(), None);
+    fanout.mark_latest(&second).await.unwrap();
+    assert_eq!(fanout.late(&second, now + 7 * 3600).await.unwrap(), None);
+}
