@@ -206,14 +206,6 @@ def permissions(service, action, region, account, p):
         table = lambda name: f"arn:{PARTITION}:dynamodb:{region}:{account}:table/{name}"  # noqa: E731
         if action in ("PutItem", "UpdateItem", "GetItem", "DeleteItem", "Query"):
             return one("dynamodb:" + action, table(p.get("TableName")))
-        if action == "TransactWriteItems":
-            # IAM evaluates each action the transaction holds, on its own table.
-            kinds = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
-                     "ConditionCheck": "ConditionCheckItem"}
-            return [{"action": "dynamodb:" + kinds[kind], "resource": table(body.get("TableName")),
-                     "context": {}}
-                    for item in p.get("TransactItems") or []
-                    for kind, body in item.items() if kind in kinds]
         if action == "BatchGetItem":
             return [{"action": "dynamodb:BatchGetItem", "resource": table(name), "context": {}}
                     for name in (p.get("RequestItems") or {})]

@@ -433,30 +433,19 @@ impl App {
         );
         // An account whose every delivery timed out reached the dead letters with no line,
         // so its scan never completed and never told its summary: the next scan sends it,
-        // once (the summary's ledger key is the scan's), and only then becomes the scan the
-        // one after looks back on, so a failed late summary is tried again.
-        let late = match fanout.late(scan, now.timestamp()).await {
-            Ok(Some((previous, lines))) => {
-                tracing::warn!(
-                    function = FUNCTION,
-                    scan = previous.as_str(),
-                    "the previous scan's summary, sent late"
-                );
-                let plan = age::fanout::org_summary(&previous, &lines);
-                Some(
-                    self.executor(&self.effects)
-                        .apply(&self.settings.age, plan, now)
-                        .await,
-                )
+        // once (the summary's ledger key is the scan's). It is tried once: a late summary
+        // that fails is logged and counted, never a reason to fail this schedule (whose
+        // retry would send every account's message again). A dry run looks back on
+        // nothing and names nothing, so no dry scan is ever summarised for real.
+        let late = if dry_run {
+            None
+        } else {
+            let late = self.late_summary(fanout, scan, now).await;
+            if let Err(e) = fanout.mark_latest(scan, now.timestamp()).await {
+                tracing::error!(function = FUNCTION, scan, error = %e, "could not name this scan the latest: the next scan will not look back on it");
             }
-            Ok(None) => None,
-            Err(e) => return failed(format!("reading the previous scan's fan-in: {e}")),
+            late
         };
-        if late.as_ref().is_none_or(|r| r.status_code < 500) {
-            if let Err(e) = fanout.mark_latest(scan).await {
-                return failed(format!("naming this scan the latest: {e}"));
-            }
-        }
         let why = format!(
             "{} accounts sent to the scan queue (ACCOUNT_QUEUE_URL): each is scanned by its own message",
             ids.len()
@@ -471,8 +460,40 @@ impl App {
             Vec::new(),
         );
         match late {
-            Some(late) => sent.followed_by(late),
+            // Its steps are shown as they stand, failed ones included, but do not fail
+            // the schedule.
+            Some(late) => sent.alongside(late),
             None => sent,
+        }
+    }
+
+    /// The previous scan's summary, when it never sent its own
+    /// ([`keyguard_aws::fanout::FanOut::late`]).
+    async fn late_summary(
+        &self,
+        fanout: &keyguard_aws::fanout::FanOut,
+        scan: &str,
+        now: Timestamp,
+    ) -> Option<Report> {
+        match fanout.late(scan, now.timestamp()).await {
+            Ok(Some((previous, lines))) => {
+                tracing::info!(
+                    function = FUNCTION,
+                    scan = previous.as_str(),
+                    "looking back on the previous scan: its summary, unless it was sent"
+                );
+                let plan = age::fanout::org_summary(&previous, &lines);
+                Some(
+                    self.executor(&self.effects)
+                        .apply(&self.settings.age, plan, now)
+                        .await,
+                )
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!(function = FUNCTION, scan, error = %e, "could not read the previous scan's fan-in: its summary, if it was never sent, is not sent");
+                None
+            }
         }
     }
 

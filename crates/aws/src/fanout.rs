@@ -6,8 +6,8 @@
 //! (`account_total`), which it sent (`accounts_out`), and which are in so far
 //! (`accounts_in`, a string set: a retried or redelivered message adds its account once).
 //! Each account's line for the organisation summary is an item of its own
-//! (`fanout:SCAN#ACCOUNT`), written (only for an account the scan sent: one transaction
-//! with a check of the record) before its account is counted in, and read back
+//! (`fanout:SCAN#ACCOUNT`), written (only for an account the record says the scan sent)
+//! before its account is counted in, and read back
 //! a hundred at a time once the last is in. The lines are kept apart because a DynamoDB
 //! item holds 400 KB and each write costs the size of the item it changes: a record that
 //! also held every line refused a large organisation's last accounts, and the record is
@@ -16,9 +16,7 @@
 
 use crate::error::effect_error;
 use crate::ledger::{n, s};
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, KeysAndAttributes, Put, ReturnValue, TransactWriteItem,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use keyguard_core::policy::age::fanout::Message;
 use keyguard_core::{AccountId, EffectError, ErrorKind};
@@ -38,10 +36,11 @@ const GET_ATTEMPTS: u32 = 5;
 const LINE: &str = "summary_line";
 /// The item naming the last scan dispatched, for the next one to look back on.
 const LATEST: &str = "fanout:latest";
-/// How old a scan must be before the next one sends its summary in its place: well past
-/// every delivery of every message (a 15-minute function, `MAX_RECEIVES` deliveries),
-/// so a scan still running is never summarised early.
-const LATE_AFTER_SECONDS: i64 = 6 * 3600;
+/// How old a scan must be before the next one sends its summary in its place: most of a
+/// day, the schedule's own period, so that a long scan (thousands of accounts, ten at a
+/// time, each message delivered up to `MAX_RECEIVES` times) is never summarised while it
+/// still runs, and the next daily scan always looks back.
+const LATE_AFTER_SECONDS: i64 = 20 * 3600;
 /// The line of an account whose message never finished.
 pub const NO_RESULT: &str =
     "no result: its message was never processed to the end (see keyguard-age-rotation-accounts-failed)";
@@ -233,23 +232,20 @@ impl FanOut {
     }
 
     /// Writes `account`'s line, but only for an account the scan sent: a message naming
-    /// another (or a scan that is not there) writes nothing and is `NotFound`.
+    /// another (or a scan that is not there) writes nothing and is `NotFound`. The record
+    /// is read, not locked: the accounts it sent never change once it is written, and a
+    /// transaction checking it would conflict with every other account's count.
     async fn keep_line(
         &self,
         scan: &str,
         account: &AccountId,
         line: &str,
     ) -> Result<(), EffectError> {
-        let sent = ConditionCheck::builder()
-            .table_name(&self.table)
-            .key(crate::ledger::KEY, s(record_key(scan)))
-            .condition_expression("attribute_exists(#k) AND contains(#out, :acct)")
-            .expression_attribute_names("#k", crate::ledger::KEY)
-            .expression_attribute_names("#out", "accounts_out")
-            .expression_attribute_values(":acct", s(account.as_str()))
-            .build()
-            .map_err(|e| other(e.to_string()))?;
-        let kept = Put::builder()
+        if !self.was_sent(scan, account).await? {
+            return Err(not_sent(scan, account, None));
+        }
+        self.ddb
+            .put_item()
             .table_name(&self.table)
             .item(crate::ledger::KEY, s(line_key(scan, account.as_str())))
             .item("kind", s("fanout"))
@@ -258,29 +254,10 @@ impl FanOut {
                 "expires_at",
                 n(chrono::Utc::now().timestamp() + KEEP_SECONDS),
             )
-            .build()
-            .map_err(|e| other(e.to_string()))?;
-        let written = self
-            .ddb
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().condition_check(sent).build())
-            .transact_items(TransactWriteItem::builder().put(kept).build())
             .send()
             .await
-            .map_err(|e| effect_error(&e));
-        match written {
-            Ok(_) => Ok(()),
-            // Refused: the account was not sent (or the record is gone), or a conflict
-            // with another writer, which the retry settles. The record says which.
-            Err(e) if e.code.as_deref() == Some("TransactionCanceledException") => {
-                if self.was_sent(scan, account).await? {
-                    Err(e)
-                } else {
-                    Err(not_sent(scan, account, e.code.as_deref()))
-                }
-            }
-            Err(e) => Err(e),
-        }
+            .map_err(|e| effect_error(&e))
+            .map(|_| ())
     }
 
     /// Whether the scan's record names `account` among those it sent.
@@ -303,7 +280,8 @@ impl FanOut {
 
     /// The previous scan's summary lines, when it never sent its own: the scan the last
     /// dispatch named, if it is not `scan`, was dispatched more than
-    /// [`LATE_AFTER_SECONDS`] before `now`, and is still kept. An account with no line
+    /// [`LATE_AFTER_SECONDS`] before `now`, and is still kept (not past its expiry, which
+    /// DynamoDB's TTL may take days to delete). An account with no line
     /// (its every delivery timed out, so its message went to the dead letters unrecorded)
     /// reads [`NO_RESULT`]. Whether the summary went out already is the ledger's to say:
     /// the summary's idempotency key is the scan's.
@@ -324,8 +302,14 @@ impl FanOut {
             .get("dispatched_at")
             .and_then(|v| v.as_n().ok())
             .and_then(|t| t.parse::<i64>().ok());
+        let expired = record
+            .get("expires_at")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|t| t.parse::<i64>().ok())
+            .is_some_and(|t| t <= now);
         // A record from before `dispatched_at` was kept is as old as its expiry allows.
-        if record.is_empty() || dispatched.is_some_and(|t| now - t < LATE_AFTER_SECONDS) {
+        let young = dispatched.is_some_and(|t| now - t < LATE_AFTER_SECONDS);
+        if record.is_empty() || expired || young {
             return Ok(None);
         }
         let accounts: Vec<String> = record
@@ -340,22 +324,29 @@ impl FanOut {
         Ok(Some((previous.clone(), lines)))
     }
 
-    /// Names `scan` the last dispatched, for the next scan's [`Self::late`].
-    pub async fn mark_latest(&self, scan: &str) -> Result<(), EffectError> {
-        self.ddb
+    /// Names `scan`, dispatched at `now`, the last dispatched, for the next scan's
+    /// [`Self::late`]; never a scan older than the one named (an old event replayed).
+    pub async fn mark_latest(&self, scan: &str, now: i64) -> Result<(), EffectError> {
+        let put = self
+            .ddb
             .put_item()
             .table_name(&self.table)
             .item(crate::ledger::KEY, s(LATEST))
             .item("kind", s("fanout"))
             .item("scan", s(scan))
-            .item(
-                "expires_at",
-                n(chrono::Utc::now().timestamp() + KEEP_SECONDS),
-            )
+            .item("dispatched_at", n(now))
+            .item("expires_at", n(now + KEEP_SECONDS))
+            .condition_expression("attribute_not_exists(#k) OR #at <= :now")
+            .expression_attribute_names("#k", crate::ledger::KEY)
+            .expression_attribute_names("#at", "dispatched_at")
+            .expression_attribute_values(":now", n(now))
             .send()
             .await
-            .map_err(|e| effect_error(&e))
-            .map(|_| ())
+            .map_err(|e| effect_error(&e));
+        match put {
+            Err(e) if !crate::ledger::is_condition_failure(&e) => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// One item, read consistently (empty when absent).
@@ -433,7 +424,17 @@ impl FanOut {
                     }
                 }
                 match out.unprocessed_keys().and_then(|u| u.get(&self.table)) {
-                    Some(left) if !left.keys().is_empty() => ask = left.clone(),
+                    Some(left) if !left.keys().is_empty() => {
+                        if attempt + 1 == GET_ATTEMPTS {
+                            // Not read is not absent: a line left unread must not pass
+                            // for an account with no result.
+                            return Err(other(format!(
+                                "scan {scan}: DynamoDB left {} summary lines unread after {GET_ATTEMPTS} attempts",
+                                left.keys().len()
+                            )));
+                        }
+                        ask = left.clone();
+                    }
                     _ => break,
                 }
             }

@@ -153,7 +153,7 @@ async fn the_fan_in_counts_each_account_once_and_its_record_holds_fifteen_thousa
 }
 
 /// A scan one of whose accounts never finished (its every delivery timed out, so its
-/// message reached the dead letters with no line): the next scan, hours later, gets its
+/// message reached the dead letters with no line): the next scan, a day later, gets its
 /// lines, the missing account marked, to send the summary it never sent.
 #[tokio::test]
 async fn the_next_scan_reads_a_scan_that_never_finished() {
@@ -174,7 +174,7 @@ async fn the_next_scan_reads_a_scan_that_never_finished() {
         "no scan before"
     );
     fanout.dispatch(&first, &accounts).await.unwrap();
-    fanout.mark_latest(&first).await.unwrap();
+    fanout.mark_latest(&first, now).await.unwrap();
     for i in 0..2 {
         assert_eq!(
             fanout.finish(&first, &account(i), &line(i)).await.unwrap(),
@@ -182,9 +182,9 @@ async fn the_next_scan_reads_a_scan_that_never_finished() {
         );
     }
     // Too soon: the first scan may still be running.
-    assert_eq!(fanout.late(&second, now + 60).await.unwrap(), None);
+    assert_eq!(fanout.late(&second, now + 6 * 3600).await.unwrap(), None);
     let (scan, lines) = fanout
-        .late(&second, now + 7 * 3600)
+        .late(&second, now + 21 * 3600)
         .await
         .unwrap()
         .expect("the unfinished scan, hours later");
@@ -193,7 +193,21 @@ async fn the_next_scan_reads_a_scan_that_never_finished() {
     assert_eq!(lines[account(1).as_str()], line(1));
     assert_eq!(lines[account(2).as_str()], keyguard_aws::fanout::NO_RESULT);
     // The scan itself, redelivered, looks back on nothing; nor does the next once named.
-    assert_eq!(fanout.late(&first, now + 7 * 3600).await.unwrap(), None);
-    fanout.mark_latest(&second).await.unwrap();
-    assert_eq!(fanout.late(&second, now + 7 * 3600).await.unwrap(), None);
+    assert_eq!(fanout.late(&first, now + 21 * 3600).await.unwrap(), None);
+    // An old event replayed never takes the name back from a newer scan.
+    fanout.mark_latest(&second, now + 24 * 3600).await.unwrap();
+    fanout.mark_latest(&first, now).await.unwrap();
+    assert_eq!(fanout.late(&second, now + 48 * 3600).await.unwrap(), None);
+    // Past its expiry (three days), a scan is not looked back on, although DynamoDB's
+    // TTL may not have deleted it yet.
+    let third = unique("sched");
+    fanout.dispatch(&third, &accounts).await.unwrap();
+    fanout.mark_latest(&third, now + 25 * 3600).await.unwrap();
+    let next = unique("sched");
+    assert!(fanout
+        .late(&next, now + 2 * 24 * 3600)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(fanout.late(&next, now + 4 * 24 * 3600).await.unwrap(), None);
 }

@@ -142,6 +142,14 @@ impl Report {
         self
     }
 
+    /// This report with the steps of `more` (a run of its own the same invocation made)
+    /// shown beside its own, its status left as it was: a failed step there is reported,
+    /// and counted in the metrics, without failing this event.
+    pub fn alongside(mut self, more: Report) -> Self {
+        self.steps.extend(more.steps);
+        self
+    }
+
     pub fn new(plan: Plan, dry_run: bool, steps: Vec<StepReport>) -> Self {
         let status_code = status_code(&plan.decision, dry_run, &steps);
         Self {
