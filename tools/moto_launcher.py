@@ -316,7 +316,6 @@ class Launcher:
             SES_SANDBOX.clear()
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         region, service = _scope(environ)
-        caller = _caller_account(environ)
         ssm_action = target[10:] if target.startswith("AmazonSSM.") else None
         if ssm_action in moto_standins.AUTOMATION_ACTIONS or service == "ssm-incidents":
             try:
@@ -325,12 +324,13 @@ class Launcher:
                 reply = {"__type": "SerializationException", "message": str(err)}
                 return _json(start_response, "400 Bad Request", reply, "SerializationException")
             if ssm_action:
-                status, reply = moto_standins.ssm(ssm_action, body, caller, region)
+                status, reply = moto_standins.ssm(ssm_action, body, _caller_account(environ), region)
                 code = None
             else:
                 query = parse_qs(environ.get("QUERY_STRING", ""))
                 method = environ.get("REQUEST_METHOD")
-                status, reply, code = moto_standins.incidents(method, path, query, body, caller, region)
+                status, reply, code = moto_standins.incidents(method, path, query, body,
+                                                                _caller_account(environ), region)
             return _json(start_response, STATUS.get(status, "500 Internal Server Error"), reply, code)
         hub_call = SECURITY_HUB.get((environ.get("REQUEST_METHOD"), path)) if service == "securityhub" else None
         if hub_call:
@@ -338,7 +338,7 @@ class Launcher:
                 body = _body(environ)
             except ValueError as err:
                 return _json(start_response, "400 Bad Request", {"Message": str(err)}, "InvalidInputException")
-            status, reply, code = hub_call(body if isinstance(body, dict) else {}, caller, region)
+            status, reply, code = hub_call(body if isinstance(body, dict) else {}, _caller_account(environ), region)
             return _json(start_response, STATUS.get(status, "500 Internal Server Error"), reply, code)
         if target in moto_cloudtrail.TARGETS:
             try:
@@ -347,7 +347,7 @@ class Launcher:
                 reply = {"__type": "SerializationException", "message": str(err)}
                 return _json(start_response, "400 Bad Request", reply, "SerializationException")
             status, reply = moto_cloudtrail.lookup_events(body if isinstance(body, dict) else {},
-                                                          caller, region)
+                                                          _caller_account(environ), region)
             return _json(start_response, STATUS.get(status, "500 Internal Server Error"), reply,
                          reply.get("__type"))
         if target in RETIRED_STATUS_ACTIONS:
@@ -359,7 +359,7 @@ class Launcher:
                 body = json.loads(raw or b"{}")
             except ValueError:
                 body = {}
-            refusal = moto_standins.rotate_secret_as_aws(body.get("SecretId"), caller, region,
+            refusal = moto_standins.rotate_secret_as_aws(body.get("SecretId"), _caller_account(environ), region,
                                                          body.get("RotationLambdaARN"))
             if refusal:
                 return _json(start_response, "400 Bad Request",

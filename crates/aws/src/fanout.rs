@@ -11,7 +11,9 @@
 //! a hundred at a time once the last is in. The lines are kept apart because a DynamoDB
 //! item holds 400 KB and each write costs the size of the item it changes: a record that
 //! also held every line refused a large organisation's last accounts, and the record is
-//! now about 26 bytes an account. None of these items carries the index attributes, so
+//! now about 26 bytes an account. `fanout:latest` names the last scan dispatched, for the
+//! next one to send its summary if it never did ([`FanOut::late`]). None of these items
+//! carries the index attributes, so
 //! `keyguard audit` does not list them, and they expire with the ledger's TTL.
 
 use crate::error::effect_error;
@@ -48,8 +50,8 @@ pub const NO_RESULT: &str =
 pub struct FanOut {
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
-    ddb: aws_sdk_dynamodb::Client,
-    table: String,
+    /// Whose table the fan-in lives in.
+    ledger: crate::DynamoLedger,
 }
 
 fn record_key(scan: &str) -> String {
@@ -78,8 +80,7 @@ impl FanOut {
         Self {
             sqs: aws_sdk_sqs::Client::new(sdk),
             queue_url: queue_url.to_owned(),
-            ddb: ledger.client().clone(),
-            table: ledger.table().to_owned(),
+            ledger: ledger.clone(),
         }
     }
 
@@ -90,9 +91,10 @@ impl FanOut {
         let now = chrono::Utc::now().timestamp();
         let total = i64::try_from(accounts.len()).unwrap_or(i64::MAX);
         let mut put = self
-            .ddb
+            .ledger
+            .client()
             .put_item()
-            .table_name(&self.table)
+            .table_name(self.ledger.table())
             .item(crate::ledger::KEY, s(record_key(scan)))
             .item("kind", s("fanout"))
             .item("account_total", n(total))
@@ -188,9 +190,10 @@ impl FanOut {
     ) -> Result<Option<BTreeMap<String, String>>, EffectError> {
         self.keep_line(scan, account, line).await?;
         let out = self
-            .ddb
+            .ledger
+            .client()
             .update_item()
-            .table_name(&self.table)
+            .table_name(self.ledger.table())
             .key(crate::ledger::KEY, s(record_key(scan)))
             .update_expression("ADD #in :one")
             .condition_expression("attribute_exists(#k) AND contains(#out, :acct)")
@@ -244,9 +247,10 @@ impl FanOut {
         if !self.was_sent(scan, account).await? {
             return Err(not_sent(scan, account, None));
         }
-        self.ddb
+        self.ledger
+            .client()
             .put_item()
-            .table_name(&self.table)
+            .table_name(self.ledger.table())
             .item(crate::ledger::KEY, s(line_key(scan, account.as_str())))
             .item("kind", s("fanout"))
             .item(LINE, s(line))
@@ -262,18 +266,10 @@ impl FanOut {
 
     /// Whether the scan's record names `account` among those it sent.
     async fn was_sent(&self, scan: &str, account: &AccountId) -> Result<bool, EffectError> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.table)
-            .key(crate::ledger::KEY, s(record_key(scan)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| effect_error(&e))?;
-        Ok(out
-            .item()
-            .and_then(|i| i.get("accounts_out"))
+        Ok(self
+            .read(&record_key(scan))
+            .await?
+            .get("accounts_out")
             .and_then(|v| v.as_ss().ok())
             .is_some_and(|sent| sent.iter().any(|a| a == account.as_str())))
     }
@@ -328,9 +324,10 @@ impl FanOut {
     /// [`Self::late`]; never a scan older than the one named (an old event replayed).
     pub async fn mark_latest(&self, scan: &str, now: i64) -> Result<(), EffectError> {
         let put = self
-            .ddb
+            .ledger
+            .client()
             .put_item()
-            .table_name(&self.table)
+            .table_name(self.ledger.table())
             .item(crate::ledger::KEY, s(LATEST))
             .item("kind", s("fanout"))
             .item("scan", s(scan))
@@ -351,16 +348,7 @@ impl FanOut {
 
     /// One item, read consistently (empty when absent).
     async fn read(&self, key: &str) -> Result<HashMap<String, AttributeValue>, EffectError> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.table)
-            .key(crate::ledger::KEY, s(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| effect_error(&e))?;
-        Ok(out.item().cloned().unwrap_or_default())
+        Ok(self.ledger.item(key).await?.unwrap_or_default())
     }
 
     /// Every account's line, read a hundred at a time, the keys DynamoDB leaves
@@ -405,13 +393,14 @@ impl FanOut {
                     tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
                 }
                 let out = self
-                    .ddb
+                    .ledger
+                    .client()
                     .batch_get_item()
-                    .request_items(&self.table, ask.clone())
+                    .request_items(self.ledger.table(), ask.clone())
                     .send()
                     .await
                     .map_err(|e| effect_error(&e))?;
-                let read = out.responses().and_then(|r| r.get(&self.table));
+                let read = out.responses().and_then(|r| r.get(self.ledger.table()));
                 for item in read.into_iter().flatten() {
                     let account = item
                         .get(crate::ledger::KEY)
@@ -423,7 +412,10 @@ impl FanOut {
                         lines.insert(account, line.clone());
                     }
                 }
-                match out.unprocessed_keys().and_then(|u| u.get(&self.table)) {
+                match out
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(self.ledger.table()))
+                {
                     Some(left) if !left.keys().is_empty() => {
                         if attempt + 1 == GET_ATTEMPTS {
                             // Not read is not absent: a line left unread must not pass

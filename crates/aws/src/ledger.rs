@@ -616,7 +616,8 @@ impl DynamoLedger {
     }
 
     /// One item, read consistently (a claim that beat ours may be milliseconds old).
-    async fn item(
+    /// One item of the table, read consistently; `None` when it is not there.
+    pub(crate) async fn item(
         &self,
         key: &str,
     ) -> Result<Option<HashMap<String, AttributeValue>>, EffectError> {

@@ -27,8 +27,8 @@ const LAUNCHES_KEPT: usize = 1_000;
 
 #[derive(Clone)]
 pub struct Memory {
-    client: aws_sdk_dynamodb::Client,
-    table: String,
+    /// Whose table the memory lives in.
+    ledger: crate::DynamoLedger,
     launches_kept: usize,
 }
 
@@ -53,8 +53,7 @@ fn launches_of(item: Option<&HashMap<String, AttributeValue>>) -> Vec<Launch> {
 impl Memory {
     pub fn new(ledger: &crate::DynamoLedger) -> Self {
         Self {
-            client: ledger.client().clone(),
-            table: ledger.table().to_owned(),
+            ledger: ledger.clone(),
             launches_kept: LAUNCHES_KEPT,
         }
     }
@@ -71,16 +70,7 @@ impl Memory {
         &self,
         item: &str,
     ) -> Result<Option<HashMap<String, AttributeValue>>, EffectError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(crate::ledger::KEY, s(item))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| effect_error(&e))?;
-        Ok(out.item)
+        self.ledger.item(item).await
     }
 
     /// A memo kept under `item`; one that does not read back is not remembered.
@@ -175,9 +165,10 @@ impl Memory {
         let expires = expiry(launch.at, minutes);
         for _ in 0..3 {
             let added = self
-                .client
+                .ledger
+                .client()
                 .update_item()
-                .table_name(&self.table)
+                .table_name(self.ledger.table())
                 .key(crate::ledger::KEY, s(&item))
                 .update_expression("SET #l.#e = :v, expires_at = :x")
                 .condition_expression(
@@ -205,9 +196,10 @@ impl Memory {
                 Err(e) => return Err(e),
             }
             let first = self
-                .client
+                .ledger
+                .client()
                 .put_item()
-                .table_name(&self.table)
+                .table_name(self.ledger.table())
                 .item(crate::ledger::KEY, s(&item))
                 .item("kind", s("memory"))
                 .item(
@@ -258,9 +250,10 @@ impl Memory {
             return;
         }
         let mut update = self
-            .client
+            .ledger
+            .client()
             .update_item()
-            .table_name(&self.table)
+            .table_name(self.ledger.table())
             .key(crate::ledger::KEY, s(item))
             .expression_attribute_names("#l", LAUNCHES);
         let mut paths = Vec::new();
@@ -293,8 +286,8 @@ impl Memory {
             Memo::SessionMinted(s) => encode(s)?,
         };
         crate::ledger::put_latest(
-            &self.client,
-            &self.table,
+            self.ledger.client(),
+            self.ledger.table(),
             memo.item(account),
             memo.at().timestamp(),
             vec![

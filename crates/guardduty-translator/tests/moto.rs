@@ -730,6 +730,18 @@ async fn the_findings_key_is_swept_and_the_key_it_made_for_another_user_containe
     assert_eq!(timeline(&incident).len(), 2);
 }
 
+/// The delegated administrator's copy of `account`'s finding on `key` of `user`.
+fn member_finding(key: &str, user: &str, account: &str) -> Value {
+    let event: Value =
+        serde_json::from_str(&sample("iam-user.json", key, user).to_string().replace(
+            "\"accountId\":\"123456789012\"",
+            &format!("\"accountId\":\"{account}\""),
+        ))
+        .unwrap();
+    assert_eq!(event["detail"]["accountId"], account);
+    event
+}
+
 /// The runbook document and the role it runs as in `account`, as the member StackSet
 /// deploys them there (the stand-in assumes no role that is not there).
 async fn runbook_in(sdk: &keyguard_aws::SdkConfig, account: &str) {
@@ -783,15 +795,7 @@ async fn a_members_finding_is_contained_and_rotated_in_the_member_with_its_incid
     // The same user name at home, whose keys nothing here may touch.
     w.iam.create_user().user_name(&user).send().await.unwrap();
     let (home_key, _) = keyguard_testkit::iam::key(&w.iam, &user).await;
-    // The delegated administrator's copy of member B's finding.
-    let event: Value = serde_json::from_str(
-        &sample("iam-user.json", &leaked, &user).to_string().replace(
-            "\"accountId\":\"123456789012\"",
-            &format!("\"accountId\":\"{b}\""),
-        ),
-    )
-    .unwrap();
-    assert_eq!(event["detail"]["accountId"], b.as_str());
+    let event = member_finding(&leaked, &user, b);
     let report = serde_json::to_value(w.app.handle(&event).await).unwrap();
     assert_eq!(report["statusCode"], 200, "{report:#}");
     let got = outcomes(&report);
@@ -859,13 +863,7 @@ async fn a_member_without_the_runbook_has_its_key_contained_and_the_start_failed
     };
     let in_c = keyguard_testkit::org::iam_in(&sdk, c, "keyguard-member").await;
     let (user, leaked, _) = keyguard_testkit::iam::user_with_two_keys(&in_c, &[]).await;
-    let event: Value = serde_json::from_str(
-        &sample("iam-user.json", &leaked, &user).to_string().replace(
-            "\"accountId\":\"123456789012\"",
-            &format!("\"accountId\":\"{c}\""),
-        ),
-    )
-    .unwrap();
+    let event = member_finding(&leaked, &user, c);
     let report = serde_json::to_value(w.app.handle(&event).await).unwrap();
     assert_eq!(report["statusCode"], 500, "{report:#}");
     let got = outcomes(&report);
