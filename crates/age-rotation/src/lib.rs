@@ -131,7 +131,14 @@ impl App {
     pub async fn from_environment() -> Result<Self, String> {
         let (sdk, settings) =
             keyguard_aws::cold_start(|me| Settings::from_env(&config::process_env, me)).await?;
-        Ok(Self::new(&sdk, settings))
+        let app = Self::new(&sdk, settings);
+        app.wired().map_err(|e| e.to_string())?;
+        Ok(app)
+    }
+
+    /// Whether every action the function can plan has its client.
+    pub fn wired(&self) -> Result<(), pipeline::Unwired> {
+        pipeline::wired::<AgeConfig, _>(&self.effects, &[])
     }
 
     pub async fn handle(&self, raw: &Value) -> Report {

@@ -58,6 +58,18 @@ impl Containing {
     }
 }
 
+impl Containing {
+    /// Whether these effects can carry out everything policy `P` plans, and the run's
+    /// finding when Security Hub is on: asked at cold start.
+    pub fn wired<P: Policy>(&self) -> Result<(), pipeline::Unwired> {
+        let finding: &[&'static str] = match self.findings {
+            Some(_) => &["import_finding"],
+            None => &[],
+        };
+        pipeline::wired::<P, _>(&self.effects, finding)
+    }
+}
+
 /// What a containing function adds to a run once its plan is applied and its keys swept,
 /// before the run's finding: nothing by default; the translator puts the sweep's list on
 /// its incident.

@@ -118,6 +118,29 @@ impl Effects for AwsEffects {
             None => self.perform_here(action, prior).await,
         }
     }
+
+    fn lacks(&self, action: &str) -> Option<&'static str> {
+        let unless = |wired: bool, client| (!wired).then_some(client);
+        match action {
+            // IAM is always there; without a topic a notice is logged, and says so.
+            "deactivate_key" | "revoke_sessions" | "reactivate_key" | "restore_policy"
+            | "delete_key" | "sweep_history" | "notify" => None,
+            "create_pending_key" | "test_pending_key" | "promote_pending" => {
+                unless(self.secrets.is_some(), "a Secrets Manager client")
+            }
+            "send_email" => unless(self.mailer.is_some(), "an SES client"),
+            "start_runbook" => unless(self.runbooks.is_some(), "an SSM client"),
+            "open_incident" | "add_to_incident" => {
+                unless(self.incidents.is_some(), "an Incident Manager client")
+            }
+            "import_finding" => unless(self.security_hub.is_some(), "a Security Hub client"),
+            "record_exemption" => unless(self.exemptions.is_some(), "keyguard's exemption record"),
+            "remember" => unless(self.memory.is_some(), "createkey-detector's memory"),
+            "hand_off" => Some("a Lambda invoker (createkey-detector's effects carry it)"),
+            "alert" => Some("webhooks (createkey-detector's effects carry them)"),
+            _ => Some("anything that knows it: it is no action of keyguard's"),
+        }
+    }
 }
 
 impl AwsEffects {

@@ -487,6 +487,13 @@ async fn keyguard_plan_plans_what_each_function_would() {
             let ours = function_plan(function, &sdk, &env, &me, raw, now).await;
             let offline = cli_plan(function, &facts, &file, now);
             let decision = ours["decision"].as_str().unwrap_or("invalid").to_owned();
+            for step in ours["steps"].as_array().into_iter().flatten() {
+                let action = step["action"]["type"].as_str().unwrap_or_default();
+                assert!(
+                    keyguard_core::policy::policies::actions_of(function).unwrap().contains(&action),
+                    "{function} planned {action} for {name}, which its policy does not declare: its cold start would not have checked for its client"
+                );
+            }
             *compared.entry((function, decision)).or_default() += 1;
             // The plans are made 100 days on (for the age samples): the canary's use is
             // then old news to both, which only a read of it can tell.

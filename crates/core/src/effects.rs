@@ -74,6 +74,13 @@ pub trait Effects {
         action: &Action,
         prior: Option<&Prior>,
     ) -> impl Future<Output = Result<Option<String>, EffectError>> + Send;
+
+    /// The client this set would need to carry out the action of this name
+    /// ([`Action::name`]) and does not have; `None` when it can. Asked at cold start for
+    /// every action the function can plan ([`crate::pipeline::wired`]), so a client
+    /// left out of a function's wiring stops the function before its first event, not
+    /// its first step at 3 a.m. A name that is no action is lacking too.
+    fn lacks(&self, action: &str) -> Option<&'static str>;
 }
 
 /// The audit row written before a step runs.

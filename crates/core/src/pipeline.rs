@@ -28,6 +28,11 @@ pub trait Policy: Sync {
     /// What was read about it.
     type Facts;
 
+    /// Every action this policy can plan, by [`Action::name`](crate::Action::name): what
+    /// the function's effects must be able to carry out ([`wired`], at cold start), and
+    /// what its role must grant (`crates/core/tests/permissions.rs`).
+    const ACTIONS: &'static [&'static str];
+
     /// What the event asks of this function. `Err` is a finished plan: nothing to read.
     fn target(
         &self,
@@ -64,6 +69,31 @@ pub trait Policy: Sync {
         let _ = done;
         held
     }
+}
+
+/// An action a function can plan that its effects cannot carry out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{function} can plan {action}, but was built without {client} to carry it out")]
+pub struct Unwired {
+    pub function: &'static str,
+    pub action: &'static str,
+    pub client: &'static str,
+}
+
+/// Whether `effects` can carry out every action `P` can plan, and `also` (the run's
+/// Security Hub finding, `import_finding`, when the function reports one). Each
+/// function asks at cold start.
+pub fn wired<P: Policy, E: Effects>(effects: &E, also: &[&'static str]) -> Result<(), Unwired> {
+    for action in P::ACTIONS.iter().chain(also) {
+        if let Some(client) = effects.lacks(action) {
+            return Err(Unwired {
+                function: P::FUNCTION,
+                action,
+                client,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The plan of a run that could not find out what to do.

@@ -38,10 +38,19 @@ fn actions() -> Vec<(&'static str, Vec<Action>)> {
         ]
     };
     let secret = || ("s".to_owned(), "t".to_owned());
+    let sweep = Action::SweepHistory {
+        user: user.clone(),
+        key_id: key.clone(),
+        lookback_hours: 24,
+    };
     vec![
         (
             "deactivate-key",
-            [vec![deactivate.clone(), notify.clone()], revoke_both()].concat(),
+            [
+                vec![deactivate.clone(), notify.clone(), sweep.clone()],
+                revoke_both(),
+            ]
+            .concat(),
         ),
         (
             "guardduty-translator",
@@ -79,6 +88,7 @@ fn actions() -> Vec<(&'static str, Vec<Action>)> {
                     },
                     notify.clone(),
                     deactivate.clone(),
+                    sweep,
                 ],
                 revoke_both(),
             ]
@@ -168,6 +178,19 @@ fn every_role_grants_what_its_plans_need() {
     for (function, planned) in actions() {
         let granted = keyguard_testkit::infra::granted(function);
         assert!(!granted.is_empty(), "{function}: no role policy found");
+        // The list below is the policy's own: an action added to a policy without an
+        // example here would have its grant go unchecked.
+        let names: std::collections::BTreeSet<&str> = planned.iter().map(Action::name).collect();
+        let declared: std::collections::BTreeSet<&str> =
+            keyguard_core::policy::policies::actions_of(function)
+                .unwrap()
+                .iter()
+                .copied()
+                .collect();
+        assert_eq!(
+            names, declared,
+            "{function}: the actions checked here are not the ones its policy declares"
+        );
         for action in planned {
             for permission in action.iam_permissions() {
                 assert!(

@@ -53,4 +53,11 @@ impl Effects for DetectorEffects {
             other => self.aws.perform(at, other, prior).await,
         }
     }
+
+    fn lacks(&self, action: &str) -> Option<&'static str> {
+        match action {
+            "alert" | "hand_off" => None,
+            other => self.aws.lacks(other),
+        }
+    }
 }

@@ -144,8 +144,19 @@ impl App {
         let (sdk, settings) =
             keyguard_aws::cold_start(|me| Settings::from_env(&config::process_env, me)).await?;
         let mut app = Self::new(&sdk, settings)?;
+        app.wired().map_err(|e| e.to_string())?;
         app.leave_out_placeholders().await;
         Ok(app)
+    }
+
+    /// Whether every action the function can plan has its client, the run's Security
+    /// Hub finding's included when it makes one.
+    pub fn wired(&self) -> Result<(), pipeline::Unwired> {
+        let finding: &[&'static str] = match self.findings {
+            Some(_) => &["import_finding"],
+            None => &[],
+        };
+        pipeline::wired::<DetectorConfig, _>(&self.effects, finding)
     }
 
     /// Channels whose secret still holds the shared stack's placeholder are left out of

@@ -89,7 +89,14 @@ impl App {
         let (sdk, settings) =
             keyguard_aws::cold_start(|me| Settings::from_env(&config::process_env, me)).await?;
         keyguard_aws::containing::check(&sdk, &settings.containment, settings.security_hub)?;
-        Ok(Self::new(&sdk, settings))
+        let app = Self::new(&sdk, settings);
+        app.wired().map_err(|e| e.to_string())?;
+        Ok(app)
+    }
+
+    /// Whether every action the function can plan has its client.
+    pub fn wired(&self) -> Result<(), keyguard_core::pipeline::Unwired> {
+        self.containing.wired::<ContainmentConfig>()
     }
 
     /// One invocation.

@@ -87,7 +87,14 @@ impl App {
             &settings.translator.containment,
             settings.security_hub,
         )?;
-        Ok(Self::new(&sdk, settings))
+        let app = Self::new(&sdk, settings);
+        app.wired().map_err(|e| e.to_string())?;
+        Ok(app)
+    }
+
+    /// Whether every action the function can plan has its client.
+    pub fn wired(&self) -> Result<(), keyguard_core::pipeline::Unwired> {
+        self.containing.wired::<TranslatorConfig>()
     }
 
     /// One invocation.

@@ -29,6 +29,10 @@ struct FakeIam {
 }
 
 impl Effects for FakeIam {
+    fn lacks(&self, _: &str) -> Option<&'static str> {
+        None
+    }
+
     async fn before(
         &self,
         _: Option<&Scope>,
@@ -676,6 +680,10 @@ impl std::future::Future for YieldOnce {
 }
 
 impl Effects for Overlapping {
+    fn lacks(&self, _: &str) -> Option<&'static str> {
+        None
+    }
+
     async fn before(&self, _: Option<&Scope>, _: &Action) -> Result<Option<Prior>, EffectError> {
         Ok(None)
     }

@@ -17,10 +17,29 @@ use crate::report::StepReport;
 use crate::time::Timestamp;
 use crate::unread::Unread;
 
+/// The actions the function of this name can plan ([`Policy::ACTIONS`]); `None` for a
+/// name that is not one of the five.
+pub fn actions_of(function: &str) -> Option<&'static [&'static str]> {
+    Some(match function {
+        containment::FUNCTION => ContainmentConfig::ACTIONS,
+        translator::FUNCTION => TranslatorConfig::ACTIONS,
+        detector::FUNCTION => DetectorConfig::ACTIONS,
+        rotation::FUNCTION => RotatorConfig::ACTIONS,
+        age::FUNCTION => AgeConfig::ACTIONS,
+        _ => return None,
+    })
+}
+
 /// deactivate-key. The door is what checking a hand-off's MAC found (`None` for every
 /// other event).
 impl Policy for ContainmentConfig {
     const FUNCTION: &'static str = containment::FUNCTION;
+    const ACTIONS: &'static [&'static str] = &[
+        "deactivate_key",
+        "revoke_sessions",
+        "sweep_history",
+        "notify",
+    ];
     type Door = Option<HandoffCheck>;
     type Target = containment::Target;
     /// One per credential the target names, in its order.
@@ -55,6 +74,15 @@ impl Policy for ContainmentConfig {
 /// guardduty-translator: its facts are deactivate-key's, for the one credential.
 impl Policy for TranslatorConfig {
     const FUNCTION: &'static str = translator::FUNCTION;
+    const ACTIONS: &'static [&'static str] = &[
+        "deactivate_key",
+        "revoke_sessions",
+        "sweep_history",
+        "start_runbook",
+        "open_incident",
+        "add_to_incident",
+        "notify",
+    ];
     type Door = ();
     type Target = translator::Target;
     type Facts = containment::Facts;
@@ -109,6 +137,13 @@ pub enum DetectorFacts {
 
 impl Policy for DetectorConfig {
     const FUNCTION: &'static str = detector::FUNCTION;
+    const ACTIONS: &'static [&'static str] = &[
+        "record_exemption",
+        "remember",
+        "hand_off",
+        "alert",
+        "notify",
+    ];
     type Door = ();
     type Target = DetectorTarget;
     type Facts = DetectorFacts;
@@ -212,6 +247,14 @@ pub struct SweepFacts {
 
 impl Policy for RotatorConfig {
     const FUNCTION: &'static str = rotation::FUNCTION;
+    const ACTIONS: &'static [&'static str] = &[
+        "create_pending_key",
+        "test_pending_key",
+        "promote_pending",
+        "deactivate_key",
+        "delete_key",
+        "notify",
+    ];
     type Door = ();
     type Target = RotatorTarget;
     type Facts = RotatorFacts;
@@ -294,6 +337,8 @@ pub struct ScanTarget {
 
 impl Policy for AgeConfig {
     const FUNCTION: &'static str = age::FUNCTION;
+    const ACTIONS: &'static [&'static str] =
+        &["deactivate_key", "delete_key", "send_email", "notify"];
     type Door = ();
     type Target = ScanTarget;
     type Facts = Scan;
