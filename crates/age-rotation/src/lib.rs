@@ -127,56 +127,6 @@ impl App {
         }
     }
 
-    /// Cold start: a bad setting stops here, naming its variable.
-    pub async fn from_environment() -> Result<Self, String> {
-        let (sdk, settings) =
-            keyguard_aws::cold_start(|me| Settings::from_env(&config::process_env, me)).await?;
-        let app = Self::new(&sdk, settings);
-        app.wired().map_err(|e| e.to_string())?;
-        Ok(app)
-    }
-
-    /// Whether every action the function can plan has its client.
-    pub fn wired(&self) -> Result<(), pipeline::Unwired> {
-        pipeline::wired::<AgeConfig, _>(&self.effects, &[])
-    }
-
-    pub async fn handle(&self, raw: &Value) -> Report {
-        self.handle_at(raw, chrono::Utc::now()).await
-    }
-
-    pub async fn handle_at(&self, raw: &Value, now: Timestamp) -> Report {
-        let cfg = &self.settings.age;
-        if let Some(items) = age::fanout::batch(raw) {
-            let ours =
-                self.settings.organization_mode
-                    && self.settings.account_queue_url.as_deref().is_some_and(|q| {
-                        items.iter().all(|i| age::fanout::from_queue(&i.source, q))
-                    });
-            if !ours {
-                return Report::invalid(
-                    FUNCTION,
-                    self.settings.common.dry_run,
-                    "an SQS batch that is not from ACCOUNT_QUEUE_URL (or organisation mode is off): nothing scanned",
-                );
-            }
-            // Boxed: the batch's future nests too deep for the compiler's layout limit.
-            return Box::pin(self.scan_batch(items, now)).await;
-        }
-        if self.settings.organization_mode {
-            if let Ok(trigger) = keyguard_core::parse_value(raw) {
-                if age::gate(&trigger, cfg).is_none() {
-                    let event_ref = keyguard_core::event_ref(&trigger, raw);
-                    return match &self.fanout {
-                        Some(fanout) => self.dispatch(fanout, &event_ref, now).await,
-                        None => self.scan_organization(&event_ref, now).await,
-                    };
-                }
-            }
-        }
-        self.executor(&self.effects).run(cfg, self, raw, now).await
-    }
-
     /// The plan for one event in this account, nothing applied: what `keyguard plan`
     /// shows.
     pub async fn plan_at(&self, raw: &Value, now: Timestamp) -> Result<Plan, ParseError> {
@@ -639,9 +589,53 @@ impl App {
     }
 }
 
+impl keyguard_aws::lambda::ColdStart for App {
+    type Settings = Settings;
+
+    fn settings(me: SelfIdentity) -> Result<Settings, ConfigError> {
+        Settings::from_env(&config::process_env, me)
+    }
+
+    fn build(sdk: &keyguard_aws::SdkConfig, settings: Settings) -> Result<Self, String> {
+        Ok(Self::new(sdk, settings))
+    }
+
+    fn wired(&self) -> Result<(), pipeline::Unwired> {
+        pipeline::wired::<AgeConfig, _>(&self.effects, &[])
+    }
+}
+
 impl keyguard_aws::lambda::Handler for App {
-    async fn report(&self, event: &Value) -> Report {
-        self.handle(event).await
+    async fn handle_at(&self, raw: &Value, now: Timestamp) -> Report {
+        let cfg = &self.settings.age;
+        if let Some(items) = age::fanout::batch(raw) {
+            let ours =
+                self.settings.organization_mode
+                    && self.settings.account_queue_url.as_deref().is_some_and(|q| {
+                        items.iter().all(|i| age::fanout::from_queue(&i.source, q))
+                    });
+            if !ours {
+                return Report::invalid(
+                    FUNCTION,
+                    self.settings.common.dry_run,
+                    "an SQS batch that is not from ACCOUNT_QUEUE_URL (or organisation mode is off): nothing scanned",
+                );
+            }
+            // Boxed: the batch's future nests too deep for the compiler's layout limit.
+            return Box::pin(self.scan_batch(items, now)).await;
+        }
+        if self.settings.organization_mode {
+            if let Ok(trigger) = keyguard_core::parse_value(raw) {
+                if age::gate(&trigger, cfg).is_none() {
+                    let event_ref = keyguard_core::event_ref(&trigger, raw);
+                    return match &self.fanout {
+                        Some(fanout) => self.dispatch(fanout, &event_ref, now).await,
+                        None => self.scan_organization(&event_ref, now).await,
+                    };
+                }
+            }
+        }
+        self.executor(&self.effects).run(cfg, self, raw, now).await
     }
 
     /// An SQS batch answers with the messages to deliver again, never by failing: a

@@ -5,5 +5,5 @@ use keyguard_core::policy::age::FUNCTION;
 
 #[tokio::main]
 async fn main() -> Result<(), keyguard_aws::lambda::Error> {
-    keyguard_aws::lambda::run(FUNCTION, App::from_environment()).await
+    keyguard_aws::lambda::run::<App>(FUNCTION).await
 }

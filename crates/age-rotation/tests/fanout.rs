@@ -8,6 +8,7 @@
 mod common;
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
+use keyguard_aws::lambda::Handler;
 use keyguard_testkit::faults::FaultProxy;
 use keyguard_testkit::{moto, org, unique};
 use serde_json::{json, Value};

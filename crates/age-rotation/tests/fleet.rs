@@ -10,6 +10,7 @@
 mod common;
 
 use common::fleet::{count, fleet, mailbox, schedule, verify_sender, KINDS, SENDER};
+use keyguard_aws::lambda::Handler;
 use keyguard_testkit::{moto, unique};
 use serde_json::Value;
 use std::collections::BTreeSet;

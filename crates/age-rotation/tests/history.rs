@@ -8,6 +8,7 @@
 mod common;
 
 use common::fleet::{count, schedule, verify_sender};
+use keyguard_aws::lambda::Handler;
 use keyguard_core::{Ledger, LedgerEntry, Outcome};
 use keyguard_testkit::{iam, moto};
 

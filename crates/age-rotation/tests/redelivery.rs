@@ -8,6 +8,7 @@
 mod common;
 
 use common::fleet::{count, fleet, mailbox, schedule, verify_sender};
+use keyguard_aws::lambda::Handler;
 use keyguard_testkit::{hostile, moto};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

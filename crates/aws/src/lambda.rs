@@ -1,7 +1,11 @@
 //! The Lambda entry point every function shares: JSON logs, cold start once, then one
 //! report per event, logged step by step and returned as the function's result.
 
-use keyguard_core::Report;
+use aws_config::SdkConfig;
+use keyguard_core::config::ConfigError;
+use keyguard_core::guard::SelfIdentity;
+use keyguard_core::pipeline::Unwired;
+use keyguard_core::{Report, Timestamp};
 pub use lambda_runtime::Error;
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
@@ -117,7 +121,13 @@ fn deadline_of(epoch_ms: u64) -> Option<std::time::Instant> {
 
 /// A function's app: built once per cold start, then asked for one report per event.
 pub trait Handler {
-    fn report(&self, event: &Value) -> impl Future<Output = Report>;
+    /// One event, as if it arrived at `now` (windows and ages are measured from it).
+    fn handle_at(&self, event: &Value, now: Timestamp) -> impl Future<Output = Report>;
+
+    /// One event, now.
+    fn handle(&self, event: &Value) -> impl Future<Output = Report> {
+        self.handle_at(event, chrono::Utc::now())
+    }
 
     /// Whether the invocation must fail (the report becomes the error) rather than
     /// return the report. By default, when something failed (status 500): EventBridge
@@ -128,6 +138,36 @@ pub trait Handler {
     fn fails(&self, _event: &Value, report: &Report) -> bool {
         report.status_code >= 500
     }
+}
+
+/// How a function's app is built once per cold start: its settings read from the
+/// environment (a bad one stops here, naming its variable), the app built over the SDK
+/// from them, then asked whether it has a client for every action it can plan
+/// ([`keyguard_core::pipeline::wired`]) and warmed up. [`start`] does it in that order.
+pub trait ColdStart: Sized {
+    type Settings;
+
+    fn settings(me: SelfIdentity) -> Result<Self::Settings, ConfigError>;
+
+    /// The app over `sdk`. `Err` names a setting that cannot work with it.
+    fn build(sdk: &SdkConfig, settings: Self::Settings) -> Result<Self, String>;
+
+    fn wired(&self) -> Result<(), Unwired>;
+
+    /// What the app reads once before its first event (by default nothing).
+    fn warm(&mut self) -> impl Future<Output = ()> {
+        std::future::ready(())
+    }
+}
+
+/// The cold start of a [`ColdStart`] app: SDK configuration, who keyguard runs as, the
+/// settings, the app, its wiring, its warm-up.
+pub async fn start<A: ColdStart>() -> Result<A, String> {
+    let (sdk, settings) = crate::cold_start(A::settings).await?;
+    let mut app = A::build(&sdk, settings)?;
+    app.wired().map_err(|e| e.to_string())?;
+    app.warm().await;
+    Ok(app)
 }
 
 /// `LOG_FORMAT`: `keyguard` (the default: the report's own lines) or `ocsf` (an OCSF
@@ -144,17 +184,15 @@ fn log_format() -> Result<bool, String> {
     }
 }
 
-/// Builds the app (a bad setting stops the cold start, logged and named), then serves.
-pub async fn run<A: Handler>(
-    function: &'static str,
-    build: impl Future<Output = Result<A, String>>,
-) -> Result<(), Error> {
+/// Builds the app ([`start`]: a bad setting stops the cold start, logged and named),
+/// then serves.
+pub async fn run<A: Handler + ColdStart>(function: &'static str) -> Result<(), Error> {
     init_logging();
     let ocsf = log_format().map_err(|e| {
         tracing::error!(function, error = %e, "cold start failed");
         Error::from(e)
     })?;
-    let app = build.await.map_err(|e| {
+    let app = start::<A>().await.map_err(|e| {
         tracing::error!(function, error = %e, "cold start failed");
         Error::from(e)
     })?;
@@ -170,7 +208,7 @@ pub async fn run<A: Handler>(
                 "invocation"
             );
             let started = std::time::Instant::now();
-            let report = app.report(&event.payload).await;
+            let report = app.handle(&event.payload).await;
             crate::observe::log_report(&report);
             // LOG_FORMAT=ocsf: the decision once more, as an OCSF Detection Finding.
             if ocsf {

@@ -7,6 +7,7 @@
 //! service (keyguard's ledger and emails included).
 
 use crate::table::{row, Better};
+use keyguard_aws::lambda::Handler;
 use keyguard_testkit::{moto, workspace_root};
 use std::time::Instant;
 

@@ -63,7 +63,9 @@ fn confirmed(steps: usize) -> Result<bool, InputError> {
 pub fn scan(apply: bool, yes: bool, output: crate::output::Format) -> Result<bool, InputError> {
     let table = output == crate::output::Format::Table;
     crate::ledger::runtime()?.block_on(async {
-        let app = App::from_environment().await.map_err(InputError)?;
+        let app = keyguard_aws::lambda::start::<App>()
+            .await
+            .map_err(InputError)?;
         let now = chrono::Utc::now();
         let bar = Progress::new();
         let (scan, source) = app

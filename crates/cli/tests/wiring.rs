@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
+use keyguard_aws::lambda::ColdStart;
 use keyguard_core::guard::SelfIdentity;
 use std::collections::BTreeMap;
 

@@ -139,26 +139,6 @@ impl App {
         })
     }
 
-    /// Cold start: a bad setting stops here, naming its variable.
-    pub async fn from_environment() -> Result<Self, String> {
-        let (sdk, settings) =
-            keyguard_aws::cold_start(|me| Settings::from_env(&config::process_env, me)).await?;
-        let mut app = Self::new(&sdk, settings)?;
-        app.wired().map_err(|e| e.to_string())?;
-        app.leave_out_placeholders().await;
-        Ok(app)
-    }
-
-    /// Whether every action the function can plan has its client, the run's Security
-    /// Hub finding's included when it makes one.
-    pub fn wired(&self) -> Result<(), pipeline::Unwired> {
-        let finding: &[&'static str] = match self.findings {
-            Some(_) => &["import_finding"],
-            None => &[],
-        };
-        pipeline::wired::<DetectorConfig, _>(&self.effects, finding)
-    }
-
     /// Channels whose secret still holds the shared stack's placeholder are left out of
     /// every plan, with a warning here and a fact (and an SNS notice) on every alert.
     pub async fn leave_out_placeholders(&mut self) {
@@ -170,21 +150,6 @@ impl App {
             );
             self.settings.detector.leave_out(channel);
         }
-    }
-
-    /// One invocation.
-    pub async fn handle(&self, raw: &Value) -> Report {
-        self.handle_at(raw, chrono::Utc::now()).await
-    }
-
-    /// One invocation at a given time (tests move the clock past a window with it).
-    pub async fn handle_at(&self, raw: &Value, now: Timestamp) -> Report {
-        // The hourly check may alert on many canaries: no step begins too near the end.
-        let apply = Executor::new(&self.effects, &self.ledger, self.settings.common.dry_run)
-            .until(keyguard_aws::lambda::deadline())
-            .reporting(self.findings.as_ref());
-        let report = apply.run(&self.settings.detector, self, raw, now).await;
-        apply.with_finding(report, now).await
     }
 
     /// The plan for one event, nothing applied: what `keyguard plan` shows. Nothing is
@@ -266,8 +231,38 @@ impl App {
     }
 }
 
+impl keyguard_aws::lambda::ColdStart for App {
+    type Settings = Settings;
+
+    fn settings(me: SelfIdentity) -> Result<Settings, ConfigError> {
+        Settings::from_env(&config::process_env, me)
+    }
+
+    fn build(sdk: &keyguard_aws::SdkConfig, settings: Settings) -> Result<Self, String> {
+        Self::new(sdk, settings)
+    }
+
+    fn wired(&self) -> Result<(), pipeline::Unwired> {
+        let finding: &[&'static str] = match self.findings {
+            Some(_) => &["import_finding"],
+            None => &[],
+        };
+        pipeline::wired::<DetectorConfig, _>(&self.effects, finding)
+    }
+
+    async fn warm(&mut self) {
+        self.leave_out_placeholders().await;
+    }
+}
+
 impl keyguard_aws::lambda::Handler for App {
-    async fn report(&self, event: &Value) -> Report {
-        self.handle(event).await
+    /// One invocation at a given time (tests move the clock past a window with it).
+    async fn handle_at(&self, raw: &Value, now: Timestamp) -> Report {
+        // The hourly check may alert on many canaries: no step begins too near the end.
+        let apply = Executor::new(&self.effects, &self.ledger, self.settings.common.dry_run)
+            .until(keyguard_aws::lambda::deadline())
+            .reporting(self.findings.as_ref());
+        let report = apply.run(&self.settings.detector, self, raw, now).await;
+        apply.with_finding(report, now).await
     }
 }

@@ -90,7 +90,7 @@ async fn world(env: &[(&str, &str)]) -> World {
 
 impl World {
     async fn handle(&mut self, event: &Value) -> Report {
-        let report = self.app.report(event).await;
+        let report = self.app.handle(event).await;
         keyguard_aws::observe::log_report(&report);
         self.reports.push(serde_json::to_string(&report).unwrap());
         report
@@ -208,7 +208,7 @@ async fn a_backdoor_key_is_handed_off_then_alerted_once_even_when_redelivered() 
         outcomes(&again).iter().all(|(_, o)| o == "duplicate"),
         "{again:?}"
     );
-    let (a, b) = tokio::join!(w.app.report(&event), w.app.report(&event));
+    let (a, b) = tokio::join!(w.app.handle(&event), w.app.handle(&event));
     for r in [a, b] {
         assert!(outcomes(&r).iter().all(|(_, o)| o == "duplicate"), "{r:?}");
     }
@@ -218,7 +218,7 @@ async fn a_backdoor_key_is_handed_off_then_alerted_once_even_when_redelivered() 
     // A new event, two copies at the same moment: one hand-off, one post per channel,
     // one memory of the key.
     let fresh = backdoor_event(&unique("ev"));
-    let (a, b) = tokio::join!(w.app.report(&fresh), w.app.report(&fresh));
+    let (a, b) = tokio::join!(w.app.handle(&fresh), w.app.handle(&fresh));
     let applied = outcomes(&a)
         .into_iter()
         .chain(outcomes(&b))
@@ -969,7 +969,7 @@ async fn a_keys_launches_are_counted_together_once_each_even_when_they_arrive_at
         launch("2026-12-07T10:06:00Z", 3),
         launch("2026-12-07T10:06:00Z", 3),
     );
-    let (a, b) = tokio::join!(w.app.report(&a), w.app.report(&b));
+    let (a, b) = tokio::join!(w.app.handle(&a), w.app.handle(&b));
     let high: Vec<&Report> = [&a, &b]
         .into_iter()
         .filter(|r| severity(r).as_deref() == Some("High"))

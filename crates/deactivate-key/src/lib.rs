@@ -84,26 +84,6 @@ impl App {
         }
     }
 
-    /// Cold start: a bad setting stops here, naming its variable.
-    pub async fn from_environment() -> Result<Self, String> {
-        let (sdk, settings) =
-            keyguard_aws::cold_start(|me| Settings::from_env(&config::process_env, me)).await?;
-        keyguard_aws::containing::check(&sdk, &settings.containment, settings.security_hub)?;
-        let app = Self::new(&sdk, settings);
-        app.wired().map_err(|e| e.to_string())?;
-        Ok(app)
-    }
-
-    /// Whether every action the function can plan has its client.
-    pub fn wired(&self) -> Result<(), keyguard_core::pipeline::Unwired> {
-        self.containing.wired::<ContainmentConfig>()
-    }
-
-    /// One invocation.
-    pub async fn handle(&self, raw: &Value) -> Report {
-        self.handle_at(raw, chrono::Utc::now()).await
-    }
-
     /// What checking a hand-off's MAC (and age) found; `Err` when KMS could not be asked.
     async fn check_handoff(
         &self,
@@ -125,15 +105,6 @@ impl App {
             .await
             .map(Some)
             .map_err(|e| format!("checking the hand-off's MAC: {e}"))
-    }
-
-    /// One invocation at a given time (tests simulate Lambda's retries with it).
-    pub async fn handle_at(&self, raw: &Value, now: Timestamp) -> Report {
-        let cfg = &self.settings.containment;
-        let dry_run = self.settings.common.dry_run;
-        (self.containing)
-            .handle(cfg, self, cfg, dry_run, FUNCTION, raw, now)
-            .await
     }
 
     /// The plan for one event, nothing applied: what `keyguard plan` shows.
@@ -176,8 +147,30 @@ impl Source<ContainmentConfig> for App {
 
 impl FollowUp for App {}
 
+impl keyguard_aws::lambda::ColdStart for App {
+    type Settings = Settings;
+
+    fn settings(me: SelfIdentity) -> Result<Settings, ConfigError> {
+        Settings::from_env(&config::process_env, me)
+    }
+
+    fn build(sdk: &keyguard_aws::SdkConfig, settings: Settings) -> Result<Self, String> {
+        keyguard_aws::containing::check(sdk, &settings.containment, settings.security_hub)?;
+        Ok(Self::new(sdk, settings))
+    }
+
+    fn wired(&self) -> Result<(), pipeline::Unwired> {
+        self.containing.wired::<ContainmentConfig>()
+    }
+}
+
 impl keyguard_aws::lambda::Handler for App {
-    async fn report(&self, event: &Value) -> Report {
-        self.handle(event).await
+    /// One invocation at a given time (tests simulate Lambda's retries with it).
+    async fn handle_at(&self, raw: &Value, now: Timestamp) -> Report {
+        let cfg = &self.settings.containment;
+        let dry_run = self.settings.common.dry_run;
+        (self.containing)
+            .handle(cfg, self, cfg, dry_run, FUNCTION, raw, now)
+            .await
     }
 }

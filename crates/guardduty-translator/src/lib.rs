@@ -78,40 +78,6 @@ impl App {
         }
     }
 
-    /// Cold start: a bad setting stops here, naming its variable.
-    pub async fn from_environment() -> Result<Self, String> {
-        let (sdk, settings) =
-            keyguard_aws::cold_start(|me| Settings::from_env(&config::process_env, me)).await?;
-        keyguard_aws::containing::check(
-            &sdk,
-            &settings.translator.containment,
-            settings.security_hub,
-        )?;
-        let app = Self::new(&sdk, settings);
-        app.wired().map_err(|e| e.to_string())?;
-        Ok(app)
-    }
-
-    /// Whether every action the function can plan has its client.
-    pub fn wired(&self) -> Result<(), keyguard_core::pipeline::Unwired> {
-        self.containing.wired::<TranslatorConfig>()
-    }
-
-    /// One invocation.
-    pub async fn handle(&self, raw: &Value) -> Report {
-        self.handle_at(raw, chrono::Utc::now()).await
-    }
-
-    /// One invocation at a given time: the window is measured from `now`. The key it
-    /// contains is swept as deactivate-key sweeps one (`containment::trail`).
-    pub async fn handle_at(&self, raw: &Value, now: Timestamp) -> Report {
-        let cfg = &self.settings.translator;
-        let dry_run = self.settings.common.dry_run;
-        (self.containing)
-            .handle(cfg, self, &cfg.containment, dry_run, FUNCTION, raw, now)
-            .await
-    }
-
     /// The sweep's list put on the incident, which was opened before the sweep. An
     /// incident opened earlier is read back from its ledger row; a ledger that cannot be
     /// read fails the run (Lambda's retry finds everything else done), and an incident
@@ -211,8 +177,35 @@ impl FollowUp for App {
     }
 }
 
+impl keyguard_aws::lambda::ColdStart for App {
+    type Settings = Settings;
+
+    fn settings(me: SelfIdentity) -> Result<Settings, ConfigError> {
+        Settings::from_env(&config::process_env, me)
+    }
+
+    fn build(sdk: &keyguard_aws::SdkConfig, settings: Settings) -> Result<Self, String> {
+        keyguard_aws::containing::check(
+            sdk,
+            &settings.translator.containment,
+            settings.security_hub,
+        )?;
+        Ok(Self::new(sdk, settings))
+    }
+
+    fn wired(&self) -> Result<(), pipeline::Unwired> {
+        self.containing.wired::<TranslatorConfig>()
+    }
+}
+
 impl keyguard_aws::lambda::Handler for App {
-    async fn report(&self, event: &Value) -> Report {
-        self.handle(event).await
+    /// One invocation at a given time: the window is measured from `now`. The key it
+    /// contains is swept as deactivate-key sweeps one (`containment::trail`).
+    async fn handle_at(&self, raw: &Value, now: Timestamp) -> Report {
+        let cfg = &self.settings.translator;
+        let dry_run = self.settings.common.dry_run;
+        (self.containing)
+            .handle(cfg, self, &cfg.containment, dry_run, FUNCTION, raw, now)
+            .await
     }
 }

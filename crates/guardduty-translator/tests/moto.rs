@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
 use guardduty_translator::{App, Settings};
+use keyguard_aws::lambda::Handler;
 use keyguard_core::policy::containment::SelfIdentity;
 use keyguard_core::Timestamp;
 use keyguard_testkit::moto;

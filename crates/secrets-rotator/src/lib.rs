@@ -73,31 +73,6 @@ impl App {
         }
     }
 
-    /// Cold start: a bad setting stops here, naming its variable.
-    pub async fn from_environment() -> Result<Self, String> {
-        let (sdk, settings) =
-            keyguard_aws::cold_start(|me| Settings::from_env(&config::process_env, me)).await?;
-        let app = Self::new(&sdk, settings);
-        app.wired().map_err(|e| e.to_string())?;
-        Ok(app)
-    }
-
-    /// Whether every action the function can plan has its client.
-    pub fn wired(&self) -> Result<(), pipeline::Unwired> {
-        pipeline::wired::<RotatorConfig, _>(&self.effects, &[])
-    }
-
-    pub async fn handle(&self, raw: &Value) -> Report {
-        self.handle_at(raw, chrono::Utc::now()).await
-    }
-
-    pub async fn handle_at(&self, raw: &Value, now: Timestamp) -> Report {
-        // The sweep can be long: no step begins too close to the invocation's end.
-        let apply = Executor::new(&self.effects, &self.ledger, self.settings.common.dry_run)
-            .until(keyguard_aws::lambda::deadline());
-        apply.run(&self.settings.rotator, self, raw, now).await
-    }
-
     /// The plan for one event, nothing applied: what `keyguard plan` shows.
     pub async fn plan_at(&self, raw: &Value, now: Timestamp) -> Result<Plan, ParseError> {
         pipeline::plan_raw(&self.settings.rotator, self, raw, now).await
@@ -214,9 +189,28 @@ impl Source<RotatorConfig> for App {
     }
 }
 
+impl keyguard_aws::lambda::ColdStart for App {
+    type Settings = Settings;
+
+    fn settings(me: SelfIdentity) -> Result<Settings, ConfigError> {
+        Settings::from_env(&config::process_env, me)
+    }
+
+    fn build(sdk: &keyguard_aws::SdkConfig, settings: Settings) -> Result<Self, String> {
+        Ok(Self::new(sdk, settings))
+    }
+
+    fn wired(&self) -> Result<(), pipeline::Unwired> {
+        pipeline::wired::<RotatorConfig, _>(&self.effects, &[])
+    }
+}
+
 impl keyguard_aws::lambda::Handler for App {
-    async fn report(&self, event: &Value) -> Report {
-        self.handle(event).await
+    async fn handle_at(&self, raw: &Value, now: Timestamp) -> Report {
+        // The sweep can be long: no step begins too close to the invocation's end.
+        let apply = Executor::new(&self.effects, &self.ledger, self.settings.common.dry_run)
+            .until(keyguard_aws::lambda::deadline());
+        apply.run(&self.settings.rotator, self, raw, now).await
     }
 
     /// Secrets Manager sees only success or failure: a rotation step that did not
