@@ -198,8 +198,12 @@ impl App {
             }
             let seen = self.ledger.deactivations(&key.key_id).await?;
             let latest = |a: Option<Timestamp>, b: Option<Timestamp>| a.max(b);
-            key.deactivated_at = latest(key.deactivated_at, seen.last);
-            key.contained_at = latest(key.contained_at, seen.contained);
+            let deactivated = match key.status {
+                KeyStatus::Inactive => seen.last_or_tried(),
+                _ => seen.last,
+            };
+            key.deactivated_at = latest(key.deactivated_at, deactivated);
+            key.contained_at = latest(key.contained_at, seen.contained_or_tried());
             if key.status == KeyStatus::Inactive && age >= delete_days {
                 for ledger_key in age::deactivation_keys(&key.key_id) {
                     let at = self.ledger.done_at(&ledger_key).await?;

@@ -449,8 +449,13 @@ impl Ledger for DynamoLedger {
         let status = outcome.ledger_status();
         self.set_status(&entry.idempotency_key, status, &detail)
             .await?;
-        if matches!(outcome, Outcome::Applied { .. }) {
-            self.note_deactivation(entry).await?;
+        match outcome {
+            Outcome::Applied { .. } => self.note_deactivation(entry, Landed::Yes).await?,
+            // A write whose answer never came may have landed all the same (a timeout, a
+            // connection lost after IAM acted): what keyguard decides from the key's state
+            // later must know that keyguard may have made it so.
+            Outcome::Failed { .. } => self.note_deactivation(entry, Landed::Maybe).await?,
+            _ => {}
         }
         if let Some(window) = &entry.window {
             // A failed step frees its window, so the next finding (or a retry) can act.
@@ -565,13 +570,44 @@ pub struct Deactivations {
     pub contained: Option<keyguard_core::Timestamp>,
     /// When secrets-rotator retired it (a rotation replaced it).
     pub retired: Option<keyguard_core::Timestamp>,
+    /// When a deactivation (of any function) last failed, and a containment last failed:
+    /// the write may have landed although no answer said so.
+    pub tried: Option<keyguard_core::Timestamp>,
+    pub tried_to_contain: Option<keyguard_core::Timestamp>,
+}
+
+impl Deactivations {
+    /// When keyguard last deactivated the key, or may have: for a key that is Inactive
+    /// now, a failed attempt is the likeliest reason, and a grace period counted from it
+    /// is never shorter than one counted from nothing. (For an Active key only a
+    /// deactivation that landed counts: it was re-activated since.)
+    pub fn last_or_tried(&self) -> Option<keyguard_core::Timestamp> {
+        self.last.max(self.tried)
+    }
+
+    /// When keyguard last contained the key, or may have: evidence is kept from either.
+    pub fn contained_or_tried(&self) -> Option<keyguard_core::Timestamp> {
+        self.contained.max(self.tried_to_contain)
+    }
+}
+
+/// Whether a deactivation step is known to have landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Landed {
+    Yes,
+    /// It failed, and may have landed before the answer was lost.
+    Maybe,
 }
 
 impl DynamoLedger {
     /// Records that a step deactivated a key (a deactivation, or the runbook that
-    /// deactivates it), so age-rotation's grace and a contained key's retention count from
-    /// it, whichever function did it.
-    async fn note_deactivation(&self, entry: &LedgerEntry) -> Result<(), EffectError> {
+    /// deactivates it), or failed to and may have, so age-rotation's grace and a
+    /// contained key's retention count from it, whichever function did it.
+    async fn note_deactivation(
+        &self,
+        entry: &LedgerEntry,
+        landed: Landed,
+    ) -> Result<(), EffectError> {
         let (Some(key_id), true) = (
             entry.key_id.as_deref(),
             matches!(entry.action, "deactivate_key" | "start_runbook"),
@@ -579,10 +615,24 @@ impl DynamoLedger {
             return Ok(());
         };
         let at = entry.at.to_rfc3339();
-        let also = match entry.function.as_str() {
-            "deactivate-key" | "guardduty-translator" => ", contained_at = :at",
-            "secrets-rotator" => ", retired_at = :at",
-            _ => "",
+        let containment = matches!(
+            entry.function.as_str(),
+            "deactivate-key" | "guardduty-translator"
+        );
+        // A rotation's retirement that may not have landed is not one: the sweep deletes
+        // only what the rotation is known to have retired.
+        let fields = match (landed, containment, entry.function.as_str()) {
+            (Landed::Yes, true, _) => {
+                "last_deactivated = :at, contained_at = :at, last_function = :f"
+            }
+            (Landed::Yes, false, "secrets-rotator") => {
+                "last_deactivated = :at, retired_at = :at, last_function = :f"
+            }
+            (Landed::Yes, false, _) => "last_deactivated = :at, last_function = :f",
+            (Landed::Maybe, true, _) => {
+                "tried_at = :at, tried_to_contain_at = :at, tried_function = :f"
+            }
+            (Landed::Maybe, false, _) => "tried_at = :at, tried_function = :f",
         };
         let mut update = self
             .client
@@ -592,9 +642,7 @@ impl DynamoLedger {
             .expression_attribute_values(":at", s(&at))
             .expression_attribute_values(":f", s(&entry.function))
             .expression_attribute_values(":exp", n(entry.at.timestamp() + self.ttl_seconds));
-        update = update.update_expression(format!(
-            "SET last_deactivated = :at, last_function = :f, expires_at = :exp{also}"
-        ));
+        update = update.update_expression(format!("SET {fields}, expires_at = :exp"));
         update.send().await.map_err(|e| effect_error(&e))?;
         Ok(())
     }
@@ -612,6 +660,8 @@ impl DynamoLedger {
             last: time("last_deactivated"),
             contained: time("contained_at"),
             retired: time("retired_at"),
+            tried: time("tried_at"),
+            tried_to_contain: time("tried_to_contain_at"),
         })
     }
 

@@ -374,3 +374,66 @@ async fn held_count_on(l: &impl Inspect) {
         "the count starts again"
     );
 }
+
+/// A deactivation that failed may have landed (its answer lost after IAM acted): the
+/// key's record says keyguard tried, and when, apart from what it knows it did. A
+/// containment's attempt keeps the key as evidence; a rotation's failed retirement is no
+/// retirement, so the sweep deletes nothing on it.
+#[tokio::test]
+async fn a_failed_deactivation_is_remembered_as_one_that_may_have_landed() {
+    let l = ledger(&keyguard_testkit::unique("ledger")).await;
+    let at = chrono::Utc::now() - chrono::Duration::days(2);
+    let failed = Outcome::Failed {
+        code: None,
+        message: "timed out".into(),
+    };
+    let settled = |function: &str, key_id: &str, outcome: Outcome| {
+        let e = LedgerEntry {
+            function: function.into(),
+            key_id: Some(key_id.into()),
+            ..entry(&keyguard_testkit::unique("step"), at)
+        };
+        let l = &l;
+        async move {
+            l.claim(&e).await.unwrap();
+            l.settle(&e, &outcome).await.unwrap();
+        }
+    };
+    let contained = "AKIAFAILEDCONTAIN001";
+    settled("deactivate-key", contained, failed.clone()).await;
+    let seen = l.deactivations(contained).await.unwrap();
+    assert_eq!((seen.last, seen.contained), (None, None), "{seen:?}");
+    let when = Some(keyguard_core::parse_time(&at.to_rfc3339()).unwrap());
+    assert_eq!(seen.tried, when);
+    assert_eq!(
+        seen.contained_or_tried(),
+        when,
+        "kept as evidence from the attempt"
+    );
+    assert_eq!(seen.last_or_tried(), when);
+
+    let rotated = "AKIAFAILEDRETIRE0001";
+    settled("secrets-rotator", rotated, failed.clone()).await;
+    let seen = l.deactivations(rotated).await.unwrap();
+    assert_eq!(
+        (seen.retired, seen.contained_or_tried()),
+        (None, None),
+        "{seen:?}"
+    );
+    assert_eq!(seen.last_or_tried(), when);
+
+    // A later deactivation that lands is what it is; the attempt stays beside it.
+    let later = Outcome::Applied { detail: None };
+    settled("age-rotation", contained, later).await;
+    let seen = l.deactivations(contained).await.unwrap();
+    assert_eq!(seen.last, when);
+    assert_eq!(seen.tried_to_contain, when);
+    // A step that was refused for good, or never ran, tells nothing about the key.
+    let refused = "AKIAREFUSEDNOTRIED01";
+    let rejected = Outcome::Rejected {
+        code: None,
+        message: "no".into(),
+    };
+    settled("deactivate-key", refused, rejected).await;
+    assert_eq!(l.deactivations(refused).await.unwrap(), Default::default());
+}

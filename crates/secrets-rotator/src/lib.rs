@@ -108,7 +108,7 @@ impl App {
             let held = facts.current.as_ref().and_then(|c| c.key_id.clone());
             for (key, _) in facts.user_keys.iter().flatten() {
                 if Some(key) != held.as_ref() {
-                    if let Some(at) = self.ledger.deactivations(key).await?.contained {
+                    if let Some(at) = self.ledger.deactivations(key).await?.contained_or_tried() {
                         facts.contained.insert(key.clone(), at);
                     }
                 }
@@ -133,7 +133,7 @@ impl App {
             if let Some(previous) = &secret.previous_key {
                 let seen = self.ledger.deactivations(previous).await?;
                 secret.previous_retired_at = seen.retired;
-                secret.previous_contained_at = seen.contained;
+                secret.previous_contained_at = seen.contained_or_tried();
             }
         }
         let wait = Duration::from_secs(self.settings.report_wait_seconds);

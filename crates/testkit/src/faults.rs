@@ -4,8 +4,10 @@
 //! throttling error or an internal error, or drops the connection without answering; the
 //! rest go to moto unchanged. Every fault is injected *before* the request reaches moto,
 //! so a fault never hides an action moto took: what the SDK retries, moto sees once.
-//! (A response lost after the service acted is the other half of the problem; the
-//! docs/design.md says how keyguard's steps are made safe to repeat for it.)
+//! The other half of the problem, a response lost after the service acted, is asked
+//! for by name: [`FaultProxy::lose_answers`] lets moto act and answers with an error
+//! (docs/design.md says how keyguard's steps are made safe to repeat for it, and
+//! docs/age-rotation.md what a deactivation that may have landed counts for).
 //!
 //! Choices come from a seeded counter, so a run's mix of faults is reproducible in
 //! kind and number, if not in which request gets which (requests race).
@@ -63,6 +65,9 @@ struct Shared {
     /// When set, the request lines whose answer was already cut: each distinct request
     /// with a body to answer gets half of it and a closed connection the first time.
     cut_once: std::sync::Mutex<Option<(String, std::collections::HashSet<String>)>>,
+    /// Requests whose body holds this reach moto, which acts, and their caller gets an
+    /// internal error instead of moto's answer: a response lost after the service acted.
+    lose_answer: std::sync::Mutex<Option<Vec<u8>>>,
 }
 
 pub struct FaultProxy {
@@ -90,6 +95,7 @@ impl FaultProxy {
             failed_once: Default::default(),
             served: Default::default(),
             cut_once: Default::default(),
+            lose_answer: Default::default(),
         });
         let state = shared.clone();
         std::thread::spawn(move || {
@@ -114,6 +120,15 @@ impl FaultProxy {
     pub fn always_fail(&self, needle: &str) {
         if let Ok(mut slot) = self.shared.always_fail.lock() {
             *slot = Some(needle.as_bytes().to_vec());
+        }
+    }
+
+    /// Every request whose body contains `needle` goes to moto, which acts on it, and
+    /// its caller is answered with an internal error: the answer lost after the service
+    /// acted, on every attempt the SDK makes. (`None`: no longer.)
+    pub fn lose_answers(&self, needle: Option<&str>) {
+        if let Ok(mut slot) = self.shared.lose_answer.lock() {
+            *slot = needle.map(|n| n.as_bytes().to_vec());
         }
     }
 
@@ -184,13 +199,22 @@ pub(crate) fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Whether the request's body holds the needle in `slot`.
+fn holds(slot: &std::sync::Mutex<Option<Vec<u8>>>, request: &Request) -> bool {
+    slot.lock().ok().is_some_and(|needle| {
+        needle
+            .as_deref()
+            .is_some_and(|n| !n.is_empty() && request.body.windows(n.len()).any(|w| w == n))
+    })
+}
+
 impl Shared {
+    fn loses_answer(&self, request: &Request) -> bool {
+        holds(&self.lose_answer, request)
+    }
+
     fn pick(&self, request: &Request) -> Option<Fault> {
-        let targeted = self.always_fail.lock().ok().is_some_and(|needle| {
-            needle
-                .as_deref()
-                .is_some_and(|n| !n.is_empty() && request.body.windows(n.len()).any(|w| w == n))
-        });
+        let targeted = holds(&self.always_fail, request);
         if targeted {
             self.counts[2].fetch_add(1, Ordering::SeqCst);
             return Some(Fault::ServerError);
@@ -285,6 +309,9 @@ fn serve(client: TcpStream, shared: &Shared) {
                     served.push(request.line.clone());
                 }
                 match forward(&shared.upstream, &request) {
+                    Some(_) if shared.loses_answer(&request) => {
+                        fault_reply(Fault::ServerError, &request)
+                    }
                     Some(reply) => reply,
                     None => return,
                 }
