@@ -56,8 +56,8 @@ fn apply_concurrency(env: &impl Env) -> Result<usize, ConfigError> {
     Ok(n)
 }
 
-impl Settings {
-    pub fn from_env(env: &impl Env, me: SelfIdentity) -> Result<Self, ConfigError> {
+impl config::FromEnv for Settings {
+    fn from_env(env: &impl Env, me: SelfIdentity) -> Result<Self, ConfigError> {
         let mut settings = Self::read(env, me)?;
         if settings.organization_mode {
             // The guard reads each member as containment does: only this function's member
@@ -69,7 +69,9 @@ impl Settings {
         }
         Ok(settings)
     }
+}
 
+impl Settings {
     fn read(env: &impl Env, me: SelfIdentity) -> Result<Self, ConfigError> {
         Ok(Self {
             common: Common::from_env(env)?,
@@ -595,10 +597,6 @@ impl App {
 
 impl keyguard_aws::lambda::ColdStart for App {
     type Settings = Settings;
-
-    fn settings(me: SelfIdentity) -> Result<Settings, ConfigError> {
-        Settings::from_env(&config::process_env, me)
-    }
 
     fn build(sdk: &keyguard_aws::SdkConfig, settings: Settings) -> Result<Self, String> {
         Ok(Self::new(sdk, settings))

@@ -7,6 +7,7 @@ mod common;
 
 use keyguard_aws::accounts;
 use keyguard_aws::lambda::Handler;
+use keyguard_core::config::FromEnv;
 use keyguard_testkit::{moto, unique};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;

@@ -2,8 +2,7 @@
 //! report per event, logged step by step and returned as the function's result.
 
 use aws_config::SdkConfig;
-use keyguard_core::config::ConfigError;
-use keyguard_core::guard::SelfIdentity;
+use keyguard_core::config::FromEnv;
 use keyguard_core::pipeline::Unwired;
 use keyguard_core::{Report, Timestamp};
 pub use lambda_runtime::Error;
@@ -145,9 +144,7 @@ pub trait Handler {
 /// from them, then asked whether it has a client for every action it can plan
 /// ([`keyguard_core::pipeline::wired`]) and warmed up. [`start`] does it in that order.
 pub trait ColdStart: Sized {
-    type Settings;
-
-    fn settings(me: SelfIdentity) -> Result<Self::Settings, ConfigError>;
+    type Settings: FromEnv;
 
     /// The app over `sdk`. `Err` names a setting that cannot work with it.
     fn build(sdk: &SdkConfig, settings: Self::Settings) -> Result<Self, String>;
@@ -163,7 +160,9 @@ pub trait ColdStart: Sized {
 /// The cold start of a [`ColdStart`] app: SDK configuration, who keyguard runs as, the
 /// settings, the app, its wiring, its warm-up.
 pub async fn start<A: ColdStart>() -> Result<A, String> {
-    let (sdk, settings) = crate::cold_start(A::settings).await?;
+    let (sdk, settings) =
+        crate::cold_start(|me| A::Settings::from_env(&keyguard_core::config::process_env, me))
+            .await?;
     let mut app = A::build(&sdk, settings)?;
     app.wired().map_err(|e| e.to_string())?;
     app.warm().await;

@@ -10,6 +10,7 @@
 
 use crate::table::{row, Better};
 use futures::stream::{self, StreamExt};
+use keyguard_core::config::FromEnv;
 use keyguard_core::policy::containment::SelfIdentity;
 use keyguard_testkit::moto;
 use std::collections::BTreeMap;

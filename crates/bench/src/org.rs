@@ -8,6 +8,7 @@
 use crate::table::{row, Better};
 use futures::stream::{self, StreamExt};
 use keyguard_aws::lambda::Handler;
+use keyguard_core::config::FromEnv;
 use keyguard_core::policy::containment::SelfIdentity;
 use keyguard_testkit::{moto, org};
 use serde_json::{json, Value};

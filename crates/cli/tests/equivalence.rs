@@ -15,6 +15,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
+use keyguard_core::config::FromEnv;
 use keyguard_core::policy::containment::{ContainmentConfig, Lookup, SelfIdentity};
 use keyguard_core::policy::translator::TranslatorConfig;
 use keyguard_core::{Policy, Principal, Timestamp, Trigger};

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
 use keyguard_aws::lambda::ColdStart;
+use keyguard_core::config::FromEnv;
 use keyguard_core::guard::SelfIdentity;
 use std::collections::BTreeMap;
 
@@ -49,63 +50,25 @@ fn env(optional: bool) -> BTreeMap<String, String> {
     env
 }
 
-/// Each function, built as its cold start builds it: whether it is wired.
-fn wired_all(env: &BTreeMap<String, String>) -> Vec<(&'static str, Result<(), String>)> {
+/// A function built as its cold start builds it (`ColdStart::build`): whether it is
+/// wired.
+fn built<A: ColdStart>(env: &BTreeMap<String, String>) -> Result<(), String> {
     let vars = |k: &str| env.get(k).cloned();
-    let sdk = sdk();
-    let text = |r: Result<(), keyguard_core::pipeline::Unwired>| r.map_err(|e| e.to_string());
+    let settings = A::Settings::from_env(&vars, me()).unwrap();
+    let app = A::build(&sdk(), settings).unwrap();
+    app.wired().map_err(|e| e.to_string())
+}
+
+fn wired_all(env: &BTreeMap<String, String>) -> Vec<(&'static str, Result<(), String>)> {
     vec![
-        (
-            "deactivate-key",
-            text(
-                deactivate_key::App::new(
-                    &sdk,
-                    deactivate_key::Settings::from_env(&vars, me()).unwrap(),
-                )
-                .wired(),
-            ),
-        ),
+        ("deactivate-key", built::<deactivate_key::App>(env)),
         (
             "guardduty-translator",
-            text(
-                guardduty_translator::App::new(
-                    &sdk,
-                    guardduty_translator::Settings::from_env(&vars, me()).unwrap(),
-                )
-                .wired(),
-            ),
+            built::<guardduty_translator::App>(env),
         ),
-        (
-            "createkey-detector",
-            text(
-                createkey_detector::App::new(
-                    &sdk,
-                    createkey_detector::Settings::from_env(&vars, me()).unwrap(),
-                )
-                .unwrap()
-                .wired(),
-            ),
-        ),
-        (
-            "secrets-rotator",
-            text(
-                secrets_rotator::App::new(
-                    &sdk,
-                    secrets_rotator::Settings::from_env(&vars, me()).unwrap(),
-                )
-                .wired(),
-            ),
-        ),
-        (
-            "age-rotation",
-            text(
-                age_rotation::App::new(
-                    &sdk,
-                    age_rotation::Settings::from_env(&vars, me()).unwrap(),
-                )
-                .wired(),
-            ),
-        ),
+        ("createkey-detector", built::<createkey_detector::App>(env)),
+        ("secrets-rotator", built::<secrets_rotator::App>(env)),
+        ("age-rotation", built::<age_rotation::App>(env)),
     ]
 }
 

@@ -45,8 +45,8 @@ pub struct Settings {
 /// are small but retried up to six times.
 const LEDGER_AND_SNS_BUDGET: Duration = Duration::from_secs(15);
 
-impl Settings {
-    pub fn from_env(env: &impl Env, me: SelfIdentity) -> Result<Self, ConfigError> {
+impl config::FromEnv for Settings {
+    fn from_env(env: &impl Env, me: SelfIdentity) -> Result<Self, ConfigError> {
         let seconds = |name, default| config::seconds(env, name, default);
         let handoff_key = env
             .get("HANDOFF_KEY_ID")
@@ -72,7 +72,9 @@ impl Settings {
             security_hub: keyguard_core::security_hub::enabled(env)?,
         })
     }
+}
 
+impl Settings {
     /// The longest one invocation can take, every budget spent: the hand-off (KMS MAC,
     /// then Lambda `Invoke`), then for each webhook the secret read and every attempt at
     /// its timeout with the longest wait between attempts (an honoured 429, or the
@@ -233,10 +235,6 @@ impl App {
 
 impl keyguard_aws::lambda::ColdStart for App {
     type Settings = Settings;
-
-    fn settings(me: SelfIdentity) -> Result<Settings, ConfigError> {
-        Settings::from_env(&config::process_env, me)
-    }
 
     fn build(sdk: &keyguard_aws::SdkConfig, settings: Settings) -> Result<Self, String> {
         Self::new(sdk, settings)

@@ -8,6 +8,7 @@
 use createkey_detector::handoff::Invoker;
 use createkey_detector::{App, Settings};
 use keyguard_aws::lambda::Handler;
+use keyguard_core::config::FromEnv;
 use keyguard_core::Report;
 use keyguard_testkit::receiver::{Receiver, Reply};
 use keyguard_testkit::report::pairs;

@@ -9,6 +9,7 @@
 use deactivate_key::{App, Settings};
 use futures::stream::{self, StreamExt};
 use keyguard_aws::lambda::Handler;
+use keyguard_core::config::FromEnv;
 use keyguard_core::policy::containment::SelfIdentity;
 use keyguard_testkit::faults::FaultProxy;
 use keyguard_testkit::report::steps;

@@ -9,6 +9,7 @@ use aws_sdk_iam::types::StatusType;
 use common::{assert_steps, sample, world};
 use deactivate_key::Settings;
 use keyguard_aws::lambda::Handler;
+use keyguard_core::config::FromEnv;
 use keyguard_testkit::moto;
 use keyguard_testkit::unique;
 use serde_json::{json, Value};

@@ -9,6 +9,7 @@ mod common;
 use common::sample;
 use deactivate_key::{App, Settings};
 use keyguard_aws::lambda::Handler;
+use keyguard_core::config::FromEnv;
 use keyguard_core::policy::containment::SelfIdentity;
 use keyguard_testkit::faults::FaultProxy;
 use keyguard_testkit::security_hub::findings_with_id;

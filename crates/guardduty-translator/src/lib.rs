@@ -32,15 +32,17 @@ pub struct Settings {
 /// timeout of their own: this is an allowance, as the detector's is, not a bound.
 const CALLS_BUDGET: std::time::Duration = std::time::Duration::from_secs(25);
 
-impl Settings {
-    pub fn from_env(env: &impl Env, me: SelfIdentity) -> Result<Self, ConfigError> {
+impl config::FromEnv for Settings {
+    fn from_env(env: &impl Env, me: SelfIdentity) -> Result<Self, ConfigError> {
         Ok(Self {
             common: Common::from_env(env)?,
             translator: TranslatorConfig::from_env(env, me)?,
             security_hub: keyguard_core::security_hub::enabled(env)?,
         })
     }
+}
 
+impl Settings {
     /// The longest one invocation can take, every budget spent
     /// ([`keyguard_aws::trail::containing_worst_case`]).
     pub fn worst_case(&self) -> std::time::Duration {
@@ -179,10 +181,6 @@ impl FollowUp for App {
 
 impl keyguard_aws::lambda::ColdStart for App {
     type Settings = Settings;
-
-    fn settings(me: SelfIdentity) -> Result<Settings, ConfigError> {
-        Settings::from_env(&config::process_env, me)
-    }
 
     fn build(sdk: &keyguard_aws::SdkConfig, settings: Settings) -> Result<Self, String> {
         keyguard_aws::containing::check(

@@ -6,6 +6,7 @@
 
 use guardduty_translator::{App, Settings};
 use keyguard_aws::lambda::Handler;
+use keyguard_core::config::FromEnv;
 use keyguard_core::policy::containment::SelfIdentity;
 use keyguard_core::Timestamp;
 use keyguard_testkit::moto;

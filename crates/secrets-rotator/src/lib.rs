@@ -32,8 +32,8 @@ pub struct Settings {
     pub report_wait_seconds: u64,
 }
 
-impl Settings {
-    pub fn from_env(env: &impl Env, me: SelfIdentity) -> Result<Self, ConfigError> {
+impl config::FromEnv for Settings {
+    fn from_env(env: &impl Env, me: SelfIdentity) -> Result<Self, ConfigError> {
         Ok(Self {
             common: Common::from_env(env)?,
             rotator: RotatorConfig::from_env(env, me)?,
@@ -191,10 +191,6 @@ impl Source<RotatorConfig> for App {
 
 impl keyguard_aws::lambda::ColdStart for App {
     type Settings = Settings;
-
-    fn settings(me: SelfIdentity) -> Result<Settings, ConfigError> {
-        Settings::from_env(&config::process_env, me)
-    }
 
     fn build(sdk: &keyguard_aws::SdkConfig, settings: Settings) -> Result<Self, String> {
         Ok(Self::new(sdk, settings))

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+use keyguard_core::config::FromEnv;
 pub mod fleet;
 
 use age_rotation::{App, Settings};

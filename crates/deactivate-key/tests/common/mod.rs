@@ -6,6 +6,7 @@
 use aws_sdk_iam::types::StatusType;
 use deactivate_key::{App, Settings};
 use keyguard_aws::lambda::Handler;
+use keyguard_core::config::FromEnv;
 use keyguard_core::policy::containment::SelfIdentity;
 use keyguard_testkit::moto;
 use keyguard_testkit::unique;
