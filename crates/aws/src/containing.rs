@@ -126,15 +126,17 @@ impl Containing {
         let report = source.follow_up(&apply, report, now).await;
         apply.with_finding(report, now).await
     }
+}
 
-    /// One credential's facts, read in its own account
-    /// ([`crate::members::gather_in_account`]).
-    pub async fn gather(
+/// One credential's facts, read in its own account
+/// ([`crate::members::gather_in_account`]).
+impl containment::InAccount for Containing {
+    async fn gather_in_account(
         &self,
+        cfg: &ContainmentConfig,
         credential: &containment::Credential,
         lookup: &containment::Lookup,
         event: &str,
-        cfg: &ContainmentConfig,
     ) -> Result<containment::Facts, EffectError> {
         crate::members::gather_in_account(
             self.effects.members.as_deref(),

@@ -512,25 +512,19 @@ impl Source<ContainmentConfig> for Supplied {
         target: &containment::Target,
         _: Timestamp,
     ) -> Result<Vec<containment::Facts>, EffectError> {
-        let mut all = Vec::with_capacity(target.credentials.len());
-        for credential in &target.credentials {
-            all.push(
-                self.gather_in_account(cfg, credential, &credential.lookup())
-                    .await?,
-            );
-        }
-        Ok(all)
+        containment::gather_each(self, cfg, target).await
     }
 }
 
-impl Supplied {
-    /// One credential's facts, as the functions read them: in its own account
-    /// (organisation mode), or not at all for an account not acted in.
+/// One credential's facts, as the functions read them: in its own account (organisation
+/// mode), or not at all for an account not acted in.
+impl containment::InAccount for Supplied {
     async fn gather_in_account(
         &self,
         cfg: &ContainmentConfig,
         credential: &containment::Credential,
         lookup: &containment::Lookup,
+        _: &str,
     ) -> Result<containment::Facts, EffectError> {
         let outside = |why| containment::Facts {
             outside: Some(why),
@@ -561,7 +555,9 @@ impl Supplied {
             ..facts
         })
     }
+}
 
+impl Supplied {
     /// The account a key belongs to, as STS would say: `key_accounts`, else the account
     /// whose facts list it (keyguard's own first).
     fn owner(&self, key: &AccessKeyId) -> Option<&keyguard_core::AccountId> {
@@ -606,8 +602,14 @@ impl Source<TranslatorConfig> for Supplied {
         target: &translator::Target,
         _: Timestamp,
     ) -> Result<containment::Facts, EffectError> {
-        self.gather_in_account(&cfg.containment, &target.credential(), &target.lookup())
-            .await
+        containment::InAccount::gather_in_account(
+            self,
+            &cfg.containment,
+            &target.credential(),
+            &target.lookup(),
+            &target.event_ref,
+        )
+        .await
     }
 }
 

@@ -135,15 +135,7 @@ impl Source<ContainmentConfig> for App {
         target: &containment::Target,
         _: Timestamp,
     ) -> Result<Vec<containment::Facts>, EffectError> {
-        let mut all = Vec::with_capacity(target.credentials.len());
-        for credential in &target.credentials {
-            all.push(
-                self.containing
-                    .gather(credential, &credential.lookup(), &target.event_ref, cfg)
-                    .await?,
-            );
-        }
-        Ok(all)
+        containment::gather_each(&self.containing, cfg, target).await
     }
 }
 

@@ -10,7 +10,7 @@ use keyguard_aws::containing::{Containing, FollowUp};
 use keyguard_aws::{AwsEffects, DynamoLedger, Incidents, Runbooks};
 use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::pipeline::{self, Executor, Source};
-use keyguard_core::policy::containment::{self, SelfIdentity};
+use keyguard_core::policy::containment::{self, InAccount, SelfIdentity};
 use keyguard_core::policy::translator::timeline::IncidentAt;
 use keyguard_core::policy::translator::{self, TranslatorConfig, FUNCTION};
 use keyguard_core::{EffectError, ParseError, Plan, Report, Timestamp};
@@ -158,11 +158,11 @@ impl Source<TranslatorConfig> for App {
         _: Timestamp,
     ) -> Result<containment::Facts, EffectError> {
         self.containing
-            .gather(
+            .gather_in_account(
+                &cfg.containment,
                 &target.credential(),
                 &target.lookup(),
                 &target.event_ref,
-                &cfg.containment,
             )
             .await
     }

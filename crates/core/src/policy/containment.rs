@@ -24,7 +24,7 @@ pub mod trail;
 pub use crate::guard::SelfIdentity;
 pub use decide::decide;
 pub(crate) use decide::user_sessions;
-pub use gather::{gather, gather_all, Recheck};
+pub use gather::{gather, gather_all, gather_each, InAccount, Recheck};
 pub use target::SELF_EXEMPTION;
 pub use target::{finding_contested, finding_subject, role_from_arn, target, Early};
 

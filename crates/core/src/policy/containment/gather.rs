@@ -162,6 +162,37 @@ async fn read<R: IamReader + Sync>(
     }
 }
 
+/// Where one credential's facts are read, in its own account: by the functions through
+/// IAM (a member's through the member role), by `keyguard plan` from its facts file.
+pub trait InAccount {
+    fn gather_in_account(
+        &self,
+        cfg: &super::ContainmentConfig,
+        credential: &super::Credential,
+        lookup: &Lookup,
+        event_ref: &str,
+    ) -> impl std::future::Future<Output = Result<Facts, EffectError>>;
+}
+
+/// Every credential a target names, each in its own account, in its order: what
+/// deactivate-key reads, and `keyguard plan` as it.
+pub async fn gather_each(
+    reader: &impl InAccount,
+    cfg: &super::ContainmentConfig,
+    target: &super::Target,
+) -> Result<Vec<Facts>, EffectError> {
+    let mut all = Vec::with_capacity(target.credentials.len());
+    for credential in &target.credentials {
+        let lookup = credential.lookup();
+        all.push(
+            reader
+                .gather_in_account(cfg, credential, &lookup, &target.event_ref)
+                .await?,
+        );
+    }
+    Ok(all)
+}
+
 /// Every lookup of a target, in order.
 pub async fn gather_all<R: IamReader + Sync>(
     lookups: &[Lookup],
