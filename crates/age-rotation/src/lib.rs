@@ -252,50 +252,23 @@ impl App {
     /// role (this account through its own credentials). One account's failure is named
     /// in the report and does not stop the others.
     async fn scan_organization(&self, event_ref: &str, now: Timestamp) -> Report {
-        use futures::stream::{self, StreamExt};
         let dry_run = self.settings.common.dry_run;
-        let listed = keyguard_aws::accounts::list(&self.sdk).await;
-        let own = keyguard_aws::identity::account(&self.sdk).await.ok();
-        let accounts = match listed {
-            Ok(a) => a,
-            Err(e) => {
-                let why = format!("listing the organisation's accounts: {e}");
-                return age::combine(
-                    event_ref,
-                    dry_run,
-                    vec![("organization".into(), age::AccountScan::Failed(why))],
-                );
-            }
-        };
-        let results = stream::iter(accounts)
-            .map(|account| {
-                let own = own.clone();
-                async move {
-                    let result = self
-                        .scan_account(
-                            &account.id,
-                            own.as_deref() == Some(account.id.as_str()),
-                            event_ref,
-                            now,
-                        )
-                        .await;
-                    (account.id, result)
-                }
-            })
-            .buffer_unordered(self.settings.account_concurrency)
-            .collect::<Vec<_>>()
+        let scanned =
+            keyguard_aws::accounts::each_account(
+                &self.sdk,
+                self.settings.account_concurrency,
+                |account, is_own| async move {
+                    self.scan_account(&account, is_own, event_ref, now).await
+                },
+            )
             .await;
-        let mut results = results;
-        results.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut results = match scanned {
+            Ok(results) => results,
+            Err(why) => vec![("organization".into(), age::AccountScan::Failed(why))],
+        };
         // Accounts the member role cannot be assumed in: alerted once each, and the run
         // does not fail for them (a retry would change nothing, and re-scan the rest).
-        let unassumable: Vec<(String, String)> = results
-            .iter()
-            .filter_map(|(account, r)| match r {
-                age::AccountScan::Unassumable(why) => Some((account.clone(), why.clone())),
-                _ => None,
-            })
-            .collect();
+        let unassumable = keyguard_aws::accounts::unassumable(&results);
         if !unassumable.is_empty() {
             let role = &self.settings.member_role_name;
             let plan = age::unassumable_notices(event_ref, role, &unassumable);
@@ -313,17 +286,17 @@ impl App {
         event_ref: &str,
         now: Timestamp,
     ) -> age::AccountScan {
-        let role = &self.settings.member_role_name;
-        let iam = if is_own {
-            self.effects.iam.clone()
-        } else {
-            match keyguard_aws::accounts::iam_in(&self.sdk, account, role).await {
-                Ok(iam) => iam,
-                Err(e) if keyguard_aws::accounts::is_unassumable(&e) => {
-                    return age::AccountScan::Unassumable(e.to_string())
-                }
-                Err(e) => return age::AccountScan::Failed(e.to_string()),
-            }
+        let iam = match keyguard_aws::accounts::scanning_iam(
+            &self.sdk,
+            &self.effects.iam,
+            (account, is_own),
+            &self.settings.member_role_name,
+            FUNCTION,
+        )
+        .await
+        {
+            Ok(iam) => iam,
+            Err(scan) => return scan,
         };
         let (scan, source) = match self.scan_facts(&iam, now).await {
             Ok(read) => read,

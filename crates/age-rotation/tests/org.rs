@@ -52,7 +52,9 @@ async fn three_member_accounts_are_scanned_each_through_its_own_role() {
     let mut keys = BTreeMap::new();
     for account in &members {
         // keyguard's own way in must work for the account.
-        accounts::iam_in(&sdk, account, ROLE).await.unwrap();
+        accounts::iam_in(&sdk, account, ROLE, "age-rotation")
+            .await
+            .unwrap();
         let created = (chrono::Utc::now() - chrono::Duration::days(85)).to_rfc3339();
         let made =
             keyguard_testkit::org::employee_with_key_made(&sdk, account, ROLE, &created).await;

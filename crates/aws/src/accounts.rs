@@ -3,6 +3,7 @@
 
 use crate::error::effect_error;
 use crate::Iam;
+use keyguard_core::org_scan::AccountScan;
 use keyguard_core::{AccountId, EffectError, ErrorKind};
 
 /// Whose an access key is, as STS says (`sts:GetAccessKeyInfo`, which any principal may
@@ -171,13 +172,77 @@ pub async fn assumed(
     Ok((sdk, until))
 }
 
-/// IAM in `account`, as `role_name` there (`sts:AssumeRole`; the session lasts an hour).
+/// IAM in `account`, as `role_name` there (`sts:AssumeRole`, in a session named after
+/// `function`, which CloudTrail shows there; the session lasts an hour).
 pub async fn iam_in(
     config: &aws_config::SdkConfig,
     account: &str,
     role_name: &str,
+    function: &str,
 ) -> Result<Iam, EffectError> {
     let arn = format!("arn:aws:iam::{account}:role/{role_name}");
-    let (sdk, _) = assumed(config, &arn, "keyguard-age-rotation").await?;
+    let (sdk, _) = assumed(config, &arn, &format!("keyguard-{function}")).await?;
     Ok(Iam::new(&sdk))
+}
+
+/// Every ACTIVE account of the organisation, `concurrency` at a time: what `scan` made of
+/// each (told whether it is keyguard's own account), in the accounts' order. `Err` names
+/// what stopped the listing.
+pub async fn each_account<F, Fut>(
+    config: &aws_config::SdkConfig,
+    concurrency: usize,
+    scan: F,
+) -> Result<Vec<(String, AccountScan)>, String>
+where
+    F: Fn(String, bool) -> Fut,
+    Fut: std::future::Future<Output = AccountScan>,
+{
+    use futures::stream::{self, StreamExt};
+    let accounts = list(config)
+        .await
+        .map_err(|e| format!("listing the organisation's accounts: {e}"))?;
+    let own = crate::identity::account(config).await.ok();
+    let mut results = stream::iter(accounts)
+        .map(|account| {
+            let is_own = own.as_deref() == Some(account.id.as_str());
+            let scanned = scan(account.id.clone(), is_own);
+            async move { (account.id, scanned.await) }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+    results.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(results)
+}
+
+/// IAM in `account` for a scan there: keyguard's own IAM in its own account, the member
+/// role's elsewhere. A role that cannot be assumed is [`AccountScan::Unassumable`] (named
+/// and alerted once, never retried); any other failure [`AccountScan::Failed`].
+pub async fn scanning_iam(
+    config: &aws_config::SdkConfig,
+    own_iam: &Iam,
+    (account, is_own): (&str, bool),
+    role_name: &str,
+    function: &str,
+) -> Result<Iam, AccountScan> {
+    if is_own {
+        return Ok(own_iam.clone());
+    }
+    iam_in(config, account, role_name, function)
+        .await
+        .map_err(|e| match is_unassumable(&e) {
+            true => AccountScan::Unassumable(e.to_string()),
+            false => AccountScan::Failed(e.to_string()),
+        })
+}
+
+/// The accounts of `results` the member role cannot be assumed in, with why.
+pub fn unassumable(results: &[(String, AccountScan)]) -> Vec<(String, String)> {
+    results
+        .iter()
+        .filter_map(|(account, r)| match r {
+            AccountScan::Unassumable(why) => Some((account.clone(), why.clone())),
+            _ => None,
+        })
+        .collect()
 }

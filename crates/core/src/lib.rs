@@ -11,6 +11,7 @@ pub mod events;
 pub mod exemption;
 pub mod guard;
 pub mod key;
+pub mod org_scan;
 pub mod organization;
 pub mod scope;
 pub mod step_key;
