@@ -10,10 +10,12 @@
 use keyguard_aws::{AwsEffects, DynamoLedger, Secrets};
 use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::credential_report;
+use keyguard_core::org_scan::{self, AccountScan};
 use keyguard_core::pipeline::{self, Executor, Source};
 use keyguard_core::policy::containment::{IamReader, SelfIdentity};
 use keyguard_core::policy::policies::{RotatorFacts, RotatorTarget, SweepFacts};
 use keyguard_core::policy::rotation::{self, RotatorConfig, FUNCTION};
+use keyguard_core::policy::sweep;
 use keyguard_core::{EffectError, ParseError, Plan, Report, Timestamp, UserName};
 use serde_json::Value;
 use std::time::Duration;
@@ -30,16 +32,21 @@ pub struct Settings {
     /// `REPORT_WAIT_SECONDS` (default 30): how long the sweep waits for the credential
     /// report before reading every user instead.
     pub report_wait_seconds: u64,
+    /// `ACCOUNT_CONCURRENCY` (default 4): in organisation mode (`ORGANIZATION_MODE`,
+    /// `MEMBER_ROLE_NAME`, `MEMBER_ACCOUNTS`, in the guard), accounts swept at once.
+    pub account_concurrency: usize,
 }
 
 impl config::FromEnv for Settings {
     fn from_env(env: &impl Env, me: SelfIdentity) -> Result<Self, ConfigError> {
         Ok(Self {
             common: Common::from_env(env)?,
-            rotator: RotatorConfig::from_env(env, me)?,
+            rotator: RotatorConfig::from_env(env, me)?
+                .in_organization(keyguard_core::organization::Organization::from_env(env)?),
             test_attempts: config::number(env, "TEST_ATTEMPTS", 10)?,
             test_delay_seconds: config::number(env, "TEST_DELAY_SECONDS", 3)?,
             report_wait_seconds: config::number(env, "REPORT_WAIT_SECONDS", 30)?,
+            account_concurrency: config::number::<usize>(env, "ACCOUNT_CONCURRENCY", 4)?.max(1),
         })
     }
 }
@@ -48,6 +55,8 @@ pub struct App {
     pub settings: Settings,
     pub ledger: DynamoLedger,
     pub effects: AwsEffects,
+    /// Kept for the organisation mode, which assumes the member role in each account.
+    pub sdk: keyguard_aws::SdkConfig,
 }
 
 impl App {
@@ -69,8 +78,16 @@ impl App {
                 ..AwsEffects::configured(sdk, &settings.common)
             },
             ledger: DynamoLedger::configured(sdk, &settings.common),
+            sdk: sdk.clone(),
             settings,
         }
+    }
+
+    /// Steps applied through `effects` (an account's), beginning none too close to the
+    /// invocation's end: the sweep can be long.
+    fn executor<'a>(&'a self, effects: &'a AwsEffects) -> Executor<'a, AwsEffects, DynamoLedger> {
+        Executor::new(effects, &self.ledger, self.settings.common.dry_run)
+            .until(keyguard_aws::lambda::deadline())
     }
 
     /// The plan for one event, nothing applied: what `keyguard plan` shows.
@@ -121,11 +138,15 @@ impl App {
     /// report's candidates for an unused key, and the users of secrets with a retired
     /// key; every user when the report cannot be had. A user who cannot be read is set
     /// apart, never the reason the sweep fails for everyone else.
-    async fn sweep_facts(&self, now: Timestamp) -> Result<SweepFacts, EffectError> {
-        let iam = &self.effects.iam;
-        let mut secrets = match &self.effects.secrets {
-            Some(s) => s.managed(&self.settings.rotator.secret_user_tag).await?,
-            None => Vec::new(),
+    async fn sweep_facts(
+        &self,
+        iam: &keyguard_aws::Iam,
+        with_secrets: bool,
+        now: Timestamp,
+    ) -> Result<SweepFacts, EffectError> {
+        let mut secrets = match (&self.effects.secrets, with_secrets) {
+            (Some(s), true) => s.managed(&self.settings.rotator.secret_user_tag).await?,
+            _ => Vec::new(),
         };
         // Whether keyguard's own rotation retired each previous key, and whether keyguard
         // contained it: the sweep deletes only the first, and never the second.
@@ -179,13 +200,135 @@ impl Source<RotatorConfig> for App {
                 self.rotation_facts(event).await?.map(Box::new),
             )),
             RotatorTarget::Sweep { event_ref } => {
-                let facts = self.sweep_facts(now).await?;
+                let facts = self.sweep_facts(&self.effects.iam, true, now).await?;
                 tracing::info!(function = FUNCTION, event_id = %event_ref,
                     users = facts.users.len(), unread = facts.unread.len(),
                     secrets = facts.secrets.len(), "facts read");
                 Ok(RotatorFacts::Sweep(facts))
             }
         }
+    }
+}
+
+/// Organisation mode: the sweep in every ACTIVE account of the organisation.
+impl App {
+    /// The event's reference, when it is a sweep this function runs (a schedule it
+    /// trusts); anything else goes the single-account way, refused or ignored there.
+    fn sweep_of(&self, raw: &Value) -> Option<String> {
+        let trigger = keyguard_core::parse_value(raw).ok()?;
+        let event_ref = keyguard_core::event_ref(&trigger, raw);
+        match pipeline::Policy::target(&self.settings.rotator, &trigger, &event_ref, &()) {
+            Ok(RotatorTarget::Sweep { event_ref }) => Some(event_ref),
+            _ => None,
+        }
+    }
+
+    /// Every ACTIVE account, `ACCOUNT_CONCURRENCY` at a time: this one with its managed
+    /// secrets, each member (in `MEMBER_ACCOUNTS`, when set) for its unused keys, through
+    /// the member role there. One account's failure is named and does not stop the
+    /// others; an account the role cannot be assumed in is alerted once, never retried.
+    async fn sweep_organization(
+        &self,
+        org: &keyguard_core::organization::Organization,
+        event_ref: &str,
+        now: Timestamp,
+    ) -> Report {
+        let dry_run = self.settings.common.dry_run;
+        let swept = keyguard_aws::accounts::each_account(
+            &self.sdk,
+            self.settings.account_concurrency,
+            |account, is_own| async move {
+                self.sweep_account(org, &account, is_own, event_ref, now)
+                    .await
+            },
+        )
+        .await;
+        let mut results = match swept {
+            Ok(results) => results,
+            Err(why) => vec![("organization".into(), AccountScan::Failed(why))],
+        };
+        let unassumable = keyguard_aws::accounts::unassumable(&results);
+        if !unassumable.is_empty() {
+            let plan = org_scan::unassumable_notices(
+                FUNCTION,
+                event_ref,
+                &org.member_role,
+                "deploy the member StackSet there (make deploy-members), or leave the account out with MEMBER_ACCOUNTS",
+                &unassumable,
+            );
+            let notices = self
+                .executor(&self.effects)
+                .apply(&self.settings.rotator, plan, now)
+                .await;
+            results.push(("organization".into(), AccountScan::Scanned(notices)));
+        }
+        org_scan::combine(
+            FUNCTION,
+            event_ref,
+            dry_run,
+            results,
+            "no key unused or retired past its grace in any account",
+        )
+    }
+
+    async fn sweep_account(
+        &self,
+        org: &keyguard_core::organization::Organization,
+        account: &str,
+        is_own: bool,
+        event_ref: &str,
+        now: Timestamp,
+    ) -> AccountScan {
+        let Ok(id) = keyguard_core::AccountId::parse(account) else {
+            return AccountScan::Outside(format!("{account:?} is no account id"));
+        };
+        if let Some(why) = org.refuses(&id).filter(|_| !is_own) {
+            return AccountScan::Outside(why);
+        }
+        let iam = match keyguard_aws::accounts::scanning_iam(
+            &self.sdk,
+            &self.effects.iam,
+            (account, is_own),
+            &org.member_role,
+            FUNCTION,
+        )
+        .await
+        {
+            Ok(iam) => iam,
+            Err(scan) => return scan,
+        };
+        // The managed secrets are this account's: a member's are rotated by a rotation
+        // function of its own, if any.
+        let facts = match self.sweep_facts(&iam, is_own, now).await {
+            Ok(facts) => facts,
+            Err(e) => return AccountScan::Failed(format!("reading keys: {e}")),
+        };
+        tracing::info!(
+            function = FUNCTION,
+            account,
+            users = facts.users.len(),
+            unread = facts.unread.len(),
+            secrets = facts.secrets.len(),
+            "facts read"
+        );
+        let mut plan = sweep::decide_sweep_in(
+            Some(&id),
+            &format!("{event_ref}:{account}"),
+            &self.settings.rotator,
+            &facts.users,
+            &facts.secrets,
+            now,
+        );
+        plan.unread = facts.unread;
+        let effects = AwsEffects {
+            iam,
+            ..AwsEffects::iam_only(self.effects.iam.clone(), self.effects.notifier.clone())
+        };
+        let report = self
+            .executor(&effects)
+            .apply(&self.settings.rotator, plan, now)
+            .await;
+        AccountScan::Scanned(report)
     }
 }
 
@@ -203,10 +346,14 @@ impl keyguard_aws::lambda::ColdStart for App {
 
 impl keyguard_aws::lambda::Handler for App {
     async fn handle_at(&self, raw: &Value, now: Timestamp) -> Report {
-        // The sweep can be long: no step begins too close to the invocation's end.
-        let apply = Executor::new(&self.effects, &self.ledger, self.settings.common.dry_run)
-            .until(keyguard_aws::lambda::deadline());
-        apply.run(&self.settings.rotator, self, raw, now).await
+        if let Some(org) = &self.settings.rotator.guard.organization {
+            if let Some(event_ref) = self.sweep_of(raw) {
+                return self.sweep_organization(org, &event_ref, now).await;
+            }
+        }
+        self.executor(&self.effects)
+            .run(&self.settings.rotator, self, raw, now)
+            .await
     }
 
     /// Secrets Manager sees only success or failure: a rotation step that did not

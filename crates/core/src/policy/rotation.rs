@@ -60,6 +60,13 @@ impl RotatorConfig {
         })
     }
 
+    /// Organisation mode (`None`: off): the sweep runs in every member account too. A
+    /// rotation step stays keyguard's own account's, whatever it names.
+    pub fn in_organization(mut self, org: Option<crate::organization::Organization>) -> Self {
+        self.guard = self.guard.with_organization(org);
+        self
+    }
+
     pub(crate) fn exempt(&self, user: &str, tags: &BTreeMap<String, String>) -> bool {
         self.guard.user_untouchable(user, tags)
     }

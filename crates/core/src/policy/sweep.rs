@@ -14,6 +14,7 @@ use crate::notice::{Notice, Severity};
 use crate::plan::{Action, Decision, Plan, Step};
 use crate::policy::containment::KeyStatus;
 use crate::policy::rotation::{key_notice, RotatorConfig, FUNCTION};
+use crate::scope::{AccountId, Scope};
 use crate::time::Timestamp;
 use std::collections::BTreeMap;
 
@@ -52,13 +53,21 @@ fn days(from: Timestamp, now: Timestamp) -> i64 {
     (now - from).num_days()
 }
 
-/// Adds a step; returns its ledger key, for a notice that must wait for it.
-fn step(plan: &mut Plan, action: Action, reason: String, scope: &str) -> String {
-    let idempotency_key = format!("{FUNCTION}:{}:{scope}", action.name());
+/// Adds a step, acting in `at` (a member account; `None`: keyguard's own); returns its
+/// ledger key, for a notice that must wait for it.
+fn step(
+    plan: &mut Plan,
+    at: Option<&Scope>,
+    action: Action,
+    reason: String,
+    scope: &str,
+) -> String {
+    let account = at.map(|s| format!("{}:", s.account)).unwrap_or_default();
+    let idempotency_key = format!("{FUNCTION}:{}:{account}{scope}", action.name());
     plan.steps.push(Step {
         replaces: None,
         after: None,
-        scope: None,
+        scope: at.cloned(),
         idempotency_key: idempotency_key.clone(),
         action,
         reason,
@@ -88,6 +97,30 @@ pub fn decide_sweep(
     secrets: &[ManagedSecret],
     now: Timestamp,
 ) -> Plan {
+    decide_sweep_in(None, event_ref, cfg, users, secrets, now)
+}
+
+/// The sweep of one account: keyguard's own (`None`), or one an organisation scan names.
+/// Its steps act there, their ledger keys name it, and the guard is that account's view:
+/// in a member, only `ACCOUNT:NAME` exemptions hold and no user there is keyguard.
+pub fn decide_sweep_in(
+    account: Option<&AccountId>,
+    event_ref: &str,
+    cfg: &RotatorConfig,
+    users: &[UserFacts],
+    secrets: &[ManagedSecret],
+    now: Timestamp,
+) -> Plan {
+    let view = RotatorConfig {
+        guard: cfg.guard.in_account(account).into_owned(),
+        ..cfg.clone()
+    };
+    let cfg = &view;
+    let at = account.map(|account| Scope {
+        account: account.clone(),
+        region: None,
+    });
+    let at = at.as_ref();
     let mut plan = Plan::for_event(FUNCTION, Decision::Act, event_ref.to_owned());
     let by_name: BTreeMap<&str, &UserFacts> = users.iter().map(|u| (u.name.as_str(), u)).collect();
     let grace = i64::from(cfg.grace_days);
@@ -130,6 +163,7 @@ pub fn decide_sweep(
         }
         let deleted = step(
             &mut plan,
+            at,
             Action::DeleteKey {
                 user: name.clone(),
                 key_id: key.clone(),
@@ -143,6 +177,7 @@ pub fn decide_sweep(
         );
         step(
             &mut plan,
+            at,
             Action::Notify {
                 notice: key_notice("deleted", &name, Some(&key), &secret.arn, now),
             },
@@ -183,6 +218,7 @@ pub fn decide_sweep(
             let (severity, subject, reason) = if touchable {
                 deactivated = Some(step(
                     &mut plan,
+                    at,
                     Action::DeactivateKey {
                         user: name.clone(),
                         key_id: key_id.clone(),
@@ -209,13 +245,17 @@ pub fn decide_sweep(
                     format!("reported, not touched: {who}"),
                 )
             };
-            let notice = Notice::new(severity, subject)
+            let mut notice = Notice::new(severity, subject)
                 .user(Some(name.clone()))
                 .key(Some(key_id.clone()))
                 .fact("usage", usage.clone())
                 .fact("action", reason.clone());
+            if let Some(at) = at {
+                notice = notice.fact("account", at.account.to_string());
+            }
             step(
                 &mut plan,
+                at,
                 Action::Notify { notice },
                 format!("{name}'s key {key_id} is {usage}: {reason}"),
                 &format!("unused:{}", key.key_id),

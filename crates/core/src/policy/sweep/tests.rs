@@ -264,3 +264,66 @@ fn a_canary_is_never_swept_nor_reported() {
         "without the tag it is an employee's unused key"
     );
 }
+
+/// A member account's sweep (organisation mode): its steps act there and name it, and
+/// the guard is that account's: a bare `EXEMPT_USERS` name is keyguard's own account's
+/// user, and only `ACCOUNT:NAME` exempts a member's.
+#[test]
+fn a_members_sweep_acts_there_under_that_accounts_exemptions() {
+    let member = crate::scope::AccountId::parse("222233334444").unwrap();
+    let unused = || vec![key(K, KeyStatus::Active, 200, None)];
+    let in_org = |exempt: &str| {
+        let mut c = cfg(&[("EXEMPT_USERS", exempt)]);
+        c.guard.me.account = crate::scope::AccountId::parse("111122223333").ok();
+        c.guard.organization = Some(crate::organization::Organization {
+            member_role: "keyguard-member".into(),
+            allowed: None,
+        });
+        c
+    };
+    let users = [user("ops", Some("employee"), unused())];
+
+    let plan = decide_sweep_in(Some(&member), "ev", &in_org("ops"), &users, &[], now());
+    assert_eq!(
+        actions(&plan),
+        [
+            ("deactivate_key".into(), K.into()),
+            ("notify".into(), K.into())
+        ],
+        "a bare name is the home account's ops, not this one"
+    );
+    for step in &plan.steps {
+        assert_eq!(step.scope.as_ref().map(|s| &s.account), Some(&member));
+        assert!(
+            step.idempotency_key.contains(":222233334444:"),
+            "{}",
+            step.idempotency_key
+        );
+    }
+    assert_eq!(
+        plan.steps[1].after.as_deref(),
+        Some(plan.steps[0].idempotency_key.as_str())
+    );
+    let Action::Notify { notice } = &plan.steps[1].action else {
+        panic!("{:?}", plan.steps[1].action)
+    };
+    assert!(format!("{notice:?}").contains("222233334444"), "{notice:?}");
+
+    let exempt = decide_sweep_in(
+        Some(&member),
+        "ev",
+        &in_org("222233334444:ops"),
+        &users,
+        &[],
+        now(),
+    );
+    assert_eq!(
+        actions(&exempt),
+        [("notify".into(), K.into())],
+        "reported, not touched"
+    );
+    // The home account's sweep, unchanged: no scope, and the bare name holds.
+    let home = decide_sweep("ev", &in_org("ops"), &users, &[], now());
+    assert_eq!(actions(&home), [("notify".into(), K.into())]);
+    assert!(home.steps.iter().all(|s| s.scope.is_none()));
+}
