@@ -253,19 +253,17 @@ impl App {
     /// in the report and does not stop the others.
     async fn scan_organization(&self, event_ref: &str, now: Timestamp) -> Report {
         let dry_run = self.settings.common.dry_run;
-        let scanned =
+        let own = self.settings.age.guard.me.account.as_ref();
+        let mut results =
             keyguard_aws::accounts::each_account(
                 &self.sdk,
+                own.map(keyguard_core::AccountId::as_str),
                 self.settings.account_concurrency,
                 |account, is_own| async move {
                     self.scan_account(&account, is_own, event_ref, now).await
                 },
             )
             .await;
-        let mut results = match scanned {
-            Ok(results) => results,
-            Err(why) => vec![("organization".into(), age::AccountScan::Failed(why))],
-        };
         // Accounts the member role cannot be assumed in: alerted once each, and the run
         // does not fail for them (a retry would change nothing, and re-scan the rest).
         let unassumable = keyguard_aws::accounts::unassumable(&results);

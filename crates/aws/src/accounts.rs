@@ -185,34 +185,60 @@ pub async fn iam_in(
     Ok(Iam::new(&sdk))
 }
 
+/// An account is not begun with less than this left of the invocation: its credential
+/// report alone may take `REPORT_WAIT_SECONDS`, and Lambda's timeout would end the run
+/// with nothing said of the accounts not reached.
+pub const ACCOUNT_MARGIN: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Every ACTIVE account of the organisation, `concurrency` at a time: what `scan` made of
-/// each (told whether it is keyguard's own account), in the accounts' order. `Err` names
-/// what stopped the listing.
+/// each (told whether it is `own`, keyguard's account as its cold start read it), in the
+/// accounts' order. The accounts cannot be listed: `own` alone is scanned, beside a
+/// failure (`organization`) naming why. An account not begun before the invocation's
+/// deadline (less than [`ACCOUNT_MARGIN`] left) is a failure naming it, so the run fails
+/// and says which were not reached.
 pub async fn each_account<F, Fut>(
     config: &aws_config::SdkConfig,
+    own: Option<&str>,
     concurrency: usize,
     scan: F,
-) -> Result<Vec<(String, AccountScan)>, String>
+) -> Vec<(String, AccountScan)>
 where
     F: Fn(String, bool) -> Fut,
     Fut: std::future::Future<Output = AccountScan>,
 {
     use futures::stream::{self, StreamExt};
-    let accounts = list(config)
-        .await
-        .map_err(|e| format!("listing the organisation's accounts: {e}"))?;
-    let own = crate::identity::account(config).await.ok();
-    let mut results = stream::iter(accounts)
+    let (ids, unlisted) = match list(config).await {
+        Ok(accounts) => (accounts.into_iter().map(|a| a.id).collect(), None),
+        Err(e) => (
+            own.map(str::to_owned).into_iter().collect::<Vec<_>>(),
+            Some(format!("listing the organisation's accounts: {e}")),
+        ),
+    };
+    let deadline = crate::lambda::deadline();
+    let mut results = stream::iter(ids)
         .map(|account| {
-            let is_own = own.as_deref() == Some(account.id.as_str());
-            let scanned = scan(account.id.clone(), is_own);
-            async move { (account.id, scanned.await) }
+            let is_own = own == Some(account.as_str());
+            let late = deadline.is_some_and(|d| {
+                d.saturating_duration_since(std::time::Instant::now()) < ACCOUNT_MARGIN
+            });
+            let scan = &scan;
+            async move {
+                if late {
+                    let why = "not begun: the invocation's deadline was too near".to_owned();
+                    return (account, AccountScan::Failed(why));
+                }
+                let scanned = scan(account.clone(), is_own).await;
+                (account, scanned)
+            }
         })
         .buffer_unordered(concurrency.max(1))
         .collect::<Vec<_>>()
         .await;
     results.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(results)
+    if let Some(why) = unlisted {
+        results.push(("organization".to_owned(), AccountScan::Failed(why)));
+    }
+    results
 }
 
 /// IAM in `account` for a scan there: keyguard's own IAM in its own account, the member

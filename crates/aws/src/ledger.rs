@@ -449,6 +449,11 @@ impl Ledger for DynamoLedger {
         let status = outcome.ledger_status();
         self.set_status(&entry.idempotency_key, status, &detail)
             .await?;
+        if let Some(window) = &entry.window {
+            // A failed step frees its window, so the next finding (or a retry) can act:
+            // before the key's record, whose write must not keep the window held.
+            self.set_status(&window.key, status, &detail).await?;
+        }
         match outcome {
             Outcome::Applied { .. } => self.note_deactivation(entry, Landed::Yes).await?,
             // A write whose answer never came may have landed all the same (a timeout, a
@@ -456,10 +461,6 @@ impl Ledger for DynamoLedger {
             // later must know that keyguard may have made it so.
             Outcome::Failed { .. } => self.note_deactivation(entry, Landed::Maybe).await?,
             _ => {}
-        }
-        if let Some(window) = &entry.window {
-            // A failed step frees its window, so the next finding (or a retry) can act.
-            self.set_status(&window.key, status, &detail).await?;
         }
         Ok(())
     }
@@ -621,11 +622,13 @@ impl DynamoLedger {
         );
         // A rotation's retirement that may not have landed is not one: the sweep deletes
         // only what the rotation is known to have retired.
-        let fields = match (landed, containment, entry.function.as_str()) {
+        let retirement = entry.function == "secrets-rotator"
+            && !keyguard_core::policy::sweep::is_unused_key_deactivation(&entry.idempotency_key);
+        let fields = match (landed, containment, retirement) {
             (Landed::Yes, true, _) => {
                 "last_deactivated = :at, contained_at = :at, last_function = :f"
             }
-            (Landed::Yes, false, "secrets-rotator") => {
+            (Landed::Yes, false, true) => {
                 "last_deactivated = :at, retired_at = :at, last_function = :f"
             }
             (Landed::Yes, false, _) => "last_deactivated = :at, last_function = :f",

@@ -436,4 +436,32 @@ async fn a_failed_deactivation_is_remembered_as_one_that_may_have_landed() {
     };
     settled("deactivate-key", refused, rejected).await;
     assert_eq!(l.deactivations(refused).await.unwrap(), Default::default());
+
+    // secrets-rotator: a rotation's deactivation of the key it replaced retires it; the
+    // sweep's deactivation of an unused key does not, though it deactivates it.
+    for (key_id, step, retires) in [
+        (
+            "AKIAROTATIONRETIRED1",
+            "secrets-rotator:deactivate_key:-:app/AKIAROTATIONRETIRED1:tok",
+            true,
+        ),
+        (
+            "AKIASWEPTUNUSEDKEY01",
+            "secrets-rotator:deactivate_key:unused:AKIASWEPTUNUSEDKEY01:ev",
+            false,
+        ),
+    ] {
+        let e = LedgerEntry {
+            function: "secrets-rotator".into(),
+            key_id: Some(key_id.into()),
+            ..entry(step, at)
+        };
+        l.claim(&e).await.unwrap();
+        l.settle(&e, &Outcome::Applied { detail: None })
+            .await
+            .unwrap();
+        let seen = l.deactivations(key_id).await.unwrap();
+        assert_eq!(seen.last, when, "{step}");
+        assert_eq!(seen.retired.is_some(), retires, "{step}");
+    }
 }

@@ -46,6 +46,10 @@ fn env(optional: bool) -> BTreeMap<String, String> {
     if optional {
         env.insert("SECURITY_HUB".into(), "true".into());
         env.insert("ORGANIZATION_MODE".into(), "true".into());
+        env.insert(
+            "ACCOUNT_QUEUE_URL".into(),
+            "https://sqs.eu-west-1.amazonaws.com/111122223333/keyguard-age-accounts".into(),
+        );
     }
     env
 }

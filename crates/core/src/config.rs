@@ -21,13 +21,13 @@ impl<F: Fn(&str) -> Option<String>> Env for F {
     }
 }
 
-/// The process environment; empty values count as unset.
 /// A function's settings, read once at cold start from its environment and who keyguard
 /// runs as. A bad value is an error naming its variable.
 pub trait FromEnv: Sized {
     fn from_env(env: &impl Env, me: crate::guard::SelfIdentity) -> Result<Self, ConfigError>;
 }
 
+/// The process environment; empty values count as unset.
 pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }

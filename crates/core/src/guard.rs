@@ -31,6 +31,7 @@ pub const DEFAULT_KEYGUARD_ROLES: &[&str] = &[
     "keyguard-runbook",
     "keyguard-age-rotation-member",
     "keyguard-member",
+    "keyguard-secrets-rotator-member",
 ];
 
 /// IAM names compared as IAM compares them: regardless of case.

@@ -97,10 +97,11 @@ pub fn combine(
     let mut failures = Vec::new();
     let mut acted = false;
     let mut skipped = Vec::new();
+    let mut outside = Vec::new();
     for (account, result) in results {
         match result {
             AccountScan::Unassumable(why) => skipped.push(format!("{account} ({why})")),
-            AccountScan::Outside(why) => skipped.push(format!("{account} ({why})")),
+            AccountScan::Outside(why) => outside.push(format!("{account} ({why})")),
             AccountScan::Scanned(report) => {
                 acted |= report.decision == Decision::Act;
                 if let Some(why) = report.decision.explanation().filter(|_| {
@@ -119,14 +120,12 @@ pub fn combine(
             AccountScan::Failed(why) => failures.push(format!("{account}: {why}")),
         }
     }
-    let skipped = if skipped.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "; not scanned, the member role cannot be assumed: {}",
-            skipped.join(", ")
-        )
+    let listed = |what: &str, accounts: Vec<String>| match accounts.is_empty() {
+        true => String::new(),
+        false => format!("; {what}: {}", accounts.join(", ")),
     };
+    let skipped = listed("not scanned, the member role cannot be assumed", skipped)
+        + &listed("not scanned, not acted in", outside);
     let decision = if !failures.is_empty() {
         Decision::Failed {
             why: format!("could not scan: {}{skipped}", failures.join("; ")),

@@ -11,6 +11,10 @@ use std::collections::BTreeSet;
 /// The default `MEMBER_ROLE_NAME`: the role `infra/member/` deploys in every member.
 pub const DEFAULT_MEMBER_ROLE: &str = "keyguard-member";
 
+/// secrets-rotator's default `MEMBER_ROLE_NAME`: the sweep's own role, which
+/// `infra/member/` deploys beside `keyguard-member` with the sweep's calls alone.
+pub const SWEEP_MEMBER_ROLE: &str = "keyguard-secrets-rotator-member";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Organization {
     /// `MEMBER_ROLE_NAME`: assumed in a member account to act there.
@@ -35,8 +39,14 @@ impl Organization {
     /// way, so that a bad one fails the deployment that sets it, not the day the mode is
     /// turned on.
     pub fn from_env(env: &impl Env) -> Result<Option<Self>, ConfigError> {
+        Self::from_env_or(env, DEFAULT_MEMBER_ROLE)
+    }
+
+    /// The same, for a function whose member role is not `keyguard-member` by default
+    /// (secrets-rotator's sweep: [`SWEEP_MEMBER_ROLE`]).
+    pub fn from_env_or(env: &impl Env, default_role: &str) -> Result<Option<Self>, ConfigError> {
         let on = config::flag(env, "ORGANIZATION_MODE", false)?;
-        let member_role = config::string(env, "MEMBER_ROLE_NAME", DEFAULT_MEMBER_ROLE);
+        let member_role = config::string(env, "MEMBER_ROLE_NAME", default_role);
         if !is_role_name(&member_role) {
             return Err(ConfigError {
                 variable: "MEMBER_ROLE_NAME".into(),

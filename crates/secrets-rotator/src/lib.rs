@@ -11,6 +11,7 @@ use keyguard_aws::{AwsEffects, DynamoLedger, Secrets};
 use keyguard_core::config::{self, Common, ConfigError, Env};
 use keyguard_core::credential_report;
 use keyguard_core::org_scan::{self, AccountScan};
+use keyguard_core::organization::{Organization, SWEEP_MEMBER_ROLE};
 use keyguard_core::pipeline::{self, Executor, Source};
 use keyguard_core::policy::containment::{IamReader, SelfIdentity};
 use keyguard_core::policy::policies::{RotatorFacts, RotatorTarget, SweepFacts};
@@ -42,7 +43,7 @@ impl config::FromEnv for Settings {
         Ok(Self {
             common: Common::from_env(env)?,
             rotator: RotatorConfig::from_env(env, me)?
-                .in_organization(keyguard_core::organization::Organization::from_env(env)?),
+                .in_organization(Organization::from_env_or(env, SWEEP_MEMBER_ROLE)?),
             test_attempts: config::number(env, "TEST_ATTEMPTS", 10)?,
             test_delay_seconds: config::number(env, "TEST_DELAY_SECONDS", 3)?,
             report_wait_seconds: config::number(env, "REPORT_WAIT_SECONDS", 30)?,
@@ -229,13 +230,15 @@ impl App {
     /// others; an account the role cannot be assumed in is alerted once, never retried.
     async fn sweep_organization(
         &self,
-        org: &keyguard_core::organization::Organization,
+        org: &Organization,
         event_ref: &str,
         now: Timestamp,
     ) -> Report {
         let dry_run = self.settings.common.dry_run;
-        let swept = keyguard_aws::accounts::each_account(
+        let own = self.settings.rotator.guard.me.account.as_ref();
+        let mut results = keyguard_aws::accounts::each_account(
             &self.sdk,
+            own.map(keyguard_core::AccountId::as_str),
             self.settings.account_concurrency,
             |account, is_own| async move {
                 self.sweep_account(org, &account, is_own, event_ref, now)
@@ -243,10 +246,6 @@ impl App {
             },
         )
         .await;
-        let mut results = match swept {
-            Ok(results) => results,
-            Err(why) => vec![("organization".into(), AccountScan::Failed(why))],
-        };
         let unassumable = keyguard_aws::accounts::unassumable(&results);
         if !unassumable.is_empty() {
             let plan = org_scan::unassumable_notices(
@@ -273,7 +272,7 @@ impl App {
 
     async fn sweep_account(
         &self,
-        org: &keyguard_core::organization::Organization,
+        org: &Organization,
         account: &str,
         is_own: bool,
         event_ref: &str,

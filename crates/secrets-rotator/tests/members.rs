@@ -12,7 +12,7 @@ use secrets_rotator::{App, Settings};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-const ROLE: &str = "keyguard-member";
+const ROLE: &str = "keyguard-secrets-rotator-member";
 
 fn steps<'a>(report: &'a Value, action: &str, outcome: &str) -> Vec<&'a Value> {
     report["steps"]

@@ -27,6 +27,76 @@ pub fn template(function: &str) -> Value {
     template_at(&super::workspace_root().join(format!("infra/{function}/template.yaml")))
 }
 
+/// The function's template as deployed with these parameters (the others at their
+/// defaults): every `!If` replaced by the branch its condition picks.
+pub fn template_with(function: &str, parameters: &[(&str, &str)]) -> Value {
+    let t = template(function);
+    let given: BTreeMap<&str, &str> = parameters.iter().copied().collect();
+    resolved(&t, &t, &given)
+}
+
+/// A parameter's value: given, else its default, as text.
+fn parameter(t: &Value, name: &str, given: &BTreeMap<&str, &str>) -> String {
+    match given.get(name) {
+        Some(v) => (*v).to_owned(),
+        None => match &t["Parameters"][name]["Default"] {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            other => panic!("parameter {name} has no default to read ({other})"),
+        },
+    }
+}
+
+/// The value of a condition expression: `Equals`, `Not`, `And`, `Or`, a named `Condition`.
+fn holds(t: &Value, v: &Value, given: &BTreeMap<&str, &str>) -> bool {
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        other => match other["Ref"].as_str() {
+            Some(p) => parameter(t, p, given),
+            None => panic!("a condition compares {other}, which this reader cannot"),
+        },
+    };
+    let args = |key: &str| v[key].as_array().cloned().unwrap_or_default();
+    if let Some(name) = v.as_str().or_else(|| v["Condition"].as_str()) {
+        return holds(t, &t["Conditions"][name], given);
+    }
+    match v
+        .as_object()
+        .and_then(|o| o.keys().next())
+        .map(String::as_str)
+    {
+        Some("Equals") => {
+            let a = args("Equals");
+            text(&a[0]) == text(&a[1])
+        }
+        Some("Not") => !holds(t, &args("Not")[0], given),
+        Some("And") => args("And").iter().all(|c| holds(t, c, given)),
+        Some("Or") => args("Or").iter().any(|c| holds(t, c, given)),
+        _ => panic!("a condition this reader cannot evaluate: {v}"),
+    }
+}
+
+fn resolved(t: &Value, v: &Value, given: &BTreeMap<&str, &str>) -> Value {
+    match v {
+        Value::Object(o) if o.len() == 1 && o.contains_key("If") => {
+            let branches = o["If"].as_array().cloned().unwrap_or_default();
+            let picked = match holds(t, &branches[0], given) {
+                true => &branches[1],
+                false => &branches[2],
+            };
+            resolved(t, picked, given)
+        }
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| (k.clone(), resolved(t, v, given)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(|v| resolved(t, v, given)).collect()),
+        other => other.clone(),
+    }
+}
+
 /// Any CloudFormation template of the tree, as JSON (short-form tags as `{"Sub": …}`).
 pub fn template_at(path: &std::path::Path) -> Value {
     let root = super::workspace_root();
@@ -75,7 +145,12 @@ pub fn assert_worst_case_fits(
 /// parameter as its default, anything else (an ARN from another stack) as a well-formed
 /// placeholder.
 pub fn template_env(function: &str) -> BTreeMap<String, String> {
-    let t = template(function);
+    template_env_with(function, &[])
+}
+
+/// [`template_env`] as deployed with these parameters ([`template_with`]).
+pub fn template_env_with(function: &str, parameters: &[(&str, &str)]) -> BTreeMap<String, String> {
+    let t = template_with(function, parameters);
     let vars = t["Resources"]["Function"]["Properties"]["Environment"]["Variables"]
         .as_object()
         .cloned()

@@ -6,7 +6,6 @@ use keyguard_core::config::FromEnv;
 pub mod fleet;
 
 use age_rotation::{App, Settings};
-use keyguard_core::policy::containment::SelfIdentity;
 use std::collections::BTreeMap;
 
 /// The app with a fresh ledger table, the test sender, and `extra` variables.
@@ -20,8 +19,13 @@ pub async fn app(sdk: &keyguard_aws::SdkConfig, extra: &[(&str, &str)]) -> App {
         ("REPORT_WAIT_SECONDS".to_owned(), "10".to_owned()),
     ]);
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let settings = Settings::from_env(&move |k: &str| env.get(k).cloned(), SelfIdentity::default())
-        .expect("test settings");
+    // Who keyguard runs as, as its cold start reads it: the organisation scan knows its
+    // own account by it.
+    let me = keyguard_aws::identity::whoami(sdk)
+        .await
+        .expect("who the tests run as");
+    let settings =
+        Settings::from_env(&move |k: &str| env.get(k).cloned(), me).expect("test settings");
     let app = App::new(sdk, settings);
     app.ledger.create_table().await.expect("ledger table");
     app

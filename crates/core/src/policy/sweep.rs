@@ -84,6 +84,18 @@ fn told_after(plan: &mut Plan, action_key: String) {
     }
 }
 
+/// What names the sweep's deactivation of an unused key in its ledger key.
+const UNUSED: &str = "unused:";
+
+/// Whether a step of secrets-rotator's is the sweep's deactivation of an unused key,
+/// which retires nothing: only a rotation's own deactivation of the key it replaced
+/// lets the sweep delete that key later. (A secret named with `unused:` in it only ever
+/// makes its retirement count for less: nothing is deleted on it.)
+pub fn is_unused_key_deactivation(idempotency_key: &str) -> bool {
+    idempotency_key.starts_with(&format!("{FUNCTION}:deactivate_key:"))
+        && idempotency_key.contains(UNUSED)
+}
+
 /// Who keyguard itself is never lets it touch its own key.
 fn is_me(cfg: &RotatorConfig, user: &str, key: &str) -> bool {
     let guard = &cfg.guard;
@@ -224,7 +236,7 @@ pub fn decide_sweep_in(
                         key_id: key_id.clone(),
                     },
                     format!("employee {name}'s key {key_id} is {usage} (limit {limit})"),
-                    &format!("{}:{event_ref}", key.key_id),
+                    &format!("{UNUSED}{}:{event_ref}", key.key_id),
                 ));
                 (
                     Severity::Medium,

@@ -40,6 +40,8 @@ const EXPECTED_ROLES: &[&str] = &[
     "keyguard-member",
     // guardduty-translator's member runbook runs in the member as it.
     "keyguard-member-runbook",
+    // secrets-rotator's organisation sweep reads and acts in members as it.
+    "keyguard-secrets-rotator-member",
 ];
 
 #[derive(Default)]

@@ -322,8 +322,54 @@ fn a_members_sweep_acts_there_under_that_accounts_exemptions() {
         [("notify".into(), K.into())],
         "reported, not touched"
     );
-    // The home account's sweep, unchanged: no scope, and the bare name holds.
-    let home = decide_sweep("ev", &in_org("ops"), &users, &[], now());
-    assert_eq!(actions(&home), [("notify".into(), K.into())]);
-    assert!(home.steps.iter().all(|s| s.scope.is_none()));
+    // The home account, as the organisation sweep reads it: a bare name holds there, and
+    // so does one written with its account.
+    let home = crate::scope::AccountId::parse("111122223333").unwrap();
+    for exempt in ["ops", "111122223333:ops"] {
+        let plan = decide_sweep_in(Some(&home), "ev", &in_org(exempt), &users, &[], now());
+        assert_eq!(actions(&plan), [("notify".into(), K.into())], "{exempt}");
+        assert!(plan
+            .steps
+            .iter()
+            .all(|s| s.scope.as_ref().map(|s| &s.account) == Some(&home)));
+    }
+    // Another member's exemption does not reach the home account.
+    let plan = decide_sweep_in(
+        Some(&home),
+        "ev",
+        &in_org("222233334444:ops"),
+        &users,
+        &[],
+        now(),
+    );
+    assert_eq!(actions(&plan)[0].0, "deactivate_key");
+    // Single-account mode: no scope, and the bare name holds.
+    let single = decide_sweep("ev", &in_org("ops"), &users, &[], now());
+    assert_eq!(actions(&single), [("notify".into(), K.into())]);
+    assert!(single.steps.iter().all(|s| s.scope.is_none()));
+}
+
+/// Only a rotation's deactivation retires a key: the sweep's own deactivation of an
+/// unused key is told apart by its ledger key, so it never lets the key be deleted as
+/// one a rotation replaced.
+#[test]
+fn the_sweeps_deactivation_is_no_retirement() {
+    let users = [user(
+        "e",
+        Some("employee"),
+        vec![key(K, KeyStatus::Active, 200, None)],
+    )];
+    for account in [None, crate::scope::AccountId::parse("222233334444").ok()] {
+        let plan = decide_sweep_in(account.as_ref(), "ev", &cfg(&[]), &users, &[], now());
+        let deactivation = &plan.steps[0];
+        assert_eq!(deactivation.action.name(), "deactivate_key");
+        assert!(is_unused_key_deactivation(&deactivation.idempotency_key));
+        assert!(
+            !is_unused_key_deactivation(&plan.steps[1].idempotency_key),
+            "a notice"
+        );
+    }
+    assert!(!is_unused_key_deactivation(
+        "secrets-rotator:deactivate_key:-:arn:aws:secretsmanager:us-east-1:111122223333:secret:app-AbCdEf/AKIAUNUSEDKEY0000001:token"
+    ));
 }
