@@ -235,6 +235,12 @@ where
         .collect::<Vec<_>>()
         .await;
     results.sort_by(|a, b| a.0.cmp(&b.0));
+    for (account, scan) in &results {
+        // Left out on purpose (MEMBER_ACCOUNTS): a run that acts elsewhere says so here.
+        if let AccountScan::Outside(why) = scan {
+            tracing::info!(account, why, "account not scanned: not acted in");
+        }
+    }
     if let Some(why) = unlisted {
         results.push(("organization".to_owned(), AccountScan::Failed(why)));
     }

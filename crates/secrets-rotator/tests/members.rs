@@ -27,14 +27,18 @@ fn steps<'a>(report: &'a Value, action: &str, outcome: &str) -> Vec<&'a Value> {
 async fn each_members_unused_keys_are_swept_there_through_the_member_role() {
     let moto = moto::shared();
     let sdk = keyguard_aws::load_config().await;
-    let members = org::members(&sdk, 2).await;
+    let members = org::members(&sdk, 3).await;
+    // The third is left out of MEMBER_ACCOUNTS: never read, never acted in.
+    let (swept, left_out) = (&members[..2], members[2].as_str());
     let created = (chrono::Utc::now() - chrono::Duration::days(200)).to_rfc3339();
     // In each member, an employee whose key has not been used in its 200 days.
     let mut made = BTreeMap::new();
-    for account in &members {
+    for account in swept {
         let (user, key) = org::employee_with_key_made(&sdk, account, ROLE, &created).await;
         made.insert(account.clone(), (user, key));
     }
+    let (outside_user, outside_key) =
+        org::employee_with_key_made(&sdk, left_out, ROLE, &created).await;
     // At home, an employee of the first member's user's name with an unused key too,
     // exempt by that bare name: the bare name is this account's user, not the member's.
     let (namesake, _) = &made[&members[0]];
@@ -58,6 +62,7 @@ async fn each_members_unused_keys_are_swept_there_through_the_member_role() {
         ("LEDGER_TABLE", unique("ledger").as_str()),
         ("ORGANIZATION_MODE", "true"),
         ("EXEMPT_USERS", namesake.as_str()),
+        ("MEMBER_ACCOUNTS", &swept.join(",")),
         ("REPORT_WAIT_SECONDS", "10"),
     ]
     .into_iter()
@@ -101,6 +106,16 @@ async fn each_members_unused_keys_are_swept_there_through_the_member_role() {
         iam::statuses(&home, namesake).await[&home_key],
         "Active",
         "the home account's exempt namesake is untouched"
+    );
+    let outside = org::iam_in(&sdk, left_out, ROLE).await;
+    assert_eq!(
+        iam::statuses(&outside, &outside_user).await[&outside_key],
+        "Active",
+        "an account MEMBER_ACCOUNTS leaves out is not acted in"
+    );
+    assert!(
+        !report["steps"].to_string().contains(left_out),
+        "no step there: {report:#}"
     );
     let reported = steps(&report, "notify", "applied");
     assert!(
