@@ -43,18 +43,7 @@ async fn each_members_unused_keys_are_swept_there_through_the_member_role() {
     // exempt by that bare name: the bare name is this account's user, not the member's.
     let (namesake, _) = &made[&members[0]];
     let home = aws_sdk_iam::Client::new(&sdk);
-    home.create_user()
-        .user_name(namesake)
-        .tags(
-            aws_sdk_iam::types::Tag::builder()
-                .key("UserType")
-                .value("employee")
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    iam::user_named(&home, namesake, &[("UserType", "employee")]).await;
     let (home_key, _) = iam::key(&home, namesake).await;
     moto.backdate_key(namesake, &home_key, &created);
 

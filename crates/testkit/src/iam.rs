@@ -5,7 +5,13 @@ use std::collections::BTreeMap;
 /// A new user with these tags; returns its name (unique in this process).
 pub async fn user(iam: &aws_sdk_iam::Client, tags: &[(&str, &str)]) -> String {
     let name = super::unique("user");
-    let mut req = iam.create_user().user_name(&name);
+    user_named(iam, &name, tags).await;
+    name
+}
+
+/// A new user of this name (one another account may have too) with these tags.
+pub async fn user_named(iam: &aws_sdk_iam::Client, name: &str, tags: &[(&str, &str)]) {
+    let mut req = iam.create_user().user_name(name);
     for (k, v) in tags {
         let tag = aws_sdk_iam::types::Tag::builder()
             .key(*k)
@@ -15,7 +21,6 @@ pub async fn user(iam: &aws_sdk_iam::Client, tags: &[(&str, &str)]) -> String {
         req = req.tags(tag);
     }
     req.send().await.expect("CreateUser");
-    name
 }
 
 /// A new key for the user: (id, secret).
