@@ -38,14 +38,15 @@ pub struct Settings {
     /// `MAX_RECEIVES` (default 3, as the queue's redrive policy's `maxReceiveCount`): on
     /// its last delivery a failing account's line goes into the organisation summary.
     pub max_receives: u32,
-    /// `APPLY_CONCURRENCY` (default 8, at most 64): people whose steps are applied at
-    /// once (each person's in order: the email before the key action). docs/age-rotation.md
-    /// says why 8, and when 1 is the better choice (an SES sandbox's one email a second).
+    /// `APPLY_CONCURRENCY` (default 1, at most 64): people whose steps are applied at
+    /// once (each person's in order: the email before the key action). Not 8 by default:
+    /// eight people at a time can offer SES more emails a second than an account's
+    /// sending rate takes (docs/age-rotation.md), and nothing here paces them yet.
     pub apply_concurrency: usize,
 }
 
 fn apply_concurrency(env: &impl Env) -> Result<usize, ConfigError> {
-    let n = config::number::<usize>(env, "APPLY_CONCURRENCY", 8)?;
+    let n = config::number::<usize>(env, "APPLY_CONCURRENCY", 1)?;
     if !(1..=64).contains(&n) {
         return Err(ConfigError {
             variable: "APPLY_CONCURRENCY".into(),
@@ -257,7 +258,10 @@ impl App {
             keyguard_aws::accounts::each_account(
                 &self.sdk,
                 own.map(keyguard_core::AccountId::as_str),
-                self.settings.account_concurrency,
+                (
+                    self.settings.account_concurrency,
+                    keyguard_aws::accounts::day_of_year(now),
+                ),
                 |account, is_own| async move {
                     self.scan_account(&account, is_own, event_ref, now).await
                 },
@@ -437,7 +441,14 @@ impl App {
     async fn scan_batch(&self, items: Vec<age::fanout::Item>, now: Timestamp) -> Report {
         use futures::stream::{self, StreamExt};
         let dry_run = self.settings.common.dry_run;
-        let own = keyguard_aws::identity::account(&self.sdk).await.ok();
+        let own = self
+            .settings
+            .age
+            .guard
+            .me
+            .account
+            .as_ref()
+            .map(|a| a.to_string());
         let mut again = Vec::new();
         let mut dropped = Vec::new();
         let mut scans = Vec::new();

@@ -195,11 +195,13 @@ pub const ACCOUNT_MARGIN: std::time::Duration = std::time::Duration::from_secs(6
 /// accounts' order. The accounts cannot be listed: `own` alone is scanned, beside a
 /// failure (`organization`) naming why. An account not begun before the invocation's
 /// deadline (less than [`ACCOUNT_MARGIN`] left) is a failure naming it, so the run fails
-/// and says which were not reached.
+/// and says which were not reached. The accounts are begun from the `start`th on (the
+/// day of the year, say), so that when a run cannot reach them all, the same ones are
+/// not the ones left out every day.
 pub async fn each_account<F, Fut>(
     config: &aws_config::SdkConfig,
     own: Option<&str>,
-    concurrency: usize,
+    (concurrency, start): (usize, usize),
     scan: F,
 ) -> Vec<(String, AccountScan)>
 where
@@ -207,13 +209,17 @@ where
     Fut: std::future::Future<Output = AccountScan>,
 {
     use futures::stream::{self, StreamExt};
-    let (ids, unlisted) = match list(config).await {
-        Ok(accounts) => (accounts.into_iter().map(|a| a.id).collect(), None),
+    let (mut ids, unlisted) = match list(config).await {
+        Ok(accounts) => (accounts.into_iter().map(|a| a.id).collect::<Vec<_>>(), None),
         Err(e) => (
             own.map(str::to_owned).into_iter().collect::<Vec<_>>(),
             Some(format!("listing the organisation's accounts: {e}")),
         ),
     };
+    if !ids.is_empty() {
+        let first = start % ids.len();
+        ids.rotate_left(first);
+    }
     let deadline = crate::lambda::deadline();
     let mut results = stream::iter(ids)
         .map(|account| {
@@ -245,6 +251,12 @@ where
         results.push(("organization".to_owned(), AccountScan::Failed(why)));
     }
     results
+}
+
+/// Where a daily organisation scan begins: the day of the year ([`each_account`]).
+pub fn day_of_year(now: keyguard_core::Timestamp) -> usize {
+    use chrono::Datelike;
+    usize::try_from(now.ordinal()).unwrap_or_default()
 }
 
 /// IAM in `account` for a scan there: keyguard's own IAM in its own account, the member

@@ -449,20 +449,22 @@ impl Ledger for DynamoLedger {
         let status = outcome.ledger_status();
         self.set_status(&entry.idempotency_key, status, &detail)
             .await?;
-        if let Some(window) = &entry.window {
-            // A failed step frees its window, so the next finding (or a retry) can act:
-            // before the key's record, whose write must not keep the window held.
-            self.set_status(&window.key, status, &detail).await?;
-        }
-        match outcome {
-            Outcome::Applied { .. } => self.note_deactivation(entry, Landed::Yes).await?,
+        // A failed step frees its window, so the next finding (or a retry) can act; the
+        // key's record keeps a contained key as evidence. Each is written whatever
+        // became of the other, and the first failure is the settle's.
+        let window = match &entry.window {
+            Some(window) => self.set_status(&window.key, status, &detail).await,
+            None => Ok(()),
+        };
+        let record = match outcome {
+            Outcome::Applied { .. } => self.note_deactivation(entry, Landed::Yes).await,
             // A write whose answer never came may have landed all the same (a timeout, a
             // connection lost after IAM acted): what keyguard decides from the key's state
             // later must know that keyguard may have made it so.
-            Outcome::Failed { .. } => self.note_deactivation(entry, Landed::Maybe).await?,
-            _ => {}
-        }
-        Ok(())
+            Outcome::Failed { .. } => self.note_deactivation(entry, Landed::Maybe).await,
+            _ => Ok(()),
+        };
+        window.and(record)
     }
 
     async fn record_prior(&self, entry: &LedgerEntry, prior: &Prior) -> Result<(), EffectError> {

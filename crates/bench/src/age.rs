@@ -6,7 +6,7 @@
 //!
 //! Apply: the steps of a day on which 1,100 people's keys are past `DEACTIVATE_DAYS`
 //! (each an email, then the key made Inactive: 2,200 steps), applied one after another
-//! (`APPLY_CONCURRENCY=1`) beside 8 people at a time (the default), each on a fresh fleet.
+//! (`APPLY_CONCURRENCY=1`, the default) beside 8 people at a time, each on a fresh fleet.
 
 use crate::table::{row, Better};
 use futures::stream::{self, StreamExt};

@@ -70,7 +70,7 @@ async fn main() {
         "Age scan: a tenth of the users have an 85-day key. keyguard: credential report + 2 calls per user with an old key; baseline: 2 calls per user + ListUsers pages."
     );
     println!(
-        "Age apply: 1,100 people with a 95-day key, each an email then the key made Inactive, and the day's summary; the same plan applied with APPLY_CONCURRENCY=1 and 8 (the default), each on a fresh fleet, against the same moto."
+        "Age apply: 1,100 people with a 95-day key, each an email then the key made Inactive, and the day's summary; the same plan applied with APPLY_CONCURRENCY=1 (the default) and 8, each on a fresh fleet, against the same moto."
     );
     println!(
         "Age run vs Cloud Custodian 0.9.53 (pinned in .venv-bench): a tenth of the users have a 95-day key. keyguard = age-rotation's daily run, not dry (credential report, the ladder, every old key made Inactive and its owner emailed, each step claimed and settled in the ledger); baseline = `custodian run` of an `iam-user` policy with the `credential` filter (access_keys.last_rotated past 90 days) and `remove-keys` (disable, age 90). Requests = every AWS request moto served, all services, for the run alone (the fleet made before counting)."

@@ -239,7 +239,10 @@ impl App {
         let mut results = keyguard_aws::accounts::each_account(
             &self.sdk,
             own.map(keyguard_core::AccountId::as_str),
-            self.settings.account_concurrency,
+            (
+                self.settings.account_concurrency,
+                keyguard_aws::accounts::day_of_year(now),
+            ),
             |account, is_own| async move {
                 self.sweep_account(org, &account, is_own, event_ref, now)
                     .await

@@ -124,3 +124,33 @@ async fn each_members_unused_keys_are_swept_there_through_the_member_role() {
     );
     assert!(steps(&again, "notify", "applied").is_empty(), "{again:#}");
 }
+
+/// As deployed, the sweep assumes the role the member StackSet makes for it, and its own
+/// role may assume exactly that one: a template naming `keyguard-member` (which does not
+/// trust this function) would leave every member unswept, one notice each, for good.
+#[test]
+fn the_template_sends_the_sweep_through_the_role_the_member_stackset_makes() {
+    let env = keyguard_testkit::infra::template_env_with(
+        "secrets-rotator",
+        &[("OrganizationMode", "true")],
+    );
+    let member = keyguard_testkit::infra::template_at(
+        &keyguard_testkit::workspace_root().join("infra/member/template.yaml"),
+    );
+    let made = member["Parameters"]["SweepRoleName"]["Default"]
+        .as_str()
+        .unwrap();
+    assert_eq!(env["MEMBER_ROLE_NAME"], made);
+    assert_eq!(
+        made,
+        keyguard_core::organization::SWEEP_MEMBER_ROLE,
+        "the code's default too"
+    );
+    assert_eq!(made, ROLE, "the role this test sweeps through");
+    let trusted =
+        member["Resources"]["SweepRole"]["Properties"]["AssumeRolePolicyDocument"].to_string();
+    assert!(
+        trusted.contains("role/keyguard-secrets-rotator\""),
+        "{trusted}"
+    );
+}
