@@ -216,6 +216,8 @@ where
             Some(format!("listing the organisation's accounts: {e}")),
         ),
     };
+    // In a stable order (the account ids'), whatever order the listing gave.
+    ids.sort();
     if !ids.is_empty() {
         let first = start % ids.len();
         ids.rotate_left(first);
